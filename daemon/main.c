@@ -1,0 +1,2 @@
+/* placeholder until the lifecycle lands */
+int main(void) { return 0; }

@@ -1,0 +1,2 @@
+/* placeholder until sukictl lands */
+int main(void) { return 0; }

@@ -1,0 +1,333 @@
+/* util.c - allocation, errors, checked parsing and small helpers. */
+#include "util.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int suki_err_set(struct suki_err *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static _Noreturn void oom(size_t n)
+{
+    suki_log_write(LOG_CRIT, "out of memory allocating %zu bytes", n);
+    abort();
+}
+
+void *suki_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *suki_calloc(size_t nmemb, size_t n)
+{
+    void *p = calloc(nmemb ? nmemb : 1, n ? n : 1);
+    if (!p)
+        oom(nmemb * n);
+    return p;
+}
+
+void *suki_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom(n);
+    return q;
+}
+
+char *suki_strdup(const char *s)
+{
+    return suki_strndup(s, strlen(s));
+}
+
+char *suki_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *p = suki_malloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *suki_asprintf(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    char *p = suki_malloc((size_t)n + 1);
+    vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return p;
+}
+
+_Noreturn void suki_assert_fail(const char *expr, const char *file, int line)
+{
+    suki_log_write(LOG_CRIT, "assertion failed: %s (%s:%d)", expr, file, line);
+    abort();
+}
+
+int suki_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0')
+        return -EINVAL;
+    if (errno == ERANGE || v < min || v > max)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+int suki_parse_duration(const char *s, int64_t *ms, struct suki_err *err)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"ms", 1},           {"s", 1000},
+                 {"m", 60 * 1000},    {"h", 3600 * 1000},
+                 {"d", 86400 * 1000}, {"w", 7 * 86400 * 1000LL}};
+    if (!s || !*s)
+        return suki_err_set(err, -EINVAL, "empty duration");
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return suki_err_set(err, -EINVAL,
+                            "bad duration \"%s\" (want a number and a unit: "
+                            "90s, 15m, 24h, 3d, 2w)",
+                            s);
+    int64_t n = 0;
+    while (*p >= '0' && *p <= '9') {
+        if (n > (INT64_MAX - 9) / 10)
+            return suki_err_set(err, -ERANGE, "duration \"%s\" is too large",
+                                s);
+        n = n * 10 + (*p - '0');
+        p++;
+    }
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(units); i++) {
+        if (strcmp(p, units[i].unit) == 0) {
+            /* 100 years is far past any sane reminder and keeps every sum of
+             * durations and epoch milliseconds away from overflow. */
+            const int64_t max_ms = 100LL * 366 * 86400 * 1000;
+            if (n > max_ms / units[i].ms)
+                return suki_err_set(err, -ERANGE,
+                                    "duration \"%s\" is too large (max 100 "
+                                    "years)",
+                                    s);
+            *ms = n * units[i].ms;
+            return 0;
+        }
+    }
+    return suki_err_set(err, -EINVAL,
+                        "bad duration \"%s\" (unit must be ms, s, m, h, d or "
+                        "w)",
+                        s);
+}
+
+void suki_format_duration(int64_t ms, char *buf, size_t len)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"w", 7 * 86400 * 1000LL},
+                 {"d", 86400 * 1000},
+                 {"h", 3600 * 1000},
+                 {"m", 60 * 1000},
+                 {"s", 1000}};
+    if (ms > 0) {
+        for (size_t i = 0; i < SUKI_ARRAY_LEN(units); i++) {
+            if (ms % units[i].ms == 0) {
+                snprintf(buf, len, "%" PRId64 "%s", ms / units[i].ms,
+                         units[i].unit);
+                return;
+            }
+        }
+    }
+    snprintf(buf, len, "%" PRId64 "ms", ms);
+}
+
+int suki_parse_rate(const char *s, double *per_sec, struct suki_err *err)
+{
+    if (!s || !*s)
+        return suki_err_set(err, -EINVAL, "empty rate");
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s)
+        return suki_err_set(err, -EINVAL,
+                            "bad rate \"%s\" (want N/s, N/m or N/h)", s);
+    char num[32];
+    size_t nlen = (size_t)(slash - s);
+    if (nlen >= sizeof(num))
+        return suki_err_set(err, -ERANGE, "rate \"%s\" is too large", s);
+    memcpy(num, s, nlen);
+    num[nlen] = '\0';
+    int64_t n;
+    int rc = suki_parse_i64(num, 1, 100000000, &n);
+    if (rc == -ERANGE)
+        return suki_err_set(err, -ERANGE,
+                            "rate \"%s\" out of range (1 to 100000000)", s);
+    if (rc < 0)
+        return suki_err_set(err, -EINVAL,
+                            "bad rate \"%s\" (want N/s, N/m or N/h with N a "
+                            "positive whole number)",
+                            s);
+    const char *u = slash + 1;
+    double div;
+    if (strcmp(u, "s") == 0)
+        div = 1;
+    else if (strcmp(u, "m") == 0)
+        div = 60;
+    else if (strcmp(u, "h") == 0)
+        div = 3600;
+    else
+        return suki_err_set(err, -EINVAL,
+                            "bad rate \"%s\" (unit must be /s, /m or /h)", s);
+    *per_sec = (double)n / div;
+    return 0;
+}
+
+bool suki_glob_match(const char *pattern, const char *s)
+{
+    return fnmatch(pattern, s, 0) == 0;
+}
+
+int64_t suki_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t suki_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *suki_read_file(const char *path, size_t *len, size_t max,
+                     struct suki_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        suki_err_set(err, -errno, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        suki_err_set(err, -EINVAL, "%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    if ((size_t)st.st_size > max) {
+        suki_err_set(err, -EFBIG, "%s: file too large (%lld bytes, max %zu)",
+                     path, (long long)st.st_size, max);
+        close(fd);
+        return NULL;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *buf = suki_malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cap > max + 1) {
+                suki_err_set(err, -EFBIG, "%s: file too large", path);
+                free(buf);
+                close(fd);
+                return NULL;
+            }
+            cap *= 2;
+            buf = suki_realloc(buf, cap);
+        }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            suki_err_set(err, -errno, "%s: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+char *suki_read_secret(const char *path, struct suki_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        suki_err_set(err, -errno, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        suki_err_set(err, -EPERM,
+                     "%s: secret file must not be accessible by group or "
+                     "others (chmod 600)",
+                     path);
+        return NULL;
+    }
+    size_t len;
+    char *s = suki_read_file(path, &len, 4096, err);
+    if (!s)
+        return NULL;
+    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+        s[--len] = '\0';
+    return s;
+}
+
+size_t suki_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+    if (size > 0) {
+        size_t n = len < size - 1 ? len : size - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+uint64_t suki_rand64(void)
+{
+    /* splitmix64 seeded from time and pid: jitter only, not security. */
+    static uint64_t state;
+    if (state == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
+                ((uint64_t)getpid() << 40) ^ 0x9E3779B97F4A7C15ULL;
+    }
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}

@@ -1,0 +1,85 @@
+/* util.h - allocation, error carrier and small checked helpers shared by
+ * every module of the daemon, sukictl and the unit tests. */
+#ifndef SUKI_UTIL_H
+#define SUKI_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SUKI_ERR_LEN 256
+
+/* Caller-owned human-readable error detail. The callee fills it, the caller
+ * logs it once at the boundary. */
+struct suki_err {
+    char msg[SUKI_ERR_LEN]; /* NUL-terminated; empty when no error */
+};
+
+/* Fill err (may be NULL) with a formatted message. Returns the negative errno
+ * code it was given, so `return suki_err_set(err, -EINVAL, "...")` works. */
+int suki_err_set(struct suki_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Allocation wrappers: never return NULL; log and abort() on exhaustion. */
+void *suki_malloc(size_t n);
+void *suki_calloc(size_t nmemb, size_t n);
+void *suki_realloc(void *p, size_t n);
+char *suki_strdup(const char *s);
+char *suki_strndup(const char *s, size_t n);
+/* Returns owned, formatted string. */
+char *suki_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Free and clear a pointer. */
+#define suki_sfree(p)                                                         \
+    do {                                                                      \
+        free(p);                                                              \
+        (p) = NULL;                                                           \
+    } while (0)
+
+#define SUKI_ASSERT(cond)                                                     \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            suki_assert_fail(#cond, __FILE__, __LINE__);                      \
+    } while (0)
+_Noreturn void suki_assert_fail(const char *expr, const char *file, int line);
+
+#define SUKI_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Checked number parsing: whole string must be a number in [min,max].
+ * Return 0, or -EINVAL (not a number) / -ERANGE (out of bounds). */
+int suki_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Durations: "90s" "15m" "24h" "3d" "2w" and "250ms" -> milliseconds (> 0
+ * unless allow_zero). Returns 0 or -EINVAL/-ERANGE with err filled. */
+int suki_parse_duration(const char *s, int64_t *ms, struct suki_err *err);
+/* Format ms as the largest exact unit ("3d", "90s", "250ms") into buf. */
+void suki_format_duration(int64_t ms, char *buf, size_t len);
+
+/* Rates: "20/s" "600/m" "1000/h" -> events per second (double > 0). */
+int suki_parse_rate(const char *s, double *per_sec, struct suki_err *err);
+
+/* Glob match (fnmatch semantics without FNM_PATHNAME): used by rules. */
+bool suki_glob_match(const char *pattern, const char *s);
+
+/* Wall clock and monotonic clock in milliseconds. */
+int64_t suki_now_ms(void);
+int64_t suki_mono_ms(void);
+
+/* Read a whole small secret file (strips one trailing newline). Refuses a
+ * file that is group- or world-readable. Returns owned string or NULL with
+ * err filled. */
+char *suki_read_secret(const char *path, struct suki_err *err);
+
+/* Read a whole file. Returns owned NUL-terminated buffer (len in *len) or
+ * NULL with err filled. */
+char *suki_read_file(const char *path, size_t *len, size_t max,
+                     struct suki_err *err);
+
+/* Bounded string copy that always NUL-terminates; returns strlen(src). */
+size_t suki_strlcpy(char *dst, const char *src, size_t size);
+
+/* Random 64-bit value (not cryptographic; for jitter and ids). */
+uint64_t suki_rand64(void);
+
+#endif

@@ -1,0 +1,1 @@
+# dispatch area: appends to the variables set up in Makefile.am

@@ -1,0 +1,1 @@
+# event area: appends to the variables set up in Makefile.am

@@ -1,0 +1,1 @@
+# rules area: appends to the variables set up in Makefile.am

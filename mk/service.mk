@@ -1,0 +1,1 @@
+# service area: appends to the variables set up in Makefile.am

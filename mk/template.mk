@@ -1,0 +1,1 @@
+# template area: appends to the variables set up in Makefile.am
