@@ -2,7 +2,8 @@
 libsukicore_la_SOURCES += \
 	daemon/util.c daemon/util.h \
 	daemon/log.c daemon/log.h \
-	daemon/conf.c daemon/conf.h
+	daemon/conf.c daemon/conf.h \
+	daemon/metrics.c daemon/metrics.h
 
 sbin_PROGRAMS += sukid
 sukid_SOURCES = daemon/main.c

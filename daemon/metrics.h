@@ -1,0 +1,73 @@
+/* metrics.h - process-wide counters and gauges, exported by /metrics.
+ *
+ * Single-threaded daemon: plain integers, updated in the loop. Modules bump
+ * them directly through the SUKI_METRIC_* helpers. */
+#ifndef SUKI_METRICS_H
+#define SUKI_METRICS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+enum suki_event_result {
+    SUKI_EV_APPLIED,
+    SUKI_EV_DUPLICATE,
+    SUKI_EV_INVALID,
+    SUKI_EV_POISON,
+    SUKI_EV__COUNT
+};
+
+enum suki_msg_result {
+    SUKI_MSG_SENT,
+    SUKI_MSG_RETRIED,
+    SUKI_MSG_FAILED,
+    SUKI_MSG_SKIPPED,
+    SUKI_MSG__COUNT
+};
+
+#define SUKI_METRICS_MAX_CHANNELS 16
+#define SUKI_LATENESS_BUCKETS 12
+
+struct suki_channel_metrics {
+    char name[32];                       /* channel ("email", "chat") */
+    uint64_t msgs[SUKI_MSG__COUNT];      /* suki_messages_total */
+    int breaker_open;                    /* circuit breaker state */
+};
+
+struct suki_metrics {
+    uint64_t events[SUKI_EV__COUNT];     /* suki_events_total{result} */
+    double intake_lag_s;                 /* suki_intake_lag_seconds */
+    int64_t jobs_scheduled;              /* gauge, refreshed from Redis */
+    uint64_t jobs_fired;                 /* suki_jobs_fired_total */
+    uint64_t jobs_dropped_stale;         /* suki_jobs_dropped_total{reason="stale"} */
+    uint64_t jobs_dropped_rule;          /* ...{reason="rule"} */
+    uint64_t rule_errors;                /* suki_rule_errors_total */
+    int64_t dead_entries;                /* gauge, refreshed from Redis */
+    int redis_up;                        /* 1 when the command link is up */
+    /* lateness histogram of fired jobs (seconds, cumulative buckets) */
+    uint64_t lateness_bucket[SUKI_LATENESS_BUCKETS];
+    uint64_t lateness_count;
+    double lateness_sum;
+    struct suki_channel_metrics channels[SUKI_METRICS_MAX_CHANNELS];
+    size_t n_channels;
+    uint64_t campaign_msgs[SUKI_MSG__COUNT]; /* suki_campaign_messages_total */
+};
+
+/* The process-wide instance. */
+extern struct suki_metrics suki_metrics;
+
+/* Upper bounds (seconds) of the lateness buckets. */
+extern const double suki_lateness_bounds[SUKI_LATENESS_BUCKETS];
+
+/* Record one fired job's lateness in milliseconds. */
+void suki_metrics_lateness(int64_t late_ms);
+
+/* Count a message result for channel (created on first use). */
+void suki_metrics_msg(const char *channel, enum suki_msg_result r);
+
+/* Per-channel slot (created on first use; NULL past the limit). */
+struct suki_channel_metrics *suki_metrics_channel(const char *channel);
+
+/* Render the Prometheus text exposition format. Returns owned string. */
+char *suki_metrics_render(void);
+
+#endif
