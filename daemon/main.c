@@ -1,2 +1,307 @@
-/* placeholder until the lifecycle lands */
-int main(void) { return 0; }
+/* main.c - sukid: argument parsing, startup order, signals, reload, stop. */
+#include "config.h"
+
+#include "conf.h"
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "timeutil.h"
+#include "util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#define DEFAULT_CONF SYSCONFDIR "/suki/sukid.conf"
+
+static struct suki_daemon D;
+static const char *conf_path = DEFAULT_CONF;
+static struct event *stop_timer;
+static struct event *watchdog_ev;
+static int sigint_count;
+
+__attribute__((format(printf, 1, 2))) static void notify(const char *fmt, ...)
+{
+#ifdef HAVE_SYSTEMD
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    sd_notify(0, buf);
+#else
+    (void)fmt;
+#endif
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sukid [-c FILE] [-t] [-V] [-h]\n"
+            "  -c FILE  configuration file (default %s)\n"
+            "  -t       check the configuration, templates and plugins, "
+            "then exit 0/1\n"
+            "  -V       print the version and exit\n"
+            "  -h       this help\n",
+            DEFAULT_CONF);
+}
+
+static void print_diags(const struct suki_conf_diags *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->v[i].line > 0)
+            fprintf(stderr, "%s:%d: %s\n", d->v[i].file, d->v[i].line,
+                    d->v[i].msg);
+        else
+            fprintf(stderr, "%s: %s\n", d->v[i].file, d->v[i].msg);
+    }
+}
+
+/* Everything a configuration brings with it, built and checked as a whole
+ * so that a reload can swap it in at once or not at all. */
+struct confset {
+    struct suki_conf *conf;
+    struct suki_holidays *holidays;
+};
+
+static void confset_free(struct confset *cs)
+{
+    suki_conf_unref(cs->conf);
+    suki_holidays_free(cs->holidays);
+    memset(cs, 0, sizeof(*cs));
+}
+
+static int confset_load(const char *path, struct confset *cs,
+                        struct suki_conf_diags *d)
+{
+    memset(cs, 0, sizeof(*cs));
+    cs->conf = suki_conf_load(path, d);
+    if (!cs->conf)
+        return -EINVAL;
+    if (cs->conf->holidays_file) {
+        struct suki_err err = {{0}};
+        cs->holidays = suki_holidays_load(cs->conf->holidays_file, &err);
+        if (!cs->holidays) {
+            suki_conf_diags_add(d, path, 0, "holidays: %s", err.msg);
+            confset_free(cs);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void on_redis_state(struct suki_redis *r, bool up, void *arg)
+{
+    (void)r;
+    (void)arg;
+    suki_metrics.redis_up = up ? 1 : 0;
+    if (up) {
+        notify("READY=1\nSTATUS=running; redis connected");
+    } else if (!D.stopping) {
+        notify("STATUS=redis unreachable; retrying");
+    }
+}
+
+static void finish_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    event_base_loopexit(D.base, NULL);
+}
+
+static void begin_stop(void)
+{
+    if (D.stopping)
+        return;
+    D.stopping = true;
+    suki_notice("stopping: finishing work in flight");
+    notify("STOPPING=1\nSTATUS=stopping");
+    /* Nothing long-running is in flight yet at this layer; modules that
+     * hold work extend the stop through their own drain hooks. */
+    struct timeval tv = {0, 0};
+    stop_timer = evtimer_new(D.base, finish_stop, NULL);
+    evtimer_add(stop_timer, &tv);
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    if (sig == SIGINT && ++sigint_count > 1) {
+        suki_warnx("second SIGINT: exiting now");
+        exit(1);
+    }
+    suki_notice("received %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    begin_stop();
+}
+
+static void reload(void)
+{
+    struct suki_conf_diags d = {0};
+    struct confset cs;
+    notify("RELOADING=1\nSTATUS=reloading configuration");
+    suki_notice("SIGHUP: reloading %s", conf_path);
+    if (confset_load(conf_path, &cs, &d) < 0) {
+        for (size_t i = 0; i < d.n; i++)
+            suki_err_log("reload: %s:%d: %s", d.v[i].file, d.v[i].line,
+                         d.v[i].msg);
+        suki_err_log("reload failed: keeping the running configuration");
+        suki_conf_diags_clear(&d);
+        notify("READY=1\nSTATUS=running; last reload failed");
+        return;
+    }
+    suki_conf_diags_clear(&d);
+    struct suki_conf *old = D.conf;
+    if (strcmp(old->redis_url, cs.conf->redis_url) != 0)
+        suki_warnx("reload: redis url changes take effect at the next "
+                   "reconnect");
+    suki_redis_set_conf(D.redis, cs.conf);
+    D.conf = cs.conf;
+    suki_holidays_free(D.holidays);
+    D.holidays = cs.holidays;
+    suki_log_level = D.conf->log_level;
+    suki_conf_unref(old);
+    suki_notice("configuration reloaded");
+    notify("READY=1\nSTATUS=running; configuration reloaded");
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    if (!D.stopping)
+        reload();
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    /* The loop turning is what we vouch for: a stuck callback stops this
+     * timer and systemd restarts us. */
+    notify("WATCHDOG=1");
+}
+
+static int check_only(void)
+{
+    struct suki_conf_diags d = {0};
+    struct confset cs;
+    int rc = confset_load(conf_path, &cs, &d);
+    print_diags(&d);
+    suki_conf_diags_clear(&d);
+    if (rc < 0) {
+        fprintf(stderr, "%s: configuration has errors\n", conf_path);
+        return 1;
+    }
+    confset_free(&cs);
+    printf("%s: configuration OK\n", conf_path);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bool test = false;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+        switch (opt) {
+        case 'c':
+            conf_path = optarg;
+            break;
+        case 't':
+            test = true;
+            break;
+        case 'V':
+            printf("sukid %s\n", PACKAGE_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    suki_log_init("sukid");
+    if (test)
+        return check_only();
+
+    struct suki_conf_diags d = {0};
+    struct confset cs;
+    if (confset_load(conf_path, &cs, &d) < 0) {
+        print_diags(&d);
+        suki_conf_diags_clear(&d);
+        suki_err_log("%s: configuration has errors; not starting",
+                     conf_path);
+        return 1;
+    }
+    suki_conf_diags_clear(&d);
+    D.conf = cs.conf;
+    D.holidays = cs.holidays;
+    suki_log_level = D.conf->log_level;
+    D.started_ms = suki_now_ms();
+    char host[64];
+    if (gethostname(host, sizeof(host)) < 0)
+        suki_strlcpy(host, "localhost", sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    snprintf(D.consumer, sizeof(D.consumer), "%s:%d:%lld", host,
+             (int)getpid(), (long long)D.started_ms);
+
+    signal(SIGPIPE, SIG_IGN);
+    D.base = event_base_new();
+    if (!D.base) {
+        suki_err_log("cannot create the event loop");
+        return 1;
+    }
+    struct event *sigs[3] = {
+        evsignal_new(D.base, SIGTERM, on_sigterm, NULL),
+        evsignal_new(D.base, SIGINT, on_sigterm, NULL),
+        evsignal_new(D.base, SIGHUP, on_sighup, NULL),
+    };
+    for (size_t i = 0; i < 3; i++)
+        evsignal_add(sigs[i], NULL);
+
+    D.redis = suki_redis_new(D.base, D.conf, "main", on_redis_state, NULL);
+
+    const char *wd = getenv("WATCHDOG_USEC");
+    int64_t wd_usec;
+    if (wd && suki_parse_i64(wd, 1, INT64_MAX, &wd_usec) == 0) {
+        watchdog_ev = event_new(D.base, -1, EV_PERSIST, on_watchdog, NULL);
+        struct timeval tv = {(wd_usec / 2) / 1000000, (wd_usec / 2) % 1000000};
+        event_add(watchdog_ev, &tv);
+    }
+    suki_notice("sukid %s starting (config %s, consumer %s)", PACKAGE_VERSION,
+                conf_path, D.consumer);
+    notify("STATUS=connecting to redis");
+
+    event_base_dispatch(D.base);
+
+    suki_redis_free(D.redis);
+    for (size_t i = 0; i < 3; i++)
+        event_free(sigs[i]);
+    if (stop_timer)
+        event_free(stop_timer);
+    if (watchdog_ev)
+        event_free(watchdog_ev);
+    suki_holidays_free(D.holidays);
+    suki_conf_unref(D.conf);
+    event_base_free(D.base);
+    suki_notice("stopped");
+    return 0;
+}

@@ -1,2 +1,163 @@
-/* placeholder until sukictl lands */
-int main(void) { return 0; }
+/* sukictl.c - control and inspection CLI: option parsing, command table,
+ * Redis helpers shared by the ctl_*.c command files. */
+#include "config.h"
+
+#include "ctl.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_CONF SYSCONFDIR "/suki/sukid.conf"
+
+static const struct sukictl_cmd commands[] = {
+    {"status", "", "reachability of Redis, config validity, queue figures",
+     sukictl_status, false},
+};
+
+void sukictl_errx(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("sukictl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+redisContext *sukictl_redis(struct sukictl *ctl)
+{
+    if (ctl->redis)
+        return ctl->redis;
+    if (!ctl->conf) {
+        sukictl_errx("no valid configuration (%s); see sukid -t",
+                     ctl->conf_path);
+        return NULL;
+    }
+    struct suki_err err = {{0}};
+    ctl->redis = suki_redis_connect_sync(ctl->conf, &err);
+    if (!ctl->redis)
+        sukictl_errx("%s", err.msg);
+    return ctl->redis;
+}
+
+static redisReply *check_reply(struct sukictl *ctl, redisReply *r)
+{
+    if (!r) {
+        sukictl_errx("redis: %s", ctl->redis->errstr);
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        sukictl_errx("redis: %s", r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+redisReply *sukictl_cmd(struct sukictl *ctl, const char *fmt, ...)
+{
+    if (!sukictl_redis(ctl))
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(ctl->redis, fmt, ap);
+    va_end(ap);
+    return check_reply(ctl, r);
+}
+
+redisReply *sukictl_cmdargv(struct sukictl *ctl, int argc, const char **argv,
+                            const size_t *lens)
+{
+    if (!sukictl_redis(ctl))
+        return NULL;
+    return check_reply(ctl, redisCommandArgv(ctl->redis, argc, argv, lens));
+}
+
+char *sukictl_key(struct sukictl *ctl, const char *suffix)
+{
+    return suki_conf_key(ctl->conf, suffix);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sukictl [-c FILE] [--json] COMMAND [ARGS]\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(commands); i++)
+        fprintf(f, "  %-10s %-28s %s\n", commands[i].name, commands[i].usage,
+                commands[i].help);
+    fprintf(f, "\noptions:\n"
+               "  -c FILE   configuration file (default %s)\n"
+               "  --json    machine-readable output, one object per line\n"
+               "  -h        this help;  -V  version\n"
+               "exit codes: 0 ok, 1 failed, 2 usage\n",
+            DEFAULT_CONF);
+}
+
+int main(int argc, char **argv)
+{
+    struct sukictl ctl = {.conf_path = DEFAULT_CONF};
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    int opt;
+    /* '+' stops at the command so its own options stay its own. */
+    while ((opt = getopt_long(argc, argv, "+c:jhV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            ctl.conf_path = optarg;
+            break;
+        case 'j':
+            ctl.json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return SUKICTL_OK;
+        case 'V':
+            printf("sukictl %s\n", PACKAGE_VERSION);
+            return SUKICTL_OK;
+        default:
+            usage(stderr);
+            return SUKICTL_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return SUKICTL_USAGE;
+    }
+    const char *name = argv[optind];
+    const struct sukictl_cmd *cmd = NULL;
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(commands); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            cmd = &commands[i];
+    if (!cmd) {
+        sukictl_errx("unknown command '%s'", name);
+        usage(stderr);
+        return SUKICTL_USAGE;
+    }
+    suki_log_level = LOG_WARNING;
+    ctl.conf = suki_conf_load(ctl.conf_path, &ctl.diags);
+    int rc;
+    if (!ctl.conf && cmd->needs_conf) {
+        for (size_t i = 0; i < ctl.diags.n; i++)
+            fprintf(stderr, "%s:%d: %s\n", ctl.diags.v[i].file,
+                    ctl.diags.v[i].line, ctl.diags.v[i].msg);
+        sukictl_errx("configuration %s has errors", ctl.conf_path);
+        rc = SUKICTL_FAILED;
+    } else {
+        optind++;
+        rc = cmd->run(&ctl, argc - optind, argv + optind);
+    }
+    if (ctl.redis)
+        redisFree(ctl.redis);
+    suki_conf_unref(ctl.conf);
+    suki_conf_diags_clear(&ctl.diags);
+    return rc;
+}

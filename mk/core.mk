@@ -3,7 +3,8 @@ libsukicore_la_SOURCES += \
 	daemon/util.c daemon/util.h \
 	daemon/log.c daemon/log.h \
 	daemon/conf.c daemon/conf.h \
-	daemon/metrics.c daemon/metrics.h
+	daemon/metrics.c daemon/metrics.h \
+	daemon/redis.c daemon/redis.h daemon/daemon.h
 
 sbin_PROGRAMS += sukid
 sukid_SOURCES = daemon/main.c
@@ -12,7 +13,7 @@ sukid_LDADD = libsukicore.la $(DEPS_LIBS)
 sukid_LDFLAGS = $(AM_LDFLAGS) -export-dynamic
 
 bin_PROGRAMS += sukictl
-sukictl_SOURCES = daemon/sukictl.c
+sukictl_SOURCES = daemon/sukictl.c daemon/ctl.h daemon/ctl_status.c
 sukictl_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 sukictl_LDADD = libsukicore.la $(DEPS_LIBS)
 

@@ -1,0 +1,55 @@
+/* ctl.h - sukictl's command table and shared helpers.
+ *
+ * sukictl is a short-lived CLI: it uses synchronous hiredis (never the
+ * daemon's loop). Each area adds its commands in its own ctl_*.c file and
+ * lists them in the table in sukictl.c. */
+#ifndef SUKI_CTL_H
+#define SUKI_CTL_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "conf.h"
+#include "redis.h"
+
+/* Exit codes, as documented in sukictl(1). */
+#define SUKICTL_OK 0
+#define SUKICTL_FAILED 1
+#define SUKICTL_USAGE 2
+
+struct sukictl {
+    const char *conf_path;
+    struct suki_conf *conf;   /* owned; NULL when the file did not load */
+    struct suki_conf_diags diags; /* problems found loading it */
+    redisContext *redis;      /* lazily connected; owned */
+    bool json;                /* --json: one JSON object per line */
+};
+
+struct sukictl_cmd {
+    const char *name;
+    const char *usage;        /* arguments, for the help text */
+    const char *help;         /* one line */
+    int (*run)(struct sukictl *ctl, int argc, char **argv);
+    bool needs_conf;          /* refuse to run without a valid config */
+};
+
+/* Connect on first use. Returns the context or NULL after printing why. */
+redisContext *sukictl_redis(struct sukictl *ctl);
+
+/* Run a command; prints the Redis error and returns NULL on failure.
+ * The reply is owned by the caller (freeReplyObject). */
+redisReply *sukictl_cmd(struct sukictl *ctl, const char *fmt, ...);
+redisReply *sukictl_cmdargv(struct sukictl *ctl, int argc, const char **argv,
+                            const size_t *lens);
+
+/* Build "<prefix>:<suffix>". Returns owned. */
+char *sukictl_key(struct sukictl *ctl, const char *suffix);
+
+/* Print an error line "sukictl: ..." to stderr. */
+void sukictl_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Commands of the areas (ctl_*.c). */
+int sukictl_status(struct sukictl *ctl, int argc, char **argv);
+
+#endif

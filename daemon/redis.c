@@ -1,0 +1,568 @@
+/* redis.c - hiredis async glue: connect, auth, timeouts, reconnects. */
+#include "redis.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SCRIPTS 16
+
+enum link_state {
+    LINK_DOWN,       /* waiting for the reconnect timer */
+    LINK_CONNECTING, /* TCP/unix connect in progress */
+    LINK_HANDSHAKE,  /* AUTH/SELECT/SCRIPT LOAD sent */
+    LINK_UP,
+};
+
+struct pending {
+    struct suki_redis *r;
+    suki_redis_cb cb;
+    void *arg;
+    int64_t deadline;  /* monotonic ms */
+    struct pending *prev, *next;
+    /* for EVALSHA -> EVAL fallback */
+    struct suki_redis_script *script;
+    int argc;
+    char **argv;
+    size_t *lens;
+};
+
+struct suki_redis {
+    struct event_base *base;
+    char *name;
+    /* connection settings (copied: conf may be replaced on reload) */
+    char *host, *unix_path, *password;
+    int port, db;
+    int64_t connect_timeout_ms, command_timeout_ms;
+    redisAsyncContext *ac;
+    enum link_state state;
+    int handshake_left;
+    bool handshake_failed;
+    struct event *reconnect_ev; /* also the connect timeout */
+    struct event *watch_ev;     /* command timeouts */
+    int64_t backoff_ms;
+    suki_redis_state_cb state_cb;
+    void *state_arg;
+    struct pending *head, *tail; /* in send order */
+    size_t n_pending;
+    struct suki_redis_script *scripts[MAX_SCRIPTS];
+    size_t n_scripts;
+};
+
+static void start_connect(struct suki_redis *r);
+static void drop_link(struct suki_redis *r, const char *why);
+
+void suki_redis_script_init(struct suki_redis_script *s)
+{
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)s->src, strlen(s->src), md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
+}
+
+static void copy_conf(struct suki_redis *r, const struct suki_conf *c)
+{
+    free(r->host);
+    free(r->unix_path);
+    free(r->password);
+    r->host = c->redis_host ? suki_strdup(c->redis_host) : NULL;
+    r->unix_path = c->redis_unix ? suki_strdup(c->redis_unix) : NULL;
+    r->password = c->redis_password ? suki_strdup(c->redis_password) : NULL;
+    r->port = c->redis_port;
+    r->db = c->redis_db;
+    r->connect_timeout_ms = c->redis_connect_timeout_ms;
+    r->command_timeout_ms = c->redis_command_timeout_ms;
+}
+
+static const char *where(const struct suki_redis *r, char *buf, size_t len)
+{
+    if (r->unix_path)
+        snprintf(buf, len, "unix:%s", r->unix_path);
+    else
+        snprintf(buf, len, "%s:%d", r->host, r->port);
+    return buf;
+}
+
+static void pending_unlink(struct suki_redis *r, struct pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        r->head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        r->tail = p->prev;
+    r->n_pending--;
+}
+
+static void pending_free(struct pending *p)
+{
+    for (int i = 0; i < p->argc; i++)
+        free(p->argv[i]);
+    free(p->argv);
+    free(p->lens);
+    free(p);
+}
+
+static void set_state(struct suki_redis *r, enum link_state s)
+{
+    bool was_up = r->state == LINK_UP;
+    r->state = s;
+    bool up = s == LINK_UP;
+    if (was_up != up && r->state_cb)
+        r->state_cb(r, up, r->state_arg);
+}
+
+static void arm_watch(struct suki_redis *r)
+{
+    struct timeval tv = {0, 250000};
+    if (!evtimer_pending(r->watch_ev, NULL))
+        evtimer_add(r->watch_ev, &tv);
+}
+
+/* Every reply passes here: unlink the pending record, then hand over. */
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct pending *p = privdata;
+    struct suki_redis *r = p->r;
+    redisReply *rep = reply;
+    if (rep && rep->type == REDIS_REPLY_ERROR && p->script &&
+        strncmp(rep->str, "NOSCRIPT", 8) == 0 && r->ac == ac) {
+        /* The script cache was flushed (SCRIPT FLUSH or a failover):
+         * resend the same call as EVAL, keeping our place in the queue. */
+        const char **argv = suki_calloc((size_t)p->argc, sizeof(char *));
+        for (int i = 0; i < p->argc; i++)
+            argv[i] = p->argv[i];
+        argv[0] = "EVAL";
+        argv[1] = p->script->src;
+        size_t *lens = suki_calloc((size_t)p->argc, sizeof(size_t));
+        memcpy(lens, p->lens, (size_t)p->argc * sizeof(size_t));
+        lens[0] = 4;
+        lens[1] = strlen(p->script->src);
+        p->script = NULL;
+        int rc = redisAsyncCommandArgv(ac, on_reply, p, p->argc, argv, lens);
+        free(argv);
+        free(lens);
+        if (rc == REDIS_OK)
+            return;
+        rep = NULL;
+    }
+    pending_unlink(r, p);
+    if (p->cb)
+        p->cb(r, rep, p->arg);
+    pending_free(p);
+}
+
+static int send_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
+                     int64_t timeout_ms, int argc, const char **argv,
+                     const size_t *lens, struct suki_redis_script *script,
+                     bool handshake)
+{
+    if (!r->ac || (r->state != LINK_UP && !handshake))
+        return -ENOTCONN;
+    struct pending *p = suki_calloc(1, sizeof(*p));
+    p->r = r;
+    p->cb = cb;
+    p->arg = arg;
+    p->deadline = suki_mono_ms() +
+                  (timeout_ms > 0 ? timeout_ms : r->command_timeout_ms);
+    if (script) {
+        p->script = script;
+        p->argc = argc;
+        p->argv = suki_calloc((size_t)argc, sizeof(char *));
+        p->lens = suki_calloc((size_t)argc, sizeof(size_t));
+        for (int i = 0; i < argc; i++) {
+            p->lens[i] = lens ? lens[i] : strlen(argv[i]);
+            p->argv[i] = suki_malloc(p->lens[i] + 1);
+            memcpy(p->argv[i], argv[i], p->lens[i]);
+            p->argv[i][p->lens[i]] = '\0';
+        }
+    }
+    if (redisAsyncCommandArgv(r->ac, on_reply, p, argc, argv, lens) !=
+        REDIS_OK) {
+        pending_free(p);
+        return -EIO;
+    }
+    p->prev = r->tail;
+    if (r->tail)
+        r->tail->next = p;
+    else
+        r->head = p;
+    r->tail = p;
+    r->n_pending++;
+    arm_watch(r);
+    return 0;
+}
+
+int suki_redis_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
+                    int64_t timeout_ms, int argc, const char **argv,
+                    const size_t *lens)
+{
+    return send_argv(r, cb, arg, timeout_ms, argc, argv, lens, NULL, false);
+}
+
+int suki_redis_cmd(struct suki_redis *r, suki_redis_cb cb, void *arg,
+                   const char *fmt, ...)
+{
+    if (!r->ac || r->state != LINK_UP)
+        return -ENOTCONN;
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    if (len < 0)
+        return -EINVAL;
+    struct pending *p = suki_calloc(1, sizeof(*p));
+    p->r = r;
+    p->cb = cb;
+    p->arg = arg;
+    p->deadline = suki_mono_ms() + r->command_timeout_ms;
+    int rc = redisAsyncFormattedCommand(r->ac, on_reply, p, cmd, (size_t)len);
+    free(cmd);
+    if (rc != REDIS_OK) {
+        pending_free(p);
+        return -EIO;
+    }
+    p->prev = r->tail;
+    if (r->tail)
+        r->tail->next = p;
+    else
+        r->head = p;
+    r->tail = p;
+    r->n_pending++;
+    arm_watch(r);
+    return 0;
+}
+
+int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
+                    suki_redis_cb cb, void *arg, int nkeys, int argc,
+                    const char **argv, const size_t *lens)
+{
+    int total = argc + 3;
+    const char **av = suki_calloc((size_t)total, sizeof(char *));
+    size_t *al = suki_calloc((size_t)total, sizeof(size_t));
+    char nk[16];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = s->sha;
+    al[1] = 40;
+    av[2] = nk;
+    al[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        av[i + 3] = argv[i];
+        al[i + 3] = lens ? lens[i] : strlen(argv[i]);
+    }
+    int rc = send_argv(r, cb, arg, 0, total, av, al, s, false);
+    free(av);
+    free(al);
+    return rc;
+}
+
+void suki_redis_add_script(struct suki_redis *r, struct suki_redis_script *s)
+{
+    SUKI_ASSERT(r->n_scripts < MAX_SCRIPTS);
+    if (!s->sha[0])
+        suki_redis_script_init(s);
+    r->scripts[r->n_scripts++] = s;
+}
+
+/* ---- connection lifecycle ------------------------------------------- */
+
+static void schedule_reconnect(struct suki_redis *r)
+{
+    /* Capped exponential backoff with +-25% jitter so that many daemons
+     * do not hammer a Redis that just came back in lockstep. */
+    int64_t base_ms = r->backoff_ms ? r->backoff_ms : 100;
+    int64_t jitter = (int64_t)(suki_rand64() % (uint64_t)(base_ms / 2 + 1));
+    int64_t delay = base_ms - base_ms / 4 + jitter;
+    r->backoff_ms = base_ms * 2 > 5000 ? 5000 : base_ms * 2;
+    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+    r->state = LINK_DOWN;
+    evtimer_add(r->reconnect_ev, &tv);
+}
+
+static void on_handshake_reply(struct suki_redis *r, redisReply *reply,
+                               void *arg)
+{
+    const char *what = arg;
+    char wbuf[128];
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        if (!r->handshake_failed)
+            suki_warnx("redis %s (%s): %s failed: %s", r->name,
+                       where(r, wbuf, sizeof(wbuf)), what,
+                       reply ? reply->str : "no reply");
+        r->handshake_failed = true;
+    }
+    if (--r->handshake_left > 0 || r->state != LINK_HANDSHAKE)
+        return;
+    if (r->handshake_failed) {
+        drop_link(r, NULL);
+        return;
+    }
+    r->backoff_ms = 0;
+    suki_info("redis %s: connected to %s", r->name,
+              where(r, wbuf, sizeof(wbuf)));
+    set_state(r, LINK_UP);
+}
+
+static void handshake(struct suki_redis *r)
+{
+    r->state = LINK_HANDSHAKE;
+    r->handshake_left = 0;
+    r->handshake_failed = false;
+    const char *av[4];
+    char db[16], nm[96];
+    if (r->password) {
+        av[0] = "AUTH";
+        av[1] = r->password;
+        if (send_argv(r, on_handshake_reply, "AUTH", 0, 2, av, NULL, NULL,
+                      true) == 0)
+            r->handshake_left++;
+    }
+    snprintf(db, sizeof(db), "%d", r->db);
+    av[0] = "SELECT";
+    av[1] = db;
+    if (send_argv(r, on_handshake_reply, "SELECT", 0, 2, av, NULL, NULL,
+                  true) == 0)
+        r->handshake_left++;
+    snprintf(nm, sizeof(nm), "sukid-%s", r->name);
+    av[0] = "CLIENT";
+    av[1] = "SETNAME";
+    av[2] = nm;
+    if (send_argv(r, on_handshake_reply, "CLIENT SETNAME", 0, 3, av, NULL,
+                  NULL, true) == 0)
+        r->handshake_left++;
+    for (size_t i = 0; i < r->n_scripts; i++) {
+        av[0] = "SCRIPT";
+        av[1] = "LOAD";
+        av[2] = r->scripts[i]->src;
+        if (send_argv(r, on_handshake_reply, "SCRIPT LOAD", 0, 3, av, NULL,
+                      NULL, true) == 0)
+            r->handshake_left++;
+    }
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct suki_redis *r = ac->data;
+    if (!r)
+        return;
+    evtimer_del(r->reconnect_ev);
+    if (status != REDIS_OK) {
+        char wbuf[128];
+        /* hiredis frees the context after this callback. */
+        if (r->backoff_ms <= 100 || r->backoff_ms >= 5000)
+            suki_warnx("redis %s: cannot connect to %s: %s (retrying)",
+                       r->name, where(r, wbuf, sizeof(wbuf)), ac->errstr);
+        r->ac = NULL;
+        schedule_reconnect(r);
+        return;
+    }
+    handshake(r);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct suki_redis *r = ac->data;
+    if (!r)
+        return; /* we freed it ourselves */
+    char wbuf[128];
+    if (status != REDIS_OK)
+        suki_warnx("redis %s: lost connection to %s: %s", r->name,
+                   where(r, wbuf, sizeof(wbuf)), ac->errstr);
+    r->ac = NULL; /* hiredis frees the context after this callback */
+    set_state(r, LINK_DOWN);
+    schedule_reconnect(r);
+}
+
+/* Close our side: pending callbacks run with NULL, then reconnect. */
+static void drop_link(struct suki_redis *r, const char *why)
+{
+    char wbuf[128];
+    if (why)
+        suki_warnx("redis %s (%s): %s; reconnecting", r->name,
+                   where(r, wbuf, sizeof(wbuf)), why);
+    redisAsyncContext *ac = r->ac;
+    r->ac = NULL;
+    set_state(r, LINK_DOWN);
+    if (ac) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    schedule_reconnect(r);
+}
+
+static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_redis *r = arg;
+    if (r->state == LINK_CONNECTING) {
+        drop_link(r, "connect timed out");
+        return;
+    }
+    start_connect(r);
+}
+
+static void start_connect(struct suki_redis *r)
+{
+    char wbuf[128];
+    redisAsyncContext *ac = r->unix_path ? redisAsyncConnectUnix(r->unix_path)
+                                         : redisAsyncConnect(r->host, r->port);
+    if (!ac || ac->err) {
+        suki_warnx("redis %s: cannot connect to %s: %s", r->name,
+                   where(r, wbuf, sizeof(wbuf)),
+                   ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_reconnect(r);
+        return;
+    }
+    ac->data = r;
+    if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        schedule_reconnect(r);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+    r->state = LINK_CONNECTING;
+    struct timeval tv = {r->connect_timeout_ms / 1000,
+                         (r->connect_timeout_ms % 1000) * 1000};
+    evtimer_add(r->reconnect_ev, &tv);
+}
+
+static void on_watch_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_redis *r = arg;
+    if (!r->head)
+        return;
+    int64_t now = suki_mono_ms();
+    /* Replies come in order, but blocking reads have longer deadlines, so
+     * look at all of them (the list is short: a pipeline's worth). */
+    for (struct pending *p = r->head; p; p = p->next) {
+        if (p->deadline <= now) {
+            drop_link(r, "command timed out");
+            return;
+        }
+    }
+    arm_watch(r);
+}
+
+struct suki_redis *suki_redis_new(struct event_base *base,
+                                  const struct suki_conf *conf,
+                                  const char *name, suki_redis_state_cb cb,
+                                  void *arg)
+{
+    struct suki_redis *r = suki_calloc(1, sizeof(*r));
+    r->base = base;
+    r->name = suki_strdup(name);
+    r->state_cb = cb;
+    r->state_arg = arg;
+    copy_conf(r, conf);
+    r->reconnect_ev = evtimer_new(base, on_reconnect_timer, r);
+    r->watch_ev = evtimer_new(base, on_watch_timer, r);
+    SUKI_ASSERT(r->reconnect_ev && r->watch_ev);
+    /* Connect from the loop so the caller finishes its setup first. */
+    struct timeval tv = {0, 0};
+    evtimer_add(r->reconnect_ev, &tv);
+    return r;
+}
+
+void suki_redis_set_conf(struct suki_redis *r, const struct suki_conf *conf)
+{
+    copy_conf(r, conf);
+}
+
+void suki_redis_reset(struct suki_redis *r)
+{
+    if (r->ac)
+        drop_link(r, "reset requested");
+}
+
+void suki_redis_free(struct suki_redis *r)
+{
+    if (!r)
+        return;
+    r->state_cb = NULL;
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        r->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    event_free(r->reconnect_ev);
+    event_free(r->watch_ev);
+    free(r->name);
+    free(r->host);
+    free(r->unix_path);
+    free(r->password);
+    free(r);
+}
+
+bool suki_redis_is_up(const struct suki_redis *r)
+{
+    return r && r->state == LINK_UP;
+}
+
+size_t suki_redis_pending(const struct suki_redis *r)
+{
+    return r->n_pending;
+}
+
+redisContext *suki_redis_connect_sync(const struct suki_conf *c,
+                                      struct suki_err *err)
+{
+    struct timeval tv = {c->redis_connect_timeout_ms / 1000,
+                         (c->redis_connect_timeout_ms % 1000) * 1000};
+    redisContext *ctx =
+        c->redis_unix ? redisConnectUnixWithTimeout(c->redis_unix, tv)
+                      : redisConnectWithTimeout(c->redis_host, c->redis_port,
+                                                tv);
+    if (!ctx || ctx->err) {
+        suki_err_set(err, -ECONNREFUSED, "cannot connect to redis %s: %s",
+                     c->redis_url, ctx ? ctx->errstr : "out of memory");
+        if (ctx)
+            redisFree(ctx);
+        return NULL;
+    }
+    struct timeval ctv = {c->redis_command_timeout_ms / 1000,
+                          (c->redis_command_timeout_ms % 1000) * 1000};
+    redisSetTimeout(ctx, ctv);
+    redisReply *rep;
+    if (c->redis_password) {
+        rep = redisCommand(ctx, "AUTH %s", c->redis_password);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            suki_err_set(err, -EACCES, "redis AUTH failed: %s",
+                         rep ? rep->str : ctx->errstr);
+            freeReplyObject(rep);
+            redisFree(ctx);
+            return NULL;
+        }
+        freeReplyObject(rep);
+    }
+    rep = redisCommand(ctx, "SELECT %d", c->redis_db);
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        suki_err_set(err, -EIO, "redis SELECT %d failed: %s", c->redis_db,
+                     rep ? rep->str : ctx->errstr);
+        freeReplyObject(rep);
+        redisFree(ctx);
+        return NULL;
+    }
+    freeReplyObject(rep);
+    return ctx;
+}

@@ -1,0 +1,79 @@
+/* redis.h - hiredis async connections on the libevent loop.
+ *
+ * A suki_redis is one logical connection that reconnects by itself (capped
+ * exponential backoff with jitter), authenticates from the password file,
+ * selects the database, names itself, and loads registered Lua scripts
+ * before it reports itself up. Every command carries a timeout: when the
+ * oldest outstanding command is overdue the link is dropped and every
+ * pending callback runs with a NULL reply. */
+#ifndef SUKI_REDIS_H
+#define SUKI_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+struct event_base;
+struct suki_redis;
+
+/* Reply callback: reply is borrowed (freed by hiredis after the callback)
+ * and NULL when the link failed, timed out or was closed. */
+typedef void (*suki_redis_cb)(struct suki_redis *r, redisReply *reply,
+                              void *arg);
+/* Link state change: up after connect + AUTH + SELECT + script load. */
+typedef void (*suki_redis_state_cb)(struct suki_redis *r, bool up, void *arg);
+
+/* A Lua script run with EVALSHA (falls back to EVAL on NOSCRIPT). Static
+ * storage; sha is filled by suki_redis_script_init. */
+struct suki_redis_script {
+    const char *name; /* for logs */
+    const char *src;
+    char sha[41];
+};
+
+/* Compute the script's SHA1 (call once before use). */
+void suki_redis_script_init(struct suki_redis_script *s);
+
+/* Create a connection and start connecting. name tags log lines and the
+ * CLIENT SETNAME. conf is borrowed (only read here). Never NULL. */
+struct suki_redis *suki_redis_new(struct event_base *base,
+                                  const struct suki_conf *conf,
+                                  const char *name, suki_redis_state_cb cb,
+                                  void *arg);
+/* Close the link (pending callbacks run with NULL) and free. NULL-safe. */
+void suki_redis_free(struct suki_redis *r);
+/* Use new connection settings on the next reconnect (SIGHUP). */
+void suki_redis_set_conf(struct suki_redis *r, const struct suki_conf *conf);
+/* Drop the link now and reconnect (after a protocol surprise). */
+void suki_redis_reset(struct suki_redis *r);
+
+bool suki_redis_is_up(const struct suki_redis *r);
+/* Number of commands waiting for a reply. */
+size_t suki_redis_pending(const struct suki_redis *r);
+
+/* Send a command. timeout_ms 0 = the configured command timeout (use a
+ * larger value for blocking reads). Returns 0 (cb will be called exactly
+ * once) or -ENOTCONN when the link is down (cb will not be called).
+ * argv/lens are copied by hiredis. */
+int suki_redis_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
+                    int64_t timeout_ms, int argc, const char **argv,
+                    const size_t *lens);
+int suki_redis_cmd(struct suki_redis *r, suki_redis_cb cb, void *arg,
+                   const char *fmt, ...);
+/* EVALSHA script with nkeys keys then args (argv holds keys then args). */
+int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
+                    suki_redis_cb cb, void *arg, int nkeys, int argc,
+                    const char **argv, const size_t *lens);
+
+/* Register a script to be loaded at every (re)connect. */
+void suki_redis_add_script(struct suki_redis *r, struct suki_redis_script *s);
+
+/* Synchronous connection for sukictl and tests (never in the daemon loop).
+ * Returns a connected, authenticated context or NULL with err filled. */
+redisContext *suki_redis_connect_sync(const struct suki_conf *conf,
+                                      struct suki_err *err);
+
+#endif
