@@ -24,3 +24,11 @@ tests_unit_check_util_SOURCES = tests/unit/check_util.c
 tests_unit_check_util_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_util_LDADD = $(UNIT_LIBS)
 endif
+
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_conf
+TESTS += tests/unit/check_conf
+tests_unit_check_conf_SOURCES = tests/unit/check_conf.c
+tests_unit_check_conf_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_conf_LDADD = $(UNIT_LIBS)
+endif

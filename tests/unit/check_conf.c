@@ -1,0 +1,309 @@
+/* check_conf.c - the configuration loader: defaults, the example file, and
+ * a table of broken files, each with its expected FILE:LINE and message. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+static char tmpdir[256];
+static char plugdir[300], tmpldir[300];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_conf.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(plugdir, sizeof(plugdir), "%s/plugins", tmpdir);
+    snprintf(tmpldir, sizeof(tmpldir), "%s/templates", tmpdir);
+    ck_assert_int_eq(mkdir(plugdir, 0700), 0);
+    ck_assert_int_eq(mkdir(tmpldir, 0700), 0);
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Write body after a valid preamble of `pre` lines; returns the path. */
+static char *write_conf(const char *name, const char *body)
+{
+    static char path[400];
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "plugins = { dir = \"%s\"; };\n", plugdir);
+    fprintf(f, "templates = { dir = \"%s\"; };\n", tmpldir);
+    fputs(body, f);
+    fclose(f);
+    return path;
+}
+
+START_TEST(minimal_defaults)
+{
+    struct suki_conf_diags d = {0};
+    struct suki_conf *c = suki_conf_load(write_conf("min.conf", ""), &d);
+    ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "");
+    ck_assert_str_eq(c->redis_host, "127.0.0.1");
+    ck_assert_int_eq(c->redis_port, 6379);
+    ck_assert_str_eq(c->stream, "suki:events");
+    ck_assert_str_eq(c->group, "sukid");
+    ck_assert_int_eq(c->batch, 256);
+    ck_assert_int_eq(c->claim_idle_ms, 60000);
+    ck_assert_str_eq(c->timezone, "UTC");
+    /* no email transport configured: the spool default is added */
+    const struct suki_transport_conf *t = suki_conf_transport(c, "email");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(t->kind, SUKI_TRANSPORT_SPOOL);
+    ck_assert_str_eq(c->http_listen, "127.0.0.1:9187");
+    suki_conf_unref(c);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
+START_TEST(urls_and_values)
+{
+    struct suki_conf_diags d = {0};
+    const char *body =
+        "redis = { url = \"unix:///run/redis/redis.sock?db=3\"; prefix = "
+        "\"acme\"; };\n"
+        "intake = { lists = \"crm:events\"; claim_idle = \"2m\"; };\n"
+        "timezone = \"Asia/Manila\";\n"
+        "transports = { email = { url = \"smtp://mail.example.ph:587\"; "
+        "starttls = \"try\"; rate = \"600/m\"; retry_initial = \"30s\"; };\n"
+        "  chat = { url = \"https://chat.example.ph/hooks/x\"; format = "
+        "\"slack\"; headers = { X-Token = \"abc\"; }; }; };\n"
+        "roles = { head-of-sales = \"lead@example.ph\"; };\n"
+        "rules = ( { name = \"r1\"; use = \"followup\"; on = "
+        "\"meeting.held\"; notify = [\"manager\", \"role:head-of-sales\"]; "
+        "template = \"t\"; after = \"3d\"; } );\n";
+    struct suki_conf *c = suki_conf_load(write_conf("ok.conf", body), &d);
+    ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "");
+    ck_assert_str_eq(c->redis_unix, "/run/redis/redis.sock");
+    ck_assert_int_eq(c->redis_db, 3);
+    ck_assert_str_eq(c->stream, "acme:events");
+    ck_assert_int_eq((int)c->n_lists, 1);
+    ck_assert_str_eq(c->lists[0], "crm:events");
+    ck_assert_int_eq(c->claim_idle_ms, 120000);
+    const struct suki_transport_conf *t = suki_conf_transport(c, "email");
+    ck_assert_int_eq(t->kind, SUKI_TRANSPORT_SMTP);
+    ck_assert_int_eq(t->starttls, SUKI_STARTTLS_TRY);
+    ck_assert_double_eq(t->rate, 10.0);
+    ck_assert_int_eq(t->retry_initial_ms, 30000);
+    t = suki_conf_transport(c, "chat");
+    ck_assert_int_eq(t->kind, SUKI_TRANSPORT_HTTP);
+    ck_assert_str_eq(t->format, "slack");
+    ck_assert_int_eq((int)t->n_headers, 1);
+    ck_assert_str_eq(suki_conf_role(c, "head-of-sales"), "lead@example.ph");
+    ck_assert_int_eq((int)c->n_rules, 1);
+    ck_assert_str_eq(c->rules[0].channel, "email");
+    ck_assert_int_eq((int)c->rules[0].n_subject, 4); /* default subjects */
+    char *k = suki_conf_key(c, "dead");
+    ck_assert_str_eq(k, "acme:dead");
+    free(k);
+    suki_conf_unref(c);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
+/* Each broken body starts at line 3 of its file (after the preamble). */
+static const struct {
+    const char *body;
+    int line;
+    const char *msg;
+} broken[] = {
+    {"redis = { url = redis://x; };\n", 3, "syntax error"},
+    {"redis = { urll = \"redis://x\"; };\n", 3, "unknown key 'urll' in redis"},
+    {"bogus = 1;\n", 3, "unknown top-level key 'bogus'"},
+    {"intake = { batch = \"many\"; };\n", 3, "'batch' must be an integer"},
+    {"intake = { batch = 0; };\n", 3, "'batch' must be between 1 and 10000"},
+    {"intake = { claim_idle = \"3x\"; };\n", 3, "bad duration \"3x\""},
+    {"intake = { claim_idle = 60; };\n", 3, "must be a duration string"},
+    {"intake = { claim_idle = \"-5s\"; };\n", 3, "bad duration"},
+    {"intake = { dedup_window = \"99999999999999999999d\"; };\n", 3,
+     "too large"},
+    {"transports = { email = { url = \"smtp://m\"; rate = \"20/d\"; }; };\n",
+     3, "bad rate \"20/d\""},
+    {"transports = { email = { url = \"smtp://m\"; rate = \"fast\"; }; };\n",
+     3, "bad rate"},
+    {"transports = { email = { url = \"ftp://m\"; }; };\n", 3,
+     "must be smtp://"},
+    {"transports = { email = { url = \"smtp://m\";\n starttls = \"yes\"; }; "
+     "};\n",
+     4, "'starttls' must be"},
+    {"redis = { url = \"http://127.0.0.1\"; };\n", 3,
+     "must start with redis:// or unix://"},
+    {"redis = { url = \"redis://127.0.0.1:99999\"; };\n", 3, "bad port"},
+    {"redis = { url = \"redis://user:pw@127.0.0.1\"; };\n", 3,
+     "must not carry a password"},
+    {"timezone = \"Mars/Olympus\";\n", 3, "unknown timezone"},
+    {"rules = ( { name = \"a\"; use = \"followup\"; on = \"x\"; notify = "
+     "\"manager\"; } );\n",
+     3, "rule 'a' needs a 'template'"},
+    {"rules = ( { name = \"a\"; on = \"x\"; notify = \"manager\"; template "
+     "= \"t\"; } );\n",
+     3, "needs 'use'"},
+    {"rules = ( { name = \"a\"; use = \"followup\"; on = \"x\"; template = "
+     "\"t\";\n notify = \"role:ceo\"; } );\n",
+     4, "unknown role 'ceo'"},
+    {"rules = ( { name = \"a\"; use = \"followup\"; on = \"x\"; template = "
+     "\"t\"; notify = \"manager\";\n channel = \"fax\"; } );\n",
+     4, "unknown channel 'fax'"},
+    {"rules = ( { name = \"a\"; use = \"f\"; on = \"x\"; template = \"t\"; "
+     "notify = \"manager\"; },\n { name = \"a\"; use = \"f\"; on = \"x\"; "
+     "template = \"t\"; notify = \"manager\"; } );\n",
+     4, "duplicate rule name 'a'"},
+    {"rules = ( { name = \"a\"; use = \"f\"; on = (\"x\", 3); template = "
+     "\"t\"; notify = \"manager\"; } );\n",
+     3, "'on' must hold strings"},
+    {"rules = { name = \"a\"; };\n", 3, "'rules' must be a list"},
+    {"campaigns = { consent = \"maybe\"; };\n", 3, "'consent' must be"},
+    {"campaigns = { error_threshold = 1.5; };\n", 3,
+     "'error_threshold' must be between 0 and 1"},
+    {"http = { listen = \"localhost\"; };\n", 3, "must be HOST:PORT"},
+    {"http = { public_url = \"suki.example.ph\"; };\n", 3,
+     "must start with http://"},
+    {"daemon = { log_level = \"loud\"; };\n", 3, "'log_level' must be"},
+    {"redis = 5;\n", 3, "'redis' must be a group"},
+    {"roles = { boss = \"not an address\"; };\n", 3,
+     "is not an email address"},
+    {"redis = { password_file = \"/nonexistent/suki.pass\"; };\n", 3,
+     "No such file"},
+    {"scheduler = { lease = \"500ms\"; };\n", 3,
+     "'lease' must be between 1s and"},
+};
+
+START_TEST(broken_configs)
+{
+    struct suki_conf_diags d = {0};
+    char name[32];
+    snprintf(name, sizeof(name), "broken%d.conf", _i);
+    char *path = write_conf(name, broken[_i].body);
+    struct suki_conf *c = suki_conf_load(path, &d);
+    ck_assert_msg(c == NULL, "case %d accepted: %s", _i, broken[_i].body);
+    ck_assert_msg(d.n >= 1, "case %d: no diagnostics", _i);
+    bool found = false;
+    for (size_t i = 0; i < d.n; i++) {
+        if (strstr(d.v[i].msg, broken[_i].msg) &&
+            d.v[i].line == broken[_i].line && strcmp(d.v[i].file, path) == 0)
+            found = true;
+    }
+    ck_assert_msg(found, "case %d: want %s:%d: ...%s..., got %s:%d: %s", _i,
+                  path, broken[_i].line, broken[_i].msg, d.v[0].file,
+                  d.v[0].line, d.v[0].msg);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
+START_TEST(collects_all_errors)
+{
+    struct suki_conf_diags d = {0};
+    char *path = write_conf("many.conf", "intake = { batch = 0;\n"
+                                         "  claim_idle = \"3x\"; };\n"
+                                         "nope = 1;\n");
+    ck_assert_ptr_null(suki_conf_load(path, &d));
+    ck_assert_int_ge((int)d.n, 3);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
+START_TEST(missing_dirs_and_file)
+{
+    struct suki_conf_diags d = {0};
+    char path[400];
+    snprintf(path, sizeof(path), "%s/nodirs.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    fputs("plugins = { dir = \"/nonexistent/plugins\"; };\n"
+          "templates = { dir = \"/nonexistent/templates\"; };\n",
+          f);
+    fclose(f);
+    ck_assert_ptr_null(suki_conf_load(path, &d));
+    ck_assert_int_eq((int)d.n, 2);
+    ck_assert_int_eq(d.v[0].line, 1);
+    ck_assert_ptr_nonnull(strstr(d.v[0].msg, "plugins dir"));
+    ck_assert_int_eq(d.v[1].line, 2);
+    ck_assert_ptr_nonnull(strstr(d.v[1].msg, "templates dir"));
+    suki_conf_diags_clear(&d);
+    ck_assert_ptr_null(suki_conf_load("/nonexistent/sukid.conf", &d));
+    ck_assert_int_eq((int)d.n, 1);
+    ck_assert_ptr_nonnull(strstr(d.v[0].msg, "cannot read"));
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
+START_TEST(secret_file_permissions)
+{
+    char sec[400];
+    snprintf(sec, sizeof(sec), "%s/redis.pass", tmpdir);
+    FILE *f = fopen(sec, "w");
+    fputs("s3cret\n", f);
+    fclose(f);
+    chmod(sec, 0644);
+    char body[600];
+    snprintf(body, sizeof(body), "redis = { password_file = \"%s\"; };\n",
+             sec);
+    struct suki_conf_diags d = {0};
+    ck_assert_ptr_null(suki_conf_load(write_conf("sec.conf", body), &d));
+    ck_assert_ptr_nonnull(strstr(d.v[0].msg, "chmod 600"));
+    suki_conf_diags_clear(&d);
+    chmod(sec, 0600);
+    struct suki_conf *c = suki_conf_load(write_conf("sec.conf", body), &d);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(c->redis_password, "s3cret");
+    suki_conf_unref(c);
+}
+END_TEST
+
+START_TEST(example_config)
+{
+    /* The shipped example, pointed at directories that exist here. */
+    char cmd[1200];
+    char path[400];
+    snprintf(path, sizeof(path), "%s/example.conf", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "sed -e 's|/usr/lib/suki/plugins|%s|' -e "
+             "'s|/etc/suki/templates|%s|' '%s/conf/sukid.conf' > '%s'",
+             plugdir, tmpldir, SRCDIR, path);
+    ck_assert_int_eq(system(cmd), 0);
+    struct suki_conf_diags d = {0};
+    struct suki_conf *c = suki_conf_load(path, &d);
+    ck_assert_msg(c != NULL, "%s:%d: %s", d.n ? d.v[0].file : "",
+                  d.n ? d.v[0].line : 0, d.n ? d.v[0].msg : "");
+    ck_assert_int_eq((int)c->n_rules, 5);
+    ck_assert_str_eq(c->timezone, "Asia/Manila");
+    suki_conf_unref(c);
+}
+END_TEST
+
+static Suite *conf_suite(void)
+{
+    Suite *s = suite_create("conf");
+    TCase *tc = tcase_create("load");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, minimal_defaults);
+    tcase_add_test(tc, urls_and_values);
+    tcase_add_test(tc, example_config);
+    tcase_add_test(tc, secret_file_permissions);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, broken_configs, 0,
+                        (int)(sizeof(broken) / sizeof(broken[0])));
+    tcase_add_test(tc, collects_all_errors);
+    tcase_add_test(tc, missing_dirs_and_file);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(conf_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
