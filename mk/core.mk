@@ -32,3 +32,6 @@ tests_unit_check_conf_SOURCES = tests/unit/check_conf.c
 tests_unit_check_conf_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_conf_LDADD = $(UNIT_LIBS)
 endif
+
+TESTS += tests/integration/lifecycle.sh
+EXTRA_DIST += tests/integration/lifecycle.sh
