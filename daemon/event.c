@@ -20,8 +20,7 @@
 
 /* Offset of the first byte that is not strict UTF-8 (RFC 3629: no overlong
  * forms, no surrogates, nothing above U+10FFFF), or len when all is well. */
-static size_t utf8_bad_at(const unsigned char *s, size_t len)
-{
+static size_t utf8_bad_at(const unsigned char *s, size_t len) {
     size_t i = 0;
     while (i < len) {
         unsigned char c = s[i];
@@ -60,8 +59,7 @@ static size_t utf8_bad_at(const unsigned char *s, size_t len)
 }
 
 /* Deepest bracket nesting outside strings, stopping once above max. */
-static bool too_deep(const char *s, size_t len, int max)
-{
+static bool too_deep(const char *s, size_t len, int max) {
     int depth = 0;
     bool in_str = false, esc = false;
     for (size_t i = 0; i < len; i++) {
@@ -85,8 +83,7 @@ static bool too_deep(const char *s, size_t len, int max)
     return false;
 }
 
-static bool type_ok(const char *t)
-{
+static bool type_ok(const char *t) {
     size_t n = strlen(t);
     if (n == 0 || n > EVENT_TYPE_MAX)
         return false;
@@ -110,8 +107,7 @@ static bool type_ok(const char *t)
 }
 
 /* C0 controls, DEL and C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F). */
-static bool has_control(const char *s)
-{
+static bool has_control(const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p < 0x20 || *p == 0x7F)
             return true;
@@ -124,8 +120,7 @@ static bool has_control(const char *s)
 /* Optional/required short string member: 0 with *out set (NULL if absent
  * and optional) or -EINVAL with the reason. */
 static int get_str(json_t *root, const char *key, bool required,
-                   const char **out, struct suki_err *err)
-{
+                   const char **out, struct suki_err *err) {
     json_t *v = json_object_get(root, key);
     *out = NULL;
     if (!v) {
@@ -147,8 +142,7 @@ static int get_str(json_t *root, const char *key, bool required,
 }
 
 static int validate(struct suki_event *ev, int64_t now_ms,
-                    struct suki_err *err)
-{
+                    struct suki_err *err) {
     json_t *root = ev->root;
     if (!json_is_object(root))
         return suki_err_set(err, -EINVAL, "not an object");
@@ -185,8 +179,8 @@ static int validate(struct suki_event *ev, int64_t now_ms,
         struct suki_err terr = {{0}};
         if (!json_is_string(at))
             return suki_err_set(err, -EINVAL, "bad at: not a string");
-        if (suki_time_parse_rfc3339(json_string_value(at), &ev->at_ms,
-                                    &terr) != 0)
+        if (suki_time_parse_rfc3339(json_string_value(at), &ev->at_ms, &terr) !=
+            0)
             return suki_err_set(err, -EINVAL, "bad at: %s", terr.msg);
     }
 
@@ -212,12 +206,11 @@ static int validate(struct suki_event *ev, int64_t now_ms,
  * depth 32); a zero field takes its default. Safe inside callbacks. */
 int suki_event_parse(const char *buf, size_t len,
                      const struct suki_event_limits *lim, int64_t now_ms,
-                     struct suki_event **out, struct suki_err *err)
-{
-    size_t max_size = lim && lim->max_size ? lim->max_size
-                                           : EVENT_DEFAULT_MAX_SIZE;
-    int max_depth = lim && lim->max_depth > 0 ? lim->max_depth
-                                              : EVENT_DEFAULT_MAX_DEPTH;
+                     struct suki_event **out, struct suki_err *err) {
+    size_t max_size =
+        lim && lim->max_size ? lim->max_size : EVENT_DEFAULT_MAX_SIZE;
+    int max_depth =
+        lim && lim->max_depth > 0 ? lim->max_depth : EVENT_DEFAULT_MAX_DEPTH;
     *out = NULL;
     if (len > max_size)
         return suki_err_set(err, -EMSGSIZE, "too large (%zu bytes, max %zu)",
@@ -231,7 +224,8 @@ int suki_event_parse(const char *buf, size_t len,
         return suki_err_set(err, -EINVAL, "nesting too deep (max %d)",
                             max_depth);
     json_error_t jerr;
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root =
+        json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root)
         return suki_err_set(err, -EINVAL, "not JSON: %s (line %d column %d)",
                             jerr.text, jerr.line, jerr.column);
@@ -247,8 +241,7 @@ int suki_event_parse(const char *buf, size_t len,
 }
 
 /* Free an event and everything it owns (NULL is fine). */
-void suki_event_free(struct suki_event *ev)
-{
+void suki_event_free(struct suki_event *ev) {
     if (!ev)
         return;
     free(ev->id);
@@ -260,8 +253,7 @@ void suki_event_free(struct suki_event *ev)
 }
 
 /* Shortest "%g" text that reads back as the same double. */
-static void format_real(double d, char *buf, size_t len)
-{
+static void format_real(double d, char *buf, size_t len) {
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, len, "%.*g", prec, d);
         if (strtod(buf, NULL) == d)
@@ -271,8 +263,7 @@ static void format_real(double d, char *buf, size_t len)
 
 /* data.FIELD as text; see event.h. Returns a pointer borrowed from ev
  * (its JSON or ev->scratch), valid until the next call or suki_event_free. */
-const char *suki_event_data_str(struct suki_event *ev, const char *field)
-{
+const char *suki_event_data_str(struct suki_event *ev, const char *field) {
     if (!ev || !ev->data || !field)
         return NULL;
     json_t *v = json_object_get(ev->data, field);
@@ -298,8 +289,7 @@ const char *suki_event_data_str(struct suki_event *ev, const char *field)
 }
 
 static void skip_field(const struct suki_event *ev, const char *field,
-                       const char *why)
-{
+                       const char *why) {
     suki_warnx("event %s (client %s): profile field %s ignored: %s",
                ev->id ? ev->id : "-", ev->client, field, why);
 }
@@ -313,10 +303,9 @@ static void skip_field(const struct suki_event *ev, const char *field,
 void suki_event_profile_fields(const struct suki_event *ev,
                                void (*fn)(const char *field, const char *value,
                                           void *arg),
-                               void *arg)
-{
-    static const char *const strs[] = {"name",     "email",    "manager",
-                                       "locale",   "timezone", "segment"};
+                               void *arg) {
+    static const char *const strs[] = {"name",   "email",    "manager",
+                                       "locale", "timezone", "segment"};
     if (!ev || !fn)
         return;
     if (ev->manager)
@@ -349,8 +338,7 @@ void suki_event_profile_fields(const struct suki_event *ev,
         json_t *t;
         size_t total = 1;
         bool ok = json_is_array(tags);
-        json_array_foreach(tags, idx, t)
-        {
+        json_array_foreach(tags, idx, t) {
             if (!json_is_string(t) || has_control(json_string_value(t)))
                 ok = false;
             else
@@ -361,8 +349,7 @@ void suki_event_profile_fields(const struct suki_event *ev,
         } else {
             char *joined = suki_malloc(total);
             size_t w = 0;
-            json_array_foreach(tags, idx, t)
-            {
+            json_array_foreach(tags, idx, t) {
                 size_t n = json_string_length(t);
                 if (idx > 0)
                     joined[w++] = ',';
@@ -386,8 +373,7 @@ void suki_event_profile_fields(const struct suki_event *ev,
 /* Serialize compactly; see event.h. Returns an owned string (free()). When
  * the document had no "at", the effective time is added so that parsing the
  * dump gives the same event. */
-char *suki_event_dump(const struct suki_event *ev)
-{
+char *suki_event_dump(const struct suki_event *ev) {
     if (!ev)
         return NULL;
     json_t *doc = ev->root;

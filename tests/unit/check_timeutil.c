@@ -11,8 +11,7 @@
 #define FIXTURE(name) SRCDIR "/tests/fixtures/" name
 
 /* Parse an RFC 3339 literal the test relies on (must be valid). */
-static int64_t T(const char *s)
-{
+static int64_t T(const char *s) {
     int64_t ms = 0;
     struct suki_err err = {{0}};
     int rc = suki_time_parse_rfc3339(s, &ms, &err);
@@ -20,8 +19,7 @@ static int64_t T(const char *s)
     return ms;
 }
 
-static void assert_time(int64_t got, const char *want, const char *what)
-{
+static void assert_time(int64_t got, const char *want, const char *what) {
     char buf[40];
     suki_time_format_rfc3339(got, buf, sizeof(buf));
     ck_assert_msg(strcmp(buf, want) == 0, "%s: got %s, want %s", what, buf,
@@ -30,8 +28,7 @@ static void assert_time(int64_t got, const char *want, const char *what)
 
 /* ---------------------------------------------------------------- */
 
-START_TEST(rfc3339_good)
-{
+START_TEST(rfc3339_good) {
     static const struct {
         const char *in;
         const char *utc;
@@ -64,8 +61,7 @@ START_TEST(rfc3339_good)
 }
 END_TEST
 
-START_TEST(rfc3339_bad)
-{
+START_TEST(rfc3339_bad) {
     static const struct {
         const char *in;
         const char *reason; /* substring of the message */
@@ -111,8 +107,7 @@ START_TEST(rfc3339_bad)
 }
 END_TEST
 
-START_TEST(format_both)
-{
+START_TEST(format_both) {
     char buf[64];
     int64_t t = T("2026-11-27T10:00:00Z");
     suki_time_format_rfc3339(t, buf, sizeof(buf));
@@ -138,19 +133,17 @@ START_TEST(format_both)
 }
 END_TEST
 
-START_TEST(date_and_hhmm)
-{
+START_TEST(date_and_hhmm) {
     int y, m, d, hh, mm;
     ck_assert_int_eq(suki_time_parse_date("2028-02-29", &y, &m, &d), 0);
     ck_assert_int_eq(y, 2028);
     ck_assert_int_eq(m, 2);
     ck_assert_int_eq(d, 29);
-    static const char *bad_dates[] = {"2027-02-29", "2026-1-01", "2026-01-01x",
-                                      "", "2026-13-01", "20260101",
+    static const char *bad_dates[] = {"2027-02-29", "2026-1-01",  "2026-01-01x",
+                                      "",           "2026-13-01", "20260101",
                                       "2026-01-32"};
     for (size_t i = 0; i < sizeof(bad_dates) / sizeof(bad_dates[0]); i++)
-        ck_assert_msg(suki_time_parse_date(bad_dates[i], &y, &m, &d) ==
-                          -EINVAL,
+        ck_assert_msg(suki_time_parse_date(bad_dates[i], &y, &m, &d) == -EINVAL,
                       "date '%s' accepted", bad_dates[i]);
     ck_assert_int_eq(suki_time_parse_hhmm("09:00", &hh, &mm), 0);
     ck_assert_int_eq(hh, 9);
@@ -158,8 +151,8 @@ START_TEST(date_and_hhmm)
     ck_assert_int_eq(suki_time_parse_hhmm("23:59", &hh, &mm), 0);
     ck_assert_int_eq(hh, 23);
     ck_assert_int_eq(mm, 59);
-    static const char *bad_hm[] = {"24:00", "9:00", "09:60", "0900", "",
-                                   "09:00 ", "ab:cd", "09:0"};
+    static const char *bad_hm[] = {"24:00", "9:00",   "09:60", "0900",
+                                   "",      "09:00 ", "ab:cd", "09:0"};
     for (size_t i = 0; i < sizeof(bad_hm) / sizeof(bad_hm[0]); i++)
         ck_assert_msg(suki_time_parse_hhmm(bad_hm[i], &hh, &mm) == -EINVAL,
                       "hh:mm '%s' accepted", bad_hm[i]);
@@ -168,16 +161,21 @@ END_TEST
 
 /* ---------------------------------------------------------------- */
 
-START_TEST(zones_valid)
-{
+START_TEST(zones_valid) {
     ck_assert(suki_tz_valid("UTC"));
     ck_assert(suki_tz_valid("Asia/Manila"));
     ck_assert(suki_tz_valid("America/New_York"));
     ck_assert(suki_tz_valid("Europe/London"));
-    static const char *bad[] = {"Mars/Olympus_Mons", "", "asia/manila_x",
-                                "../../etc/passwd", "/etc/localtime",
-                                "Asia/../Asia/Manila", "EST+5", "Asia",
-                                "right/UTC", "America/New York"};
+    static const char *bad[] = {"Mars/Olympus_Mons",
+                                "",
+                                "asia/manila_x",
+                                "../../etc/passwd",
+                                "/etc/localtime",
+                                "Asia/../Asia/Manila",
+                                "EST+5",
+                                "Asia",
+                                "right/UTC",
+                                "America/New York"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(!suki_tz_valid(bad[i]), "zone '%s' accepted", bad[i]);
     ck_assert(!suki_tz_valid(NULL));
@@ -196,8 +194,7 @@ START_TEST(zones_valid)
 }
 END_TEST
 
-START_TEST(to_local_table)
-{
+START_TEST(to_local_table) {
     static const struct {
         const char *utc, *tz;
         int y, mo, d, h, mi, wday, off;
@@ -230,8 +227,7 @@ START_TEST(to_local_table)
                          0);
         ck_assert_msg(tm.year == cases[i].y && tm.mon == cases[i].mo &&
                           tm.mday == cases[i].d && tm.hour == cases[i].h &&
-                          tm.min == cases[i].mi &&
-                          tm.wday == cases[i].wday &&
+                          tm.min == cases[i].mi && tm.wday == cases[i].wday &&
                           tm.utc_offset_s == cases[i].off,
                       "%s in %s: got %04d-%02d-%02d %02d:%02d wday %d off %d",
                       cases[i].utc, cases[i].tz, tm.year, tm.mon, tm.mday,
@@ -240,8 +236,7 @@ START_TEST(to_local_table)
 }
 END_TEST
 
-START_TEST(from_local_table)
-{
+START_TEST(from_local_table) {
     static const struct {
         int y, mo, d, h, mi;
         const char *tz, *utc;
@@ -291,13 +286,11 @@ END_TEST
  * database (the same check that found libical's builtin zones losing DST
  * seasons of America/Sao_Paulo, Asia/Tehran and Asia/Gaza). Zones alternate
  * between lookups, as they do per client in the daemon. */
-START_TEST(zones_agree_with_glibc)
-{
+START_TEST(zones_agree_with_glibc) {
     static const char *zones[] = {
-        "America/New_York", "Asia/Manila",      "Europe/London",
-        "Australia/Sydney", "America/Sao_Paulo", "Asia/Tehran",
-        "Asia/Gaza",        "Pacific/Auckland", "Africa/Casablanca",
-        "Asia/Kolkata"};
+        "America/New_York",  "Asia/Manila", "Europe/London", "Australia/Sydney",
+        "America/Sao_Paulo", "Asia/Tehran", "Asia/Gaza",     "Pacific/Auckland",
+        "Africa/Casablanca", "Asia/Kolkata"};
     const size_t nz = sizeof(zones) / sizeof(zones[0]);
     const time_t from = 1199145600; /* 2008-01-01 */
     const time_t to = 1988150400;   /* 2033-01-01 */
@@ -336,9 +329,9 @@ START_TEST(zones_agree_with_glibc)
     /* TZ of the process is left as it was */
     setenv("TZ", "Europe/Berlin", 1);
     struct suki_tm tm;
-    ck_assert_int_eq(suki_time_to_local(T("2031-07-01T00:00:00Z"),
-                                        "America/Sao_Paulo", &tm),
-                     0);
+    ck_assert_int_eq(
+        suki_time_to_local(T("2031-07-01T00:00:00Z"), "America/Sao_Paulo", &tm),
+        0);
     ck_assert_str_eq(getenv("TZ"), "Europe/Berlin");
     unsetenv("TZ");
 }
@@ -346,8 +339,7 @@ END_TEST
 
 /* ---------------------------------------------------------------- */
 
-START_TEST(business_days_table)
-{
+START_TEST(business_days_table) {
     static const struct {
         const char *from, *tz;
         int n;
@@ -361,8 +353,7 @@ START_TEST(business_days_table)
         {"2026-11-23T10:00:00+08:00", "Asia/Manila", 3, "2026-11-26T02:00:00Z"},
         /* a weekend trigger: Saturday + 1 = Monday, Sunday + 1 = Monday */
         {"2026-11-28T10:00:00+08:00", "Asia/Manila", 1, "2026-11-30T02:00:00Z"},
-        {"2026-11-29T23:30:00+08:00", "Asia/Manila", 1,
-         "2026-11-30T15:30:00Z"},
+        {"2026-11-29T23:30:00+08:00", "Asia/Manila", 1, "2026-11-30T15:30:00Z"},
         {"2026-11-28T10:00:00+08:00", "Asia/Manila", 2, "2026-12-01T02:00:00Z"},
         /* 0 is t unchanged, even on a weekend */
         {"2026-11-28T10:00:00+08:00", "Asia/Manila", 0, "2026-11-28T02:00:00Z"},
@@ -384,8 +375,7 @@ START_TEST(business_days_table)
 }
 END_TEST
 
-START_TEST(friday_plus_one_then_nine)
-{
+START_TEST(friday_plus_one_then_nine) {
     /* the shape of a follow-up rule: +1 business day, then 09:00 local */
     int64_t t = T("2027-03-12T15:00:00-05:00");
     int64_t d = suki_time_add_business_days(t, 1, "America/New_York", NULL);
@@ -399,8 +389,7 @@ START_TEST(friday_plus_one_then_nine)
 }
 END_TEST
 
-START_TEST(add_days_table)
-{
+START_TEST(add_days_table) {
     /* calendar days keep the local time across DST */
     assert_time(suki_time_add_days(T("2027-03-13T15:00:00-05:00"), 1,
                                    "America/New_York"),
@@ -408,15 +397,15 @@ START_TEST(add_days_table)
     assert_time(suki_time_add_days(T("2026-10-31T09:00:00-04:00"), 1,
                                    "America/New_York"),
                 "2026-11-01T14:00:00Z", "NY +1d over fall-back");
-    assert_time(suki_time_add_days(T("2026-11-27T10:00:00+08:00"), 30,
-                                   "Asia/Manila"),
-                "2026-12-27T02:00:00Z", "Manila +30d");
-    assert_time(suki_time_add_days(T("2028-02-28T10:00:00+08:00"), 1,
-                                   "Asia/Manila"),
-                "2028-02-29T02:00:00Z", "leap day");
-    assert_time(suki_time_add_days(T("2026-11-27T10:00:00+08:00"), -27,
-                                   "Asia/Manila"),
-                "2026-10-31T02:00:00Z", "Manila -27d");
+    assert_time(
+        suki_time_add_days(T("2026-11-27T10:00:00+08:00"), 30, "Asia/Manila"),
+        "2026-12-27T02:00:00Z", "Manila +30d");
+    assert_time(
+        suki_time_add_days(T("2028-02-28T10:00:00+08:00"), 1, "Asia/Manila"),
+        "2028-02-29T02:00:00Z", "leap day");
+    assert_time(
+        suki_time_add_days(T("2026-11-27T10:00:00+08:00"), -27, "Asia/Manila"),
+        "2026-10-31T02:00:00Z", "Manila -27d");
     /* landing inside the gap moves forward */
     assert_time(suki_time_add_days(T("2027-03-13T02:30:00-05:00"), 1,
                                    "America/New_York"),
@@ -424,8 +413,7 @@ START_TEST(add_days_table)
 }
 END_TEST
 
-START_TEST(at_local_table)
-{
+START_TEST(at_local_table) {
     static const struct {
         const char *from, *tz;
         int hh, mm;
@@ -473,11 +461,9 @@ END_TEST
 
 /* ---------------------------------------------------------------- */
 
-START_TEST(holidays_plain)
-{
+START_TEST(holidays_plain) {
     struct suki_err err = {{0}};
-    struct suki_holidays *h =
-        suki_holidays_load(FIXTURE("holidays.txt"), &err);
+    struct suki_holidays *h = suki_holidays_load(FIXTURE("holidays.txt"), &err);
     ck_assert_msg(h != NULL, "%s", err.msg);
     ck_assert(suki_holidays_has(h, 2027, 1, 1));
     ck_assert(suki_holidays_has(h, 2027, 4, 9));
@@ -505,8 +491,7 @@ START_TEST(holidays_plain)
 }
 END_TEST
 
-START_TEST(holidays_bad_line)
-{
+START_TEST(holidays_bad_line) {
     struct suki_err err = {{0}};
     struct suki_holidays *h =
         suki_holidays_load(FIXTURE("holidays-bad.txt"), &err);
@@ -523,11 +508,9 @@ START_TEST(holidays_bad_line)
 }
 END_TEST
 
-START_TEST(holidays_ics)
-{
+START_TEST(holidays_ics) {
     struct suki_err err = {{0}};
-    struct suki_holidays *h =
-        suki_holidays_load(FIXTURE("holidays.ics"), &err);
+    struct suki_holidays *h = suki_holidays_load(FIXTURE("holidays.ics"), &err);
     ck_assert_msg(h != NULL, "%s", err.msg);
     ck_assert(suki_holidays_has(h, 2027, 1, 1));
     /* all-day event over two days (DTEND exclusive) */
@@ -551,8 +534,7 @@ START_TEST(holidays_ics)
 }
 END_TEST
 
-static Suite *timeutil_suite(void)
-{
+static Suite *timeutil_suite(void) {
     Suite *s = suite_create("timeutil");
     TCase *tc = tcase_create("rfc3339");
     tcase_add_test(tc, rfc3339_good);
@@ -584,8 +566,7 @@ static Suite *timeutil_suite(void)
     return s;
 }
 
-int main(void)
-{
+int main(void) {
     SRunner *sr = srunner_create(timeutil_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
