@@ -1,0 +1,241 @@
+/* dispatch.h - message delivery over SMTP, HTTP webhooks and a spool
+ * directory, driven by the libcurl multi-socket interface on the daemon's
+ * libevent loop.
+ *
+ * The dispatcher delivers one message and classifies the outcome; the caller
+ * does the bookkeeping (recording sent messages, retry schedules,
+ * dead-letters). Per transport it keeps a bounded in-flight count
+ * (max_connections), a priority queue (reminders before campaign mail), a
+ * token bucket for `rate`, and a circuit breaker. libcurl's connection cache
+ * in the one multi handle reuses SMTP and HTTP connections across messages.
+ *
+ * Callbacks are never called from inside suki_dispatch_send() or
+ * suki_dispatch_configure(); they run from the event loop (or from
+ * suki_dispatch_free(), see there). A callback may call suki_dispatch_send(),
+ * suki_dispatch_configure() and the query functions, but must not call
+ * suki_dispatch_free(). */
+#ifndef SUKI_DISPATCH_H
+#define SUKI_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "util.h"
+
+struct event_base;
+struct suki_dispatch;
+
+enum suki_dispatch_status {
+    SUKI_DISPATCH_SENT,     /* the server accepted the message */
+    SUKI_DISPATCH_TEMPFAIL, /* try again later (4xx, network, TLS, timeout) */
+    SUKI_DISPATCH_PERMFAIL, /* do not retry (SMTP 5xx, HTTP 4xx, bad input) */
+};
+
+enum suki_dispatch_prio {
+    SUKI_DISPATCH_PRIO_REMINDER = 0, /* goes first on a shared transport */
+    SUKI_DISPATCH_PRIO_CAMPAIGN = 1,
+};
+
+/* One message to deliver. Everything is borrowed for the duration of
+ * suki_dispatch_send(), which copies what it keeps. */
+struct suki_outmsg {
+    const char *channel;     /* transport name from the configuration */
+    const char *from;        /* SMTP envelope sender, bare addr-spec
+                                ("" = null sender); unused otherwise */
+    const char *const *rcpt; /* SMTP envelope recipients, bare addr-specs */
+    size_t n_rcpt;           /* >= 1 for SMTP; unused otherwise */
+    const char *body;        /* RFC 5322 message with CRLF (SMTP, spool) or
+                                the request body (webhook) */
+    size_t body_len;
+    const char *message_id; /* Message-ID, with or without <>; required for
+                               spool (names the file), else for reports */
+    int priority;           /* enum suki_dispatch_prio */
+};
+
+/* Outcome for one SMTP recipient. */
+struct suki_dispatch_rcpt {
+    const char *addr;                 /* borrowed (the message's copy) */
+    enum suki_dispatch_status status; /* SENT = the server took it */
+    int code;                         /* reply code to RCPT; 0 when RCPT
+                                         was never answered */
+    const char *reply;                /* reply line to RCPT, or "" */
+};
+
+/* What the callback gets. Every pointer is borrowed and valid only until
+ * the callback returns. */
+struct suki_dispatch_result {
+    enum suki_dispatch_status status;
+    int code;               /* SMTP reply code or HTTP status of the deciding
+                               reply; 0 when there was none (network error,
+                               spool, refused locally) */
+    const char *reply;      /* human-readable: the server's reply line, HTTP
+                               status + first bytes of the body, or the
+                               curl / system error; never NULL */
+    int64_t retry_after_ms; /* from Retry-After on HTTP 429/503, else 0 */
+    bool cancelled;         /* TEMPFAIL because the dispatcher was freed */
+    const char *channel;
+    const char *message_id; /* as given, or "" */
+    /* SMTP only (NULL/0 otherwise): one entry per recipient, in order. When
+     * status is SENT, entries whose status is not SENT were refused by the
+     * server at RCPT while the message went to the others: resend only to
+     * those (TEMPFAIL) or give them up (PERMFAIL). When status is not SENT
+     * nobody received the message. */
+    const struct suki_dispatch_rcpt *rcpts;
+    size_t n_rcpts;
+    size_t n_rcpt_failed; /* entries not SENT while status is SENT */
+};
+
+/* Result callback; r and everything it points to is borrowed. */
+typedef void (*suki_dispatch_cb)(const struct suki_dispatch_result *r,
+                                 void *arg);
+
+enum suki_breaker_state {
+    SUKI_BREAKER_CLOSED,    /* normal */
+    SUKI_BREAKER_OPEN,      /* cooling down; queued messages wait */
+    SUKI_BREAKER_HALF_OPEN, /* one probe message is allowed through */
+};
+
+/* Snapshot of one transport for `sukictl status` and metrics. */
+struct suki_dispatch_tstate {
+    enum suki_breaker_state breaker;
+    int consecutive_failures; /* TEMPFAILs since the last success */
+    int64_t reopen_in_ms;     /* OPEN: time until the probe, else 0 */
+    size_t queued;            /* waiting for a slot, a token or the breaker */
+    size_t in_flight;         /* transfers running now */
+    uint64_t sent, tempfail, permfail; /* totals since the transport was
+                                          first configured */
+    bool retired;                      /* removed by a reload, still draining */
+};
+
+/* Create a dispatcher on base (borrowed; must outlive the dispatcher). Calls
+ * curl_global_init (reference-counted by libcurl). No transports until
+ * suki_dispatch_configure(). Returns owned, or NULL with err filled. */
+struct suki_dispatch *suki_dispatch_new(struct event_base *base,
+                                        struct suki_err *err);
+
+/* Abort every transfer and free d (NULL is fine). Each message not yet
+ * reported gets its callback now, with TEMPFAIL, cancelled = true and reply
+ * "cancelled: dispatcher shut down" (messages refused locally get their
+ * PERMFAIL). Those callbacks must not call suki_dispatch_send (it returns
+ * -ECANCELED). Closing idle cached SMTP connections sends QUIT and may wait
+ * briefly for the reply (libcurl does this during curl_multi_cleanup). Must
+ * not be called from a dispatch callback. */
+void suki_dispatch_free(struct suki_dispatch *d);
+
+/* Apply a transport list (borrowed; copied). A transport whose name stays
+ * keeps its queue, in-flight transfers, token bucket, breaker and counters;
+ * transfers started after the call use the new settings, running ones finish
+ * with the old. A transport no longer listed accepts no new messages but
+ * finishes what it holds with its last settings, then goes away. Returns 0,
+ * or -EINVAL (a transport without a name, a duplicate name, or a header
+ * with CR/LF) and then nothing is changed. Never calls callbacks. */
+int suki_dispatch_configure(struct suki_dispatch *d,
+                            const struct suki_transport_conf *transports,
+                            size_t n);
+
+/* Queue message m (borrowed, copied) on its channel. On 0, cb(arg) is called
+ * exactly once later from the event loop, never from inside this call.
+ * Addresses with CR, LF, NUL, control characters, spaces, '<' or '>' are
+ * refused without touching the network: the callback gets PERMFAIL.
+ * Returns 0; -ENOENT for an unknown (or retired) channel; -ENOBUFS when
+ * suki_dispatch_pending() has reached the limit (backpressure: stop claiming
+ * work until a callback frees room); -EINVAL for a malformed m (no body, no
+ * recipient for SMTP, no message_id for spool); -ECANCELED while being
+ * freed. On error cb is not called. */
+int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
+                       suki_dispatch_cb cb, void *arg);
+
+/* Messages accepted and not yet reported (queued + in flight + awaiting
+ * their callback). The count drops just before each callback runs. */
+size_t suki_dispatch_pending(const struct suki_dispatch *d);
+
+/* Limit for suki_dispatch_pending() (default 1024; 0 restores it). */
+void suki_dispatch_set_max_pending(struct suki_dispatch *d, size_t max);
+
+/* True when suki_dispatch_send() would return -ENOBUFS. */
+bool suki_dispatch_full(const struct suki_dispatch *d);
+
+/* Fill *out for transport name (borrowed). Returns 0 or -ENOENT. */
+int suki_dispatch_transport_state(const struct suki_dispatch *d,
+                                  const char *name,
+                                  struct suki_dispatch_tstate *out);
+
+/* Name of a status ("sent", "tempfail", "permfail"); static string. */
+const char *suki_dispatch_status_name(enum suki_dispatch_status s);
+/* Name of a breaker state ("closed", "open", "half-open"); static string. */
+const char *suki_dispatch_breaker_name(enum suki_breaker_state s);
+
+/* ---- pure helpers, exported for the unit tests ---- */
+
+/* Which SMTP command a reply answered. */
+enum suki_smtp_stage {
+    SUKI_SMTP_CONNECT, /* greeting */
+    SUKI_SMTP_EHLO,    /* EHLO/HELO */
+    SUKI_SMTP_STARTTLS,
+    SUKI_SMTP_AUTH,
+    SUKI_SMTP_MAIL,
+    SUKI_SMTP_RCPT,
+    SUKI_SMTP_DATA, /* the DATA command itself */
+    SUKI_SMTP_EOD,  /* the final "." */
+    SUKI_SMTP_OTHER,
+};
+
+/* Classify an SMTP transfer: curl_code is the CURLcode, smtp_code the last
+ * reply code (0 none), stage what it answered. 5xx to MAIL/RCPT/DATA/EOD
+ * is PERMFAIL; 5xx before MAIL (greeting, EHLO, AUTH) is a transport
+ * problem and TEMPFAIL; 4xx, network, TLS, timeouts TEMPFAIL. */
+enum suki_dispatch_status suki_dispatch_classify_smtp(int curl_code,
+                                                      int smtp_code,
+                                                      enum suki_smtp_stage st);
+
+/* Classify an HTTP transfer: 2xx SENT; 408, 429, 5xx TEMPFAIL; other 4xx
+ * PERMFAIL; 1xx/3xx (redirects are not followed: a config problem) and
+ * every curl error TEMPFAIL. */
+enum suki_dispatch_status suki_dispatch_classify_http(int curl_code,
+                                                      long http_status);
+
+/* True when curl_code is a TLS setup/verification failure. */
+bool suki_dispatch_curl_is_tls(int curl_code);
+
+/* Parse a Retry-After value (borrowed): delta-seconds or an HTTP-date
+ * (IMF-fixdate, RFC 850, asctime). now_ms is the wall clock in ms. Sets
+ * *out_ms (a date in the past gives 0). Returns 0 or -EINVAL. */
+int suki_dispatch_parse_retry_after(const char *value, int64_t now_ms,
+                                    int64_t *out_ms);
+
+/* Token bucket: `rate` tokens per second, at most `burst` stored. */
+struct suki_dispatch_bucket {
+    double rate;     /* tokens per second; <= 0 = unlimited */
+    double burst;    /* capacity */
+    double tokens;   /* current content */
+    int64_t last_ms; /* monotonic time of the last refill */
+};
+
+/* Start full, with burst = max(1, rate / 10) (100 ms worth). */
+void suki_dispatch_bucket_init(struct suki_dispatch_bucket *b, double rate,
+                               int64_t now_ms);
+/* Change the rate keeping the tokens (clamped to the new burst). */
+void suki_dispatch_bucket_set_rate(struct suki_dispatch_bucket *b, double rate,
+                                   int64_t now_ms);
+/* Take one token if there is one. */
+bool suki_dispatch_bucket_take(struct suki_dispatch_bucket *b, int64_t now_ms);
+/* Milliseconds until one token is available (0 when one is). */
+int64_t suki_dispatch_bucket_wait_ms(struct suki_dispatch_bucket *b,
+                                     int64_t now_ms);
+
+/* True when addr (borrowed) may go into MAIL FROM / RCPT TO: no bytes
+ * below 0x21, no DEL, no '<', '>' and not empty unless allow_empty. On
+ * false, *why (may be NULL) gets a static reason. */
+bool suki_dispatch_addr_ok(const char *addr, bool allow_empty,
+                           const char **why);
+
+/* Spool file name for message_id (borrowed): surrounding <> dropped, bytes
+ * outside [A-Za-z0-9._@+=-] and a leading '.' written as %XX (so distinct
+ * ids give distinct names), ".eml" appended; ids over 160 bytes keep a
+ * prefix plus a hash. Writes into buf. Returns 0, -EINVAL (empty id) or
+ * -ENOSPC (buf too small; 256 bytes always suffice). */
+int suki_dispatch_spool_name(const char *message_id, char *buf, size_t len);
+
+#endif
