@@ -1,1 +1,40 @@
-# template area: appends to the variables set up in Makefile.am
+# template area: message templates, MIME builder, shipped templates.
+# Appends to the variables set up in Makefile.am.
+libsukicore_la_SOURCES += \
+	daemon/template.c daemon/template.h \
+	daemon/mime.c daemon/mime.h
+
+templatesdir = $(sysconfdir)/suki/templates
+dist_templates_DATA = \
+	conf/templates/followup-reminder.en.tmpl \
+	conf/templates/followup-reminder.tl.tmpl \
+	conf/templates/renewal-alert.en.tmpl \
+	conf/templates/renewal-alert.tl.tmpl \
+	conf/templates/complaint-escalation.en.tmpl \
+	conf/templates/complaint-escalation.tl.tmpl \
+	conf/templates/referral-request.en.tmpl \
+	conf/templates/referral-request.tl.tmpl \
+	conf/templates/meeting-prep.en.tmpl \
+	conf/templates/meeting-prep.tl.tmpl \
+	conf/templates/campaign-example.en.tmpl \
+	conf/templates/campaign-example.tl.tmpl
+
+EXTRA_DIST += \
+	tests/fixtures/templates-bad \
+	tests/integration/mime_parse.sh
+
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_template tests/unit/check_mime \
+	tests/integration/mime_dump
+TESTS += tests/unit/check_template tests/unit/check_mime \
+	tests/integration/mime_parse.sh
+tests_unit_check_template_SOURCES = tests/unit/check_template.c
+tests_unit_check_template_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_template_LDADD = $(UNIT_LIBS)
+tests_unit_check_mime_SOURCES = tests/unit/check_mime.c
+tests_unit_check_mime_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_mime_LDADD = $(UNIT_LIBS)
+tests_integration_mime_dump_SOURCES = tests/integration/mime_dump.c
+tests_integration_mime_dump_CFLAGS = $(UNIT_CFLAGS)
+tests_integration_mime_dump_LDADD = $(UNIT_LIBS)
+endif
