@@ -1,0 +1,60 @@
+#!/bin/sh
+# test.sh - the whole test suite from a fresh clone: install what is missing,
+# build with AddressSanitizer + UndefinedBehaviorSanitizer and -Werror, run
+# every unit and integration test (each integration test starts its own
+# redis-server, SMTP and HTTP servers on loopback and stops them), then run
+# the unit tests once more under valgrind in a plain build. The last line is
+# "N passed, N failed".
+set -eu
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+sh scripts/deps.sh
+[ -x configure ] || autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+run_check() { # dir [configure args...] -- [make check args...]
+    dir=$1; shift
+    cfg=
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do cfg="$cfg $1"; shift; done
+    [ $# -gt 0 ] && shift
+    mkdir -p "$dir"
+    if [ ! -f "$dir/Makefile" ]; then
+        # shellcheck disable=SC2086
+        (cd "$dir" && "$TOP/configure" $cfg >configure.out 2>&1) ||
+            { cat "$dir/configure.out"; exit 1; }
+    fi
+    make -C "$dir" -j"$JOBS" >"$dir/build.out" 2>&1 ||
+        { cat "$dir/build.out"; exit 1; }
+    make -C "$dir" -j"$JOBS" check "$@" >"$dir/check.out" 2>&1 || true
+}
+
+count() { # dir -> "pass fail skip"
+    awk '/^# PASS:/{p=$3} /^# FAIL:/{f+=$3} /^# ERROR:/{f+=$3} /^# XPASS:/{f+=$3}
+         /^# SKIP:/{s=$3} END{print p+0, f+0, s+0}' "$1/check.out"
+}
+
+run_check _build/asan --enable-sanitizers --enable-werror --
+set -- $(count _build/asan)
+pass=$1 fail=$2 skip=$3
+grep -E '^(FAIL|ERROR|XPASS|SKIP):' _build/asan/check.out || true
+if [ "$fail" -gt 0 ]; then
+    for log in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find _build/asan/tests -name '*.trs') 2>/dev/null | sed 's/\.trs$/.log/'); do
+        echo "===== $log"; tail -n 60 "$log"
+    done
+fi
+
+if [ "${SUKI_VALGRIND:-1}" = 1 ]; then
+    # Unit tests once more under valgrind (a sanitizer build can't run there).
+    UNIT=$(cd tests/unit && ls check_*.c | sed 's|^|tests/unit/|; s|\.c$||' | tr '\n' ' ')
+    run_check _build/valgrind -- TESTS="$UNIT" \
+        LOG_COMPILER="$TOP/scripts/valgrind-wrap.sh"
+    set -- $(count _build/valgrind)
+    grep -E '^(FAIL|ERROR):' _build/valgrind/check.out || true
+    pass=$((pass + $1)) fail=$((fail + $2))
+fi
+if [ "$skip" -gt 0 ]; then
+    echo "$pass passed, $fail failed, $skip skipped"
+else
+    echo "$pass passed, $fail failed"
+fi
+[ "$fail" -eq 0 ]
