@@ -685,7 +685,7 @@ static void load_transport(struct loader *ld, const config_setting_t *g,
         t->kind = SUKI_TRANSPORT_SPOOL;
         const char *dir = t->url + 8;
         if (!dir[0]) {
-            DIAG(ld, us, "spool url needs a directory: spool:///var/spool/suki");
+            DIAG(ld, us, "spool url needs a directory: spool:///var/lib/suki/spool");
             return;
         }
         t->spool_dir = resolve_path(ld, dir[0] == '/' && dir[1] == '/' ? dir + 1 : dir);
@@ -727,9 +727,9 @@ static void load_transports(struct loader *ld, const config_setting_t *root)
         struct suki_transport_conf *t = &c->transports[c->n_transports++];
         transport_defaults(t);
         t->name = suki_strdup("email");
-        t->url = suki_strdup("spool:///var/spool/suki");
+        t->url = suki_strdup("spool:///var/lib/suki/spool");
         t->kind = SUKI_TRANSPORT_SPOOL;
-        t->spool_dir = suki_strdup("/var/spool/suki");
+        t->spool_dir = suki_strdup("/var/lib/suki/spool");
         t->from = suki_strdup("suki <suki@localhost>");
     }
 }

@@ -35,3 +35,27 @@ endif
 
 TESTS += tests/integration/lifecycle.sh
 EXTRA_DIST += tests/integration/lifecycle.sh
+
+# The example configuration, installed with the installed paths in it (an
+# existing sukid.conf is never overwritten).
+suki_confdir = $(sysconfdir)/suki
+EXTRA_DIST += conf/sukid.conf systemd/sukid.service.in
+install-data-local:
+	$(MKDIR_P) '$(DESTDIR)$(suki_confdir)'
+	if [ ! -f '$(DESTDIR)$(suki_confdir)/sukid.conf' ]; then \
+	  sed -e 's|/usr/lib/suki/plugins|$(pkglibdir)/plugins|' \
+	      -e 's|/etc/suki/templates|$(suki_confdir)/templates|' \
+	      '$(srcdir)/conf/sukid.conf' > '$(DESTDIR)$(suki_confdir)/sukid.conf'; \
+	  chmod 0640 '$(DESTDIR)$(suki_confdir)/sukid.conf'; \
+	fi
+uninstall-local:
+	rm -f '$(DESTDIR)$(suki_confdir)/sukid.conf'
+
+systemdsystemunit_DATA = systemd/sukid.service
+CLEANFILES += systemd/sukid.service
+systemd/sukid.service: $(srcdir)/systemd/sukid.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) systemd && \
+	sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g' \
+	    '$(srcdir)/systemd/sukid.service.in' > $@
+
+dist_man_MANS += man/sukid.8 man/sukid.conf.5 man/sukictl.1
