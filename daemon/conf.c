@@ -72,7 +72,7 @@ static int src_line(const config_setting_t *s)
     return s ? (int)config_setting_source_line(s) : 0;
 }
 
-#define DIAG(ld, s, ...)                                                      \
+#define DIAG(ld, s, ...)                                                       \
     suki_conf_diags_add((ld)->d, src_file((ld), (s)), src_line(s), __VA_ARGS__)
 
 static const char *type_name(int t)
@@ -115,26 +115,26 @@ enum kt {
 struct keydef {
     const char *name;
     enum kt type;
-    size_t off;     /* offset in the target struct */
-    size_t off_n;   /* for KT_STRLIST: offset of the count */
+    size_t off;   /* offset in the target struct */
+    size_t off_n; /* for KT_STRLIST: offset of the count */
     int64_t min, max;
 };
 
-#define K(n, t, st, f)                                                        \
-    {                                                                         \
-        n, t, offsetof(st, f), 0, 0, 0                                        \
+#define K(n, t, st, f)                                                         \
+    {                                                                          \
+        n, t, offsetof(st, f), 0, 0, 0                                         \
     }
-#define KR(n, t, st, f, lo, hi)                                               \
-    {                                                                         \
-        n, t, offsetof(st, f), 0, lo, hi                                      \
+#define KR(n, t, st, f, lo, hi)                                                \
+    {                                                                          \
+        n, t, offsetof(st, f), 0, lo, hi                                       \
     }
-#define KL(n, st, f, fn)                                                      \
-    {                                                                         \
-        n, KT_STRLIST, offsetof(st, f), offsetof(st, fn), 0, 0                \
+#define KL(n, st, f, fn)                                                       \
+    {                                                                          \
+        n, KT_STRLIST, offsetof(st, f), offsetof(st, fn), 0, 0                 \
     }
-#define KC(n)                                                                 \
-    {                                                                         \
-        n, KT_CUSTOM, 0, 0, 0, 0                                              \
+#define KC(n)                                                                  \
+    {                                                                          \
+        n, KT_CUSTOM, 0, 0, 0, 0                                               \
     }
 
 static char *resolve_path(struct loader *ld, const char *p)
@@ -163,8 +163,7 @@ static int read_strlist(struct loader *ld, const config_setting_t *s,
             const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
             if (config_setting_type(e) != CONFIG_TYPE_STRING) {
                 DIAG(ld, e, "'%s' must hold strings, not %s",
-                     config_setting_name(s),
-                     type_name(config_setting_type(e)));
+                     config_setting_name(s), type_name(config_setting_type(e)));
                 continue;
             }
             v[cnt++] = suki_strdup(config_setting_get_string(e));
@@ -257,8 +256,7 @@ static int apply_key(struct loader *ld, const struct keydef *k,
     case KT_INT:
     case KT_INT64: {
         if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
-            DIAG(ld, s, "'%s' must be an integer, not %s", name,
-                 type_name(t));
+            DIAG(ld, s, "'%s' must be an integer, not %s", name, type_name(t));
             return -EINVAL;
         }
         long long v = config_setting_get_int64(s);
@@ -324,8 +322,7 @@ static void apply_group(struct loader *ld, const config_setting_t *g,
                 k = &keys[j];
         if (!k) {
             if (!used)
-                DIAG(ld, s, "unknown key '%s' in %s", name ? name : "?",
-                     what);
+                DIAG(ld, s, "unknown key '%s' in %s", name ? name : "?", what);
             continue;
         }
         if (used)
@@ -334,9 +331,8 @@ static void apply_group(struct loader *ld, const config_setting_t *g,
     }
 }
 
-static const config_setting_t *group_of(struct loader *ld,
-                                        const config_setting_t *root,
-                                        const char *name)
+static const config_setting_t *
+group_of(struct loader *ld, const config_setting_t *root, const char *name)
 {
     const config_setting_t *g = config_setting_get_member(root, name);
     if (g && config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -361,8 +357,10 @@ static void parse_redis_url(struct loader *ld, const config_setting_t *s)
     if (strncmp(u, "unix://", 7) == 0) {
         const char *p = u + 7;
         if (*p != '/') {
-            DIAG(ld, s, "redis url \"%s\": unix:// needs an absolute path "
-                        "(unix:///run/redis/redis.sock)", u);
+            DIAG(ld, s,
+                 "redis url \"%s\": unix:// needs an absolute path "
+                 "(unix:///run/redis/redis.sock)",
+                 u);
             return;
         }
         const char *q = strchr(p, '?');
@@ -379,14 +377,14 @@ static void parse_redis_url(struct loader *ld, const config_setting_t *s)
         return;
     }
     if (strncmp(u, "redis://", 8) != 0) {
-        DIAG(ld, s,
-             "redis url \"%s\" must start with redis:// or unix://", u);
+        DIAG(ld, s, "redis url \"%s\" must start with redis:// or unix://", u);
         return;
     }
     const char *p = u + 8;
     if (strchr(p, '@')) {
-        DIAG(ld, s, "redis url must not carry a password; use "
-                    "password_file");
+        DIAG(ld, s,
+             "redis url must not carry a password; use "
+             "password_file");
         return;
     }
     const char *slash = strchr(p, '/');
@@ -446,8 +444,10 @@ static void load_redis(struct loader *ld, const config_setting_t *root)
                              "VWXYZ0123456789-_.:{}") != strlen(pf)) {
         const config_setting_t *ps =
             g ? config_setting_get_member(g, "prefix") : NULL;
-        DIAG(ld, ps ? ps : g, "redis prefix \"%s\" must be non-empty "
-                              "letters, digits, - _ . : { }", pf);
+        DIAG(ld, ps ? ps : g,
+             "redis prefix \"%s\" must be non-empty "
+             "letters, digits, - _ . : { }",
+             pf);
     }
 }
 
@@ -462,17 +462,15 @@ static void load_intake(struct loader *ld, const config_setting_t *root)
            16 * 1024 * 1024),
         KR("claim_idle", KT_DURATION, struct suki_conf, claim_idle_ms, 1000,
            86400000),
-        KR("max_deliveries", KT_INT, struct suki_conf, max_deliveries, 1,
-           1000),
-        KR("dedup_window", KT_DURATION, struct suki_conf, dedup_window_ms,
-           1000, 366LL * 86400000),
+        KR("max_deliveries", KT_INT, struct suki_conf, max_deliveries, 1, 1000),
+        KR("dedup_window", KT_DURATION, struct suki_conf, dedup_window_ms, 1000,
+           366LL * 86400000),
         KR("keep", KT_INT64, struct suki_conf, keep, 0, 1000000000),
         KR("block", KT_DURATION, struct suki_conf, block_ms, 10, 60000),
     };
     const config_setting_t *g = group_of(ld, root, "intake");
     if (g)
-        apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), ld->c, "intake",
-                    NULL);
+        apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), ld->c, "intake", NULL);
 }
 
 static void load_scheduler(struct loader *ld, const config_setting_t *root)
@@ -541,8 +539,10 @@ static void load_timezone(struct loader *ld, const config_setting_t *root)
     }
     const char *tz = config_setting_get_string(s);
     if (!suki_tz_valid(tz)) {
-        DIAG(ld, s, "unknown timezone \"%s\" (want an IANA name such as "
-                    "\"Asia/Manila\")", tz);
+        DIAG(ld, s,
+             "unknown timezone \"%s\" (want an IANA name such as "
+             "\"Asia/Manila\")",
+             tz);
         return;
     }
     free(ld->c->timezone);
@@ -596,14 +596,14 @@ static void load_transport(struct loader *ld, const config_setting_t *g,
         KR("max_connections", KT_INT, struct suki_transport_conf,
            max_connections, 1, 256),
         K("rate", KT_RATE, struct suki_transport_conf, rate),
-        KR("timeout", KT_DURATION, struct suki_transport_conf, timeout_ms,
-           1000, 3600000),
+        KR("timeout", KT_DURATION, struct suki_transport_conf, timeout_ms, 1000,
+           3600000),
         KR("retry_initial", KT_DURATION, struct suki_transport_conf,
            retry_initial_ms, 100, 86400000),
-        KR("retry_max", KT_DURATION, struct suki_transport_conf,
-           retry_max_ms, 100, 7 * 86400000LL),
-        KR("max_attempts", KT_INT, struct suki_transport_conf, max_attempts,
-           1, 1000),
+        KR("retry_max", KT_DURATION, struct suki_transport_conf, retry_max_ms,
+           100, 7 * 86400000LL),
+        KR("max_attempts", KT_INT, struct suki_transport_conf, max_attempts, 1,
+           1000),
         KC("format"),
         KC("headers"),
         KR("breaker_failures", KT_INT, struct suki_transport_conf,
@@ -629,8 +629,9 @@ static void load_transport(struct loader *ld, const config_setting_t *g,
         else if (strcmp(v, "off") == 0)
             t->starttls = SUKI_STARTTLS_OFF;
         else
-            DIAG(ld, s, "'starttls' must be \"required\", \"try\" or "
-                        "\"off\"");
+            DIAG(ld, s,
+                 "'starttls' must be \"required\", \"try\" or "
+                 "\"off\"");
     }
     s = config_setting_get_member(g, "format");
     if (s) {
@@ -685,13 +686,17 @@ static void load_transport(struct loader *ld, const config_setting_t *g,
         t->kind = SUKI_TRANSPORT_SPOOL;
         const char *dir = t->url + 8;
         if (!dir[0]) {
-            DIAG(ld, us, "spool url needs a directory: spool:///var/lib/suki/spool");
+            DIAG(ld, us,
+                 "spool url needs a directory: spool:///var/lib/suki/spool");
             return;
         }
-        t->spool_dir = resolve_path(ld, dir[0] == '/' && dir[1] == '/' ? dir + 1 : dir);
+        t->spool_dir =
+            resolve_path(ld, dir[0] == '/' && dir[1] == '/' ? dir + 1 : dir);
     } else {
-        DIAG(ld, us, "transport '%s': url \"%s\" must be smtp://, smtps://, "
-                     "http://, https:// or spool:///dir", t->name, t->url);
+        DIAG(ld, us,
+             "transport '%s': url \"%s\" must be smtp://, smtps://, "
+             "http://, https:// or spool:///dir",
+             t->name, t->url);
         return;
     }
     if (t->url[strcspn(t->url, " \t\r\n")] != '\0')
@@ -793,8 +798,8 @@ static void load_rule(struct loader *ld, config_setting_t *g,
         K("template", KT_STRING, struct suki_rule_conf, template_name),
         K("channel", KT_STRING, struct suki_rule_conf, channel),
         KL("subject", struct suki_rule_conf, subject, n_subject),
-        KR("max_lateness", KT_DURATION, struct suki_rule_conf,
-           max_lateness_ms, 0, 0),
+        KR("max_lateness", KT_DURATION, struct suki_rule_conf, max_lateness_ms,
+           0, 0),
         K("timezone", KT_STRING, struct suki_rule_conf, timezone),
     };
     r->setting = g;
@@ -810,13 +815,12 @@ static void load_rule(struct loader *ld, config_setting_t *g,
     if (!r->use)
         DIAG(ld, g, "rule '%s' needs 'use' (the plugin, e.g. \"followup\")",
              r->name);
-    else if (!r->use[0] || strpbrk(r->use, "/.") )
+    else if (!r->use[0] || strpbrk(r->use, "/."))
         DIAG(ld, config_setting_get_member(g, "use"),
              "rule '%s': plugin name \"%s\" is not a plain name", r->name,
              r->use);
     if (r->n_on == 0)
-        DIAG(ld, g, "rule '%s' needs 'on' (event types it reacts to)",
-             r->name);
+        DIAG(ld, g, "rule '%s' needs 'on' (event types it reacts to)", r->name);
     if (!r->template_name)
         DIAG(ld, g, "rule '%s' needs a 'template'", r->name);
     if (!r->channel)
@@ -829,8 +833,10 @@ static void load_rule(struct loader *ld, config_setting_t *g,
         r->n_subject = 4;
     }
     if (r->n_notify == 0)
-        DIAG(ld, g, "rule '%s' needs 'notify' (manager, client, role:NAME or "
-                    "an address)", r->name);
+        DIAG(ld, g,
+             "rule '%s' needs 'notify' (manager, client, role:NAME or "
+             "an address)",
+             r->name);
     for (size_t i = 0; i < r->n_notify; i++) {
         const char *n = r->notify[i];
         if (strcmp(n, "manager") == 0 || strcmp(n, "client") == 0)
@@ -845,7 +851,8 @@ static void load_rule(struct loader *ld, config_setting_t *g,
         if (!strchr(n, '@') || strpbrk(n, " \t\r\n<>"))
             DIAG(ld, config_setting_get_member(g, "notify"),
                  "rule '%s': notify \"%s\" is not manager, client, "
-                 "role:NAME or an address", r->name, n);
+                 "role:NAME or an address",
+                 r->name, n);
     }
     if (!suki_conf_transport(ld->c, r->channel))
         DIAG(ld, config_setting_get_member(g, "channel"),
@@ -954,7 +961,7 @@ static void load_daemon(struct loader *ld, const config_setting_t *root)
     apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), ld->c, "daemon", NULL);
     const config_setting_t *s = config_setting_get_member(g, "log_level");
     if (s) {
-        static const char *names[] = {"emerg", "alert", "crit", "error",
+        static const char *names[] = {"emerg",   "alert",  "crit", "error",
                                       "warning", "notice", "info", "debug"};
         const char *v = config_setting_type(s) == CONFIG_TYPE_STRING
                             ? config_setting_get_string(s)
@@ -964,8 +971,9 @@ static void load_daemon(struct loader *ld, const config_setting_t *root)
             if (strcmp(v, names[i]) == 0)
                 lvl = i;
         if (lvl < 0)
-            DIAG(ld, s, "'log_level' must be one of error, warning, notice, "
-                        "info, debug");
+            DIAG(ld, s,
+                 "'log_level' must be one of error, warning, notice, "
+                 "info, debug");
         else
             ld->c->log_level = lvl;
     }
@@ -1023,17 +1031,16 @@ struct suki_conf *suki_conf_load(const char *path, struct suki_conf_diags *d)
                                 strerror(errno ? errno : ENOENT));
         else
             suki_conf_diags_add(d, ef ? ef : path, config_error_line(c->cfg),
-                                "syntax error: %s",
-                                config_error_text(c->cfg));
+                                "syntax error: %s", config_error_text(c->cfg));
         free(ld.basedir);
         suki_conf_unref(c);
         return NULL;
     }
     config_setting_t *root = config_root_setting(c->cfg);
-    static const char *top[] = {"redis",     "intake", "scheduler",
-                                "plugins",   "templates", "timezone",
-                                "transports", "roles",  "rules",
-                                "campaigns", "http",   "daemon"};
+    static const char *top[] = {"redis",      "intake",    "scheduler",
+                                "plugins",    "templates", "timezone",
+                                "transports", "roles",     "rules",
+                                "campaigns",  "http",      "daemon"};
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -1116,8 +1123,8 @@ void suki_conf_unref(struct suki_conf *c)
     free(c);
 }
 
-const struct suki_transport_conf *
-suki_conf_transport(const struct suki_conf *c, const char *name)
+const struct suki_transport_conf *suki_conf_transport(const struct suki_conf *c,
+                                                      const char *name)
 {
     for (size_t i = 0; name && i < c->n_transports; i++)
         if (strcmp(c->transports[i].name, name) == 0)

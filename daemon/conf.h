@@ -52,28 +52,28 @@ struct suki_header_kv {
 
 /* transports = { NAME = { ... }; } — NAME is the channel rules use. */
 struct suki_transport_conf {
-    char *name;                 /* owned: channel name ("email", "chat") */
+    char *name; /* owned: channel name ("email", "chat") */
     enum suki_transport_kind kind;
-    char *url;                  /* owned: as written */
-    char *spool_dir;            /* owned: for spool://, the directory */
+    char *url;       /* owned: as written */
+    char *spool_dir; /* owned: for spool://, the directory */
     enum suki_starttls starttls;
-    char *username;             /* owned or NULL */
-    char *password;             /* owned, read from password_file, or NULL */
-    char *from;                 /* owned: From header ("Name <addr>") */
-    char *reply_to;             /* owned or NULL; "manager" = the manager */
-    char *ca_file;              /* owned or NULL: CA bundle for TLS */
-    bool tls_verify;            /* default true */
-    int max_connections;        /* default 4 */
-    double rate;                /* messages per second; 0 = unlimited */
-    int64_t timeout_ms;         /* default 30s */
-    int64_t retry_initial_ms;   /* default 1m */
-    int64_t retry_max_ms;       /* default 1h */
-    int max_attempts;           /* default 10 */
-    char *format;               /* owned: webhook "json" | "slack" */
+    char *username;           /* owned or NULL */
+    char *password;           /* owned, read from password_file, or NULL */
+    char *from;               /* owned: From header ("Name <addr>") */
+    char *reply_to;           /* owned or NULL; "manager" = the manager */
+    char *ca_file;            /* owned or NULL: CA bundle for TLS */
+    bool tls_verify;          /* default true */
+    int max_connections;      /* default 4 */
+    double rate;              /* messages per second; 0 = unlimited */
+    int64_t timeout_ms;       /* default 30s */
+    int64_t retry_initial_ms; /* default 1m */
+    int64_t retry_max_ms;     /* default 1h */
+    int max_attempts;         /* default 10 */
+    char *format;             /* owned: webhook "json" | "slack" */
     struct suki_header_kv *headers; /* owned: webhook extra headers */
     size_t n_headers;
-    int breaker_failures;       /* consecutive failures that open the
-                                   circuit breaker; default 5 */
+    int breaker_failures;        /* consecutive failures that open the
+                                    circuit breaker; default 5 */
     int64_t breaker_cooldown_ms; /* default 30s */
 };
 
@@ -86,89 +86,89 @@ struct suki_role {
  * reads its own keys through the host table (plugin.h), which marks them
  * used so that unknown keys are still reported. */
 struct suki_rule_conf {
-    char *name;               /* owned, unique */
-    char *use;                /* owned: plugin name */
-    char **on;                /* owned: glob patterns */
+    char *name; /* owned, unique */
+    char *use;  /* owned: plugin name */
+    char **on;  /* owned: glob patterns */
     size_t n_on;
-    char **unless;            /* owned */
+    char **unless; /* owned */
     size_t n_unless;
-    char **notify;            /* owned: manager|client|role:NAME|address */
+    char **notify; /* owned: manager|client|role:NAME|address */
     size_t n_notify;
-    char *template_name;      /* owned */
-    char *channel;            /* owned, default "email" */
-    char **subject;           /* owned: data fields naming the subject */
+    char *template_name; /* owned */
+    char *channel;       /* owned, default "email" */
+    char **subject;      /* owned: data fields naming the subject */
     size_t n_subject;
-    int64_t max_lateness_ms;  /* 0 = never drop as stale */
-    char *timezone;           /* owned or NULL */
+    int64_t max_lateness_ms;          /* 0 = never drop as stale */
+    char *timezone;                   /* owned or NULL */
     struct config_setting_t *setting; /* borrowed from suki_conf.cfg */
-    const char *file;         /* borrowed */
+    const char *file;                 /* borrowed */
     int line;
-    unsigned char *used;      /* owned: per-child "key was read" flags */
+    unsigned char *used; /* owned: per-child "key was read" flags */
     size_t n_used;
 };
 
 struct suki_conf {
     int refs;
-    char *path;                 /* owned: the file loaded */
-    struct config_t *cfg;       /* owned: kept so rules can read settings */
+    char *path;           /* owned: the file loaded */
+    struct config_t *cfg; /* owned: kept so rules can read settings */
 
     /* redis */
-    char *redis_url;            /* owned */
-    char *redis_host;           /* owned or NULL (unix) */
+    char *redis_url;  /* owned */
+    char *redis_host; /* owned or NULL (unix) */
     int redis_port;
-    char *redis_unix;           /* owned or NULL */
+    char *redis_unix; /* owned or NULL */
     int redis_db;
-    char *redis_password;       /* owned or NULL, from password_file */
-    char *prefix;               /* owned, default "suki" */
+    char *redis_password;             /* owned or NULL, from password_file */
+    char *prefix;                     /* owned, default "suki" */
     int64_t redis_connect_timeout_ms; /* default 5s */
     int64_t redis_command_timeout_ms; /* default 10s */
 
     /* intake */
-    char *stream;               /* owned, default "<prefix>:events" */
-    char **lists;               /* owned */
+    char *stream; /* owned, default "<prefix>:events" */
+    char **lists; /* owned */
     size_t n_lists;
-    char *group;                /* owned, default "sukid" */
-    int batch;                  /* default 256 */
-    int64_t max_event_size;     /* default 65536 */
-    int64_t claim_idle_ms;      /* default 60s */
-    int max_deliveries;         /* default 5 */
-    int64_t dedup_window_ms;    /* default 7d */
-    int64_t keep;               /* stream entries kept after ack; 100000 */
-    int64_t block_ms;           /* XREADGROUP BLOCK; default 1s */
+    char *group;             /* owned, default "sukid" */
+    int batch;               /* default 256 */
+    int64_t max_event_size;  /* default 65536 */
+    int64_t claim_idle_ms;   /* default 60s */
+    int max_deliveries;      /* default 5 */
+    int64_t dedup_window_ms; /* default 7d */
+    int64_t keep;            /* stream entries kept after ack; 100000 */
+    int64_t block_ms;        /* XREADGROUP BLOCK; default 1s */
 
     /* scheduler */
-    int64_t lease_ms;           /* default 60s */
-    int sched_batch;            /* default 256 */
-    char *holidays_file;        /* owned or NULL */
+    int64_t lease_ms;    /* default 60s */
+    int sched_batch;     /* default 256 */
+    char *holidays_file; /* owned or NULL */
 
     /* plugins, templates */
-    char *plugins_dir;          /* owned */
-    char *templates_dir;        /* owned */
-    char *default_locale;       /* owned, default "en" */
-    char *timezone;             /* owned, default "UTC" */
+    char *plugins_dir;    /* owned */
+    char *templates_dir;  /* owned */
+    char *default_locale; /* owned, default "en" */
+    char *timezone;       /* owned, default "UTC" */
 
     struct suki_transport_conf *transports; /* owned */
     size_t n_transports;
-    struct suki_role *roles;    /* owned */
+    struct suki_role *roles; /* owned */
     size_t n_roles;
     struct suki_rule_conf *rules; /* owned */
     size_t n_rules;
 
     /* campaigns */
-    char *campaign_consent;     /* owned: "opt-out" | "opt-in" */
-    double campaign_rate;       /* default per-campaign rate, msgs/s */
+    char *campaign_consent;          /* owned: "opt-out" | "opt-in" */
+    double campaign_rate;            /* default per-campaign rate, msgs/s */
     double campaign_error_threshold; /* 0..1, default 0.2 */
-    int campaign_error_min;     /* sends before the threshold applies; 50 */
-    char *campaign_transport;   /* owned, default "email" */
+    int campaign_error_min;   /* sends before the threshold applies; 50 */
+    char *campaign_transport; /* owned, default "email" */
 
     /* http */
-    char *http_listen;          /* owned "host:port"; "" disables */
-    char *public_url;           /* owned */
-    char *unsubscribe_secret;   /* owned or NULL (from file) */
+    char *http_listen;        /* owned "host:port"; "" disables */
+    char *public_url;         /* owned */
+    char *unsubscribe_secret; /* owned or NULL (from file) */
 
     /* daemon */
     int64_t shutdown_timeout_ms; /* default 10s */
-    int log_level;              /* syslog level, default LOG_INFO */
+    int log_level;               /* syslog level, default LOG_INFO */
 };
 
 /* Load and validate path. Returns an owned conf (refs = 1) or NULL with
@@ -181,8 +181,8 @@ struct suki_conf *suki_conf_ref(struct suki_conf *c);
 void suki_conf_unref(struct suki_conf *c);
 
 /* Look up a transport by channel name; NULL when absent. Borrowed. */
-const struct suki_transport_conf *
-suki_conf_transport(const struct suki_conf *c, const char *name);
+const struct suki_transport_conf *suki_conf_transport(const struct suki_conf *c,
+                                                      const char *name);
 /* Look up a role's address; NULL when absent. Borrowed. */
 const char *suki_conf_role(const struct suki_conf *c, const char *name);
 

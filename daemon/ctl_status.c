@@ -34,13 +34,11 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
         for (size_t i = 0; i < ctl->diags.n; i++)
             json_array_append_new(
                 errs, json_sprintf("%s:%d: %s", ctl->diags.v[i].file,
-                                   ctl->diags.v[i].line,
-                                   ctl->diags.v[i].msg));
+                                   ctl->diags.v[i].line, ctl->diags.v[i].msg));
         json_object_set_new(o, "config_errors", errs);
         ok = false;
     } else {
-        json_object_set_new(o, "redis_url",
-                            json_string(ctl->conf->redis_url));
+        json_object_set_new(o, "redis_url", json_string(ctl->conf->redis_url));
         struct suki_err err = {{0}};
         ctl->redis = suki_redis_connect_sync(ctl->conf, &err);
         json_object_set_new(o, "redis_reachable",
@@ -56,9 +54,8 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
                                 json_integer(int_reply(ctl, "XLEN %s", dead)));
             free(dead);
             char *jobs = sukictl_key(ctl, "jobs");
-            json_object_set_new(
-                o, "jobs_scheduled",
-                json_integer(int_reply(ctl, "ZCARD %s", jobs)));
+            json_object_set_new(o, "jobs_scheduled",
+                                json_integer(int_reply(ctl, "ZCARD %s", jobs)));
             free(jobs);
         }
     }
@@ -75,8 +72,8 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
                 size_t i;
                 json_t *e;
                 printf("%-18s\n", k);
-                json_array_foreach(v, i, e) printf("  %s\n",
-                                                   json_string_value(e));
+                json_array_foreach(v, i, e)
+                    printf("  %s\n", json_string_value(e));
             } else {
                 char *s = json_dumps(v, JSON_ENCODE_ANY);
                 if (json_is_string(v))

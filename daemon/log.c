@@ -38,7 +38,7 @@ void suki_log_init(const char *ident)
 
 static const char *level_name(int level)
 {
-    static const char *names[] = {"emerg", "alert", "crit",  "error",
+    static const char *names[] = {"emerg", "alert",  "crit", "error",
                                   "warn",  "notice", "info", "debug"};
     if (level < 0 || level > 7)
         return "?";

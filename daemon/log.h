@@ -15,10 +15,10 @@ void suki_log_write(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Test the level before evaluating arguments. */
-#define suki_log(level, ...)                                                  \
-    do {                                                                      \
-        if ((level) <= suki_log_level)                                        \
-            suki_log_write((level), __VA_ARGS__);                             \
+#define suki_log(level, ...)                                                   \
+    do {                                                                       \
+        if ((level) <= suki_log_level)                                         \
+            suki_log_write((level), __VA_ARGS__);                              \
     } while (0)
 
 #define suki_err_log(...) suki_log(LOG_ERR, __VA_ARGS__)

@@ -47,9 +47,8 @@ struct sbuf {
     size_t len, cap;
 };
 
-__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b,
-                                                            const char *fmt,
-                                                            ...)
+__attribute__((format(printf, 2, 3))) static void
+sb_printf(struct sbuf *b, const char *fmt, ...)
 {
     for (;;) {
         va_list ap;

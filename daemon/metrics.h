@@ -28,21 +28,21 @@ enum suki_msg_result {
 #define SUKI_LATENESS_BUCKETS 12
 
 struct suki_channel_metrics {
-    char name[32];                       /* channel ("email", "chat") */
-    uint64_t msgs[SUKI_MSG__COUNT];      /* suki_messages_total */
-    int breaker_open;                    /* circuit breaker state */
+    char name[32];                  /* channel ("email", "chat") */
+    uint64_t msgs[SUKI_MSG__COUNT]; /* suki_messages_total */
+    int breaker_open;               /* circuit breaker state */
 };
 
 struct suki_metrics {
-    uint64_t events[SUKI_EV__COUNT];     /* suki_events_total{result} */
-    double intake_lag_s;                 /* suki_intake_lag_seconds */
-    int64_t jobs_scheduled;              /* gauge, refreshed from Redis */
-    uint64_t jobs_fired;                 /* suki_jobs_fired_total */
-    uint64_t jobs_dropped_stale;         /* suki_jobs_dropped_total{reason="stale"} */
-    uint64_t jobs_dropped_rule;          /* ...{reason="rule"} */
-    uint64_t rule_errors;                /* suki_rule_errors_total */
-    int64_t dead_entries;                /* gauge, refreshed from Redis */
-    int redis_up;                        /* 1 when the command link is up */
+    uint64_t events[SUKI_EV__COUNT]; /* suki_events_total{result} */
+    double intake_lag_s;             /* suki_intake_lag_seconds */
+    int64_t jobs_scheduled;          /* gauge, refreshed from Redis */
+    uint64_t jobs_fired;             /* suki_jobs_fired_total */
+    uint64_t jobs_dropped_stale; /* suki_jobs_dropped_total{reason="stale"} */
+    uint64_t jobs_dropped_rule;  /* ...{reason="rule"} */
+    uint64_t rule_errors;        /* suki_rule_errors_total */
+    int64_t dead_entries;        /* gauge, refreshed from Redis */
+    int redis_up;                /* 1 when the command link is up */
     /* lateness histogram of fired jobs (seconds, cumulative buckets) */
     uint64_t lateness_bucket[SUKI_LATENESS_BUCKETS];
     uint64_t lateness_count;

@@ -26,7 +26,7 @@ struct pending {
     struct suki_redis *r;
     suki_redis_cb cb;
     void *arg;
-    int64_t deadline;  /* monotonic ms */
+    int64_t deadline; /* monotonic ms */
     struct pending *prev, *next;
     /* for EVALSHA -> EVAL fallback */
     struct suki_redis_script *script;
@@ -173,8 +173,8 @@ static int send_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
     p->r = r;
     p->cb = cb;
     p->arg = arg;
-    p->deadline = suki_mono_ms() +
-                  (timeout_ms > 0 ? timeout_ms : r->command_timeout_ms);
+    p->deadline =
+        suki_mono_ms() + (timeout_ms > 0 ? timeout_ms : r->command_timeout_ms);
     if (script) {
         p->script = script;
         p->argc = argc;
@@ -340,8 +340,8 @@ static void handshake(struct suki_redis *r)
     av[0] = "CLIENT";
     av[1] = "SETNAME";
     av[2] = nm;
-    if (send_argv(r, on_handshake_reply, "CLIENT SETNAME", 0, 3, av, NULL,
-                  NULL, true) == 0)
+    if (send_argv(r, on_handshake_reply, "CLIENT SETNAME", 0, 3, av, NULL, NULL,
+                  true) == 0)
         r->handshake_left++;
     for (size_t i = 0; i < r->n_scripts; i++) {
         av[0] = "SCRIPT";
@@ -363,8 +363,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
         char wbuf[128];
         /* hiredis frees the context after this callback. */
         if (r->backoff_ms <= 100 || r->backoff_ms >= 5000)
-            suki_warnx("redis %s: cannot connect to %s: %s (retrying)",
-                       r->name, where(r, wbuf, sizeof(wbuf)), ac->errstr);
+            suki_warnx("redis %s: cannot connect to %s: %s (retrying)", r->name,
+                       where(r, wbuf, sizeof(wbuf)), ac->errstr);
         r->ac = NULL;
         schedule_reconnect(r);
         return;
@@ -530,9 +530,9 @@ redisContext *suki_redis_connect_sync(const struct suki_conf *c,
     struct timeval tv = {c->redis_connect_timeout_ms / 1000,
                          (c->redis_connect_timeout_ms % 1000) * 1000};
     redisContext *ctx =
-        c->redis_unix ? redisConnectUnixWithTimeout(c->redis_unix, tv)
-                      : redisConnectWithTimeout(c->redis_host, c->redis_port,
-                                                tv);
+        c->redis_unix
+            ? redisConnectUnixWithTimeout(c->redis_unix, tv)
+            : redisConnectWithTimeout(c->redis_host, c->redis_port, tv);
     if (!ctx || ctx->err) {
         suki_err_set(err, -ECONNREFUSED, "cannot connect to redis %s: %s",
                      c->redis_url, ctx ? ctx->errstr : "out of memory");

@@ -31,16 +31,16 @@ char *suki_strndup(const char *s, size_t n);
 char *suki_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Free and clear a pointer. */
-#define suki_sfree(p)                                                         \
-    do {                                                                      \
-        free(p);                                                              \
-        (p) = NULL;                                                           \
+#define suki_sfree(p)                                                          \
+    do {                                                                       \
+        free(p);                                                               \
+        (p) = NULL;                                                            \
     } while (0)
 
-#define SUKI_ASSERT(cond)                                                     \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            suki_assert_fail(#cond, __FILE__, __LINE__);                      \
+#define SUKI_ASSERT(cond)                                                      \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            suki_assert_fail(#cond, __FILE__, __LINE__);                       \
     } while (0)
 _Noreturn void suki_assert_fail(const char *expr, const char *file, int line);
 

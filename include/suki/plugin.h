@@ -49,11 +49,11 @@ enum suki_due_verdict {
 /* What a plugin asks the host to schedule. Unset (NULL/0) fields take the
  * rule's generic settings (template, channel, notify). */
 struct suki_jobspec {
-    uint32_t size;            /* sizeof(struct suki_jobspec) */
-    const char *subject;      /* the subject ("" when none); see DESIGN */
-    const char *slot;         /* tells apart several jobs of one rule,
-                                 client and subject (e.g. "90d"); or NULL */
-    int64_t due_ms;           /* UTC epoch milliseconds */
+    uint32_t size;       /* sizeof(struct suki_jobspec) */
+    const char *subject; /* the subject ("" when none); see DESIGN */
+    const char *slot;    /* tells apart several jobs of one rule,
+                            client and subject (e.g. "90d"); or NULL */
+    int64_t due_ms;      /* UTC epoch milliseconds */
     const char *template_name;
     const char *channel;
     const char *const *notify; /* recipients spec, n_notify entries */
@@ -65,8 +65,8 @@ struct suki_host {
     uint32_t size; /* sizeof(struct suki_host) as the host knows it */
 
     /* Log a line prefixed with the rule and plugin name. */
-    void (*log)(const struct suki_rule *rule, int level, const char *fmt,
-                ...) __attribute__((format(printf, 3, 4)));
+    void (*log)(const struct suki_rule *rule, int level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
     /* ---- rule settings (valid in check(); cheap in every callback) ----
      * Each getter returns 0 when the key is present and valid, 1 when it is
@@ -80,16 +80,14 @@ struct suki_host {
     int (*rule_bool)(struct suki_rule *rule, const char *key, int *out);
     int (*rule_int)(struct suki_rule *rule, const char *key, int64_t min,
                     int64_t max, int64_t *out);
-    int (*rule_duration)(struct suki_rule *rule, const char *key,
-                         int64_t *ms);
+    int (*rule_duration)(struct suki_rule *rule, const char *key, int64_t *ms);
     /* A string or a list of strings; *out is a host-owned NULL-terminated
      * array valid for the life of the rule. */
     int (*rule_strings)(struct suki_rule *rule, const char *key,
                         const char *const **out, size_t *n);
     /* Record a semantic error about key (or the rule when key is NULL). */
-    void (*rule_error)(struct suki_rule *rule, const char *key,
-                       const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    void (*rule_error)(struct suki_rule *rule, const char *key, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
     /* Plugin-private data for the rule, freed by fini(). */
     void (*rule_set_data)(struct suki_rule *rule, void *data);
     void *(*rule_data)(const struct suki_rule *rule);
@@ -148,7 +146,7 @@ struct suki_host {
 };
 
 /* True when the host table has member m (for members added later). */
-#define SUKI_HOST_HAS(h, m)                                                   \
+#define SUKI_HOST_HAS(h, m)                                                    \
     ((h)->size >= offsetof(struct suki_host, m) + sizeof((h)->m) && (h)->m)
 
 struct suki_plugin {

@@ -126,10 +126,10 @@ static const struct {
     {"intake = { claim_idle = \"-5s\"; };\n", 3, "bad duration"},
     {"intake = { dedup_window = \"99999999999999999999d\"; };\n", 3,
      "too large"},
-    {"transports = { email = { url = \"smtp://m\"; rate = \"20/d\"; }; };\n",
-     3, "bad rate \"20/d\""},
-    {"transports = { email = { url = \"smtp://m\"; rate = \"fast\"; }; };\n",
-     3, "bad rate"},
+    {"transports = { email = { url = \"smtp://m\"; rate = \"20/d\"; }; };\n", 3,
+     "bad rate \"20/d\""},
+    {"transports = { email = { url = \"smtp://m\"; rate = \"fast\"; }; };\n", 3,
+     "bad rate"},
     {"transports = { email = { url = \"ftp://m\"; }; };\n", 3,
      "must be smtp://"},
     {"transports = { email = { url = \"smtp://m\";\n starttls = \"yes\"; }; "
@@ -169,8 +169,7 @@ static const struct {
      "must start with http://"},
     {"daemon = { log_level = \"loud\"; };\n", 3, "'log_level' must be"},
     {"redis = 5;\n", 3, "'redis' must be a group"},
-    {"roles = { boss = \"not an address\"; };\n", 3,
-     "is not an email address"},
+    {"roles = { boss = \"not an address\"; };\n", 3, "is not an email address"},
     {"redis = { password_file = \"/nonexistent/suki.pass\"; };\n", 3,
      "No such file"},
     {"scheduler = { lease = \"500ms\"; };\n", 3,
@@ -244,8 +243,7 @@ START_TEST(secret_file_permissions)
     fclose(f);
     chmod(sec, 0644);
     char body[600];
-    snprintf(body, sizeof(body), "redis = { password_file = \"%s\"; };\n",
-             sec);
+    snprintf(body, sizeof(body), "redis = { password_file = \"%s\"; };\n", sec);
     struct suki_conf_diags d = {0};
     ck_assert_ptr_null(suki_conf_load(write_conf("sec.conf", body), &d));
     ck_assert_ptr_nonnull(strstr(d.v[0].msg, "chmod 600"));

@@ -10,9 +10,9 @@ START_TEST(duration_units)
     static const struct {
         const char *in;
         int64_t ms;
-    } ok[] = {{"90s", 90000},        {"15m", 900000},   {"24h", 86400000},
-              {"3d", 259200000},     {"2w", 1209600000}, {"250ms", 250},
-              {"0s", 0},             {"1s", 1000}};
+    } ok[] = {{"90s", 90000},    {"15m", 900000},    {"24h", 86400000},
+              {"3d", 259200000}, {"2w", 1209600000}, {"250ms", 250},
+              {"0s", 0},         {"1s", 1000}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t ms = -1;
         struct suki_err err = {{0}};
@@ -24,8 +24,8 @@ END_TEST
 
 START_TEST(duration_bad)
 {
-    static const char *bad[] = {"",   "3x",  "s",   "-1s", "1.5h", " 1s",
-                                "1s ", "1 s", "1S",  "d3", "1sec", "+1s"};
+    static const char *bad[] = {"",    "3x",  "s",  "-1s", "1.5h", " 1s",
+                                "1s ", "1 s", "1S", "d3",  "1sec", "+1s"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t ms = 0;
         struct suki_err err = {{0}};
@@ -77,9 +77,8 @@ END_TEST
 
 START_TEST(rate_bad)
 {
-    static const char *bad[] = {"",     "20",   "/s",   "20/",  "20/d",
-                                "-5/s", "0/s",  "1.5/s", "x/s", "20/ s",
-                                "20 /s"};
+    static const char *bad[] = {"",    "20",    "/s",  "20/",   "20/d", "-5/s",
+                                "0/s", "1.5/s", "x/s", "20/ s", "20 /s"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         double r = 0;
         struct suki_err err = {{0}};
