@@ -3,6 +3,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
@@ -29,6 +30,7 @@ static const char *conf_path = DEFAULT_CONF;
 static struct event *stop_timer;
 static struct event *watchdog_ev;
 static int sigint_count;
+static struct suki_http *http_srv; /* NULL when http.listen is "" */
 
 __attribute__((format(printf, 1, 2))) static void notify(const char *fmt, ...)
 {
@@ -172,6 +174,7 @@ static void reload(void)
     D.holidays = cs.holidays;
     suki_log_level = D.conf->log_level;
     suki_conf_unref(old);
+    suki_http_reload(http_srv);
     suki_notice("configuration reloaded");
     notify("READY=1\nSTATUS=running; configuration reloaded");
 }
@@ -278,6 +281,15 @@ int main(int argc, char **argv)
         evsignal_add(sigs[i], NULL);
 
     D.redis = suki_redis_new(D.base, D.conf, "main", on_redis_state, NULL);
+    if (D.conf->http_listen[0]) {
+        /* Like a web server: a port we cannot bind is a startup error. */
+        struct suki_err herr = {{0}};
+        http_srv = suki_http_new(&D, &herr);
+        if (!http_srv) {
+            suki_err_log("%s; not starting", herr.msg);
+            return 1;
+        }
+    }
 
     const char *wd = getenv("WATCHDOG_USEC");
     int64_t wd_usec;
@@ -292,6 +304,7 @@ int main(int argc, char **argv)
 
     event_base_dispatch(D.base);
 
+    suki_http_free(http_srv);
     suki_redis_free(D.redis);
     for (size_t i = 0; i < 3; i++)
         event_free(sigs[i]);

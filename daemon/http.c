@@ -1,0 +1,545 @@
+/* http.c - /metrics, /healthz and the unsubscribe pages on evhttp. */
+#include "http.h"
+#include "conf.h"
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "unsub.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define TICK_MS 500
+#define GAUGE_EVERY_MS 5000
+#define LOOP_STALL_MS 5000
+#define MAX_HEADERS 8192
+#define MAX_BODY 4096
+#define CONN_TIMEOUT_S 10
+
+/* Redis replies may arrive after the server is freed; they hold the guard,
+ * not the server. */
+struct guard {
+    int refs;
+    struct suki_http *h; /* NULL once the server is gone */
+};
+
+struct suki_http {
+    struct suki_daemon *D;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    char *listen; /* as configured when bound */
+    int port;
+    struct guard *g;
+    struct event *tick;
+    int64_t last_tick;     /* monotonic ms of the last tick */
+    int64_t last_gauges;   /* monotonic ms of the last gauge refresh */
+    int gauges_pending;    /* replies outstanding */
+    unsigned char *secret; /* owned; NULL until known */
+    size_t secret_len;
+    bool secret_from_file;
+    bool secret_pending;
+};
+
+static struct guard *guard_ref(struct guard *g)
+{
+    g->refs++;
+    return g;
+}
+
+static void guard_unref(struct guard *g)
+{
+    if (--g->refs == 0)
+        free(g);
+}
+
+static char *key(struct suki_http *h, const char *suffix)
+{
+    return suki_conf_key(h->D->conf, suffix);
+}
+
+/* ---- replies ---- */
+
+static void common_headers(struct evhttp_request *req, const char *ctype)
+{
+    struct evkeyvalq *o = evhttp_request_get_output_headers(req);
+    evhttp_add_header(o, "Content-Type", ctype);
+    evhttp_add_header(o, "Cache-Control", "no-store");
+    evhttp_add_header(o, "X-Content-Type-Options", "nosniff");
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason,
+                       const char *text)
+{
+    common_headers(req, "text/plain; charset=utf-8");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "%s\n", text);
+    evhttp_send_reply(req, code, reason, b);
+    evbuffer_free(b);
+}
+
+/* HTML pages carry a strict CSP: no scripts, no outside resources, forms
+ * only to ourselves. */
+static void reply_html(struct evhttp_request *req, int code, const char *reason,
+                       const char *title, const char *body_html)
+{
+    common_headers(req, "text/html; charset=utf-8");
+    struct evkeyvalq *o = evhttp_request_get_output_headers(req);
+    evhttp_add_header(o, "Content-Security-Policy",
+                      "default-src 'none'; style-src 'unsafe-inline'; "
+                      "form-action 'self'; frame-ancestors 'none'");
+    evhttp_add_header(o, "Referrer-Policy", "no-referrer");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b,
+                        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                        "<meta name=\"viewport\" content=\"width=device-width"
+                        "\"><meta name=\"robots\" content=\"noindex\">"
+                        "<title>%s</title></head>\n<body style=\"font-family:"
+                        "sans-serif;max-width:36em;margin:3em auto;"
+                        "padding:0 1em\">\n<h1>%s</h1>\n%s</body></html>\n",
+                        title, title, body_html);
+    evhttp_send_reply(req, code, reason, b);
+    evbuffer_free(b);
+}
+
+static void reply_bad_token(struct evhttp_request *req)
+{
+    reply_html(req, HTTP_BADREQUEST, "Bad Request", "Invalid link",
+               "<p>This unsubscribe link is not valid. Please use the link "
+               "from the most recent message you received.</p>\n");
+}
+
+/* ---- /metrics and /healthz ---- */
+
+static void serve_metrics(struct suki_http *h, struct evhttp_request *req)
+{
+    (void)h;
+    char *text = suki_metrics_render();
+    common_headers(req, "text/plain; version=0.0.4; charset=utf-8");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, text, strlen(text));
+    evhttp_send_reply(req, HTTP_OK, "OK", b);
+    evbuffer_free(b);
+    free(text);
+}
+
+static void serve_healthz(struct suki_http *h, struct evhttp_request *req)
+{
+    int64_t now = suki_mono_ms();
+    if (!suki_redis_is_up(h->D->redis))
+        reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable",
+                   "redis unreachable");
+    else if (now - h->last_tick > LOOP_STALL_MS)
+        reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable",
+                   "event loop stalled");
+    else if (h->D->stopping)
+        reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable", "stopping");
+    else
+        reply_text(req, HTTP_OK, "OK", "ok");
+}
+
+/* ---- /u/TOKEN ---- */
+
+/* Atomically: suppress the address for campaigns, and mark the profile
+ * as not consenting when it still has this address (or none). */
+static struct suki_redis_script unsub_script = {
+    "unsubscribe",
+    "redis.call('SADD', KEYS[1], ARGV[1])\n"
+    "local e = redis.call('HGET', KEYS[2], 'email')\n"
+    "if redis.call('EXISTS', KEYS[2]) == 1 and\n"
+    "   (not e or e == '' or string.lower(e) == ARGV[1]) then\n"
+    "  redis.call('HSET', KEYS[2], 'consent', 'false')\n"
+    "end\n"
+    "return 1\n",
+    {0}};
+
+struct unsub_op {
+    struct guard *g;
+    struct evhttp_request *req;
+    char *client, *addr;
+};
+
+static void unsub_op_free(struct unsub_op *op)
+{
+    guard_unref(op->g);
+    free(op->client);
+    free(op->addr);
+    free(op);
+}
+
+static void on_unsub_done(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    struct unsub_op *op = arg;
+    if (!op->g->h) {
+        unsub_op_free(op); /* server freed: the request went with it */
+        return;
+    }
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        suki_warnx("http: unsubscribe of client %s failed: %s", op->client,
+                   reply ? reply->str : "redis unreachable");
+        reply_html(op->req, HTTP_SERVUNAVAIL, "Service Unavailable",
+                   "Please try again",
+                   "<p>We could not record your request just now. Please "
+                   "try again in a few minutes.</p>\n");
+    } else {
+        suki_info("http: client %s unsubscribed (address suppressed)",
+                  op->client);
+        char *esc = evhttp_htmlescape(op->addr);
+        char *body = suki_asprintf(
+            "<p><strong>%s</strong> will not receive these messages any "
+            "more.</p>\n",
+            esc ? esc : "");
+        reply_html(op->req, HTTP_OK, "OK", "You are unsubscribed", body);
+        free(body);
+        free(esc);
+    }
+    unsub_op_free(op);
+}
+
+static void serve_unsub(struct suki_http *h, struct evhttp_request *req,
+                        const char *token)
+{
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (!h->secret) {
+        reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable",
+                   "not ready, try again shortly");
+        return;
+    }
+    char *client = NULL, *addr = NULL;
+    struct suki_err err = {{0}};
+    if (suki_unsub_token_verify(h->secret, h->secret_len, token, strlen(token),
+                                &client, &addr, &err) < 0) {
+        suki_info("http: refused unsubscribe token: %s", err.msg);
+        reply_bad_token(req);
+        return;
+    }
+    if (m != EVHTTP_REQ_POST) {
+        /* GET/HEAD: a confirmation page only. Mail scanners follow links;
+         * only the POST (the button, or a mail client's one-click)
+         * changes anything. The form has no action: it posts back to this
+         * same URL, whatever prefix a proxy put in front of us. */
+        char *esc = evhttp_htmlescape(addr);
+        char *body = suki_asprintf(
+            "<p>Stop sending offers and announcements to "
+            "<strong>%s</strong>?</p>\n<form method=\"post\">\n"
+            "<input type=\"hidden\" name=\"List-Unsubscribe\" "
+            "value=\"One-Click\">\n<button type=\"submit\">Unsubscribe"
+            "</button>\n</form>\n",
+            esc ? esc : "");
+        reply_html(req, HTTP_OK, "OK", "Unsubscribe", body);
+        free(body);
+        free(esc);
+        free(client);
+        free(addr);
+        return;
+    }
+    struct unsub_op *op = suki_calloc(1, sizeof(*op));
+    op->g = guard_ref(h->g);
+    op->req = req;
+    op->client = client;
+    op->addr = addr;
+    char *ks = key(h, "suppressed");
+    char *suffix = suki_asprintf("client:%s", client);
+    char *kc = key(h, suffix);
+    const char *av[3] = {ks, kc, addr};
+    int rc = suki_redis_eval(h->D->redis, &unsub_script, on_unsub_done, op, 2,
+                             3, av, NULL);
+    free(ks);
+    free(suffix);
+    free(kc);
+    if (rc < 0) {
+        reply_html(req, HTTP_SERVUNAVAIL, "Service Unavailable",
+                   "Please try again",
+                   "<p>We could not record your request just now. Please "
+                   "try again in a few minutes.</p>\n");
+        unsub_op_free(op);
+    }
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct suki_http *h = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+    if (!path) {
+        reply_text(req, HTTP_BADREQUEST, "Bad Request", "bad request");
+        return;
+    }
+    if (strncmp(path, "/u/", 3) == 0) {
+        serve_unsub(h, req, path + 3);
+        return;
+    }
+    bool known = strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0;
+    if (known && !get) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          "GET, HEAD");
+        reply_text(req, HTTP_BADMETHOD, "Method Not Allowed",
+                   "method not allowed");
+    } else if (strcmp(path, "/metrics") == 0) {
+        serve_metrics(h, req);
+    } else if (strcmp(path, "/healthz") == 0) {
+        serve_healthz(h, req);
+    } else {
+        reply_text(req, HTTP_NOTFOUND, "Not Found", "not found");
+    }
+}
+
+/* ---- gauges and the secret, refreshed from the tick ---- */
+
+struct gauge_op {
+    struct guard *g;
+    int64_t *dst;
+};
+
+static void on_gauge(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    struct gauge_op *op = arg;
+    struct suki_http *h = op->g->h;
+    if (h) {
+        h->gauges_pending--;
+        if (reply && reply->type == REDIS_REPLY_INTEGER)
+            *op->dst = reply->integer;
+    }
+    guard_unref(op->g);
+    free(op);
+}
+
+static void refresh_gauge(struct suki_http *h, const char *cmd,
+                          const char *suffix, int64_t *dst)
+{
+    char *k = key(h, suffix);
+    const char *av[2] = {cmd, k};
+    struct gauge_op *op = suki_calloc(1, sizeof(*op));
+    op->g = guard_ref(h->g);
+    op->dst = dst;
+    if (suki_redis_argv(h->D->redis, on_gauge, op, 0, 2, av, NULL) == 0) {
+        h->gauges_pending++;
+    } else {
+        guard_unref(op->g);
+        free(op);
+    }
+    free(k);
+}
+
+static void on_secret(const char *s, size_t len, void *arg)
+{
+    struct guard *g = arg;
+    struct suki_http *h = g->h;
+    if (h) {
+        h->secret_pending = false;
+        /* a secret from the file may have arrived by reload meanwhile */
+        if (s && !h->secret_from_file) {
+            if (h->secret) {
+                OPENSSL_cleanse(h->secret, h->secret_len);
+                free(h->secret);
+            }
+            h->secret = (unsigned char *)suki_strndup(s, len);
+            h->secret_len = len;
+            suki_info("http: using the shared unsubscribe secret from "
+                      "redis");
+        }
+    }
+    guard_unref(g);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_http *h = arg;
+    int64_t now = suki_mono_ms();
+    h->last_tick = now;
+    if (!suki_redis_is_up(h->D->redis))
+        return;
+    if (!h->secret && !h->secret_pending) {
+        char *k = key(h, "secret");
+        struct guard *g = guard_ref(h->g);
+        if (suki_unsub_secret_fetch(h->D->redis, k, on_secret, g) == 0)
+            h->secret_pending = true;
+        else
+            guard_unref(g);
+        free(k);
+    }
+    if (h->gauges_pending == 0 &&
+        (h->last_gauges == 0 || now - h->last_gauges >= GAUGE_EVERY_MS)) {
+        h->last_gauges = now;
+        refresh_gauge(h, "ZCARD", "jobs", &suki_metrics.jobs_scheduled);
+        refresh_gauge(h, "XLEN", "dead", &suki_metrics.dead_entries);
+    }
+}
+
+/* ---- setup ---- */
+
+static int set_secret_from_conf(struct suki_http *h, struct suki_err *err)
+{
+    const char *s = h->D->conf->unsubscribe_secret;
+    if (!s)
+        return 0;
+    size_t len = strlen(s);
+    if (len < SUKI_UNSUB_SECRET_MIN)
+        return suki_err_set(err, -EINVAL,
+                            "http: unsubscribe secret is too short (%zu "
+                            "bytes; use at least %d, e.g. 32 random hex "
+                            "digits)",
+                            len, SUKI_UNSUB_SECRET_MIN);
+    if (h->secret) {
+        OPENSSL_cleanse(h->secret, h->secret_len);
+        free(h->secret);
+    }
+    h->secret = (unsigned char *)suki_strndup(s, len);
+    h->secret_len = len;
+    h->secret_from_file = true;
+    return 0;
+}
+
+static int split_listen(const char *listen, char *host, size_t hlen, int *port)
+{
+    const char *colon = strrchr(listen, ':');
+    int64_t p;
+    if (!colon || suki_parse_i64(colon + 1, 0, 65535, &p) < 0)
+        return -EINVAL;
+    const char *hs = listen;
+    size_t n = (size_t)(colon - listen);
+    if (n >= 2 && hs[0] == '[' && hs[n - 1] == ']') {
+        hs++;
+        n -= 2;
+    }
+    if (n == 0) {
+        hs = "0.0.0.0";
+        n = 7;
+    }
+    if (n >= hlen)
+        return -EINVAL;
+    memcpy(host, hs, n);
+    host[n] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static int bound_port(struct evhttp_bound_socket *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(s);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
+{
+    const char *listen = D->conf->http_listen;
+    char host[256];
+    int port;
+    if (split_listen(listen, host, sizeof(host), &port) < 0) {
+        suki_err_set(err, -EINVAL, "http: listen \"%s\" is not HOST:PORT",
+                     listen);
+        return NULL;
+    }
+    if (!unsub_script.sha[0])
+        suki_redis_script_init(&unsub_script);
+    struct suki_http *h = suki_calloc(1, sizeof(*h));
+    h->D = D;
+    if (set_secret_from_conf(h, err) < 0) {
+        free(h);
+        return NULL;
+    }
+    h->http = evhttp_new(D->base);
+    SUKI_ASSERT(h->http);
+    evhttp_set_max_headers_size(h->http, MAX_HEADERS);
+    evhttp_set_max_body_size(h->http, MAX_BODY);
+    evhttp_set_timeout(h->http, CONN_TIMEOUT_S);
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_POST);
+    evhttp_set_gencb(h->http, on_request, h);
+    errno = 0;
+    h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
+    if (!h->sock) {
+        int e = errno;
+        suki_err_set(err, e ? -e : -EADDRNOTAVAIL,
+                     "http: cannot listen on %s: %s (set http.listen to "
+                     "another address, or \"\" to disable)",
+                     listen, e ? strerror(e) : "cannot bind");
+        evhttp_free(h->http);
+        if (h->secret) {
+            OPENSSL_cleanse(h->secret, h->secret_len);
+            free(h->secret);
+        }
+        free(h);
+        return NULL;
+    }
+    h->port = bound_port(h->sock);
+    h->listen = suki_strdup(listen);
+    h->g = suki_calloc(1, sizeof(*h->g));
+    h->g->refs = 1;
+    h->g->h = h;
+    h->last_tick = suki_mono_ms();
+    h->tick = event_new(D->base, -1, EV_PERSIST, on_tick, h);
+    struct timeval tv = {0, TICK_MS * 1000};
+    event_add(h->tick, &tv);
+    suki_notice("http: listening on %s:%d%s", host, h->port,
+                h->secret ? "" : " (unsubscribe secret: shared, in redis)");
+    return h;
+}
+
+void suki_http_reload(struct suki_http *h)
+{
+    if (!h)
+        return;
+    const struct suki_conf *c = h->D->conf;
+    if (strcmp(c->http_listen, h->listen) != 0)
+        suki_warnx("http: listen changed to \"%s\"; still on \"%s\" until "
+                   "restart",
+                   c->http_listen, h->listen);
+    struct suki_err err = {{0}};
+    if (c->unsubscribe_secret) {
+        if (set_secret_from_conf(h, &err) < 0)
+            suki_warnx("%s; keeping the previous secret", err.msg);
+    } else if (h->secret_from_file) {
+        /* back to the shared secret: fetched at the next tick */
+        OPENSSL_cleanse(h->secret, h->secret_len);
+        suki_sfree(h->secret);
+        h->secret_len = 0;
+        h->secret_from_file = false;
+    }
+}
+
+void suki_http_free(struct suki_http *h)
+{
+    if (!h)
+        return;
+    h->g->h = NULL;
+    guard_unref(h->g);
+    event_free(h->tick);
+    evhttp_free(h->http);
+    if (h->secret) {
+        OPENSSL_cleanse(h->secret, h->secret_len);
+        free(h->secret);
+    }
+    free(h->listen);
+    free(h);
+}
+
+int suki_http_port(const struct suki_http *h)
+{
+    return h->port;
+}

@@ -1,0 +1,40 @@
+/* http.h - sukid's small HTTP server (libevent evhttp on the daemon loop).
+ *
+ *   GET  /metrics   Prometheus text format (gauges refreshed from Redis
+ *                   every 5 s without blocking the loop)
+ *   GET  /healthz   200 "ok" when Redis is reachable and the loop turns,
+ *                   503 with the reason otherwise
+ *   GET  /u/TOKEN   a page with a button that POSTs to the same URL
+ *                   (GET alone changes nothing)
+ *   POST /u/TOKEN   RFC 8058 one-click unsubscribe: 200, no redirect, no
+ *                   cookies; a bad token is 400 and changes nothing
+ *
+ * Requests are small by design: headers are capped at 8 KiB, bodies at
+ * 4 KiB and idle connections time out after 10 s. */
+#ifndef SUKI_HTTP_H
+#define SUKI_HTTP_H
+
+#include "util.h"
+
+struct suki_daemon;
+struct suki_http;
+
+/* Bind http.listen of D->conf (must not be "") and start serving on
+ * D->base. D is borrowed and must outlive the server. Returns owned, or
+ * NULL with err filled when the address cannot be parsed or bound (the
+ * caller refuses to start, as a web server would) or the configured
+ * unsubscribe secret is too short. */
+struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err);
+
+/* Pick up D->conf after a reload: a new unsubscribe secret applies at
+ * once; a changed listen address needs a restart (logged). */
+void suki_http_reload(struct suki_http *h);
+
+/* Stop listening, drop open connections and free. Redis replies still
+ * pending find the server gone and do nothing. NULL-safe. */
+void suki_http_free(struct suki_http *h);
+
+/* The port actually bound (useful with port 0). */
+int suki_http_port(const struct suki_http *h);
+
+#endif
