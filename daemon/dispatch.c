@@ -26,6 +26,7 @@
 #include "config.h"
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -165,6 +166,8 @@ struct suki_dispatch {
     size_t pending, max_pending;
     CURL *pool[EASY_POOL_MAX]; /* reset easy handles kept for reuse */
     size_t n_pool;
+    int *fds; /* every socket libcurl holds open (opensocket/closesocket) */
+    size_t n_fds, cap_fds;
     bool closing;
     uint64_t seq; /* spool temporary names */
 };
@@ -1231,6 +1234,58 @@ static void http_finish(struct xfer *x, CURLcode cc)
 }
 
 /* ------------------------------------------------------------------ */
+/* socket bookkeeping                                                  */
+
+/* libcurl's sockets are tracked so that suki_dispatch_free can bound its
+ * wait (see there). The callbacks live in each connection, which may outlive
+ * its easy handle, so their data is d itself. */
+static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+    struct suki_dispatch *d = clientp;
+    int fd;
+    (void)purpose;
+
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    if (d->n_fds == d->cap_fds) {
+        d->cap_fds = d->cap_fds ? d->cap_fds * 2 : 16;
+        d->fds = suki_realloc(d->fds, d->cap_fds * sizeof(*d->fds));
+    }
+    d->fds[d->n_fds++] = fd;
+    return fd;
+}
+
+static int close_socket_cb(void *clientp, curl_socket_t fd)
+{
+    struct suki_dispatch *d = clientp;
+
+    for (size_t i = 0; i < d->n_fds; i++) {
+        if (d->fds[i] == fd) {
+            d->fds[i] = d->fds[--d->n_fds];
+            break;
+        }
+    }
+    return close(fd);
+}
+
+/* libcurl 7.88 puts an SMTP connection back into its cache even after a
+ * "server response timeout", and the next message then reads the late
+ * reply to the old one as the answer to its MAIL FROM. So after any failed
+ * transfer, kill the connection it used: shutdown() leaves the descriptor
+ * to libcurl, whose liveness check then sees EOF and never reuses it. Call
+ * before curl_multi_remove_handle (ACTIVESOCKET needs the multi handle). */
+static void kill_connection(CURL *e)
+{
+    curl_socket_t s = CURL_SOCKET_BAD;
+
+    if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK &&
+        s != CURL_SOCKET_BAD)
+        shutdown(s, SHUT_RDWR);
+}
+
+/* ------------------------------------------------------------------ */
 /* starting transfers                                                  */
 
 static void start(struct transport *t, struct xfer *x)
@@ -1260,6 +1315,10 @@ static void start(struct transport *t, struct xfer *x)
     SETOPT(e, CURLOPT_PRIVATE, (void *)x);
     SETOPT(e, CURLOPT_ERRORBUFFER, x->errbuf);
     SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+    SETOPT(e, CURLOPT_OPENSOCKETDATA, d);
+    SETOPT(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+    SETOPT(e, CURLOPT_CLOSESOCKETDATA, d);
     SETOPT(e, CURLOPT_TIMEOUT_MS, (long)x->conf->timeout_ms);
     SETOPT(e, CURLOPT_URL, x->conf->url);
     const char *kbad = x->conf->kind == SUKI_TRANSPORT_SMTP ? setup_smtp(x, e)
@@ -1356,6 +1415,8 @@ static void drain(struct suki_dispatch *d)
 
         curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
         x = (struct xfer *)(void *)priv;
+        if (cc != CURLE_OK)
+            kill_connection(e);
         curl_multi_remove_handle(d->multi, e);
         TAILQ_REMOVE(&d->running, x, link);
         if (x->conf->kind == SUKI_TRANSPORT_SMTP)
@@ -1537,8 +1598,13 @@ void suki_dispatch_free(struct suki_dispatch *d)
             }
         }
     }
-    /* closes cached connections (SMTP says QUIT); may call sock_cb */
-    curl_multi_cleanup(d->multi);
+    /* curl_multi_cleanup closes the cached connections; for SMTP it sends
+     * QUIT and then blocks waiting for the reply, for as long as a hung
+     * server likes. Shutting down the read side first keeps the QUIT but
+     * makes that wait end at once (the read sees EOF). */
+    for (size_t i = 0; i < d->n_fds; i++)
+        shutdown(d->fds[i], SHUT_RD);
+    curl_multi_cleanup(d->multi); /* may call sock_cb */
     while ((si = LIST_FIRST(&d->socks)) != NULL)
         sock_free(si);
     while ((t = TAILQ_FIRST(&d->transports)) != NULL) {
@@ -1549,6 +1615,7 @@ void suki_dispatch_free(struct suki_dispatch *d)
         curl_easy_cleanup(d->pool[i]);
     event_free(d->timer);
     event_free(d->defer);
+    free(d->fds);
     free(d);
     curl_global_cleanup();
 }
