@@ -28,23 +28,23 @@ struct loaded_plugin {
 };
 
 struct suki_rule {
-    struct suki_ruleset *set;         /* borrowed back pointer */
-    const struct suki_rule_conf *rc;  /* borrowed from set->conf */
-    struct loaded_plugin *lp;         /* borrowed from set->plugins */
-    void *data;                       /* plugin-private, freed by fini */
-    struct suki_conf_diags *diags;    /* borrowed, only while loading */
-    const char ***lists;              /* owned arrays from rule_strings */
+    struct suki_ruleset *set;        /* borrowed back pointer */
+    const struct suki_rule_conf *rc; /* borrowed from set->conf */
+    struct loaded_plugin *lp;        /* borrowed from set->plugins */
+    void *data;                      /* plugin-private, freed by fini */
+    struct suki_conf_diags *diags;   /* borrowed, only while loading */
+    const char ***lists;             /* owned arrays from rule_strings */
     size_t n_lists;
-    int errors;                       /* problems recorded so far */
-    int checked;                      /* check() was called */
+    int errors;  /* problems recorded so far */
+    int checked; /* check() was called */
 };
 
 struct suki_ruleset {
-    struct suki_conf *conf;           /* one reference */
-    const struct suki_holidays *hol;  /* borrowed */
-    struct loaded_plugin *plugins;    /* owned, n_plugins */
+    struct suki_conf *conf;          /* one reference */
+    const struct suki_holidays *hol; /* borrowed */
+    struct loaded_plugin *plugins;   /* owned, n_plugins */
     size_t n_plugins;
-    struct suki_rule *rules;          /* owned, n_rules (one per conf rule) */
+    struct suki_rule *rules; /* owned, n_rules (one per conf rule) */
     size_t n_rules;
 };
 
@@ -69,8 +69,7 @@ static const char *arena_keep(char *s)
 {
     if (cur.n_arena == cur.cap_arena) {
         cur.cap_arena = cur.cap_arena ? cur.cap_arena * 2 : 8;
-        cur.arena =
-            suki_realloc(cur.arena, cur.cap_arena * sizeof(*cur.arena));
+        cur.arena = suki_realloc(cur.arena, cur.cap_arena * sizeof(*cur.arena));
     }
     cur.arena[cur.n_arena++] = s;
     return s;
@@ -269,14 +268,13 @@ void suki_jobdata_clear(struct suki_jobdata *j)
     memset(j, 0, sizeof(*j));
 }
 
-static int job_str(json_t *root, const char *name, bool required,
-                   bool nonempty, char **out, struct suki_err *err)
+static int job_str(json_t *root, const char *name, bool required, bool nonempty,
+                   char **out, struct suki_err *err)
 {
     json_t *v = json_object_get(root, name);
     if (!v || json_is_null(v)) {
         if (required)
-            return suki_err_set(err, -EINVAL, "job body: missing \"%s\"",
-                                name);
+            return suki_err_set(err, -EINVAL, "job body: missing \"%s\"", name);
         return 0;
     }
     if (!json_is_string(v))
@@ -306,8 +304,7 @@ int suki_job_parse(const char *body, struct suki_jobdata *out,
         job_str(root, "client", true, true, &out->client, err) < 0 ||
         job_str(root, "subject", false, false, &out->subject, err) < 0 ||
         job_str(root, "slot", false, false, &out->slot, err) < 0 ||
-        job_str(root, "template", false, false, &out->template_name, err) <
-            0 ||
+        job_str(root, "template", false, false, &out->template_name, err) < 0 ||
         job_str(root, "channel", false, false, &out->channel, err) < 0)
         goto out;
     if (!out->subject)
@@ -319,8 +316,9 @@ int suki_job_parse(const char *body, struct suki_jobdata *out,
 
     json_t *due = json_object_get(root, "due");
     if (!json_is_integer(due) || json_integer_value(due) <= 0) {
-        suki_err_set(err, -EINVAL, "job body: \"due\" is not a positive "
-                                   "integer");
+        suki_err_set(err, -EINVAL,
+                     "job body: \"due\" is not a positive "
+                     "integer");
         goto out;
     }
     out->due_ms = json_integer_value(due);
@@ -368,8 +366,7 @@ int suki_job_parse(const char *body, struct suki_jobdata *out,
                                    &out->event, &eerr);
         free(text);
         if (erc < 0) {
-            suki_err_set(err, -EINVAL, "job body: stored event: %s",
-                         eerr.msg);
+            suki_err_set(err, -EINVAL, "job body: stored event: %s", eerr.msg);
             goto out;
         }
     }
@@ -474,8 +471,7 @@ static const char *h_rule_name(const struct suki_rule *rule)
     return rule->rc->name;
 }
 
-static int h_rule_string(struct suki_rule *r, const char *key,
-                         const char **out)
+static int h_rule_string(struct suki_rule *r, const char *key, const char **out)
 {
     config_setting_t *s = rule_child(r, key);
     if (!s)
@@ -515,9 +511,9 @@ static int h_rule_int(struct suki_rule *r, const char *key, int64_t min,
     }
     long long v = config_setting_get_int64(s);
     if (v < min || v > max) {
-        rule_diag(r, s, "'%s' = %lld is out of range [%" PRId64 ", %" PRId64
-                        "]",
-                  key, v, min, max);
+        rule_diag(r, s,
+                  "'%s' = %lld is out of range [%" PRId64 ", %" PRId64 "]", key,
+                  v, min, max);
         return -ERANGE;
     }
     *out = v;
@@ -580,12 +576,11 @@ static int h_rule_strings(struct suki_rule *r, const char *key,
     return 0;
 }
 
-static void h_rule_error(struct suki_rule *r, const char *key,
-                         const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void h_rule_error(struct suki_rule *r, const char *key, const char *fmt,
+                         ...) __attribute__((format(printf, 3, 4)));
 
-static void h_rule_error(struct suki_rule *r, const char *key,
-                         const char *fmt, ...)
+static void h_rule_error(struct suki_rule *r, const char *key, const char *fmt,
+                         ...)
 {
     config_setting_t *s = key ? rule_child(r, key) : NULL;
     char msg[SUKI_ERR_LEN];
@@ -609,11 +604,10 @@ static void *h_rule_data(const struct suki_rule *rule)
     return rule->data;
 }
 
-static void h_log(const struct suki_rule *rule, int level, const char *fmt,
-                  ...) __attribute__((format(printf, 3, 4)));
+static void h_log(const struct suki_rule *rule, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void h_log(const struct suki_rule *rule, int level, const char *fmt,
-                  ...)
+static void h_log(const struct suki_rule *rule, int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -645,8 +639,7 @@ static int64_t h_event_at(const struct suki_event *ev)
     return ev ? ev->at_ms : 0;
 }
 
-static const char *h_event_data(const struct suki_event *ev,
-                                const char *field)
+static const char *h_event_data(const struct suki_event *ev, const char *field)
 {
     if (!ev || !field)
         return NULL;
@@ -673,8 +666,7 @@ static int h_event_time(const struct suki_event *ev, const char *field,
     const char *s = json_string_value(v);
     struct suki_tm tm = {0};
     if (suki_time_parse_date(s, &tm.year, &tm.mon, &tm.mday) == 0)
-        return suki_time_from_local(&tm, tz ? tz : "UTC", ms) < 0 ? -EINVAL
-                                                                  : 0;
+        return suki_time_from_local(&tm, tz ? tz : "UTC", ms) < 0 ? -EINVAL : 0;
     struct suki_err err = {{0}};
     return suki_time_parse_rfc3339(s, ms, &err) < 0 ? -EINVAL : 0;
 }
@@ -717,8 +709,7 @@ static const char *rule_timezone(const struct suki_client *cl,
     if (rule && rule->rc->timezone && *rule->rc->timezone &&
         suki_tz_valid(rule->rc->timezone))
         return rule->rc->timezone;
-    const struct suki_conf *conf =
-        rule && rule->set ? rule->set->conf : NULL;
+    const struct suki_conf *conf = rule && rule->set ? rule->set->conf : NULL;
     if (conf && conf->timezone && *conf->timezone &&
         suki_tz_valid(conf->timezone))
         return conf->timezone;
@@ -780,8 +771,7 @@ static json_t *json_strings(const char *const *v, size_t n)
     return arr;
 }
 
-static int h_schedule(struct suki_actions *a,
-                      const struct suki_jobspec *spec)
+static int h_schedule(struct suki_actions *a, const struct suki_jobspec *spec)
 {
     if (!a || !a->rule)
         return -EINVAL;
@@ -792,10 +782,9 @@ static int h_schedule(struct suki_actions *a,
         return refuse(a, "schedule() refused: job spec missing or too "
                          "small");
     if (spec->due_ms <= 0)
-        return refuse(a,
-                      "schedule() refused: due time %" PRId64
-                      " is not a valid time",
-                      spec->due_ms);
+        return refuse(
+            a, "schedule() refused: due time %" PRId64 " is not a valid time",
+            spec->due_ms);
     const struct suki_rule_conf *rc = a->rule->rc;
     const char *subject = spec->subject ? spec->subject : "";
     const char *slot = spec->slot ? spec->slot : "";
@@ -820,8 +809,8 @@ static int h_schedule(struct suki_actions *a,
     }
 
     json_t *root = json_object();
-    const char *tmpl = spec->template_name ? spec->template_name
-                                           : rc->template_name;
+    const char *tmpl =
+        spec->template_name ? spec->template_name : rc->template_name;
     const char *chan = spec->channel ? spec->channel : rc->channel;
     json_t *notify =
         spec->n_notify > 0
@@ -835,9 +824,8 @@ static int h_schedule(struct suki_actions *a,
                       tmpl ? json_string(tmpl) : json_null(),
                       json_string(chan ? chan : "email"),
                       notify};
-    static const char *const names[] = {"rule",     "client",  "subject",
-                                        "slot",     "template", "channel",
-                                        "notify"};
+    static const char *const names[] = {
+        "rule", "client", "subject", "slot", "template", "channel", "notify"};
     bool bad = false;
     for (size_t i = 0; i < SUKI_ARRAY_LEN(vals); i++)
         if (!vals[i])
@@ -907,10 +895,9 @@ static int h_defer(struct suki_actions *a, int64_t due_ms)
     if (!a->in_due)
         return refuse(a, "defer() refused: only allowed in on_due");
     if (due_ms <= 0)
-        return refuse(a,
-                      "defer() refused: due time %" PRId64
-                      " is not a valid time",
-                      due_ms);
+        return refuse(
+            a, "defer() refused: due time %" PRId64 " is not a valid time",
+            due_ms);
     a->deferred = 1;
     a->defer_ms = due_ms;
     return 0;
@@ -987,8 +974,7 @@ const struct suki_host *suki_rules_host(void)
 /* Location of the rule's `use` setting (the best place to blame). */
 static config_setting_t *use_setting(const struct suki_rule_conf *rc)
 {
-    return rc->setting ? config_setting_get_member(rc->setting, "use")
-                       : NULL;
+    return rc->setting ? config_setting_get_member(rc->setting, "use") : NULL;
 }
 
 static struct loaded_plugin *plugin_get(struct suki_ruleset *set,
@@ -1002,8 +988,8 @@ static struct loaded_plugin *plugin_get(struct suki_ruleset *set,
     struct loaded_plugin *lp = &set->plugins[set->n_plugins++];
     memset(lp, 0, sizeof(*lp));
     lp->name = suki_strdup(rc->use);
-    const char *dir = set->conf->plugins_dir ? set->conf->plugins_dir
-                                             : PKGLIBDIR "/plugins";
+    const char *dir =
+        set->conf->plugins_dir ? set->conf->plugins_dir : PKGLIBDIR "/plugins";
     lp->path = suki_asprintf("%s/%s.so", dir, rc->use);
     config_setting_t *at = use_setting(rc);
 
@@ -1067,8 +1053,7 @@ static void report_unknown(struct suki_rule *r)
     for (int i = 0; i < n; i++) {
         if ((size_t)i < rc->n_used && rc->used[i])
             continue;
-        config_setting_t *c = config_setting_get_elem(rc->setting,
-                                                      (unsigned)i);
+        config_setting_t *c = config_setting_get_elem(rc->setting, (unsigned)i);
         const char *name = c ? config_setting_name(c) : NULL;
         r->errors++;
         suki_conf_diags_add(r->diags, rule_file(r, c), rule_line(r, c),
@@ -1089,10 +1074,10 @@ struct suki_ruleset *suki_rules_load(struct suki_conf *conf,
     struct suki_ruleset *set = suki_calloc(1, sizeof(*set));
     set->conf = suki_conf_ref(conf);
     set->hol = hol;
-    set->rules = suki_calloc(conf->n_rules ? conf->n_rules : 1,
-                             sizeof(*set->rules));
-    set->plugins = suki_calloc(conf->n_rules ? conf->n_rules : 1,
-                               sizeof(*set->plugins));
+    set->rules =
+        suki_calloc(conf->n_rules ? conf->n_rules : 1, sizeof(*set->rules));
+    set->plugins =
+        suki_calloc(conf->n_rules ? conf->n_rules : 1, sizeof(*set->plugins));
 
     for (size_t i = 0; i < conf->n_rules; i++) {
         struct suki_rule *r = &set->rules[set->n_rules++];
@@ -1214,8 +1199,8 @@ static int plugin_failed(const struct suki_rule *r, struct suki_actions *a,
     if (rc >= 0)
         rc = -EINVAL;
     if (a->failed)
-        return suki_err_set(err, rc, "rule '%s' (plugin %s): %s",
-                            r->rc->name, r->lp->name, a->err.msg);
+        return suki_err_set(err, rc, "rule '%s' (plugin %s): %s", r->rc->name,
+                            r->lp->name, a->err.msg);
     if (cur.last_log[0])
         return suki_err_set(err, rc, "rule '%s' (plugin %s): %s failed: %s",
                             r->rc->name, r->lp->name, what, cur.last_log);
@@ -1284,8 +1269,7 @@ int suki_rules_on_due(struct suki_ruleset *set, const struct suki_jobdata *job,
     if (!r || !r->lp || !r->lp->p) {
         *verdict = SUKI_DUE_DROP;
         suki_metrics.jobs_dropped_rule++;
-        suki_err_set(err, 0, "rule '%s' is no longer configured",
-                     job->rule);
+        suki_err_set(err, 0, "rule '%s' is no longer configured", job->rule);
         return 0;
     }
     int64_t late = now_ms - job->due_ms;
@@ -1307,8 +1291,8 @@ int suki_rules_on_due(struct suki_ruleset *set, const struct suki_jobdata *job,
     ctx_set(&acts, set, r, job->event, job->client, now_ms, 1);
     struct suki_job j = {.d = job};
     call_begin(set);
-    int prc = r->lp->p->on_due(&host, (struct suki_rule *)r, &j, cl, now_ms,
-                               &acts);
+    int prc =
+        r->lp->p->on_due(&host, (struct suki_rule *)r, &j, cl, now_ms, &acts);
     int rc = 0;
     if (prc < 0 || acts.failed) {
         rc = plugin_failed(r, &acts, prc, "on_due", err);

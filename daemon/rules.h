@@ -84,8 +84,8 @@ struct suki_actions {
     const struct suki_event *ev;
     const char *client;
     int64_t now_ms;
-    int in_due;         /* 1 inside on_due (only defer allowed) */
-    int failed;         /* a host action call was refused */
+    int in_due;          /* 1 inside on_due (only defer allowed) */
+    int failed;          /* a host action call was refused */
     struct suki_err err; /* why */
     int deferred;
     int64_t defer_ms;
@@ -112,7 +112,7 @@ char *suki_job_key_prefix(const char *rule, const char *client,
 /* A job rebuilt from its stored body. All owned; release with
  * suki_jobdata_clear(). */
 struct suki_jobdata {
-    char *key;           /* recomputed from rule/client/subject/slot */
+    char *key; /* recomputed from rule/client/subject/slot */
     char *rule;
     char *client;
     char *subject;       /* "" when none */

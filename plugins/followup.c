@@ -82,8 +82,7 @@ static int followup_check(const struct suki_host *h, struct suki_rule *rule)
     } else if (rc == 0) {
         if (parse_hhmm(at, &f.hh, &f.mm) < 0) {
             h->rule_error(rule, "at_local",
-                          "'%s' is not a local time HH:MM (00:00-23:59)",
-                          at);
+                          "'%s' is not a local time HH:MM (00:00-23:59)", at);
             bad = 1;
         } else {
             f.has_at = 1;
@@ -100,8 +99,7 @@ static int followup_check(const struct suki_host *h, struct suki_rule *rule)
     return 0;
 }
 
-static int followup_on_event(const struct suki_host *h,
-                             struct suki_rule *rule,
+static int followup_on_event(const struct suki_host *h, struct suki_rule *rule,
                              const struct suki_event *ev,
                              const struct suki_client *cl, int64_t now_ms,
                              struct suki_actions *acts)

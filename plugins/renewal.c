@@ -138,8 +138,8 @@ static int renewal_check(const struct suki_host *h, struct suki_rule *rule)
             for (size_t k = 0; k < r.n; k++) {
                 if (r.off_ms[k] == ms) {
                     h->rule_error(rule, "before",
-                                  "'%s' is the same offset as '%s'",
-                                  before[i], r.slot[k]);
+                                  "'%s' is the same offset as '%s'", before[i],
+                                  r.slot[k]);
                     bad = 1;
                 }
             }
@@ -273,8 +273,8 @@ static int renewal_on_due(const struct suki_host *h, struct suki_rule *rule,
     int64_t anchor = 0;
     int rc = h->event_time(ev, r->anchor, h->timezone(cl, rule), &anchor);
     if (rc == 0 && anchor <= now_ms) {
-        h->log(rule, LOG_INFO, "%s has passed; alert '%s' not sent",
-               r->anchor, h->job_slot(job));
+        h->log(rule, LOG_INFO, "%s has passed; alert '%s' not sent", r->anchor,
+               h->job_slot(job));
         return SUKI_DUE_DROP;
     }
     return SUKI_DUE_SEND;

@@ -17,14 +17,14 @@ static struct suki_rule make_rule(const char *after, int bd, int has_bd,
     r.name = "fu";
     int i = 0;
     if (after)
-        r.set[i++] = (struct mock_setting){.key = "after", .type = M_STR,
-                                           .s = after};
+        r.set[i++] =
+            (struct mock_setting){.key = "after", .type = M_STR, .s = after};
     if (has_bd)
-        r.set[i++] = (struct mock_setting){.key = "business_days",
-                                           .type = M_BOOL, .b = bd};
+        r.set[i++] = (struct mock_setting){
+            .key = "business_days", .type = M_BOOL, .b = bd};
     if (at)
-        r.set[i++] = (struct mock_setting){.key = "at_local", .type = M_STR,
-                                           .s = at};
+        r.set[i++] =
+            (struct mock_setting){.key = "at_local", .type = M_STR, .s = at};
     return r;
 }
 
@@ -35,13 +35,12 @@ static const struct {
     const char *after;
     int bd;
     const char *at;
-    const char *tz; /* client's zone, NULL = mock default Manila */
+    const char *tz;       /* client's zone, NULL = mock default Manila */
     const char *event_at; /* local in the zone */
     const char *due;      /* local in the zone */
 } due_cases[] = {
     {"plain 3d", "3d", 0, NULL, NULL, "2026-11-27 10:00", "2026-11-30 10:00"},
-    {"plain 90m", "90m", 0, NULL, NULL, "2026-11-27 10:00",
-     "2026-11-27 11:30"},
+    {"plain 90m", "90m", 0, NULL, NULL, "2026-11-27 10:00", "2026-11-27 11:30"},
     {"3 business days at 09:00 from Friday", "3d", 1, "09:00", NULL,
      "2026-11-27 10:00", "2026-12-02 09:00"},
     {"3 business days keep time of day", "3d", 1, NULL, NULL,
@@ -56,8 +55,8 @@ static const struct {
      "2026-12-24 10:00", "2026-12-31 09:00"},
     {"1w business days", "1w", 1, "09:00", NULL, "2026-11-27 10:00",
      "2026-12-08 09:00"},
-    {"whole days calendar at_local", "2d", 0, "09:00", NULL,
-     "2026-11-27 23:30", "2026-11-29 09:00"},
+    {"whole days calendar at_local", "2d", 0, "09:00", NULL, "2026-11-27 23:30",
+     "2026-11-29 09:00"},
     {"whole days at_local earlier than event time", "1d", 0, "08:00", NULL,
      "2026-11-27 10:00", "2026-11-28 08:00"},
     {"hours then next at_local (next day)", "4h", 0, "09:00", NULL,
@@ -66,8 +65,8 @@ static const struct {
      "2026-11-27 03:00", "2026-11-27 09:00"},
     {"hours landing exactly on at_local", "2h", 0, "09:00", NULL,
      "2026-11-27 07:00", "2026-11-27 09:00"},
-    {"client zone Lima", "1d", 0, "09:00", "America/Lima",
-     "2026-11-27 22:00", "2026-11-28 09:00"},
+    {"client zone Lima", "1d", 0, "09:00", "America/Lima", "2026-11-27 22:00",
+     "2026-11-28 09:00"},
     {"client zone UTC business", "2d", 1, "17:30", "UTC", "2026-11-26 12:00",
      "2026-11-30 17:30"},
 };
@@ -75,17 +74,17 @@ static const struct {
 START_TEST(due_table)
 {
     const char *tz = due_cases[_i].tz ? due_cases[_i].tz : MNL;
-    struct suki_rule r = make_rule(due_cases[_i].after, due_cases[_i].bd, 1,
-                                   due_cases[_i].at);
+    struct suki_rule r =
+        make_rule(due_cases[_i].after, due_cases[_i].bd, 1, due_cases[_i].at);
     ck_assert_int_eq(mock_check(&r), 0);
     ck_assert_int_eq(r.n_errors, 0);
-    struct suki_event ev = {.type = "meeting.held", .client = "acme",
+    struct suki_event ev = {.type = "meeting.held",
+                            .client = "acme",
                             .at_ms = T(due_cases[_i].event_at, tz)};
     struct suki_client cl = {.tz = due_cases[_i].tz};
     struct suki_actions acts = {.n = 0};
-    ck_assert_int_eq(suki_plugin.on_event(&mock_host, &r, &ev, &cl,
-                                          ev.at_ms, &acts),
-                     0);
+    ck_assert_int_eq(
+        suki_plugin.on_event(&mock_host, &r, &ev, &cl, ev.at_ms, &acts), 0);
     ck_assert_int_eq(acts.n, 1);
     ck_assert_int_eq(acts.v[0].kind, A_SCHEDULE);
     char got[40];
@@ -103,7 +102,8 @@ START_TEST(rule_timezone)
     struct suki_rule r = make_rule("1d", 0, 0, "09:00");
     r.tz = "UTC";
     ck_assert_int_eq(mock_check(&r), 0);
-    struct suki_event ev = {.type = "meeting.held", .client = "acme",
+    struct suki_event ev = {.type = "meeting.held",
+                            .client = "acme",
                             .at_ms = T("2026-11-27 10:00", "UTC")};
     struct suki_actions acts = {.n = 0};
     ck_assert_int_eq(
@@ -120,12 +120,14 @@ START_TEST(subject_and_replace)
 {
     struct suki_rule r = make_rule("3d", 1, 1, "09:00");
     ck_assert_int_eq(mock_check(&r), 0);
-    struct suki_event e1 = {.type = "proposal.sent", .client = "acme",
+    struct suki_event e1 = {.type = "proposal.sent",
+                            .client = "acme",
                             .at_ms = T("2026-11-23 10:00", MNL),
                             .data = {{"deal", "D-7"}}};
     struct suki_event e2 = e1;
     e2.at_ms = T("2026-11-25 10:00", MNL);
-    struct suki_event e3 = {.type = "meeting.held", .client = "acme",
+    struct suki_event e3 = {.type = "meeting.held",
+                            .client = "acme",
                             .at_ms = T("2026-11-25 10:00", MNL),
                             .data = {{"contract", "C-1"}, {"deal", "D-7"}}};
     struct suki_actions acts = {.n = 0};
@@ -153,7 +155,8 @@ START_TEST(no_subject)
 {
     struct suki_rule r = make_rule("14d", 0, 0, NULL);
     ck_assert_int_eq(mock_check(&r), 0);
-    struct suki_event ev = {.type = "meeting.held", .client = "acme",
+    struct suki_event ev = {.type = "meeting.held",
+                            .client = "acme",
                             .at_ms = T("2026-11-27 10:00", MNL)};
     struct suki_actions acts = {.n = 0};
     ck_assert_int_eq(
@@ -169,10 +172,14 @@ START_TEST(on_due_sends)
 {
     struct suki_rule r = make_rule("1h", 0, 0, NULL);
     ck_assert_int_eq(mock_check(&r), 0);
-    struct suki_event ev = {.type = "complaint.opened", .client = "acme",
+    struct suki_event ev = {.type = "complaint.opened",
+                            .client = "acme",
                             .at_ms = T("2026-11-27 10:00", MNL)};
-    struct suki_job job = {.key = "k", .subject = "", .slot = "",
-                           .due_ms = ev.at_ms + 3600000, .ev = &ev};
+    struct suki_job job = {.key = "k",
+                           .subject = "",
+                           .slot = "",
+                           .due_ms = ev.at_ms + 3600000,
+                           .ev = &ev};
     struct suki_actions acts = {.n = 0};
     ck_assert_int_eq(suki_plugin.on_due(&mock_host, &r, &job, NULL,
                                         job.due_ms + 1000, &acts),
@@ -210,8 +217,7 @@ static const struct {
 START_TEST(check_table)
 {
     struct suki_rule r = make_rule(check_cases[_i].after, check_cases[_i].bd,
-                                   check_cases[_i].has_bd,
-                                   check_cases[_i].at);
+                                   check_cases[_i].has_bd, check_cases[_i].at);
     int rc = mock_check(&r);
     if (!check_cases[_i].error) {
         ck_assert_msg(rc == 0 && r.n_errors == 0, "%s: refused: %s",
@@ -232,8 +238,8 @@ END_TEST
 START_TEST(check_wrong_type)
 {
     struct suki_rule r = make_rule("3d", 0, 0, NULL);
-    r.set[1] = (struct mock_setting){.key = "business_days", .type = M_STR,
-                                     .s = "yes"};
+    r.set[1] = (struct mock_setting){
+        .key = "business_days", .type = M_STR, .s = "yes"};
     ck_assert_int_lt(mock_check(&r), 0);
     ck_assert_int_eq(r.n_errors, 1);
     ck_assert_ptr_nonnull(strstr(r.errors[0], "business_days"));

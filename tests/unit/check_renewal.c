@@ -12,16 +12,16 @@
 
 static const char *const std_before[] = {"90d", "60d", "30d", "7d", NULL};
 
-static struct suki_rule make_rule(const char *anchor,
-                                  const char *const *before, const char *at)
+static struct suki_rule make_rule(const char *anchor, const char *const *before,
+                                  const char *at)
 {
     struct suki_rule r;
     memset(&r, 0, sizeof(r));
     r.name = "renew";
     int i = 0;
     if (anchor)
-        r.set[i++] = (struct mock_setting){.key = "anchor", .type = M_STR,
-                                           .s = anchor};
+        r.set[i++] =
+            (struct mock_setting){.key = "anchor", .type = M_STR, .s = anchor};
     if (before) {
         r.set[i] = (struct mock_setting){.key = "before", .type = M_LIST};
         for (int k = 0; before[k]; k++)
@@ -29,8 +29,8 @@ static struct suki_rule make_rule(const char *anchor,
         i++;
     }
     if (at)
-        r.set[i++] = (struct mock_setting){.key = "at_local", .type = M_STR,
-                                           .s = at};
+        r.set[i++] =
+            (struct mock_setting){.key = "at_local", .type = M_STR, .s = at};
     return r;
 }
 
@@ -39,44 +39,111 @@ static struct suki_rule make_rule(const char *anchor,
 #define NX 6
 static const struct {
     const char *name;
-    const char *anchor;            /* rule's anchor setting, NULL = default */
-    const char *before[6];         /* NULL-terminated; empty = std */
-    const char *at;                /* rule's at_local, NULL = default 09:00 */
-    const char *ends_at;           /* data.<anchor field> */
-    const char *notice;            /* data.notice_days or NULL */
-    const char *now;               /* local Manila */
-    const char *want[NX];          /* expected "slot@YYYY-MM-DD HH:MM" */
+    const char *anchor;    /* rule's anchor setting, NULL = default */
+    const char *before[6]; /* NULL-terminated; empty = std */
+    const char *at;        /* rule's at_local, NULL = default 09:00 */
+    const char *ends_at;   /* data.<anchor field> */
+    const char *notice;    /* data.notice_days or NULL */
+    const char *now;       /* local Manila */
+    const char *want[NX];  /* expected "slot@YYYY-MM-DD HH:MM" */
 } cases[] = {
-    {"all four ahead", NULL, {0}, NULL, "2027-06-30", NULL,
+    {"all four ahead",
+     NULL,
+     {0},
+     NULL,
+     "2027-06-30",
+     NULL,
      "2026-11-27 10:00",
      {"90d@2027-04-01 09:00", "60d@2027-05-01 09:00", "30d@2027-05-31 09:00",
       "7d@2027-06-23 09:00"}},
-    {"past offsets skipped", NULL, {0}, NULL, "2027-01-15", NULL,
-     "2026-11-27 10:00", {"30d@2026-12-16 09:00", "7d@2027-01-08 09:00"}},
-    {"offset due earlier today is skipped", NULL, {"7d", NULL}, NULL,
-     "2026-12-04", NULL, "2026-11-27 10:00", {0}},
-    {"offset due later today is kept", NULL, {"7d", NULL}, "18:00",
-     "2026-12-04", NULL, "2026-11-27 10:00", {"7d@2026-11-27 18:00"}},
-    {"anchor already passed: nothing", NULL, {0}, NULL, "2026-11-01", NULL,
-     "2026-11-27 10:00", {0}},
-    {"notice_days moves the anchor", NULL, {0}, NULL, "2027-06-30", "30",
+    {"past offsets skipped",
+     NULL,
+     {0},
+     NULL,
+     "2027-01-15",
+     NULL,
+     "2026-11-27 10:00",
+     {"30d@2026-12-16 09:00", "7d@2027-01-08 09:00"}},
+    {"offset due earlier today is skipped",
+     NULL,
+     {"7d", NULL},
+     NULL,
+     "2026-12-04",
+     NULL,
+     "2026-11-27 10:00",
+     {0}},
+    {"offset due later today is kept",
+     NULL,
+     {"7d", NULL},
+     "18:00",
+     "2026-12-04",
+     NULL,
+     "2026-11-27 10:00",
+     {"7d@2026-11-27 18:00"}},
+    {"anchor already passed: nothing",
+     NULL,
+     {0},
+     NULL,
+     "2026-11-01",
+     NULL,
+     "2026-11-27 10:00",
+     {0}},
+    {"notice_days moves the anchor",
+     NULL,
+     {0},
+     NULL,
+     "2027-06-30",
+     "30",
      "2026-11-27 10:00",
      {"90d@2027-03-02 09:00", "60d@2027-04-01 09:00", "30d@2027-05-01 09:00",
       "7d@2027-05-24 09:00"}},
-    {"notice_days zero", NULL, {"7d", NULL}, NULL, "2027-06-30", "0",
-     "2026-11-27 10:00", {"7d@2027-06-23 09:00"}},
-    {"date-time anchor", NULL, {"7d", NULL}, NULL,
-     "2027-06-30T18:00:00+08:00", NULL, "2026-11-27 10:00",
+    {"notice_days zero",
+     NULL,
+     {"7d", NULL},
+     NULL,
+     "2027-06-30",
+     "0",
+     "2026-11-27 10:00",
      {"7d@2027-06-23 09:00"}},
-    {"date-time anchor in UTC crossing the date", NULL, {"1d", NULL}, NULL,
-     "2027-06-30T20:00:00Z", NULL, "2026-11-27 10:00",
+    {"date-time anchor",
+     NULL,
+     {"7d", NULL},
+     NULL,
+     "2027-06-30T18:00:00+08:00",
+     NULL,
+     "2026-11-27 10:00",
+     {"7d@2027-06-23 09:00"}},
+    {"date-time anchor in UTC crossing the date",
+     NULL,
+     {"1d", NULL},
+     NULL,
+     "2027-06-30T20:00:00Z",
+     NULL,
+     "2026-11-27 10:00",
      {"1d@2027-06-30 09:00"}},
-    {"at_local", NULL, {"30d", NULL}, "14:30", "2027-06-30", NULL,
-     "2026-11-27 10:00", {"30d@2027-05-31 14:30"}},
-    {"weeks", NULL, {"2w", NULL}, NULL, "2027-06-30", NULL,
-     "2026-11-27 10:00", {"2w@2027-06-16 09:00"}},
-    {"sub-day offset is exact", "starts_at", {"2h", "1d", NULL}, NULL,
-     "2026-12-03T10:00:00+08:00", NULL, "2026-11-27 10:00",
+    {"at_local",
+     NULL,
+     {"30d", NULL},
+     "14:30",
+     "2027-06-30",
+     NULL,
+     "2026-11-27 10:00",
+     {"30d@2027-05-31 14:30"}},
+    {"weeks",
+     NULL,
+     {"2w", NULL},
+     NULL,
+     "2027-06-30",
+     NULL,
+     "2026-11-27 10:00",
+     {"2w@2027-06-16 09:00"}},
+    {"sub-day offset is exact",
+     "starts_at",
+     {"2h", "1d", NULL},
+     NULL,
+     "2026-12-03T10:00:00+08:00",
+     NULL,
+     "2026-11-27 10:00",
      {"2h@2026-12-03 08:00", "1d@2026-12-02 09:00"}},
 };
 
@@ -87,7 +154,8 @@ START_TEST(table)
         cases[_i].at);
     ck_assert_int_eq(mock_check(&r), 0);
     const char *field = cases[_i].anchor ? cases[_i].anchor : "ends_at";
-    struct suki_event ev = {.type = "contract.signed", .client = "acme",
+    struct suki_event ev = {.type = "contract.signed",
+                            .client = "acme",
                             .at_ms = T("2026-11-20 10:00", MNL)};
     ev.data[0] = (struct mock_kv){"contract", "C-1"};
     ev.data[1] = (struct mock_kv){field, cases[_i].ends_at};
@@ -104,8 +172,8 @@ START_TEST(table)
     int nwant = 0;
     while (nwant < NX && cases[_i].want[nwant])
         nwant++;
-    ck_assert_msg(acts.n - 1 == nwant, "%s: %d alerts, want %d",
-                  cases[_i].name, acts.n - 1, nwant);
+    ck_assert_msg(acts.n - 1 == nwant, "%s: %d alerts, want %d", cases[_i].name,
+                  acts.n - 1, nwant);
     for (int k = 0; k < nwant; k++) {
         const struct mock_action *a = &acts.v[k + 1];
         char got[80], when[40];
@@ -126,22 +194,22 @@ START_TEST(moved_end_date)
 {
     struct suki_rule r = make_rule(NULL, std_before, NULL);
     ck_assert_int_eq(mock_check(&r), 0);
-    struct suki_event e1 = {.type = "contract.signed", .client = "acme",
-                            .at_ms = T("2026-11-20 10:00", MNL),
-                            .data = {{"contract", "C-1"},
-                                     {"ends_at", "2027-06-30"}}};
-    struct suki_event e2 = {.type = "contract.updated", .client = "acme",
-                            .at_ms = T("2026-11-27 10:00", MNL),
-                            .data = {{"contract", "C-1"},
-                                     {"ends_at", "2027-01-31"}}};
+    struct suki_event e1 = {
+        .type = "contract.signed",
+        .client = "acme",
+        .at_ms = T("2026-11-20 10:00", MNL),
+        .data = {{"contract", "C-1"}, {"ends_at", "2027-06-30"}}};
+    struct suki_event e2 = {
+        .type = "contract.updated",
+        .client = "acme",
+        .at_ms = T("2026-11-27 10:00", MNL),
+        .data = {{"contract", "C-1"}, {"ends_at", "2027-01-31"}}};
     struct suki_actions a1 = {.n = 0}, a2 = {.n = 0};
-    ck_assert_int_eq(suki_plugin.on_event(&mock_host, &r, &e1, NULL,
-                                          e1.at_ms, &a1),
-                     0);
+    ck_assert_int_eq(
+        suki_plugin.on_event(&mock_host, &r, &e1, NULL, e1.at_ms, &a1), 0);
     ck_assert_int_eq(a1.n, 5);
-    ck_assert_int_eq(suki_plugin.on_event(&mock_host, &r, &e2, NULL,
-                                          e2.at_ms, &a2),
-                     0);
+    ck_assert_int_eq(
+        suki_plugin.on_event(&mock_host, &r, &e2, NULL, e2.at_ms, &a2), 0);
     /* cancel C-1, then 60d (2026-12-02), 30d (2027-01-01), 7d (01-24);
      * 90d (2026-11-02) is past and stays cancelled. */
     ck_assert_int_eq(a2.n, 4);
@@ -160,17 +228,19 @@ END_TEST
 /* Two contracts of one client: each trigger touches only its own. */
 START_TEST(contracts_independent)
 {
-    struct suki_rule r = make_rule(NULL, (const char *const[]){"7d", NULL},
-                                   NULL);
+    struct suki_rule r =
+        make_rule(NULL, (const char *const[]){"7d", NULL}, NULL);
     ck_assert_int_eq(mock_check(&r), 0);
-    struct suki_event e1 = {.type = "contract.signed", .client = "acme",
-                            .at_ms = T("2026-11-20 10:00", MNL),
-                            .data = {{"contract", "C-1"},
-                                     {"ends_at", "2027-06-30"}}};
-    struct suki_event e2 = {.type = "contract.signed", .client = "acme",
-                            .at_ms = T("2026-11-20 10:00", MNL),
-                            .data = {{"contract", "C-2"},
-                                     {"ends_at", "2027-03-31"}}};
+    struct suki_event e1 = {
+        .type = "contract.signed",
+        .client = "acme",
+        .at_ms = T("2026-11-20 10:00", MNL),
+        .data = {{"contract", "C-1"}, {"ends_at", "2027-06-30"}}};
+    struct suki_event e2 = {
+        .type = "contract.signed",
+        .client = "acme",
+        .at_ms = T("2026-11-20 10:00", MNL),
+        .data = {{"contract", "C-2"}, {"ends_at", "2027-03-31"}}};
     struct suki_actions a = {.n = 0};
     ck_assert_int_eq(
         suki_plugin.on_event(&mock_host, &r, &e1, NULL, e1.at_ms, &a), 0);
@@ -190,13 +260,14 @@ END_TEST
 /* Meeting preparation: anchored on starts_at, no subject field. */
 START_TEST(meeting_prep)
 {
-    struct suki_rule r = make_rule("starts_at",
-                                   (const char *const[]){"1d", NULL}, NULL);
+    struct suki_rule r =
+        make_rule("starts_at", (const char *const[]){"1d", NULL}, NULL);
     ck_assert_int_eq(mock_check(&r), 0);
-    struct suki_event ev = {.type = "meeting.scheduled", .client = "acme",
-                            .at_ms = T("2026-11-27 10:00", MNL),
-                            .data = {{"starts_at",
-                                      "2026-12-03T10:00:00+08:00"}}};
+    struct suki_event ev = {
+        .type = "meeting.scheduled",
+        .client = "acme",
+        .at_ms = T("2026-11-27 10:00", MNL),
+        .data = {{"starts_at", "2026-12-03T10:00:00+08:00"}}};
     struct suki_client cl = {.tz = "America/Lima"};
     struct suki_actions a = {.n = 0};
     ck_assert_int_eq(
@@ -218,7 +289,8 @@ START_TEST(no_anchor_only_cancels)
 {
     struct suki_rule r = make_rule(NULL, std_before, NULL);
     ck_assert_int_eq(mock_check(&r), 0);
-    struct suki_event ev = {.type = "contract.updated", .client = "acme",
+    struct suki_event ev = {.type = "contract.updated",
+                            .client = "acme",
                             .at_ms = T("2026-11-27 10:00", MNL),
                             .data = {{"contract", "C-9"}}};
     struct suki_actions a = {.n = 0};
@@ -244,7 +316,8 @@ START_TEST(bad_event_data)
     struct suki_rule r = make_rule(NULL, std_before, NULL);
     ck_assert_int_eq(mock_check(&r), 0);
     for (size_t i = 0; i < MOCK_LEN(bad); i++) {
-        struct suki_event ev = {.type = "contract.signed", .client = "acme",
+        struct suki_event ev = {.type = "contract.signed",
+                                .client = "acme",
                                 .at_ms = T("2026-11-27 10:00", MNL),
                                 .data = {{"contract", "C-1"},
                                          {"ends_at", bad[i].ends_at},
@@ -266,13 +339,16 @@ START_TEST(on_due_drop_after_anchor)
 {
     struct suki_rule r = make_rule(NULL, std_before, NULL);
     ck_assert_int_eq(mock_check(&r), 0);
-    struct suki_event ev = {.type = "contract.signed", .client = "acme",
-                            .at_ms = T("2026-11-20 10:00", MNL),
-                            .data = {{"contract", "C-1"},
-                                     {"ends_at", "2027-06-30"}}};
-    struct suki_job job = {.key = "renew:acme:C-1:7d", .subject = "C-1",
+    struct suki_event ev = {
+        .type = "contract.signed",
+        .client = "acme",
+        .at_ms = T("2026-11-20 10:00", MNL),
+        .data = {{"contract", "C-1"}, {"ends_at", "2027-06-30"}}};
+    struct suki_job job = {.key = "renew:acme:C-1:7d",
+                           .subject = "C-1",
                            .slot = "7d",
-                           .due_ms = T("2027-06-23 09:00", MNL), .ev = &ev};
+                           .due_ms = T("2027-06-23 09:00", MNL),
+                           .ev = &ev};
     struct suki_actions a = {.n = 0};
     ck_assert_int_eq(suki_plugin.on_due(&mock_host, &r, &job, NULL,
                                         T("2027-06-23 09:01", MNL), &a),
@@ -342,8 +418,8 @@ END_TEST
 START_TEST(before_as_single_string)
 {
     struct suki_rule r = make_rule(NULL, NULL, NULL);
-    r.set[0] = (struct mock_setting){.key = "before", .type = M_STR,
-                                     .s = "30d"};
+    r.set[0] =
+        (struct mock_setting){.key = "before", .type = M_STR, .s = "30d"};
     ck_assert_int_eq(mock_check(&r), 0);
     mock_fini(&r);
 }

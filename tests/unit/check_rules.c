@@ -171,7 +171,7 @@ static void dump_actions(const struct suki_actions *a)
         fprintf(stderr, "  %s %s\n",
                 a->v[i].kind == SUKI_ACTION_SCHEDULE ? "SCHEDULE" : "CANCEL",
                 a->v[i].kind == SUKI_ACTION_SCHEDULE ? a->v[i].key
-                                                      : a->v[i].prefix);
+                                                     : a->v[i].prefix);
 }
 
 /* ---- loading ---- */
@@ -187,9 +187,9 @@ END_TEST
 
 START_TEST(abi_mismatch)
 {
-    struct suki_conf_diags d = load_bad(
-        "{ name = \"x\";\n use = \"badabi\"; on = [\"a.b\"];\n"
-        "  notify = [\"manager\"]; template = \"t\"; }");
+    struct suki_conf_diags d =
+        load_bad("{ name = \"x\";\n use = \"badabi\"; on = [\"a.b\"];\n"
+                 "  notify = [\"manager\"]; template = \"t\"; }");
     ck_assert_int_eq(d.n, 1);
     ck_assert_str_eq(d.v[0].file, confpath);
     ck_assert_int_eq(d.v[0].line, 7);
@@ -233,11 +233,11 @@ END_TEST
 
 START_TEST(unknown_key)
 {
-    struct suki_conf_diags d = load_bad(
-        "{ name = \"fu\"; use = \"followup\"; on = [\"a.b\"];\n"
-        "  after = \"3d\";\n"
-        "  aftr = \"4d\";\n"
-        "  notify = [\"manager\"]; template = \"t\"; bogus = 1; }");
+    struct suki_conf_diags d =
+        load_bad("{ name = \"fu\"; use = \"followup\"; on = [\"a.b\"];\n"
+                 "  after = \"3d\";\n"
+                 "  aftr = \"4d\";\n"
+                 "  notify = [\"manager\"]; template = \"t\"; bogus = 1; }");
     ck_assert_int_eq(d.n, 2);
     ck_assert_str_eq(d.v[0].file, confpath);
     ck_assert_int_eq(d.v[0].line, 8);
@@ -253,10 +253,10 @@ END_TEST
 /* A followup key is unknown to renewal and the other way round. */
 START_TEST(unknown_key_other_plugin)
 {
-    struct suki_conf_diags d = load_bad(
-        "{ name = \"rn\"; use = \"renewal\"; on = [\"a.b\"];\n"
-        "  before = [\"7d\"]; business_days = true;\n"
-        "  notify = [\"manager\"]; template = \"t\"; }");
+    struct suki_conf_diags d =
+        load_bad("{ name = \"rn\"; use = \"renewal\"; on = [\"a.b\"];\n"
+                 "  before = [\"7d\"]; business_days = true;\n"
+                 "  notify = [\"manager\"]; template = \"t\"; }");
     ck_assert_int_eq(d.n, 1);
     ck_assert_int_eq(d.v[0].line, 7);
     ck_assert_str_eq(d.v[0].msg, "unknown key 'business_days' in rule 'rn' "
@@ -325,9 +325,9 @@ START_TEST(reload_overlap)
 {
     struct suki_ruleset *a = load_ok(shipped);
     struct suki_ruleset *b = load_ok(shipped);
-    struct suki_event *ev = ev_parse(
-        "{\"type\":\"meeting.held\",\"client\":\"acme\","
-        "\"at\":\"2026-11-27T10:00:00+08:00\"}");
+    struct suki_event *ev =
+        ev_parse("{\"type\":\"meeting.held\",\"client\":\"acme\","
+                 "\"at\":\"2026-11-27T10:00:00+08:00\"}");
     struct suki_actions acts;
     suki_actions_init(&acts);
     struct suki_err err = {{0}};
@@ -475,23 +475,21 @@ START_TEST(unless_semantics)
     suki_actions_init(&acts);
     struct suki_err err = {{0}};
 
-    struct suki_event *ev = ev_parse(
-        "{\"type\":\"complaint.resolved\",\"client\":\"acme\","
-        "\"data\":{\"ticket\":\"T-9\"}}");
-    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err),
-                     0);
+    struct suki_event *ev =
+        ev_parse("{\"type\":\"complaint.resolved\",\"client\":\"acme\","
+                 "\"data\":{\"ticket\":\"T-9\"}}");
+    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.n, 2);
     ck_assert_ptr_nonnull(find_action(&acts, SUKI_ACTION_CANCEL,
                                       "complaint-escalation:acme:T-9:"));
-    ck_assert_ptr_nonnull(find_action(&acts, SUKI_ACTION_CANCEL,
-                                      "complaint-escalation:acme::"));
+    ck_assert_ptr_nonnull(
+        find_action(&acts, SUKI_ACTION_CANCEL, "complaint-escalation:acme::"));
     suki_event_free(ev);
     suki_actions_clear(&acts);
 
     ev = ev_parse("{\"type\":\"contact.call\",\"client\":\"acme\","
                   "\"data\":{\"direction\":\"in\"}}");
-    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err),
-                     0);
+    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     if (acts.n != 1)
         dump_actions(&acts);
     ck_assert_int_eq(acts.n, 1);
@@ -504,8 +502,7 @@ START_TEST(unless_semantics)
     /* deal.won with a deal: only that deal and subject-less follow-ups */
     ev = ev_parse("{\"type\":\"deal.won\",\"client\":\"acme\","
                   "\"data\":{\"deal\":42}}");
-    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err),
-                     0);
+    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.n, 2);
     ck_assert_str_eq(acts.v[0].prefix, "follow-up-after-meeting:acme:42:");
     ck_assert_str_eq(acts.v[1].prefix, "follow-up-after-meeting:acme::");
@@ -515,8 +512,7 @@ START_TEST(unless_semantics)
     /* contract.terminated cancels that contract's renewal alerts only */
     ev = ev_parse("{\"type\":\"contract.terminated\",\"client\":\"acme\","
                   "\"data\":{\"contract\":\"C-2\"}}");
-    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err),
-                     0);
+    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.n, 2);
     ck_assert_str_eq(acts.v[0].prefix, "contract-renewal:acme:C-2:");
     suki_event_free(ev);
@@ -526,8 +522,7 @@ START_TEST(unless_semantics)
     ev = ev_parse("{\"type\":\"contact.call\",\"client\":\"acme\"}");
     free(ev->client);
     ev->client = NULL;
-    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err),
-                     0);
+    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.n, 0);
     suki_event_free(ev);
     suki_rules_free(set);
@@ -541,14 +536,13 @@ START_TEST(unless_before_on)
         "{ name = \"fu\"; use = \"followup\"; on = [\"deal.*\"];\n"
         "  unless = [\"deal.*\"]; after = \"1h\"; notify = [\"manager\"];\n"
         "  template = \"t\"; }");
-    struct suki_event *ev = ev_parse(
-        "{\"type\":\"deal.lost\",\"client\":\"acme\",\"at\":"
-        "\"2026-11-27T10:00:00Z\",\"data\":{\"deal\":\"D1\"}}");
+    struct suki_event *ev =
+        ev_parse("{\"type\":\"deal.lost\",\"client\":\"acme\",\"at\":"
+                 "\"2026-11-27T10:00:00Z\",\"data\":{\"deal\":\"D1\"}}");
     struct suki_actions acts;
     suki_actions_init(&acts);
     struct suki_err err = {{0}};
-    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err),
-                     0);
+    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.n, 3);
     ck_assert_int_eq(acts.v[0].kind, SUKI_ACTION_CANCEL);
     ck_assert_int_eq(acts.v[1].kind, SUKI_ACTION_CANCEL);
@@ -572,17 +566,16 @@ START_TEST(subject_and_timezone)
         "{ name = \"utc\"; use = \"followup\"; on = [\"order.*\"];\n"
         "  after = \"1d\"; at_local = \"10:00\"; timezone = \"UTC\";\n"
         "  notify = [\"client\"]; template = \"t\"; }");
-    struct suki_event *ev = ev_parse(
-        "{\"type\":\"order.fulfilled\",\"client\":\"acme\",\"at\":"
-        "\"2026-11-27T12:00:00Z\",\"data\":{\"order\":1234,"
-        "\"contract\":\"C1\"}}");
+    struct suki_event *ev =
+        ev_parse("{\"type\":\"order.fulfilled\",\"client\":\"acme\",\"at\":"
+                 "\"2026-11-27T12:00:00Z\",\"data\":{\"order\":1234,"
+                 "\"contract\":\"C1\"}}");
     struct suki_actions acts;
     suki_actions_init(&acts);
     struct suki_err err = {{0}};
 
     /* no profile: "ref" uses the global Asia/Manila, "utc" its own */
-    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err),
-                     0);
+    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.n, 2);
     ck_assert_str_eq(acts.v[0].key, "ref:acme:1234:");
     ck_assert_int_eq(acts.v[0].due_ms, T("2026-11-28T10:00:00+08:00"));
@@ -628,13 +621,12 @@ START_TEST(holidays)
     struct suki_ruleset *set = suki_rules_load(c, hol, &d);
     ck_assert_ptr_nonnull(set);
     suki_conf_unref(c);
-    struct suki_event *ev = ev_parse(
-        "{\"type\":\"meeting.held\",\"client\":\"acme\","
-        "\"at\":\"2026-11-27T10:00:00+08:00\"}");
+    struct suki_event *ev =
+        ev_parse("{\"type\":\"meeting.held\",\"client\":\"acme\","
+                 "\"at\":\"2026-11-27T10:00:00+08:00\"}");
     struct suki_actions acts;
     suki_actions_init(&acts);
-    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err),
-                     0);
+    ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.n, 1);
     /* Fri + 3 working days, Monday 30 being a holiday: Thursday */
     ck_assert_int_eq(acts.v[0].due_ms, T("2026-12-03T09:00:00+08:00"));
@@ -700,8 +692,7 @@ static struct suki_jobdata job_for(struct suki_ruleset *set,
     suki_actions_init(&acts);
     struct suki_err err = {{0}};
     ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, now, &acts, &err), 0);
-    const struct suki_action *x =
-        find_action(&acts, SUKI_ACTION_SCHEDULE, key);
+    const struct suki_action *x = find_action(&acts, SUKI_ACTION_SCHEDULE, key);
     if (!x)
         dump_actions(&acts);
     ck_assert_ptr_nonnull(x);
@@ -729,15 +720,13 @@ START_TEST(due_max_lateness)
                      0);
     ck_assert_int_eq(verdict, SUKI_DUE_SEND);
     /* exactly max_lateness late: still sent */
-    ck_assert_int_eq(suki_rules_on_due(set, &jd, NULL,
-                                       jd.due_ms + 2 * 86400000, &verdict,
-                                       &defer, &err),
+    ck_assert_int_eq(suki_rules_on_due(set, &jd, NULL, jd.due_ms + 2 * 86400000,
+                                       &verdict, &defer, &err),
                      0);
     ck_assert_int_eq(verdict, SUKI_DUE_SEND);
     uint64_t stale = suki_metrics.jobs_dropped_stale;
-    ck_assert_int_eq(suki_rules_on_due(set, &jd, NULL,
-                                       jd.due_ms + 3 * 86400000, &verdict,
-                                       &defer, &err),
+    ck_assert_int_eq(suki_rules_on_due(set, &jd, NULL, jd.due_ms + 3 * 86400000,
+                                       &verdict, &defer, &err),
                      0);
     ck_assert_int_eq(verdict, SUKI_DUE_DROP);
     ck_assert_msg(strncmp(err.msg, "stale", 5) == 0, "%s", err.msg);
@@ -787,11 +776,11 @@ END_TEST
 START_TEST(due_renewal_anchor_passed)
 {
     struct suki_ruleset *set = load_ok(shipped);
-    struct suki_jobdata jd = job_for(
-        set,
-        "{\"type\":\"contract.signed\",\"client\":\"acme\","
-        "\"data\":{\"contract\":\"C1\",\"ends_at\":\"2027-06-30\"}}",
-        T("2026-11-27T10:00:00+08:00"), "contract-renewal:acme:C1:7d");
+    struct suki_jobdata jd =
+        job_for(set,
+                "{\"type\":\"contract.signed\",\"client\":\"acme\","
+                "\"data\":{\"contract\":\"C1\",\"ends_at\":\"2027-06-30\"}}",
+                T("2026-11-27T10:00:00+08:00"), "contract-renewal:acme:C1:7d");
     int verdict = -1;
     int64_t defer = -1;
     struct suki_err err = {{0}};
@@ -800,12 +789,11 @@ START_TEST(due_renewal_anchor_passed)
                      0);
     ck_assert_int_eq(verdict, SUKI_DUE_SEND);
     ck_assert_int_eq(suki_rules_on_due(set, &jd, NULL,
-                                       T("2027-07-01T00:00:00+08:00"),
-                                       &verdict, &defer, &err),
+                                       T("2027-07-01T00:00:00+08:00"), &verdict,
+                                       &defer, &err),
                      0);
     ck_assert_int_eq(verdict, SUKI_DUE_DROP);
-    ck_assert_msg(strstr(err.msg, "ends_at has passed") != NULL, "%s",
-                  err.msg);
+    ck_assert_msg(strstr(err.msg, "ends_at has passed") != NULL, "%s", err.msg);
     suki_jobdata_clear(&jd);
     suki_rules_free(set);
 }
@@ -945,12 +933,11 @@ START_TEST(recipient_resolution)
 
     /* a profile value that could inject a header is refused */
     suki_client_set(empty, "email", "a@b.ph\r\nBcc: evil@x.ph");
-    ck_assert_int_eq(
-        recipients(set,
-                   "{\"rule\":\"x\",\"client\":\"acme\",\"due\":5,"
-                   "\"notify\":[\"client\"]}",
-                   empty, got, sizeof(got), &err),
-        -ENOENT);
+    ck_assert_int_eq(recipients(set,
+                                "{\"rule\":\"x\",\"client\":\"acme\",\"due\":5,"
+                                "\"notify\":[\"client\"]}",
+                                empty, got, sizeof(got), &err),
+                     -ENOENT);
     ck_assert_str_eq(err.msg,
                      "no recipient address (client address is not valid)");
     suki_client_free(empty);
