@@ -44,6 +44,12 @@ case "$cflags" in
 *"$root"*) ;;
 *) fail "pkg-config --cflags suki-plugin gave '$cflags', not under $root" ;;
 esac
+incdir=$(pkg-config --variable=includedir suki-plugin)
+test -f "$incdir/suki/plugin.h" ||
+    fail "suki/plugin.h installed as ${hdr#"$root"}, not where pkg-config points (${incdir#"$root"}/suki/plugin.h)"
+pcplugdir=$(pkg-config --variable=plugindir suki-plugin)
+test "$pcplugdir" = "$plugdir" ||
+    fail "pkg-config plugindir is ${pcplugdir#"$root"}, plugins installed in ${plugdir#"$root"}"
 cp -R "$top_srcdir/examples/hello-plugin" "$tmp/hello"
 chmod -R u+w "$tmp/hello"
 rm -f "$tmp/hello/hello.so"
