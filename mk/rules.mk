@@ -13,7 +13,8 @@ plugins_renewal_la_LDFLAGS = $(PLUGIN_LINK)
 
 # Misbehaving plugins for the loader tests (never installed).
 check_LTLIBRARIES += tests/fixtures/plugins/badabi.la \
-	tests/fixtures/plugins/nosym.la tests/fixtures/plugins/failing.la
+	tests/fixtures/plugins/nosym.la tests/fixtures/plugins/failing.la \
+	tests/fixtures/plugins/small.la
 tests_fixtures_plugins_badabi_la_SOURCES = tests/fixtures/plugins/badabi.c
 tests_fixtures_plugins_badabi_la_CFLAGS = $(PLUGIN_CC)
 tests_fixtures_plugins_badabi_la_LDFLAGS = $(PLUGIN_LINK) -rpath /nowhere
@@ -24,6 +25,9 @@ tests_fixtures_plugins_nosym_la_LDFLAGS = -module -avoid-version -shared \
 tests_fixtures_plugins_failing_la_SOURCES = tests/fixtures/plugins/failing.c
 tests_fixtures_plugins_failing_la_CFLAGS = $(PLUGIN_CC)
 tests_fixtures_plugins_failing_la_LDFLAGS = $(PLUGIN_LINK) -rpath /nowhere
+tests_fixtures_plugins_small_la_SOURCES = tests/fixtures/plugins/small.c
+tests_fixtures_plugins_small_la_CFLAGS = $(PLUGIN_CC)
+tests_fixtures_plugins_small_la_LDFLAGS = $(PLUGIN_LINK) -rpath /nowhere
 
 # The out-of-tree example plugin, and the test that installs the project
 # and builds the example against the installed header.

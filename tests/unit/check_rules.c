@@ -43,6 +43,7 @@ static void setup(void)
     link_plugin(BUILDDIR "/tests/fixtures/plugins/.libs", "badabi");
     link_plugin(BUILDDIR "/tests/fixtures/plugins/.libs", "nosym");
     link_plugin(BUILDDIR "/tests/fixtures/plugins/.libs", "failing");
+    link_plugin(BUILDDIR "/tests/fixtures/plugins/.libs", "small");
     snprintf(confpath, sizeof(confpath), "%s/sukid.conf", tmpdir);
 }
 
@@ -210,6 +211,21 @@ START_TEST(missing_symbol)
     ck_assert_int_eq(d.v[0].line, 6);
     ck_assert_msg(strstr(d.v[0].msg, "/nosym.so") &&
                       strstr(d.v[0].msg, "no 'suki_plugin' symbol"),
+                  "message: %s", d.v[0].msg);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
+START_TEST(struct_too_small)
+{
+    struct suki_conf_diags d =
+        load_bad("{ name = \"x\"; use = \"small\"; on = [\"a.b\"];\n"
+                 "  notify = [\"manager\"]; template = \"t\"; }");
+    ck_assert_int_eq(d.n, 1);
+    ck_assert_int_eq(d.v[0].line, 6);
+    ck_assert_msg(strstr(d.v[0].msg, "/small.so") &&
+                      strstr(d.v[0].msg, "too small (16 bytes") &&
+                      strstr(d.v[0].msg, "ABI version 1"),
                   "message: %s", d.v[0].msg);
     suki_conf_diags_clear(&d);
 }
@@ -983,6 +999,7 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, load_shipped);
     tcase_add_test(tc, abi_mismatch);
     tcase_add_test(tc, missing_symbol);
+    tcase_add_test(tc, struct_too_small);
     tcase_add_test(tc, missing_plugin);
     tcase_add_test(tc, unknown_key);
     tcase_add_test(tc, unknown_key_other_plugin);
