@@ -119,6 +119,16 @@ spawn_smtp() {
     PIDS="$PIDS $!"
 }
 
+spawn_http() {
+    _d=$1
+    shift
+    mkdir -p "$_d"
+    rm -f "$_d/port"
+    "$PY" "$HTTP_SERVER" --dir "$_d" --port-file "$_d/port" "$@" \
+        >"$_d/server.log" 2>&1 &
+    PIDS="$PIDS $!"
+}
+
 # port_of DIR: the port of a server started with spawn_smtp/spawn_http
 port_of() {
     wait_file "$1/port"
