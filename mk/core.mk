@@ -59,3 +59,6 @@ systemd/sukid.service: $(srcdir)/systemd/sukid.service.in Makefile
 	    '$(srcdir)/systemd/sukid.service.in' > $@
 
 dist_man_MANS += man/sukid.8 man/sukid.conf.5 man/sukictl.1
+
+TESTS += tests/integration/sukid_check.sh
+EXTRA_DIST += tests/integration/sukid_check.sh
