@@ -1,0 +1,792 @@
+/* fire.c - the fire path: a claimed job becomes messages, the dispatcher's
+ * results become one settle record. */
+#include "fire.h"
+
+#include "conf.h"
+#include "daemon.h"
+#include "dispatch.h"
+#include "event.h"
+#include "log.h"
+#include "metrics.h"
+#include "mime.h"
+#include "redis.h"
+#include "rules.h"
+#include "sched.h"
+#include "template.h"
+#include "timeutil.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A message refused for lack of room in the dispatcher comes back after
+ * this long, without counting as an attempt. */
+#define REQUEUE_MS 1000
+
+enum fmsg_state {
+    FM_NEW,      /* built, not yet handed over */
+    FM_WAITING,  /* in the dispatcher */
+    FM_SENT,     /* accepted now */
+    FM_SKIPPED,  /* accepted by an earlier run (P:sent marker) */
+    FM_TEMPFAIL, /* try again later */
+    FM_PERMFAIL, /* give up on this recipient */
+    FM_REQUEUE,  /* the dispatcher had no room: retry soon, no attempt */
+};
+
+struct fjob;
+
+/* One message of a job: one recipient (email) or the one webhook post. */
+struct fmsg {
+    struct fjob *fj;
+    char *rcpt;  /* owned: the address, or NULL for a webhook */
+    char *msgid; /* owned: "<hex@domain>" */
+    char *body;  /* owned */
+    size_t len;
+    enum fmsg_state st;
+    char *reply; /* owned: the server's reply on failure */
+};
+
+/* A job on its way through the fire path. */
+struct fjob {
+    struct suki_fire *f;       /* valid while sj->s is not NULL */
+    struct suki_sched_job *sj; /* the claimed job */
+    struct suki_conf *conf;    /* owned ref: the config it started with */
+    struct suki_jobdata jd;    /* the parsed body */
+    int attempt;               /* failed attempts so far */
+    int64_t retry_at;
+    struct suki_client *cl; /* owned profile */
+    char *channel;          /* owned */
+    enum suki_transport_kind kind;
+    struct fmsg *msgs; /* owned array */
+    size_t n_msgs;
+    size_t waiting;         /* dispatcher callbacks outstanding */
+    int64_t retry_after_ms; /* the largest Retry-After seen */
+    bool cancelled;         /* the dispatcher was freed */
+};
+
+struct suki_fire {
+    struct suki_daemon *D;
+    struct suki_sched *s;
+    size_t pending; /* messages in the dispatcher */
+};
+
+/* ---- pure helpers ------------------------------------------------- */
+
+char *suki_fire_message_id(const char *key, int64_t due_ms, const char *rcpt,
+                           const char *from_addr)
+{
+    /* Lower-case the recipient so that "A@x" and "a@x" (which resolve to
+     * one mailbox in practice) share one id and one sent marker. */
+    char *r = suki_strdup(rcpt ? rcpt : "");
+    for (char *p = r; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    char *seed =
+        suki_asprintf("%s\n%" PRId64 "\n%s", key ? key : "", due_ms, r);
+    char *id = suki_mime_message_id(seed, from_addr);
+    free(seed);
+    free(r);
+    return id;
+}
+
+char *suki_fire_webhook_body(const char *format, const char *subject,
+                             const char *text, const char *client,
+                             const char *rule)
+{
+    json_t *o = json_object();
+    if (format && strcmp(format, "slack") == 0) {
+        char *t =
+            suki_asprintf("*%s*\n%s", subject ? subject : "", text ? text : "");
+        json_object_set_new(o, "text", json_string(t));
+        free(t);
+    } else {
+        json_object_set_new(o, "text", json_string(text ? text : ""));
+        json_object_set_new(o, "subject", json_string(subject ? subject : ""));
+        json_object_set_new(o, "client", json_string(client ? client : ""));
+        json_object_set_new(o, "rule", json_string(rule ? rule : ""));
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    char *out = suki_strdup(s ? s : "{}");
+    free(s);
+    return out;
+}
+
+/* ---- job state ---------------------------------------------------- */
+
+static void fjob_free(struct fjob *fj)
+{
+    for (size_t i = 0; i < fj->n_msgs; i++) {
+        free(fj->msgs[i].rcpt);
+        free(fj->msgs[i].msgid);
+        free(fj->msgs[i].body);
+        free(fj->msgs[i].reply);
+    }
+    free(fj->msgs);
+    suki_client_free(fj->cl);
+    suki_jobdata_clear(&fj->jd);
+    suki_conf_unref(fj->conf);
+    free(fj->channel);
+    free(fj);
+}
+
+/* End the job: settle it (which frees sj) and free our state. */
+static void finish(struct fjob *fj, const struct suki_settle *st)
+{
+    struct suki_sched_job *sj = fj->sj;
+    sj->fire = NULL;
+    suki_sched_settle(sj, st);
+    fjob_free(fj);
+}
+
+static bool orphaned(const struct fjob *fj)
+{
+    return fj->sj->s == NULL;
+}
+
+/* Complete the job, writing one dead letter of kind "job". */
+static void finish_dead_job(struct fjob *fj, const char *reason)
+{
+    suki_warnx("job %s: dead-lettered: %s", fj->sj->key, reason);
+    struct suki_sched_dead d = {.kind = "job",
+                                .reason = reason,
+                                .payload = fj->sj->body,
+                                .channel = fj->channel};
+    struct suki_settle st = {.op = SUKI_SETTLE_COMPLETE,
+                             .client = fj->jd.client,
+                             .dead = &d,
+                             .n_dead = 1};
+    finish(fj, &st);
+}
+
+static void finish_simple(struct fjob *fj, enum suki_settle_op op)
+{
+    struct suki_settle st = {.op = op, .client = fj->jd.client};
+    finish(fj, &st);
+}
+
+/* ---- template variables ------------------------------------------- */
+
+struct lookup_ctx {
+    struct fjob *fj;
+    const char *tz;
+    const char *manager;
+    char **pool; /* owned values handed to the renderer */
+    size_t n_pool;
+};
+
+static const char *keep(struct lookup_ctx *c, char *owned)
+{
+    c->pool = suki_realloc(c->pool, (c->n_pool + 1) * sizeof(*c->pool));
+    c->pool[c->n_pool++] = owned;
+    return owned;
+}
+
+/* "2026-11-27 09:00 (Asia/Manila)" in the client's zone. */
+static const char *local_time(struct lookup_ctx *c, int64_t ms)
+{
+    struct suki_tm tm;
+    if (suki_time_to_local(ms, c->tz, &tm) < 0) {
+        char buf[40];
+        suki_time_format_rfc3339(ms, buf, sizeof(buf));
+        return keep(c, suki_strdup(buf));
+    }
+    return keep(c, suki_asprintf("%04d-%02d-%02d %02d:%02d (%s)", tm.year,
+                                 tm.mon, tm.mday, tm.hour, tm.min, c->tz));
+}
+
+static const char *lookup(const char *var, void *arg)
+{
+    struct lookup_ctx *c = arg;
+    struct fjob *fj = c->fj;
+    struct suki_event *ev = fj->jd.event;
+    if (strncmp(var, "client.", 7) == 0) {
+        if (strcmp(var + 7, "id") == 0)
+            return fj->jd.client;
+        return suki_client_get(fj->cl, var + 7);
+    }
+    if (strncmp(var, "data.", 5) == 0) {
+        if (!ev)
+            return NULL;
+        const char *v = suki_event_data_str(ev, var + 5);
+        return v ? keep(c, suki_strdup(v)) : NULL;
+    }
+    if (strncmp(var, "event.", 6) == 0) {
+        const char *f = var + 6;
+        if (!ev)
+            return NULL;
+        if (strcmp(f, "type") == 0)
+            return ev->type;
+        if (strcmp(f, "id") == 0)
+            return ev->id;
+        if (strcmp(f, "client") == 0)
+            return ev->client;
+        if (strcmp(f, "manager") == 0)
+            return ev->manager;
+        if (strcmp(f, "at") == 0)
+            return local_time(c, ev->at_ms);
+        if (strncmp(f, "data.", 5) == 0) {
+            const char *v = suki_event_data_str(ev, f + 5);
+            return v ? keep(c, suki_strdup(v)) : NULL;
+        }
+        return NULL;
+    }
+    if (strncmp(var, "rule.", 5) == 0) {
+        const char *f = var + 5;
+        if (strcmp(f, "name") == 0)
+            return fj->jd.rule;
+        if (strcmp(f, "subject") == 0)
+            return fj->jd.subject;
+        if (strcmp(f, "slot") == 0)
+            return fj->jd.slot;
+        if (strcmp(f, "template") == 0)
+            return fj->jd.template_name;
+        if (strcmp(f, "channel") == 0)
+            return fj->jd.channel;
+        return NULL;
+    }
+    if (strcmp(var, "due") == 0)
+        return local_time(c, fj->jd.due_ms);
+    if (strcmp(var, "manager") == 0)
+        return c->manager;
+    return NULL; /* unsubscribe_url: empty for reminders */
+}
+
+static const char *manager_of(const struct fjob *fj)
+{
+    const struct suki_event *ev = fj->jd.event;
+    if (ev && ev->manager && *ev->manager)
+        return ev->manager;
+    const char *m = suki_client_get(fj->cl, "manager");
+    return m && *m ? m : NULL;
+}
+
+static const char *client_tz(const struct fjob *fj)
+{
+    const char *tz = suki_client_get(fj->cl, "timezone");
+    if (tz && *tz && suki_tz_valid(tz))
+        return tz;
+    return fj->conf->timezone ? fj->conf->timezone : "UTC";
+}
+
+/* Render the job's template (or, for a rule without one, a plain default
+ * text). Returns 0 or a negative errno with err filled. */
+static int render(struct fjob *fj, struct suki_rendered *out,
+                  struct suki_err *err)
+{
+    struct suki_templates *t = fj->f->D->templates;
+    struct lookup_ctx c = {
+        .fj = fj, .tz = client_tz(fj), .manager = manager_of(fj)};
+    int rc = 0;
+    memset(out, 0, sizeof(*out));
+    if (fj->jd.template_name && *fj->jd.template_name && t) {
+        const char *loc = suki_client_get(fj->cl, "locale");
+        rc = suki_template_render(t, fj->jd.template_name, loc, lookup, &c, out,
+                                  err);
+    } else if (fj->jd.template_name && *fj->jd.template_name) {
+        rc = suki_err_set(err, -ENOENT, "templates are not loaded");
+    } else {
+        const char *name = suki_client_get(fj->cl, "name");
+        out->subject = suki_asprintf("Reminder (%s): %s", fj->jd.rule,
+                                     name && *name ? name : fj->jd.client);
+        out->text = suki_asprintf(
+            "Reminder from rule \"%s\" for client %s%s%s%s.\nDue: %s\n",
+            fj->jd.rule, fj->jd.client, *fj->jd.subject ? " (" : "",
+            fj->jd.subject, *fj->jd.subject ? ")" : "", lookup("due", &c));
+    }
+    for (size_t i = 0; i < c.n_pool; i++)
+        free(c.pool[i]);
+    free(c.pool);
+    return rc;
+}
+
+/* ---- building the messages ---------------------------------------- */
+
+static struct fmsg *add_msg(struct fjob *fj)
+{
+    fj->msgs = suki_realloc(fj->msgs, (fj->n_msgs + 1) * sizeof(*fj->msgs));
+    struct fmsg *m = &fj->msgs[fj->n_msgs++];
+    memset(m, 0, sizeof(*m));
+    m->fj = fj;
+    return m;
+}
+
+static void msg_fail(struct fmsg *m, enum fmsg_state st, const char *reply)
+{
+    m->st = st;
+    free(m->reply);
+    m->reply = suki_strdup(reply);
+}
+
+/* Build the messages of the job into fj->msgs. Returns 0, or a negative
+ * errno with err filled when nothing can be built (a job-level problem). */
+static int build(struct fjob *fj, const struct suki_transport_conf *tc,
+                 char **rcpt, size_t n_rcpt, struct suki_err *err)
+{
+    struct suki_rendered rd;
+    int rc = render(fj, &rd, err);
+    if (rc < 0)
+        return rc;
+    if (tc->kind == SUKI_TRANSPORT_HTTP) {
+        /* One post per job: the webhook is the audience. */
+        struct fmsg *m = add_msg(fj);
+        char *seed = suki_asprintf("webhook:%s", tc->name);
+        m->msgid = suki_fire_message_id(fj->jd.key, fj->jd.due_ms, seed, NULL);
+        free(seed);
+        m->body = suki_fire_webhook_body(tc->format, rd.subject, rd.text,
+                                         fj->jd.client, fj->jd.rule);
+        m->len = strlen(m->body);
+        suki_rendered_clear(&rd);
+        return 0;
+    }
+    struct suki_mailbox from = {0}, reply_to = {0};
+    struct suki_err merr = {{0}};
+    if (suki_mime_mailbox_parse(tc->from ? tc->from : "suki@localhost", &from,
+                                &merr) < 0) {
+        suki_rendered_clear(&rd);
+        return suki_err_set(err, -EINVAL, "transport %s: bad from: %s",
+                            tc->name, merr.msg);
+    }
+    bool have_reply_to = false;
+    if (tc->reply_to && strcmp(tc->reply_to, "manager") == 0) {
+        const char *mgr = manager_of(fj);
+        if (mgr && suki_mime_mailbox_parse(mgr, &reply_to, &merr) == 0)
+            have_reply_to = true;
+    } else if (tc->reply_to) {
+        if (suki_mime_mailbox_parse(tc->reply_to, &reply_to, &merr) == 0)
+            have_reply_to = true;
+    }
+    int64_t now = suki_now_ms();
+    for (size_t i = 0; i < n_rcpt; i++) {
+        struct fmsg *m = add_msg(fj);
+        m->rcpt = suki_strdup(rcpt[i]);
+        m->msgid =
+            suki_fire_message_id(fj->jd.key, fj->jd.due_ms, rcpt[i], from.addr);
+        struct suki_mailbox to = {.addr = rcpt[i]};
+        struct suki_mime_msg mm = {.from = &from,
+                                   .to = &to,
+                                   .n_to = 1,
+                                   .reply_to = have_reply_to ? &reply_to : NULL,
+                                   .subject = rd.subject,
+                                   .text = rd.text,
+                                   .html = rd.html,
+                                   .date_ms = now,
+                                   .message_id = m->msgid,
+                                   .job_key = fj->jd.key};
+        struct suki_err berr = {{0}};
+        if (suki_mime_build(&mm, &m->body, &m->len, &berr) < 0)
+            msg_fail(m, FM_PERMFAIL, berr.msg);
+    }
+    suki_mime_mailbox_clear(&from);
+    suki_mime_mailbox_clear(&reply_to);
+    suki_rendered_clear(&rd);
+    return 0;
+}
+
+/* ---- concluding --------------------------------------------------- */
+
+static void conclude(struct fjob *fj)
+{
+    if (orphaned(fj)) {
+        finish_simple(fj, SUKI_SETTLE_LEAVE);
+        return;
+    }
+    const struct suki_transport_conf *tc =
+        suki_conf_transport(fj->conf, fj->channel);
+    const char **marks = suki_calloc(fj->n_msgs + 1, sizeof(char *));
+    struct suki_sched_dead *dead = suki_calloc(fj->n_msgs + 1, sizeof(*dead));
+    char **reasons = suki_calloc(fj->n_msgs + 1, sizeof(char *));
+    size_t n_marks = 0, n_dead = 0, n_temp = 0, n_requeue = 0;
+    for (size_t i = 0; i < fj->n_msgs; i++) {
+        struct fmsg *m = &fj->msgs[i];
+        if (m->st == FM_SENT) {
+            marks[n_marks++] = m->msgid;
+            suki_metrics_msg(fj->channel, SUKI_MSG_SENT);
+        } else if (m->st == FM_TEMPFAIL || m->st == FM_WAITING ||
+                   m->st == FM_NEW) {
+            n_temp++;
+        } else if (m->st == FM_REQUEUE) {
+            n_requeue++;
+        }
+    }
+    int next_attempt = fj->attempt + 1;
+    int max_attempts = tc && tc->max_attempts > 0 ? tc->max_attempts : 10;
+    bool give_up = n_temp > 0 && next_attempt >= max_attempts && !fj->cancelled;
+    for (size_t i = 0; i < fj->n_msgs; i++) {
+        struct fmsg *m = &fj->msgs[i];
+        bool perm = m->st == FM_PERMFAIL;
+        bool exhausted = give_up && m->st == FM_TEMPFAIL;
+        if (!perm && !exhausted)
+            continue;
+        char *reason =
+            exhausted
+                ? suki_asprintf("gave up after %d attempts: %s", next_attempt,
+                                m->reply ? m->reply : "temporary failure")
+                : suki_strdup(m->reply ? m->reply : "permanent failure");
+        reasons[n_dead] = reason;
+        dead[n_dead++] = (struct suki_sched_dead){
+            .kind = "message",
+            .reason = reason,
+            .payload = fj->sj->body,
+            .recipient = m->rcpt,
+            .channel = fj->channel,
+            .message_id = m->msgid,
+        };
+        suki_warnx("job %s: message %s%s%s failed: %s", fj->sj->key, m->msgid,
+                   m->rcpt ? " to " : "", m->rcpt ? m->rcpt : "", reason);
+        suki_metrics_msg(fj->channel, SUKI_MSG_FAILED);
+    }
+    struct suki_settle st = {.client = fj->jd.client,
+                             .marks = marks,
+                             .n_marks = n_marks,
+                             .dead = dead,
+                             .n_dead = n_dead};
+    char *nb = NULL;
+    int64_t now = suki_now_ms();
+    if (fj->cancelled) {
+        /* Shutting down: the lease brings the job back; what was sent is
+         * recorded so it is not sent twice. */
+        st.op = SUKI_SETTLE_LEAVE;
+    } else if (n_temp > 0 && !give_up) {
+        int64_t delay = suki_sched_backoff_ms(
+            next_attempt, tc ? tc->retry_initial_ms : 60000,
+            tc ? tc->retry_max_ms : 3600000, fj->retry_after_ms, suki_rand64());
+        nb = suki_sched_body_update(fj->sj->body, next_attempt, now + delay, 0);
+        for (size_t i = 0; i < fj->n_msgs; i++)
+            if (fj->msgs[i].st == FM_TEMPFAIL)
+                suki_metrics_msg(fj->channel, SUKI_MSG_RETRIED);
+        char db[32];
+        suki_format_duration(delay, db, sizeof(db));
+        suki_info("job %s: %zu message(s) failed temporarily; attempt %d "
+                  "of %d in %s",
+                  fj->sj->key, n_temp, next_attempt + 1, max_attempts, db);
+        st.op = nb ? SUKI_SETTLE_RESCHEDULE : SUKI_SETTLE_LEAVE;
+        st.due_ms = now + delay;
+        st.new_body = nb;
+    } else if (n_requeue > 0) {
+        /* The dispatcher was full: come back soon, same attempt. */
+        st.op = SUKI_SETTLE_RESCHEDULE;
+        st.due_ms = now + REQUEUE_MS + (int64_t)(suki_rand64() % REQUEUE_MS);
+        st.new_body = fj->sj->body;
+    } else {
+        st.op = SUKI_SETTLE_COMPLETE;
+    }
+    finish(fj, &st);
+    free(nb);
+    for (size_t i = 0; i < n_dead; i++)
+        free(reasons[i]);
+    free(reasons);
+    free(dead);
+    free(marks);
+}
+
+/* ---- dispatching -------------------------------------------------- */
+
+static void on_result(const struct suki_dispatch_result *r, void *arg)
+{
+    struct fmsg *m = arg;
+    struct fjob *fj = m->fj;
+    if (!orphaned(fj))
+        fj->f->pending--;
+    switch (r->status) {
+    case SUKI_DISPATCH_SENT:
+        m->st = FM_SENT;
+        suki_debug("job %s: message %s accepted", fj->sj->key, m->msgid);
+        break;
+    case SUKI_DISPATCH_TEMPFAIL:
+        msg_fail(m, FM_TEMPFAIL, r->reply);
+        if (r->retry_after_ms > fj->retry_after_ms)
+            fj->retry_after_ms = r->retry_after_ms;
+        if (r->cancelled)
+            fj->cancelled = true;
+        break;
+    case SUKI_DISPATCH_PERMFAIL:
+    default:
+        msg_fail(m, FM_PERMFAIL, r->reply);
+        break;
+    }
+    if (--fj->waiting == 0)
+        conclude(fj);
+}
+
+static void send_all(struct fjob *fj)
+{
+    struct suki_dispatch *d = fj->f->D->dispatch;
+    for (size_t i = 0; i < fj->n_msgs; i++) {
+        struct fmsg *m = &fj->msgs[i];
+        if (m->st != FM_NEW)
+            continue;
+        if (!d) {
+            /* The built-in log action: the log is the delivery. */
+            suki_notice("job %s fired: \"%s\" via %s%s%s (message %s)",
+                        fj->sj->key, fj->jd.rule, fj->channel,
+                        m->rcpt ? " to " : "", m->rcpt ? m->rcpt : "",
+                        m->msgid);
+            m->st = FM_SENT;
+            continue;
+        }
+        const char *rcpt[1] = {m->rcpt};
+        struct suki_mailbox from = {0};
+        struct suki_err e = {{0}};
+        const struct suki_transport_conf *tc =
+            suki_conf_transport(fj->conf, fj->channel);
+        if (fj->kind != SUKI_TRANSPORT_HTTP && tc && tc->from)
+            (void)suki_mime_mailbox_parse(tc->from, &from, &e);
+        struct suki_outmsg om = {
+            .channel = fj->channel,
+            .from = from.addr ? from.addr : "",
+            .rcpt = m->rcpt ? rcpt : NULL,
+            .n_rcpt = m->rcpt ? 1 : 0,
+            .body = m->body,
+            .body_len = m->len,
+            .message_id = m->msgid,
+            .priority = SUKI_DISPATCH_PRIO_REMINDER,
+        };
+        int rc = suki_dispatch_send(d, &om, on_result, m);
+        suki_mime_mailbox_clear(&from);
+        if (rc == 0) {
+            m->st = FM_WAITING;
+            fj->waiting++;
+            fj->f->pending++;
+        } else if (rc == -ENOBUFS) {
+            m->st = FM_REQUEUE;
+        } else if (rc == -ECANCELED) {
+            m->st = FM_TEMPFAIL;
+            fj->cancelled = true;
+        } else {
+            char why[128];
+            snprintf(why, sizeof(why), "not accepted by the dispatcher: %s",
+                     rc == -ENOENT ? "no such channel" : strerror(-rc));
+            msg_fail(m, FM_PERMFAIL, why);
+        }
+    }
+    if (fj->waiting == 0)
+        conclude(fj);
+}
+
+/* MGET of the sent markers answered: skip what an earlier run sent. */
+static void on_markers(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    struct fjob *fj = arg;
+    if (orphaned(fj) || !rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (!orphaned(fj))
+            suki_warnx("job %s: cannot read sent markers (%s); the job "
+                       "comes back when its lease ends",
+                       fj->sj->key,
+                       rep && rep->type == REDIS_REPLY_ERROR
+                           ? rep->str
+                           : "redis link down");
+        finish_simple(fj, SUKI_SETTLE_LEAVE);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < fj->n_msgs; i++) {
+        struct fmsg *m = &fj->msgs[i];
+        if (m->st != FM_NEW)
+            continue;
+        if (k < rep->elements && rep->element[k]->type == REDIS_REPLY_STRING) {
+            m->st = FM_SKIPPED;
+            suki_metrics_msg(fj->channel, SUKI_MSG_SKIPPED);
+            suki_info("job %s: message %s was sent before; not again",
+                      fj->sj->key, m->msgid);
+        }
+        k++;
+    }
+    send_all(fj);
+}
+
+static void check_markers(struct fjob *fj)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fj->n_msgs; i++)
+        if (fj->msgs[i].st == FM_NEW)
+            n++;
+    if (n == 0) {
+        conclude(fj);
+        return;
+    }
+    const char **argv = suki_calloc(n + 1, sizeof(char *));
+    char **keys = suki_calloc(n, sizeof(char *));
+    argv[0] = "MGET";
+    size_t k = 0;
+    for (size_t i = 0; i < fj->n_msgs; i++) {
+        if (fj->msgs[i].st != FM_NEW)
+            continue;
+        keys[k] =
+            suki_asprintf("%s:sent:%s", fj->conf->prefix, fj->msgs[i].msgid);
+        argv[1 + k] = keys[k];
+        k++;
+    }
+    int rc = suki_redis_argv(fj->f->D->redis, on_markers, fj, 0, (int)n + 1,
+                             argv, NULL);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(argv);
+    if (rc < 0)
+        finish_simple(fj, SUKI_SETTLE_LEAVE);
+}
+
+/* ---- the profile, on_due, recipients ------------------------------ */
+
+static void on_profile(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    struct fjob *fj = arg;
+    if (orphaned(fj) || !rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (!orphaned(fj))
+            suki_warnx("job %s: cannot read the client profile (%s); the "
+                       "job comes back when its lease ends",
+                       fj->sj->key,
+                       rep && rep->type == REDIS_REPLY_ERROR
+                           ? rep->str
+                           : "redis link down");
+        finish_simple(fj, SUKI_SETTLE_LEAVE);
+        return;
+    }
+    fj->cl = suki_client_new(fj->jd.client);
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        redisReply *k = rep->element[i], *v = rep->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            suki_client_set(fj->cl, k->str, v->str);
+    }
+    struct suki_daemon *D = fj->f->D;
+    int64_t now = suki_now_ms();
+    struct suki_err err = {{0}};
+
+    /* The rule's plugin looks again: the client may have been handled. */
+    if (D->rules) {
+        int verdict = SUKI_DUE_SEND;
+        int64_t defer_to = 0;
+        int rc = suki_rules_on_due(D->rules, &fj->jd, fj->cl, now, &verdict,
+                                   &defer_to, &err);
+        if (rc < 0) {
+            char *why = suki_asprintf("on_due failed: %s", err.msg);
+            finish_dead_job(fj, why);
+            free(why);
+            return;
+        }
+        if (verdict == SUKI_DUE_DROP) {
+            suki_info("job %s dropped: %s", fj->sj->key, err.msg);
+            finish_simple(fj, SUKI_SETTLE_COMPLETE);
+            return;
+        }
+        if (verdict == SUKI_DUE_DEFER) {
+            char *nb = suki_sched_body_update(fj->sj->body, 0, 0, defer_to);
+            char tb[40];
+            suki_time_format_rfc3339(defer_to, tb, sizeof(tb));
+            suki_info("job %s deferred by its rule to %s", fj->sj->key, tb);
+            struct suki_settle st = {.op = nb ? SUKI_SETTLE_RESCHEDULE
+                                              : SUKI_SETTLE_COMPLETE,
+                                     .client = fj->jd.client,
+                                     .due_ms = defer_to,
+                                     .new_body = nb};
+            finish(fj, &st);
+            free(nb);
+            return;
+        }
+    }
+
+    char **rcpt = NULL;
+    size_t n_rcpt = 0;
+    int rc;
+    if (D->rules) {
+        rc = suki_rules_recipients(D->rules, &fj->jd, fj->cl, &rcpt, &n_rcpt,
+                                   &err);
+    } else {
+        /* No ruleset: take the stored notify list literally. */
+        rc = 0;
+        for (size_t i = 0; i < fj->jd.n_notify; i++) {
+            const char *a = fj->jd.notify[i];
+            if (strcmp(a, "manager") == 0)
+                a = manager_of(fj);
+            else if (strcmp(a, "client") == 0)
+                a = suki_client_get(fj->cl, "email");
+            if (!a || !strchr(a, '@'))
+                continue;
+            rcpt = suki_realloc(rcpt, (n_rcpt + 1) * sizeof(*rcpt));
+            rcpt[n_rcpt++] = suki_strdup(a);
+        }
+        if (n_rcpt == 0)
+            rc = suki_err_set(&err, -ENOENT, "no recipient address");
+    }
+    if (rc < 0) {
+        suki_metrics_msg(fj->channel, SUKI_MSG_FAILED);
+        finish_dead_job(fj, err.msg);
+        return;
+    }
+    const struct suki_transport_conf *tc =
+        suki_conf_transport(fj->conf, fj->channel);
+    if (!tc) {
+        char *why = suki_asprintf("no transport for channel '%s'", fj->channel);
+        suki_metrics_msg(fj->channel, SUKI_MSG_FAILED);
+        finish_dead_job(fj, why);
+        free(why);
+    } else {
+        fj->kind = tc->kind;
+        rc = build(fj, tc, rcpt, n_rcpt, &err);
+        if (rc < 0) {
+            suki_metrics_msg(fj->channel, SUKI_MSG_FAILED);
+            finish_dead_job(fj, err.msg);
+        } else {
+            check_markers(fj);
+        }
+    }
+    for (size_t i = 0; i < n_rcpt; i++)
+        free(rcpt[i]);
+    free(rcpt);
+}
+
+void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
+{
+    struct fjob *fj = suki_calloc(1, sizeof(*fj));
+    fj->f = f;
+    fj->sj = j;
+    fj->conf = suki_conf_ref(f->D->conf);
+    j->fire = fj;
+    (void)suki_sched_body_retry(j->body, &fj->attempt, &fj->retry_at);
+    struct suki_err err = {{0}};
+    if (suki_job_parse(j->body, &fj->jd, &err) < 0) {
+        char *why = suki_asprintf("bad job body: %s", err.msg);
+        finish_dead_job(fj, why);
+        free(why);
+        return;
+    }
+    fj->channel = suki_strdup(fj->jd.channel ? fj->jd.channel : "email");
+    int64_t now = suki_now_ms();
+    int64_t at = fj->retry_at > 0 ? fj->retry_at : fj->jd.due_ms;
+    suki_metrics.jobs_fired++;
+    suki_metrics_lateness(now - at);
+    suki_debug("job %s fired: late %" PRId64 " ms, attempt %d", j->key,
+               now - at, fj->attempt);
+
+    char *pk = suki_asprintf("%s:client:%s", fj->conf->prefix, fj->jd.client);
+    const char *argv[2] = {"HGETALL", pk};
+    int rc = suki_redis_argv(f->D->redis, on_profile, fj, 0, 2, argv, NULL);
+    free(pk);
+    if (rc < 0)
+        finish_simple(fj, SUKI_SETTLE_LEAVE);
+}
+
+struct suki_fire *suki_fire_new(struct suki_daemon *D, struct suki_sched *s)
+{
+    struct suki_fire *f = suki_calloc(1, sizeof(*f));
+    f->D = D;
+    f->s = s;
+    return f;
+}
+
+void suki_fire_free(struct suki_fire *f)
+{
+    free(f);
+}
+
+size_t suki_fire_pending(const struct suki_fire *f)
+{
+    return f->pending;
+}

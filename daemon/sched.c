@@ -1,0 +1,898 @@
+/* sched.c - claim due jobs from Redis with a lease, fire them, settle them
+ * in batches; one wake-up timer at the earliest due time. */
+#include "sched.h"
+
+#include "conf.h"
+#include "daemon.h"
+#include "dispatch.h"
+#include "fire.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Retries of a failed settle batch stop after this long: by then the
+ * leases have run out and the jobs came back by themselves. */
+#define SETTLE_RETRY_MS 1000
+/* Dispatcher backlog above which no more jobs are claimed. */
+#define DISPATCH_HIGH_WATER 768
+
+/* KEYS[1] P:jobs, KEYS[2] P:job. ARGV now, lease_ms, max.
+ * Returns {next_score or "-1", zcard, key1, body1, key2, body2, ...}: the
+ * due jobs in due order, now leased until now + lease. An index entry
+ * without a body is removed. */
+static struct suki_redis_script claim_script = {
+    .name = "sched-claim",
+    .src = "local now = tonumber(ARGV[1])\n"
+           "local lease_end = now + tonumber(ARGV[2])\n"
+           "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
+           "                       'LIMIT', 0, tonumber(ARGV[3]))\n"
+           "local out = {'-1', 0}\n"
+           "local z = {}\n"
+           "for _, k in ipairs(due) do\n"
+           "  local b = redis.call('HGET', KEYS[2], k)\n"
+           "  if b then\n"
+           "    z[#z + 1] = lease_end\n"
+           "    z[#z + 1] = k\n"
+           "    out[#out + 1] = k\n"
+           "    out[#out + 1] = b\n"
+           "  else\n"
+           "    redis.call('ZREM', KEYS[1], k)\n"
+           "  end\n"
+           "end\n"
+           "if #z > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(z)) end\n"
+           "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+           "if first[2] then out[1] = first[2] end\n"
+           "out[2] = redis.call('ZCARD', KEYS[1])\n"
+           "return out\n",
+};
+
+/* KEYS[1] P:jobs, KEYS[2] P:job, KEYS[3] P:dead.
+ * ARGV ttl, sent-key prefix, then records:
+ *   op key claimed_body cjobs_key due new_body nmarks mark*
+ *   ndead (nfields field*)*
+ * op C completes, R reschedules (both only when the stored body is still
+ * the claimed one: a job replaced meanwhile survives), L leaves the job.
+ * Sent markers are written first, then dead letters, then the job.
+ * Returns the number of jobs completed or rescheduled. */
+static struct suki_redis_script settle_script = {
+    .name = "sched-settle",
+    .src =
+        "local ttl, sp = ARGV[1], ARGV[2]\n"
+        "local i, done = 3, 0\n"
+        "while i <= #ARGV do\n"
+        "  local op, key, claimed = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
+        "  local cj, due, nb = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]\n"
+        "  local nm = tonumber(ARGV[i + 6])\n"
+        "  i = i + 7\n"
+        "  for m = 0, nm - 1 do\n"
+        "    redis.call('SET', sp .. ARGV[i + m], '1', 'EX', ttl, 'NX')\n"
+        "  end\n"
+        "  i = i + nm\n"
+        "  local nd = tonumber(ARGV[i])\n"
+        "  i = i + 1\n"
+        "  for _ = 1, nd do\n"
+        "    local nf = tonumber(ARGV[i])\n"
+        "    local f = {}\n"
+        "    for x = 1, nf do f[x] = ARGV[i + x] end\n"
+        "    i = i + nf + 1\n"
+        "    redis.call('XADD', KEYS[3], '*', unpack(f))\n"
+        "  end\n"
+        "  if op ~= 'L' and redis.call('HGET', KEYS[2], key) == claimed then\n"
+        "    if op == 'C' then\n"
+        "      redis.call('ZREM', KEYS[1], key)\n"
+        "      redis.call('HDEL', KEYS[2], key)\n"
+        "      if cj ~= '' then redis.call('SREM', cj, key) end\n"
+        "    else\n"
+        "      redis.call('HSET', KEYS[2], key, nb)\n"
+        "      redis.call('ZADD', KEYS[1], due, key)\n"
+        "    end\n"
+        "    done = done + 1\n"
+        "  end\n"
+        "end\n"
+        "return done\n",
+};
+
+/* KEYS[1] P:jobs, KEYS[2] P:job. ARGV lease_end, then key body pairs:
+ * extend the lease of jobs still held (same body) by a slow send. */
+static struct suki_redis_script renew_script = {
+    .name = "sched-renew",
+    .src = "local n = 0\n"
+           "for i = 2, #ARGV, 2 do\n"
+           "  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then\n"
+           "    redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i])\n"
+           "    n = n + 1\n"
+           "  end\n"
+           "end\n"
+           "return n\n",
+};
+
+/* A growing argv whose strings it owns. */
+struct argvbuf {
+    char **v;
+    size_t *len;
+    size_t n, cap;
+};
+
+static void av_push(struct argvbuf *a, const char *s, size_t len)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->v = suki_realloc(a->v, a->cap * sizeof(*a->v));
+        a->len = suki_realloc(a->len, a->cap * sizeof(*a->len));
+    }
+    char *c = suki_malloc(len + 1);
+    memcpy(c, s, len);
+    c[len] = '\0';
+    a->v[a->n] = c;
+    a->len[a->n] = len;
+    a->n++;
+}
+
+static void av_str(struct argvbuf *a, const char *s)
+{
+    av_push(a, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void av_int(struct argvbuf *a, int64_t v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+    av_push(a, buf, (size_t)n);
+}
+
+static void av_clear(struct argvbuf *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i]);
+    free(a->v);
+    free(a->len);
+    memset(a, 0, sizeof(*a));
+}
+
+/* One settle script call in flight or waiting for a retry. */
+struct settle_batch {
+    struct suki_sched *s; /* NULL once orphaned */
+    struct argvbuf args;  /* the records (after the fixed ARGV) */
+    size_t records;
+    int64_t first_ms;          /* monotonic time of the first attempt */
+    struct settle_batch *next; /* retry queue */
+};
+
+struct suki_sched {
+    struct suki_daemon *D;
+    struct suki_fire *fire;
+    struct event *timer;    /* the wake-up */
+    struct event *flush_ev; /* zero-delay: send the settle batch */
+    struct event *retry_ev; /* resend failed settle batches */
+    struct event *renew_ev; /* extend leases of slow jobs */
+    struct event *stop_ev;  /* stop: completion check / timeout */
+    int64_t wake_ms;        /* wall clock the timer is armed for; or
+                               INT64_MAX when not armed */
+    bool claiming;          /* a claim script call is in flight */
+    size_t asked;           /* how many jobs it asked for */
+    bool again;             /* claim again when it returns */
+    bool blocked;           /* backpressure: claim when room frees up */
+    bool stopping;
+    bool stop_done;
+    bool ready;            /* the first claim succeeded */
+    int64_t stop_deadline; /* monotonic */
+    suki_sched_done_cb done;
+    void *done_arg;
+
+    struct suki_sched_job *head; /* jobs in flight */
+    size_t inflight;
+    size_t max_inflight;
+
+    struct settle_batch *pend;  /* records being collected */
+    struct settle_batch *retry; /* failed batches to resend */
+    size_t settles_inflight;    /* settle calls awaiting their reply */
+    struct settle_batch **live; /* batches awaiting replies (orphaning) */
+    size_t n_live, cap_live;
+
+    /* from the configuration */
+    char *k_jobs, *k_job, *k_dead, *sent_prefix, *cjobs_prefix;
+    int64_t lease_ms;
+    int batch;
+};
+
+static void try_claim(struct suki_sched *s);
+static void check_stopped(struct suki_sched *s);
+
+/* ---- pure helpers ------------------------------------------------- */
+
+int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
+                              int64_t retry_after_ms, uint64_t rnd)
+{
+    if (initial_ms < 1)
+        initial_ms = 1;
+    if (max_ms < initial_ms)
+        max_ms = initial_ms;
+    if (attempt < 1)
+        attempt = 1;
+    int64_t d = initial_ms;
+    for (int i = 1; i < attempt && d < max_ms; i++)
+        d = d > max_ms / 2 ? max_ms : d * 2;
+    if (d > max_ms)
+        d = max_ms;
+    /* Equal jitter: half fixed, half random, so that many jobs failing at
+     * once do not come back at once and the delay still grows. */
+    int64_t half = d / 2;
+    int64_t v = d - half + (int64_t)(rnd % (uint64_t)(half + 1));
+    if (retry_after_ms > 86400000)
+        retry_after_ms = 86400000;
+    if (v < retry_after_ms)
+        v = retry_after_ms;
+    return v < 1 ? 1 : v;
+}
+
+char *suki_sched_body_update(const char *body, int attempt, int64_t retry_at_ms,
+                             int64_t due_ms)
+{
+    json_t *root = json_loads(body ? body : "", 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return NULL;
+    }
+    if (due_ms > 0)
+        json_object_set_new(root, "due", json_integer(due_ms));
+    json_object_set_new(root, "attempt", json_integer(attempt));
+    if (retry_at_ms > 0)
+        json_object_set_new(root, "retry_at", json_integer(retry_at_ms));
+    else
+        json_object_del(root, "retry_at");
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (!text)
+        return NULL;
+    char *out = suki_strdup(text);
+    free(text);
+    return out;
+}
+
+int suki_sched_body_retry(const char *body, int *attempt, int64_t *retry_at_ms)
+{
+    *attempt = 0;
+    *retry_at_ms = 0;
+    json_t *root = json_loads(body ? body : "", 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return -EINVAL;
+    }
+    json_t *a = json_object_get(root, "attempt");
+    if (json_is_integer(a) && json_integer_value(a) > 0 &&
+        json_integer_value(a) < 1000000)
+        *attempt = (int)json_integer_value(a);
+    json_t *r = json_object_get(root, "retry_at");
+    if (json_is_integer(r) && json_integer_value(r) > 0)
+        *retry_at_ms = json_integer_value(r);
+    json_decref(root);
+    return 0;
+}
+
+/* ---- configuration ------------------------------------------------ */
+
+static void load_conf(struct suki_sched *s)
+{
+    const struct suki_conf *c = s->D->conf;
+    free(s->k_jobs);
+    free(s->k_job);
+    free(s->k_dead);
+    free(s->sent_prefix);
+    free(s->cjobs_prefix);
+    s->k_jobs = suki_conf_key(c, "jobs");
+    s->k_job = suki_conf_key(c, "job");
+    s->k_dead = suki_conf_key(c, "dead");
+    s->sent_prefix = suki_conf_key(c, "sent:");
+    s->cjobs_prefix = suki_conf_key(c, "cjobs:");
+    s->lease_ms = c->lease_ms > 0 ? c->lease_ms : 60000;
+    s->batch = c->sched_batch > 0 ? c->sched_batch : 256;
+    if (s->batch > 2000)
+        s->batch = 2000; /* Lua unpack() limits the ZADD arguments */
+    s->max_inflight = (size_t)s->batch * 2;
+    if (s->max_inflight < 64)
+        s->max_inflight = 64;
+}
+
+/* ---- the wake-up timer -------------------------------------------- */
+
+static void arm(struct suki_sched *s, int64_t delay_ms)
+{
+    if (s->stopping)
+        return;
+    if (delay_ms < 0)
+        delay_ms = 0;
+    if (delay_ms > SUKI_SCHED_MAX_SLEEP_MS)
+        delay_ms = SUKI_SCHED_MAX_SLEEP_MS;
+    s->wake_ms = suki_now_ms() + delay_ms;
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    evtimer_add(s->timer, &tv);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_sched *s = arg;
+    s->wake_ms = INT64_MAX;
+    try_claim(s);
+}
+
+void suki_sched_nudge(struct suki_sched *s, int64_t due_ms)
+{
+    if (!s || s->stopping)
+        return;
+    if (s->claiming) {
+        /* The claim in flight may have missed it: look again after. */
+        if (due_ms <= suki_now_ms())
+            s->again = true;
+        return;
+    }
+    if (s->blocked)
+        return; /* the next settle resumes claiming */
+    if (due_ms >= s->wake_ms)
+        return;
+    arm(s, due_ms - suki_now_ms());
+}
+
+void suki_sched_redis_state(struct suki_sched *s, bool up)
+{
+    if (!s || s->stopping)
+        return;
+    if (up) {
+        arm(s, 0);
+        if (s->retry && !evtimer_pending(s->retry_ev, NULL)) {
+            struct timeval tv = {0, 0};
+            evtimer_add(s->retry_ev, &tv);
+        }
+    }
+}
+
+/* ---- claiming ----------------------------------------------------- */
+
+static size_t room(struct suki_sched *s)
+{
+    if (s->inflight >= s->max_inflight)
+        return 0;
+    struct suki_dispatch *d = s->D->dispatch;
+    if (d && (suki_dispatch_full(d) ||
+              suki_dispatch_pending(d) >= DISPATCH_HIGH_WATER))
+        return 0;
+    size_t r = s->max_inflight - s->inflight;
+    return r < (size_t)s->batch ? r : (size_t)s->batch;
+}
+
+static void job_link(struct suki_sched *s, struct suki_sched_job *j)
+{
+    j->prev = NULL;
+    j->next = s->head;
+    if (s->head)
+        s->head->prev = j;
+    s->head = j;
+    s->inflight++;
+}
+
+static void job_unlink(struct suki_sched *s, struct suki_sched_job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        s->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+    s->inflight--;
+}
+
+static void job_free(struct suki_sched_job *j)
+{
+    if (!j)
+        return;
+    free(j->key);
+    free(j->body);
+    free(j);
+}
+
+static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    struct suki_sched *s = arg;
+    s->claiming = false;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2) {
+        if (rep && rep->type == REDIS_REPLY_ERROR)
+            suki_warnx("scheduler: claim failed: %s", rep->str);
+        /* Link down: suki_sched_redis_state() claims when it is back;
+         * a script error: try again in a while. */
+        arm(s, SUKI_SCHED_MAX_SLEEP_MS);
+        check_stopped(s);
+        return;
+    }
+    if (!s->ready) {
+        /* Tests and operators wait for this line. */
+        s->ready = true;
+        char lb[32];
+        suki_format_duration(s->lease_ms, lb, sizeof(lb));
+        suki_info("scheduler: ready (lease %s, batch %d)", lb, s->batch);
+    }
+    int64_t now = suki_now_ms();
+    int64_t next = -1;
+    redisReply *e0 = rep->element[0];
+    if (e0->type == REDIS_REPLY_STRING)
+        (void)suki_parse_i64(e0->str, INT64_MIN, INT64_MAX, &next);
+    else if (e0->type == REDIS_REPLY_INTEGER)
+        next = e0->integer;
+    if (rep->element[1]->type == REDIS_REPLY_INTEGER)
+        suki_metrics.jobs_scheduled = rep->element[1]->integer;
+    size_t got = (rep->elements - 2) / 2;
+    for (size_t i = 0; i < got; i++) {
+        redisReply *k = rep->element[2 + 2 * i];
+        redisReply *b = rep->element[3 + 2 * i];
+        if (k->type != REDIS_REPLY_STRING || b->type != REDIS_REPLY_STRING)
+            continue;
+        struct suki_sched_job *j = suki_calloc(1, sizeof(*j));
+        j->key = suki_strndup(k->str, k->len);
+        j->body = suki_malloc(b->len + 1);
+        memcpy(j->body, b->str, b->len);
+        j->body[b->len] = '\0';
+        j->body_len = b->len;
+        j->claimed_ms = now;
+        j->lease_end_ms = now + s->lease_ms;
+        j->s = s;
+        job_link(s, j);
+        if (!evtimer_pending(s->renew_ev, NULL)) {
+            int64_t ms = s->lease_ms / 3;
+            struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+            evtimer_add(s->renew_ev, &tv);
+        }
+        suki_fire_job(s->fire, j);
+    }
+    if (s->stopping) {
+        check_stopped(s);
+        return;
+    }
+    /* A full batch means more may be due now; so does a nudge that came in
+     * while the claim was in flight. */
+    if (got >= s->asked || s->again) {
+        s->again = false;
+        arm(s, 0);
+        return;
+    }
+    if (got > 0 && room(s) == 0) {
+        s->blocked = true;
+        return;
+    }
+    arm(s, next < 0 ? SUKI_SCHED_MAX_SLEEP_MS : next - now);
+}
+
+static void try_claim(struct suki_sched *s)
+{
+    if (s->stopping || s->claiming)
+        return;
+    if (!suki_redis_is_up(s->D->redis))
+        return; /* suki_sched_redis_state() resumes */
+    size_t n = room(s);
+    if (n == 0) {
+        s->blocked = true;
+        return;
+    }
+    s->blocked = false;
+    char now[32], lease[32], max[32];
+    snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
+    snprintf(lease, sizeof(lease), "%" PRId64, s->lease_ms);
+    snprintf(max, sizeof(max), "%zu", n);
+    const char *argv[] = {s->k_jobs, s->k_job, now, lease, max};
+    if (suki_redis_eval(s->D->redis, &claim_script, on_claim, s, 2, 5, argv,
+                        NULL) == 0) {
+        s->claiming = true;
+        s->asked = n;
+    } else
+        arm(s, SUKI_SCHED_MAX_SLEEP_MS);
+}
+
+/* ---- lease renewal ------------------------------------------------ */
+
+static void on_renew(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    (void)arg;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        suki_warnx("scheduler: lease renewal failed: %s", rep->str);
+}
+
+static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_sched *s = arg;
+    if (!s->head)
+        return;
+    int64_t now = suki_now_ms();
+    int64_t lease_end = now + s->lease_ms;
+    struct argvbuf a = {0};
+    av_str(&a, s->k_jobs);
+    av_str(&a, s->k_job);
+    av_int(&a, lease_end);
+    size_t n = 0;
+    for (struct suki_sched_job *j = s->head; j; j = j->next) {
+        /* Renew what has used a third of its lease; fresh claims wait. */
+        if (j->lease_end_ms - now > s->lease_ms * 2 / 3)
+            continue;
+        av_str(&a, j->key);
+        av_push(&a, j->body, j->body_len);
+        j->lease_end_ms = lease_end;
+        n++;
+    }
+    if (n > 0) {
+        suki_debug("scheduler: renewing the lease of %zu slow jobs", n);
+        (void)suki_redis_eval(s->D->redis, &renew_script, on_renew, s, 2,
+                              (int)a.n, (const char **)a.v, a.len);
+    }
+    av_clear(&a);
+    int64_t ms = s->lease_ms / 3;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(s->renew_ev, &tv);
+}
+
+/* ---- settling ----------------------------------------------------- */
+
+static void live_add(struct suki_sched *s, struct settle_batch *b)
+{
+    if (s->n_live == s->cap_live) {
+        s->cap_live = s->cap_live ? s->cap_live * 2 : 8;
+        s->live = suki_realloc(s->live, s->cap_live * sizeof(*s->live));
+    }
+    s->live[s->n_live++] = b;
+}
+
+static void live_del(struct suki_sched *s, struct settle_batch *b)
+{
+    for (size_t i = 0; i < s->n_live; i++) {
+        if (s->live[i] == b) {
+            s->live[i] = s->live[--s->n_live];
+            return;
+        }
+    }
+}
+
+static void batch_free(struct settle_batch *b)
+{
+    av_clear(&b->args);
+    free(b);
+}
+
+static void send_batch(struct suki_sched *s, struct settle_batch *b);
+
+static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    struct settle_batch *b = arg;
+    struct suki_sched *s = b->s;
+    if (!s) {
+        batch_free(b);
+        return;
+    }
+    live_del(s, b);
+    s->settles_inflight--;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        suki_warnx("scheduler: settling %zu jobs failed: %s", b->records,
+                   rep ? rep->str : "redis link down");
+        if (suki_mono_ms() - b->first_ms < s->lease_ms && !s->stop_done) {
+            b->next = s->retry;
+            s->retry = b;
+            if (!evtimer_pending(s->retry_ev, NULL)) {
+                struct timeval tv = {SETTLE_RETRY_MS / 1000,
+                                     (SETTLE_RETRY_MS % 1000) * 1000};
+                evtimer_add(s->retry_ev, &tv);
+            }
+        } else {
+            suki_warnx("scheduler: giving up on %zu settles; their jobs "
+                       "come back when their lease ends",
+                       b->records);
+            batch_free(b);
+        }
+    } else {
+        batch_free(b);
+    }
+    if (s->blocked)
+        try_claim(s);
+    check_stopped(s);
+}
+
+static void send_batch(struct suki_sched *s, struct settle_batch *b)
+{
+    /* Fixed part first: the keys and ARGV[1..2]. */
+    struct argvbuf a = {0};
+    av_str(&a, s->k_jobs);
+    av_str(&a, s->k_job);
+    av_str(&a, s->k_dead);
+    av_int(&a, SUKI_SCHED_SENT_TTL_S);
+    av_str(&a, s->sent_prefix);
+    const char **argv = suki_calloc(a.n + b->args.n, sizeof(char *));
+    size_t *lens = suki_calloc(a.n + b->args.n, sizeof(size_t));
+    for (size_t i = 0; i < a.n; i++) {
+        argv[i] = a.v[i];
+        lens[i] = a.len[i];
+    }
+    for (size_t i = 0; i < b->args.n; i++) {
+        argv[a.n + i] = b->args.v[i];
+        lens[a.n + i] = b->args.len[i];
+    }
+    b->s = s;
+    int rc = suki_redis_eval(s->D->redis, &settle_script, on_settle, b, 3,
+                             (int)(a.n + b->args.n), argv, lens);
+    free(argv);
+    free(lens);
+    av_clear(&a);
+    if (rc == 0) {
+        s->settles_inflight++;
+        live_add(s, b);
+        return;
+    }
+    /* Link down: keep it for the retry when the link is back. */
+    b->next = s->retry;
+    s->retry = b;
+    if (!evtimer_pending(s->retry_ev, NULL)) {
+        struct timeval tv = {SETTLE_RETRY_MS / 1000,
+                             (SETTLE_RETRY_MS % 1000) * 1000};
+        evtimer_add(s->retry_ev, &tv);
+    }
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_sched *s = arg;
+    struct settle_batch *b = s->pend;
+    s->pend = NULL;
+    if (b)
+        send_batch(s, b);
+    check_stopped(s);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_sched *s = arg;
+    if (!suki_redis_is_up(s->D->redis)) {
+        /* suki_sched_redis_state() re-arms when the link is back; keep a
+         * slow timer in case a stop is waiting on these. */
+        struct timeval tv = {SETTLE_RETRY_MS / 1000, 0};
+        evtimer_add(s->retry_ev, &tv);
+        int64_t now = suki_mono_ms();
+        struct settle_batch **pp = &s->retry;
+        while (*pp) {
+            struct settle_batch *b = *pp;
+            if (now - b->first_ms >= s->lease_ms || s->stop_done) {
+                *pp = b->next;
+                suki_warnx("scheduler: giving up on %zu settles; their jobs "
+                           "come back when their lease ends",
+                           b->records);
+                batch_free(b);
+            } else {
+                pp = &b->next;
+            }
+        }
+        check_stopped(s);
+        return;
+    }
+    struct settle_batch *b = s->retry;
+    s->retry = NULL;
+    while (b) {
+        struct settle_batch *next = b->next;
+        b->next = NULL;
+        send_batch(s, b);
+        b = next;
+    }
+}
+
+/* Records per settle call: keeps one script run short (Redis runs nothing
+ * else while it runs). */
+#define SETTLE_BATCH_MAX 512
+
+void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st)
+{
+    struct suki_sched *s = j->s;
+    if (!s) {
+        job_free(j);
+        return;
+    }
+    job_unlink(s, j);
+    if (!s->pend) {
+        s->pend = suki_calloc(1, sizeof(*s->pend));
+        s->pend->first_ms = suki_mono_ms();
+    }
+    struct settle_batch *b = s->pend;
+    struct argvbuf *a = &b->args;
+    const char *op = st->op == SUKI_SETTLE_COMPLETE     ? "C"
+                     : st->op == SUKI_SETTLE_RESCHEDULE ? "R"
+                                                        : "L";
+    av_str(a, op);
+    av_str(a, j->key);
+    av_push(a, j->body, j->body_len);
+    if (st->client) {
+        char *cj = suki_asprintf("%s%s", s->cjobs_prefix, st->client);
+        av_str(a, cj);
+        free(cj);
+    } else {
+        av_str(a, "");
+    }
+    av_int(a, st->op == SUKI_SETTLE_RESCHEDULE ? st->due_ms : 0);
+    av_str(a, st->op == SUKI_SETTLE_RESCHEDULE ? st->new_body : "");
+    av_int(a, (int64_t)st->n_marks);
+    for (size_t i = 0; i < st->n_marks; i++)
+        av_str(a, st->marks[i]);
+    av_int(a, (int64_t)st->n_dead);
+    for (size_t i = 0; i < st->n_dead; i++) {
+        const struct suki_sched_dead *d = &st->dead[i];
+        const char *f[][2] = {
+            {"kind", d->kind},
+            {"reason", d->reason},
+            {"payload", d->payload},
+            {"source", j->key},
+            {"recipient", d->recipient},
+            {"channel", d->channel},
+            {"message_id", d->message_id},
+        };
+        size_t nf = 0;
+        for (size_t k = 0; k < SUKI_ARRAY_LEN(f); k++)
+            if (f[k][1])
+                nf++;
+        av_int(a, (int64_t)(nf * 2 + 2));
+        for (size_t k = 0; k < SUKI_ARRAY_LEN(f); k++) {
+            if (!f[k][1])
+                continue;
+            av_str(a, f[k][0]);
+            av_str(a, f[k][1]);
+        }
+        av_str(a, "at");
+        av_int(a, suki_now_ms());
+    }
+    b->records++;
+    job_free(j);
+    if (b->records >= SETTLE_BATCH_MAX) {
+        s->pend = NULL;
+        send_batch(s, b);
+    } else if (!evtimer_pending(s->flush_ev, NULL)) {
+        struct timeval tv = {0, 0};
+        evtimer_add(s->flush_ev, &tv);
+    }
+    /* Room freed: resume claiming when backpressure held it back (with
+     * some hysteresis so claims stay batched). */
+    if (s->blocked && s->inflight <= s->max_inflight / 2 &&
+        !evtimer_pending(s->timer, NULL))
+        arm(s, 0);
+}
+
+/* ---- stop and free ------------------------------------------------ */
+
+static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_sched *s = arg;
+    if (s->stop_done)
+        return;
+    if (suki_mono_ms() >= s->stop_deadline) {
+        if (s->inflight)
+            suki_warnx("scheduler: %zu jobs still in flight at the shutdown "
+                       "timeout; they stay leased and come back later",
+                       s->inflight);
+        s->stop_done = true;
+        if (s->done)
+            s->done(s->done_arg);
+        return;
+    }
+    check_stopped(s);
+}
+
+static void check_stopped(struct suki_sched *s)
+{
+    if (!s->stopping || s->stop_done)
+        return;
+    if (s->inflight || s->pend || s->retry || s->settles_inflight ||
+        s->claiming) {
+        /* Not yet: wake up at the deadline at the latest. */
+        int64_t left = s->stop_deadline - suki_mono_ms();
+        if (left < 0)
+            left = 0;
+        struct timeval tv = {left / 1000, (left % 1000) * 1000};
+        evtimer_add(s->stop_ev, &tv);
+        return;
+    }
+    s->stop_done = true;
+    evtimer_del(s->stop_ev);
+    suki_info("scheduler: stopped, nothing in flight");
+    if (s->done)
+        s->done(s->done_arg);
+}
+
+void suki_sched_stop(struct suki_sched *s, suki_sched_done_cb done, void *arg)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    s->done = done;
+    s->done_arg = arg;
+    evtimer_del(s->timer);
+    s->wake_ms = INT64_MAX;
+    s->stop_deadline = suki_mono_ms() + s->D->conf->shutdown_timeout_ms;
+    /* Report from the loop, never from inside this call. */
+    struct timeval tv = {0, 0};
+    evtimer_add(s->stop_ev, &tv);
+}
+
+struct suki_sched *suki_sched_new(struct suki_daemon *D)
+{
+    struct suki_sched *s = suki_calloc(1, sizeof(*s));
+    s->D = D;
+    s->wake_ms = INT64_MAX;
+    load_conf(s);
+    s->timer = evtimer_new(D->base, on_timer, s);
+    s->flush_ev = evtimer_new(D->base, on_flush, s);
+    s->retry_ev = evtimer_new(D->base, on_retry, s);
+    s->renew_ev = evtimer_new(D->base, on_renew_timer, s);
+    s->stop_ev = evtimer_new(D->base, on_stop_timer, s);
+    SUKI_ASSERT(s->timer && s->flush_ev && s->retry_ev && s->renew_ev &&
+                s->stop_ev);
+    suki_redis_add_script(D->redis, &claim_script);
+    suki_redis_add_script(D->redis, &settle_script);
+    suki_redis_add_script(D->redis, &renew_script);
+    s->fire = suki_fire_new(D, s);
+    if (suki_redis_is_up(D->redis))
+        arm(s, 0);
+    return s;
+}
+
+void suki_sched_reload(struct suki_sched *s)
+{
+    load_conf(s);
+    if (!s->stopping && !s->claiming && !s->blocked)
+        arm(s, 0);
+}
+
+size_t suki_sched_inflight(const struct suki_sched *s)
+{
+    return s->inflight;
+}
+
+void suki_sched_free(struct suki_sched *s)
+{
+    if (!s)
+        return;
+    /* Orphan what waits for a callback: those free themselves later. */
+    for (struct suki_sched_job *j = s->head; j; j = j->next)
+        j->s = NULL;
+    s->head = NULL;
+    for (size_t i = 0; i < s->n_live; i++)
+        s->live[i]->s = NULL;
+    free(s->live);
+    if (s->pend)
+        batch_free(s->pend);
+    while (s->retry) {
+        struct settle_batch *b = s->retry;
+        s->retry = b->next;
+        batch_free(b);
+    }
+    suki_fire_free(s->fire);
+    event_free(s->timer);
+    event_free(s->flush_ev);
+    event_free(s->retry_ev);
+    event_free(s->renew_ev);
+    event_free(s->stop_ev);
+    free(s->k_jobs);
+    free(s->k_job);
+    free(s->k_dead);
+    free(s->sent_prefix);
+    free(s->cjobs_prefix);
+    free(s);
+}
