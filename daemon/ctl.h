@@ -51,5 +51,8 @@ void sukictl_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Commands of the areas (ctl_*.c). */
 int sukictl_status(struct sukictl *ctl, int argc, char **argv);
+/* ctl_jobs.c: list scheduled jobs; cancel one by key (exit 1 if none). */
+int sukictl_jobs(struct sukictl *ctl, int argc, char **argv);
+int sukictl_cancel(struct sukictl *ctl, int argc, char **argv);
 
 #endif

@@ -17,6 +17,9 @@
 static const struct sukictl_cmd commands[] = {
     {"status", "", "reachability of Redis, config validity, queue figures",
      sukictl_status, false},
+    {"jobs", "[--client ID] [--due-before TIME]",
+     "scheduled jobs in due order", sukictl_jobs, true},
+    {"cancel", "KEY", "cancel one scheduled job", sukictl_cancel, true},
 };
 
 void sukictl_errx(const char *fmt, ...)
