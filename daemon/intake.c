@@ -1,0 +1,1512 @@
+/* intake.c - consumer-group intake: read, validate, run rules, apply
+ * atomically (see intake.h and docs/ARCHITECTURE.md).
+ *
+ * One chain of commands runs on the intake link at a time:
+ *
+ *   [setup] -> read (or own-PEL read, or recovery) -> [profiles] -> apply
+ *
+ * and the apply of batch N is pipelined with the read of batch N+1 (the
+ * acknowledgement travels in the same write as the next read). At most two
+ * batches are in memory, so memory stays flat whatever the backlog: sukid
+ * reads only as fast as it applies. Maintenance (list moves, trimming,
+ * consumer clean-up, the dead-letter gauge) runs on the main link. */
+#include "intake.h"
+
+#include "conf.h"
+#include "daemon.h"
+#include "event.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "rules.h"
+#include "util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Lua scripts ----------------------------------------------------
+ *
+ * The "#!lua" line makes Redis refuse a script up front when it is out of
+ * memory instead of failing a write half-way; the scripts also check key
+ * types before writing, so none of them stops half-way through a batch. */
+
+/* Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
+ * ms, then one record per entry:
+ *   sid 'a' event_id client nf (field value)*nf na (kind key client due
+ *       body)*na                      apply (kind 'S' schedule, 'C' cancel
+ *                                     by key prefix)
+ *   sid 'i'|'p' reason has_payload payload nf (field value)*nf
+ *                                     dead letter (invalid | poison); the
+ *                                     fields are the entry's own when it had
+ *                                     no event field
+ *   sid 'e' reason                    could not apply: keep the reason in
+ *                                     P:lasterr, leave pending
+ *   sid 'k'                           acknowledge only (entry deleted)
+ * An entry whose XACK finds it already acknowledged (another consumer
+ * claimed and applied it) is skipped. Returns {applied, duplicate, invalid,
+ * poison, earliest due or -1, skipped}. */
+static struct suki_redis_script apply_script = {
+    "intake-apply",
+    "#!lua\n"
+    "local stream, group = KEYS[1], ARGV[1]\n"
+    "local P, now, ttl = ARGV[2], ARGV[3], ARGV[4]\n"
+    "local jobs, jobh = P .. ':jobs', P .. ':job'\n"
+    "local dead, lasterr, stats = P .. ':dead', P .. ':lasterr', "
+    "P .. ':stats'\n"
+    "local function kt(k) return redis.call('TYPE', k).ok end\n"
+    "local want = {[jobs] = 'zset', [jobh] = 'hash', [dead] = 'stream',\n"
+    "  [lasterr] = 'hash', [stats] = 'hash'}\n"
+    "for k, t in pairs(want) do\n"
+    "  local have = kt(k)\n"
+    "  if have ~= 'none' and have ~= t then\n"
+    "    return redis.error_reply('key ' .. k .. ' is a ' .. have .. "
+    "', not a ' .. t)\n"
+    "  end\n"
+    "end\n"
+    "local cnt = {0, 0, 0, 0}\n"
+    "local stale, earliest = 0, -1\n"
+    "local acked = {}\n"
+    "local i = 5\n"
+    "while i <= #ARGV do\n"
+    "  local sid, op = ARGV[i], ARGV[i + 1]\n"
+    "  i = i + 2\n"
+    "  if op == 'e' then\n"
+    "    redis.call('HSET', lasterr, sid, ARGV[i])\n"
+    "    i = i + 1\n"
+    "  elseif op == 'a' then\n"
+    "    local eid, client, nf = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
+    "    local fs = i + 3\n"
+    "    local na = tonumber(ARGV[fs + 2 * nf])\n"
+    "    local as = fs + 2 * nf + 1\n"
+    "    i = as + 5 * na\n"
+    "    local ck = P .. ':client:' .. client\n"
+    "    local bad = nil\n"
+    "    local t = kt(ck)\n"
+    "    if t ~= 'none' and t ~= 'hash' then bad = ck .. ' is a ' .. t end\n"
+    "    for a = 0, na - 1 do\n"
+    "      local cj = P .. ':cjobs:' .. ARGV[as + 5 * a + 2]\n"
+    "      local t2 = kt(cj)\n"
+    "      if t2 ~= 'none' and t2 ~= 'set' then bad = cj .. ' is a ' .. t2 "
+    "end\n"
+    "    end\n"
+    "    if bad then\n"
+    "      redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad)\n"
+    "    elseif redis.call('XACK', stream, group, sid) == 0 then\n"
+    "      stale = stale + 1\n"
+    "    else\n"
+    "      acked[#acked + 1] = sid\n"
+    "      local dup = false\n"
+    "      if eid ~= '' then\n"
+    "        dup = not redis.call('SET', P .. ':seen:' .. eid, sid, 'PX', "
+    "ttl, 'NX')\n"
+    "      end\n"
+    "      if dup then\n"
+    "        cnt[2] = cnt[2] + 1\n"
+    "      else\n"
+    "        if nf > 0 then\n"
+    "          redis.call('HSET', ck, 'updated', now, unpack(ARGV, fs, "
+    "fs + 2 * nf - 1))\n"
+    "        end\n"
+    "        redis.pcall('HINCRBY', ck, 'events', 1)\n"
+    "        for a = 0, na - 1 do\n"
+    "          local b = as + 5 * a\n"
+    "          local key, cj = ARGV[b + 1], P .. ':cjobs:' .. ARGV[b + 2]\n"
+    "          if ARGV[b] == 'S' then\n"
+    "            redis.call('ZADD', jobs, ARGV[b + 3], key)\n"
+    "            redis.call('HSET', jobh, key, ARGV[b + 4])\n"
+    "            redis.call('SADD', cj, key)\n"
+    "            local d = tonumber(ARGV[b + 3])\n"
+    "            if earliest < 0 or d < earliest then earliest = d end\n"
+    "          else\n"
+    "            local n = #key\n"
+    "            for _, m in ipairs(redis.call('SMEMBERS', cj)) do\n"
+    "              if string.sub(m, 1, n) == key then\n"
+    "                redis.call('ZREM', jobs, m)\n"
+    "                redis.call('HDEL', jobh, m)\n"
+    "                redis.call('SREM', cj, m)\n"
+    "              end\n"
+    "            end\n"
+    "          end\n"
+    "        end\n"
+    "        cnt[1] = cnt[1] + 1\n"
+    "      end\n"
+    "    end\n"
+    "  else\n"
+    "    local fs, nf, reason, hasp, payload = i, 0, '', '0', ''\n"
+    "    if op ~= 'k' then\n"
+    "      reason, hasp, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
+    "      nf = tonumber(ARGV[i + 3])\n"
+    "      fs = i + 4\n"
+    "      i = fs + 2 * nf\n"
+    "    end\n"
+    "    if redis.call('XACK', stream, group, sid) == 0 then\n"
+    "      stale = stale + 1\n"
+    "    else\n"
+    "      acked[#acked + 1] = sid\n"
+    "      if op ~= 'k' then\n"
+    "        local f = {'kind', 'event', 'reason', reason, 'source', sid,\n"
+    "          'stream', stream, 'at', now}\n"
+    "        if hasp == '1' then\n"
+    "          f[#f + 1] = 'payload'\n"
+    "          f[#f + 1] = payload\n"
+    "        end\n"
+    "        for j = 0, nf - 1 do\n"
+    "          f[#f + 1] = 'field:' .. ARGV[fs + 2 * j]\n"
+    "          f[#f + 1] = ARGV[fs + 2 * j + 1]\n"
+    "        end\n"
+    "        redis.call('XADD', dead, '*', unpack(f))\n"
+    "        if op == 'i' then cnt[3] = cnt[3] + 1 else cnt[4] = cnt[4] + 1 "
+    "end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "if #acked > 0 and redis.call('EXISTS', lasterr) == 1 then\n"
+    "  for j = 1, #acked, 500 do\n"
+    "    redis.call('HDEL', lasterr, unpack(acked, j, math.min(j + 499, "
+    "#acked)))\n"
+    "  end\n"
+    "end\n"
+    "local names = {'events_applied', 'events_duplicate', 'events_invalid',\n"
+    "  'events_poison'}\n"
+    "for j = 1, 4 do\n"
+    "  if cnt[j] > 0 then redis.call('HINCRBY', stats, names[j], cnt[j]) "
+    "end\n"
+    "end\n"
+    "return {cnt[1], cnt[2], cnt[3], cnt[4], earliest, stale}\n",
+    {0}};
+
+/* Claim entries idle for at least min_idle from any consumer. KEYS[1]
+ * stream, KEYS[2] P:lasterr; ARGV: group, consumer, min_idle ms, count.
+ * Returns {{id, deliveries before this claim, last error, fields}, ...};
+ * fields is 0 for an entry no longer in the stream. */
+static struct suki_redis_script recover_script = {
+    "intake-recover",
+    "#!lua\n"
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], "
+    "'-', '+', ARGV[4])\n"
+    "if #p == 0 then return {} end\n"
+    "local ids, cnt = {}, {}\n"
+    "for k, e in ipairs(p) do\n"
+    "  ids[k] = e[1]\n"
+    "  cnt[e[1]] = e[4]\n"
+    "end\n"
+    "local cl = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], "
+    "unpack(ids))\n"
+    "local out = {}\n"
+    "for _, e in ipairs(cl) do\n"
+    "  if e then\n"
+    "    local le = redis.call('HGET', KEYS[2], e[1])\n"
+    "    out[#out + 1] = {e[1], cnt[e[1]] or 0, le or '', e[2] or 0}\n"
+    "  end\n"
+    "end\n"
+    "return out\n",
+    {0}};
+
+/* Move up to ARGV[1] items from each list KEYS[2..] into the stream
+ * KEYS[1] (field "event"). Returns {moved, wrong-typed list keys...}. */
+static struct suki_redis_script lists_script = {
+    "intake-lists",
+    "#!lua\n"
+    "local t = redis.call('TYPE', KEYS[1]).ok\n"
+    "if t ~= 'none' and t ~= 'stream' then\n"
+    "  return redis.error_reply('stream ' .. KEYS[1] .. ' is a ' .. t)\n"
+    "end\n"
+    "local n, out = tonumber(ARGV[1]), {0}\n"
+    "for k = 2, #KEYS do\n"
+    "  local lt = redis.call('TYPE', KEYS[k]).ok\n"
+    "  if lt == 'list' then\n"
+    "    local items = redis.call('RPOP', KEYS[k], n)\n"
+    "    if items then\n"
+    "      for _, v in ipairs(items) do\n"
+    "        redis.call('XADD', KEYS[1], '*', 'event', v)\n"
+    "      end\n"
+    "      out[1] = out[1] + #items\n"
+    "    end\n"
+    "  elseif lt ~= 'none' then\n"
+    "    out[#out + 1] = KEYS[k]\n"
+    "  end\n"
+    "end\n"
+    "return out\n",
+    {0}};
+
+/* Trim acknowledged history to ARGV[1] entries, never touching pending or
+ * undelivered entries of any group; optionally delete consumers of group
+ * ARGV[2] that hold nothing and were idle for ARGV[3] ms (0 = skip). KEYS[1]
+ * stream, KEYS[2] P:dead. Returns {trimmed (-1: cannot count now), dead
+ * entries, consumers deleted}. */
+static struct suki_redis_script trim_script = {
+    "intake-trim",
+    "#!lua\n"
+    "local dl = 0\n"
+    "if redis.call('TYPE', KEYS[2]).ok == 'stream' then\n"
+    "  dl = redis.call('XLEN', KEYS[2])\n"
+    "end\n"
+    "if redis.call('TYPE', KEYS[1]).ok ~= 'stream' then return {0, dl, 0} "
+    "end\n"
+    "local gs = redis.call('XINFO', 'GROUPS', KEYS[1])\n"
+    "if #gs == 0 then return {0, dl, 0} end\n"
+    "local must, cap = 0, 2000\n"
+    "for _, g in ipairs(gs) do\n"
+    "  local h = {}\n"
+    "  for k = 1, #g, 2 do h[g[k]] = g[k + 1] end\n"
+    "  if not h['lag'] then return {-1, dl, 0} end\n"
+    "  local m = h['lag'] + 1\n"
+    "  if h['pending'] > 0 then\n"
+    "    local s = redis.call('XPENDING', KEYS[1], h['name'])\n"
+    "    local r = redis.call('XRANGE', KEYS[1], s[2], "
+    "h['last-delivered-id'], 'COUNT', cap)\n"
+    "    if #r >= cap then return {-1, dl, 0} end\n"
+    "    m = h['lag'] + #r\n"
+    "  end\n"
+    "  if m > must then must = m end\n"
+    "end\n"
+    "local trimmed = redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', "
+    "must + tonumber(ARGV[1]), 'LIMIT', 100000)\n"
+    "local gone = 0\n"
+    "if tonumber(ARGV[3]) > 0 then\n"
+    "  local cs = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[2])\n"
+    "  if type(cs) == 'table' and not cs.err then\n"
+    "    for _, c in ipairs(cs) do\n"
+    "      local h = {}\n"
+    "      for k = 1, #c, 2 do h[c[k]] = c[k + 1] end\n"
+    "      if h['pending'] == 0 and h['idle'] > tonumber(ARGV[3]) then\n"
+    "        redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[2], "
+    "h['name'])\n"
+    "        gone = gone + 1\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return {trimmed, dl, gone}\n",
+    {0}};
+
+/* ---- small helpers -------------------------------------------------- */
+
+/* Bump allocator for one batch: pointers stay valid until arena_free. */
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+struct arena {
+    struct arena_chunk *head;
+};
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    struct arena_chunk *c = a->head;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > 16384 ? n : 16384;
+        c = suki_malloc(sizeof(*c) + cap);
+        c->used = 0;
+        c->cap = cap;
+        c->next = a->head;
+        a->head = c;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static char *arena_memdup(struct arena *a, const char *s, size_t n)
+{
+    char *p = arena_alloc(a, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+__attribute__((format(printf, 2, 3))) static char *
+arena_printf(struct arena *a, const char *fmt, ...)
+{
+    char buf[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n < sizeof(buf))
+        return arena_memdup(a, buf, (size_t)n);
+    char *p = arena_alloc(a, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+static void arena_free(struct arena *a)
+{
+    struct arena_chunk *c = a->head;
+    while (c) {
+        struct arena_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    a->head = NULL;
+}
+
+/* Argument vector for one command; strings are borrowed. */
+struct argv {
+    const char **v;
+    size_t *len;
+    size_t n, cap;
+};
+
+static void argv_push(struct argv *a, const char *s, size_t len)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->v = suki_realloc(a->v, a->cap * sizeof(*a->v));
+        a->len = suki_realloc(a->len, a->cap * sizeof(*a->len));
+    }
+    a->v[a->n] = s;
+    a->len[a->n] = len;
+    a->n++;
+}
+
+static void argv_str(struct argv *a, const char *s)
+{
+    argv_push(a, s, strlen(s));
+}
+
+static void argv_free(struct argv *a)
+{
+    free(a->v);
+    free(a->len);
+    memset(a, 0, sizeof(*a));
+}
+
+/* Milliseconds part of a stream id "1700000000000-3"; 0 when malformed. */
+static int64_t sid_ms(const char *sid)
+{
+    int64_t v = 0;
+    for (const char *p = sid; *p >= '0' && *p <= '9'; p++) {
+        if (v > INT64_MAX / 10)
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+/* ---- the intake ----------------------------------------------------- */
+
+enum op {
+    OP_APPLY,   /* valid event: apply */
+    OP_INVALID, /* bad input: dead-letter, count invalid */
+    OP_POISON,  /* delivered too often: dead-letter, count poison */
+    OP_ERROR,   /* could not apply now: keep the reason, leave pending */
+    OP_ACK,     /* entry gone from the stream: acknowledge only */
+};
+
+struct profile_field {
+    const char *field, *value; /* arena */
+};
+
+struct entry {
+    const char *sid; /* arena */
+    enum op op;
+    struct suki_event *ev; /* owned (OP_APPLY) */
+    const char *reason;    /* arena (dead letters, OP_ERROR) */
+    const char *payload;   /* arena; NULL when the entry had no event */
+    size_t payload_len;
+    const char **fields;   /* arena: the entry's own fields when it had no
+                              event field (name, value pairs) */
+    size_t *flens;
+    size_t nf;
+    int64_t deliveries;    /* from recovery: deliveries before this one */
+    const char *lasterr;   /* arena, from recovery */
+    struct profile_field *pf; /* arena */
+    size_t npf, pfcap;
+    struct suki_actions acts;
+    bool acts_used;
+    bool skip;             /* known duplicate: no rules */
+};
+
+struct batch {
+    struct suki_intake *in;
+    struct arena ar;
+    struct entry *e;
+    size_t n;
+    bool recovered; /* from the recovery script */
+    bool full;      /* as many entries as asked for */
+    /* profiles of the batch's clients (sorted by id) */
+    struct suki_client **cl;
+    size_t ncl;
+    bool *seen; /* per entry: the seen marker exists (rules path) */
+    size_t *prev; /* per entry: earlier entry with the same event id, or
+                     SIZE_MAX (rules path) */
+    int replies_left;
+    bool failed;
+};
+
+/* A handle for commands on D->redis, which may outlive the intake. */
+struct mainref {
+    struct suki_intake *in; /* NULL once the intake is freed */
+    int refs;
+};
+
+struct suki_intake {
+    struct suki_daemon *D;
+    struct suki_redis *link;
+    struct mainref *ref;
+    char *stream, *group; /* names in use (copied from the conf) */
+    bool up, group_ok, setup_sent;
+    long long client_id; /* of the intake link, for CLIENT UNBLOCK */
+    bool chain_busy;     /* read / recover / profiles / setup outstanding */
+    bool read_blocking;  /* the outstanding command is a blocking read */
+    bool read_own;       /* the outstanding read is of our own PEL */
+    int applies;         /* apply scripts outstanding */
+    bool own_pending;    /* read our own pending entries first */
+    char own_cursor[48];
+    bool recover_again;  /* the last recovery was full */
+    int64_t next_recover; /* monotonic ms */
+    bool retry_wait;     /* waiting on retry_ev after an error */
+    struct event *retry_ev;
+    struct event *lists_ev;
+    int64_t lists_delay_ms;
+    bool lists_busy;
+    struct event *maint_ev;
+    bool maint_busy;
+    int64_t next_gc;     /* monotonic ms */
+    bool stopping, unblock_sent, freeing;
+    void (*done)(void *);
+    void *done_arg;
+    struct event *done_ev;
+    void (*nudge)(void *, int64_t);
+    void *nudge_arg;
+    int64_t last_err_log; /* monotonic ms, rate limit */
+    bool lists_warned;
+};
+
+static void drive(struct suki_intake *in);
+
+static const struct suki_conf *C(const struct suki_intake *in)
+{
+    return in->D->conf;
+}
+
+/* Rate-limited error log for failures that repeat every batch. */
+__attribute__((format(printf, 2, 3))) static void
+intake_err(struct suki_intake *in, const char *fmt, ...)
+{
+    int64_t now = suki_mono_ms();
+    if (now - in->last_err_log < 5000)
+        return;
+    in->last_err_log = now;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    suki_warnx("intake: %s", buf);
+}
+
+static void batch_free(struct batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        suki_event_free(b->e[i].ev);
+        if (b->e[i].acts_used)
+            suki_actions_clear(&b->e[i].acts);
+    }
+    for (size_t i = 0; i < b->ncl; i++)
+        suki_client_free(b->cl[i]);
+    free(b->cl);
+    free(b->seen);
+    free(b->prev);
+    free(b->e);
+    arena_free(&b->ar);
+    free(b);
+}
+
+static struct batch *batch_new(struct suki_intake *in, size_t n)
+{
+    struct batch *b = suki_calloc(1, sizeof(*b));
+    b->in = in;
+    b->e = suki_calloc(n ? n : 1, sizeof(*b->e));
+    return b;
+}
+
+static void retry_later(struct suki_intake *in, int64_t ms)
+{
+    if (in->stopping) {
+        drive(in);
+        return;
+    }
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    in->retry_wait = true;
+    evtimer_add(in->retry_ev, &tv);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_intake *in = arg;
+    in->retry_wait = false;
+    drive(in);
+}
+
+/* ---- reading entries ------------------------------------------------ */
+
+/* Fill entry e from a stream entry [id, [field, value, ...]] (fields may be
+ * nil for a deleted entry). Classifies it: apply or invalid. */
+static void entry_from_reply(struct batch *b, struct entry *e,
+                             const redisReply *id, const redisReply *fv)
+{
+    struct suki_intake *in = b->in;
+    e->sid = arena_memdup(&b->ar, id->str, id->len);
+    if (!fv || fv->type != REDIS_REPLY_ARRAY) {
+        e->op = OP_ACK;
+        return;
+    }
+    const redisReply *ev = NULL;
+    for (size_t k = 0; k + 1 < fv->elements; k += 2) {
+        const redisReply *f = fv->element[k];
+        if (f->type == REDIS_REPLY_STRING && f->len == 5 &&
+            memcmp(f->str, "event", 5) == 0 &&
+            fv->element[k + 1]->type == REDIS_REPLY_STRING) {
+            ev = fv->element[k + 1];
+            break;
+        }
+    }
+    if (!ev) {
+        e->op = OP_INVALID;
+        e->reason = "entry has no 'event' field";
+        e->nf = fv->elements - fv->elements % 2;
+        e->fields = arena_alloc(&b->ar, (e->nf + 1) * sizeof(char *));
+        e->flens = arena_alloc(&b->ar, (e->nf + 1) * sizeof(size_t));
+        for (size_t k = 0; k < e->nf; k++) {
+            const redisReply *x = fv->element[k];
+            bool s = x->type == REDIS_REPLY_STRING;
+            e->fields[k] = s ? arena_memdup(&b->ar, x->str, x->len) : "";
+            e->flens[k] = s ? x->len : 0;
+        }
+        e->nf /= 2;
+        return;
+    }
+    struct suki_event_limits lim = {(size_t)C(in)->max_event_size, 0};
+    struct suki_err err = {{0}};
+    int64_t at = sid_ms(e->sid);
+    if (suki_event_parse(ev->str, ev->len, &lim, at ? at : suki_now_ms(),
+                         &e->ev, &err) < 0) {
+        e->op = OP_INVALID;
+        e->reason = arena_memdup(&b->ar, err.msg, strlen(err.msg));
+        e->payload = arena_memdup(&b->ar, ev->str, ev->len);
+        e->payload_len = ev->len;
+        return;
+    }
+    e->op = OP_APPLY;
+    /* Poison candidates keep the payload for the dead letter. */
+    if (b->recovered) {
+        e->payload = arena_memdup(&b->ar, ev->str, ev->len);
+        e->payload_len = ev->len;
+    }
+}
+
+static void process_batch(struct batch *b);
+
+/* XREADGROUP reply: nil (timeout) or [[stream, [[id, fields], ...]]]. */
+static void on_read(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    struct suki_intake *in = arg;
+    bool own = in->read_own;
+    in->read_blocking = false;
+    in->read_own = false;
+    if (in->freeing)
+        return;
+    if (!reply) {
+        in->chain_busy = false;
+        drive(in);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        in->chain_busy = false;
+        if (strncmp(reply->str, "NOGROUP", 7) == 0) {
+            suki_warnx("intake: consumer group %s on %s is gone; "
+                       "creating it again",
+                       in->group, in->stream);
+            in->group_ok = false;
+            in->setup_sent = false;
+            drive(in);
+            return;
+        }
+        if (strncmp(reply->str, "UNBLOCKED", 9) != 0)
+            intake_err(in, "XREADGROUP on %s failed: %s", in->stream,
+                       reply->str);
+        retry_later(in, 1000);
+        return;
+    }
+    const redisReply *list = NULL;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
+        const redisReply *s = reply->element[0];
+        if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 &&
+            s->element[1]->type == REDIS_REPLY_ARRAY)
+            list = s->element[1];
+    }
+    if (!list || list->elements == 0) {
+        if (own)
+            in->own_pending = false;
+        suki_metrics.intake_lag_s = 0;
+        in->chain_busy = false;
+        drive(in);
+        return;
+    }
+    struct batch *b = batch_new(in, list->elements);
+    b->full = list->elements >= (size_t)C(in)->batch;
+    for (size_t i = 0; i < list->elements; i++) {
+        const redisReply *x = list->element[i];
+        if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 ||
+            x->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        entry_from_reply(b, &b->e[b->n++], x->element[0], x->element[1]);
+    }
+    if (own && b->n > 0)
+        suki_strlcpy(in->own_cursor, b->e[b->n - 1].sid,
+                     sizeof(in->own_cursor));
+    if (b->n > 0) {
+        int64_t lag = suki_now_ms() - sid_ms(b->e[0].sid);
+        suki_metrics.intake_lag_s = lag > 0 ? (double)lag / 1000.0 : 0;
+    }
+    process_batch(b);
+}
+
+/* Recovery reply: [[id, deliveries, lasterr, fields|0], ...]. */
+static void on_recover(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    struct suki_intake *in = arg;
+    if (in->freeing)
+        return;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            if (strncmp(reply->str, "NOGROUP", 7) == 0) {
+                in->group_ok = false;
+                in->setup_sent = false;
+            } else {
+                intake_err(in, "recovery on %s failed: %s", in->stream,
+                           reply->str);
+            }
+        }
+        in->recover_again = false;
+        in->chain_busy = false;
+        if (reply)
+            retry_later(in, 1000);
+        else
+            drive(in);
+        return;
+    }
+    in->recover_again = reply->elements >= (size_t)C(in)->batch;
+    if (reply->elements == 0) {
+        in->chain_busy = false;
+        drive(in);
+        return;
+    }
+    struct batch *b = batch_new(in, reply->elements);
+    b->recovered = true;
+    int max = C(in)->max_deliveries;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *x = reply->element[i];
+        if (x->type != REDIS_REPLY_ARRAY || x->elements != 4 ||
+            x->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        struct entry *e = &b->e[b->n++];
+        entry_from_reply(b, e, x->element[0], x->element[3]);
+        e->deliveries = x->element[1]->type == REDIS_REPLY_INTEGER
+                            ? x->element[1]->integer
+                            : 0;
+        const redisReply *le = x->element[2];
+        e->lasterr = le->type == REDIS_REPLY_STRING && le->len > 0
+                         ? arena_memdup(&b->ar, le->str, le->len)
+                         : NULL;
+        /* This claim is delivery deliveries + 1. */
+        if (e->op == OP_APPLY && e->deliveries >= max) {
+            e->op = OP_POISON;
+            e->reason = arena_printf(
+                &b->ar, "poison: delivered %" PRId64 " times; last error: ",
+                e->deliveries + 1);
+            const char *le_s =
+                e->lasterr ? e->lasterr
+                           : "none recorded (sukid may have died on it)";
+            size_t a = strlen(e->reason), l = strlen(le_s);
+            char *s = arena_alloc(&b->ar, a + l + 1);
+            memcpy(s, e->reason, a);
+            memcpy(s + a, le_s, l + 1);
+            e->reason = s;
+            suki_event_free(e->ev);
+            e->ev = NULL;
+        }
+    }
+    suki_info("intake: claimed %zu idle entries", b->n);
+    process_batch(b);
+}
+
+/* ---- profiles and rules -------------------------------------------- */
+
+static int cmp_client(const void *a, const void *b)
+{
+    const struct suki_client *x = *(const struct suki_client *const *)a;
+    const struct suki_client *y = *(const struct suki_client *const *)b;
+    return strcmp(x->id, y->id);
+}
+
+static struct suki_client *batch_client(struct batch *b, const char *id)
+{
+    struct suki_client key = {.id = (char *)id};
+    struct suki_client *kp = &key;
+    struct suki_client **hit =
+        bsearch(&kp, b->cl, b->ncl, sizeof(*b->cl), cmp_client);
+    return hit ? *hit : NULL;
+}
+
+static void collect_field(const char *field, const char *value, void *arg)
+{
+    void **ctx = arg;
+    struct batch *b = ctx[0];
+    struct entry *e = ctx[1];
+    if (e->npf == e->pfcap) {
+        size_t cap = e->pfcap ? e->pfcap * 2 : 8;
+        struct profile_field *n = arena_alloc(&b->ar, cap * sizeof(*n));
+        if (e->npf)
+            memcpy(n, e->pf, e->npf * sizeof(*n));
+        e->pf = n;
+        e->pfcap = cap;
+    }
+    e->pf[e->npf].field = arena_memdup(&b->ar, field, strlen(field));
+    e->pf[e->npf].value = arena_memdup(&b->ar, value, strlen(value));
+    e->npf++;
+}
+
+static bool rules_active(const struct suki_intake *in)
+{
+    return in->D->rules && suki_rules_count(in->D->rules) > 0;
+}
+
+static void send_apply(struct batch *b);
+
+/* Profile fields of every event, then the rules (when there are any),
+ * against in-memory profiles that see the batch's earlier updates. */
+static void run_rules(struct batch *b)
+{
+    struct suki_intake *in = b->in;
+    bool rules = rules_active(in) && b->cl;
+    int64_t now = suki_now_ms();
+    for (size_t i = 0; i < b->n; i++) {
+        struct entry *e = &b->e[i];
+        if (e->op != OP_APPLY)
+            continue;
+        if (rules && e->ev->id) {
+            /* A known duplicate (marker already set, or an earlier entry
+             * of this batch with the same id that will apply) runs no
+             * rules and leaves the in-memory profile alone; the script
+             * has the final word. */
+            e->skip = b->seen[i];
+            for (size_t j = b->prev[i]; !e->skip && j != SIZE_MAX;
+                 j = b->prev[j])
+                e->skip = b->e[j].op == OP_APPLY && !b->e[j].skip;
+            if (e->skip)
+                continue;
+        }
+        void *ctx[2] = {b, e};
+        suki_event_profile_fields(e->ev, collect_field, ctx);
+        if (!rules)
+            continue;
+        struct suki_client *cl = batch_client(b, e->ev->client);
+        for (size_t k = 0; cl && k < e->npf; k++)
+            suki_client_set(cl, e->pf[k].field, e->pf[k].value);
+        suki_actions_init(&e->acts);
+        e->acts_used = true;
+        struct suki_err err = {{0}};
+        if (suki_rules_on_event(in->D->rules, e->ev, cl, now, &e->acts,
+                                &err) < 0) {
+            suki_warnx("intake: event %s (%s, client %s) not applied: %s",
+                       e->sid, e->ev->type, e->ev->client, err.msg);
+            e->op = OP_ERROR;
+            e->reason = arena_memdup(&b->ar, err.msg, strlen(err.msg));
+            suki_actions_clear(&e->acts);
+        }
+    }
+    send_apply(b);
+}
+
+static void on_profile(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    void **ctx = arg;
+    struct batch *b = ctx[0];
+    size_t idx = (size_t)(uintptr_t)ctx[1];
+    bool is_seen = ctx[2] != NULL;
+    free(ctx);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        b->failed = true;
+        if (reply)
+            intake_err(b->in, "reading profiles failed: %s", reply->str);
+    } else if (is_seen) {
+        b->seen[idx] = reply->type == REDIS_REPLY_INTEGER && reply->integer;
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        struct suki_client *cl = b->cl[idx];
+        for (size_t k = 0; k + 1 < reply->elements; k += 2)
+            if (reply->element[k]->type == REDIS_REPLY_STRING &&
+                reply->element[k + 1]->type == REDIS_REPLY_STRING)
+                suki_client_set(cl, reply->element[k]->str,
+                                reply->element[k + 1]->str);
+    }
+    if (--b->replies_left > 0)
+        return;
+    struct suki_intake *in = b->in;
+    if (b->failed || in->freeing) {
+        batch_free(b);
+        if (!in->freeing) {
+            in->chain_busy = false;
+            drive(in);
+        }
+        return;
+    }
+    run_rules(b);
+}
+
+static bool send_lookup(struct batch *b, const char *cmd, const char *key,
+                        size_t idx, bool is_seen)
+{
+    const char *av[2] = {cmd, key};
+    void **ctx = suki_calloc(3, sizeof(void *));
+    ctx[0] = b;
+    ctx[1] = (void *)(uintptr_t)idx;
+    ctx[2] = is_seen ? b : NULL;
+    if (suki_redis_argv(b->in->link, on_profile, ctx, 0, 2, av, NULL) < 0) {
+        free(ctx);
+        return false;
+    }
+    b->replies_left++;
+    return true;
+}
+
+struct idref {
+    const char *id;
+    size_t idx;
+};
+
+static int cmp_idref(const void *a, const void *b)
+{
+    const struct idref *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* One pipelined round: HGETALL of each distinct client, EXISTS of each
+ * event id's de-duplication marker. */
+static void fetch_profiles(struct batch *b)
+{
+    struct suki_intake *in = b->in;
+    const struct suki_conf *c = C(in);
+    b->cl = suki_calloc(b->n, sizeof(*b->cl));
+    b->seen = suki_calloc(b->n, sizeof(*b->seen));
+    for (size_t i = 0; i < b->n; i++)
+        if (b->e[i].op == OP_APPLY)
+            b->cl[b->ncl++] = suki_client_new(b->e[i].ev->client);
+    qsort(b->cl, b->ncl, sizeof(*b->cl), cmp_client);
+    size_t w = 0;
+    for (size_t i = 0; i < b->ncl; i++) {
+        if (w > 0 && strcmp(b->cl[w - 1]->id, b->cl[i]->id) == 0) {
+            suki_client_free(b->cl[i]);
+            continue;
+        }
+        b->cl[w++] = b->cl[i];
+    }
+    b->ncl = w;
+    /* prev[i]: the nearest earlier entry with the same event id */
+    b->prev = suki_calloc(b->n, sizeof(*b->prev));
+    struct idref *ids = suki_calloc(b->n, sizeof(*ids));
+    size_t nids = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        b->prev[i] = SIZE_MAX;
+        if (b->e[i].op == OP_APPLY && b->e[i].ev->id)
+            ids[nids++] = (struct idref){b->e[i].ev->id, i};
+    }
+    qsort(ids, nids, sizeof(*ids), cmp_idref);
+    for (size_t k = 1; k < nids; k++)
+        if (strcmp(ids[k - 1].id, ids[k].id) == 0)
+            b->prev[ids[k].idx] = ids[k - 1].idx;
+    free(ids);
+    bool ok = true;
+    for (size_t i = 0; ok && i < b->ncl; i++) {
+        char *key = suki_asprintf("%s:client:%s", c->prefix, b->cl[i]->id);
+        ok = send_lookup(b, "HGETALL", key, i, false);
+        free(key);
+    }
+    for (size_t i = 0; ok && i < b->n; i++) {
+        if (b->e[i].op != OP_APPLY || !b->e[i].ev->id)
+            continue;
+        char *key = suki_asprintf("%s:seen:%s", c->prefix, b->e[i].ev->id);
+        ok = send_lookup(b, "EXISTS", key, i, true);
+        free(key);
+    }
+    /* Replies never arrive synchronously, so counting as we send is safe.
+     * When a send failed the link is down and the sent ones fail too. */
+    if (!ok)
+        b->failed = true;
+    if (b->replies_left == 0) {
+        batch_free(b);
+        in->chain_busy = false;
+        drive(in);
+    }
+}
+
+static void process_batch(struct batch *b)
+{
+    bool any = false;
+    for (size_t i = 0; i < b->n; i++)
+        any = any || b->e[i].op == OP_APPLY;
+    if (any && rules_active(b->in)) {
+        fetch_profiles(b);
+        return;
+    }
+    run_rules(b);
+}
+
+/* ---- applying ------------------------------------------------------- */
+
+static void on_apply(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    struct batch *b = arg;
+    struct suki_intake *in = b->in;
+    in->applies--;
+    if (in->freeing) {
+        batch_free(b);
+        return;
+    }
+    if (!reply) {
+        intake_err(in, "batch of %zu entries not confirmed (link lost); "
+                       "they stay pending and come back",
+                   b->n);
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        intake_err(in, "applying a batch of %zu entries failed: %s; they "
+                       "stay pending and come back",
+                   b->n, reply->str);
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 6) {
+        long long v[6];
+        for (size_t k = 0; k < 6; k++)
+            v[k] = reply->element[k]->type == REDIS_REPLY_INTEGER
+                       ? reply->element[k]->integer
+                       : 0;
+        for (int k = 0; k < SUKI_EV__COUNT; k++)
+            suki_metrics.events[k] += (uint64_t)(v[k] > 0 ? v[k] : 0);
+        if (v[2] || v[3])
+            suki_notice("intake: %lld invalid and %lld poison entries "
+                        "moved to the dead letters",
+                        v[2], v[3]);
+        if (v[4] >= 0 && in->nudge)
+            in->nudge(in->nudge_arg, (int64_t)v[4]);
+    }
+    batch_free(b);
+    drive(in);
+}
+
+static void push_entry(struct argv *a, struct batch *b, struct entry *e)
+{
+    static const char *const ops[] = {"a", "i", "p", "e", "k"};
+    argv_str(a, e->sid);
+    argv_str(a, ops[e->op]);
+    switch (e->op) {
+    case OP_APPLY: {
+        argv_str(a, e->ev->id ? e->ev->id : "");
+        argv_str(a, e->ev->client);
+        argv_str(a, arena_printf(&b->ar, "%zu", e->npf));
+        for (size_t k = 0; k < e->npf; k++) {
+            argv_str(a, e->pf[k].field);
+            argv_str(a, e->pf[k].value);
+        }
+        size_t na = e->acts_used ? e->acts.n : 0;
+        argv_str(a, arena_printf(&b->ar, "%zu", na));
+        for (size_t k = 0; k < na; k++) {
+            const struct suki_action *x = &e->acts.v[k];
+            bool s = x->kind == SUKI_ACTION_SCHEDULE;
+            argv_str(a, s ? "S" : "C");
+            argv_str(a, s ? x->key : x->prefix);
+            argv_str(a, x->client ? x->client : e->ev->client);
+            argv_str(a, s ? arena_printf(&b->ar, "%" PRId64, x->due_ms)
+                          : "");
+            argv_str(a, s && x->body ? x->body : "");
+        }
+        break;
+    }
+    case OP_INVALID:
+    case OP_POISON:
+        argv_str(a, e->reason);
+        argv_str(a, e->payload ? "1" : "0");
+        argv_push(a, e->payload ? e->payload : "", e->payload_len);
+        argv_str(a, arena_printf(&b->ar, "%zu", e->payload ? 0 : e->nf));
+        for (size_t k = 0; !e->payload && k < 2 * e->nf; k++)
+            argv_push(a, e->fields[k], e->flens[k]);
+        break;
+    case OP_ERROR:
+        argv_str(a, e->reason);
+        break;
+    case OP_ACK:
+        break;
+    }
+}
+
+static void send_apply(struct batch *b)
+{
+    struct suki_intake *in = b->in;
+    const struct suki_conf *c = C(in);
+    struct argv a = {0};
+    argv_str(&a, in->stream);
+    argv_str(&a, in->group);
+    argv_str(&a, c->prefix);
+    argv_str(&a, arena_printf(&b->ar, "%" PRId64, suki_now_ms()));
+    argv_str(&a, arena_printf(&b->ar, "%" PRId64, c->dedup_window_ms));
+    for (size_t i = 0; i < b->n; i++)
+        push_entry(&a, b, &b->e[i]);
+    in->chain_busy = false;
+    if (b->n == 0) {
+        argv_free(&a);
+        batch_free(b);
+        drive(in);
+        return;
+    }
+    int rc = suki_redis_eval(in->link, &apply_script, on_apply, b, 1,
+                             (int)a.n, a.v, a.len);
+    argv_free(&a);
+    if (rc < 0) {
+        batch_free(b);
+        drive(in);
+        return;
+    }
+    in->applies++;
+    drive(in); /* pipelines the next read behind the apply */
+}
+
+/* ---- the driver ----------------------------------------------------- */
+
+static void on_setup(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    struct suki_intake *in = arg;
+    if (in->freeing)
+        return;
+    in->chain_busy = false;
+    if (!reply) {
+        in->setup_sent = false;
+        drive(in);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "BUSYGROUP", 9) != 0) {
+        intake_err(in, "cannot create consumer group %s on %s: %s",
+                   in->group, in->stream, reply->str);
+        in->setup_sent = false;
+        retry_later(in, 2000);
+        return;
+    }
+    in->group_ok = true;
+    suki_notice("intake: consumer group ready (stream %s, group %s, "
+                "consumer %s)",
+                in->stream, in->group, in->D->consumer);
+    drive(in);
+}
+
+static void on_client_id(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    struct suki_intake *in = arg;
+    if (in->freeing)
+        return;
+    if (reply && reply->type == REDIS_REPLY_INTEGER)
+        in->client_id = reply->integer;
+}
+
+static void send_setup(struct suki_intake *in)
+{
+    const char *av[6] = {"XGROUP", "CREATE", in->stream, in->group, "0",
+                         "MKSTREAM"};
+    const char *idv[2] = {"CLIENT", "ID"};
+    if (suki_redis_argv(in->link, on_client_id, in, 0, 2, idv, NULL) < 0)
+        return;
+    if (suki_redis_argv(in->link, on_setup, in, 0, 6, av, NULL) < 0)
+        return;
+    in->setup_sent = true;
+    in->chain_busy = true;
+}
+
+static void send_read(struct suki_intake *in, bool own)
+{
+    const struct suki_conf *c = C(in);
+    char count[24], block[24];
+    snprintf(count, sizeof(count), "%d", c->batch);
+    snprintf(block, sizeof(block), "%" PRId64, c->block_ms);
+    const char *av[12] = {"XREADGROUP", "GROUP", in->group,
+                          in->D->consumer, "COUNT", count};
+    int n = 6;
+    if (!own) {
+        av[n++] = "BLOCK";
+        av[n++] = block;
+    }
+    av[n++] = "STREAMS";
+    av[n++] = in->stream;
+    av[n++] = own ? in->own_cursor : ">";
+    int64_t timeout = own ? 0 : c->block_ms + c->redis_command_timeout_ms;
+    if (suki_redis_argv(in->link, on_read, in, timeout, n, av, NULL) < 0)
+        return;
+    in->chain_busy = true;
+    in->read_blocking = !own;
+    in->read_own = own;
+}
+
+static void send_recover(struct suki_intake *in)
+{
+    const struct suki_conf *c = C(in);
+    char idle[24], count[24];
+    snprintf(idle, sizeof(idle), "%" PRId64, c->claim_idle_ms);
+    snprintf(count, sizeof(count), "%d", c->batch);
+    char *lasterr = suki_conf_key(c, "lasterr");
+    const char *av[6] = {in->stream, lasterr,         in->group,
+                         in->D->consumer, idle, count};
+    int rc = suki_redis_eval(in->link, &recover_script, on_recover, in, 2, 6,
+                             av, NULL);
+    free(lasterr);
+    if (rc < 0)
+        return;
+    in->chain_busy = true;
+    int64_t every = c->claim_idle_ms / 2;
+    if (every > 30000)
+        every = 30000;
+    in->next_recover = suki_mono_ms() + every;
+}
+
+static void unblock_reply(struct suki_redis *r, redisReply *reply,
+                          void *arg);
+
+static void finish_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_intake *in = arg;
+    void (*done)(void *) = in->done;
+    in->done = NULL;
+    if (done)
+        done(in->done_arg);
+}
+
+static void drive(struct suki_intake *in)
+{
+    if (in->freeing)
+        return;
+    if (in->stopping) {
+        if (in->chain_busy && in->read_blocking && !in->unblock_sent &&
+            in->client_id > 0 && suki_redis_is_up(in->D->redis)) {
+            char id[24];
+            snprintf(id, sizeof(id), "%lld", in->client_id);
+            const char *av[3] = {"CLIENT", "UNBLOCK", id};
+            in->ref->refs++;
+            if (suki_redis_argv(in->D->redis, unblock_reply, in->ref, 0, 3,
+                                av, NULL) == 0)
+                in->unblock_sent = true;
+            else
+                in->ref->refs--;
+        }
+        bool idle = !in->chain_busy && in->applies == 0;
+        if ((idle || !in->up) && in->done) {
+            struct timeval tv = {0, 0};
+            evtimer_add(in->done_ev, &tv);
+        }
+        return;
+    }
+    if (in->chain_busy || in->retry_wait || !in->up)
+        return;
+    const struct suki_conf *c = C(in);
+    if (strcmp(c->stream, in->stream) != 0 ||
+        strcmp(c->group, in->group) != 0) {
+        if (in->applies > 0)
+            return; /* switch once the batch in flight is done */
+        suki_notice("intake: switching to stream %s, group %s", c->stream,
+                    c->group);
+        free(in->stream);
+        free(in->group);
+        in->stream = suki_strdup(c->stream);
+        in->group = suki_strdup(c->group);
+        in->group_ok = false;
+        in->setup_sent = false;
+    }
+    if (!in->group_ok) {
+        if (!in->setup_sent)
+            send_setup(in);
+        return;
+    }
+    if (in->own_pending) {
+        send_read(in, true);
+        return;
+    }
+    if (in->recover_again || suki_mono_ms() >= in->next_recover) {
+        in->recover_again = false;
+        send_recover(in);
+        return;
+    }
+    send_read(in, false);
+}
+
+static void unblock_reply(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    (void)reply;
+    struct mainref *ref = arg;
+    if (--ref->refs == 0 && !ref->in)
+        free(ref);
+}
+
+static void on_link_state(struct suki_redis *r, bool up, void *arg)
+{
+    (void)r;
+    struct suki_intake *in = arg;
+    in->up = up;
+    if (!up) {
+        in->group_ok = false;
+        in->setup_sent = false;
+        in->client_id = 0;
+        if (in->stopping)
+            drive(in);
+        return;
+    }
+    /* Entries this consumer already holds (a batch lost with the link)
+     * are read again first, then idle ones of other consumers. */
+    in->own_pending = true;
+    suki_strlcpy(in->own_cursor, "0", sizeof(in->own_cursor));
+    in->next_recover = 0;
+    drive(in);
+}
+
+/* ---- maintenance on the main link ---------------------------------- */
+
+static void arm(struct event *ev, int64_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(ev, &tv);
+}
+
+static void on_lists_reply(struct suki_redis *r, redisReply *reply,
+                           void *arg)
+{
+    (void)r;
+    struct mainref *ref = arg;
+    struct suki_intake *in = ref->in;
+    if (--ref->refs == 0 && !in)
+        free(ref);
+    if (!in || in->freeing)
+        return;
+    in->lists_busy = false;
+    long long moved = 0;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER) {
+        moved = reply->element[0]->integer;
+        if (reply->elements > 1 && !in->lists_warned) {
+            in->lists_warned = true;
+            for (size_t k = 1; k < reply->elements; k++)
+                if (reply->element[k]->type == REDIS_REPLY_STRING)
+                    suki_warnx("intake: %s is not a list; not moving it",
+                               reply->element[k]->str);
+        }
+    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
+        intake_err(in, "moving list items failed: %s", reply->str);
+    }
+    if (in->stopping)
+        return;
+    if (moved > 0)
+        in->lists_delay_ms = 0;
+    else
+        in->lists_delay_ms = in->lists_delay_ms ? in->lists_delay_ms * 2 : 5;
+    if (in->lists_delay_ms > 100)
+        in->lists_delay_ms = 100;
+    arm(in->lists_ev, in->lists_delay_ms);
+}
+
+static void on_lists_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_intake *in = arg;
+    const struct suki_conf *c = C(in);
+    if (in->stopping || in->lists_busy || c->n_lists == 0)
+        return;
+    if (!suki_redis_is_up(in->D->redis)) {
+        arm(in->lists_ev, 100);
+        return;
+    }
+    size_t n = c->n_lists + 2;
+    const char **av = suki_calloc(n, sizeof(char *));
+    char count[24];
+    snprintf(count, sizeof(count), "%d", c->batch);
+    av[0] = c->stream;
+    for (size_t k = 0; k < c->n_lists; k++)
+        av[k + 1] = c->lists[k];
+    av[n - 1] = count;
+    in->ref->refs++;
+    int rc = suki_redis_eval(in->D->redis, &lists_script, on_lists_reply,
+                             in->ref, (int)c->n_lists + 1, (int)n, av, NULL);
+    free(av);
+    if (rc < 0) {
+        in->ref->refs--;
+        arm(in->lists_ev, 100);
+        return;
+    }
+    in->lists_busy = true;
+}
+
+static void on_maint_reply(struct suki_redis *r, redisReply *reply,
+                           void *arg)
+{
+    (void)r;
+    struct mainref *ref = arg;
+    struct suki_intake *in = ref->in;
+    if (--ref->refs == 0 && !in)
+        free(ref);
+    if (!in || in->freeing)
+        return;
+    in->maint_busy = false;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+        long long v[3];
+        for (size_t k = 0; k < 3; k++)
+            v[k] = reply->element[k]->type == REDIS_REPLY_INTEGER
+                       ? reply->element[k]->integer
+                       : 0;
+        suki_metrics.dead_entries = v[1];
+        if (v[0] > 0)
+            suki_debug("intake: trimmed %lld acknowledged entries", v[0]);
+        if (v[2] > 0)
+            suki_info("intake: removed %lld idle consumers without pending "
+                      "entries",
+                      v[2]);
+    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
+        intake_err(in, "stream maintenance failed: %s", reply->str);
+    }
+}
+
+static void on_maint_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_intake *in = arg;
+    if (in->stopping)
+        return;
+    arm(in->maint_ev, 1000);
+    if (in->maint_busy || !suki_redis_is_up(in->D->redis) || !in->stream)
+        return;
+    const struct suki_conf *c = C(in);
+    char keep[24], gc[24];
+    snprintf(keep, sizeof(keep), "%" PRId64, c->keep);
+    int64_t now = suki_mono_ms();
+    int64_t gc_idle = 0;
+    if (now >= in->next_gc) {
+        /* consumers that hold nothing and were silent this long are
+         * gone for good (a live one reads every block_ms) */
+        gc_idle = c->claim_idle_ms * 10;
+        if (gc_idle < 600000)
+            gc_idle = 600000;
+        in->next_gc = now + 60000;
+    }
+    snprintf(gc, sizeof(gc), "%" PRId64, gc_idle);
+    char *dead = suki_conf_key(c, "dead");
+    const char *av[5] = {in->stream, dead, keep, in->group, gc};
+    in->ref->refs++;
+    int rc = suki_redis_eval(in->D->redis, &trim_script, on_maint_reply,
+                             in->ref, 2, 5, av, NULL);
+    free(dead);
+    if (rc < 0) {
+        in->ref->refs--;
+        return;
+    }
+    in->maint_busy = true;
+}
+
+/* ---- public API ----------------------------------------------------- */
+
+struct suki_intake *suki_intake_new(struct suki_daemon *D)
+{
+    struct suki_intake *in = suki_calloc(1, sizeof(*in));
+    in->D = D;
+    in->ref = suki_calloc(1, sizeof(*in->ref));
+    in->ref->in = in;
+    in->ref->refs = 1;
+    in->stream = suki_strdup(D->conf->stream);
+    in->group = suki_strdup(D->conf->group);
+    in->retry_ev = evtimer_new(D->base, on_retry, in);
+    in->lists_ev = evtimer_new(D->base, on_lists_timer, in);
+    in->maint_ev = evtimer_new(D->base, on_maint_timer, in);
+    in->done_ev = evtimer_new(D->base, finish_stop, in);
+    SUKI_ASSERT(in->retry_ev && in->lists_ev && in->maint_ev && in->done_ev);
+    in->link = suki_redis_new(D->base, D->conf, "intake", on_link_state, in);
+    suki_redis_add_script(in->link, &apply_script);
+    suki_redis_add_script(in->link, &recover_script);
+    suki_redis_add_script(D->redis, &lists_script);
+    suki_redis_add_script(D->redis, &trim_script);
+    arm(in->lists_ev, 0);
+    arm(in->maint_ev, 1000);
+    return in;
+}
+
+void suki_intake_reload(struct suki_intake *in)
+{
+    suki_redis_set_conf(in->link, in->D->conf);
+    in->lists_warned = false;
+    if (!in->stopping && !in->lists_busy &&
+        !evtimer_pending(in->lists_ev, NULL))
+        arm(in->lists_ev, 0);
+    drive(in);
+}
+
+void suki_intake_set_nudge(struct suki_intake *in,
+                           void (*fn)(void *arg, int64_t earliest_due_ms),
+                           void *arg)
+{
+    in->nudge = fn;
+    in->nudge_arg = arg;
+}
+
+void suki_intake_stop(struct suki_intake *in, void (*done)(void *arg),
+                      void *arg)
+{
+    in->stopping = true;
+    in->done = done;
+    in->done_arg = arg;
+    evtimer_del(in->lists_ev);
+    evtimer_del(in->maint_ev);
+    evtimer_del(in->retry_ev);
+    in->retry_wait = false;
+    /* shutdown_timeout bounds the drain; drive() fires it sooner */
+    arm(in->done_ev, C(in)->shutdown_timeout_ms);
+    drive(in);
+}
+
+void suki_intake_free(struct suki_intake *in)
+{
+    if (!in)
+        return;
+    in->freeing = true;
+    /* pending intake-link callbacks run now, with NULL replies */
+    suki_redis_free(in->link);
+    in->ref->in = NULL;
+    if (--in->ref->refs == 0)
+        free(in->ref);
+    event_free(in->retry_ev);
+    event_free(in->lists_ev);
+    event_free(in->maint_ev);
+    event_free(in->done_ev);
+    free(in->stream);
+    free(in->group);
+    free(in);
+}
