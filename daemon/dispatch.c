@@ -1415,8 +1415,8 @@ static void drain(struct suki_dispatch *d)
 
         curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
         x = (struct xfer *)(void *)priv;
-        if (cc != CURLE_OK)
-            kill_connection(e);
+        if (cc != CURLE_OK && x->conf->kind == SUKI_TRANSPORT_SMTP)
+            kill_connection(e); /* not HTTP: an h2 connection is shared */
         curl_multi_remove_handle(d->multi, e);
         TAILQ_REMOVE(&d->running, x, link);
         if (x->conf->kind == SUKI_TRANSPORT_SMTP)

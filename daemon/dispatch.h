@@ -128,17 +128,23 @@ void suki_dispatch_free(struct suki_dispatch *d);
  * keeps its queue, in-flight transfers, token bucket, breaker and counters;
  * transfers started after the call use the new settings, running ones finish
  * with the old. A transport no longer listed accepts no new messages but
- * finishes what it holds with its last settings, then goes away. Returns 0,
- * or -EINVAL (a transport without a name, a duplicate name, or a header
- * with CR/LF) and then nothing is changed. Never calls callbacks. */
+ * finishes what it holds with its last settings, then goes away. Zero or
+ * negative numbers mean the defaults (max_connections 4, timeout 30 s,
+ * cooldown 30 s); rate <= 0 is unlimited; breaker_failures <= 0 disables
+ * the breaker. Returns 0, or -EINVAL (a transport without a name, a
+ * duplicate name, no url, a spool without a directory, a header name or
+ * value with CR/LF) and then nothing is changed. Never calls callbacks. */
 int suki_dispatch_configure(struct suki_dispatch *d,
                             const struct suki_transport_conf *transports,
                             size_t n);
 
 /* Queue message m (borrowed, copied) on its channel. On 0, cb(arg) is called
  * exactly once later from the event loop, never from inside this call.
- * Addresses with CR, LF, NUL, control characters, spaces, '<' or '>' are
- * refused without touching the network: the callback gets PERMFAIL.
+ * SMTP envelope addresses with CR, LF, control characters, spaces, '<' or
+ * '>' (libcurl 7.88 would pass them into MAIL FROM / RCPT TO), or that
+ * suki_mime_addr_valid() refuses, are refused without touching the network:
+ * the callback gets PERMFAIL, code 0, "refused envelope address ...". (An
+ * embedded NUL cannot be seen in a C string: it ends the address.)
  * Returns 0; -ENOENT for an unknown (or retired) channel; -ENOBUFS when
  * suki_dispatch_pending() has reached the limit (backpressure: stop claiming
  * work until a callback frees room); -EINVAL for a malformed m (no body, no

@@ -28,6 +28,7 @@ spawn_smtp "$T/r550one" --mode reject550 --reject-rcpt bad@rcpt.test
 spawn_smtp "$T/inj"
 spawn_smtp "$T/tls" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" --require-starttls
 spawn_smtp "$T/slow" --mode slow --delay 10
+spawn_smtp "$T/smtps" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" --implicit-tls
 
 # ---- accept: everything arrives, once, intact ----------------------------
 SMTP_PORT=$(port_of "$T/acc")
@@ -146,6 +147,23 @@ expect_count "starttls try, bad certificate: still no MAIL FROM" \
 expect_grep "starttls required, server without it: TEMPFAIL" \
     '^RESULT .*status=tempfail .*reply=TLS required \(starttls = required\) but the server does not offer STARTTLS; nothing was sent' "$T/notls.out"
 expect_count "starttls required, server without it: no new MAIL" 20 '^MAIL' "$T/acc/events.log"
+
+# smtps:// (TLS from the first byte)
+SPORT=$(port_of "$T/smtps")
+"$CLIENT" --url "smtps://127.0.0.1:$SPORT" --starttls off --ca "$T/cert.pem" \
+    --from s@suki.test --rcpt a@rcpt.test >"$T/smtps.out" 2>&1
+expect_grep "smtps with the CA: SENT" '^RESULT .*status=sent code=250 ' "$T/smtps.out"
+expect_grep "smtps with the CA: server saw TLS" '"tls": true' "$T/smtps/msg-1.json"
+"$CLIENT" --url "smtps://127.0.0.1:$SPORT" --starttls off \
+    --from s@suki.test --rcpt a@rcpt.test >"$T/smtpsbad.out" 2>&1
+expect_grep "smtps without the CA: TEMPFAIL, TLS failure" '^RESULT .*status=tempfail code=0 .*reply=TLS failure' "$T/smtpsbad.out"
+expect_count "smtps without the CA: one MAIL only (the good run)" 1 '^MAIL' "$T/smtps/events.log"
+
+# ---- null sender (bounces, DSNs) ----------------------------------------------
+"$CLIENT" --url "smtp://127.0.0.1:$(cat "$T/seq/port")" --starttls off --from "" \
+    --rcpt a@rcpt.test >"$T/null.out" 2>&1
+expect_grep "null sender: SENT" '^RESULT .*status=sent code=250 ' "$T/null.out"
+expect_grep "null sender: MAIL FROM:<>" '^MAIL <>$' "$T/seq/events.log"
 
 # ---- timeout ------------------------------------------------------------------
 SMTP_PORT=$(port_of "$T/slow")

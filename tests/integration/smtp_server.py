@@ -7,7 +7,8 @@ Built on aiosmtpd (Debian: python3-aiosmtpd). Run with /usr/bin/python3.
                    [--mode accept|fail451|reject550|slow]
                    [--fail-count N] [--fail-at mail|rcpt|data]
                    [--reject-rcpt ADDR]... [--delay SECONDS]
-                   [--tls-cert CERT --tls-key KEY [--require-starttls]]
+                   [--tls-cert CERT --tls-key KEY
+                    [--require-starttls | --implicit-tls]]
 
 Modes
   accept     every message is accepted (250).
@@ -21,7 +22,8 @@ Modes
              "." (use it to trigger client timeouts).
 
 TLS: with --tls-cert/--tls-key the server offers STARTTLS; with
---require-starttls it refuses MAIL before STARTTLS (530).
+--require-starttls it refuses MAIL before STARTTLS (530); with
+--implicit-tls it speaks TLS from the first byte instead (smtps://).
 
 Records, in --dir (created if missing):
   msg-N.eml     the message bytes as received (N counts from 1)
@@ -121,7 +123,8 @@ class Handler:
         meta = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
-            "tls": bool(session.ssl),
+            "tls": bool(session.ssl) or (
+                server.transport.get_extra_info("ssl_object") is not None),
             "peer": list(session.peer) if session.peer else None,
             "session": getattr(session, "suki_id", 0),
         }
@@ -164,6 +167,7 @@ def main():
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--require-starttls", action="store_true")
+    p.add_argument("--implicit-tls", action="store_true")
     args = p.parse_args()
 
     rec = Recorder(args.dir)
@@ -179,14 +183,15 @@ def main():
 
     def factory():
         return CountingSMTP(handler, hostname="smtp-server.test",
-                            tls_context=ctx,
+                            tls_context=None if args.implicit_tls else ctx,
                             require_starttls=args.require_starttls,
                             data_size_limit=64 * 1024 * 1024,
                             enable_SMTPUTF8=True, decode_data=False,
                             timeout=60)
 
     server = loop.run_until_complete(
-        loop.create_server(factory, host=args.host, port=args.port))
+        loop.create_server(factory, host=args.host, port=args.port,
+                           ssl=ctx if args.implicit_tls else None))
     port = server.sockets[0].getsockname()[1]
     if args.port_file:
         tmp = args.port_file + ".tmp"
