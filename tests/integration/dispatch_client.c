@@ -52,7 +52,7 @@ struct client {
     long n_sent, n_temp, n_perm, n_cancel;
     int *attempts;
     struct event *deadline;
-    struct event *resend_ev;
+    struct pending_resend *resends; /* waiting to be sent again */
     int64_t t0;
     int print_state;
 };
@@ -116,6 +116,7 @@ struct pending_resend {
     long i;
     int attempt;
     struct event *ev;
+    struct pending_resend *next, **prevp; /* in c->resends */
 };
 
 static void resend_cb(evutil_socket_t fd, short what, void *arg)
@@ -123,6 +124,9 @@ static void resend_cb(evutil_socket_t fd, short what, void *arg)
     struct pending_resend *p = arg;
     (void)fd;
     (void)what;
+    *p->prevp = p->next;
+    if (p->next)
+        p->next->prevp = p->prevp;
     send_one(p->c, p->i, p->attempt);
     event_free(p->ev);
     free(p);
@@ -159,6 +163,11 @@ static void result_cb(const struct suki_dispatch_result *r, void *arg)
         p->i = i;
         p->attempt = attempt + 1;
         p->ev = evtimer_new(c->base, resend_cb, p);
+        p->next = c->resends;
+        if (p->next)
+            p->next->prevp = &p->next;
+        p->prevp = &c->resends;
+        c->resends = p;
         tv.tv_sec = (time_t)(ms / 1000);
         tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
         evtimer_add(p->ev, &tv);
@@ -449,6 +458,10 @@ int main(int argc, char **argv)
     rc = suki_dispatch_configure(c.d, &c.tc, 1);
     if (rc != 0) {
         fprintf(stderr, "dispatch_client: configure: %s\n", strerror(-rc));
+        suki_dispatch_free(c.d);
+        event_base_free(c.base);
+        free(c.attempts);
+        free(c.body_file);
         return 2;
     }
     c.t0 = suki_mono_ms();
@@ -477,6 +490,12 @@ int main(int argc, char **argv)
            (long long)(suki_mono_ms() - c.t0));
     if (c.deadline)
         event_free(c.deadline);
+    while (c.resends) {
+        struct pending_resend *p = c.resends;
+        c.resends = p->next;
+        event_free(p->ev);
+        free(p);
+    }
     event_base_free(c.base);
     free(c.attempts);
     free(c.body_file);

@@ -33,6 +33,22 @@ if [ ! -x "$CLIENT" ]; then
 fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/suki-dispatch.XXXXXX")
+
+# Every client run goes through this wrapper: an exit status other than 0
+# (or 2, a usage/setup error some checks provoke) means a crash or a
+# sanitizer report, which fails the test in finish().
+REAL_CLIENT=$CLIENT
+CLIENT="$T/client"
+cat >"$CLIENT" <<WRAP
+#!/bin/sh
+"$REAL_CLIENT" "\$@"
+rc=\$?
+if [ \$rc -ne 0 ] && [ \$rc -ne 2 ]; then
+    echo "dispatch_client \$* exited \$rc" >>"$T/client-failures"
+fi
+exit \$rc
+WRAP
+chmod +x "$CLIENT"
 PIDS=""
 cleanup() {
     for p in $PIDS; do
@@ -55,6 +71,10 @@ ok() {
     echo "ok: $*"
 }
 finish() {
+    if [ -s "$T/client-failures" ]; then
+        fail "client runs failed (see their output for sanitizer reports):"
+        sed 's/^/    /' "$T/client-failures"
+    fi
     if [ "$FAILS" -ne 0 ]; then
         echo "$FAILS check(s) failed"
         exit 1
