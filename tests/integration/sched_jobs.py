@@ -43,7 +43,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--prefix", default="suki")
     ap.add_argument("--count", type=int, default=1)
-    ap.add_argument("--due", type=int, required=True, help="epoch ms")
+    ap.add_argument("--due", type=int, default=0, help="epoch ms")
     ap.add_argument("--spread", type=int, default=0, help="ms over all jobs")
     ap.add_argument("--due-list", default="", help="comma-separated ms")
     ap.add_argument("--clients", type=int, default=0,

@@ -10,11 +10,12 @@
 
 need "$SUKID" "$SUKICTL" "$PY"
 
-# lib.sh starts Redis as `eval "redis-server ..." &`, whose $! is the
-# subshell: killing it leaves redis-server running. exec makes $! Redis.
+# lib.sh starts Redis as `eval "redis-server $REDIS_ARGS" &`: $! is then
+# the subshell (killing it leaves redis-server running) and the newlines in
+# REDIS_ARGS end the command after its first line. exec and one line.
 _redis_spawn()
 {
-    eval "exec redis-server $REDIS_ARGS" &
+    eval "exec redis-server $(printf '%s ' $REDIS_ARGS)" &
     REDIS_PID=$!
     lib_track $REDIS_PID
     wait_for 10 '[ "$(redis-cli -p $REDIS_PORT PING)" = PONG ]' ||
@@ -23,31 +24,59 @@ _redis_spawn()
         fail "redis did not finish loading"
 }
 
-# sched_conf FILE [EXTRA] - write_conf plus the rule "sched-test" (plugin
-# followup from the build tree, template sched-test in $T/templates) that
-# the jobs of add_jobs belong to. MAX_LATENESS
-# (unset: never stale) and SCHED_EXTRA (more keys of the scheduler group) are honoured.
+# sched_conf FILE [EXTRA] - a sukid.conf for the test Redis with the rule
+# "sched-test" (plugin followup from the build tree, template sched-test in
+# $T/templates) that the jobs of add_jobs belong to. Settings:
+#   MAX_LATENESS   the rule's max_lateness (unset: never stale)
+#   SCHED_EXTRA    keys of the scheduler group (lease, batch)
+#   EMAIL          the email transport's keys (default: spool in $T/spool)
+#   HTTP_PORT      serve /metrics there (default: http off)
+#   LOG_LEVEL      default info
 sched_conf()
 {
-    mkdir -p "$T/plugins" "$T/templates"
+    mkdir -p "$T/plugins" "$T/templates" "$T/spool"
     ln -sf "$top_builddir/plugins/.libs/followup.so" "$T/plugins/followup.so"
     cat >"$T/templates/sched-test.en.tmpl" <<'EOT'
 subject: Reminder {{rule.name}} for {{client.id}}
 --- text
 Job of {{client.id}} ({{rule.subject}}) due {{due}}.
 EOT
-    write_conf "$1" "scheduler = { ${SCHED_EXTRA:-} };
-rules = ( { name = \"sched-test\"; use = \"followup\"; on = [ \"sched.test\" ];
-            after = \"1h\"; notify = [ \"ops@example.com\" ];
-            template = \"sched-test\";
-            ${MAX_LATENESS:+max_lateness = \"$MAX_LATENESS\";} } );
-${2:-}"
+    _listen=""
+    [ -n "${HTTP_PORT:-}" ] && _listen="127.0.0.1:$HTTP_PORT"
+    _email=${EMAIL:-"url = \"spool://$T/spool\";"}
+    _ml=""
+    [ -n "${MAX_LATENESS:-}" ] && _ml="max_lateness = \"$MAX_LATENESS\";"
+    cat >"$1" <<EOF
+redis = { url = "redis://127.0.0.1:$REDIS_PORT/0"; prefix = "$SUKI_PREFIX";
+          command_timeout = "5s"; connect_timeout = "2s"; };
+intake = { stream = "$SUKI_PREFIX:events"; block = "200ms"; };
+scheduler = { ${SCHED_EXTRA:-} };
+plugins = { dir = "$T/plugins"; };
+templates = { dir = "$T/templates"; };
+transports = { email = { $_email
+                         from = "Test <test@example.com>"; }; };
+http = { listen = "$_listen"; };
+daemon = { shutdown_timeout = "5s"; log_level = "${LOG_LEVEL:-info}"; };
+rules = ( { name = "sched-test"; use = "followup"; on = [ "sched.test" ];
+            after = "1h"; notify = [ "ops@example.com" ];
+            template = "sched-test";
+            $_ml } );
+${2:-}
+EOF
+}
+
+# metric NAME - the value of one sample of sukid's /metrics (HTTP_PORT).
+metric()
+{
+    curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" |
+        awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print "none" }'
 }
 
 # now_ms - wall clock in epoch milliseconds.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# add_jobs ARGS... - write jobs into the test Redis (sched_jobs.py options).
+# add_jobs ARGS... - write jobs into the test Redis (sched_jobs.py options)
+# of the rule sched-test with its template.
 add_jobs()
 {
     "$PY" "$top_srcdir/tests/integration/sched_jobs.py" \
