@@ -5,3 +5,17 @@
 libsukicore_la_SOURCES += daemon/sched.c daemon/sched.h \
 	daemon/fire.c daemon/fire.h
 sukictl_SOURCES += daemon/ctl_jobs.c
+
+# scheduler tests: unit (pure parts) and integration (real redis-server,
+# real sukid, spool and SMTP transports).
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_sched
+TESTS += tests/unit/check_sched
+tests_unit_check_sched_SOURCES = tests/unit/check_sched.c
+tests_unit_check_sched_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_sched_LDADD = $(UNIT_LIBS)
+endif
+TESTS += tests/integration/sched_basic.sh tests/integration/sched_two.sh
+EXTRA_DIST += tests/integration/sched_basic.sh \
+	tests/integration/sched_two.sh tests/integration/sched_lib.sh \
+	tests/integration/sched_jobs.py
