@@ -49,6 +49,7 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
         } else {
             long long len = int_reply(ctl, "XLEN %s", ctl->conf->stream);
             json_object_set_new(o, "stream_length", json_integer(len));
+            sukictl_intake_status(ctl, o);
             char *dead = sukictl_key(ctl, "dead");
             json_object_set_new(o, "dead_entries",
                                 json_integer(int_reply(ctl, "XLEN %s", dead)));

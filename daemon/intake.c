@@ -1200,8 +1200,18 @@ static void finish_stop(evutil_socket_t fd, short what, void *arg)
     struct suki_intake *in = arg;
     void (*done)(void *) = in->done;
     in->done = NULL;
-    if (done)
-        done(in->done_arg);
+    if (!done)
+        return;
+    const uint64_t *v = suki_metrics.events;
+    suki_notice("intake: stopped; this process applied %" PRIu64
+                " events (%" PRIu64 " duplicate, %" PRIu64 " invalid, %" PRIu64
+                " poison)%s",
+                v[SUKI_EV_APPLIED], v[SUKI_EV_DUPLICATE], v[SUKI_EV_INVALID],
+                v[SUKI_EV_POISON],
+                in->chain_busy || in->applies ? "; a batch in flight stays "
+                                                "pending"
+                                              : "");
+    done(in->done_arg);
 }
 
 static void drive(struct suki_intake *in)

@@ -20,6 +20,11 @@ static const struct sukictl_cmd commands[] = {
     {"jobs", "[--client ID] [--due-before TIME]",
      "scheduled jobs in due order", sukictl_jobs, true},
     {"cancel", "KEY", "cancel one scheduled job", sukictl_cancel, true},
+    {"push", "[FILE|-]", "validate JSON lines and add them to the stream",
+     sukictl_push, true},
+    {"dead", "[list|replay ID|drop ID]", "dead letters", sukictl_dead, true},
+    {"client", "ID", "a client's stored profile and pending jobs",
+     sukictl_client, true},
 };
 
 void sukictl_errx(const char *fmt, ...)

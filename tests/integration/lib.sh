@@ -210,3 +210,50 @@ stop_sukid()
 
 # sukictl ARGS... - the built sukictl with the test config ($CONF).
 sukictl() { "$SUKICTL" -c "$CONF" "$@"; }
+
+# ---- events -------------------------------------------------------------
+
+# gen_events N [--start S] [--ids] [--cmd lpush --key LIST] ... - push N
+# generated events (client c<i>, one each) through redis-cli --pipe. See
+# sukitest.py for the options.
+gen_events()
+{
+    "$PY" "$top_srcdir/tests/integration/sukitest.py" gen "$@" |
+        redis-cli -p "$REDIS_PORT" --pipe >/dev/null ||
+        fail "gen_events $*: redis-cli --pipe failed"
+}
+
+# pyredis 'PYTHON' - run PYTHON with r = sukitest.Redis (raw bytes client).
+pyredis()
+{
+    "$PY" -c "import sys; sys.path.insert(0, '$top_srcdir/tests/integration')
+from sukitest import Redis
+r = Redis($REDIS_PORT)
+$1"
+}
+
+# stat NAME - a shared counter P:stats events_NAME (0 when unset).
+stat()
+{
+    _v=$(rcli HGET "$SUKI_PREFIX:stats" "events_$1")
+    echo "${_v:-0}"
+}
+
+# clients_not_once N [START] - how many of the clients c<START>..c<START+N-1>
+# do not have exactly one applied event (P:client:<id> events != 1).
+clients_not_once()
+{
+    rcli EVAL "local bad = 0
+        for i = tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[1]) - 1 do
+          if redis.call('HGET', ARGV[3] .. ':client:c' .. i, 'events') ~= '1'
+          then bad = bad + 1 end
+        end
+        return bad" 0 "$1" "${2:-0}" "$SUKI_PREFIX"
+}
+
+# group_pending - entries pending in the consumer group "sukid".
+group_pending()
+{
+    rcli XINFO GROUPS "$SUKI_PREFIX:events" |
+        awk 'p { print; exit } $0 == "pending" { p = 1 }'
+}

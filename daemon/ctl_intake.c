@@ -1,0 +1,502 @@
+/* ctl_intake.c - sukictl commands of the intake: push (JSON lines into the
+ * events stream), dead (list, replay, drop dead letters), client (a stored
+ * profile and its pending jobs), and the intake figures of status. */
+#include "ctl.h"
+#include "event.h"
+#include "timeutil.h"
+#include "util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* XADDs in flight before their replies are read (bounds memory). */
+#define PUSH_WINDOW 1000
+
+/* Re-add a dead event's original payload to the stream and delete the dead
+ * letter, atomically. KEYS[1] P:dead, KEYS[2] stream; ARGV[1] dead id.
+ * Returns the new stream id or an error. */
+static const char replay_lua[] =
+    "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
+    "if #e == 0 then return redis.error_reply('no dead letter ' .. ARGV[1]) "
+    "end\n"
+    "local f, h = e[1][2], {}\n"
+    "for k = 1, #f, 2 do h[f[k]] = f[k + 1] end\n"
+    "if h['kind'] ~= 'event' then\n"
+    "  return redis.error_reply('dead letter ' .. ARGV[1] .. ' is a ' ..\n"
+    "    tostring(h['kind']) .. ', not an event; only events can be "
+    "replayed')\n"
+    "end\n"
+    "if not h['payload'] then\n"
+    "  return redis.error_reply('dead letter ' .. ARGV[1] .. ' has no event "
+    "payload to replay')\n"
+    "end\n"
+    "local id = redis.call('XADD', KEYS[2], '*', 'event', h['payload'])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[1])\n"
+    "return id\n";
+
+/* Print a JSON object on one line (--json output). Steals o. */
+static void put_json(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (s)
+        puts(s);
+    free(s);
+    json_decref(o);
+}
+
+/* JSON string of arbitrary bytes: valid UTF-8 as is, otherwise each byte
+ * that is not printable ASCII as \xNN. Returns a new reference. */
+static json_t *json_bytes(const char *s, size_t n)
+{
+    json_t *v = json_stringn(s, n);
+    if (v)
+        return v;
+    char *buf = suki_malloc(4 * n + 1);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            buf[w++] = (char)c;
+        } else {
+            snprintf(buf + w, 5, "\\x%02x", c);
+            w += 4;
+        }
+    }
+    v = json_stringn(buf, w);
+    free(buf);
+    return v;
+}
+
+/* Print bytes for a terminal: control characters, backslash and non-ASCII
+ * bytes of invalid UTF-8 escaped, at most max bytes (then "..."). */
+static void put_text(FILE *f, const char *s, size_t n, size_t max)
+{
+    json_t *probe = json_stringn(s, n);
+    bool utf8 = probe != NULL;
+    json_decref(probe);
+    for (size_t i = 0; i < n && i < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\')
+            fputs("\\\\", f);
+        else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+    if (n > max)
+        fputs("...", f);
+}
+
+/* ---- push ----------------------------------------------------------- */
+
+struct push_state {
+    struct sukictl *ctl;
+    redisContext *rc;
+    size_t inflight;
+    long long pushed;
+    bool redis_failed;
+};
+
+static void push_drain(struct push_state *ps, size_t keep)
+{
+    while (ps->inflight > keep) {
+        void *r = NULL;
+        if (redisGetReply(ps->rc, &r) != REDIS_OK) {
+            if (!ps->redis_failed)
+                sukictl_errx("redis: %s", ps->rc->errstr);
+            ps->redis_failed = true;
+            ps->inflight = 0;
+            return;
+        }
+        redisReply *rep = r;
+        if (rep->type == REDIS_REPLY_ERROR) {
+            if (!ps->redis_failed)
+                sukictl_errx("redis: XADD failed: %s", rep->str);
+            ps->redis_failed = true;
+        } else {
+            ps->pushed++;
+        }
+        freeReplyObject(rep);
+        ps->inflight--;
+    }
+}
+
+/* sukictl push [FILE|-]: validate each JSON line with suki_event_parse and
+ * XADD the good ones (pipelined); report refused lines with their number;
+ * exit 1 if any line was refused or Redis failed. */
+int sukictl_push(struct sukictl *ctl, int argc, char **argv)
+{
+    if (argc > 1) {
+        sukictl_errx("usage: sukictl push [FILE|-]");
+        return SUKICTL_USAGE;
+    }
+    const char *path = argc == 1 ? argv[0] : "-";
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!in) {
+        sukictl_errx("%s: %s", path, strerror(errno));
+        return SUKICTL_FAILED;
+    }
+    struct push_state ps = {.ctl = ctl, .rc = sukictl_redis(ctl)};
+    if (!ps.rc) {
+        if (in != stdin)
+            fclose(in);
+        return SUKICTL_FAILED;
+    }
+    struct suki_event_limits lim = {(size_t)ctl->conf->max_event_size, 0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long long lineno = 0, refused = 0;
+    while ((len = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        size_t n = (size_t)len;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            n--;
+        if (strspn(line, " \t") >= n)
+            continue; /* blank line */
+        struct suki_event *ev = NULL;
+        struct suki_err err = {{0}};
+        if (suki_event_parse(line, n, &lim, suki_now_ms(), &ev, &err) < 0) {
+            refused++;
+            if (ctl->json) {
+                json_t *o = json_object();
+                json_object_set_new(o, "line", json_integer(lineno));
+                json_object_set_new(o, "error", json_string(err.msg));
+                put_json(o);
+            } else {
+                fprintf(stderr, "%s:%lld: refused: %s\n",
+                        in == stdin ? "<stdin>" : path, lineno, err.msg);
+            }
+            continue;
+        }
+        suki_event_free(ev);
+        if (ps.redis_failed)
+            continue;
+        const char *av[5] = {"XADD", ctl->conf->stream, "*", "event", line};
+        size_t lens[5] = {4, strlen(ctl->conf->stream), 1, 5, n};
+        if (redisAppendCommandArgv(ps.rc, 5, av, lens) != REDIS_OK) {
+            sukictl_errx("redis: %s", ps.rc->errstr);
+            ps.redis_failed = true;
+            continue;
+        }
+        ps.inflight++;
+        push_drain(&ps, PUSH_WINDOW);
+    }
+    bool read_err = ferror(in) != 0;
+    free(line);
+    if (in != stdin)
+        fclose(in);
+    push_drain(&ps, 0);
+    if (read_err)
+        sukictl_errx("%s: read error", path);
+    if (ctl->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "pushed", json_integer(ps.pushed));
+        json_object_set_new(o, "refused", json_integer(refused));
+        put_json(o);
+    } else {
+        printf("pushed %lld event%s to %s", ps.pushed,
+               ps.pushed == 1 ? "" : "s", ctl->conf->stream);
+        if (refused)
+            printf("; refused %lld line%s", refused, refused == 1 ? "" : "s");
+        putchar('\n');
+    }
+    return refused || ps.redis_failed || read_err ? SUKICTL_FAILED
+                                                  : SUKICTL_OK;
+}
+
+/* ---- dead ----------------------------------------------------------- */
+
+static bool is_field(const redisReply *f, const char *name)
+{
+    return f->type == REDIS_REPLY_STRING && strlen(name) == f->len &&
+           memcmp(f->str, name, f->len) == 0;
+}
+
+static void dead_print(struct sukictl *ctl, const redisReply *e)
+{
+    const redisReply *id = e->element[0], *fv = e->element[1];
+    if (ctl->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_string(id->str));
+        for (size_t k = 0; fv->type == REDIS_REPLY_ARRAY &&
+                           k + 1 < fv->elements;
+             k += 2) {
+            const redisReply *f = fv->element[k], *v = fv->element[k + 1];
+            if (f->type != REDIS_REPLY_STRING ||
+                v->type != REDIS_REPLY_STRING)
+                continue;
+            int64_t ms;
+            if (is_field(f, "at") &&
+                suki_parse_i64(v->str, 0, INT64_MAX, &ms) == 0) {
+                char at[40];
+                suki_time_format_rfc3339(ms, at, sizeof(at));
+                json_object_set_new(o, "at", json_string(at));
+                continue;
+            }
+            char *name = suki_strndup(f->str, f->len);
+            json_object_set_new(o, name, json_bytes(v->str, v->len));
+            free(name);
+        }
+        put_json(o);
+        return;
+    }
+    const char *at = "-", *kind = "-", *source = "-", *reason = "-";
+    char atbuf[40];
+    const redisReply *payload = NULL;
+    for (size_t k = 0; fv->type == REDIS_REPLY_ARRAY && k + 1 < fv->elements;
+         k += 2) {
+        const redisReply *f = fv->element[k], *v = fv->element[k + 1];
+        if (v->type != REDIS_REPLY_STRING)
+            continue;
+        int64_t ms;
+        if (is_field(f, "at") &&
+            suki_parse_i64(v->str, 0, INT64_MAX, &ms) == 0) {
+            suki_time_format_rfc3339(ms, atbuf, sizeof(atbuf));
+            at = atbuf;
+        } else if (is_field(f, "kind")) {
+            kind = v->str;
+        } else if (is_field(f, "source")) {
+            source = v->str;
+        } else if (is_field(f, "reason")) {
+            reason = v->str;
+        } else if (is_field(f, "payload")) {
+            payload = v;
+        }
+    }
+    printf("%s  %s  %s  source %s\n  reason: ", id->str, at, kind, source);
+    put_text(stdout, reason, strlen(reason), 500);
+    if (payload) {
+        printf("\n  payload: ");
+        put_text(stdout, payload->str, payload->len, 200);
+    }
+    putchar('\n');
+}
+
+static int dead_list(struct sukictl *ctl, char *dead)
+{
+    char start[64] = "-";
+    long long total = 0;
+    for (;;) {
+        redisReply *r =
+            sukictl_cmd(ctl, "XRANGE %s %s + COUNT 500", dead, start);
+        if (!r)
+            return SUKICTL_FAILED;
+        size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        for (size_t i = 0; i < n; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+                e->element[0]->type == REDIS_REPLY_STRING)
+                dead_print(ctl, e);
+        }
+        total += (long long)n;
+        if (n > 0)
+            snprintf(start, sizeof(start), "(%s",
+                     r->element[n - 1]->element[0]->str);
+        freeReplyObject(r);
+        if (n < 500)
+            break;
+    }
+    if (!ctl->json)
+        printf("%lld dead letter%s in %s\n", total, total == 1 ? "" : "s",
+               dead);
+    return SUKICTL_OK;
+}
+
+/* sukictl dead [list|replay ID|drop ID]. */
+int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
+{
+    const char *sub = argc > 0 ? argv[0] : "list";
+    bool list = strcmp(sub, "list") == 0;
+    if ((list && argc > 1) ||
+        (!list && (argc != 2 || (strcmp(sub, "replay") != 0 &&
+                                 strcmp(sub, "drop") != 0)))) {
+        sukictl_errx("usage: sukictl dead [list | replay ID | drop ID]");
+        return SUKICTL_USAGE;
+    }
+    char *dead = sukictl_key(ctl, "dead");
+    int rc = SUKICTL_FAILED;
+    if (list) {
+        rc = dead_list(ctl, dead);
+    } else if (strcmp(sub, "drop") == 0) {
+        redisReply *r = sukictl_cmd(ctl, "XDEL %s %s", dead, argv[1]);
+        if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+            printf("dropped %s\n", argv[1]);
+            rc = SUKICTL_OK;
+        } else if (r) {
+            sukictl_errx("no dead letter %s", argv[1]);
+        }
+        freeReplyObject(r);
+    } else {
+        const char *av[6] = {"EVAL", replay_lua, "2", dead,
+                             ctl->conf->stream, argv[1]};
+        redisReply *r = sukictl_cmdargv(ctl, 6, av, NULL);
+        if (r && r->type == REDIS_REPLY_STRING) {
+            printf("replayed %s as %s in %s\n", argv[1], r->str,
+                   ctl->conf->stream);
+            rc = SUKICTL_OK;
+        }
+        freeReplyObject(r);
+    }
+    free(dead);
+    return rc;
+}
+
+/* ---- client --------------------------------------------------------- */
+
+/* sukictl client ID: the stored profile and the client's pending jobs. */
+int sukictl_client(struct sukictl *ctl, int argc, char **argv)
+{
+    if (argc != 1) {
+        sukictl_errx("usage: sukictl client ID");
+        return SUKICTL_USAGE;
+    }
+    const char *id = argv[0];
+    char *pkey = suki_asprintf("%s:client:%s", ctl->conf->prefix, id);
+    char *ckey = suki_asprintf("%s:cjobs:%s", ctl->conf->prefix, id);
+    char *jobs = sukictl_key(ctl, "jobs");
+    char *job = sukictl_key(ctl, "job");
+    int rc = SUKICTL_FAILED;
+    redisReply *prof = sukictl_cmd(ctl, "HGETALL %s", pkey);
+    redisReply *keys = prof ? sukictl_cmd(ctl, "SMEMBERS %s", ckey) : NULL;
+    if (!prof || !keys)
+        goto out;
+    json_t *o = json_object();
+    json_t *p = json_object();
+    json_t *jl = json_array();
+    json_object_set_new(o, "client", json_string(id));
+    for (size_t k = 0; k + 1 < prof->elements; k += 2)
+        json_object_set_new(p, prof->element[k]->str,
+                            json_bytes(prof->element[k + 1]->str,
+                                       prof->element[k + 1]->len));
+    for (size_t i = 0; i < keys->elements; i++) {
+        const char *key = keys->element[i]->str;
+        redisReply *sc = sukictl_cmd(ctl, "ZSCORE %s %s", jobs, key);
+        redisReply *body = sukictl_cmd(ctl, "HGET %s %s", job, key);
+        json_t *j = json_object();
+        json_object_set_new(j, "key", json_string(key));
+        int64_t due;
+        if (sc && sc->type == REDIS_REPLY_STRING &&
+            suki_parse_i64(sc->str, 0, INT64_MAX, &due) == 0) {
+            char at[40];
+            suki_time_format_rfc3339(due, at, sizeof(at));
+            json_object_set_new(j, "due", json_string(at));
+        }
+        if (body && body->type == REDIS_REPLY_STRING) {
+            json_t *b = json_loads(body->str, 0, NULL);
+            static const char *const copy[] = {"rule", "subject", "slot",
+                                               "template", "channel"};
+            for (size_t k = 0; b && k < SUKI_ARRAY_LEN(copy); k++) {
+                json_t *v = json_object_get(b, copy[k]);
+                if (v && !(json_is_string(v) && !*json_string_value(v)))
+                    json_object_set(j, copy[k], v);
+            }
+            json_decref(b);
+        }
+        freeReplyObject(sc);
+        freeReplyObject(body);
+        json_array_append_new(jl, j);
+    }
+    bool found = json_object_size(p) > 0 || json_array_size(jl) > 0;
+    json_object_set_new(o, "profile", p);
+    json_object_set_new(o, "jobs", jl);
+    if (!found) {
+        sukictl_errx("no client '%s' (no profile, no pending jobs)", id);
+        json_decref(o);
+        goto out;
+    }
+    rc = SUKICTL_OK;
+    if (ctl->json) {
+        put_json(o);
+        goto out;
+    }
+    printf("client %s\n", id);
+    const char *k;
+    json_t *v;
+    json_object_foreach(p, k, v)
+    {
+        printf("  %-10s ", k);
+        const char *s = json_string_value(v);
+        put_text(stdout, s, strlen(s), 500);
+        putchar('\n');
+    }
+    printf("pending jobs: %zu\n", json_array_size(jl));
+    size_t i;
+    json_array_foreach(jl, i, v)
+    {
+        json_t *due = json_object_get(v, "due");
+        json_t *rule = json_object_get(v, "rule");
+        printf("  %-24s %s", due ? json_string_value(due) : "-",
+               json_string_value(json_object_get(v, "key")));
+        if (json_is_string(rule))
+            printf("  (rule %s)", json_string_value(rule));
+        putchar('\n');
+    }
+    json_decref(o);
+out:
+    freeReplyObject(prof);
+    freeReplyObject(keys);
+    free(pkey);
+    free(ckey);
+    free(jobs);
+    free(job);
+    return rc;
+}
+
+/* ---- status --------------------------------------------------------- */
+
+/* Add the intake figures to status: the group's pending entries, lag and
+ * consumers, and the shared event counters from P:stats. */
+void sukictl_intake_status(struct sukictl *ctl, json_t *o)
+{
+    redisReply *r = sukictl_cmd(ctl, "XINFO GROUPS %s", ctl->conf->stream);
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
+         i++) {
+        const redisReply *g = r->element[i];
+        const redisReply *name = NULL;
+        long long pending = -1, consumers = -1, lag = -1;
+        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY &&
+                           k + 1 < g->elements;
+             k += 2) {
+            const redisReply *f = g->element[k], *v = g->element[k + 1];
+            if (is_field(f, "name"))
+                name = v;
+            else if (is_field(f, "pending") && v->type == REDIS_REPLY_INTEGER)
+                pending = v->integer;
+            else if (is_field(f, "consumers") &&
+                     v->type == REDIS_REPLY_INTEGER)
+                consumers = v->integer;
+            else if (is_field(f, "lag") && v->type == REDIS_REPLY_INTEGER)
+                lag = v->integer;
+        }
+        if (!name || name->type != REDIS_REPLY_STRING ||
+            strcmp(name->str, ctl->conf->group) != 0)
+            continue;
+        json_object_set_new(o, "group", json_string(name->str));
+        json_object_set_new(o, "consumers", json_integer(consumers));
+        json_object_set_new(o, "pending", json_integer(pending));
+        /* entries not yet delivered to the group (null when Redis cannot
+         * tell, e.g. after XDEL inside the backlog) */
+        json_object_set_new(o, "lag", lag >= 0 ? json_integer(lag)
+                                               : json_null());
+    }
+    freeReplyObject(r);
+    char *stats = sukictl_key(ctl, "stats");
+    static const char *const names[] = {"applied", "duplicate", "invalid",
+                                        "poison"};
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(names); i++) {
+        char field[32], out[32];
+        snprintf(field, sizeof(field), "events_%s", names[i]);
+        snprintf(out, sizeof(out), "events_%s", names[i]);
+        redisReply *v = sukictl_cmd(ctl, "HGET %s %s", stats, field);
+        int64_t n = 0;
+        if (v && v->type == REDIS_REPLY_STRING)
+            suki_parse_i64(v->str, 0, INT64_MAX, &n);
+        json_object_set_new(o, out, json_integer(n));
+        freeReplyObject(v);
+    }
+    free(stats);
+}
