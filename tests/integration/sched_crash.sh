@@ -1,0 +1,82 @@
+#!/bin/sh
+# sched_crash.sh - with a slow SMTP server:
+#  1. sukid a claims a job and is killed (-9) while sending it: the job is
+#     leased, not lost; sukid b fires it again once, and not before the
+#     lease has ended.
+#  2. a job replaced (upsert) while it is being sent survives the old send:
+#     completion compares the stored body with the claimed one.
+. "$top_srcdir/tests/integration/sched_lib.sh"
+need_py() { "$PY" -c "import $1" 2>/dev/null || { echo "SKIP: $1"; exit 77; }; }
+need_py aiosmtpd
+
+start_redis
+SMTPD=$T/smtpd
+"$PY" "$top_srcdir/tests/integration/smtp_server.py" --dir "$SMTPD" \
+    --port-file "$T/smtp.port" --mode slow --delay 3 >"$T/smtp.log" 2>&1 &
+lib_track $!
+wait_for 10 '[ -s "$T/smtp.port" ]' || fail "smtp server did not start"
+SP=$(cat "$T/smtp.port")
+
+CONF=$T/sukid.conf
+LOG_LEVEL=debug SCHED_EXTRA='lease = "2s";' \
+    EMAIL="url = \"smtp://127.0.0.1:$SP\"; starttls = \"off\"; timeout = \"20s\"; max_connections = 1;" \
+    sched_conf "$CONF"
+P=$SUKI_PREFIX
+J1=sched-test:c1:s1:
+J2=sched-test:c2:s2:
+
+mail_count() { grep -c '^MAIL ' "$SMTPD/events.log" 2>/dev/null || echo 0; }
+log_ms()
+{
+    # first line of log $1 matching $2 -> its timestamp in epoch ms
+    grep -m1 -- "$2" "$1" | "$PY" -c '
+import sys, datetime
+l = sys.stdin.readline().split()[0]
+t = datetime.datetime.strptime(l, "%Y-%m-%dT%H:%M:%S.%fZ")
+print(int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))'
+}
+
+# ---- 1. killed while sending ---------------------------------------
+start_sched a "$CONF"
+add_jobs --client c1 --key s1 --due "$(now_ms)"
+wait_for 10 '[ "$(mail_count)" -ge 1 ]' || fail "sukid a did not start sending"
+LEASE_END=$(rcli ZSCORE "$P:jobs" "$J1")
+[ -n "$LEASE_END" ] || fail "the job is gone while being sent"
+[ "$LEASE_END" -gt "$(now_ms)" ] || fail "the job is not leased"
+stop_sukid a KILL
+grep -q "message .* accepted" "$T/sukid-a.log" &&
+    fail "a finished sending before the kill: the test proves nothing"
+[ "$(rcli HEXISTS "$P:job" "$J1")" = 1 ] || fail "the killed claim lost the job"
+ok "killed while sending: the job stays, leased until $LEASE_END"
+
+start_sched b "$CONF"
+wait_for 20 '[ "$(rcli HEXISTS $P:job $J1)" = 0 ]' ||
+    fail "the leased job did not come back and complete"
+FIRED_B=$(grep -c "job $J1 fired" "$T/sukid-b.log")
+[ "$FIRED_B" = 1 ] || fail "b fired the job $FIRED_B times, expected once"
+T_B=$(log_ms "$T/sukid-b.log" "job $J1 fired")
+[ "$T_B" -ge "$LEASE_END" ] ||
+    fail "b fired at $T_B, before the lease ended at $LEASE_END"
+grep -q "message .* accepted" "$T/sukid-b.log" || fail "b did not send it"
+[ "$(rcli --scan --pattern "$P:sent:*" | wc -l)" = 1 ] ||
+    fail "no sent marker after the send"
+ok "the job fired again once, after its lease ($((T_B - LEASE_END)) ms after)"
+
+# ---- 2. replaced while being sent ----------------------------------
+M0=$(mail_count)
+add_jobs --client c2 --key s2 --due "$(now_ms)"
+wait_for 10 '[ "$(mail_count)" -gt '"$M0"' ]' || fail "b did not send J2"
+NEWDUE=$(($(now_ms) + 3600000))
+add_jobs --client c2 --key s2 --due "$NEWDUE"
+wait_for 15 '[ "$(rcli --scan --pattern "$P:sent:*" | wc -l)" = 2 ]' ||
+    fail "the first send of J2 was not recorded"
+sleep 0.5
+[ "$(rcli ZSCORE "$P:jobs" "$J2")" = "$NEWDUE" ] ||
+    fail "the replaced job lost its new due time: $(rcli ZSCORE "$P:jobs" "$J2")"
+rcli HGET "$P:job" "$J2" | grep -q "\"due\":$NEWDUE" ||
+    fail "the replaced job's body is gone"
+[ "$(rcli SISMEMBER "$P:cjobs:c2" "$J2")" = 1 ] || fail "client index lost"
+ok "a job replaced while being sent survives the old send's completion"
+
+stop_sukid b || fail "sukid b did not exit 0"
+exit 0
