@@ -240,7 +240,14 @@ static struct suki_redis_script lists_script = {
  * undelivered entries of any group; optionally delete consumers of group
  * ARGV[2] that hold nothing and were idle for ARGV[3] ms (0 = skip). KEYS[1]
  * stream, KEYS[2] P:dead. Returns {trimmed (-1: cannot count now), dead
- * entries, consumers deleted}. */
+ * entries, consumers deleted}.
+ *
+ * Redis cannot rank an entry, so the entries that must stay are counted:
+ * the group's lag (undelivered) plus the entries from its oldest pending
+ * one to its last delivered one (normally the batches in flight). When an
+ * entry has been pending behind more than `cap` newer ones (a consumer
+ * died holding it), trimming waits until recovery claims it; it never
+ * guesses. */
 static struct suki_redis_script trim_script = {
     "intake-trim",
     "#!lua\n"
@@ -252,7 +259,7 @@ static struct suki_redis_script trim_script = {
     "end\n"
     "local gs = redis.call('XINFO', 'GROUPS', KEYS[1])\n"
     "if #gs == 0 then return {0, dl, 0} end\n"
-    "local must, cap = 0, 2000\n"
+    "local must, cap = 0, 20000\n"
     "for _, g in ipairs(gs) do\n"
     "  local h = {}\n"
     "  for k = 1, #g, 2 do h[g[k]] = g[k + 1] end\n"
@@ -1388,6 +1395,12 @@ static void on_maint_reply(struct suki_redis *r, redisReply *reply,
     if (!in || in->freeing)
         return;
     in->maint_busy = false;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER &&
+        reply->element[0]->integer < 0 && !in->stopping) {
+        /* could not count (entry pending far back): try again later */
+        arm(in->maint_ev, 10000);
+    }
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
         long long v[3];
         for (size_t k = 0; k < 3; k++)

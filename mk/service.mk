@@ -5,6 +5,9 @@
 libsukicore_la_SOURCES += daemon/sched.c daemon/sched.h \
 	daemon/fire.c daemon/fire.h
 sukictl_SOURCES += daemon/ctl_jobs.c
+# intake: consumer group, validation, atomic apply, recovery, lists, trim
+libsukicore_la_SOURCES += daemon/intake.c daemon/intake.h
+sukictl_SOURCES += daemon/ctl_intake.c
 
 # scheduler tests: unit (pure parts) and integration (real redis-server,
 # real sukid, spool and SMTP transports).
@@ -22,3 +25,11 @@ EXTRA_DIST += tests/integration/sched_basic.sh \
 	tests/integration/sched_two.sh tests/integration/sched_crash.sh \
 	tests/integration/sched_late.sh tests/integration/sched_retry.sh \
 	tests/integration/sched_lib.sh tests/integration/sched_jobs.py
+INTAKE_TESTS = tests/integration/intake_basic.sh \
+	tests/integration/intake_badinput.sh tests/integration/intake_kill.sh \
+	tests/integration/intake_two.sh tests/integration/intake_redis_restart.sh \
+	tests/integration/intake_lists.sh tests/integration/intake_trim.sh \
+	tests/integration/intake_poison.sh tests/integration/sukictl_intake.sh
+TESTS += $(INTAKE_TESTS)
+EXTRA_DIST += $(INTAKE_TESTS) tests/integration/lib.sh \
+	tests/integration/sukitest.py bench/bench_intake.sh

@@ -155,17 +155,18 @@ restart_redis()
 
 # write_conf FILE [EXTRA] - a minimal sukid.conf for the test Redis: spool
 # transport in $T/spool, empty plugins and templates dirs in $T, http off,
-# claim_idle 1s. EXTRA is appended verbatim (libconfig allows a group only
-# once: pass whole groups that write_conf does not write, or set
-# INTAKE_EXTRA / REDIS_EXTRA for keys inside intake / redis).
+# claim_idle $CLAIM_IDLE (1s), block $BLOCK (200ms). EXTRA is appended
+# verbatim (libconfig allows a group or key only once: pass whole groups
+# that write_conf does not write, or set INTAKE_EXTRA / REDIS_EXTRA for
+# other keys inside intake / redis).
 write_conf()
 {
     mkdir -p "$T/spool" "$T/plugins" "$T/templates"
     cat >"$1" <<EOF
 redis = { url = "redis://127.0.0.1:$REDIS_PORT/0"; prefix = "$SUKI_PREFIX";
           command_timeout = "5s"; connect_timeout = "2s"; ${REDIS_EXTRA:-} };
-intake = { stream = "$SUKI_PREFIX:events"; claim_idle = "1s";
-           block = "200ms"; ${INTAKE_EXTRA:-} };
+intake = { stream = "$SUKI_PREFIX:events"; claim_idle = "${CLAIM_IDLE:-1s}";
+           block = "${BLOCK:-200ms}"; ${INTAKE_EXTRA:-} };
 plugins = { dir = "$T/plugins"; };
 templates = { dir = "$T/templates"; };
 transports = { email = { url = "spool://$T/spool";
