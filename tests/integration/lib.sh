@@ -155,7 +155,8 @@ restart_redis()
 
 # write_conf FILE [EXTRA] - a minimal sukid.conf for the test Redis: spool
 # transport in $T/spool, empty plugins and templates dirs in $T, http off,
-# claim_idle $CLAIM_IDLE (1s), block $BLOCK (200ms). EXTRA is appended
+# claim_idle $CLAIM_IDLE (1s), block $BLOCK (200ms); PLUGINS_DIR and
+# TEMPLATES_DIR override the (empty) plugin and template directories. EXTRA is appended
 # verbatim (libconfig allows a group or key only once: pass whole groups
 # that write_conf does not write, or set INTAKE_EXTRA / REDIS_EXTRA for
 # other keys inside intake / redis).
@@ -167,8 +168,8 @@ redis = { url = "redis://127.0.0.1:$REDIS_PORT/0"; prefix = "$SUKI_PREFIX";
           command_timeout = "5s"; connect_timeout = "2s"; ${REDIS_EXTRA:-} };
 intake = { stream = "$SUKI_PREFIX:events"; claim_idle = "${CLAIM_IDLE:-1s}";
            block = "${BLOCK:-200ms}"; ${INTAKE_EXTRA:-} };
-plugins = { dir = "$T/plugins"; };
-templates = { dir = "$T/templates"; };
+plugins = { dir = "${PLUGINS_DIR:-$T/plugins}"; };
+templates = { dir = "${TEMPLATES_DIR:-$T/templates}"; };
 transports = { email = { url = "spool://$T/spool";
                          from = "Test <test@example.com>"; }; };
 http = { listen = ""; };

@@ -1,0 +1,65 @@
+#!/bin/sh
+# intake_rules.sh - the intake with rules: an event's profile fields are
+# seen by the rules of later events of the same batch (the job is due at
+# 09:00 in the client's new time zone, not the global one); the job, its
+# body and the client's job set are written with the acknowledgement; an
+# `unless` event cancels it. A rule whose plugin fails leaves the event
+# unapplied and pending with the plugin's error, until it turns poison.
+. "$top_srcdir/tests/integration/lib.sh"
+need redis-server redis-cli "$SUKID" "$SUKICTL"
+mkdir -p "$T/plug"
+for so in plugins/.libs/followup.so tests/fixtures/plugins/.libs/failing.so; do
+    [ -f "$top_builddir/$so" ] || fail "$so not built"
+    ln -s "$top_builddir/$so" "$T/plug/"
+done
+
+start_redis
+CONF=$T/sukid.conf
+PLUGINS_DIR=$T/plug TEMPLATES_DIR=$top_srcdir/conf/templates \
+INTAKE_EXTRA='max_deliveries = 2;' write_conf "$CONF" '
+timezone = "America/New_York";
+rules = ( { name = "fu"; use = "followup"; on = [ "meeting.held" ];
+            after = "3d"; at_local = "09:00"; unless = [ "contact.*" ];
+            notify = [ "manager" ]; template = "followup-reminder"; },
+          { name = "boom"; use = "failing"; mode = "eio"; on = [ "boom.*" ];
+            notify = [ "manager" ];
+            template = "followup-reminder"; } );'
+"$SUKID" -t -c "$CONF" || fail "config refused"
+
+# both events in the stream before sukid starts: one batch
+rcli XADD suki:events '*' event '{"type":"client.created","client":"acme","id":"a1","manager":"m@acme.ph","data":{"timezone":"Asia/Manila"}}' >/dev/null
+rcli XADD suki:events '*' event '{"type":"meeting.held","client":"acme","id":"a2","at":"2026-11-27T10:00:00+08:00"}' >/dev/null
+start_sukid a "$CONF"
+wait_for 10 '[ "$(stat applied)" = 2 ]' || fail "applied $(stat applied)"
+[ "$(rcli ZCARD suki:jobs)" = 1 ] || fail "jobs: $(rcli ZCARD suki:jobs)"
+key=$(rcli ZRANGE suki:jobs 0 0)
+due=$(rcli ZSCORE suki:jobs "$key")
+# Nov 27 10:00 +08 + 3 days, at 09:00 on that day in Manila = Nov 30
+# 01:00Z (in New York, the global zone, it would be 14:00Z)
+[ "$due" = 1796000400000 ] ||
+    fail "due $due ($(date -u -d @$((due / 1000)))), want 2026-11-30T01:00:00Z"
+rcli HGET suki:job "$key" | grep -q '"rule":"fu"' || fail "job body"
+[ "$(rcli SMEMBERS suki:cjobs:acme)" = "$key" ] || fail "client job set"
+sukictl client acme | grep -q "2026-11-30T01:00:00Z  *$key" ||
+    fail "sukictl client: $(sukictl client acme)"
+ok "job $key scheduled in the client's time zone from the same batch"
+
+rcli XADD suki:events '*' event '{"type":"contact.call","client":"acme","id":"a3"}' >/dev/null
+wait_for 10 '[ "$(rcli ZCARD suki:jobs)" = 0 ]' || fail "job not cancelled"
+[ "$(rcli HLEN suki:job)" = 0 ] || fail "job body left"
+[ "$(rcli SCARD suki:cjobs:acme)" = 0 ] || fail "client job set left"
+ok "unless event cancelled it"
+
+sid=$(rcli XADD suki:events '*' event '{"type":"boom.now","client":"acme","id":"b1"}')
+rcli XADD suki:events '*' event '{"type":"meeting.held","client":"other"}' >/dev/null
+wait_for 10 '[ "$(stat applied)" = 4 ]' || fail "event after the failing one"
+wait_for 5 '[ -n "$(rcli HGET suki:lasterr "$sid")" ]' || fail "no last error"
+rcli HGET suki:lasterr "$sid" | grep -q boom || fail "last error: $(rcli HGET suki:lasterr "$sid")"
+[ "$(rcli HGET suki:client:acme events)" = 3 ] || fail "failed event applied"
+wait_for 20 '[ "$(stat poison)" = 1 ]' || fail "failing event not poison"
+rcli XRANGE suki:dead - + | grep -q '^poison: delivered 3 times; last error: .*boom' ||
+    fail "poison reason: $(rcli XRANGE suki:dead - +)"
+[ "$(group_pending)" = 0 ] || fail "pending $(group_pending)"
+[ "$(rcli EXISTS suki:seen:b1)" = 0 ] || fail "failed event marked as seen"
+ok "plugin failure: not applied, last error kept, poison after 2 deliveries"
+stop_sukid a || fail "exit status $?"
