@@ -54,6 +54,10 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv);
 /* ctl_jobs.c: list scheduled jobs; cancel one by key (exit 1 if none). */
 int sukictl_jobs(struct sukictl *ctl, int argc, char **argv);
 int sukictl_cancel(struct sukictl *ctl, int argc, char **argv);
+/* ctl_campaign.c */
+int sukictl_campaign(struct sukictl *ctl, int argc, char **argv);
+int sukictl_suppress(struct sukictl *ctl, int argc, char **argv);
+int sukictl_unsuppress(struct sukictl *ctl, int argc, char **argv);
 /* ctl_intake.c: push JSON lines; dead letters; a client's profile and
  * jobs; the intake figures of status (adds members to o, borrowed). */
 int sukictl_push(struct sukictl *ctl, int argc, char **argv);

@@ -3,19 +3,28 @@
 # Appends to the variables set up in Makefile.am.
 libsukicore_la_SOURCES += \
 	daemon/unsub.c daemon/unsub.h \
-	daemon/http.c daemon/http.h
+	daemon/http.c daemon/http.h \
+	daemon/campaign.c daemon/campaign.h
+sukictl_SOURCES += daemon/ctl_campaign.c
 
 if HAVE_CHECK
-check_PROGRAMS += tests/unit/check_unsub
-TESTS += tests/unit/check_unsub
+check_PROGRAMS += tests/unit/check_unsub tests/unit/check_campaign
+TESTS += tests/unit/check_unsub tests/unit/check_campaign
 tests_unit_check_unsub_SOURCES = tests/unit/check_unsub.c
 tests_unit_check_unsub_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_unsub_LDADD = $(UNIT_LIBS)
+tests_unit_check_campaign_SOURCES = tests/unit/check_campaign.c
+tests_unit_check_campaign_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_campaign_LDADD = $(UNIT_LIBS)
 endif
 
+# Integration tests: real redis-server, aiosmtpd / smtp-sink, curl.
 EXTRA_DIST += \
 	tests/integration/http_endpoints.sh \
-	tests/integration/http_unsubscribe.sh
+	tests/integration/http_unsubscribe.sh \
+	tests/integration/campaign_lib.sh \
+	tests/integration/campaign_basic.sh
 TESTS += \
 	tests/integration/http_endpoints.sh \
-	tests/integration/http_unsubscribe.sh
+	tests/integration/http_unsubscribe.sh \
+	tests/integration/campaign_basic.sh
