@@ -749,7 +749,9 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
     fj->sj = j;
     fj->conf = suki_conf_ref(f->D->conf);
     j->fire = fj;
-    (void)suki_sched_body_retry(j->body, &fj->attempt, &fj->retry_at);
+    /* Most jobs are first attempts: skip a second JSON parse for them. */
+    if (strstr(j->body, "\"attempt\""))
+        (void)suki_sched_body_retry(j->body, &fj->attempt, &fj->retry_at);
     struct suki_err err = {{0}};
     if (suki_job_parse(j->body, &fj->jd, &err) < 0) {
         char *why = suki_asprintf("bad job body: %s", err.msg);

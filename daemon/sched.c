@@ -367,7 +367,20 @@ static size_t room(struct suki_sched *s)
               suki_dispatch_pending(d) >= DISPATCH_HIGH_WATER))
         return 0;
     size_t r = s->max_inflight - s->inflight;
+    /* With work in flight, wait until a whole batch fits: claims stay
+     * batched (one script run for many jobs) and the pipeline stays full
+     * because max_inflight is twice the batch. */
+    if (r < (size_t)s->batch && s->inflight > 0)
+        return 0;
     return r < (size_t)s->batch ? r : (size_t)s->batch;
+}
+
+/* Room freed: claim again if backpressure held claiming back. */
+static void resume(struct suki_sched *s)
+{
+    if (s->blocked && !s->claiming && room(s) > 0 &&
+        !evtimer_pending(s->timer, NULL))
+        arm(s, 0);
 }
 
 static void job_link(struct suki_sched *s, struct suki_sched_job *j)
@@ -432,6 +445,9 @@ static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
     if (rep->element[1]->type == REDIS_REPLY_INTEGER)
         suki_metrics.jobs_scheduled = rep->element[1]->integer;
     size_t got = (rep->elements - 2) / 2;
+    if (got > 0)
+        suki_debug("scheduler: claimed %zu due jobs (%zu in flight)", got,
+                   s->inflight);
     for (size_t i = 0; i < got; i++) {
         redisReply *k = rep->element[2 + 2 * i];
         redisReply *b = rep->element[3 + 2 * i];
@@ -601,8 +617,7 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
     } else {
         batch_free(b);
     }
-    if (s->blocked)
-        try_claim(s);
+    resume(s);
     check_stopped(s);
 }
 
@@ -766,11 +781,7 @@ void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st)
         struct timeval tv = {0, 0};
         evtimer_add(s->flush_ev, &tv);
     }
-    /* Room freed: resume claiming when backpressure held it back (with
-     * some hysteresis so claims stay batched). */
-    if (s->blocked && s->inflight <= s->max_inflight / 2 &&
-        !evtimer_pending(s->timer, NULL))
-        arm(s, 0);
+    resume(s);
 }
 
 /* ---- stop and free ------------------------------------------------ */

@@ -5,6 +5,8 @@
 #     lease has ended.
 #  2. a job replaced (upsert) while it is being sent survives the old send:
 #     completion compares the stored body with the claimed one.
+#  3. a send that outlasts the lease: the lease is renewed, so a second
+#     daemon does not fire the job again.
 . "$top_srcdir/tests/integration/sched_lib.sh"
 need_py() { "$PY" -c "import $1" 2>/dev/null || { echo "SKIP: $1"; exit 77; }; }
 need_py aiosmtpd
@@ -78,5 +80,41 @@ rcli HGET "$P:job" "$J2" | grep -q "\"due\":$NEWDUE" ||
 [ "$(rcli SISMEMBER "$P:cjobs:c2" "$J2")" = 1 ] || fail "client index lost"
 ok "a job replaced while being sent survives the old send's completion"
 
+# ---- 3. a send longer than the lease: the lease is renewed ----------
+# A webhook that takes 3 s to answer, a 2 s lease: without renewal the
+# second daemon would claim the job again while the first still sends.
+# (A webhook, because libcurl's SMTP waits for the reply to the final "."
+# in a blocking poll, which also stops the loop and its timers.)
+HTTPD=$T/httpd
+"$PY" "$top_srcdir/tests/integration/http_server.py" --dir "$HTTPD" \
+    --port-file "$T/http.port" --mode slow --delay 3 >"$T/httpd.log" 2>&1 &
+lib_track $!
+wait_for 10 '[ -s "$T/http.port" ]' || fail "http server did not start"
 stop_sukid b || fail "sukid b did not exit 0"
+LOG_LEVEL=debug SCHED_EXTRA='lease = "2s";' \
+    EMAIL="url = \"smtp://127.0.0.1:$SP\"; starttls = \"off\";" \
+    CHAT="url = \"http://127.0.0.1:$(cat "$T/http.port")/hook\"; format = \"json\"; timeout = \"20s\";" \
+    sched_conf "$CONF"
+start_sched b "$CONF"
+start_sched c "$CONF"
+J3=sched-test:c3:s3:
+add_jobs --client c3 --key s3 --due "$(now_ms)" --channel chat
+wait_for 20 '[ "$(rcli HEXISTS $P:job $J3)" = 0 ]' || fail "J3 did not complete"
+FIRES=$(cat "$T/sukid-b.log" "$T/sukid-c.log" | grep -c "job $J3 fired")
+[ "$FIRES" = 1 ] || fail "J3 fired $FIRES times with two daemons"
+[ "$(grep -c POST "$HTTPD/requests.log")" = 1 ] ||
+    fail "the webhook got $(grep -c POST "$HTTPD/requests.log") posts"
+grep -q "renewing the lease" "$T/sukid-b.log" "$T/sukid-c.log" ||
+    fail "no lease renewal was logged"
+"$PY" - "$HTTPD/body-1.json" <<'EOF2' || fail "webhook body"
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert b["client"] == "c3" and b["rule"] == "sched-test", b
+assert b["subject"] == "Reminder sched-test for c3", b
+assert "Job of c3 (s3)" in b["text"], b
+EOF2
+ok "a send longer than the lease: renewed, fired once with two daemons"
+
+stop_sukid b || fail "sukid b did not exit 0"
+stop_sukid c || fail "sukid c did not exit 0"
 exit 0

@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--rule", default="sched-test")
     ap.add_argument("--client", default="", help="one client for all")
     ap.add_argument("--key", default="", help="subject of a single job")
+    ap.add_argument("--key-prefix", default="",
+                    help="prefix of the generated subjects")
     ap.add_argument("--notify", default="ops@example.com")
     ap.add_argument("--template", default=None)
     ap.add_argument("--channel", default="email")
@@ -71,7 +73,7 @@ def main():
             client = "c%d" % (i % a.clients)
         else:
             client = "c%d" % i
-        subject = a.key if a.key else "s%d" % i
+        subject = a.key if a.key else "%ss%d" % (a.key_prefix, i)
         due = dues[i] if dues else a.due + (i * a.spread // max(n, 1))
         key = "%s:%s:%s:" % (enc(a.rule), enc(client), enc(subject))
         body = {

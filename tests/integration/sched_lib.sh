@@ -30,6 +30,7 @@ _redis_spawn()
 #   MAX_LATENESS   the rule's max_lateness (unset: never stale)
 #   SCHED_EXTRA    keys of the scheduler group (lease, batch)
 #   EMAIL          the email transport's keys (default: spool in $T/spool)
+#   CHAT           keys of a webhook transport "chat" (default: none)
 #   HTTP_PORT      serve /metrics there (default: http off)
 #   LOG_LEVEL      default info
 sched_conf()
@@ -44,6 +45,8 @@ EOT
     _listen=""
     [ -n "${HTTP_PORT:-}" ] && _listen="127.0.0.1:$HTTP_PORT"
     _email=${EMAIL:-"url = \"spool://$T/spool\";"}
+    _chat=""
+    [ -n "${CHAT:-}" ] && _chat="chat = { $CHAT };"
     _ml=""
     [ -n "${MAX_LATENESS:-}" ] && _ml="max_lateness = \"$MAX_LATENESS\";"
     cat >"$1" <<EOF
@@ -54,7 +57,8 @@ scheduler = { ${SCHED_EXTRA:-} };
 plugins = { dir = "$T/plugins"; };
 templates = { dir = "$T/templates"; };
 transports = { email = { $_email
-                         from = "Test <test@example.com>"; }; };
+                         from = "Test <test@example.com>"; };
+               $_chat };
 http = { listen = "$_listen"; };
 daemon = { shutdown_timeout = "5s"; log_level = "${LOG_LEVEL:-info}"; };
 rules = ( { name = "sched-test"; use = "followup"; on = [ "sched.test" ];
