@@ -23,8 +23,12 @@ EXTRA_DIST += \
 	tests/integration/http_endpoints.sh \
 	tests/integration/http_unsubscribe.sh \
 	tests/integration/campaign_lib.sh \
-	tests/integration/campaign_basic.sh
+	tests/integration/campaign_basic.sh \
+	tests/integration/campaign_kill.sh \
+	tests/integration/campaign_control.sh
 TESTS += \
 	tests/integration/http_endpoints.sh \
 	tests/integration/http_unsubscribe.sh \
-	tests/integration/campaign_basic.sh
+	tests/integration/campaign_basic.sh \
+	tests/integration/campaign_kill.sh \
+	tests/integration/campaign_control.sh
