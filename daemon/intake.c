@@ -1144,10 +1144,11 @@ static void send_setup(struct suki_intake *in)
     const char *av[6] = {"XGROUP", "CREATE", in->stream, in->group, "0",
                          "MKSTREAM"};
     const char *idv[2] = {"CLIENT", "ID"};
-    if (suki_redis_argv(in->link, on_client_id, in, 0, 2, idv, NULL) < 0)
+    if (suki_redis_argv(in->link, on_client_id, in, 0, 2, idv, NULL) < 0 ||
+        suki_redis_argv(in->link, on_setup, in, 0, 6, av, NULL) < 0) {
+        retry_later(in, 1000);
         return;
-    if (suki_redis_argv(in->link, on_setup, in, 0, 6, av, NULL) < 0)
-        return;
+    }
     in->setup_sent = true;
     in->chain_busy = true;
 }
@@ -1169,8 +1170,10 @@ static void send_read(struct suki_intake *in, bool own)
     av[n++] = in->stream;
     av[n++] = own ? in->own_cursor : ">";
     int64_t timeout = own ? 0 : c->block_ms + c->redis_command_timeout_ms;
-    if (suki_redis_argv(in->link, on_read, in, timeout, n, av, NULL) < 0)
+    if (suki_redis_argv(in->link, on_read, in, timeout, n, av, NULL) < 0) {
+        retry_later(in, 1000);
         return;
+    }
     in->chain_busy = true;
     in->read_blocking = !own;
     in->read_own = own;
@@ -1188,8 +1191,10 @@ static void send_recover(struct suki_intake *in)
     int rc = suki_redis_eval(in->link, &recover_script, on_recover, in, 2, 6,
                              av, NULL);
     free(lasterr);
-    if (rc < 0)
+    if (rc < 0) {
+        retry_later(in, 1000);
         return;
+    }
     in->chain_busy = true;
     int64_t every = c->claim_idle_ms / 2;
     if (every > 30000)

@@ -19,7 +19,11 @@
 
 set -u
 
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+if [ -z "${top_srcdir:-}" ]; then
+    # not under make: find the tree from this file (bash) or the script
+    _lib=${BASH_SOURCE:-$0}
+    top_srcdir=$(cd "$(dirname "$_lib")/../.." && pwd)
+fi
 top_builddir=${top_builddir:-$(pwd)}
 SUKID=${SUKID:-$top_builddir/sukid}
 SUKICTL=${SUKICTL:-$top_builddir/sukictl}
@@ -220,9 +224,11 @@ sukictl() { "$SUKICTL" -c "$CONF" "$@"; }
 # sukitest.py for the options.
 gen_events()
 {
-    "$PY" "$top_srcdir/tests/integration/sukitest.py" gen "$@" |
-        redis-cli -p "$REDIS_PORT" --pipe >/dev/null ||
-        fail "gen_events $*: redis-cli --pipe failed"
+    "$PY" "$top_srcdir/tests/integration/sukitest.py" gen "$@" \
+        >"$T/gen.resp" || fail "gen_events $*: generator failed"
+    redis-cli -p "$REDIS_PORT" --pipe <"$T/gen.resp" >"$T/gen.out" 2>&1 ||
+        fail "gen_events $*: redis-cli --pipe failed: $(cat "$T/gen.out")"
+    rm -f "$T/gen.resp"
 }
 
 # pyredis 'PYTHON' - run PYTHON with r = sukitest.Redis (raw bytes client).
