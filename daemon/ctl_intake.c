@@ -204,8 +204,7 @@ int sukictl_push(struct sukictl *ctl, int argc, char **argv)
             printf("; refused %lld line%s", refused, refused == 1 ? "" : "s");
         putchar('\n');
     }
-    return refused || ps.redis_failed || read_err ? SUKICTL_FAILED
-                                                  : SUKICTL_OK;
+    return refused || ps.redis_failed || read_err ? SUKICTL_FAILED : SUKICTL_OK;
 }
 
 /* ---- dead ----------------------------------------------------------- */
@@ -222,12 +221,10 @@ static void dead_print(struct sukictl *ctl, const redisReply *e)
     if (ctl->json) {
         json_t *o = json_object();
         json_object_set_new(o, "id", json_string(id->str));
-        for (size_t k = 0; fv->type == REDIS_REPLY_ARRAY &&
-                           k + 1 < fv->elements;
-             k += 2) {
+        for (size_t k = 0;
+             fv->type == REDIS_REPLY_ARRAY && k + 1 < fv->elements; k += 2) {
             const redisReply *f = fv->element[k], *v = fv->element[k + 1];
-            if (f->type != REDIS_REPLY_STRING ||
-                v->type != REDIS_REPLY_STRING)
+            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
                 continue;
             int64_t ms;
             if (is_field(f, "at") &&
@@ -312,8 +309,8 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
     const char *sub = argc > 0 ? argv[0] : "list";
     bool list = strcmp(sub, "list") == 0;
     if ((list && argc > 1) ||
-        (!list && (argc != 2 || (strcmp(sub, "replay") != 0 &&
-                                 strcmp(sub, "drop") != 0)))) {
+        (!list && (argc != 2 ||
+                   (strcmp(sub, "replay") != 0 && strcmp(sub, "drop") != 0)))) {
         sukictl_errx("usage: sukictl dead [list | replay ID | drop ID]");
         return SUKICTL_USAGE;
     }
@@ -331,8 +328,8 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
         }
         freeReplyObject(r);
     } else {
-        const char *av[6] = {"EVAL", replay_lua, "2", dead,
-                             ctl->conf->stream, argv[1]};
+        const char *av[6] = {"EVAL", replay_lua,        "2",
+                             dead,   ctl->conf->stream, argv[1]};
         redisReply *r = sukictl_cmdargv(ctl, 6, av, NULL);
         if (r && r->type == REDIS_REPLY_STRING) {
             printf("replayed %s as %s in %s\n", argv[1], r->str,
@@ -369,9 +366,9 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
     json_t *jl = json_array();
     json_object_set_new(o, "client", json_string(id));
     for (size_t k = 0; k + 1 < prof->elements; k += 2)
-        json_object_set_new(p, prof->element[k]->str,
-                            json_bytes(prof->element[k + 1]->str,
-                                       prof->element[k + 1]->len));
+        json_object_set_new(
+            p, prof->element[k]->str,
+            json_bytes(prof->element[k + 1]->str, prof->element[k + 1]->len));
     for (size_t i = 0; i < keys->elements; i++) {
         const char *key = keys->element[i]->str;
         redisReply *sc = sukictl_cmd(ctl, "ZSCORE %s %s", jobs, key);
@@ -458,16 +455,14 @@ void sukictl_intake_status(struct sukictl *ctl, json_t *o)
         const redisReply *g = r->element[i];
         const redisReply *name = NULL;
         long long pending = -1, consumers = -1, lag = -1;
-        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY &&
-                           k + 1 < g->elements;
+        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements;
              k += 2) {
             const redisReply *f = g->element[k], *v = g->element[k + 1];
             if (is_field(f, "name"))
                 name = v;
             else if (is_field(f, "pending") && v->type == REDIS_REPLY_INTEGER)
                 pending = v->integer;
-            else if (is_field(f, "consumers") &&
-                     v->type == REDIS_REPLY_INTEGER)
+            else if (is_field(f, "consumers") && v->type == REDIS_REPLY_INTEGER)
                 consumers = v->integer;
             else if (is_field(f, "lag") && v->type == REDIS_REPLY_INTEGER)
                 lag = v->integer;
@@ -480,8 +475,8 @@ void sukictl_intake_status(struct sukictl *ctl, json_t *o)
         json_object_set_new(o, "pending", json_integer(pending));
         /* entries not yet delivered to the group (null when Redis cannot
          * tell, e.g. after XDEL inside the backlog) */
-        json_object_set_new(o, "lag", lag >= 0 ? json_integer(lag)
-                                               : json_null());
+        json_object_set_new(o, "lag",
+                            lag >= 0 ? json_integer(lag) : json_null());
     }
     freeReplyObject(r);
     char *stats = sukictl_key(ctl, "stats");

@@ -426,17 +426,17 @@ struct entry {
     const char *reason;    /* arena (dead letters, OP_ERROR) */
     const char *payload;   /* arena; NULL when the entry had no event */
     size_t payload_len;
-    const char **fields;   /* arena: the entry's own fields when it had no
-                              event field (name, value pairs) */
+    const char **fields; /* arena: the entry's own fields when it had no
+                            event field (name, value pairs) */
     size_t *flens;
     size_t nf;
-    int64_t deliveries;    /* from recovery: deliveries before this one */
-    const char *lasterr;   /* arena, from recovery */
+    int64_t deliveries;       /* from recovery: deliveries before this one */
+    const char *lasterr;      /* arena, from recovery */
     struct profile_field *pf; /* arena */
     size_t npf, pfcap;
     struct suki_actions acts;
     bool acts_used;
-    bool skip;             /* known duplicate: no rules */
+    bool skip; /* known duplicate: no rules */
 };
 
 struct batch {
@@ -449,7 +449,7 @@ struct batch {
     /* profiles of the batch's clients (sorted by id) */
     struct suki_client **cl;
     size_t ncl;
-    bool *seen; /* per entry: the seen marker exists (rules path) */
+    bool *seen;   /* per entry: the seen marker exists (rules path) */
     size_t *prev; /* per entry: earlier entry with the same event id, or
                      SIZE_MAX (rules path) */
     int replies_left;
@@ -475,16 +475,16 @@ struct suki_intake {
     int applies;         /* apply scripts outstanding */
     bool own_pending;    /* read our own pending entries first */
     char own_cursor[48];
-    bool recover_again;  /* the last recovery was full */
+    bool recover_again;   /* the last recovery was full */
     int64_t next_recover; /* monotonic ms */
-    bool retry_wait;     /* waiting on retry_ev after an error */
+    bool retry_wait;      /* waiting on retry_ev after an error */
     struct event *retry_ev;
     struct event *lists_ev;
     int64_t lists_delay_ms;
     bool lists_busy;
     struct event *maint_ev;
     bool maint_busy;
-    int64_t next_gc;     /* monotonic ms */
+    int64_t next_gc; /* monotonic ms */
     bool stopping, unblock_sent, freeing;
     void (*done)(void *);
     void *done_arg;
@@ -836,8 +836,8 @@ static void run_rules(struct batch *b)
         suki_actions_init(&e->acts);
         e->acts_used = true;
         struct suki_err err = {{0}};
-        if (suki_rules_on_event(in->D->rules, e->ev, cl, now, &e->acts,
-                                &err) < 0) {
+        if (suki_rules_on_event(in->D->rules, e->ev, cl, now, &e->acts, &err) <
+            0) {
             suki_warnx("intake: event %s (%s, client %s) not applied: %s",
                        e->sid, e->ev->type, e->ev->client, err.msg);
             e->op = OP_ERROR;
@@ -998,12 +998,14 @@ static void on_apply(struct suki_redis *r, redisReply *reply, void *arg)
         return;
     }
     if (!reply) {
-        intake_err(in, "batch of %zu entries not confirmed (link lost); "
-                       "they stay pending and come back",
+        intake_err(in,
+                   "batch of %zu entries not confirmed (link lost); "
+                   "they stay pending and come back",
                    b->n);
     } else if (reply->type == REDIS_REPLY_ERROR) {
-        intake_err(in, "applying a batch of %zu entries failed: %s; they "
-                       "stay pending and come back",
+        intake_err(in,
+                   "applying a batch of %zu entries failed: %s; they "
+                   "stay pending and come back",
                    b->n, reply->str);
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 6) {
         long long v[6];
@@ -1046,8 +1048,7 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
             argv_str(a, s ? "S" : "C");
             argv_str(a, s ? x->key : x->prefix);
             argv_str(a, x->client ? x->client : e->ev->client);
-            argv_str(a, s ? arena_printf(&b->ar, "%" PRId64, x->due_ms)
-                          : "");
+            argv_str(a, s ? arena_printf(&b->ar, "%" PRId64, x->due_ms) : "");
             argv_str(a, s && x->body ? x->body : "");
         }
         break;
@@ -1088,8 +1089,8 @@ static void send_apply(struct batch *b)
         drive(in);
         return;
     }
-    int rc = suki_redis_eval(in->link, &apply_script, on_apply, b, 1,
-                             (int)a.n, a.v, a.len);
+    int rc = suki_redis_eval(in->link, &apply_script, on_apply, b, 1, (int)a.n,
+                             a.v, a.len);
     argv_free(&a);
     if (rc < 0) {
         batch_free(b);
@@ -1116,8 +1117,8 @@ static void on_setup(struct suki_redis *r, redisReply *reply, void *arg)
     }
     if (reply->type == REDIS_REPLY_ERROR &&
         strncmp(reply->str, "BUSYGROUP", 9) != 0) {
-        intake_err(in, "cannot create consumer group %s on %s: %s",
-                   in->group, in->stream, reply->str);
+        intake_err(in, "cannot create consumer group %s on %s: %s", in->group,
+                   in->stream, reply->str);
         in->setup_sent = false;
         retry_later(in, 2000);
         return;
@@ -1141,8 +1142,8 @@ static void on_client_id(struct suki_redis *r, redisReply *reply, void *arg)
 
 static void send_setup(struct suki_intake *in)
 {
-    const char *av[6] = {"XGROUP", "CREATE", in->stream, in->group, "0",
-                         "MKSTREAM"};
+    const char *av[6] = {"XGROUP",  "CREATE", in->stream,
+                         in->group, "0",      "MKSTREAM"};
     const char *idv[2] = {"CLIENT", "ID"};
     if (suki_redis_argv(in->link, on_client_id, in, 0, 2, idv, NULL) < 0 ||
         suki_redis_argv(in->link, on_setup, in, 0, 6, av, NULL) < 0) {
@@ -1159,7 +1160,7 @@ static void send_read(struct suki_intake *in, bool own)
     char count[24], block[24];
     snprintf(count, sizeof(count), "%d", c->batch);
     snprintf(block, sizeof(block), "%" PRId64, c->block_ms);
-    const char *av[12] = {"XREADGROUP", "GROUP", in->group,
+    const char *av[12] = {"XREADGROUP",    "GROUP", in->group,
                           in->D->consumer, "COUNT", count};
     int n = 6;
     if (!own) {
@@ -1186,8 +1187,8 @@ static void send_recover(struct suki_intake *in)
     snprintf(idle, sizeof(idle), "%" PRId64, c->claim_idle_ms);
     snprintf(count, sizeof(count), "%d", c->batch);
     char *lasterr = suki_conf_key(c, "lasterr");
-    const char *av[6] = {in->stream, lasterr,         in->group,
-                         in->D->consumer, idle, count};
+    const char *av[6] = {in->stream,      lasterr, in->group,
+                         in->D->consumer, idle,    count};
     int rc = suki_redis_eval(in->link, &recover_script, on_recover, in, 2, 6,
                              av, NULL);
     free(lasterr);
@@ -1202,8 +1203,7 @@ static void send_recover(struct suki_intake *in)
     in->next_recover = suki_mono_ms() + every;
 }
 
-static void unblock_reply(struct suki_redis *r, redisReply *reply,
-                          void *arg);
+static void unblock_reply(struct suki_redis *r, redisReply *reply, void *arg);
 
 static void finish_stop(evutil_socket_t fd, short what, void *arg)
 {
@@ -1237,8 +1237,8 @@ static void drive(struct suki_intake *in)
             snprintf(id, sizeof(id), "%lld", in->client_id);
             const char *av[3] = {"CLIENT", "UNBLOCK", id};
             in->ref->refs++;
-            if (suki_redis_argv(in->D->redis, unblock_reply, in->ref, 0, 3,
-                                av, NULL) == 0)
+            if (suki_redis_argv(in->D->redis, unblock_reply, in->ref, 0, 3, av,
+                                NULL) == 0)
                 in->unblock_sent = true;
             else
                 in->ref->refs--;
@@ -1321,8 +1321,7 @@ static void arm(struct event *ev, int64_t ms)
     evtimer_add(ev, &tv);
 }
 
-static void on_lists_reply(struct suki_redis *r, redisReply *reply,
-                           void *arg)
+static void on_lists_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
     (void)r;
     struct mainref *ref = arg;
@@ -1389,8 +1388,7 @@ static void on_lists_timer(evutil_socket_t fd, short what, void *arg)
     in->lists_busy = true;
 }
 
-static void on_maint_reply(struct suki_redis *r, redisReply *reply,
-                           void *arg)
+static void on_maint_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
     (void)r;
     struct mainref *ref = arg;
