@@ -79,7 +79,7 @@ EOF
 echo "   delivery lateness: $(pct "$T/dlate1")"
 RSS_PEAK=$(sed -n 's/^VmHWM:[[:space:]]*//p' /proc/"$SUKID_PID"/status)
 stop_sukid a
-rm -rf "$SPOOL"; mkdir -p "$SPOOL"; : >"$T/sukid-a.log"
+mv "$T/sukid-a.log" "$T/part1.log"; rm -rf "$SPOOL"; mkdir -p "$SPOOL"
 fi
 
 # ---- 2. throughput: 20,000 overdue jobs --------------------------------

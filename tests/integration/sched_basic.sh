@@ -7,7 +7,7 @@
 
 start_redis
 CONF=$T/sukid.conf
-sched_conf "$CONF"
+LOG_LEVEL=debug sched_conf "$CONF"
 P=$SUKI_PREFIX
 
 # ---- listing --------------------------------------------------------
@@ -85,10 +85,9 @@ rcli HSET "$P:client:cx" name "Client X" manager "mgr@example.com" >/dev/null
 add_jobs --client cx --key soon --due "$DUE" --notify "ops@example.com,manager"
 wait_for 10 '[ "$(spool_count)" = 2 ]' ||
     fail "the due job did not fire ($(spool_count) messages)"
-for f in "$T"/spool/*.eml; do
-    m=$(stat -c %.3Y "$f" | tr -d .)
-    [ "$m" -ge "$DUE" ] || fail "message written at $m, before due $DUE"
-done
+LATE=$(sed -n 's/.* job sched-test:cx:soon: fired: late \(-\?[0-9]*\) ms.*/\1/p' "$T/sukid-a.log")
+[ -n "$LATE" ] || fail "no fire logged"
+[ "$LATE" -ge 0 ] || fail "the job fired $LATE ms before its due time"
 grep -l "^To: ops@example.com" "$T"/spool/*.eml >/dev/null ||
     fail "no message to the notify address"
 grep -l "^To: mgr@example.com" "$T"/spool/*.eml >/dev/null ||
