@@ -5,9 +5,6 @@
 libsukicore_la_SOURCES += daemon/sched.c daemon/sched.h \
 	daemon/fire.c daemon/fire.h
 sukictl_SOURCES += daemon/ctl_jobs.c
-# intake: consumer group, validation, atomic apply, recovery, lists, trim
-libsukicore_la_SOURCES += daemon/intake.c daemon/intake.h
-sukictl_SOURCES += daemon/ctl_intake.c
 
 # scheduler tests: unit (pure parts) and integration (real redis-server,
 # real sukid, spool and SMTP transports).
@@ -20,11 +17,11 @@ tests_unit_check_sched_LDADD = $(UNIT_LIBS)
 endif
 TESTS += tests/integration/sched_basic.sh tests/integration/sched_two.sh \
 	tests/integration/sched_crash.sh tests/integration/sched_late.sh \
-	tests/integration/sched_retry.sh
+	tests/integration/sched_retry.sh tests/integration/sched_stop.sh
 EXTRA_DIST += tests/integration/sched_basic.sh \
 	tests/integration/sched_two.sh tests/integration/sched_crash.sh \
 	tests/integration/sched_late.sh tests/integration/sched_retry.sh \
-	tests/integration/sched_lib.sh tests/integration/sched_jobs.py
+	tests/integration/sched_stop.sh tests/integration/sched_lib.sh tests/integration/sched_jobs.py
 INTAKE_TESTS = tests/integration/intake_basic.sh \
 	tests/integration/intake_badinput.sh tests/integration/intake_kill.sh \
 	tests/integration/intake_two.sh tests/integration/intake_redis_restart.sh \
