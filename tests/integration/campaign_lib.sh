@@ -54,6 +54,12 @@ stop_smtp()
     lib_untrack "$SMTP_PID"
 }
 
+# port_open PORT - something listens on 127.0.0.1:PORT
+port_open()
+{
+    "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null
+}
+
 # start_sink DIR - Postfix smtp-sink, every transaction appended to
 # DIR/dump (X-Rcpt-Args lines count the recipients); sets SMTP_PORT.
 start_sink()
@@ -71,7 +77,7 @@ start_sink()
         >"$1/sink.log" 2>&1 &
     SMTP_PID=$!
     lib_track $SMTP_PID
-    wait_for 10 "(exec 3<>/dev/tcp/127.0.0.1/$SMTP_PORT) 2>/dev/null" ||
+    wait_for 10 "port_open $SMTP_PORT" ||
         fail "smtp-sink did not start"
     # it must also be able to write its dump: send one message by hand
     "$PY" -c 'import smtplib,sys; s=smtplib.SMTP("127.0.0.1", int(sys.argv[1])); s.sendmail("probe@test", ["probe@test"], "Subject: probe\r\n\r\nprobe\r\n"); s.quit()' "$SMTP_PORT" ||
