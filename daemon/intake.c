@@ -496,6 +496,7 @@ struct suki_intake {
 };
 
 static void drive(struct suki_intake *in);
+static void arm(struct event *ev, int64_t ms);
 
 static const struct suki_conf *C(const struct suki_intake *in)
 {
@@ -1286,10 +1287,19 @@ static void drive(struct suki_intake *in)
 static void unblock_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
     (void)r;
-    (void)reply;
     struct mainref *ref = arg;
-    if (--ref->refs == 0 && !ref->in)
+    struct suki_intake *in = ref->in;
+    if (--ref->refs == 0 && !in)
         free(ref);
+    if (!in || in->freeing || !in->stopping)
+        return;
+    /* 0: the read was still queued behind an apply and not blocked yet;
+     * try again shortly rather than wait out the whole block time */
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 &&
+        in->chain_busy && in->read_blocking) {
+        in->unblock_sent = false;
+        arm(in->retry_ev, 20);
+    }
 }
 
 static void on_link_state(struct suki_redis *r, bool up, void *arg)
