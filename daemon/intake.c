@@ -38,9 +38,12 @@
 
 /* Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
  * ms, then one record per entry:
- *   sid 'a' event_id client nf (field value)*nf na (kind key client due
- *       body)*na                      apply (kind 'S' schedule, 'C' cancel
- *                                     by key prefix)
+ *   sid 'a' event_id client sup addr nf (field value)*nf na (kind key
+ *       client due body)*na           apply (kind 'S' schedule, 'C' cancel
+ *                                     by key prefix); sup 'U' / 'S' adds
+ *                                     addr (or the profile's email) to /
+ *                                     removes it from P:suppressed
+ *                                     (consent.unsubscribed / subscribed)
  *   sid 'i'|'p' reason has_payload payload nf (field value)*nf
  *                                     dead letter (invalid | poison); the
  *                                     fields are the entry's own when it had
@@ -59,9 +62,10 @@ static struct suki_redis_script apply_script = {
     "local jobs, jobh = P .. ':jobs', P .. ':job'\n"
     "local dead, lasterr, stats = P .. ':dead', P .. ':lasterr', "
     "P .. ':stats'\n"
+    "local supk = P .. ':suppressed'\n"
     "local function kt(k) return redis.call('TYPE', k).ok end\n"
     "local want = {[jobs] = 'zset', [jobh] = 'hash', [dead] = 'stream',\n"
-    "  [lasterr] = 'hash', [stats] = 'hash'}\n"
+    "  [lasterr] = 'hash', [stats] = 'hash', [supk] = 'set'}\n"
     "for k, t in pairs(want) do\n"
     "  local have = kt(k)\n"
     "  if have ~= 'none' and have ~= t then\n"
@@ -80,8 +84,10 @@ static struct suki_redis_script apply_script = {
     "    redis.call('HSET', lasterr, sid, ARGV[i])\n"
     "    i = i + 1\n"
     "  elseif op == 'a' then\n"
-    "    local eid, client, nf = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
-    "    local fs = i + 3\n"
+    "    local eid, client, sup, addr = ARGV[i], ARGV[i + 1], ARGV[i + 2], "
+    "ARGV[i + 3]\n"
+    "    local nf = tonumber(ARGV[i + 4])\n"
+    "    local fs = i + 5\n"
     "    local na = tonumber(ARGV[fs + 2 * nf])\n"
     "    local as = fs + 2 * nf + 1\n"
     "    i = as + 5 * na\n"
@@ -114,6 +120,15 @@ static struct suki_redis_script apply_script = {
     "fs + 2 * nf - 1))\n"
     "        end\n"
     "        redis.pcall('HINCRBY', ck, 'events', 1)\n"
+    "        if sup ~= '' then\n"
+    "          if addr == '' then addr = redis.call('HGET', ck, 'email') or '' "
+    "end\n"
+    "          if addr ~= '' then\n"
+    "            if sup == 'U' then redis.call('SADD', supk, "
+    "string.lower(addr))\n"
+    "            else redis.call('SREM', supk, string.lower(addr)) end\n"
+    "          end\n"
+    "        end\n"
     "        for a = 0, na - 1 do\n"
     "          local b = as + 5 * a\n"
     "          local key, cj = ARGV[b + 1], P .. ':cjobs:' .. ARGV[b + 2]\n"
@@ -1036,6 +1051,17 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
     case OP_APPLY: {
         argv_str(a, e->ev->id ? e->ev->id : "");
         argv_str(a, e->ev->client);
+        const char *sup = "", *addr = NULL;
+        if (strcmp(e->ev->type, "consent.unsubscribed") == 0)
+            sup = "U";
+        else if (strcmp(e->ev->type, "consent.subscribed") == 0)
+            sup = "S";
+        if (*sup) {
+            json_t *em = json_object_get(e->ev->data, "email");
+            addr = json_is_string(em) ? json_string_value(em) : NULL;
+        }
+        argv_str(a, sup);
+        argv_str(a, addr ? addr : "");
         argv_str(a, arena_printf(&b->ar, "%zu", e->npf));
         for (size_t k = 0; k < e->npf; k++) {
             argv_str(a, e->pf[k].field);

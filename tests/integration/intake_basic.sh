@@ -39,9 +39,22 @@ wait_for 10 '[ "$(rcli HGET suki:client:acme name)" = Acme ]' ||
 [ "$(rcli HGET suki:client:acme manager)" = m@x.ph ] || fail "manager"
 ok "client.created stored the profile"
 
+# consent: the profile's address (or data.email) is suppressed and lifted
+rcli XADD suki:events '*' event '{"type":"consent.unsubscribed","client":"acme"}' >/dev/null
+wait_for 10 '[ "$(rcli SISMEMBER suki:suppressed a@acme.ph)" = 1 ]' ||
+    fail "consent.unsubscribed did not suppress the profile address"
+rcli XADD suki:events '*' event '{"type":"consent.unsubscribed","client":"acme","data":{"email":"Boss@Acme.PH"}}' >/dev/null
+wait_for 10 '[ "$(rcli SISMEMBER suki:suppressed boss@acme.ph)" = 1 ]' ||
+    fail "consent.unsubscribed did not suppress data.email (lower-cased)"
+rcli XADD suki:events '*' event '{"type":"consent.subscribed","client":"acme"}' >/dev/null
+wait_for 10 '[ "$(rcli SISMEMBER suki:suppressed a@acme.ph)" = 0 ]' ||
+    fail "consent.subscribed did not lift the suppression"
+[ "$(rcli SCARD suki:suppressed)" = 1 ] || fail "suppressed: $(rcli SMEMBERS suki:suppressed)"
+ok "consent.unsubscribed / consent.subscribed"
+
 wait_for 10 '[ "$(group_pending)" = 0 ]' || fail "pending $(group_pending)"
 stop_sukid a || fail "sukid exit status $? on SIGTERM"
-grep -q "this process applied 10001 events (500 duplicate" "$T/sukid-a.log" ||
+grep -q "this process applied 10004 events (500 duplicate" "$T/sukid-a.log" ||
     fail "stop summary missing"
 [ "$(stat invalid)" = 0 ] || fail "invalid $(stat invalid)"
 ok "clean stop"
