@@ -532,6 +532,7 @@ struct suki_campaigns {
     size_t n_runners;
     unsigned long seq;
     char *claim_token; /* token of the claim in flight */
+    int releasing;     /* lease releases awaiting their answer */
     unsigned char *secret;
     size_t secret_len;
     bool secret_pending;
@@ -1563,12 +1564,30 @@ static void runner_detach(struct runner *ru)
     evtimer_del(ru->flush_ev);
 }
 
+static void on_released(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    (void)reply;
+    struct guard *g = arg;
+    if (g->cm) {
+        g->cm->releasing--;
+        check_stopped(g->cm);
+    }
+    guard_unref(g);
+}
+
+/* Drop a lease (if it is still ours). A stop waits for the answer, so the
+ * next daemon can take over at once. */
 static void release_lease(struct suki_campaigns *cm, const char *lock,
                           const char *token)
 {
     const char *av[2] = {lock, token};
-    (void)suki_redis_eval(cm->D->redis, &release_script, on_ignore, NULL, 1, 2,
-                          av, NULL);
+    struct guard *g = guard_ref(cm->g);
+    if (suki_redis_eval(cm->D->redis, &release_script, on_released, g, 1, 2,
+                        av, NULL) == 0)
+        cm->releasing++;
+    else
+        guard_unref(g);
 }
 
 /* End the runner when it has nothing more to do: stopped (or finished)
@@ -1908,7 +1927,8 @@ static void finish_stop(struct suki_campaigns *cm)
 static void check_stopped(struct suki_campaigns *cm)
 {
     /* from the loop only: the stop timer calls finish_stop */
-    if (cm->stopping && cm->done && cm->n_runners == 0 && cm->stop_ev &&
+    if (cm->stopping && cm->done && cm->n_runners == 0 &&
+        cm->releasing == 0 && cm->stop_ev &&
         !evtimer_pending(cm->stop_ev, NULL)) {
         struct timeval tv = {0, 0};
         evtimer_add(cm->stop_ev, &tv);
@@ -1920,7 +1940,7 @@ static void on_stop_ev(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct suki_campaigns *cm = arg;
-    if (cm->n_runners == 0) {
+    if (cm->n_runners == 0 && cm->releasing == 0) {
         finish_stop(cm);
         return;
     }

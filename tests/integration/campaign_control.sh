@@ -8,6 +8,8 @@
 #  - a campaign whose error rate passes campaigns.error_threshold after
 #    error_min outcomes pauses itself and says why;
 #  - a campaign with --start-at in the future waits for it;
+#  - with two daemons one runs a campaign; SIGTERM releases its lease and
+#    the other continues at once, nobody sent twice;
 #  - usage errors and unknown campaigns.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/campaign_lib.sh"
@@ -134,12 +136,12 @@ sc campaign status bad | grep -q "^state      paused: error rate 100%" || fail "
 ok "error rate pause after $f failures: $reason"
 
 # ---- start-at in the future ----------------------------------------------
-later=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)
 stop_smtp
 start_aiosmtpd "$T/smtp5"
 camp_conf "$CONF" "$CAMP"
 kill -HUP "$SUKID_PID_a"
 wait_for 10 '[ $(grep -c "configuration reloaded" "$T/sukid-a.log") -ge 4 ]' || fail "reload 4"
+later=$(date -u -d '+4 seconds' +%Y-%m-%dT%H:%M:%SZ)
 sc campaign create later --template promo --audience segment=retry --start-at "$later" |
     grep -q "starts at" || fail "create later"
 [ "$(cfield later state)" = scheduled ] || fail "not scheduled"
@@ -148,6 +150,41 @@ sleep 1
 wait_state later completed 15
 [ "$(cfield later sent)" = 10 ] || fail "later sent $(cfield later sent)"
 ok "--start-at: waited, then sent"
+
+# ---- two daemons: one runner; SIGTERM hands over at once ------------------
+HTTP_A=$HTTP_PORT
+HTTP_PORT=$(free_port)
+CONF_B=$T/b.conf
+camp_conf "$CONF_B" "$CAMP"
+start_daemon b "$CONF_B"
+HTTP_PORT=$HTTP_A
+sc campaign create term --template promo --audience segment=retail --rate 300/s >/dev/null ||
+    fail "create term"
+wait_for 20 '[ "$(cfield term sent)" -ge 100 ]' || fail "term does not send"
+runner=$(cfield term runner)
+case "$runner" in
+*:$SUKID_PID_a:*) holder=a other=b ;;
+*:$SUKID_PID_b:*) holder=b other=a ;;
+*) fail "runner '$runner' is neither daemon" ;;
+esac
+grep -q "campaign term: running here" "$T/sukid-$other.log" && fail "both daemons run term"
+eval "hpid=\$SUKID_PID_$holder"
+t0=$(now_ms)
+stop_sukid $holder || fail "SIGTERM: exit status $?"
+lease=$(rcli GET "$P:clock:term")
+[ "$lease" != "$runner" ] || fail "lease still held by the stopped daemon"
+wait_for 10 'grep -q "campaign term: running here" "$T/sukid-$other.log"' ||
+    fail "the other daemon did not take over"
+ok "SIGTERM of $holder: lease released, $other took over after $(($(now_ms) - t0)) ms"
+wait_state term completed 60
+[ "$(cfield term sent)" = 3000 ] || fail "term sent $(cfield term sent)"
+cat "$T"/smtp5/msg-*.json | "$PY" -c '
+import json, sys, collections
+c = collections.Counter(json.loads(l)["rcpt_tos"][0] for l in sys.stdin)
+d = [r for r, n in c.items() if n > 1]
+assert not d, "sent twice: %s" % d[:5]
+assert sum(1 for r in c if r.startswith("c")) == 3000, len(c)' || fail "term: duplicates or missing"
+ok "term: 3000 sent once each across the handover"
 
 # ---- usage ----------------------------------------------------------------
 sc campaign create x --template promo >/dev/null 2>&1; [ $? = 2 ] || fail "missing --audience not usage"
@@ -160,7 +197,7 @@ sc campaign create ctl --template promo --audience all >/dev/null 2>&1; [ $? = 1
 sc campaign status nosuch >/dev/null 2>&1; [ $? = 1 ] || fail "unknown campaign status"
 sc campaign pause nosuch >/dev/null 2>&1; [ $? = 1 ] || fail "unknown campaign pause"
 sc --json campaign list >"$T/list.json" || fail "list"
-[ "$(wc -l <"$T/list.json")" = 4 ] || fail "list: $(cat "$T/list.json")"
+[ "$(wc -l <"$T/list.json")" = 5 ] || fail "list: $(cat "$T/list.json")"
 "$PY" -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$T/list.json" || fail "list --json"
 ok "usage errors exit 2, failures 1; list --json"
-stop_sukid a || fail "sukid exit status"
+stop_sukid $other || fail "sukid exit status"
