@@ -1583,8 +1583,8 @@ static void release_lease(struct suki_campaigns *cm, const char *lock,
 {
     const char *av[2] = {lock, token};
     struct guard *g = guard_ref(cm->g);
-    if (suki_redis_eval(cm->D->redis, &release_script, on_released, g, 1, 2,
-                        av, NULL) == 0)
+    if (suki_redis_eval(cm->D->redis, &release_script, on_released, g, 1, 2, av,
+                        NULL) == 0)
         cm->releasing++;
     else
         guard_unref(g);
@@ -1927,9 +1927,8 @@ static void finish_stop(struct suki_campaigns *cm)
 static void check_stopped(struct suki_campaigns *cm)
 {
     /* from the loop only: the stop timer calls finish_stop */
-    if (cm->stopping && cm->done && cm->n_runners == 0 &&
-        cm->releasing == 0 && cm->stop_ev &&
-        !evtimer_pending(cm->stop_ev, NULL)) {
+    if (cm->stopping && cm->done && cm->n_runners == 0 && cm->releasing == 0 &&
+        cm->stop_ev && !evtimer_pending(cm->stop_ev, NULL)) {
         struct timeval tv = {0, 0};
         evtimer_add(cm->stop_ev, &tv);
     }
