@@ -1,12 +1,18 @@
 /* main.c - sukid: argument parsing, startup order, signals, reload, stop. */
 #include "config.h"
 
+#include "campaign.h"
 #include "conf.h"
 #include "daemon.h"
+#include "dispatch.h"
 #include "http.h"
+#include "intake.h"
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
+#include "rules.h"
+#include "sched.h"
+#include "template.h"
 #include "timeutil.h"
 #include "util.h"
 
@@ -28,6 +34,12 @@
 static struct suki_daemon D;
 static const char *conf_path = DEFAULT_CONF;
 static struct event *stop_timer;
+static struct suki_sched *sched; /* the scheduler and fire path */
+static struct suki_campaigns *campaigns; /* campaign runners */
+static struct suki_intake *intake; /* the event intake */
+/* Modules still draining at a stop, plus one for begin_stop itself; the
+ * loop ends when it reaches 0 (see stop_step). */
+static int stop_pending;
 static struct event *watchdog_ev;
 static int sigint_count;
 static struct suki_http *http_srv; /* NULL when http.listen is "" */
@@ -74,18 +86,23 @@ static void print_diags(const struct suki_conf_diags *d)
 struct confset {
     struct suki_conf *conf;
     struct suki_holidays *holidays;
+    struct suki_templates *templates;
+    struct suki_ruleset *rules; /* borrows holidays: free it first */
 };
 
 static void confset_free(struct confset *cs)
 {
+    suki_rules_free(cs->rules);
     suki_conf_unref(cs->conf);
     suki_holidays_free(cs->holidays);
+    suki_templates_free(cs->templates);
     memset(cs, 0, sizeof(*cs));
 }
 
 static int confset_load(const char *path, struct confset *cs,
                         struct suki_conf_diags *d)
 {
+    size_t before = d->n;
     memset(cs, 0, sizeof(*cs));
     cs->conf = suki_conf_load(path, d);
     if (!cs->conf)
@@ -99,6 +116,21 @@ static int confset_load(const char *path, struct confset *cs,
             return -EINVAL;
         }
     }
+    cs->templates = suki_templates_load(cs->conf->templates_dir,
+                                        cs->conf->default_locale, d);
+    /* Rules load their plugins and let each check its settings. */
+    cs->rules = suki_rules_load(cs->conf, cs->holidays, d);
+    for (size_t i = 0; cs->templates && i < cs->conf->n_rules; i++) {
+        const struct suki_rule_conf *r = &cs->conf->rules[i];
+        if (!suki_templates_has(cs->templates, r->template_name))
+            suki_conf_diags_add(d, r->file, r->line,
+                                "rule '%s': no template '%s' in %s", r->name,
+                                r->template_name, cs->conf->templates_dir);
+    }
+    if (d->n > before || !cs->templates || !cs->rules) {
+        confset_free(cs);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -107,6 +139,7 @@ static void on_redis_state(struct suki_redis *r, bool up, void *arg)
     (void)r;
     (void)arg;
     suki_metrics.redis_up = up ? 1 : 0;
+    suki_sched_redis_state(sched, up);
     if (up) {
         notify("READY=1\nSTATUS=running; redis connected");
     } else if (!D.stopping) {
@@ -114,12 +147,25 @@ static void on_redis_state(struct suki_redis *r, bool up, void *arg)
     }
 }
 
+/* One module finished draining (a suki_sched_done_cb). */
+static void stop_step(void *arg)
+{
+    (void)arg;
+    if (--stop_pending == 0)
+        event_base_loopexit(D.base, NULL);
+}
+
+/* The intake scheduled jobs: the scheduler may need to wake sooner. */
+static void nudge_sched(void *arg, int64_t due_ms)
+{
+    suki_sched_nudge(arg, due_ms);
+}
+
 static void finish_stop(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    (void)arg;
-    event_base_loopexit(D.base, NULL);
+    stop_step(arg);
 }
 
 static void begin_stop(void)
@@ -129,6 +175,19 @@ static void begin_stop(void)
     D.stopping = true;
     suki_notice("stopping: finishing work in flight");
     notify("STOPPING=1\nSTATUS=stopping");
+    stop_pending = 1;
+    if (campaigns) {
+        stop_pending++;
+        suki_campaigns_stop(campaigns, stop_step, NULL);
+    }
+    if (sched) {
+        stop_pending++;
+        suki_sched_stop(sched, stop_step, NULL);
+    }
+    if (intake) {
+        stop_pending++;
+        suki_intake_stop(intake, stop_step, NULL);
+    }
     /* Nothing long-running is in flight yet at this layer; modules that
      * hold work extend the stop through their own drain hooks. */
     struct timeval tv = {0, 0};
@@ -170,8 +229,21 @@ static void reload(void)
                    "reconnect");
     suki_redis_set_conf(D.redis, cs.conf);
     D.conf = cs.conf;
+    /* The old rules borrow the old holidays: release them first. Nothing
+     * keeps a pointer to a ruleset across a callback, so the swap is safe
+     * while work is in flight. */
+    suki_rules_free(D.rules);
+    D.rules = cs.rules;
     suki_holidays_free(D.holidays);
     D.holidays = cs.holidays;
+    suki_templates_free(D.templates);
+    D.templates = cs.templates;
+    if (suki_dispatch_configure(D.dispatch, D.conf->transports,
+                                D.conf->n_transports) < 0)
+        suki_warnx("reload: the new transports were refused; keeping the "
+                   "old ones");
+    suki_sched_reload(sched);
+    suki_intake_reload(intake);
     suki_log_level = D.conf->log_level;
     suki_conf_unref(old);
     suki_http_reload(http_srv);
@@ -257,6 +329,8 @@ int main(int argc, char **argv)
     suki_conf_diags_clear(&d);
     D.conf = cs.conf;
     D.holidays = cs.holidays;
+    D.templates = cs.templates;
+    D.rules = cs.rules;
     suki_log_level = D.conf->log_level;
     D.started_ms = suki_now_ms();
     char host[64];
@@ -281,6 +355,18 @@ int main(int argc, char **argv)
         evsignal_add(sigs[i], NULL);
 
     D.redis = suki_redis_new(D.base, D.conf, "main", on_redis_state, NULL);
+    intake = suki_intake_new(&D);
+    struct suki_err derr = {{0}};
+    D.dispatch = suki_dispatch_new(D.base, &derr);
+    if (!D.dispatch || suki_dispatch_configure(D.dispatch, D.conf->transports,
+                                               D.conf->n_transports) < 0) {
+        suki_err_log("dispatch: %s; not starting",
+                     derr.msg[0] ? derr.msg : "transports refused");
+        return 1;
+    }
+    sched = suki_sched_new(&D);
+    suki_intake_set_nudge(intake, nudge_sched, sched);
+    campaigns = suki_campaigns_new(&D);
     if (D.conf->http_listen[0]) {
         /* Like a web server: a port we cannot bind is a startup error. */
         struct suki_err herr = {{0}};
@@ -304,7 +390,14 @@ int main(int argc, char **argv)
 
     event_base_dispatch(D.base);
 
+    /* Sends still running are cancelled (their jobs stay leased), then the
+     * scheduler goes; whatever still waits on Redis was orphaned and is
+     * freed by suki_redis_free's callbacks. */
+    suki_campaigns_free(campaigns);
+    suki_dispatch_free(D.dispatch);
+    suki_sched_free(sched);
     suki_http_free(http_srv);
+    suki_intake_free(intake);
     suki_redis_free(D.redis);
     for (size_t i = 0; i < 3; i++)
         event_free(sigs[i]);
@@ -312,7 +405,9 @@ int main(int argc, char **argv)
         event_free(stop_timer);
     if (watchdog_ev)
         event_free(watchdog_ev);
+    suki_rules_free(D.rules);
     suki_holidays_free(D.holidays);
+    suki_templates_free(D.templates);
     suki_conf_unref(D.conf);
     event_base_free(D.base);
     suki_notice("stopped");
