@@ -39,7 +39,10 @@ EXTRA_DIST += tests/integration/lifecycle.sh
 # The example configuration, installed with the installed paths in it (an
 # existing sukid.conf is never overwritten).
 suki_confdir = $(sysconfdir)/suki
-EXTRA_DIST += conf/sukid.conf systemd/sukid.service.in
+EXTRA_DIST += conf/sukid.conf systemd/sukid.service.in \
+	conf/examples/events.jsonl scripts/deps.sh scripts/test.sh \
+	scripts/demo.sh scripts/valgrind-wrap.sh docs/ARCHITECTURE.md \
+	.clang-format .ci/run
 install-data-local:
 	$(MKDIR_P) '$(DESTDIR)$(suki_confdir)'
 	if [ ! -f '$(DESTDIR)$(suki_confdir)/sukid.conf' ]; then \
