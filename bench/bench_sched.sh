@@ -85,6 +85,7 @@ fi
 # ---- 2. throughput: 20,000 overdue jobs --------------------------------
 if part 2; then
 rcli FLUSHALL >/dev/null
+RCPU0=$(rcli INFO cpu | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%d", s * 1000000 }')
 load --count $N --due $(($(now_ms) - 60000)) --spread 1000 --clients 2000 --event
 LOG_LEVEL=info EMAIL="url = \"spool://$SPOOL\"; max_connections = 8;" \
     sched_conf "$CONF"
@@ -99,6 +100,12 @@ t = datetime.datetime.strptime(sys.stdin.readline().split()[0], "%Y-%m-%dT%H:%M:
 print(int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))')
 echo "2. $N overdue jobs: all fired, sent and completed in $((T1 - FIRST)) ms" \
     "(polling granularity 50 ms): $((N * 1000 / (T1 - FIRST))) jobs/s"
+# CPU per job, less sensitive to other load on the machine than wall time
+TICKS=$(awk '{ print $14 + $15 }' /proc/"$SUKID_PID"/stat)
+HZ=$(getconf CLK_TCK)
+RCPU=$(rcli INFO cpu | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%d", s * 1000000 }')
+echo "   CPU per job: sukid $((TICKS * 1000000 / HZ / N)) us," \
+    "redis $(((RCPU - RCPU0) / N)) us (incl. its share of loading)"
 stop_sukid a
 rm -rf "$SPOOL"; mkdir -p "$SPOOL"
 fi
