@@ -173,7 +173,7 @@ char *suki_campaign_message_id(const char *name, const char *client,
     "  if redis.call('SISMEMBER', KEYS[5], string.lower(e)) == 1 then\n"       \
     "    return 'skipped:suppressed'\n"                                        \
     "  end\n"                                                                  \
-    "  if p.consent == 'false' or (optin and p.consent ~= 'true') then\n"      \
+    "  if optin and p.consent ~= 'true' then\n"                                \
     "    return 'skipped:no-consent'\n"                                        \
     "  end\n"                                                                  \
     "  return nil\n"                                                           \

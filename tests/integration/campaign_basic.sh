@@ -2,11 +2,12 @@
 # campaign_basic.sh - campaigns end to end against real redis-server,
 # aiosmtpd (content) and Postfix smtp-sink (counts), with curl for the
 # unsubscribe link:
-#  1. a small audience: personalised messages with List-Unsubscribe and
-#     List-Unsubscribe-Post, skips counted by reason (suppressed, no
-#     address, no consent), the owner's summary, metrics;
+#  1. a small audience (consent = "opt-in"): personalised messages with
+#     List-Unsubscribe and List-Unsubscribe-Post, skips counted by reason
+#     (suppressed, no address, no consent), the owner's summary, metrics;
 #  2. unsubscribing through a received message's List-Unsubscribe URL, and
-#     the next campaign skipping that client; tag=, set= and opt-in;
+#     the next campaign skipping that client; tag=, set= and the default
+#     opt-out (everyone with an address who is not suppressed);
 #  3. 20,000 clients at 2,000/s: everyone sent exactly once (counted at
 #     the server), the skipped ones not, counters equal the server's count.
 . "$top_srcdir/tests/integration/lib.sh"
@@ -17,7 +18,7 @@ P=$SUKI_PREFIX
 start_redis
 start_aiosmtpd "$T/smtp"
 CONF=$T/sukid.conf
-camp_conf "$CONF"
+camp_conf "$CONF" 'consent = "opt-in";'
 start_daemon a "$CONF"
 
 # ---- 1. small audience, content checks -------------------------------
@@ -117,24 +118,24 @@ wait_state picked completed 20
 [ "$(cfield picked skipped_by_reason.no-address)" = 1 ] || fail "set member without a profile not skipped"
 ok "tag= and set= audiences"
 
-# opt-in: only consent=true (reload with the new setting)
-camp_conf "$CONF" 'consent = "opt-in";'
+# opt-out (the default): consent=false does not matter, suppression does
+camp_conf "$CONF"
 kill -HUP "$SUKID_PID_a"
 wait_for 10 'grep -q "configuration reloaded" "$T/sukid-a.log"' || fail "reload"
-rcli HSET "$P:client:c6" consent true >/dev/null
-rcli HSET "$P:client:c7" consent true >/dev/null
-"$SUKICTL" -c "$CONF" campaign create optin --template promo --audience segment=retail >/dev/null
-wait_state optin completed 20
-[ "$(cfield optin sent)" = 2 ] || fail "opt-in sent $(cfield optin sent), want 2"
-[ "$(cfield optin skipped_by_reason.no-consent)" = 7 ] || fail "opt-in no-consent $(cfield optin skipped_by_reason.no-consent), want 7"
-ok "opt-in sends only to consent=true"
+"$SUKICTL" -c "$CONF" campaign create optout --template promo --audience segment=retail >/dev/null
+wait_state optout completed 20
+[ "$(cfield optout sent)" = 9 ] || fail "opt-out sent $(cfield optout sent), want 9"
+[ "$(cfield optout skipped_by_reason.no-consent)" = 0 ] || fail "opt-out skipped for consent"
+[ "$(cfield optout skipped_by_reason.suppressed)" = 2 ] || fail "opt-out suppressed count"
+grep -l '"c11@example.ph"' "$T"/smtp/msg-*.json | wc -l | grep -qx 1 || fail "c11 (consent=false) not mailed under opt-out"
+ok "opt-out sends to everyone with an address who is not suppressed"
 stop_sukid a || fail "sukid exit status"
 stop_smtp
 
 # ---- 3. 20,000 clients at 2,000/s, counted at smtp-sink ---------------
 rcli FLUSHALL >/dev/null
 start_sink "$T/sink"
-camp_conf "$CONF" 'rate = "100/s";'
+camp_conf "$CONF" 'rate = "100/s"; consent = "opt-in";'
 start_daemon b "$CONF"
 populate 20000 100 100 100
 "$SUKICTL" -c "$CONF" campaign create big --template promo --audience all --rate 2000/s >/dev/null ||

@@ -20,7 +20,7 @@ P=$SUKI_PREFIX
 start_redis
 start_sink "$T/sink"
 CONF=$T/sukid.conf
-camp_conf "$CONF"
+camp_conf "$CONF" 'consent = "opt-in";'
 start_daemon a "$CONF"
 populate 20000 100 100 100
 "$SUKICTL" -c "$CONF" campaign create kill --template promo --audience all \

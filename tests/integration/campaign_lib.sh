@@ -130,9 +130,10 @@ start_daemon()
     kill -0 "$SUKID_PID" 2>/dev/null || fail "sukid $1 exited at start"
 }
 
-# populate N [SUPPRESSED NOADDR NOCONSENT] - clients c0.. with name, email
-# and segment retail; the last SUPPRESSED+NOADDR+NOCONSENT of them are
-# suppressed (upper-case address), without an address, or consent=false.
+# populate N [SUPPRESSED NOADDR NOCONSENT] - clients c0.. with name, email,
+# segment retail and consent=true; the last SUPPRESSED+NOADDR+NOCONSENT of
+# them are suppressed (upper-case address), without an address, or
+# consent=false (skipped under consent = "opt-in" only).
 populate()
 {
     "$PY" - "$SUKI_PREFIX" "$@" <<'EOF' | redis-cli -p "$REDIS_PORT" --pipe >"$T/pipe.out" ||
@@ -154,8 +155,7 @@ for i in range(n):
     if first_skip <= i < first_skip + sup:
         f += ["email", "C%d@Example.PH" % i]
         cmd("SADD", P + ":suppressed", "c%d@example.ph" % i)
-    if i >= first_skip + sup + noa:
-        f += ["consent", "false"]
+    f += ["consent", "false" if i >= first_skip + sup + noa else "true"]
     cmd("HSET", P + ":client:" + c, *f)
 EOF
         fail "populate failed"
