@@ -68,7 +68,7 @@ while [ -z "$(hget huge sent)" ] || [ "$(hget huge sent)" = 0 ]; do
 done
 first=$(($(now_ms) - t0))
 echo "first message accepted and recorded $first ms after create" \
-    "(the daemons look for new campaigns every 500 ms)"
+    "(the daemons look for new campaigns every 250 ms)"
 peak=0
 end=$(($(now_ms) + RUN_S * 1000))
 while [ "$(now_ms)" -lt "$end" ]; do

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MANAGER_TICK_MS 500
+#define MANAGER_TICK_MS 250
 #define SENT_TTL_S (30 * 86400)
 #define SCAN_COUNT 200
 #define RETRY_BASE_MS 2000
@@ -1239,7 +1239,11 @@ static void fetch(struct runner *ru)
     char now[32], count[16], want[16];
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     snprintf(count, sizeof(count), "%d", SCAN_COUNT);
-    snprintf(want, sizeof(want), "%zu", window_of(ru->bucket_rate) * 2);
+    /* a small first page, so the first message goes out at once */
+    size_t n_want = ru->q_len == 0 && ru->inflight == 0
+                        ? 64
+                        : window_of(ru->bucket_rate) * 2;
+    snprintf(want, sizeof(want), "%zu", n_want);
     int rc;
     if (ru->phase == PH_PENDING) {
         const char *av[6] = {ru->token, c->prefix,

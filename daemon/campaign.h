@@ -15,11 +15,11 @@
  *   P:sent:<message id>  sent markers shared with the scheduler
  *   P:suppressed         set of lower-cased addresses never mailed
  *
- * Every sukid runs a campaign manager: twice a second it looks for running
- * campaigns without a lease and takes the lease of any it finds. The runner
- * first sends what an earlier runner queued but never settled (the pending
- * and in-flight sets, taken with SPOP so each once), then walks the
- * audience with SCAN/SSCAN: one Lua script
+ * Every sukid runs a campaign manager: four times a second it looks for
+ * running campaigns without a lease and takes the lease of any it finds.
+ * The runner first sends what an earlier runner queued but never settled
+ * (the pending and in-flight sets, taken with SPOP so each once), then
+ * walks the audience with SCAN/SSCAN: one Lua script
  * takes the next page, records a ledger entry for each recipient (queued or
  * skipped, with the reason) and moves the cursor, so the cursor never passes
  * anyone unrecorded and the audience is never held in memory. Messages go
