@@ -119,15 +119,18 @@ start_redis()
     REDIS_DIR=$T/redis
     mkdir -p "$REDIS_DIR"
     REDIS_PORT=${REDIS_PORT:-$(free_port)}
-    REDIS_ARGS="--port $REDIS_PORT --bind 127.0.0.1 --dir $REDIS_DIR
-        --save '' --appendonly yes --appendfsync everysec
-        --logfile $T/redis.log $*"
+    # One line: eval treats a newline as the end of a command.
+    REDIS_ARGS="--port $REDIS_PORT --bind 127.0.0.1 --dir $REDIS_DIR"
+    REDIS_ARGS="$REDIS_ARGS --save '' --appendonly yes --appendfsync everysec"
+    REDIS_ARGS="$REDIS_ARGS --logfile $T/redis.log $*"
     _redis_spawn
 }
 
 _redis_spawn()
 {
-    eval "redis-server $REDIS_ARGS" >/dev/null 2>&1 &
+    # exec: $! must be redis-server itself, not a subshell, so that the
+    # cleanup's kill reaches it.
+    eval "exec redis-server $REDIS_ARGS" >/dev/null 2>&1 &
     REDIS_PID=$!
     lib_track $REDIS_PID
     wait_for 10 '[ "$(redis-cli -p $REDIS_PORT PING)" = PONG ]' ||

@@ -10,20 +10,6 @@
 
 need "$SUKID" "$SUKICTL" "$PY"
 
-# lib.sh starts Redis as `eval "redis-server $REDIS_ARGS" &`: $! is then
-# the subshell (killing it leaves redis-server running) and the newlines in
-# REDIS_ARGS end the command after its first line. exec and one line.
-_redis_spawn()
-{
-    eval "exec redis-server $(printf '%s ' $REDIS_ARGS)" &
-    REDIS_PID=$!
-    lib_track $REDIS_PID
-    wait_for 10 '[ "$(redis-cli -p $REDIS_PORT PING)" = PONG ]' ||
-        fail "redis did not start on port $REDIS_PORT"
-    wait_for 20 'rcli INFO persistence | grep -q "^loading:0"' ||
-        fail "redis did not finish loading"
-}
-
 # sched_conf FILE [EXTRA] - a sukid.conf for the test Redis with the rule
 # "sched-test" (plugin followup from the build tree, template sched-test in
 # $T/templates) that the jobs of add_jobs belong to. Settings:
