@@ -3,9 +3,98 @@
 #include "ctl.h"
 #include "util.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Live daemons from their heartbeats (P:daemon:<consumer>, see
+ * heartbeat.c): an array of objects; any open circuit breaker makes the
+ * status fail, since mail is then waiting. */
+static json_t *daemons(struct sukictl *ctl, bool *breaker_open)
+{
+    json_t *a = json_array();
+    char *pattern = sukictl_key(ctl, "daemon:*");
+    char cursor[32] = "0";
+    do {
+        redisReply *r =
+            sukictl_cmd(ctl, "SCAN %s MATCH %s COUNT 100", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            break;
+        }
+        suki_strlcpy(cursor, r->element[0]->str, sizeof(cursor));
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *key = r->element[1]->element[i]->str;
+            redisReply *h = sukictl_cmd(ctl, "HGETALL %s", key);
+            if (!h || h->type != REDIS_REPLY_ARRAY) {
+                freeReplyObject(h);
+                continue;
+            }
+            json_t *d = json_object();
+            json_object_set_new(d, "consumer",
+                                json_string(key + strlen(pattern) - 1));
+            for (size_t j = 0; j + 1 < h->elements; j += 2) {
+                const char *f = h->element[j]->str;
+                const char *v = h->element[j + 1]->str;
+                if (strcmp(f, "transports") == 0) {
+                    json_t *t = json_loads(v, 0, NULL);
+                    size_t k;
+                    json_t *e;
+                    json_array_foreach(t, k, e)
+                    {
+                        const char *b =
+                            json_string_value(json_object_get(e, "breaker"));
+                        if (b && strcmp(b, "closed") != 0)
+                            *breaker_open = true;
+                    }
+                    json_object_set_new(d, f, t ? t : json_array());
+                } else {
+                    int64_t n;
+                    json_object_set_new(
+                        d, f,
+                        suki_parse_i64(v, INT64_MIN, INT64_MAX, &n) == 0
+                            ? json_integer(n)
+                            : json_string(v));
+                }
+            }
+            json_array_append_new(a, d);
+            freeReplyObject(h);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    free(pattern);
+    return a;
+}
+
+/* One line per daemon for the text output. */
+static void print_daemon(json_t *d)
+{
+    json_int_t now = suki_now_ms();
+    json_int_t started = json_integer_value(json_object_get(d, "started"));
+    printf("  %s  pid %lld  up %llds  applied %lld  fired %lld\n",
+           json_string_value(json_object_get(d, "consumer")),
+           (long long)json_integer_value(json_object_get(d, "pid")),
+           (long long)((now - started) / 1000),
+           (long long)json_integer_value(
+               json_object_get(d, "events_applied")),
+           (long long)json_integer_value(json_object_get(d, "jobs_fired")));
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(d, "transports"), i, t)
+    {
+        printf("    transport %-10s breaker %-9s queued %lld  in flight %lld"
+               "  sent %lld  failed %lld\n",
+               json_string_value(json_object_get(t, "name")),
+               json_string_value(json_object_get(t, "breaker")),
+               (long long)json_integer_value(json_object_get(t, "queued")),
+               (long long)json_integer_value(json_object_get(t, "in_flight")),
+               (long long)json_integer_value(json_object_get(t, "sent")),
+               (long long)(json_integer_value(json_object_get(t, "tempfail")) +
+                           json_integer_value(
+                               json_object_get(t, "permfail"))));
+    }
+}
 
 static long long int_reply(struct sukictl *ctl, const char *fmt,
                            const char *key)
@@ -58,6 +147,11 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
             json_object_set_new(o, "jobs_scheduled",
                                 json_integer(int_reply(ctl, "ZCARD %s", jobs)));
             free(jobs);
+            bool open = false;
+            json_object_set_new(o, "daemons", daemons(ctl, &open));
+            json_object_set_new(o, "breaker_open", json_boolean(open));
+            if (open)
+                ok = false;
         }
     }
     if (ctl->json) {
@@ -69,7 +163,12 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
         json_t *v;
         json_object_foreach(o, k, v)
         {
-            if (json_is_array(v)) {
+            if (strcmp(k, "daemons") == 0) {
+                printf("%-18s %zu\n", k, json_array_size(v));
+                size_t i;
+                json_t *e;
+                json_array_foreach(v, i, e) print_daemon(e);
+            } else if (json_is_array(v)) {
                 size_t i;
                 json_t *e;
                 printf("%-18s\n", k);

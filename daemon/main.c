@@ -6,6 +6,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "http.h"
+#include "heartbeat.h"
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
@@ -37,6 +38,7 @@ static struct event *stop_timer;
 static struct suki_sched *sched; /* the scheduler and fire path */
 static struct suki_campaigns *campaigns; /* campaign runners */
 static struct suki_intake *intake; /* the event intake */
+static struct suki_heartbeat *heartbeat; /* P:daemon:<consumer> */
 /* Modules still draining at a stop, plus one for begin_stop itself; the
  * loop ends when it reaches 0 (see stop_step). */
 static int stop_pending;
@@ -365,6 +367,7 @@ int main(int argc, char **argv)
         return 1;
     }
     sched = suki_sched_new(&D);
+    heartbeat = suki_heartbeat_new(&D);
     suki_intake_set_nudge(intake, nudge_sched, sched);
     campaigns = suki_campaigns_new(&D);
     if (D.conf->http_listen[0]) {
@@ -393,6 +396,7 @@ int main(int argc, char **argv)
     /* Sends still running are cancelled (their jobs stay leased), then the
      * scheduler goes; whatever still waits on Redis was orphaned and is
      * freed by suki_redis_free's callbacks. */
+    suki_heartbeat_free(heartbeat);
     suki_campaigns_free(campaigns);
     suki_dispatch_free(D.dispatch);
     suki_sched_free(sched);

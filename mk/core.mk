@@ -4,7 +4,8 @@ libsukicore_la_SOURCES += \
 	daemon/log.c daemon/log.h \
 	daemon/conf.c daemon/conf.h \
 	daemon/metrics.c daemon/metrics.h \
-	daemon/redis.c daemon/redis.h daemon/daemon.h
+	daemon/redis.c daemon/redis.h daemon/daemon.h \
+	daemon/heartbeat.c daemon/heartbeat.h
 
 sbin_PROGRAMS += sukid
 sukid_SOURCES = daemon/main.c
@@ -68,3 +69,6 @@ EXTRA_DIST += tests/integration/sukid_check.sh
 
 TESTS += tests/integration/account_lifecycle.sh
 EXTRA_DIST += tests/integration/account_lifecycle.sh
+
+TESTS += tests/integration/status_breaker.sh
+EXTRA_DIST += tests/integration/status_breaker.sh

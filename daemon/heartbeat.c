@@ -1,0 +1,117 @@
+/* heartbeat.c - publish this daemon's identity, counters and transport
+ * states in a short-lived Redis hash. */
+#include "config.h"
+
+#include "heartbeat.h"
+
+#include "conf.h"
+#include "daemon.h"
+#include "dispatch.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "util.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PERIOD_MS 2000
+
+struct suki_heartbeat {
+    struct suki_daemon *D;
+    struct event *timer;
+};
+
+/* JSON array of the configured transports' states; owned string. */
+static char *transports_json(const struct suki_daemon *D)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < D->conf->n_transports; i++) {
+        const char *name = D->conf->transports[i].name;
+        struct suki_dispatch_tstate st;
+        if (!D->dispatch ||
+            suki_dispatch_transport_state(D->dispatch, name, &st) < 0)
+            continue;
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}",
+                         "name", name, "breaker",
+                         suki_dispatch_breaker_name(st.breaker), "failures",
+                         st.consecutive_failures, "reopen_in_ms",
+                         (json_int_t)st.reopen_in_ms, "queued",
+                         (json_int_t)st.queued, "in_flight",
+                         (json_int_t)st.in_flight, "sent",
+                         (json_int_t)st.sent, "tempfail",
+                         (json_int_t)st.tempfail, "permfail",
+                         (json_int_t)st.permfail));
+    }
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s;
+}
+
+static void publish(struct suki_heartbeat *hb)
+{
+    struct suki_daemon *D = hb->D;
+    if (!suki_redis_is_up(D->redis))
+        return;
+    char *key = suki_asprintf("%s:daemon:%s", D->conf->prefix, D->consumer);
+    char *tj = transports_json(D);
+    char pid[16], started[32], updated[32], applied[32], fired[32], ttl[16];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    snprintf(started, sizeof(started), "%lld", (long long)D->started_ms);
+    snprintf(updated, sizeof(updated), "%lld", (long long)suki_now_ms());
+    snprintf(applied, sizeof(applied), "%llu",
+             (unsigned long long)suki_metrics.events[SUKI_EV_APPLIED]);
+    snprintf(fired, sizeof(fired), "%llu",
+             (unsigned long long)suki_metrics.jobs_fired);
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_HEARTBEAT_TTL_S);
+    const char *hset[] = {"HSET",    key,      "pid",     pid,
+                          "version", VERSION,  "started", started,
+                          "updated", updated,  "events_applied", applied,
+                          "jobs_fired", fired, "transports", tj};
+    const char *expire[] = {"EXPIRE", key, ttl};
+    /* Replies are not needed: a lost heartbeat is refreshed in 2 s. */
+    if (suki_redis_argv(D->redis, NULL, NULL, 0, SUKI_ARRAY_LEN(hset), hset,
+                        NULL) == 0)
+        (void)suki_redis_argv(D->redis, NULL, NULL, 0, 3, expire, NULL);
+    free(tj);
+    free(key);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    publish(arg);
+}
+
+struct suki_heartbeat *suki_heartbeat_new(struct suki_daemon *D)
+{
+    struct suki_heartbeat *hb = suki_calloc(1, sizeof(*hb));
+    hb->D = D;
+    hb->timer = event_new(D->base, -1, EV_PERSIST, on_timer, hb);
+    SUKI_ASSERT(hb->timer);
+    struct timeval tv = {PERIOD_MS / 1000, (PERIOD_MS % 1000) * 1000};
+    event_add(hb->timer, &tv);
+    return hb;
+}
+
+void suki_heartbeat_free(struct suki_heartbeat *hb)
+{
+    if (!hb)
+        return;
+    struct suki_daemon *D = hb->D;
+    if (suki_redis_is_up(D->redis)) {
+        char *key =
+            suki_asprintf("%s:daemon:%s", D->conf->prefix, D->consumer);
+        const char *del[] = {"DEL", key};
+        (void)suki_redis_argv(D->redis, NULL, NULL, 0, 2, del, NULL);
+        free(key);
+    }
+    event_free(hb->timer);
+    free(hb);
+}

@@ -1,0 +1,19 @@
+/* heartbeat.h - each sukid publishes who it is and how its transports are
+ * doing in Redis, so that `sukictl status` (another process) can show live
+ * daemons and open circuit breakers. */
+#ifndef SUKI_HEARTBEAT_H
+#define SUKI_HEARTBEAT_H
+
+struct suki_daemon;
+struct suki_heartbeat;
+
+/* Seconds a heartbeat stays visible without a refresh. */
+#define SUKI_HEARTBEAT_TTL_S 10
+
+/* Start publishing P:daemon:<consumer> every 2 s on D->redis. D is borrowed
+ * and must outlive the heartbeat. Never NULL. */
+struct suki_heartbeat *suki_heartbeat_new(struct suki_daemon *D);
+/* Remove our entry (best effort, if Redis is up) and stop. NULL-safe. */
+void suki_heartbeat_free(struct suki_heartbeat *hb);
+
+#endif
