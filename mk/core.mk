@@ -42,7 +42,8 @@ EXTRA_DIST += tests/integration/lifecycle.sh
 suki_confdir = $(sysconfdir)/suki
 EXTRA_DIST += conf/sukid.conf systemd/sukid.service.in \
 	conf/examples/events.jsonl scripts/deps.sh scripts/test.sh \
-	scripts/demo.sh scripts/valgrind-wrap.sh docs/ARCHITECTURE.md \
+	scripts/demo.sh scripts/valgrind-wrap.sh scripts/valgrind-sukid.sh \
+	docs/ARCHITECTURE.md \
 	.clang-format .ci/run
 install-data-local:
 	$(MKDIR_P) '$(DESTDIR)$(suki_confdir)'

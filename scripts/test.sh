@@ -45,9 +45,19 @@ fi
 
 if [ "${SUKI_VALGRIND:-1}" = 1 ]; then
     # Unit tests once more under valgrind (a sanitizer build can't run there).
+    # Unit tests, then a few whole-daemon tests with sukid under valgrind.
     UNIT=$(cd tests/unit && ls check_*.c | sed 's|^|tests/unit/|; s|\.c$||' | tr '\n' ' ')
-    run_check _build/valgrind -- TESTS="$UNIT" \
-        LOG_COMPILER="$TOP/scripts/valgrind-wrap.sh"
+    VG_DAEMON="tests/integration/lifecycle.sh tests/integration/account_lifecycle.sh
+        tests/integration/intake_basic.sh tests/integration/sched_retry.sh"
+    mkdir -p _build/valgrind
+    (
+        export SUKID="$TOP/scripts/valgrind-sukid.sh"
+        export SUKID_REAL="$TOP/_build/valgrind/sukid"
+        export VALGRIND_LOG="$TOP/_build/valgrind/valgrind-sukid.%p.log"
+        # shellcheck disable=SC2086
+        run_check _build/valgrind -- TESTS="$UNIT $(echo $VG_DAEMON)" \
+            LOG_COMPILER="$TOP/scripts/valgrind-wrap.sh"
+    )
     set -- $(count _build/valgrind)
     grep -E '^(FAIL|ERROR):' _build/valgrind/check.out || true
     pass=$((pass + $1)) fail=$((fail + $2))

@@ -59,7 +59,7 @@ NOTIFY_PID=$!
 wait_for 5 test -S "$T/notify.sock" || fail "notify socket"
 
 start_redis
-NOTIFY_SOCKET="$T/notify.sock" "$top_builddir/sukid" -c "$T/sukid.conf" \
+NOTIFY_SOCKET="$T/notify.sock" "${SUKID:-$top_builddir/sukid}" -c "$T/sukid.conf" \
     >"$T/sukid.log" 2>&1 &
 SUKID_PID=$!
 
