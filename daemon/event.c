@@ -240,6 +240,87 @@ int suki_event_parse(const char *buf, size_t len,
     return 0;
 }
 
+/* A member given as a C string: the checks get_str makes on JSON. */
+static int check_part(const char *name, const char *s, bool required,
+                      struct suki_err *err)
+{
+    if (!s) {
+        if (required)
+            return suki_err_set(err, -EINVAL, "missing %s", name);
+        return 0;
+    }
+    if (strlen(s) > EVENT_STR_MAX)
+        return suki_err_set(err, -EINVAL, "%s too long (max %d bytes)", name,
+                            EVENT_STR_MAX);
+    if (has_control(s))
+        return suki_err_set(err, -EINVAL, "%s contains control characters",
+                            name);
+    return 0;
+}
+
+/* Build an event from its parts; see event.h. p and its strings are
+ * borrowed; p->data gets one more reference, held by the new event. */
+int suki_event_new(const struct suki_event_parts *p, struct suki_event **out,
+                   struct suki_err *err)
+{
+    *out = NULL;
+    if (!p->type)
+        return suki_err_set(err, -EINVAL, "missing type");
+    if (!type_ok(p->type))
+        return suki_err_set(err, -EINVAL,
+                            "bad type (want dotted lowercase like "
+                            "meeting.held, max %d chars)",
+                            EVENT_TYPE_MAX);
+    int rc = check_part("client", p->client, true, err);
+    if (rc)
+        return rc;
+    if (!*p->client)
+        return suki_err_set(err, -EINVAL, "client is empty");
+    if ((rc = check_part("id", p->id, false, err)) != 0)
+        return rc;
+    if (p->id && !*p->id)
+        return suki_err_set(err, -EINVAL, "id is empty");
+    if ((rc = check_part("manager", p->manager, false, err)) != 0)
+        return rc;
+    if (p->data && !json_is_object(p->data))
+        return suki_err_set(err, -EINVAL, "data is not an object");
+
+    /* The document: what suki_event_dump writes and parse would read. */
+    char at[40];
+    suki_time_format_rfc3339(p->at_ms, at, sizeof(at));
+    json_t *root = json_object();
+    json_t *data = p->data ? json_incref(p->data) : json_object();
+    /* json_string() refuses invalid UTF-8 (NULL), which set_new refuses. */
+    bool bad = !root || !data;
+    bad = bad || json_object_set_new(root, "type", json_string(p->type));
+    bad = bad || json_object_set_new(root, "client", json_string(p->client));
+    bad = bad ||
+          (p->id && json_object_set_new(root, "id", json_string(p->id)));
+    bad = bad || (p->manager && *p->manager &&
+                  json_object_set_new(root, "manager",
+                                      json_string(p->manager)));
+    bad = bad || json_object_set_new(root, "at", json_string(at));
+    if (bad) {
+        json_decref(data);
+        json_decref(root);
+        return suki_err_set(err, -EINVAL, "a member is not valid UTF-8");
+    }
+    if (json_object_set_new(root, "data", data)) {
+        json_decref(root);
+        return suki_err_set(err, -ENOMEM, "out of memory");
+    }
+    struct suki_event *ev = suki_calloc(1, sizeof(*ev));
+    ev->root = root;
+    ev->data = data;
+    ev->at_ms = p->at_ms;
+    ev->type = suki_strdup(p->type);
+    ev->client = suki_strdup(p->client);
+    ev->id = p->id ? suki_strdup(p->id) : NULL;
+    ev->manager = p->manager && *p->manager ? suki_strdup(p->manager) : NULL;
+    *out = ev;
+    return 0;
+}
+
 /* Free an event and everything it owns (NULL is fine). */
 void suki_event_free(struct suki_event *ev) {
     if (!ev)
@@ -310,6 +391,14 @@ void suki_event_profile_fields(const struct suki_event *ev,
         return;
     if (ev->manager)
         fn("manager", ev->manager, arg);
+    /* A consent change about the client's own address (no data.email)
+     * is the profile's consent too, so that opt-in campaigns follow it. */
+    if (!json_object_get(ev->data, "email")) {
+        if (strcmp(ev->type, "consent.unsubscribed") == 0)
+            fn("consent", "false", arg);
+        else if (strcmp(ev->type, "consent.subscribed") == 0)
+            fn("consent", "true", arg);
+    }
     if (strcmp(ev->type, "client.created") != 0 &&
         strcmp(ev->type, "client.updated") != 0)
         return;

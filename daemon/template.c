@@ -142,7 +142,8 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
 /* ---- names ---- */
 
 static const char *const var_roots[] = {
-    "client", "event", "data", "rule", "due", "manager", "unsubscribe_url",
+    "client", "event",   "data",           "rule",
+    "due",    "manager", "unsubscribe_url", "campaign",
 };
 
 static bool name_char(char c) {
@@ -267,8 +268,8 @@ static bool compile_tag(struct compiler *c, int line, char sigil,
     if (why != NULL) {
         diag(c->dc, line, "%s '%.*s'%s", why, (int)nlen, name,
              strcmp(why, "unknown variable") == 0
-                 ? " (names start with client., event., data., rule., due, "
-                   "manager or unsubscribe_url)"
+                 ? " (names start with client., event., data., rule., "
+                   "campaign., due, manager or unsubscribe_url)"
                  : "");
         return false;
     }

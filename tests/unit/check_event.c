@@ -299,6 +299,15 @@ START_TEST(profile_fields) {
          "\"m@x.ph\",\"data\":{\"name\":\"not a profile update\"}}",
          "manager=m@x.ph;"},
         {"{\"type\":\"meeting.held\",\"client\":\"acme\"}", ""},
+        /* consent events about the client's own address set its consent;
+         * about another address (data.email) they do not */
+        {"{\"type\":\"consent.unsubscribed\",\"client\":\"acme\"}",
+         "consent=false;"},
+        {"{\"type\":\"consent.subscribed\",\"client\":\"acme\"}",
+         "consent=true;"},
+        {"{\"type\":\"consent.unsubscribed\",\"client\":\"acme\","
+         "\"data\":{\"email\":\"other@acme.ph\"}}",
+         ""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct suki_event *ev = NULL;
