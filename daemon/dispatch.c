@@ -1,37 +1,58 @@
-/* dispatch.c - libcurl multi-socket glue on libevent, per-transport queues,
- * token buckets and circuit breakers, and the SMTP, HTTP and spool
- * transports.
+/* dispatch.c - the dispatcher's front, on the caller's loop: per-transport
+ * queues, priorities, token buckets, circuit breakers, counters and the
+ * result callbacks; plus the pure helpers. The transfers themselves run on
+ * worker threads ("lanes", dispatch_thread.c).
  *
- * The curl glue follows curl's docs/examples/hiperfifo.c: one multi handle;
- * CURLMOPT_SOCKETFUNCTION maps each socket to a libevent event (the event is
- * attached to the socket with curl_multi_assign); CURLMOPT_TIMERFUNCTION only
- * arms one evtimer (it never calls libcurl: a 0 timeout would recurse); after
- * every curl_multi_socket_action the finished transfers are drained with
- * curl_multi_info_read.
+ * Why threads: libcurl 7.88 waits blocking, even in the multi interface,
+ * for the SMTP server's reply to the final "." and the spool transport
+ * fsyncs files; on the caller's loop one slow server froze the whole
+ * daemon. Each lane has its own event_base and multi handle; messages go
+ * to it and come back over mutex-protected lists and eventfds (see
+ * dispatch_thread.h).
+ *
+ * Split: the front decides what starts when and hands a message to a lane
+ * only when its transport has a free slot (max_connections), a token (rate)
+ * and a closed (or half-open, for one probe) breaker. So the queues and
+ * their priority order, the buckets, the breakers, the counters and the
+ * breaker metric stay on the caller's thread (suki_metrics is not
+ * thread-safe), suki_dispatch_pending/full/transport_state read plain
+ * fields without locks, and a reminder sent after campaign mail still
+ * overtakes whatever has not started.
+ *
+ * Lanes per transport: an SMTP transport gets up to max_connections lanes,
+ * started on first use, each running one transfer at a time over its own
+ * cached connection; a blocking end-of-data wait then holds up only the
+ * connection it belongs to, never the transport's other connections nor
+ * other transports, and max_connections keeps its meaning against a slow
+ * server (one lane with N transfers in one multi handle would stall all N
+ * at every "."). HTTP never blocks in libcurl, so an HTTP transport has one
+ * lane running up to max_connections transfers in one multi handle; a spool
+ * transport has one lane writing its files one after the other, as before.
+ * Lanes stop when their transport goes away and are joined once they say
+ * they have exited; suki_dispatch_free stops and joins them all.
  *
  * Life of a message (struct xfer): send() copies it and puts it on its
- * transport's queue (one list per priority); pump() starts it when the
- * transport has a free slot (max_connections), a token (rate) and a closed
- * (or half-open, for one probe) breaker; it then runs in the multi handle
- * (SMTP, HTTP) or waits on the deferred list (spool, and results decided
- * locally); complete() does the bookkeeping, calls the callback and frees
- * it. Each xfer is on exactly one list at a time through its `link`.
+ * transport's queue (one list per priority); pump() takes it off when the
+ * limits allow and start() puts it on a lane's outbox; the flush event (a
+ * zero timeout on the caller's loop, so nothing leaves during send()) posts
+ * the outboxes to the lanes; the lane runs it and posts it back; results_cb
+ * (the hub's eventfd) calls complete(): bookkeeping, the callback, free.
+ * Results decided locally (a refused address, no thread) wait on the
+ * deferred list for the defer event. Each xfer is on exactly one list at a
+ * time through its `link`.
  *
- * Re-entrancy: pump() never calls a callback (curl_multi_add_handle only
- * calls our timer function, which only arms an evtimer), so send() and
- * configure() may call it. Callbacks run from the event handlers, which end
- * with kick(): pump every transport, then free retired transports that
- * nothing refers to any more. A transport is never freed while an xfer
- * points at it (nxfers). */
+ * Re-entrancy: pump() never calls a callback, so send() and configure() may
+ * call it. Callbacks run from the event handlers, which end with kick():
+ * pump every transport, then free retired transports that nothing refers
+ * to any more. A transport is never freed while an xfer points at it
+ * (nxfers). */
 #include "config.h"
 
+#include <sys/eventfd.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +62,7 @@
 #include <event2/event.h>
 
 #include "dispatch.h"
+#include "dispatch_thread.h"
 #include "log.h"
 #include "metrics.h"
 #include "mime.h"
@@ -49,85 +71,7 @@
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_CONN 4
 #define DEFAULT_COOLDOWN_MS 30000
-#define REPLY_MAX 512
-#define HTTP_BODY_KEEP 200
-#define EASY_POOL_MAX 32
-#define SPOOL_NAME_MAX 256
 #define ADDR_MAX 320
-
-#if LIBCURL_VERSION_NUM >= 0x080200
-#define SUKI_CURLOPT_RCPT_ALLOWFAILS CURLOPT_MAIL_RCPT_ALLOWFAILS
-#else
-#define SUKI_CURLOPT_RCPT_ALLOWFAILS CURLOPT_MAIL_RCPT_ALLLOWFAILS
-#endif
-
-/* Immutable snapshot of one transport's settings. A running transfer holds
- * a reference so a reload can replace the transport's settings under it. */
-struct tconf {
-    int refs;
-    char *name;
-    enum suki_transport_kind kind;
-    char *url;
-    char *spool_dir; /* spool: the directory */
-    enum suki_starttls starttls;
-    char *username, *password, *ca_file; /* or NULL */
-    bool tls_verify;
-    int max_connections;
-    double rate;
-    int64_t timeout_ms;
-    int breaker_failures; /* <= 0 disables the breaker */
-    int64_t breaker_cooldown_ms;
-    struct curl_slist *headers; /* HTTP: Content-Type, Expect:, extras */
-};
-
-enum xstate {
-    X_QUEUED,   /* on its transport's queue */
-    X_RUNNING,  /* in the multi handle, on d->running */
-    X_DEFERRED, /* on d->deferred: spool write or a local result */
-};
-
-struct transport;
-
-struct xfer {
-    TAILQ_ENTRY(xfer) link;
-    struct suki_dispatch *d;
-    struct transport *t; /* alive while this xfer exists (nxfers) */
-    struct tconf *conf;  /* ref taken when started */
-    enum xstate state;
-    bool in_slot;     /* counted in t->in_flight */
-    int prio;         /* 0 or 1 */
-    char *message_id; /* owned, "" when none */
-    char *from;       /* owned (SMTP) */
-    char **rcpt;      /* owned (SMTP) */
-    size_t n_rcpt;
-    struct curl_slist *rcpt_list;
-    char *body; /* owned */
-    size_t body_len, body_off;
-    suki_dispatch_cb cb;
-    void *arg;
-    CURL *easy; /* while running */
-    char errbuf[CURL_ERROR_SIZE];
-    bool probe; /* the breaker's half-open probe */
-    /* result decided without the network (refused address, setup error) */
-    bool local;
-    enum suki_dispatch_status pre_status;
-    char *pre_reply;
-    /* SMTP protocol trace, from CURLOPT_DEBUGFUNCTION */
-    enum suki_smtp_stage stage; /* what the next reply answers */
-    size_t rcpt_sent;           /* RCPT TO commands sent */
-    size_t cur_rcpt;            /* index of the last RCPT TO sent */
-    int *rcpt_code;             /* owned, n_rcpt */
-    char **rcpt_reply;          /* owned, n_rcpt, entries owned or NULL */
-    int last_code;
-    enum suki_smtp_stage last_stage;
-    char last_reply[REPLY_MAX];
-    /* HTTP */
-    char http_body[HTTP_BODY_KEEP + 1];
-    size_t http_body_len;
-    char retry_after[96];
-};
-
-TAILQ_HEAD(xq, xfer);
 
 struct transport {
     TAILQ_ENTRY(transport) link;
@@ -146,30 +90,21 @@ struct transport {
     bool retired;       /* removed by configure, draining */
     bool seen;          /* scratch for configure */
     uint64_t sent, tempfail, permfail;
-};
-
-struct sockinfo {
-    LIST_ENTRY(sockinfo) link;
-    struct suki_dispatch *d;
-    curl_socket_t fd;
-    struct event *ev;
+    struct lane **lanes; /* owned, started on first use */
+    size_t n_lanes, cap_lanes;
 };
 
 struct suki_dispatch {
     struct event_base *base; /* borrowed */
-    CURLM *multi;
-    struct event *timer; /* curl's timeout */
-    struct event *defer; /* zero-timeout: deferred xfers */
+    struct hub hub;          /* the lanes' way back */
+    struct event *results;   /* hub.efd readable */
+    struct event *flush;     /* zero-timeout: outboxes to the lanes */
+    struct event *defer;     /* zero-timeout: local results */
     TAILQ_HEAD(, transport) transports;
-    struct xq running, deferred;
-    LIST_HEAD(, sockinfo) socks;
+    TAILQ_HEAD(, lane) dying; /* stopped, to be joined */
+    struct xq deferred;
     size_t pending, max_pending;
-    CURL *pool[EASY_POOL_MAX]; /* reset easy handles kept for reuse */
-    size_t n_pool;
-    int *fds; /* every socket libcurl holds open (opensocket/closesocket) */
-    size_t n_fds, cap_fds;
     bool closing;
-    uint64_t seq; /* spool temporary names */
 };
 
 static void kick(struct suki_dispatch *d);
@@ -461,22 +396,6 @@ int suki_dispatch_spool_name(const char *message_id, char *buf, size_t len)
     memcpy(buf + o, tail, n + 1);
     return 0;
 }
-
-/* Copy s into dst (size REPLY_MAX-ish) replacing control bytes with '?' and
- * dropping the trailing CRLF. */
-static void copy_clean(char *dst, size_t size, const char *s, size_t n)
-{
-    size_t o = 0;
-
-    while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n'))
-        n--;
-    for (size_t i = 0; i < n && o + 1 < size; i++) {
-        unsigned char c = (unsigned char)s[i];
-        dst[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    dst[o] = '\0';
-}
-
 /* ------------------------------------------------------------------ */
 /* settings snapshots                                                  */
 
@@ -603,7 +522,8 @@ static struct transport *transport_find(const struct suki_dispatch *d,
                                         const char *name)
 {
     struct transport *t;
-    TAILQ_FOREACH (t, &d->transports, link) {
+    TAILQ_FOREACH(t, &d->transports, link)
+    {
         if (strcmp(t->name, name) == 0)
             return t;
     }
@@ -638,9 +558,18 @@ static struct transport *transport_new(struct suki_dispatch *d, struct tconf *c)
     return t;
 }
 
+/* Free t; its lanes (idle: nothing refers to t) are told to stop and wait
+ * on the dying list to be joined. */
 static void transport_free(struct transport *t)
 {
-    TAILQ_REMOVE(&t->d->transports, t, link);
+    struct suki_dispatch *d = t->d;
+
+    for (size_t i = 0; i < t->n_lanes; i++) {
+        TAILQ_INSERT_TAIL(&d->dying, t->lanes[i], link);
+        suki_dispatch_lane_stop(t->lanes[i], false);
+    }
+    free(t->lanes);
+    TAILQ_REMOVE(&d->transports, t, link);
     event_free(t->wake);
     tconf_unref(t->conf);
     free(t->name);
@@ -697,31 +626,62 @@ static void account(struct transport *t, const struct xfer *x,
 }
 
 /* ------------------------------------------------------------------ */
-/* xfer lifetime                                                       */
+/* lanes                                                               */
 
-static CURL *easy_get(struct suki_dispatch *d)
+/* The lane x should run on: for SMTP the first idle one (starting a new one
+ * while fewer than max_connections exist), else the transport's only lane.
+ * NULL with err filled when no thread could be started. */
+static struct lane *lane_for(struct transport *t, struct suki_err *err)
 {
-    if (d->n_pool > 0)
-        return d->pool[--d->n_pool];
-    return curl_easy_init();
+    const struct tconf *c = t->conf;
+    size_t want = 1, best = SIZE_MAX;
+    struct lane *l;
+
+    if (c->kind == SUKI_TRANSPORT_SMTP) {
+        want = (size_t)c->max_connections;
+        for (size_t i = 0; i < t->n_lanes; i++) {
+            if (t->lanes[i]->busy == 0)
+                return t->lanes[i];
+            if (best == SIZE_MAX || t->lanes[i]->busy < t->lanes[best]->busy)
+                best = i;
+        }
+    } else if (t->n_lanes > 0) {
+        return t->lanes[0];
+    }
+    /* every SMTP lane is busy: only after a reload lowered the limit */
+    if (t->n_lanes >= want && best != SIZE_MAX)
+        return t->lanes[best];
+    l = suki_dispatch_lane_new(&t->d->hub, err);
+    if (!l)
+        return best != SIZE_MAX ? t->lanes[best] : NULL;
+    if (t->n_lanes == t->cap_lanes) {
+        t->cap_lanes = t->cap_lanes ? t->cap_lanes * 2 : 4;
+        t->lanes = suki_realloc(t->lanes, t->cap_lanes * sizeof(*t->lanes));
+    }
+    t->lanes[t->n_lanes++] = l;
+    return l;
 }
 
-static void easy_put(struct suki_dispatch *d, CURL *e)
+/* Join the stopped lanes that have exited (they do not wait). */
+static void reap(struct suki_dispatch *d)
 {
-    if (!e)
-        return;
-    if (d->n_pool < EASY_POOL_MAX && !d->closing) {
-        curl_easy_reset(e);
-        d->pool[d->n_pool++] = e;
-    } else {
-        curl_easy_cleanup(e);
+    struct lane *l, *next;
+
+    for (l = TAILQ_FIRST(&d->dying); l; l = next) {
+        next = TAILQ_NEXT(l, link);
+        if (suki_dispatch_lane_exited(l)) {
+            TAILQ_REMOVE(&d->dying, l, link);
+            suki_dispatch_lane_join(l);
+        }
     }
 }
+
+/* ------------------------------------------------------------------ */
+/* xfer lifetime                                                       */
 
 static void xfer_free(struct xfer *x)
 {
     x->t->nxfers--;
-    easy_put(x->d, x->easy);
     tconf_unref(x->conf);
     free(x->message_id);
     free(x->from);
@@ -735,39 +695,8 @@ static void xfer_free(struct xfer *x)
     free(x->rcpt_code);
     curl_slist_free_all(x->rcpt_list);
     free(x->body);
-    free(x->pre_reply);
+    free(x->res_reply);
     free(x);
-}
-
-/* The end of every xfer: x is on no list. Bookkeeping first, then the
- * callback, then free; t is not touched after the callback except through
- * xfer_free's nxfers-- (t cannot go away while nxfers > 0). */
-static void complete(struct xfer *x, struct suki_dispatch_result *r)
-{
-    struct transport *t = x->t;
-    struct suki_dispatch *d = x->d;
-
-    if (x->in_slot) {
-        t->in_flight--;
-        x->in_slot = false;
-    }
-    if (x->probe)
-        t->probe_out = false;
-    if (r->cancelled) {
-        /* no effect on counters or the breaker */
-    } else if (x->local) {
-        if (r->status == SUKI_DISPATCH_PERMFAIL)
-            t->permfail++;
-        else if (r->status == SUKI_DISPATCH_TEMPFAIL)
-            t->tempfail++;
-    } else {
-        account(t, x, r->status, r->reply);
-    }
-    r->channel = t->name;
-    r->message_id = x->message_id;
-    d->pending--;
-    x->cb(r, x->arg);
-    xfer_free(x);
 }
 
 /* Build per-recipient entries in rc (caller-provided, n_rcpt long) from the
@@ -815,121 +744,84 @@ static void smtp_rcpts(struct xfer *x, struct suki_dispatch_result *r,
     r->n_rcpts = x->n_rcpt;
 }
 
-/* Report a result decided without (more) network: cancelled, local, or a
- * spool outcome. */
-static void complete_simple(struct xfer *x, enum suki_dispatch_status st,
-                            const char *reply, bool cancelled)
+/* The end of every xfer, on the caller's thread: x is on no list and its
+ * outcome (res_*) is set. Bookkeeping first, then the callback, then free;
+ * t is not touched after the callback except through xfer_free's nxfers--
+ * (t cannot go away while nxfers > 0). */
+static void complete(struct xfer *x)
 {
+    struct transport *t = x->t;
+    struct suki_dispatch *d = t->d;
     struct suki_dispatch_result r;
     struct suki_dispatch_rcpt *rc = NULL;
 
     memset(&r, 0, sizeof(r));
-    r.status = st;
-    r.reply = reply ? reply : "";
-    r.cancelled = cancelled;
-    if (x->n_rcpt > 0 && x->t->conf->kind == SUKI_TRANSPORT_SMTP) {
+    r.status = x->res_status;
+    r.code = x->res_code;
+    r.reply = x->res_reply ? x->res_reply : "";
+    r.retry_after_ms = x->res_retry_after_ms;
+    r.cancelled = x->res_cancelled;
+    if (x->n_rcpt > 0) {
         rc = suki_calloc(x->n_rcpt, sizeof(*rc));
         smtp_rcpts(x, &r, rc);
     }
-    complete(x, &r);
+    if (x->lane) {
+        x->lane->busy--;
+        x->lane = NULL;
+    }
+    if (x->in_slot) {
+        t->in_flight--;
+        x->in_slot = false;
+    }
+    if (x->probe)
+        t->probe_out = false;
+    if (r.cancelled) {
+        /* no effect on counters or the breaker */
+    } else if (x->local) {
+        if (r.status == SUKI_DISPATCH_PERMFAIL)
+            t->permfail++;
+        else if (r.status == SUKI_DISPATCH_TEMPFAIL)
+            t->tempfail++;
+    } else {
+        account(t, x, r.status, r.reply);
+    }
+    r.channel = t->name;
+    r.message_id = x->message_id;
+    d->pending--;
+    x->cb(&r, x->arg);
+    xfer_free(x);
     free(rc);
 }
 
-static void defer_arm(struct suki_dispatch *d)
+static void set_result(struct xfer *x, enum suki_dispatch_status st,
+                       const char *reply, bool cancelled)
 {
-    arm_timer(d->defer, 0);
+    x->res_status = st;
+    x->res_code = 0;
+    free(x->res_reply);
+    x->res_reply = suki_strdup(reply ? reply : "");
+    x->res_cancelled = cancelled;
+}
+
+/* Report a result decided on the caller's thread now. */
+static void complete_simple(struct xfer *x, enum suki_dispatch_status st,
+                            const char *reply, bool cancelled)
+{
+    set_result(x, st, reply, cancelled);
+    complete(x);
 }
 
 /* Finish x later from the loop with a locally decided result. */
 static void defer_local(struct xfer *x, enum suki_dispatch_status st,
                         const char *reply)
 {
+    struct suki_dispatch *d = x->t->d;
+
     x->local = true;
-    x->pre_status = st;
-    free(x->pre_reply);
-    x->pre_reply = suki_strdup(reply);
+    set_result(x, st, reply, false);
     x->state = X_DEFERRED;
-    TAILQ_INSERT_TAIL(&x->d->deferred, x, link);
-    defer_arm(x->d);
-}
-
-/* ------------------------------------------------------------------ */
-/* spool transport                                                     */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Write x's message as DIR/<name>.eml: temporary file created with O_EXCL,
- * fsync, rename over any earlier copy (a retry replaces, never duplicates),
- * fsync the directory. Synchronous I/O on the loop: the files are small and
- * this runs from the zero-timeout defer event, never inside send(). */
-static void spool_deliver(struct xfer *x)
-{
-    const char *dir = x->conf->spool_dir;
-    char name[SPOOL_NAME_MAX];
-    char *tmp = NULL, *final = NULL, *reply = NULL;
-    enum suki_dispatch_status st = SUKI_DISPATCH_TEMPFAIL;
-    int fd = -1, rc;
-
-    if (suki_dispatch_spool_name(x->message_id, name, sizeof(name)) != 0) {
-        complete_simple(x, SUKI_DISPATCH_PERMFAIL,
-                        "spool: message has no usable Message-ID", false);
-        return;
-    }
-    tmp = suki_asprintf("%s/tmp-%ld-%llu-%016llx", dir, (long)getpid(),
-                        (unsigned long long)++x->d->seq,
-                        (unsigned long long)suki_rand64());
-    final = suki_asprintf("%s/%s", dir, name);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        reply = suki_asprintf("spool: create %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    rc = write_all(fd, x->body, x->body_len);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -errno;
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    fd = -1;
-    if (rc != 0) {
-        reply = suki_asprintf("spool: write %s: %s", tmp, strerror(-rc));
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, final) != 0) {
-        reply =
-            suki_asprintf("spool: rename to %s: %s", final, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        /* the file is in place; only its durability is in doubt */
-        reply = suki_asprintf("spool: fsync %s: %s", dir, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        goto out;
-    }
-    close(fd);
-    st = SUKI_DISPATCH_SENT;
-    reply = suki_asprintf("spooled %s", final);
-out:
-    complete_simple(x, st, reply, false);
-    free(reply);
-    free(tmp);
-    free(final);
+    TAILQ_INSERT_TAIL(&d->deferred, x, link);
+    arm_timer(d->defer, 0);
 }
 
 static void defer_cb(evutil_socket_t fd, short what, void *arg)
@@ -946,343 +838,57 @@ static void defer_cb(evutil_socket_t fd, short what, void *arg)
     TAILQ_CONCAT(&batch, &d->deferred, link);
     while ((x = TAILQ_FIRST(&batch)) != NULL) {
         TAILQ_REMOVE(&batch, x, link);
-        if (x->local)
-            complete_simple(x, x->pre_status, x->pre_reply, false);
-        else
-            spool_deliver(x);
+        complete(x);
     }
     kick(d);
 }
 
-/* ------------------------------------------------------------------ */
-/* SMTP transport                                                      */
-
-static size_t read_cb(char *buf, size_t size, size_t nitems, void *userp)
+/* Hand the started xfers to their lanes (one wake-up per lane). */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct xfer *x = userp;
-    size_t n = size * nitems;
-    size_t left = x->body_len - x->body_off;
+    struct suki_dispatch *d = arg;
+    struct transport *t;
 
-    if (n > left)
-        n = left;
-    memcpy(buf, x->body + x->body_off, n);
-    x->body_off += n;
-    return n;
-}
-
-/* curl may rewind when it retries on a reused connection that died. */
-static int seek_cb(void *userp, curl_off_t offset, int origin)
-{
-    struct xfer *x = userp;
-
-    if (origin != SEEK_SET || offset < 0 || (size_t)offset > x->body_len)
-        return CURL_SEEKFUNC_CANTSEEK;
-    x->body_off = (size_t)offset;
-    return CURL_SEEKFUNC_OK;
-}
-
-static bool cmd_is(const char *s, size_t n, const char *verb)
-{
-    size_t vl = strlen(verb);
-    return n >= vl && strncasecmp(s, verb, vl) == 0;
-}
-
-/* Follow the SMTP dialogue: commands out (CURLINFO_HEADER_OUT) tell which
- * command the next reply (CURLINFO_HEADER_IN, one line per call) answers.
- * curl sends RCPT TO one at a time in list order, so the n-th RCPT reply
- * belongs to the n-th recipient. AUTH lines are looked at for their verb
- * only and never stored. */
-static int smtp_debug_cb(CURL *e, curl_infotype type, char *data, size_t size,
-                         void *userp)
-{
-    struct xfer *x = userp;
-    (void)e;
-
-    if (type == CURLINFO_HEADER_OUT) {
-        if (cmd_is(data, size, "MAIL FROM"))
-            x->stage = SUKI_SMTP_MAIL;
-        else if (cmd_is(data, size, "RCPT TO")) {
-            x->stage = SUKI_SMTP_RCPT;
-            x->cur_rcpt = x->rcpt_sent++;
-        } else if (cmd_is(data, size, "DATA"))
-            x->stage = SUKI_SMTP_DATA;
-        else if (cmd_is(data, size, "EHLO") || cmd_is(data, size, "HELO"))
-            x->stage = SUKI_SMTP_EHLO;
-        else if (cmd_is(data, size, "STARTTLS"))
-            x->stage = SUKI_SMTP_STARTTLS;
-        else if (cmd_is(data, size, "AUTH"))
-            x->stage = SUKI_SMTP_AUTH;
-        else if (cmd_is(data, size, "QUIT"))
-            x->stage = SUKI_SMTP_OTHER;
-        /* else: an AUTH continuation; keep the stage */
-        return 0;
+    (void)fd;
+    (void)what;
+    TAILQ_FOREACH(t, &d->transports, link)
+    {
+        for (size_t i = 0; i < t->n_lanes; i++)
+            suki_dispatch_lane_post(t->lanes[i], &t->lanes[i]->outbox);
     }
-    if (type != CURLINFO_HEADER_IN)
-        return 0;
-    /* "250-..." continues a multi-line reply; the final line decides */
-    if (size < 3 || !isdigit((unsigned char)data[0]) ||
-        !isdigit((unsigned char)data[1]) || !isdigit((unsigned char)data[2]))
-        return 0;
-    if (size > 3 && data[3] == '-')
-        return 0;
-    int code = (data[0] - '0') * 100 + (data[1] - '0') * 10 + (data[2] - '0');
-    if (x->stage == SUKI_SMTP_OTHER)
-        return 0; /* QUIT while closing: keep the reply that mattered */
-    x->last_code = code;
-    x->last_stage = x->stage;
-    copy_clean(x->last_reply, sizeof(x->last_reply), data, size);
-    if (x->stage == SUKI_SMTP_RCPT && x->cur_rcpt < x->n_rcpt) {
-        x->rcpt_code[x->cur_rcpt] = code;
-        free(x->rcpt_reply[x->cur_rcpt]);
-        x->rcpt_reply[x->cur_rcpt] = suki_strdup(x->last_reply);
+}
+
+static void efd_drain(int efd)
+{
+    uint64_t v;
+    ssize_t r;
+
+    do {
+        r = read(efd, &v, sizeof(v));
+    } while (r < 0 && errno == EINTR);
+}
+
+/* The lanes gave xfers back (or one of them exited). The eventfd is read
+ * before the list is taken: a lane writes it only when the list was
+ * empty. */
+static void results_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct suki_dispatch *d = arg;
+    struct xq batch;
+    struct xfer *x;
+
+    (void)what;
+    efd_drain(fd);
+    TAILQ_INIT(&batch);
+    pthread_mutex_lock(&d->hub.mu);
+    TAILQ_CONCAT(&batch, &d->hub.done, link);
+    pthread_mutex_unlock(&d->hub.mu);
+    while ((x = TAILQ_FIRST(&batch)) != NULL) {
+        TAILQ_REMOVE(&batch, x, link);
+        complete(x);
     }
-    if (x->stage == SUKI_SMTP_DATA && code == 354)
-        x->stage = SUKI_SMTP_EOD;
-    return 0;
-}
-
-#define SETOPT(e, opt, val)                                                    \
-    do {                                                                       \
-        if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK)                   \
-            bad = #opt;                                                        \
-    } while (0)
-
-static const char *setup_tls(CURL *e, const struct tconf *c)
-{
-    const char *bad = NULL;
-    if (c->ca_file)
-        SETOPT(e, CURLOPT_CAINFO, c->ca_file);
-    SETOPT(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
-    SETOPT(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
-    return bad;
-}
-
-static const char *setup_smtp(struct xfer *x, CURL *e)
-{
-    const struct tconf *c = x->conf;
-    const char *bad = NULL;
-    long usessl = CURLUSESSL_ALL;
-
-    if (c->starttls == SUKI_STARTTLS_TRY)
-        usessl = CURLUSESSL_TRY;
-    else if (c->starttls == SUKI_STARTTLS_OFF)
-        usessl = CURLUSESSL_NONE;
-    SETOPT(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    SETOPT(e, CURLOPT_USE_SSL, usessl);
-    if (c->username)
-        SETOPT(e, CURLOPT_USERNAME, c->username);
-    if (c->password)
-        SETOPT(e, CURLOPT_PASSWORD, c->password);
-    SETOPT(e, CURLOPT_SASL_IR, 1L);
-    const char *tbad = setup_tls(e, c);
-    if (tbad)
-        bad = tbad;
-    SETOPT(e, CURLOPT_MAIL_FROM, x->from);
-    SETOPT(e, CURLOPT_MAIL_RCPT, x->rcpt_list);
-    /* a 5xx for one recipient must not fail (or resend to) the others */
-    SETOPT(e, SUKI_CURLOPT_RCPT_ALLOWFAILS, 1L);
-    SETOPT(e, CURLOPT_UPLOAD, 1L);
-    SETOPT(e, CURLOPT_READFUNCTION, read_cb);
-    SETOPT(e, CURLOPT_READDATA, x);
-    SETOPT(e, CURLOPT_SEEKFUNCTION, seek_cb);
-    SETOPT(e, CURLOPT_SEEKDATA, x);
-    SETOPT(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->body_len);
-    SETOPT(e, CURLOPT_DEBUGFUNCTION, smtp_debug_cb);
-    SETOPT(e, CURLOPT_DEBUGDATA, x);
-    SETOPT(e, CURLOPT_VERBOSE, 1L);
-    return bad;
-}
-
-static void smtp_finish(struct xfer *x, CURLcode cc)
-{
-    struct suki_dispatch_result r;
-    struct suki_dispatch_rcpt *rc;
-    char reply[REPLY_MAX + 160];
-    const char *err = x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc);
-    long rcode = 0;
-
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &rcode);
-    memset(&r, 0, sizeof(r));
-    r.code = x->last_code ? x->last_code : (int)rcode;
-    r.status = suki_dispatch_classify_smtp(cc, r.code, x->last_stage);
-    /* With RCPT failures allowed, curl stops at RCPT only when every
-     * recipient was refused (smtp_rcpts decides); anything else ending
-     * there is a broken connection. */
-    if (cc != CURLE_OK && x->last_stage == SUKI_SMTP_RCPT)
-        r.status = SUKI_DISPATCH_TEMPFAIL;
-    if (cc == CURLE_OK || r.code >= 400) {
-        snprintf(reply, sizeof(reply), "%s", x->last_reply);
-    } else if (cc == CURLE_USE_SSL_FAILED) {
-        snprintf(reply, sizeof(reply),
-                 "TLS required (starttls = required) but the server does not "
-                 "offer STARTTLS; nothing was sent: %s",
-                 err);
-    } else if (suki_dispatch_curl_is_tls(cc)) {
-        snprintf(reply, sizeof(reply),
-                 "TLS failure, nothing was sent (check ca_file, tls_verify "
-                 "and the server certificate of transport %s): %s",
-                 x->conf->name, err);
-    } else {
-        snprintf(reply, sizeof(reply), "%s", err);
-    }
-    if (cc != CURLE_OK)
-        r.code = r.code >= 400 ? r.code : 0;
-    r.reply = reply;
-    rc = suki_calloc(x->n_rcpt, sizeof(*rc));
-    smtp_rcpts(x, &r, rc);
-    complete(x, &r);
-    free(rc);
-}
-
-/* ------------------------------------------------------------------ */
-/* HTTP transport                                                      */
-
-static size_t http_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    struct xfer *x = ud;
-    size_t n = size * nmemb;
-    size_t room = HTTP_BODY_KEEP - x->http_body_len;
-    size_t k = n < room ? n : room;
-
-    memcpy(x->http_body + x->http_body_len, ptr, k);
-    x->http_body_len += k;
-    x->http_body[x->http_body_len] = '\0';
-    return n;
-}
-
-static size_t http_header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    struct xfer *x = ud;
-    size_t n = size * nmemb;
-    static const char ra[] = "retry-after:";
-
-    if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
-        /* a new response (after 100 Continue, say) starts over */
-        x->retry_after[0] = '\0';
-        x->http_body_len = 0;
-        x->http_body[0] = '\0';
-    } else if (n > sizeof(ra) - 1 &&
-               strncasecmp(ptr, ra, sizeof(ra) - 1) == 0) {
-        copy_clean(x->retry_after, sizeof(x->retry_after), ptr + sizeof(ra) - 1,
-                   n - (sizeof(ra) - 1));
-    }
-    return n;
-}
-
-static const char *setup_http(struct xfer *x, CURL *e)
-{
-    const struct tconf *c = x->conf;
-    const char *bad = NULL;
-
-    SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(e, CURLOPT_POST, 1L);
-    SETOPT(e, CURLOPT_POSTFIELDS, x->body ? x->body : "");
-    SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
-    SETOPT(e, CURLOPT_HTTPHEADER, c->headers);
-    SETOPT(e, CURLOPT_WRITEFUNCTION, http_write_cb);
-    SETOPT(e, CURLOPT_WRITEDATA, x);
-    SETOPT(e, CURLOPT_HEADERFUNCTION, http_header_cb);
-    SETOPT(e, CURLOPT_HEADERDATA, x);
-    SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
-    if (c->username) {
-        SETOPT(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        SETOPT(e, CURLOPT_USERNAME, c->username);
-        if (c->password)
-            SETOPT(e, CURLOPT_PASSWORD, c->password);
-    }
-    const char *tbad = setup_tls(e, c);
-    if (tbad)
-        bad = tbad;
-    return bad;
-}
-
-static void http_finish(struct xfer *x, CURLcode cc)
-{
-    struct suki_dispatch_result r;
-    char reply[REPLY_MAX + 160];
-    char body[HTTP_BODY_KEEP + 1];
-    long status = 0;
-    const char *err = x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc);
-
-    memset(&r, 0, sizeof(r));
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    r.status = suki_dispatch_classify_http(cc, status);
-    if (cc == CURLE_OK) {
-        r.code = (int)status;
-        copy_clean(body, sizeof(body), x->http_body, x->http_body_len);
-        if (body[0])
-            snprintf(reply, sizeof(reply), "HTTP %ld: %s", status, body);
-        else
-            snprintf(reply, sizeof(reply), "HTTP %ld", status);
-        if ((status == 429 || status == 503) && x->retry_after[0]) {
-            int64_t ms;
-            if (suki_dispatch_parse_retry_after(x->retry_after, suki_now_ms(),
-                                                &ms) == 0)
-                r.retry_after_ms = ms;
-        }
-    } else if (suki_dispatch_curl_is_tls(cc)) {
-        snprintf(reply, sizeof(reply),
-                 "TLS failure, nothing was sent (check ca_file, tls_verify "
-                 "and the server certificate of transport %s): %s",
-                 x->conf->name, err);
-    } else {
-        snprintf(reply, sizeof(reply), "%s", err);
-    }
-    r.reply = reply;
-    complete(x, &r);
-}
-
-/* ------------------------------------------------------------------ */
-/* socket bookkeeping                                                  */
-
-/* libcurl's sockets are tracked so that suki_dispatch_free can bound its
- * wait (see there). The callbacks live in each connection, which may outlive
- * its easy handle, so their data is d itself. */
-static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
-                                    struct curl_sockaddr *a)
-{
-    struct suki_dispatch *d = clientp;
-    int fd;
-    (void)purpose;
-
-    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-    if (fd < 0)
-        return CURL_SOCKET_BAD;
-    if (d->n_fds == d->cap_fds) {
-        d->cap_fds = d->cap_fds ? d->cap_fds * 2 : 16;
-        d->fds = suki_realloc(d->fds, d->cap_fds * sizeof(*d->fds));
-    }
-    d->fds[d->n_fds++] = fd;
-    return fd;
-}
-
-static int close_socket_cb(void *clientp, curl_socket_t fd)
-{
-    struct suki_dispatch *d = clientp;
-
-    for (size_t i = 0; i < d->n_fds; i++) {
-        if (d->fds[i] == fd) {
-            d->fds[i] = d->fds[--d->n_fds];
-            break;
-        }
-    }
-    return close(fd);
-}
-
-/* libcurl 7.88 puts an SMTP connection back into its cache even after a
- * "server response timeout", and the next message then reads the late
- * reply to the old one as the answer to its MAIL FROM. So after any failed
- * transfer, kill the connection it used: shutdown() leaves the descriptor
- * to libcurl, whose liveness check then sees EOF and never reuses it. Call
- * before curl_multi_remove_handle (ACTIVESOCKET needs the multi handle). */
-static void kill_connection(CURL *e)
-{
-    curl_socket_t s = CURL_SOCKET_BAD;
-
-    if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK &&
-        s != CURL_SOCKET_BAD)
-        shutdown(s, SHUT_RDWR);
+    reap(d);
+    kick(d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1291,59 +897,25 @@ static void kill_connection(CURL *e)
 static void start(struct transport *t, struct xfer *x)
 {
     struct suki_dispatch *d = t->d;
-    const char *bad = NULL;
-    CURL *e;
+    struct suki_err err = {{0}};
+    struct lane *l;
 
     t->queued--;
     t->in_flight++;
     x->in_slot = true;
     tconf_unref(x->conf);
     x->conf = tconf_ref(t->conf);
-    if (x->conf->kind == SUKI_TRANSPORT_SPOOL) {
-        x->state = X_DEFERRED;
-        TAILQ_INSERT_TAIL(&d->deferred, x, link);
-        defer_arm(d);
+    l = lane_for(t, &err);
+    if (!l) {
+        defer_local(x, SUKI_DISPATCH_TEMPFAIL, err.msg);
         return;
     }
-    e = easy_get(d);
-    if (!e) {
-        defer_local(x, SUKI_DISPATCH_TEMPFAIL, "curl_easy_init failed");
-        return;
-    }
-    x->easy = e;
-    x->errbuf[0] = '\0';
-    SETOPT(e, CURLOPT_PRIVATE, (void *)x);
-    SETOPT(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    SETOPT(e, CURLOPT_NOSIGNAL, 1L);
-    SETOPT(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
-    SETOPT(e, CURLOPT_OPENSOCKETDATA, d);
-    SETOPT(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
-    SETOPT(e, CURLOPT_CLOSESOCKETDATA, d);
-    SETOPT(e, CURLOPT_TIMEOUT_MS, (long)x->conf->timeout_ms);
-    SETOPT(e, CURLOPT_URL, x->conf->url);
-    const char *kbad = x->conf->kind == SUKI_TRANSPORT_SMTP ? setup_smtp(x, e)
-                                                            : setup_http(x, e);
-    if (kbad)
-        bad = kbad;
-    if (bad) {
-        char *msg = suki_asprintf("curl option %s not supported", bad);
-        defer_local(x, SUKI_DISPATCH_TEMPFAIL, msg);
-        free(msg);
-        return;
-    }
-    x->state = X_RUNNING;
-    TAILQ_INSERT_TAIL(&d->running, x, link);
-    CURLMcode mc = curl_multi_add_handle(d->multi, e);
-    if (mc != CURLM_OK) {
-        TAILQ_REMOVE(&d->running, x, link);
-        char *msg =
-            suki_asprintf("curl_multi_add_handle: %s", curl_multi_strerror(mc));
-        defer_local(x, SUKI_DISPATCH_TEMPFAIL, msg);
-        free(msg);
-    }
+    x->lane = l;
+    l->busy++;
+    x->state = X_HANDED;
+    TAILQ_INSERT_TAIL(&l->outbox, x, link);
+    arm_timer(d->flush, 0);
 }
-
-#undef SETOPT
 
 /* Start what t's limits allow. Never calls a callback. */
 static void pump(struct transport *t)
@@ -1387,7 +959,8 @@ static void kick(struct suki_dispatch *d)
 {
     struct transport *t, *next;
 
-    TAILQ_FOREACH (t, &d->transports, link) {
+    TAILQ_FOREACH(t, &d->transports, link)
+    {
         pump(t);
     }
     for (t = TAILQ_FIRST(&d->transports); t; t = next) {
@@ -1398,128 +971,13 @@ static void kick(struct suki_dispatch *d)
 }
 
 /* ------------------------------------------------------------------ */
-/* curl multi glue (hiperfifo)                                         */
-
-static void drain(struct suki_dispatch *d)
-{
-    CURLMsg *msg;
-    int left;
-
-    while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        CURL *e = msg->easy_handle;
-        CURLcode cc = msg->data.result;
-        char *priv = NULL;
-        struct xfer *x;
-
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-        x = (struct xfer *)(void *)priv;
-        if (cc != CURLE_OK && x->conf->kind == SUKI_TRANSPORT_SMTP)
-            kill_connection(e); /* not HTTP: an h2 connection is shared */
-        curl_multi_remove_handle(d->multi, e);
-        TAILQ_REMOVE(&d->running, x, link);
-        if (x->conf->kind == SUKI_TRANSPORT_SMTP)
-            smtp_finish(x, cc);
-        else
-            http_finish(x, cc);
-    }
-}
-
-static void sock_event_cb(evutil_socket_t fd, short kind, void *arg)
-{
-    struct sockinfo *si = arg;
-    struct suki_dispatch *d = si->d;
-    int action = 0, running = 0;
-
-    if (kind & EV_READ)
-        action |= CURL_CSELECT_IN;
-    if (kind & EV_WRITE)
-        action |= CURL_CSELECT_OUT;
-    /* si may be freed inside (CURL_POLL_REMOVE); do not touch it after */
-    curl_multi_socket_action(d->multi, fd, action, &running);
-    drain(d);
-    kick(d);
-}
-
-static void timer_cb(evutil_socket_t fd, short kind, void *arg)
-{
-    struct suki_dispatch *d = arg;
-    int running = 0;
-    (void)fd;
-    (void)kind;
-    curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain(d);
-    kick(d);
-}
-
-/* CURLMOPT_TIMERFUNCTION: only (re)arm or delete the evtimer. */
-static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct suki_dispatch *d = userp;
-    (void)multi;
-    if (timeout_ms < 0)
-        evtimer_del(d->timer);
-    else
-        arm_timer(d->timer, timeout_ms);
-    return 0;
-}
-
-static void sock_free(struct sockinfo *si)
-{
-    LIST_REMOVE(si, link);
-    if (si->ev)
-        event_free(si->ev);
-    free(si);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: keep one persistent event per socket watching
- * what curl asks for. */
-static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
-{
-    struct suki_dispatch *d = userp;
-    struct sockinfo *si = sockp;
-    short kind;
-    (void)e;
-
-    if (what == CURL_POLL_REMOVE) {
-        if (si)
-            sock_free(si);
-        return 0;
-    }
-    kind = EV_PERSIST;
-    if (what & CURL_POLL_IN)
-        kind |= EV_READ;
-    if (what & CURL_POLL_OUT)
-        kind |= EV_WRITE;
-    if (!si) {
-        si = suki_calloc(1, sizeof(*si));
-        si->d = d;
-        si->fd = s;
-        LIST_INSERT_HEAD(&d->socks, si, link);
-        curl_multi_assign(d->multi, s, si);
-    }
-    if (si->ev) {
-        event_del(si->ev);
-        if (event_assign(si->ev, d->base, s, kind, sock_event_cb, si) != 0)
-            return -1;
-    } else {
-        si->ev = event_new(d->base, s, kind, sock_event_cb, si);
-        if (!si->ev)
-            return -1;
-    }
-    if (event_add(si->ev, NULL) != 0)
-        return -1;
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* public API                                                          */
 
 struct suki_dispatch *suki_dispatch_new(struct event_base *base,
                                         struct suki_err *err)
 {
     struct suki_dispatch *d;
+    int rc;
 
     if (!base) {
         suki_err_set(err, -EINVAL, "dispatch: no event base");
@@ -1533,33 +991,42 @@ struct suki_dispatch *suki_dispatch_new(struct event_base *base,
     d->base = base;
     d->max_pending = DEFAULT_MAX_PENDING;
     TAILQ_INIT(&d->transports);
-    TAILQ_INIT(&d->running);
+    TAILQ_INIT(&d->dying);
     TAILQ_INIT(&d->deferred);
-    LIST_INIT(&d->socks);
-    d->multi = curl_multi_init();
-    d->timer = evtimer_new(base, timer_cb, d);
-    d->defer = evtimer_new(base, defer_cb, d);
-    if (!d->multi || !d->timer || !d->defer) {
-        suki_err_set(err, -ENOMEM,
-                     "dispatch: cannot create curl multi "
-                     "handle or timers");
+    TAILQ_INIT(&d->hub.done);
+    rc = pthread_mutex_init(&d->hub.mu, NULL);
+    if (rc != 0) {
+        suki_err_set(err, -rc, "dispatch: pthread_mutex_init: %s",
+                     strerror(rc));
+        free(d);
+        curl_global_cleanup();
+        return NULL;
+    }
+    d->hub.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->hub.efd < 0) {
+        suki_err_set(err, -errno, "dispatch: eventfd: %s", strerror(errno));
         goto fail;
     }
-    if (curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, sock_cb) ||
-        curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d) ||
-        curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb) ||
-        curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d)) {
-        suki_err_set(err, -EINVAL, "dispatch: curl_multi_setopt failed");
+    d->results =
+        event_new(base, d->hub.efd, EV_READ | EV_PERSIST, results_cb, d);
+    d->flush = evtimer_new(base, flush_cb, d);
+    d->defer = evtimer_new(base, defer_cb, d);
+    if (!d->results || !d->flush || !d->defer ||
+        event_add(d->results, NULL) != 0) {
+        suki_err_set(err, -ENOMEM, "dispatch: cannot create events");
         goto fail;
     }
     return d;
 fail:
-    if (d->multi)
-        curl_multi_cleanup(d->multi);
-    if (d->timer)
-        event_free(d->timer);
+    if (d->results)
+        event_free(d->results);
+    if (d->flush)
+        event_free(d->flush);
     if (d->defer)
         event_free(d->defer);
+    if (d->hub.efd >= 0)
+        close(d->hub.efd);
+    pthread_mutex_destroy(&d->hub.mu);
     free(d);
     curl_global_cleanup();
     return NULL;
@@ -1569,53 +1036,81 @@ void suki_dispatch_free(struct suki_dispatch *d)
 {
     struct transport *t;
     struct xfer *x;
-    struct sockinfo *si;
-    static const char cancelled[] = "cancelled: dispatcher shut down";
+    struct lane *l;
+    struct xq back;
 
     if (!d)
         return;
     d->closing = true;
     evtimer_del(d->defer);
-    evtimer_del(d->timer);
-    while ((x = TAILQ_FIRST(&d->running)) != NULL) {
-        TAILQ_REMOVE(&d->running, x, link);
-        curl_multi_remove_handle(d->multi, x->easy);
-        complete_simple(x, SUKI_DISPATCH_TEMPFAIL, cancelled, true);
-    }
+    evtimer_del(d->flush);
+    event_del(d->results);
+    /* results decided here stand (a refused address stays refused) */
     while ((x = TAILQ_FIRST(&d->deferred)) != NULL) {
         TAILQ_REMOVE(&d->deferred, x, link);
-        if (x->local)
-            complete_simple(x, x->pre_status, x->pre_reply, false);
-        else
-            complete_simple(x, SUKI_DISPATCH_TEMPFAIL, cancelled, true);
+        complete(x);
     }
-    TAILQ_FOREACH (t, &d->transports, link) {
+    /* started but not handed over yet, then queued */
+    TAILQ_FOREACH(t, &d->transports, link)
+    {
+        for (size_t i = 0; i < t->n_lanes; i++) {
+            while ((x = TAILQ_FIRST(&t->lanes[i]->outbox)) != NULL) {
+                TAILQ_REMOVE(&t->lanes[i]->outbox, x, link);
+                complete_simple(x, SUKI_DISPATCH_TEMPFAIL,
+                                SUKI_DISPATCH_CANCELLED, true);
+            }
+        }
         for (int p = 0; p < 2; p++) {
             while ((x = TAILQ_FIRST(&t->q[p])) != NULL) {
                 TAILQ_REMOVE(&t->q[p], x, link);
                 t->queued--;
-                complete_simple(x, SUKI_DISPATCH_TEMPFAIL, cancelled, true);
+                complete_simple(x, SUKI_DISPATCH_TEMPFAIL,
+                                SUKI_DISPATCH_CANCELLED, true);
             }
         }
     }
-    /* curl_multi_cleanup closes the cached connections; for SMTP it sends
-     * QUIT and then blocks waiting for the reply, for as long as a hung
-     * server likes. Shutting down the read side first keeps the QUIT but
-     * makes that wait end at once (the read sees EOF). */
-    for (size_t i = 0; i < d->n_fds; i++)
-        shutdown(d->fds[i], SHUT_RD);
-    curl_multi_cleanup(d->multi); /* may call sock_cb */
-    while ((si = LIST_FIRST(&d->socks)) != NULL)
-        sock_free(si);
+    /* Stop every lane at once (shutting down the read side of its sockets
+     * ends any wait for a server), then wait for each: bounded by one
+     * spool write at most. */
+    TAILQ_FOREACH(t, &d->transports, link)
+    {
+        for (size_t i = 0; i < t->n_lanes; i++)
+            suki_dispatch_lane_stop(t->lanes[i], true);
+    }
+    TAILQ_FOREACH(l, &d->dying, link)
+    {
+        suki_dispatch_lane_stop(l, true);
+    }
+    TAILQ_FOREACH(t, &d->transports, link)
+    {
+        for (size_t i = 0; i < t->n_lanes; i++)
+            suki_dispatch_lane_join(t->lanes[i]);
+        t->n_lanes = 0;
+    }
+    while ((l = TAILQ_FIRST(&d->dying)) != NULL) {
+        TAILQ_REMOVE(&d->dying, l, link);
+        suki_dispatch_lane_join(l);
+    }
+    /* what the lanes gave back: finished with their outcome, the rest
+     * cancelled; the lanes are gone */
+    TAILQ_INIT(&back);
+    pthread_mutex_lock(&d->hub.mu);
+    TAILQ_CONCAT(&back, &d->hub.done, link);
+    pthread_mutex_unlock(&d->hub.mu);
+    while ((x = TAILQ_FIRST(&back)) != NULL) {
+        TAILQ_REMOVE(&back, x, link);
+        x->lane = NULL;
+        complete(x);
+    }
     while ((t = TAILQ_FIRST(&d->transports)) != NULL) {
         evtimer_del(t->wake);
         transport_free(t);
     }
-    for (size_t i = 0; i < d->n_pool; i++)
-        curl_easy_cleanup(d->pool[i]);
-    event_free(d->timer);
+    event_free(d->results);
+    event_free(d->flush);
     event_free(d->defer);
-    free(d->fds);
+    close(d->hub.efd);
+    pthread_mutex_destroy(&d->hub.mu);
     free(d);
     curl_global_cleanup();
 }
@@ -1626,7 +1121,6 @@ int suki_dispatch_configure(struct suki_dispatch *d,
 {
     struct tconf **c;
     struct transport *t;
-    long total = 0;
 
     if (n > 0 && !transports)
         return -EINVAL;
@@ -1647,7 +1141,8 @@ int suki_dispatch_configure(struct suki_dispatch *d,
             return -EINVAL;
         }
     }
-    TAILQ_FOREACH (t, &d->transports, link) {
+    TAILQ_FOREACH(t, &d->transports, link)
+    {
         t->seen = false;
     }
     for (size_t i = 0; i < n; i++) {
@@ -1662,10 +1157,10 @@ int suki_dispatch_configure(struct suki_dispatch *d,
             t = transport_new(d, c[i]);
         }
         t->seen = true;
-        total += c[i]->max_connections;
     }
     free(c);
-    TAILQ_FOREACH (t, &d->transports, link) {
+    TAILQ_FOREACH(t, &d->transports, link)
+    {
         if (!t->seen)
             t->retired = true;
         else if (t->conf->breaker_failures <= 0 &&
@@ -1674,8 +1169,6 @@ int suki_dispatch_configure(struct suki_dispatch *d,
             set_breaker_metric(t);
         }
     }
-    /* idle connections kept for reuse: every transport's worth */
-    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, total > 4 ? total : 4L);
     kick(d);
     return 0;
 }
@@ -1703,7 +1196,7 @@ int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
     struct transport *t;
     struct xfer *x;
     const char *why = NULL, *bad_addr = NULL;
-    char name[SPOOL_NAME_MAX];
+    char name[SUKI_DISPATCH_NAME_MAX];
 
     if (!d || !m || !cb || !m->channel || (!m->body && m->body_len))
         return -EINVAL;
@@ -1731,7 +1224,6 @@ int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
     }
 
     x = suki_calloc(1, sizeof(*x));
-    x->d = d;
     x->t = t;
     x->prio = m->priority > 0 ? 1 : 0;
     x->message_id = suki_strdup(m->message_id ? m->message_id : "");
@@ -1763,7 +1255,8 @@ int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
     d->pending++;
     if (bad_addr) {
         char clean[96], *msg;
-        copy_clean(clean, sizeof(clean), bad_addr, strlen(bad_addr));
+        suki_dispatch_copy_clean(clean, sizeof(clean), bad_addr,
+                                 strlen(bad_addr));
         msg = suki_asprintf("refused envelope address \"%s\": %s (not sent)",
                             clean, why);
         defer_local(x, SUKI_DISPATCH_PERMFAIL, msg);

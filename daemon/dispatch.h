@@ -1,16 +1,24 @@
 /* dispatch.h - message delivery over SMTP, HTTP webhooks and a spool
- * directory, driven by the libcurl multi-socket interface on the daemon's
- * libevent loop.
+ * directory with the libcurl multi-socket interface.
  *
  * The dispatcher delivers one message and classifies the outcome; the caller
  * does the bookkeeping (recording sent messages, retry schedules,
  * dead-letters). Per transport it keeps a bounded in-flight count
  * (max_connections), a priority queue (reminders before campaign mail), a
  * token bucket for `rate`, and a circuit breaker. libcurl's connection cache
- * in the one multi handle reuses SMTP and HTTP connections across messages.
+ * reuses SMTP and HTTP connections across messages.
+ *
+ * Threads: the transfers run on worker threads of the dispatcher's own
+ * (each with its own event loop), because libcurl waits blocking for some
+ * SMTP replies and the spool transport fsyncs; the caller's loop never
+ * waits for a server or a disk. Everything in this header is called from
+ * the caller's thread (the one running the base given to
+ * suki_dispatch_new), and every callback runs there. The dispatcher keeps
+ * no other global state of the daemon: it sets suki_metrics' breaker_open
+ * from the caller's thread only.
  *
  * Callbacks are never called from inside suki_dispatch_send() or
- * suki_dispatch_configure(); they run from the event loop (or from
+ * suki_dispatch_configure(); they run from the caller's event loop (or from
  * suki_dispatch_free(), see there). A callback may call suki_dispatch_send(),
  * suki_dispatch_configure() and the query functions, but must not call
  * suki_dispatch_free(). */
@@ -103,25 +111,30 @@ struct suki_dispatch_tstate {
     int consecutive_failures; /* TEMPFAILs since the last success */
     int64_t reopen_in_ms;     /* OPEN: time until the probe, else 0 */
     size_t queued;            /* waiting for a slot, a token or the breaker */
-    size_t in_flight;         /* transfers running now */
+    size_t in_flight;         /* started: handed to a worker thread */
     uint64_t sent, tempfail, permfail; /* totals since the transport was
                                           first configured */
     bool retired;                      /* removed by a reload, still draining */
 };
 
-/* Create a dispatcher on base (borrowed; must outlive the dispatcher). Calls
- * curl_global_init (reference-counted by libcurl). No transports until
- * suki_dispatch_configure(). Returns owned, or NULL with err filled. */
+/* Create a dispatcher whose callbacks run on base (borrowed; must outlive
+ * the dispatcher). Calls curl_global_init (reference-counted by libcurl;
+ * call this before starting other threads that use libcurl). No transports
+ * and no threads until suki_dispatch_configure() and the first message.
+ * Returns owned, or NULL with err filled. */
 struct suki_dispatch *suki_dispatch_new(struct event_base *base,
                                         struct suki_err *err);
 
-/* Abort every transfer and free d (NULL is fine). Each message not yet
- * reported gets its callback now, with TEMPFAIL, cancelled = true and reply
- * "cancelled: dispatcher shut down" (messages refused locally get their
- * PERMFAIL). Those callbacks must not call suki_dispatch_send (it returns
- * -ECANCELED). Closing idle cached SMTP connections sends QUIT and may wait
- * briefly for the reply (libcurl does this during curl_multi_cleanup). Must
- * not be called from a dispatch callback. */
+/* Abort every transfer, stop and join the worker threads, and free d (NULL
+ * is fine). Each message not yet reported gets its callback now: one whose
+ * outcome was already known gets that outcome (a message refused locally
+ * its PERMFAIL, one a server answered before the stop its answer), every
+ * other one TEMPFAIL, cancelled = true and reply "cancelled: dispatcher
+ * shut down". Those callbacks must not call suki_dispatch_send (it returns
+ * -ECANCELED). The wait is bounded: the read side of every socket is shut
+ * down first, so neither a pending reply nor the QUIT of an idle cached
+ * SMTP connection is waited for; at most one spool file write per spool
+ * transport finishes. Must not be called from a dispatch callback. */
 void suki_dispatch_free(struct suki_dispatch *d);
 
 /* Apply a transport list (borrowed; copied). A transport whose name stays
@@ -139,7 +152,8 @@ int suki_dispatch_configure(struct suki_dispatch *d,
                             size_t n);
 
 /* Queue message m (borrowed, copied) on its channel. On 0, cb(arg) is called
- * exactly once later from the event loop, never from inside this call.
+ * exactly once later from the caller's event loop, never from inside this
+ * call.
  * SMTP envelope addresses with CR, LF, control characters, spaces, '<' or
  * '>' (libcurl 7.88 would pass them into MAIL FROM / RCPT TO), or that
  * suki_mime_addr_valid() refuses, are refused without touching the network:
@@ -154,7 +168,8 @@ int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
                        suki_dispatch_cb cb, void *arg);
 
 /* Messages accepted and not yet reported (queued + in flight + awaiting
- * their callback). The count drops just before each callback runs. */
+ * their callback). The count drops just before each callback runs. This
+ * and the other queries read the caller's-thread state: no lock, no wait. */
 size_t suki_dispatch_pending(const struct suki_dispatch *d);
 
 /* Limit for suki_dispatch_pending() (default 1024; 0 restores it). */

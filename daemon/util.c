@@ -318,13 +318,16 @@ size_t suki_strlcpy(char *dst, const char *src, size_t size)
 
 uint64_t suki_rand64(void)
 {
-    /* splitmix64 seeded from time and pid: jitter only, not security. */
-    static uint64_t state;
+    /* splitmix64 seeded from time and pid: jitter only, not security.
+     * One state per thread (the dispatcher's workers call this too); the
+     * state's address tells threads seeded in the same nanosecond apart. */
+    static _Thread_local uint64_t state;
     if (state == 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
-                ((uint64_t)getpid() << 40) ^ 0x9E3779B97F4A7C15ULL;
+                ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&state ^
+                0x9E3779B97F4A7C15ULL;
     }
     uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;

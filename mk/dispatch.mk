@@ -1,6 +1,8 @@
 # dispatch area: appends to the variables set up in Makefile.am
-# Message delivery: libcurl multi on libevent, SMTP / HTTP / spool.
-libsukicore_la_SOURCES += daemon/dispatch.c daemon/dispatch.h
+# Message delivery: libcurl multi on libevent, SMTP / HTTP / spool; the
+# transfers run on worker threads (dispatch_thread.c).
+libsukicore_la_SOURCES += daemon/dispatch.c daemon/dispatch.h \
+	daemon/dispatch_thread.c daemon/dispatch_thread.h
 
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/check_dispatch
