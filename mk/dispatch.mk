@@ -36,3 +36,7 @@ bench_bench_smtp_SOURCES = bench/bench_smtp.c
 bench_bench_smtp_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 bench_bench_smtp_LDADD = libsukicore.la $(DEPS_LIBS)
 EXTRA_DIST += bench/run-smtp.sh bench/README-smtp.md
+
+# The whole daemon against a slow SMTP server: the loop keeps turning.
+TESTS += tests/integration/dispatch_slow.sh
+EXTRA_DIST += tests/integration/dispatch_slow.sh
