@@ -13,8 +13,17 @@ SUKID_PID= NOTIFY_PID=
 cleanup() {
     [ -n "$SUKID_PID" ] && kill -9 "$SUKID_PID" 2>/dev/null || true
     [ -n "$NOTIFY_PID" ] && kill "$NOTIFY_PID" 2>/dev/null || true
-    [ -f "$T/redis.pid" ] && kill "$(cat "$T/redis.pid")" 2>/dev/null || true
-    rm -rf "$T"
+    if [ -f "$T/redis.pid" ]; then
+        rp=$(cat "$T/redis.pid")
+        kill "$rp" 2>/dev/null || true
+        # redis-server is not our child: poll until it is gone, so it does
+        # not write into the directory while it is being removed.
+        n=50
+        while kill -0 "$rp" 2>/dev/null && [ "$n" -gt 0 ]; do
+            sleep 0.1; n=$((n - 1))
+        done
+    fi
+    rm -rf "$T" 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
