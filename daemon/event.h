@@ -21,7 +21,8 @@ struct suki_event {
     char *client;    /* client id */
     char *manager;   /* top-level manager or NULL */
     int64_t at_ms;   /* "at", or receive time when absent */
-    json_t *root;    /* the whole document (one reference) */
+    json_t *root;    /* the whole document (one reference); for an event
+                        built by suki_event_new, a document of its parts */
     json_t *data;    /* borrowed from root: "data" object (maybe empty) */
     char scratch[64]; /* formatting buffer for suki_event_data_str */
 };
@@ -35,6 +36,27 @@ int suki_event_parse(const char *buf, size_t len,
                      const struct suki_event_limits *lim, int64_t now_ms,
                      struct suki_event **out, struct suki_err *err);
 void suki_event_free(struct suki_event *ev);
+
+/* The parts of an event, for suki_event_new(). All borrowed. */
+struct suki_event_parts {
+    const char *type;    /* required: dotted lowercase */
+    const char *client;  /* required, not empty */
+    const char *id;      /* or NULL */
+    const char *manager; /* or NULL ("" counts as none) */
+    int64_t at_ms;       /* UTC epoch ms */
+    json_t *data;        /* an object, or NULL for an empty one */
+};
+
+/* Build an event from its parts, without a JSON text round trip (a job's
+ * stored event): the checks of suki_event_parse on the members (type
+ * syntax, client present, id not empty, string length and control
+ * characters, data an object). On success returns 0 and *out (owned by the
+ * caller; it takes its own reference on p->data, which it shares: do not
+ * change data afterwards). On bad parts returns -EINVAL with the reason in
+ * err. suki_event_dump of the result is an event document with these
+ * members ("at" in RFC 3339). */
+int suki_event_new(const struct suki_event_parts *p, struct suki_event **out,
+                   struct suki_err *err);
 
 /* data.FIELD as text: strings as they are, integers/reals/booleans
  * formatted (into ev->scratch, so valid until the next call); NULL when
