@@ -3,6 +3,7 @@
  * profile and its pending jobs), and the intake figures of status. */
 #include "ctl.h"
 #include "event.h"
+#include "rules.h"
 #include "timeutil.h"
 #include "util.h"
 
@@ -353,13 +354,12 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
     }
     const char *id = argv[0];
     char *pkey = suki_asprintf("%s:client:%s", ctl->conf->prefix, id);
-    char *ckey = suki_asprintf("%s:cjobs:%s", ctl->conf->prefix, id);
+    char *jh = suki_job_hash_key(ctl->conf->prefix, id, NULL);
     char *jobs = sukictl_key(ctl, "jobs");
-    char *job = sukictl_key(ctl, "job");
     int rc = SUKICTL_FAILED;
     redisReply *prof = sukictl_cmd(ctl, "HGETALL %s", pkey);
-    redisReply *keys = prof ? sukictl_cmd(ctl, "SMEMBERS %s", ckey) : NULL;
-    if (!prof || !keys)
+    redisReply *bodies = prof ? sukictl_cmd(ctl, "HGETALL %s", jh) : NULL;
+    if (!prof || !bodies)
         goto out;
     json_t *o = json_object();
     json_t *p = json_object();
@@ -369,32 +369,53 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
         json_object_set_new(
             p, prof->element[k]->str,
             json_bytes(prof->element[k + 1]->str, prof->element[k + 1]->len));
-    for (size_t i = 0; i < keys->elements; i++) {
-        const char *key = keys->element[i]->str;
-        redisReply *sc = sukictl_cmd(ctl, "ZSCORE %s %s", jobs, key);
-        redisReply *body = sukictl_cmd(ctl, "HGET %s %s", job, key);
+    /* The job bodies are P:job:<client>; their scores pipelined. */
+    for (size_t i = 0; i + 1 < bodies->elements; i += 2)
+        redisAppendCommand(ctl->redis, "ZSCORE %s %b", jobs,
+                           bodies->element[i]->str,
+                           (size_t)bodies->element[i]->len);
+    for (size_t i = 0; i + 1 < bodies->elements; i += 2) {
+        const char *key = bodies->element[i]->str;
+        redisReply *body = bodies->element[i + 1];
+        redisReply *sc = NULL;
+        if (redisGetReply(ctl->redis, (void **)&sc) != REDIS_OK) {
+            sukictl_errx("redis: %s", ctl->redis->errstr);
+            json_decref(o);
+            json_decref(p);
+            json_decref(jl);
+            goto out;
+        }
         json_t *j = json_object();
         json_object_set_new(j, "key", json_string(key));
-        int64_t due;
-        if (sc && sc->type == REDIS_REPLY_STRING &&
-            suki_parse_i64(sc->str, 0, INT64_MAX, &due) == 0) {
+        struct suki_jobdata jd;
+        struct suki_err err = {{0}};
+        bool ok = suki_job_parse(key, body->str, body->len, &jd, &err) == 0;
+        if (ok)
+            (void)suki_jobdata_defaults(&jd, ctl->conf);
+        else
+            (void)suki_job_key_split(key, &jd.rule, &jd.client, &jd.subject,
+                                     &jd.slot);
+        int64_t score = -1;
+        if (sc && sc->type == REDIS_REPLY_STRING)
+            (void)suki_parse_i64(sc->str, 0, INT64_MAX, &score);
+        int64_t due = ok ? jd.due_ms : score;
+        if (due >= 0) {
             char at[40];
             suki_time_format_rfc3339(due, at, sizeof(at));
             json_object_set_new(j, "due", json_string(at));
         }
-        if (body && body->type == REDIS_REPLY_STRING) {
-            json_t *b = json_loads(body->str, 0, NULL);
-            static const char *const copy[] = {"rule", "subject", "slot",
-                                               "template", "channel"};
-            for (size_t k = 0; b && k < SUKI_ARRAY_LEN(copy); k++) {
-                json_t *v = json_object_get(b, copy[k]);
-                if (v && !(json_is_string(v) && !*json_string_value(v)))
-                    json_object_set(j, copy[k], v);
-            }
-            json_decref(b);
-        }
+        const char *copy[][2] = {{"rule", jd.rule},
+                                 {"subject", jd.subject},
+                                 {"slot", jd.slot},
+                                 {"template", jd.template_name},
+                                 {"channel", jd.channel}};
+        for (size_t k = 0; k < SUKI_ARRAY_LEN(copy); k++)
+            if (copy[k][1] && *copy[k][1])
+                json_object_set_new(j, copy[k][0], json_string(copy[k][1]));
+        if (!ok)
+            json_object_set_new(j, "error", json_string(err.msg));
+        suki_jobdata_clear(&jd);
         freeReplyObject(sc);
-        freeReplyObject(body);
         json_array_append_new(jl, j);
     }
     bool found = json_object_size(p) > 0 || json_array_size(jl) > 0;
@@ -435,11 +456,10 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
     json_decref(o);
 out:
     freeReplyObject(prof);
-    freeReplyObject(keys);
+    freeReplyObject(bodies);
     free(pkey);
-    free(ckey);
+    free(jh);
     free(jobs);
-    free(job);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /* ctl_jobs.c - sukictl jobs (list scheduled jobs) and sukictl cancel KEY. */
 #include "ctl.h"
+#include "rules.h"
 #include "timeutil.h"
 #include "util.h"
 
@@ -12,20 +13,14 @@
 /* Jobs read per round trip while listing. */
 #define CHUNK 1000
 
-/* KEYS[1] P:jobs, KEYS[2] P:job; ARGV[1] key, ARGV[2] "P:cjobs:" prefix.
- * Removes the job with its indexes; returns 1, or 0 when there is none. */
+/* KEYS[1] P:jobs; ARGV[1] key, ARGV[2] "P:job:". Removes the job's index
+ * entry and body (P:job:<client component of the key>); returns 1, or 0
+ * when there was neither. */
 static const char cancel_lua[] =
-    "local b = redis.call('HGET', KEYS[2], ARGV[1])\n"
-    "if not b then\n"
-    "  return redis.call('ZREM', KEYS[1], ARGV[1]) > 0 and 1 or 0\n"
-    "end\n"
-    "redis.call('ZREM', KEYS[1], ARGV[1])\n"
-    "redis.call('HDEL', KEYS[2], ARGV[1])\n"
-    "local ok, j = pcall(cjson.decode, b)\n"
-    "if ok and type(j) == 'table' and type(j.client) == 'string' then\n"
-    "  redis.call('SREM', ARGV[2] .. j.client, ARGV[1])\n"
-    "end\n"
-    "return 1\n";
+    "local c = string.match(ARGV[1], '^[^:]*:([^:]+):')\n"
+    "local n = redis.call('ZREM', KEYS[1], ARGV[1])\n"
+    "if c then n = n + redis.call('HDEL', ARGV[2] .. c, ARGV[1]) end\n"
+    "return n > 0 and 1 or 0\n";
 
 struct listing {
     struct sukictl *ctl;
@@ -34,61 +29,53 @@ struct listing {
     bool header_done;
 };
 
-static const char *jstr(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static int64_t jint(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? json_integer_value(v) : 0;
-}
-
 /* Print one job. score is its sorted-set score (next look), body its body
- * (may be unreadable: shown with what is known). */
+ * (may be unreadable: shown with what the key says). */
 static void show(struct listing *l, const char *key, int64_t score,
                  const char *body, size_t body_len)
 {
-    json_t *b = body ? json_loadb(body, body_len, 0, NULL) : NULL;
-    if (b && !json_is_object(b)) {
-        json_decref(b);
-        b = NULL;
+    struct suki_jobdata jd;
+    struct suki_err err = {{0}};
+    bool ok = suki_job_parse(key, body, body_len, &jd, &err) == 0;
+    if (!ok) {
+        (void)suki_job_key_split(key, &jd.rule, &jd.client, &jd.subject,
+                                 &jd.slot);
+    } else {
+        (void)suki_jobdata_defaults(&jd, l->ctl->conf);
     }
-    int64_t due = b && jint(b, "due") > 0 ? jint(b, "due") : score;
+    int64_t due = ok ? jd.due_ms : score;
     if (due >= l->due_before) {
-        json_decref(b);
+        suki_jobdata_clear(&jd);
         return;
     }
     char dbuf[40], nbuf[40];
     suki_time_format_rfc3339(due, dbuf, sizeof(dbuf));
     suki_time_format_rfc3339(score, nbuf, sizeof(nbuf));
-    const char *rule = b ? jstr(b, "rule") : NULL;
-    const char *client = b ? jstr(b, "client") : NULL;
-    const char *subject = b ? jstr(b, "subject") : NULL;
-    const char *tmpl = b ? jstr(b, "template") : NULL;
-    const char *channel = b ? jstr(b, "channel") : NULL;
-    int64_t attempt = b ? jint(b, "attempt") : 0;
     if (l->ctl->json) {
         json_t *o = json_object();
         json_object_set_new(o, "key", json_string(key));
         json_object_set_new(o, "due", json_string(dbuf));
-        json_object_set_new(o, "rule", rule ? json_string(rule) : json_null());
+        json_object_set_new(o, "rule",
+                            jd.rule ? json_string(jd.rule) : json_null());
         json_object_set_new(o, "client",
-                            client ? json_string(client) : json_null());
+                            jd.client ? json_string(jd.client) : json_null());
         json_object_set_new(o, "subject",
-                            subject ? json_string(subject) : json_string(""));
+                            json_string(jd.subject ? jd.subject : ""));
         json_object_set_new(o, "template",
-                            tmpl ? json_string(tmpl) : json_null());
+                            jd.template_name ? json_string(jd.template_name)
+                                             : json_null());
         json_object_set_new(o, "channel",
-                            channel ? json_string(channel) : json_null());
-        json_object_set_new(o, "attempt", json_integer(attempt));
+                            jd.channel ? json_string(jd.channel) : json_null());
+        json_object_set_new(o, "attempt", json_integer(jd.attempt));
         json_object_set_new(o, "next", json_string(nbuf));
-        if (b && json_is_array(json_object_get(b, "notify")))
-            json_object_set(o, "notify", json_object_get(b, "notify"));
-        if (!b)
-            json_object_set_new(o, "error", json_string("unreadable body"));
+        if (jd.n_notify > 0) {
+            json_t *n = json_array();
+            for (size_t i = 0; i < jd.n_notify; i++)
+                json_array_append_new(n, json_string(jd.notify[i]));
+            json_object_set_new(o, "notify", n);
+        }
+        if (!ok)
+            json_object_set_new(o, "error", json_string(err.msg));
         char *s = json_dumps(o, JSON_COMPACT);
         if (s)
             puts(s);
@@ -100,11 +87,11 @@ static void show(struct listing *l, const char *key, int64_t score,
                    "TRY", "KEY");
             l->header_done = true;
         }
-        printf("%-20s %-28s %-14s %-3" PRId64 " %s\n", dbuf, rule ? rule : "?",
-               client ? client : "?", attempt, key);
+        printf("%-20s %-28s %-14s %-3d %s\n", dbuf, jd.rule ? jd.rule : "?",
+               jd.client ? jd.client : "?", jd.attempt, key);
     }
     l->shown++;
-    json_decref(b);
+    suki_jobdata_clear(&jd);
 }
 
 /* Show the jobs whose keys are keys[0..n): ZSCORE and HGET each, pipelined,
@@ -124,83 +111,73 @@ static int cmp_row(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
+/* The client's jobs: every body in P:job:<client>, with its score (one
+ * ZMSCORE), in score order. A body without an index entry is left out. */
 static int list_client(struct listing *l, const char *client)
 {
     struct sukictl *ctl = l->ctl;
-    char *ck = suki_asprintf("%s:cjobs:%s", ctl->conf->prefix, client);
+    char *jh = suki_job_hash_key(ctl->conf->prefix, client, NULL);
     char *kjobs = sukictl_key(ctl, "jobs");
-    char *kjob = sukictl_key(ctl, "job");
-    redisReply *m = sukictl_cmd(ctl, "SMEMBERS %s", ck);
+    redisReply *m = sukictl_cmd(ctl, "HGETALL %s", jh);
+    redisReply *sc = NULL;
     int rc = SUKICTL_FAILED;
     if (!m || m->type != REDIS_REPLY_ARRAY)
         goto out;
-    struct row *rows = suki_calloc(m->elements + 1, sizeof(*rows));
-    size_t n = 0;
-    for (size_t i = 0; i < m->elements; i++) {
-        redisReply *k = m->element[i];
-        if (k->type != REDIS_REPLY_STRING)
-            continue;
-        redisAppendCommand(ctl->redis, "ZSCORE %s %b", kjobs, k->str,
-                           (size_t)k->len);
-        redisAppendCommand(ctl->redis, "HGET %s %b", kjob, k->str,
-                           (size_t)k->len);
-        rows[n++].key = suki_strndup(k->str, k->len);
+    size_t n = m->elements / 2;
+    if (n == 0) {
+        rc = SUKICTL_OK;
+        goto out;
     }
-    bool ok = true;
+    const char **argv = suki_calloc(n + 2, sizeof(char *));
+    size_t *lens = suki_calloc(n + 2, sizeof(size_t));
+    argv[0] = "ZMSCORE";
+    lens[0] = 7;
+    argv[1] = kjobs;
+    lens[1] = strlen(kjobs);
+    for (size_t i = 0; i < n; i++) {
+        argv[2 + i] = m->element[2 * i]->str;
+        lens[2 + i] = m->element[2 * i]->len;
+    }
+    sc = sukictl_cmdargv(ctl, (int)n + 2, argv, lens);
+    free(argv);
+    free(lens);
+    if (!sc || sc->type != REDIS_REPLY_ARRAY || sc->elements != n)
+        goto out;
+    struct row *rows = suki_calloc(n + 1, sizeof(*rows));
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        redisReply *sc = NULL, *bd = NULL;
-        if (redisGetReply(ctl->redis, (void **)&sc) != REDIS_OK ||
-            redisGetReply(ctl->redis, (void **)&bd) != REDIS_OK) {
-            sukictl_errx("redis: %s", ctl->redis->errstr);
-            freeReplyObject(sc);
-            for (size_t k = i; k < n; k++)
-                free(rows[k].key);
-            ok = false;
-            break;
-        }
         int64_t score;
-        if (sc && sc->type == REDIS_REPLY_STRING &&
-            suki_parse_i64(sc->str, INT64_MIN, INT64_MAX, &score) == 0 && bd &&
-            bd->type == REDIS_REPLY_STRING) {
-            rows[kept].key = rows[i].key;
-            rows[kept].score = score;
-            rows[kept].body = suki_strndup(bd->str, bd->len);
-            rows[kept].len = bd->len;
-            kept++;
-        } else {
-            free(rows[i].key); /* a stale index entry */
-        }
-        freeReplyObject(sc);
-        freeReplyObject(bd);
+        redisReply *s = sc->element[i];
+        if (s->type != REDIS_REPLY_STRING ||
+            suki_parse_i64(s->str, INT64_MIN, INT64_MAX, &score) < 0)
+            continue; /* no index entry: being removed */
+        rows[kept].key = m->element[2 * i]->str;
+        rows[kept].body = m->element[2 * i + 1]->str;
+        rows[kept].len = m->element[2 * i + 1]->len;
+        rows[kept].score = score;
+        kept++;
     }
-    if (ok) {
-        qsort(rows, kept, sizeof(*rows), cmp_row);
-        for (size_t i = 0; i < kept; i++)
-            show(l, rows[i].key, rows[i].score, rows[i].body, rows[i].len);
-        rc = SUKICTL_OK;
-    }
-    for (size_t i = 0; i < kept; i++) {
-        free(rows[i].key);
-        free(rows[i].body);
-    }
+    qsort(rows, kept, sizeof(*rows), cmp_row);
+    for (size_t i = 0; i < kept; i++)
+        show(l, rows[i].key, rows[i].score, rows[i].body, rows[i].len);
     free(rows);
+    rc = SUKICTL_OK;
 out:
     freeReplyObject(m);
-    free(ck);
+    freeReplyObject(sc);
+    free(jh);
     free(kjobs);
-    free(kjob);
     return rc;
 }
 
-/* Walk P:jobs in score order, CHUNK at a time. The filter is on the due
- * time in the body: a retried or leased job's score is later than its due
- * time, so the walk covers the whole set. */
+/* Walk P:jobs in score order, CHUNK at a time, reading the bodies with
+ * pipelined HGETs. The filter is on the due time in the body: a retried or
+ * leased job's score is later than its due time, so the walk covers the
+ * whole set. */
 static int list_all(struct listing *l)
 {
     struct sukictl *ctl = l->ctl;
     char *kjobs = sukictl_key(ctl, "jobs");
-    char *kjob = sukictl_key(ctl, "job");
     int rc = SUKICTL_OK;
     for (long long off = 0;; off += CHUNK) {
         redisReply *z = sukictl_cmd(ctl, "ZRANGE %s %lld %lld WITHSCORES",
@@ -215,42 +192,34 @@ static int list_all(struct listing *l)
             freeReplyObject(z);
             break;
         }
-        const char **argv = suki_calloc(n + 2, sizeof(char *));
-        size_t *lens = suki_calloc(n + 2, sizeof(size_t));
-        argv[0] = "HMGET";
-        lens[0] = 5;
-        argv[1] = kjob;
-        lens[1] = strlen(kjob);
         for (size_t i = 0; i < n; i++) {
-            argv[2 + i] = z->element[2 * i]->str;
-            lens[2 + i] = z->element[2 * i]->len;
-        }
-        redisReply *h = sukictl_cmdargv(ctl, (int)n + 2, argv, lens);
-        free(argv);
-        free(lens);
-        if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != n) {
-            freeReplyObject(h);
-            freeReplyObject(z);
-            rc = SUKICTL_FAILED;
-            break;
+            redisReply *k = z->element[2 * i];
+            char *jh = suki_job_hash_key(ctl->conf->prefix, NULL, k->str);
+            redisAppendCommand(ctl->redis, "HGET %s %b", jh ? jh : "-", k->str,
+                               (size_t)k->len);
+            free(jh);
         }
         for (size_t i = 0; i < n; i++) {
+            redisReply *b = NULL;
+            if (redisGetReply(ctl->redis, (void **)&b) != REDIS_OK) {
+                sukictl_errx("redis: %s", ctl->redis->errstr);
+                rc = SUKICTL_FAILED;
+                break;
+            }
             redisReply *k = z->element[2 * i];
             int64_t score = 0;
             (void)suki_parse_i64(z->element[2 * i + 1]->str, INT64_MIN,
                                  INT64_MAX, &score);
-            redisReply *b = h->element[i];
-            if (b->type != REDIS_REPLY_STRING)
-                continue; /* completed between the two reads */
-            show(l, k->str, score, b->str, b->len);
+            if (b && b->type == REDIS_REPLY_STRING)
+                show(l, k->str, score, b->str, b->len);
+            /* else completed between the two reads */
+            freeReplyObject(b);
         }
-        freeReplyObject(h);
         freeReplyObject(z);
-        if (n < CHUNK)
+        if (rc != SUKICTL_OK || n < CHUNK)
             break;
     }
     free(kjobs);
-    free(kjob);
     return rc;
 }
 
@@ -333,9 +302,8 @@ int sukictl_cancel(struct sukictl *ctl, int argc, char **argv)
         return SUKICTL_USAGE;
     }
     char *kjobs = sukictl_key(ctl, "jobs");
-    char *kjob = sukictl_key(ctl, "job");
-    char *cjp = sukictl_key(ctl, "cjobs:");
-    const char *av[] = {"EVAL", cancel_lua, "2", kjobs, kjob, argv[0], cjp};
+    char *jp = sukictl_key(ctl, "job:");
+    const char *av[] = {"EVAL", cancel_lua, "1", kjobs, argv[0], jp};
     redisReply *r = sukictl_cmdargv(ctl, (int)SUKI_ARRAY_LEN(av), av, NULL);
     int rc = SUKICTL_FAILED;
     if (r && r->type == REDIS_REPLY_INTEGER) {
@@ -358,7 +326,6 @@ int sukictl_cancel(struct sukictl *ctl, int argc, char **argv)
     }
     freeReplyObject(r);
     free(kjobs);
-    free(kjob);
-    free(cjp);
+    free(jp);
     return rc;
 }

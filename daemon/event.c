@@ -249,9 +249,12 @@ static int check_part(const char *name, const char *s, bool required,
             return suki_err_set(err, -EINVAL, "missing %s", name);
         return 0;
     }
-    if (strlen(s) > EVENT_STR_MAX)
+    size_t n = strlen(s);
+    if (n > EVENT_STR_MAX)
         return suki_err_set(err, -EINVAL, "%s too long (max %d bytes)", name,
                             EVENT_STR_MAX);
+    if (utf8_bad_at((const unsigned char *)s, n) < n)
+        return suki_err_set(err, -EINVAL, "%s is not valid UTF-8", name);
     if (has_control(s))
         return suki_err_set(err, -EINVAL, "%s contains control characters",
                             name);
@@ -285,32 +288,11 @@ int suki_event_new(const struct suki_event_parts *p, struct suki_event **out,
     if (p->data && !json_is_object(p->data))
         return suki_err_set(err, -EINVAL, "data is not an object");
 
-    /* The document: what suki_event_dump writes and parse would read. */
-    char at[40];
-    suki_time_format_rfc3339(p->at_ms, at, sizeof(at));
-    json_t *root = json_object();
     json_t *data = p->data ? json_incref(p->data) : json_object();
-    /* json_string() refuses invalid UTF-8 (NULL), which set_new refuses. */
-    bool bad = !root || !data;
-    bad = bad || json_object_set_new(root, "type", json_string(p->type));
-    bad = bad || json_object_set_new(root, "client", json_string(p->client));
-    bad = bad ||
-          (p->id && json_object_set_new(root, "id", json_string(p->id)));
-    bad = bad || (p->manager && *p->manager &&
-                  json_object_set_new(root, "manager",
-                                      json_string(p->manager)));
-    bad = bad || json_object_set_new(root, "at", json_string(at));
-    if (bad) {
-        json_decref(data);
-        json_decref(root);
-        return suki_err_set(err, -EINVAL, "a member is not valid UTF-8");
-    }
-    if (json_object_set_new(root, "data", data)) {
-        json_decref(root);
+    if (!data)
         return suki_err_set(err, -ENOMEM, "out of memory");
-    }
+    /* No document: suki_event_dump builds one when asked. */
     struct suki_event *ev = suki_calloc(1, sizeof(*ev));
-    ev->root = root;
     ev->data = data;
     ev->at_ms = p->at_ms;
     ev->type = suki_strdup(p->type);
@@ -329,7 +311,10 @@ void suki_event_free(struct suki_event *ev) {
     free(ev->type);
     free(ev->client);
     free(ev->manager);
-    json_decref(ev->root);
+    if (ev->root)
+        json_decref(ev->root);
+    else
+        json_decref(ev->data); /* suki_event_new: our own reference */
     free(ev);
 }
 
@@ -462,13 +447,34 @@ void suki_event_profile_fields(const struct suki_event *ev,
 /* Serialize compactly; see event.h. Returns an owned string (free()). When
  * the document had no "at", the effective time is added so that parsing the
  * dump gives the same event. */
-char *suki_event_dump(const struct suki_event *ev) {
+char *suki_event_dump(const struct suki_event *ev)
+{
     if (!ev)
         return NULL;
     json_t *doc = ev->root;
     bool copied = false;
-    if (!json_object_get(doc, "at")) {
-        char at[40];
+    char at[40];
+    if (!doc) {
+        /* Built by suki_event_new: a document of its parts. */
+        suki_time_format_rfc3339(ev->at_ms, at, sizeof(at));
+        doc = json_object();
+        bool bad = !doc;
+        bad = bad || json_object_set_new(doc, "type", json_string(ev->type));
+        bad =
+            bad || json_object_set_new(doc, "client", json_string(ev->client));
+        bad = bad ||
+              (ev->id && json_object_set_new(doc, "id", json_string(ev->id)));
+        bad = bad ||
+              (ev->manager &&
+               json_object_set_new(doc, "manager", json_string(ev->manager)));
+        bad = bad || json_object_set_new(doc, "at", json_string(at));
+        bad = bad || json_object_set(doc, "data", ev->data);
+        if (bad) {
+            json_decref(doc);
+            return NULL;
+        }
+        copied = true;
+    } else if (!json_object_get(doc, "at")) {
         suki_time_format_rfc3339(ev->at_ms, at, sizeof(at));
         doc = json_copy(ev->root);
         if (!doc || json_object_set_new(doc, "at", json_string(at)) != 0) {

@@ -21,9 +21,10 @@ struct suki_event {
     char *client;    /* client id */
     char *manager;   /* top-level manager or NULL */
     int64_t at_ms;   /* "at", or receive time when absent */
-    json_t *root;    /* the whole document (one reference); for an event
-                        built by suki_event_new, a document of its parts */
-    json_t *data;    /* borrowed from root: "data" object (maybe empty) */
+    json_t *root;    /* the whole document (one reference); NULL for an
+                        event built by suki_event_new */
+    json_t *data;    /* "data" object (maybe empty): borrowed from root, or
+                        one reference of its own when root is NULL */
     char scratch[64]; /* formatting buffer for suki_event_data_str */
 };
 
@@ -53,7 +54,8 @@ struct suki_event_parts {
  * characters, data an object). On success returns 0 and *out (owned by the
  * caller; it takes its own reference on p->data, which it shares: do not
  * change data afterwards). On bad parts returns -EINVAL with the reason in
- * err. suki_event_dump of the result is an event document with these
+ * err. The event has no root document (nothing is built that is not
+ * needed); suki_event_dump of it builds an event document with these
  * members ("at" in RFC 3339). */
 int suki_event_new(const struct suki_event_parts *p, struct suki_event **out,
                    struct suki_err *err);

@@ -17,6 +17,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -52,14 +53,14 @@ struct fmsg {
 
 /* A job on its way through the fire path. */
 struct fjob {
-    struct suki_fire *f;       /* valid while sj->s is not NULL */
-    struct suki_sched_job *sj; /* the claimed job */
-    struct suki_conf *conf;    /* owned ref: the config it started with */
-    struct suki_jobdata jd;    /* the parsed body */
-    int attempt;               /* failed attempts so far */
-    int64_t retry_at;
-    struct suki_client *cl; /* owned profile */
-    char *channel;          /* owned */
+    struct suki_fire *f;          /* valid while sj->s is not NULL */
+    struct suki_sched_job *sj;    /* the claimed job */
+    struct suki_conf *conf;       /* owned ref: the config it started with */
+    struct suki_jobdata jd;       /* the parsed key and body */
+    const struct suki_client *cl; /* the profile, only while on_profile()
+                                     runs */
+    char *channel;                /* owned */
+    char *from; /* owned: the email sender's address or NULL */
     enum suki_transport_kind kind;
     struct fmsg *msgs; /* owned array */
     size_t n_msgs;
@@ -68,10 +69,19 @@ struct fjob {
     bool cancelled;         /* the dispatcher was freed */
 };
 
+/* Jobs waiting for one MGET of their sent markers. */
+struct markbatch {
+    struct fjob **jobs;
+    size_t n, cap;
+    size_t keys; /* markers asked for */
+};
+
 struct suki_fire {
     struct suki_daemon *D;
     struct suki_sched *s;
-    size_t pending; /* messages in the dispatcher */
+    size_t pending;          /* messages in the dispatcher */
+    struct markbatch *marks; /* being collected; sent from mark_ev */
+    struct event *mark_ev;   /* zero-delay: send the marker batch */
 };
 
 /* ---- pure helpers ------------------------------------------------- */
@@ -127,10 +137,10 @@ static void fjob_free(struct fjob *fj)
         free(fj->msgs[i].reply);
     }
     free(fj->msgs);
-    suki_client_free(fj->cl);
     suki_jobdata_clear(&fj->jd);
     suki_conf_unref(fj->conf);
     free(fj->channel);
+    free(fj->from);
     free(fj);
 }
 
@@ -156,16 +166,14 @@ static void finish_dead_job(struct fjob *fj, const char *reason)
                                 .reason = reason,
                                 .payload = fj->sj->body,
                                 .channel = fj->channel};
-    struct suki_settle st = {.op = SUKI_SETTLE_COMPLETE,
-                             .client = fj->jd.client,
-                             .dead = &d,
-                             .n_dead = 1};
+    struct suki_settle st = {
+        .op = SUKI_SETTLE_COMPLETE, .dead = &d, .n_dead = 1};
     finish(fj, &st);
 }
 
 static void finish_simple(struct fjob *fj, enum suki_settle_op op)
 {
-    struct suki_settle st = {.op = op, .client = fj->jd.client};
+    struct suki_settle st = {.op = op};
     finish(fj, &st);
 }
 
@@ -351,6 +359,10 @@ static int build(struct fjob *fj, const struct suki_transport_conf *tc,
         return suki_err_set(err, -EINVAL, "transport %s: bad from: %s",
                             tc->name, merr.msg);
     }
+    if (tc->from && from.addr) {
+        free(fj->from);
+        fj->from = suki_strdup(from.addr);
+    }
     bool have_reply_to = false;
     if (tc->reply_to && strcmp(tc->reply_to, "manager") == 0) {
         const char *mgr = manager_of(fj);
@@ -413,7 +425,7 @@ static void conclude(struct fjob *fj)
             n_requeue++;
         }
     }
-    int next_attempt = fj->attempt + 1;
+    int next_attempt = fj->jd.attempt + 1;
     int max_attempts = tc && tc->max_attempts > 0 ? tc->max_attempts : 10;
     bool give_up = n_temp > 0 && next_attempt >= max_attempts && !fj->cancelled;
     for (size_t i = 0; i < fj->n_msgs; i++) {
@@ -440,11 +452,8 @@ static void conclude(struct fjob *fj)
                    m->rcpt ? " to " : "", m->rcpt ? m->rcpt : "", reason);
         suki_metrics_msg(fj->channel, SUKI_MSG_FAILED);
     }
-    struct suki_settle st = {.client = fj->jd.client,
-                             .marks = marks,
-                             .n_marks = n_marks,
-                             .dead = dead,
-                             .n_dead = n_dead};
+    struct suki_settle st = {
+        .marks = marks, .n_marks = n_marks, .dead = dead, .n_dead = n_dead};
     char *nb = NULL;
     int64_t now = suki_now_ms();
     if (fj->cancelled) {
@@ -495,7 +504,12 @@ static void on_result(const struct suki_dispatch_result *r, void *arg)
     switch (r->status) {
     case SUKI_DISPATCH_SENT:
         m->st = FM_SENT;
-        suki_debug("job %s: message %s accepted", fj->sj->key, m->msgid);
+        /* One line per accepted message, as an MTA logs its deliveries. */
+        suki_info("job %s: to=%s%s%s, channel=%s, message-id=%s, status=sent "
+                  "(%s)",
+                  fj->sj->key, m->rcpt ? "<" : "",
+                  m->rcpt ? m->rcpt : "webhook", m->rcpt ? ">" : "",
+                  fj->channel, m->msgid, r->reply);
         break;
     case SUKI_DISPATCH_TEMPFAIL:
         msg_fail(m, FM_TEMPFAIL, r->reply);
@@ -530,15 +544,9 @@ static void send_all(struct fjob *fj)
             continue;
         }
         const char *rcpt[1] = {m->rcpt};
-        struct suki_mailbox from = {0};
-        struct suki_err e = {{0}};
-        const struct suki_transport_conf *tc =
-            suki_conf_transport(fj->conf, fj->channel);
-        if (fj->kind != SUKI_TRANSPORT_HTTP && tc && tc->from)
-            (void)suki_mime_mailbox_parse(tc->from, &from, &e);
         struct suki_outmsg om = {
             .channel = fj->channel,
-            .from = from.addr ? from.addr : "",
+            .from = fj->from ? fj->from : "",
             .rcpt = m->rcpt ? rcpt : NULL,
             .n_rcpt = m->rcpt ? 1 : 0,
             .body = m->body,
@@ -547,7 +555,6 @@ static void send_all(struct fjob *fj)
             .priority = SUKI_DISPATCH_PRIO_REMINDER,
         };
         int rc = suki_dispatch_send(d, &om, on_result, m);
-        suki_mime_mailbox_clear(&from);
         if (rc == 0) {
             m->st = FM_WAITING;
             fj->waiting++;
@@ -568,93 +575,129 @@ static void send_all(struct fjob *fj)
         conclude(fj);
 }
 
-/* MGET of the sent markers answered: skip what an earlier run sent. */
-static void on_markers(struct suki_redis *r, redisReply *rep, void *arg)
-{
-    (void)r;
-    struct fjob *fj = arg;
-    if (orphaned(fj) || !rep || rep->type != REDIS_REPLY_ARRAY) {
-        if (!orphaned(fj))
-            suki_warnx("job %s: cannot read sent markers (%s); the job "
-                       "comes back when its lease ends",
-                       fj->sj->key,
-                       rep && rep->type == REDIS_REPLY_ERROR
-                           ? rep->str
-                           : "redis link down");
-        finish_simple(fj, SUKI_SETTLE_LEAVE);
-        return;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < fj->n_msgs; i++) {
-        struct fmsg *m = &fj->msgs[i];
-        if (m->st != FM_NEW)
-            continue;
-        if (k < rep->elements && rep->element[k]->type == REDIS_REPLY_STRING) {
-            m->st = FM_SKIPPED;
-            suki_metrics_msg(fj->channel, SUKI_MSG_SKIPPED);
-            suki_info("job %s: message %s was sent before; not again",
-                      fj->sj->key, m->msgid);
-        }
-        k++;
-    }
-    send_all(fj);
-}
+/* ---- sent markers ------------------------------------------------- */
 
-static void check_markers(struct fjob *fj)
+static size_t new_msgs(const struct fjob *fj)
 {
     size_t n = 0;
     for (size_t i = 0; i < fj->n_msgs; i++)
         if (fj->msgs[i].st == FM_NEW)
             n++;
-    if (n == 0) {
-        conclude(fj);
+    return n;
+}
+
+static void markbatch_free(struct markbatch *b)
+{
+    if (!b)
         return;
+    free(b->jobs);
+    free(b);
+}
+
+/* The MGET of a batch answered: skip what an earlier run sent, send the
+ * rest. Each job takes as many replies as it has new messages, in order. */
+static void on_markers(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    struct markbatch *b = arg;
+    bool ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == b->keys;
+    if (!ok)
+        suki_warnx("scheduler: cannot read the sent markers of %zu jobs (%s); "
+                   "they come back when their lease ends",
+                   b->n,
+                   rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                         : "redis link down");
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct fjob *fj = b->jobs[i];
+        if (!ok || orphaned(fj)) {
+            k += new_msgs(fj);
+            finish_simple(fj, SUKI_SETTLE_LEAVE);
+            continue;
+        }
+        for (size_t x = 0; x < fj->n_msgs; x++) {
+            struct fmsg *m = &fj->msgs[x];
+            if (m->st != FM_NEW)
+                continue;
+            if (rep->element[k]->type == REDIS_REPLY_STRING) {
+                m->st = FM_SKIPPED;
+                suki_metrics_msg(fj->channel, SUKI_MSG_SKIPPED);
+                suki_info("job %s: message %s was sent before; not again",
+                          fj->sj->key, m->msgid);
+            }
+            k++;
+        }
+        send_all(fj);
     }
-    const char **argv = suki_calloc(n + 1, sizeof(char *));
-    char **keys = suki_calloc(n, sizeof(char *));
+    markbatch_free(b);
+}
+
+/* Send the collected MGET (zero-delay timer: every job that got this far
+ * in one turn of the loop shares it). */
+static void on_mark_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_fire *f = arg;
+    struct markbatch *b = f->marks;
+    f->marks = NULL;
+    if (!b)
+        return;
+    const char **argv = suki_calloc(b->keys + 1, sizeof(char *));
+    char **keys = suki_calloc(b->keys + 1, sizeof(char *));
     argv[0] = "MGET";
     size_t k = 0;
-    for (size_t i = 0; i < fj->n_msgs; i++) {
-        if (fj->msgs[i].st != FM_NEW)
-            continue;
-        keys[k] =
-            suki_asprintf("%s:sent:%s", fj->conf->prefix, fj->msgs[i].msgid);
-        argv[1 + k] = keys[k];
-        k++;
+    for (size_t i = 0; i < b->n; i++) {
+        struct fjob *fj = b->jobs[i];
+        for (size_t x = 0; x < fj->n_msgs; x++) {
+            if (fj->msgs[x].st != FM_NEW)
+                continue;
+            keys[k] = suki_asprintf("%s:sent:%s", fj->conf->prefix,
+                                    fj->msgs[x].msgid);
+            argv[1 + k] = keys[k];
+            k++;
+        }
     }
-    int rc = suki_redis_argv(fj->f->D->redis, on_markers, fj, 0, (int)n + 1,
-                             argv, NULL);
-    for (size_t i = 0; i < n; i++)
+    int rc =
+        suki_redis_argv(f->D->redis, on_markers, b, 0, (int)k + 1, argv, NULL);
+    for (size_t i = 0; i < k; i++)
         free(keys[i]);
     free(keys);
     free(argv);
     if (rc < 0)
-        finish_simple(fj, SUKI_SETTLE_LEAVE);
+        on_markers(f->D->redis, NULL, b);
 }
 
-/* ---- the profile, on_due, recipients ------------------------------ */
-
-static void on_profile(struct suki_redis *r, redisReply *rep, void *arg)
+static void check_markers(struct fjob *fj)
 {
-    (void)r;
-    struct fjob *fj = arg;
-    if (orphaned(fj) || !rep || rep->type != REDIS_REPLY_ARRAY) {
-        if (!orphaned(fj))
-            suki_warnx("job %s: cannot read the client profile (%s); the "
-                       "job comes back when its lease ends",
-                       fj->sj->key,
-                       rep && rep->type == REDIS_REPLY_ERROR
-                           ? rep->str
-                           : "redis link down");
-        finish_simple(fj, SUKI_SETTLE_LEAVE);
+    size_t n = new_msgs(fj);
+    if (n == 0) {
+        conclude(fj);
         return;
     }
-    fj->cl = suki_client_new(fj->jd.client);
-    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
-        redisReply *k = rep->element[i], *v = rep->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
-            suki_client_set(fj->cl, k->str, v->str);
+    fj->cl = NULL; /* the claim's, gone when this turn ends */
+    struct suki_fire *f = fj->f;
+    if (!f->marks)
+        f->marks = suki_calloc(1, sizeof(*f->marks));
+    struct markbatch *b = f->marks;
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->jobs = suki_realloc(b->jobs, b->cap * sizeof(*b->jobs));
     }
+    b->jobs[b->n++] = fj;
+    b->keys += n;
+    if (!evtimer_pending(f->mark_ev, NULL)) {
+        struct timeval tv = {0, 0};
+        evtimer_add(f->mark_ev, &tv);
+    }
+}
+
+/* ---- on_due, recipients, messages --------------------------------- */
+
+/* The job with its profile: ask the rule, resolve the recipients, build
+ * the messages, then look for their sent markers. */
+static void fire_with_profile(struct fjob *fj)
+{
     struct suki_daemon *D = fj->f->D;
     int64_t now = suki_now_ms();
     struct suki_err err = {{0}};
@@ -683,7 +726,6 @@ static void on_profile(struct suki_redis *r, redisReply *rep, void *arg)
             suki_info("job %s deferred by its rule to %s", fj->sj->key, tb);
             struct suki_settle st = {.op = nb ? SUKI_SETTLE_RESCHEDULE
                                               : SUKI_SETTLE_COMPLETE,
-                                     .client = fj->jd.client,
                                      .due_ms = defer_to,
                                      .new_body = nb};
             finish(fj, &st);
@@ -742,6 +784,33 @@ static void on_profile(struct suki_redis *r, redisReply *rep, void *arg)
     free(rcpt);
 }
 
+/* HGETALL P:client:<id> answered: the job goes on with its profile. */
+static void on_profile(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    struct fjob *fj = arg;
+    if (orphaned(fj) || !rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (!orphaned(fj))
+            suki_warnx("job %s: cannot read the client profile (%s); the "
+                       "job comes back when its lease ends",
+                       fj->sj->key,
+                       rep && rep->type == REDIS_REPLY_ERROR
+                           ? rep->str
+                           : "redis link down");
+        finish_simple(fj, SUKI_SETTLE_LEAVE);
+        return;
+    }
+    struct suki_client *cl = suki_client_new(fj->jd.client);
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        redisReply *k = rep->element[i], *v = rep->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            suki_client_set(cl, k->str, v->str);
+    }
+    fj->cl = cl;
+    fire_with_profile(fj); /* may free fj; clears fj->cl if it does not */
+    suki_client_free(cl);
+}
+
 void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
 {
     struct fjob *fj = suki_calloc(1, sizeof(*fj));
@@ -749,23 +818,21 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
     fj->sj = j;
     fj->conf = suki_conf_ref(f->D->conf);
     j->fire = fj;
-    /* Most jobs are first attempts: skip a second JSON parse for them. */
-    if (strstr(j->body, "\"attempt\""))
-        (void)suki_sched_body_retry(j->body, &fj->attempt, &fj->retry_at);
     struct suki_err err = {{0}};
-    if (suki_job_parse(j->body, &fj->jd, &err) < 0) {
+    if (suki_job_parse(j->key, j->body, j->body_len, &fj->jd, &err) < 0) {
         char *why = suki_asprintf("bad job body: %s", err.msg);
         finish_dead_job(fj, why);
         free(why);
         return;
     }
+    (void)suki_jobdata_defaults(&fj->jd, fj->conf);
     fj->channel = suki_strdup(fj->jd.channel ? fj->jd.channel : "email");
     int64_t now = suki_now_ms();
-    int64_t at = fj->retry_at > 0 ? fj->retry_at : fj->jd.due_ms;
+    int64_t at = fj->jd.retry_at_ms > 0 ? fj->jd.retry_at_ms : fj->jd.due_ms;
     suki_metrics.jobs_fired++;
     suki_metrics_lateness(now - at);
     suki_debug("job %s fired: late %" PRId64 " ms, attempt %d", j->key,
-               now - at, fj->attempt);
+               now - at, fj->jd.attempt);
 
     char *pk = suki_asprintf("%s:client:%s", fj->conf->prefix, fj->jd.client);
     const char *argv[2] = {"HGETALL", pk};
@@ -780,11 +847,23 @@ struct suki_fire *suki_fire_new(struct suki_daemon *D, struct suki_sched *s)
     struct suki_fire *f = suki_calloc(1, sizeof(*f));
     f->D = D;
     f->s = s;
+    f->mark_ev = evtimer_new(D->base, on_mark_timer, f);
+    SUKI_ASSERT(f->mark_ev);
     return f;
 }
 
 void suki_fire_free(struct suki_fire *f)
 {
+    if (!f)
+        return;
+    /* Jobs still collecting for a marker batch were orphaned by the
+     * scheduler: let them go (their leases bring them back). */
+    struct markbatch *b = f->marks;
+    f->marks = NULL;
+    for (size_t i = 0; b && i < b->n; i++)
+        finish_simple(b->jobs[i], SUKI_SETTLE_LEAVE);
+    markbatch_free(b);
+    event_free(f->mark_ev);
     free(f);
 }
 

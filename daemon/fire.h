@@ -1,11 +1,12 @@
 /* fire.h - what happens to a job that fell due.
  *
- * For each claimed job: parse the body; read the client profile (HGETALL
- * P:client:<id>); ask the rule's plugin (suki_rules_on_due: SEND, DROP,
- * DEFER); resolve the recipients; render the rule's template in the
+ * For each claimed job: parse the key and body; read the client profile
+ * (HGETALL P:client:<id>); ask the rule's plugin (suki_rules_on_due: SEND,
+ * DROP, DEFER); resolve the recipients; render the rule's template in the
  * client's locale; build one message per recipient (MIME for email, a JSON
  * body for webhooks); skip those whose P:sent:<message id> marker exists
- * (a previous run died after sending); hand the rest to dispatch and settle
+ * (a previous run died after sending; one MGET for all the jobs that got
+ * that far in one turn of the loop); hand the rest to dispatch and settle
  * the job from the results: complete, reschedule with backoff (TEMPFAIL),
  * dead-letter per recipient (PERMFAIL, exhausted retries).
  *
@@ -32,7 +33,8 @@ void suki_fire_free(struct suki_fire *f);
 
 /* Fire one claimed job. Ownership of j stays with the scheduler; the fire
  * path calls suki_sched_settle(j, ...) exactly once, possibly from inside
- * this call. */
+ * this call. Each accepted message is logged at info level: job key,
+ * recipient, channel, Message-ID and the server's reply. */
 void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j);
 
 /* Messages handed to the dispatcher and not yet reported back. */

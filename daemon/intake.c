@@ -40,7 +40,9 @@
  * ms, then one record per entry:
  *   sid 'a' event_id client sup addr nf (field value)*nf na (kind key
  *       client due body)*na           apply (kind 'S' schedule, 'C' cancel
- *                                     by key prefix); sup 'U' / 'S' adds
+ *                                     by key prefix; the job hash
+ *                                     P:job:<c> is named by the key's client
+ *                                     component c); sup 'U' / 'S' adds
  *                                     addr (or the profile's email) to /
  *                                     removes it from P:suppressed
  *                                     (consent.unsubscribed / subscribed)
@@ -59,12 +61,16 @@ static struct suki_redis_script apply_script = {
     "#!lua\n"
     "local stream, group = KEYS[1], ARGV[1]\n"
     "local P, now, ttl = ARGV[2], ARGV[3], ARGV[4]\n"
-    "local jobs, jobh = P .. ':jobs', P .. ':job'\n"
+    "local jobs, JP = P .. ':jobs', P .. ':job:'\n"
+    "local function jobhash(k)\n"
+    "  local c = string.match(k, '^[^:]*:([^:]+):')\n"
+    "  return c and (JP .. c)\n"
+    "end\n"
     "local dead, lasterr, stats = P .. ':dead', P .. ':lasterr', "
     "P .. ':stats'\n"
     "local supk = P .. ':suppressed'\n"
     "local function kt(k) return redis.call('TYPE', k).ok end\n"
-    "local want = {[jobs] = 'zset', [jobh] = 'hash', [dead] = 'stream',\n"
+    "local want = {[jobs] = 'zset', [dead] = 'stream',\n"
     "  [lasterr] = 'hash', [stats] = 'hash', [supk] = 'set'}\n"
     "for k, t in pairs(want) do\n"
     "  local have = kt(k)\n"
@@ -96,10 +102,14 @@ static struct suki_redis_script apply_script = {
     "    local t = kt(ck)\n"
     "    if t ~= 'none' and t ~= 'hash' then bad = ck .. ' is a ' .. t end\n"
     "    for a = 0, na - 1 do\n"
-    "      local cj = P .. ':cjobs:' .. ARGV[as + 5 * a + 2]\n"
-    "      local t2 = kt(cj)\n"
-    "      if t2 ~= 'none' and t2 ~= 'set' then bad = cj .. ' is a ' .. t2 "
+    "      local k = ARGV[as + 5 * a + 1]\n"
+    "      local jh = jobhash(k)\n"
+    "      if not jh then bad = k .. ' names no client'\n"
+    "      else\n"
+    "        local t2 = kt(jh)\n"
+    "        if t2 ~= 'none' and t2 ~= 'hash' then bad = jh .. ' is a ' .. t2 "
     "end\n"
+    "      end\n"
     "    end\n"
     "    if bad then\n"
     "      redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad)\n"
@@ -131,20 +141,19 @@ static struct suki_redis_script apply_script = {
     "        end\n"
     "        for a = 0, na - 1 do\n"
     "          local b = as + 5 * a\n"
-    "          local key, cj = ARGV[b + 1], P .. ':cjobs:' .. ARGV[b + 2]\n"
+    "          local key = ARGV[b + 1]\n"
+    "          local jh = jobhash(key)\n"
     "          if ARGV[b] == 'S' then\n"
     "            redis.call('ZADD', jobs, ARGV[b + 3], key)\n"
-    "            redis.call('HSET', jobh, key, ARGV[b + 4])\n"
-    "            redis.call('SADD', cj, key)\n"
+    "            redis.call('HSET', jh, key, ARGV[b + 4])\n"
     "            local d = tonumber(ARGV[b + 3])\n"
     "            if earliest < 0 or d < earliest then earliest = d end\n"
     "          else\n"
     "            local n = #key\n"
-    "            for _, m in ipairs(redis.call('SMEMBERS', cj)) do\n"
+    "            for _, m in ipairs(redis.call('HKEYS', jh)) do\n"
     "              if string.sub(m, 1, n) == key then\n"
     "                redis.call('ZREM', jobs, m)\n"
-    "                redis.call('HDEL', jobh, m)\n"
-    "                redis.call('SREM', cj, m)\n"
+    "                redis.call('HDEL', jh, m)\n"
     "              end\n"
     "            end\n"
     "          end\n"

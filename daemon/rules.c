@@ -252,6 +252,91 @@ char *suki_job_key_prefix(const char *rule, const char *client,
 
 /* ---- job bodies ---------------------------------------------------- */
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Decode the key component s[0..n) into an owned string; NULL when an
+ * escape is malformed or decodes to NUL. */
+static char *key_decode(const char *s, size_t n)
+{
+    char *out = suki_malloc(n + 1);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[w++] = s[i];
+            continue;
+        }
+        int a = i + 2 < n ? hexval(s[i + 1]) : -1;
+        int b = i + 2 < n ? hexval(s[i + 2]) : -1;
+        if (a < 0 || b < 0 || (a == 0 && b == 0)) {
+            free(out);
+            return NULL;
+        }
+        out[w++] = (char)(a * 16 + b);
+        i += 2;
+    }
+    out[w] = '\0';
+    return out;
+}
+
+int suki_job_key_split(const char *key, char **rule, char **client,
+                       char **subject, char **slot)
+{
+    char **outs[4] = {rule, client, subject, slot};
+    char *parts[4] = {NULL, NULL, NULL, NULL};
+    const char *p = key ? key : "";
+    for (int i = 0; i < 4; i++) {
+        const char *end = i < 3 ? strchr(p, ':') : p + strlen(p);
+        if (!end)
+            goto bad;
+        if (i == 3 && strchr(p, ':'))
+            goto bad;
+        parts[i] = key_decode(p, (size_t)(end - p));
+        if (!parts[i] || (i < 2 && !*parts[i]))
+            goto bad;
+        p = end + 1;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (outs[i])
+            *outs[i] = parts[i];
+        else
+            free(parts[i]);
+    }
+    return 0;
+bad:
+    for (int i = 0; i < 4; i++)
+        free(parts[i]);
+    return -EINVAL;
+}
+
+char *suki_job_hash_key(const char *prefix, const char *client, const char *key)
+{
+    struct sbuf b = {0};
+    sb_puts(&b, prefix ? prefix : "");
+    sb_puts(&b, ":job:");
+    if (client) {
+        key_component(&b, client);
+        return sb_take(&b);
+    }
+    const char *c = key ? strchr(key, ':') : NULL;
+    const char *e = c ? strchr(c + 1, ':') : NULL;
+    if (!e || e == c + 1) {
+        free(b.p);
+        return NULL;
+    }
+    for (const char *q = c + 1; q < e; q++)
+        sb_putc(&b, *q);
+    return sb_take(&b);
+}
+
 void suki_jobdata_clear(struct suki_jobdata *j)
 {
     free(j->key);
@@ -268,71 +353,107 @@ void suki_jobdata_clear(struct suki_jobdata *j)
     memset(j, 0, sizeof(*j));
 }
 
-static int job_str(json_t *root, const char *name, bool required, bool nonempty,
-                   char **out, struct suki_err *err)
+/* An optional string member: 0 with *out (owned, NULL when absent), or
+ * -EINVAL with err. */
+static int job_str(json_t *root, const char *name, const char *what, char **out,
+                   struct suki_err *err)
 {
     json_t *v = json_object_get(root, name);
-    if (!v || json_is_null(v)) {
-        if (required)
-            return suki_err_set(err, -EINVAL, "job body: missing \"%s\"", name);
+    if (!v)
         return 0;
-    }
-    if (!json_is_string(v))
-        return suki_err_set(err, -EINVAL, "job body: \"%s\" is not a string",
-                            name);
-    if (nonempty && json_string_length(v) == 0)
-        return suki_err_set(err, -EINVAL, "job body: \"%s\" is empty", name);
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return suki_err_set(err, -EINVAL,
+                            "job body: \"%s\" (%s) is not a non-empty string",
+                            name, what);
     *out = suki_strdup(json_string_value(v));
     return 0;
 }
 
-int suki_job_parse(const char *body, struct suki_jobdata *out,
-                   struct suki_err *err)
+/* An optional integer member >= min: 0 with *out (0 when absent). */
+static int job_int(json_t *root, const char *name, const char *what,
+                   int64_t min, int64_t *out, struct suki_err *err)
+{
+    json_t *v = json_object_get(root, name);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < min)
+        return suki_err_set(
+            err, -EINVAL, "job body: \"%s\" (%s) is not an integer >= %" PRId64,
+            name, what, min);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* The stored event: {"t":type,"a":at_ms,"i":id,"m":manager,"d":data}. */
+static int job_event(json_t *e, const char *client, struct suki_event **out,
+                     struct suki_err *err)
+{
+    struct suki_event_parts p = {.client = client};
+    json_t *t = json_object_get(e, SUKI_JOB_EV_TYPE);
+    json_t *i = json_object_get(e, SUKI_JOB_EV_ID);
+    json_t *m = json_object_get(e, SUKI_JOB_EV_MANAGER);
+    json_t *d = json_object_get(e, SUKI_JOB_EV_DATA);
+    if (!json_is_string(t) || (i && !json_is_string(i)) ||
+        (m && !json_is_string(m)))
+        return suki_err_set(err, -EINVAL,
+                            "job body: stored event: type, id or manager is "
+                            "not a string");
+    if (job_int(e, SUKI_JOB_EV_AT, "event time", 0, &p.at_ms, err) < 0)
+        return -EINVAL;
+    p.type = json_string_value(t);
+    p.id = i ? json_string_value(i) : NULL;
+    p.manager = m ? json_string_value(m) : NULL;
+    p.data = d;
+    struct suki_err eerr = {{0}};
+    if (suki_event_new(&p, out, &eerr) < 0)
+        return suki_err_set(err, -EINVAL, "job body: stored event: %s",
+                            eerr.msg);
+    return 0;
+}
+
+int suki_job_parse(const char *key, const char *body, size_t len,
+                   struct suki_jobdata *out, struct suki_err *err)
 {
     memset(out, 0, sizeof(*out));
+    if (suki_job_key_split(key, &out->rule, &out->client, &out->subject,
+                           &out->slot) < 0)
+        return suki_err_set(err, -EINVAL, "bad job key '%s'", key ? key : "");
+    out->key = suki_strdup(key);
     json_error_t jerr;
-    json_t *root = json_loads(body ? body : "", JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return suki_err_set(err, -EINVAL, "job body is not JSON: %s",
-                            jerr.text);
+    json_t *root = json_loadb(body ? body : "", body ? len : 0,
+                              JSON_REJECT_DUPLICATES, &jerr);
     int rc = -EINVAL;
+    int64_t v;
+    if (!root) {
+        suki_err_set(err, -EINVAL, "job body is not JSON: %s", jerr.text);
+        goto out;
+    }
     if (!json_is_object(root)) {
         suki_err_set(err, -EINVAL, "job body is not a JSON object");
         goto out;
     }
-    if (job_str(root, "rule", true, true, &out->rule, err) < 0 ||
-        job_str(root, "client", true, true, &out->client, err) < 0 ||
-        job_str(root, "subject", false, false, &out->subject, err) < 0 ||
-        job_str(root, "slot", false, false, &out->slot, err) < 0 ||
-        job_str(root, "template", false, false, &out->template_name, err) < 0 ||
-        job_str(root, "channel", false, false, &out->channel, err) < 0)
+    if (job_int(root, SUKI_JOB_DUE, "due", 1, &out->due_ms, err) < 0)
         goto out;
-    if (!out->subject)
-        out->subject = suki_strdup("");
-    if (!out->slot)
-        out->slot = suki_strdup("");
-    if (!out->channel)
-        out->channel = suki_strdup("email");
-
-    json_t *due = json_object_get(root, "due");
-    if (!json_is_integer(due) || json_integer_value(due) <= 0) {
+    if (out->due_ms == 0) {
         suki_err_set(err, -EINVAL,
-                     "job body: \"due\" is not a positive "
-                     "integer");
+                     "job body: no due time \"" SUKI_JOB_DUE "\"");
         goto out;
     }
-    out->due_ms = json_integer_value(due);
-    json_t *created = json_object_get(root, "created");
-    if (created && !json_is_integer(created)) {
-        suki_err_set(err, -EINVAL, "job body: \"created\" is not an integer");
+    if (job_int(root, SUKI_JOB_ATTEMPT, "attempt", 0, &v, err) < 0)
         goto out;
-    }
-    out->created_ms = created ? json_integer_value(created) : 0;
+    out->attempt = v > 1000000 ? 1000000 : (int)v;
+    if (job_int(root, SUKI_JOB_RETRY, "retry time", 0, &out->retry_at_ms, err) <
+            0 ||
+        job_str(root, SUKI_JOB_TEMPLATE, "template", &out->template_name, err) <
+            0 ||
+        job_str(root, SUKI_JOB_CHANNEL, "channel", &out->channel, err) < 0)
+        goto out;
 
-    json_t *notify = json_object_get(root, "notify");
-    if (notify && !json_is_null(notify)) {
+    json_t *notify = json_object_get(root, SUKI_JOB_NOTIFY);
+    if (notify) {
         if (!json_is_array(notify)) {
-            suki_err_set(err, -EINVAL, "job body: \"notify\" is not an array");
+            suki_err_set(err, -EINVAL, "job body: notify is not an array");
             goto out;
         }
         size_t n = json_array_size(notify);
@@ -341,42 +462,54 @@ int suki_job_parse(const char *body, struct suki_jobdata *out,
             json_t *x = json_array_get(notify, i);
             if (!json_is_string(x)) {
                 suki_err_set(err, -EINVAL,
-                             "job body: \"notify\" holds a non-string");
+                             "job body: notify holds a non-string");
                 goto out;
             }
             out->notify[out->n_notify++] = suki_strdup(json_string_value(x));
         }
     }
 
-    json_t *ev = json_object_get(root, "event");
-    if (ev && !json_is_null(ev)) {
+    json_t *ev = json_object_get(root, SUKI_JOB_EVENT);
+    if (ev) {
         if (!json_is_object(ev)) {
-            suki_err_set(err, -EINVAL, "job body: \"event\" is not an object");
+            suki_err_set(err, -EINVAL, "job body: event is not an object");
             goto out;
         }
-        char *text = json_dumps(ev, JSON_COMPACT);
-        if (!text) {
-            suki_err_set(err, -ENOMEM, "job body: cannot re-encode event");
+        if (job_event(ev, out->client, &out->event, err) < 0)
             goto out;
-        }
-        struct suki_event_limits lim = {.max_size = strlen(text) + 1,
-                                        .max_depth = 64};
-        struct suki_err eerr = {{0}};
-        int erc = suki_event_parse(text, strlen(text), &lim, out->created_ms,
-                                   &out->event, &eerr);
-        free(text);
-        if (erc < 0) {
-            suki_err_set(err, -EINVAL, "job body: stored event: %s", eerr.msg);
-            goto out;
-        }
     }
-    out->key = suki_job_key(out->rule, out->client, out->subject, out->slot);
     rc = 0;
 out:
     json_decref(root);
     if (rc < 0)
         suki_jobdata_clear(out);
     return rc;
+}
+
+static const struct suki_rule_conf *conf_rule(const struct suki_conf *conf,
+                                              const char *name)
+{
+    for (size_t i = 0; conf && name && i < conf->n_rules; i++)
+        if (strcmp(conf->rules[i].name, name) == 0)
+            return &conf->rules[i];
+    return NULL;
+}
+
+bool suki_jobdata_defaults(struct suki_jobdata *j, const struct suki_conf *conf)
+{
+    const struct suki_rule_conf *rc = conf_rule(conf, j->rule);
+    if (rc && !j->template_name && rc->template_name)
+        j->template_name = suki_strdup(rc->template_name);
+    if (!j->channel)
+        j->channel = suki_strdup(rc && rc->channel ? rc->channel : "email");
+    if (rc && j->n_notify == 0 && rc->n_notify > 0) {
+        free(j->notify);
+        j->notify = suki_calloc(rc->n_notify + 1, sizeof(char *));
+        for (size_t i = 0; i < rc->n_notify; i++)
+            j->notify[i] = suki_strdup(rc->notify[i]);
+        j->n_notify = rc->n_notify;
+    }
+    return rc != NULL;
 }
 
 /* ---- settings (host table) ----------------------------------------- */
@@ -771,6 +904,32 @@ static json_t *json_strings(const char *const *v, size_t n)
     return arr;
 }
 
+/* The stored form of an event (rules.h): its members by short names,
+ * without the client (the key has it). Shares ev->data. Returns a new
+ * reference or NULL. */
+static json_t *job_event_json(const struct suki_event *ev)
+{
+    json_t *e = json_object();
+    bool bad = !e;
+    bad = bad ||
+          json_object_set_new(e, SUKI_JOB_EV_TYPE, json_string(ev->type)) != 0;
+    bad = bad ||
+          json_object_set_new(e, SUKI_JOB_EV_AT, json_integer(ev->at_ms)) != 0;
+    if (ev->id)
+        bad = bad ||
+              json_object_set_new(e, SUKI_JOB_EV_ID, json_string(ev->id)) != 0;
+    if (ev->manager)
+        bad = bad || json_object_set_new(e, SUKI_JOB_EV_MANAGER,
+                                         json_string(ev->manager)) != 0;
+    if (ev->data && json_object_size(ev->data) > 0)
+        bad = bad || json_object_set(e, SUKI_JOB_EV_DATA, ev->data) != 0;
+    if (bad) {
+        json_decref(e);
+        return NULL;
+    }
+    return e;
+}
+
 static int h_schedule(struct suki_actions *a, const struct suki_jobspec *spec)
 {
     if (!a || !a->rule)
@@ -808,47 +967,28 @@ static int h_schedule(struct suki_actions *a, const struct suki_jobspec *spec)
         }
     }
 
+    /* Only what the key and the rule's configuration do not say (see
+     * rules.h): the due time, the event, and the plugin's own template,
+     * channel and notify list when it chose them. */
     json_t *root = json_object();
-    const char *tmpl =
-        spec->template_name ? spec->template_name : rc->template_name;
-    const char *chan = spec->channel ? spec->channel : rc->channel;
-    json_t *notify =
-        spec->n_notify > 0
-            ? json_strings(spec->notify, spec->n_notify)
-            : json_strings((const char *const *)rc->notify, rc->n_notify);
-    /* json_string() refuses invalid UTF-8 (returns NULL). */
-    json_t *vals[] = {json_string(rc->name),
-                      json_string(a->client),
-                      json_string(subject),
-                      json_string(slot),
-                      tmpl ? json_string(tmpl) : json_null(),
-                      json_string(chan ? chan : "email"),
-                      notify};
-    static const char *const names[] = {
-        "rule", "client", "subject", "slot", "template", "channel", "notify"};
-    bool bad = false;
-    for (size_t i = 0; i < SUKI_ARRAY_LEN(vals); i++)
-        if (!vals[i])
-            bad = true;
-    if (bad) {
-        for (size_t i = 0; i < SUKI_ARRAY_LEN(vals); i++)
-            json_decref(vals[i]);
-        json_decref(root);
-        free(key);
-        return refuse(a, "schedule() refused: a job field is not valid "
-                         "UTF-8");
+    bool bad = json_object_set_new(root, SUKI_JOB_DUE,
+                                   json_integer(spec->due_ms)) != 0;
+    if (a->ev && !bad) {
+        json_t *e = job_event_json(a->ev);
+        bad = !e || json_object_set_new(root, SUKI_JOB_EVENT, e) != 0;
     }
-    for (size_t i = 0; i < SUKI_ARRAY_LEN(vals); i++)
-        json_object_set_new(root, names[i], vals[i]);
-    json_object_set_new(root, "due", json_integer(spec->due_ms));
-    if (a->ev) {
-        char *dump = suki_event_dump(a->ev);
-        json_t *ev = dump ? json_loads(dump, 0, NULL) : NULL;
-        free(dump);
-        json_object_set_new(root, "event", ev ? ev : json_null());
+    /* json_string() refuses invalid UTF-8 (NULL), which set_new refuses */
+    if (spec->template_name)
+        bad = bad || json_object_set_new(root, SUKI_JOB_TEMPLATE,
+                                         json_string(spec->template_name)) != 0;
+    if (spec->channel)
+        bad = bad || json_object_set_new(root, SUKI_JOB_CHANNEL,
+                                         json_string(spec->channel)) != 0;
+    if (spec->n_notify > 0 && !bad) {
+        json_t *n = json_strings(spec->notify, spec->n_notify);
+        bad = !n || json_object_set_new(root, SUKI_JOB_NOTIFY, n) != 0;
     }
-    json_object_set_new(root, "created", json_integer(a->now_ms));
-    char *text = json_dumps(root, JSON_COMPACT);
+    char *text = bad ? NULL : json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (!text) {
         free(key);

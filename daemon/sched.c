@@ -9,6 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
+#include "rules.h"
 #include "util.h"
 
 #include <errno.h>
@@ -25,20 +26,33 @@
 /* Dispatcher backlog above which no more jobs are claimed. */
 #define DISPATCH_HIGH_WATER 768
 
-/* KEYS[1] P:jobs, KEYS[2] P:job. ARGV now, lease_ms, max.
+/* The client component of a job key: P:job:<it> holds the job's body.
+ * Keys are "rule:client:subject:slot", each part percent-encoded, so the
+ * second ':'-separated part is the client as every script spells it. */
+#define LUA_JOB_HASH                                                           \
+    "local function jobhash(k)\n"                                              \
+    "  local c = string.match(k, '^[^:]*:([^:]+):')\n"                         \
+    "  return c and (JP .. c)\n"                                               \
+    "end\n"
+
+/* KEYS[1] P:jobs. ARGV now, lease_ms, max, "P:job:".
  * Returns {next_score or "-1", zcard, key1, body1, key2, body2, ...}: the
  * due jobs in due order, now leased until now + lease. An index entry
- * without a body is removed. */
+ * without a body is removed. (The profiles are read by the fire path with
+ * plain HGETALLs: an HGETALL inside the script costs Redis about three
+ * times as much, converting the reply to Lua and back.) */
 static struct suki_redis_script claim_script = {
     .name = "sched-claim",
     .src = "local now = tonumber(ARGV[1])\n"
            "local lease_end = now + tonumber(ARGV[2])\n"
+           "local JP = ARGV[4]\n" LUA_JOB_HASH
            "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
            "                       'LIMIT', 0, tonumber(ARGV[3]))\n"
            "local out = {'-1', 0}\n"
            "local z = {}\n"
            "for _, k in ipairs(due) do\n"
-           "  local b = redis.call('HGET', KEYS[2], k)\n"
+           "  local h = jobhash(k)\n"
+           "  local b = h and redis.call('HGET', h, k)\n"
            "  if b then\n"
            "    z[#z + 1] = lease_end\n"
            "    z[#z + 1] = k\n"
@@ -55,44 +69,50 @@ static struct suki_redis_script claim_script = {
            "return out\n",
 };
 
-/* KEYS[1] P:jobs, KEYS[2] P:job, KEYS[3] P:dead.
- * ARGV ttl, sent-key prefix, then records:
- *   op key claimed_body cjobs_key due new_body nmarks mark*
- *   ndead (nfields field*)*
- * op C completes, R reschedules (both only when the stored body is still
- * the claimed one: a job replaced meanwhile survives), L leaves the job.
- * Sent markers are written first, then dead letters, then the job.
- * Returns the number of jobs completed or rescheduled. */
+/* KEYS[1] P:jobs, KEYS[2] P:dead.
+ * ARGV ttl, sent-key prefix, "P:job:", then records:
+ *   "op due nmarks ndead" key claimed_body [new_body] mark*
+ *   (nfields field*)*ndead
+ * (few arguments per job: each costs a copy in sukid and a Lua string in
+ * Redis). op C completes, R reschedules to due with new_body (both only
+ * when the stored body is still the claimed one: a job replaced meanwhile
+ * survives), L leaves the job. Sent markers are written first, then dead
+ * letters, then the job. Returns the number of jobs completed or
+ * rescheduled. */
 static struct suki_redis_script settle_script = {
     .name = "sched-settle",
     .src =
-        "local ttl, sp = ARGV[1], ARGV[2]\n"
-        "local i, done = 3, 0\n"
+        "local ttl, sp, JP = ARGV[1], ARGV[2], ARGV[3]\n" LUA_JOB_HASH
+        "local i, done = 4, 0\n"
         "while i <= #ARGV do\n"
-        "  local op, key, claimed = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
-        "  local cj, due, nb = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]\n"
-        "  local nm = tonumber(ARGV[i + 6])\n"
-        "  i = i + 7\n"
-        "  for m = 0, nm - 1 do\n"
+        "  local op, due, nm, nd =\n"
+        "    string.match(ARGV[i], '^(%a) (%d+) (%d+) (%d+)$')\n"
+        "  if not op then return redis.error_reply('bad settle record') end\n"
+        "  local key, claimed = ARGV[i + 1], ARGV[i + 2]\n"
+        "  i = i + 3\n"
+        "  local nb\n"
+        "  if op == 'R' then\n"
+        "    nb = ARGV[i]\n"
+        "    i = i + 1\n"
+        "  end\n"
+        "  for m = 0, tonumber(nm) - 1 do\n"
         "    redis.call('SET', sp .. ARGV[i + m], '1', 'EX', ttl, 'NX')\n"
         "  end\n"
-        "  i = i + nm\n"
-        "  local nd = tonumber(ARGV[i])\n"
-        "  i = i + 1\n"
-        "  for _ = 1, nd do\n"
+        "  i = i + tonumber(nm)\n"
+        "  for _ = 1, tonumber(nd) do\n"
         "    local nf = tonumber(ARGV[i])\n"
         "    local f = {}\n"
         "    for x = 1, nf do f[x] = ARGV[i + x] end\n"
         "    i = i + nf + 1\n"
-        "    redis.call('XADD', KEYS[3], '*', unpack(f))\n"
+        "    redis.call('XADD', KEYS[2], '*', unpack(f))\n"
         "  end\n"
-        "  if op ~= 'L' and redis.call('HGET', KEYS[2], key) == claimed then\n"
+        "  local h = jobhash(key)\n"
+        "  if op ~= 'L' and h and redis.call('HGET', h, key) == claimed then\n"
         "    if op == 'C' then\n"
         "      redis.call('ZREM', KEYS[1], key)\n"
-        "      redis.call('HDEL', KEYS[2], key)\n"
-        "      if cj ~= '' then redis.call('SREM', cj, key) end\n"
+        "      redis.call('HDEL', h, key)\n"
         "    else\n"
-        "      redis.call('HSET', KEYS[2], key, nb)\n"
+        "      redis.call('HSET', h, key, nb)\n"
         "      redis.call('ZADD', KEYS[1], due, key)\n"
         "    end\n"
         "    done = done + 1\n"
@@ -101,13 +121,14 @@ static struct suki_redis_script settle_script = {
         "return done\n",
 };
 
-/* KEYS[1] P:jobs, KEYS[2] P:job. ARGV lease_end, then key body pairs:
- * extend the lease of jobs still held (same body) by a slow send. */
+/* KEYS[1] P:jobs. ARGV lease_end, "P:job:", then key body pairs: extend
+ * the lease of jobs still held (same body) by a slow send. */
 static struct suki_redis_script renew_script = {
     .name = "sched-renew",
-    .src = "local n = 0\n"
-           "for i = 2, #ARGV, 2 do\n"
-           "  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then\n"
+    .src = "local JP = ARGV[2]\n" LUA_JOB_HASH "local n = 0\n"
+           "for i = 3, #ARGV, 2 do\n"
+           "  local h = jobhash(ARGV[i])\n"
+           "  if h and redis.call('HGET', h, ARGV[i]) == ARGV[i + 1] then\n"
            "    redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i])\n"
            "    n = n + 1\n"
            "  end\n"
@@ -115,25 +136,34 @@ static struct suki_redis_script renew_script = {
            "return n\n",
 };
 
-/* A growing argv whose strings it owns. */
+/* A growing argv: the strings live one after the other in one buffer
+ * (no allocation per argument); av_ptrs() gives the pointers. */
 struct argvbuf {
-    char **v;
-    size_t *len;
-    size_t n, cap;
+    char *buf;
+    size_t used, cap;
+    size_t *off, *len;
+    size_t n, cap_n;
 };
 
 static void av_push(struct argvbuf *a, const char *s, size_t len)
 {
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 64;
-        a->v = suki_realloc(a->v, a->cap * sizeof(*a->v));
-        a->len = suki_realloc(a->len, a->cap * sizeof(*a->len));
+    if (a->n == a->cap_n) {
+        a->cap_n = a->cap_n ? a->cap_n * 2 : 64;
+        a->off = suki_realloc(a->off, a->cap_n * sizeof(*a->off));
+        a->len = suki_realloc(a->len, a->cap_n * sizeof(*a->len));
     }
-    char *c = suki_malloc(len + 1);
-    memcpy(c, s, len);
-    c[len] = '\0';
-    a->v[a->n] = c;
+    if (a->used + len + 1 > a->cap) {
+        size_t c = a->cap ? a->cap * 2 : 4096;
+        while (c < a->used + len + 1)
+            c *= 2;
+        a->buf = suki_realloc(a->buf, c);
+        a->cap = c;
+    }
+    memcpy(a->buf + a->used, s, len);
+    a->buf[a->used + len] = '\0';
+    a->off[a->n] = a->used;
     a->len[a->n] = len;
+    a->used += len + 1;
     a->n++;
 }
 
@@ -149,11 +179,20 @@ static void av_int(struct argvbuf *a, int64_t v)
     av_push(a, buf, (size_t)n);
 }
 
+/* Fill argv[0..a->n) with pointers into the buffer (valid until the next
+ * push) and lens with the lengths. */
+static void av_ptrs(const struct argvbuf *a, const char **argv, size_t *lens)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        argv[i] = a->buf + a->off[i];
+        lens[i] = a->len[i];
+    }
+}
+
 static void av_clear(struct argvbuf *a)
 {
-    for (size_t i = 0; i < a->n; i++)
-        free(a->v[i]);
-    free(a->v);
+    free(a->buf);
+    free(a->off);
     free(a->len);
     memset(a, 0, sizeof(*a));
 }
@@ -199,7 +238,7 @@ struct suki_sched {
     size_t n_live, cap_live;
 
     /* from the configuration */
-    char *k_jobs, *k_job, *k_dead, *sent_prefix, *cjobs_prefix;
+    char *k_jobs, *job_prefix, *k_dead, *sent_prefix;
     int64_t lease_ms;
     int batch;
 };
@@ -243,12 +282,15 @@ char *suki_sched_body_update(const char *body, int attempt, int64_t retry_at_ms,
         return NULL;
     }
     if (due_ms > 0)
-        json_object_set_new(root, "due", json_integer(due_ms));
-    json_object_set_new(root, "attempt", json_integer(attempt));
-    if (retry_at_ms > 0)
-        json_object_set_new(root, "retry_at", json_integer(retry_at_ms));
+        json_object_set_new(root, SUKI_JOB_DUE, json_integer(due_ms));
+    if (attempt > 0)
+        json_object_set_new(root, SUKI_JOB_ATTEMPT, json_integer(attempt));
     else
-        json_object_del(root, "retry_at");
+        json_object_del(root, SUKI_JOB_ATTEMPT);
+    if (retry_at_ms > 0)
+        json_object_set_new(root, SUKI_JOB_RETRY, json_integer(retry_at_ms));
+    else
+        json_object_del(root, SUKI_JOB_RETRY);
     char *text = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (!text)
@@ -267,11 +309,11 @@ int suki_sched_body_retry(const char *body, int *attempt, int64_t *retry_at_ms)
         json_decref(root);
         return -EINVAL;
     }
-    json_t *a = json_object_get(root, "attempt");
+    json_t *a = json_object_get(root, SUKI_JOB_ATTEMPT);
     if (json_is_integer(a) && json_integer_value(a) > 0 &&
         json_integer_value(a) < 1000000)
         *attempt = (int)json_integer_value(a);
-    json_t *r = json_object_get(root, "retry_at");
+    json_t *r = json_object_get(root, SUKI_JOB_RETRY);
     if (json_is_integer(r) && json_integer_value(r) > 0)
         *retry_at_ms = json_integer_value(r);
     json_decref(root);
@@ -284,15 +326,13 @@ static void load_conf(struct suki_sched *s)
 {
     const struct suki_conf *c = s->D->conf;
     free(s->k_jobs);
-    free(s->k_job);
+    free(s->job_prefix);
     free(s->k_dead);
     free(s->sent_prefix);
-    free(s->cjobs_prefix);
     s->k_jobs = suki_conf_key(c, "jobs");
-    s->k_job = suki_conf_key(c, "job");
+    s->job_prefix = suki_conf_key(c, "job:");
     s->k_dead = suki_conf_key(c, "dead");
     s->sent_prefix = suki_conf_key(c, "sent:");
-    s->cjobs_prefix = suki_conf_key(c, "cjobs:");
     s->lease_ms = c->lease_ms > 0 ? c->lease_ms : 60000;
     s->batch = c->sched_batch > 0 ? c->sched_batch : 256;
     if (s->batch > 2000)
@@ -504,8 +544,8 @@ static void try_claim(struct suki_sched *s)
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     snprintf(lease, sizeof(lease), "%" PRId64, s->lease_ms);
     snprintf(max, sizeof(max), "%zu", n);
-    const char *argv[] = {s->k_jobs, s->k_job, now, lease, max};
-    if (suki_redis_eval(s->D->redis, &claim_script, on_claim, s, 2, 5, argv,
+    const char *argv[] = {s->k_jobs, now, lease, max, s->job_prefix};
+    if (suki_redis_eval(s->D->redis, &claim_script, on_claim, s, 1, 5, argv,
                         NULL) == 0) {
         s->claiming = true;
         s->asked = n;
@@ -534,8 +574,8 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
     int64_t lease_end = now + s->lease_ms;
     struct argvbuf a = {0};
     av_str(&a, s->k_jobs);
-    av_str(&a, s->k_job);
     av_int(&a, lease_end);
+    av_str(&a, s->job_prefix);
     size_t n = 0;
     for (struct suki_sched_job *j = s->head; j; j = j->next) {
         /* Renew what has used a third of its lease; fresh claims wait. */
@@ -548,8 +588,13 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
     }
     if (n > 0) {
         suki_debug("scheduler: renewing the lease of %zu slow jobs", n);
-        (void)suki_redis_eval(s->D->redis, &renew_script, on_renew, s, 2,
-                              (int)a.n, (const char **)a.v, a.len);
+        const char **argv = suki_calloc(a.n, sizeof(char *));
+        size_t *lens = suki_calloc(a.n, sizeof(size_t));
+        av_ptrs(&a, argv, lens);
+        (void)suki_redis_eval(s->D->redis, &renew_script, on_renew, s, 1,
+                              (int)a.n, argv, lens);
+        free(argv);
+        free(lens);
     }
     av_clear(&a);
     int64_t ms = s->lease_ms / 3;
@@ -586,6 +631,19 @@ static void batch_free(struct settle_batch *b)
 
 static void send_batch(struct suki_sched *s, struct settle_batch *b);
 
+/* Send the collected settles at the end of this turn of the loop, unless
+ * a settle call is still out: then they wait for its reply (on_settle) and
+ * grow into a bigger batch. So one job settles at once when the system is
+ * quiet, and under load each script call carries many jobs. */
+static void arm_flush(struct suki_sched *s)
+{
+    if (s->pend && s->settles_inflight == 0 &&
+        !evtimer_pending(s->flush_ev, NULL)) {
+        struct timeval tv = {0, 0};
+        evtimer_add(s->flush_ev, &tv);
+    }
+}
+
 static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
 {
     (void)r;
@@ -617,35 +675,32 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
     } else {
         batch_free(b);
     }
+    /* What was settled meanwhile went into s->pend: send it now. */
+    arm_flush(s);
     resume(s);
     check_stopped(s);
 }
 
 static void send_batch(struct suki_sched *s, struct settle_batch *b)
 {
-    /* Fixed part first: the keys and ARGV[1..2]. */
-    struct argvbuf a = {0};
-    av_str(&a, s->k_jobs);
-    av_str(&a, s->k_job);
-    av_str(&a, s->k_dead);
-    av_int(&a, SUKI_SCHED_SENT_TTL_S);
-    av_str(&a, s->sent_prefix);
-    const char **argv = suki_calloc(a.n + b->args.n, sizeof(char *));
-    size_t *lens = suki_calloc(a.n + b->args.n, sizeof(size_t));
-    for (size_t i = 0; i < a.n; i++) {
-        argv[i] = a.v[i];
-        lens[i] = a.len[i];
+    /* Fixed part first: the keys and ARGV[1..3]. */
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_SCHED_SENT_TTL_S);
+    const char *fixed[] = {s->k_jobs, s->k_dead, ttl, s->sent_prefix,
+                           s->job_prefix};
+    size_t nf = SUKI_ARRAY_LEN(fixed);
+    const char **argv = suki_calloc(nf + b->args.n, sizeof(char *));
+    size_t *lens = suki_calloc(nf + b->args.n, sizeof(size_t));
+    for (size_t i = 0; i < nf; i++) {
+        argv[i] = fixed[i];
+        lens[i] = strlen(fixed[i]);
     }
-    for (size_t i = 0; i < b->args.n; i++) {
-        argv[a.n + i] = b->args.v[i];
-        lens[a.n + i] = b->args.len[i];
-    }
+    av_ptrs(&b->args, argv + nf, lens + nf);
     b->s = s;
-    int rc = suki_redis_eval(s->D->redis, &settle_script, on_settle, b, 3,
-                             (int)(a.n + b->args.n), argv, lens);
+    int rc = suki_redis_eval(s->D->redis, &settle_script, on_settle, b, 2,
+                             (int)(nf + b->args.n), argv, lens);
     free(argv);
     free(lens);
-    av_clear(&a);
     if (rc == 0) {
         s->settles_inflight++;
         live_add(s, b);
@@ -728,25 +783,22 @@ void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st)
     }
     struct settle_batch *b = s->pend;
     struct argvbuf *a = &b->args;
-    const char *op = st->op == SUKI_SETTLE_COMPLETE     ? "C"
-                     : st->op == SUKI_SETTLE_RESCHEDULE ? "R"
-                                                        : "L";
-    av_str(a, op);
+    char hdr[64];
+    int hl = snprintf(hdr, sizeof(hdr), "%c %" PRId64 " %zu %zu",
+                      st->op == SUKI_SETTLE_COMPLETE     ? 'C'
+                      : st->op == SUKI_SETTLE_RESCHEDULE ? 'R'
+                                                         : 'L',
+                      st->op == SUKI_SETTLE_RESCHEDULE && st->due_ms > 0
+                          ? st->due_ms
+                          : (int64_t)0,
+                      st->n_marks, st->n_dead);
+    av_push(a, hdr, (size_t)hl);
     av_str(a, j->key);
     av_push(a, j->body, j->body_len);
-    if (st->client) {
-        char *cj = suki_asprintf("%s%s", s->cjobs_prefix, st->client);
-        av_str(a, cj);
-        free(cj);
-    } else {
-        av_str(a, "");
-    }
-    av_int(a, st->op == SUKI_SETTLE_RESCHEDULE ? st->due_ms : 0);
-    av_str(a, st->op == SUKI_SETTLE_RESCHEDULE ? st->new_body : "");
-    av_int(a, (int64_t)st->n_marks);
+    if (st->op == SUKI_SETTLE_RESCHEDULE)
+        av_str(a, st->new_body);
     for (size_t i = 0; i < st->n_marks; i++)
         av_str(a, st->marks[i]);
-    av_int(a, (int64_t)st->n_dead);
     for (size_t i = 0; i < st->n_dead; i++) {
         const struct suki_sched_dead *d = &st->dead[i];
         const char *f[][2] = {
@@ -777,9 +829,8 @@ void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st)
     if (b->records >= SETTLE_BATCH_MAX) {
         s->pend = NULL;
         send_batch(s, b);
-    } else if (!evtimer_pending(s->flush_ev, NULL)) {
-        struct timeval tv = {0, 0};
-        evtimer_add(s->flush_ev, &tv);
+    } else {
+        arm_flush(s);
     }
     resume(s);
 }
@@ -901,9 +952,8 @@ void suki_sched_free(struct suki_sched *s)
     event_free(s->renew_ev);
     event_free(s->stop_ev);
     free(s->k_jobs);
-    free(s->k_job);
+    free(s->job_prefix);
     free(s->k_dead);
     free(s->sent_prefix);
-    free(s->cjobs_prefix);
     free(s);
 }

@@ -2,10 +2,11 @@
  * fired through the fire path (fire.h), settled in batches.
  *
  * Storage (docs/ARCHITECTURE.md): P:jobs (sorted set key -> due ms; a
- * claimed job's score is its lease end), P:job (hash key -> body JSON),
- * P:cjobs:<client> (set of the client's keys). The intake writes jobs;
- * this module claims due jobs with one Lua script (take up to N due keys
- * and move their score to now + lease), hands each to the fire path, and
+ * claimed job's score is its lease end) and P:job:<client> (one hash per
+ * client: key -> body JSON, see rules.h). The intake writes jobs; this
+ * module claims due jobs with one Lua script (take up to N due keys, move
+ * their score to now + lease, return them with their bodies), hands each
+ * to the fire path, and
  * settles it with another script: complete (remove with its indexes, only
  * when the stored body is still the claimed one), reschedule (new due and
  * body, same condition) or leave (the lease runs out and the job comes back
@@ -62,8 +63,6 @@ struct suki_sched_dead {
 /* How a fired job ends. Everything is borrowed for the call (copied). */
 struct suki_settle {
     enum suki_settle_op op;
-    const char *client;       /* the job's client (P:cjobs:<client>);
-                                 NULL when the body was unreadable */
     int64_t due_ms;           /* RESCHEDULE: next due time */
     const char *new_body;     /* RESCHEDULE: the body to store */
     const char *const *marks; /* message ids to record as sent */
@@ -124,15 +123,15 @@ void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st);
 int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
                               int64_t retry_after_ms, uint64_t rnd);
 
-/* The body with "attempt" set to attempt and "retry_at" to retry_at_ms
- * (removed when 0); when due_ms > 0 "due" is replaced too (a plugin's
- * defer). Other fields keep their order and value. Returns owned JSON, or
- * NULL when body is not a JSON object. */
+/* The body with its attempt count set to attempt and its retry time to
+ * retry_at_ms (each removed when 0); when due_ms > 0 the due time is
+ * replaced too (a plugin's defer). Other members keep their order and
+ * value. Returns owned JSON, or NULL when body is not a JSON object. */
 char *suki_sched_body_update(const char *body, int attempt, int64_t retry_at_ms,
                              int64_t due_ms);
 
-/* Read "attempt" and "retry_at" of a body (0 when absent or not integers).
- * Returns 0, or -EINVAL when body is not a JSON object. */
+/* Read the attempt count and retry time of a body (0 when absent or not
+ * integers). Returns 0, or -EINVAL when body is not a JSON object. */
 int suki_sched_body_retry(const char *body, int *attempt, int64_t *retry_at_ms);
 
 #endif

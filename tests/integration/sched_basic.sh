@@ -59,7 +59,7 @@ ok "jobs --client and --due-before filter"
 # ---- upsert replaces ------------------------------------------------
 add_jobs --client c1 --key s1 --due "$((NOW + 5 * H))"
 [ "$(zcard)" = 3 ] || fail "upsert added a job: $(zcard)"
-[ "$(rcli SCARD "$P:cjobs:c1")" = 1 ] || fail "cjobs:c1 is not 1"
+[ "$(rcli HLEN "$P:job:c1")" = 1 ] || fail "job:c1 does not hold 1 body"
 [ "$(rcli ZSCORE "$P:jobs" sched-test:c1:s1:)" = "$((NOW + 5 * H))" ] ||
     fail "upsert did not move the due time"
 sukictl --json jobs --client c1 | grep -q "\"due\":\"$("$PY" -c "import datetime; print(datetime.datetime.fromtimestamp(($NOW + 5 * $H) // 1000, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S'))")" ||
@@ -69,8 +69,8 @@ ok "upsert replaces: one pending job per key"
 # ---- cancel ----------------------------------------------------------
 sukictl cancel sched-test:c2:s2: >/dev/null || fail "cancel failed"
 [ "$(zcard)" = 2 ] || fail "cancel left $(zcard) jobs"
-[ "$(rcli HEXISTS "$P:job" sched-test:c2:s2:)" = 0 ] || fail "body left"
-[ "$(rcli SCARD "$P:cjobs:c2")" = 0 ] || fail "client index left"
+[ "$(rcli HEXISTS "$P:job:c2" sched-test:c2:s2:)" = 0 ] || fail "body left"
+[ "$(rcli EXISTS "$P:job:c2")" = 0 ] || fail "empty job hash left"
 sukictl cancel sched-test:c2:s2: 2>"$T/cancel.err"
 [ $? = 1 ] || fail "cancelling a missing job should exit 1"
 grep -q "no such job" "$T/cancel.err" || fail "no 'no such job' message"
@@ -94,17 +94,22 @@ grep -l "^To: mgr@example.com" "$T"/spool/*.eml >/dev/null ||
     fail "no message to the manager (from the profile)"
 grep -q "^Subject: Reminder sched-test for cx" "$T"/spool/*.eml ||
     fail "message not rendered from the template"
-wait_for 5 '[ "$(rcli HEXISTS $P:job sched-test:cx:soon:)" = 0 ]' ||
+wait_for 5 '[ "$(rcli HEXISTS $P:job:cx sched-test:cx:soon:)" = 0 ]' ||
     fail "fired job not completed"
 [ "$(rcli ZSCORE "$P:jobs" sched-test:cx:soon:)" = "" ] || fail "index left"
-[ "$(rcli SCARD "$P:cjobs:cx")" = 0 ] || fail "client index left"
+[ "$(rcli EXISTS "$P:job:cx")" = 0 ] || fail "empty job hash left"
+# one info line per accepted message, as an MTA logs a delivery
+for to in ops@example.com mgr@example.com; do
+    grep -q " info: job sched-test:cx:soon:: to=<$to>, channel=email, message-id=<[0-9a-f]*@example.com>, status=sent (spooled .*\.eml)$" "$T/sukid-a.log" ||
+        fail "no delivery line for $to"
+done
 [ "$(zcard)" = 2 ] || fail "future jobs were touched: $(zcard)"
 MARKS=$(rcli --scan --pattern "$P:sent:*" | wc -l)
 [ "$MARKS" = 2 ] || fail "expected 2 sent markers, got $MARKS"
 TTL=$(rcli TTL "$(rcli --scan --pattern "$P:sent:*" | head -1)")
 [ "$TTL" -gt $((29 * 86400)) ] && [ "$TTL" -le $((30 * 86400)) ] ||
     fail "sent marker TTL $TTL is not 30 days"
-ok "a due job fires at its due time, once, and is removed with its indexes"
+ok "a due job fires at its due time, once, is logged and removed with its body"
 
 stop_sukid a || fail "sukid did not exit 0"
 exit 0

@@ -1,17 +1,18 @@
 #!/usr/bin/python3
 """sched_jobs.py - write scheduler jobs straight into Redis in the layout of
-docs/ARCHITECTURE.md (P:jobs, P:job, P:cjobs:<client>), as the intake would.
+docs/ARCHITECTURE.md (P:jobs, P:job:<client>), as the intake would.
 
 Prints the Redis protocol on stdout for `redis-cli --pipe` (fast for
 millions of jobs), or with --send PORT talks RESP to Redis itself.
 
   sched_jobs.py --prefix suki --count 10000 --due 1764240000000 \
-      --spread 1000 --clients 100 --notify ops@example.com | redis-cli --pipe
+      --spread 1000 --clients 100 | redis-cli --pipe
 
 Job i: key "<rule>:c<i % clients>:s<i>:" (or --key for a single job), due
 at due + (i * spread // count) ms (or --due-list a,b,c), body as rules.c
-writes it: rule, client, subject, slot, template, channel, notify, due,
-event, created (+ --extra JSON merged in).
+writes it (rules.h): "d" due, "e" the event (--event), and "t" template,
+"c" channel, "n" notify only when given (a plugin's own choice; else the
+rule's configuration applies) (+ --extra JSON merged in).
 """
 import argparse
 import json
@@ -53,9 +54,10 @@ def main():
     ap.add_argument("--key", default="", help="subject of a single job")
     ap.add_argument("--key-prefix", default="",
                     help="prefix of the generated subjects")
-    ap.add_argument("--notify", default="ops@example.com")
-    ap.add_argument("--template", default=None)
-    ap.add_argument("--channel", default="email")
+    ap.add_argument("--notify", default=None,
+                    help="comma-separated; default: the rule's")
+    ap.add_argument("--template", default=None, help="default: the rule's")
+    ap.add_argument("--channel", default=None, help="default: the rule's")
     ap.add_argument("--event", action="store_true",
                     help="store a typical triggering event with the job")
     ap.add_argument("--extra", default="", help="JSON merged into bodies")
@@ -76,31 +78,29 @@ def main():
         subject = a.key if a.key else "%ss%d" % (a.key_prefix, i)
         due = dues[i] if dues else a.due + (i * a.spread // max(n, 1))
         key = "%s:%s:%s:" % (enc(a.rule), enc(client), enc(subject))
-        body = {
-            "rule": a.rule, "client": client, "subject": subject, "slot": "",
-            "template": a.template, "channel": a.channel,
-            "notify": a.notify.split(",") if a.notify else [],
-            "due": due,
-        }
+        body = {"d": due}
         if a.event:
-            body["event"] = {
-                "id": "crm-%06d" % i, "type": "meeting.held",
-                "client": client, "at": "2026-11-24T10:00:00+08:00",
-                "manager": "maria@example.ph",
-                "data": {"summary": "Discussed the Q1 order volume"},
+            body["e"] = {
+                "t": "meeting.held", "a": 1795485600000,
+                "i": "crm-%06d" % i, "m": "maria@example.ph",
+                "d": {"summary": "Discussed the Q1 order volume"},
             }
-        body["created"] = due - 86400000
+        if a.template:
+            body["t"] = a.template
+        if a.channel:
+            body["c"] = a.channel
+        if a.notify:
+            body["n"] = a.notify.split(",")
         body.update(extra)
         b = json.dumps(body, separators=(",", ":"))
         p = a.prefix
         out.append(resp("ZADD", p + ":jobs", due, key))
-        out.append(resp("HSET", p + ":job", key, b))
-        out.append(resp("SADD", p + ":cjobs:" + client, key))
+        out.append(resp("HSET", p + ":job:" + enc(client), key, b))
     data = b"".join(out)
     if a.send:
         s = socket.create_connection(("127.0.0.1", a.send))
         s.sendall(data)
-        want = 3 * n
+        want = 2 * n
         buf = b""
         while buf.count(b"\r\n") < want:
             chunk = s.recv(65536)

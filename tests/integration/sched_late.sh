@@ -36,7 +36,7 @@ ok "11 overdue jobs fired at once, in due order"
 
 # the messages went out in due order too: the transport's acceptances (one
 # connection) in log order, mapped to clients through the spool files
-SENT=$(sed -n 's/.* message <\(.*\)> accepted$/\1/p' "$T/sukid-a.log" |
+SENT=$(sed -n 's/.* message-id=<\(.*\)>, status=sent .*/\1/p' "$T/sukid-a.log" |
     while read -r id; do
         sed -n 's/^Subject: Reminder sched-test for //p' "$T/spool/$id.eml" |
             tr -d '\r'

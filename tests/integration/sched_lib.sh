@@ -66,12 +66,12 @@ metric()
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # add_jobs ARGS... - write jobs into the test Redis (sched_jobs.py options)
-# of the rule sched-test with its template.
+# of the rule sched-test (its template, channel and notify list unless
+# --template, --channel or --notify give the job its own).
 add_jobs()
 {
     "$PY" "$top_srcdir/tests/integration/sched_jobs.py" \
-        --prefix "$SUKI_PREFIX" --send "$REDIS_PORT" --rule sched-test \
-        --template sched-test "$@" ||
+        --prefix "$SUKI_PREFIX" --send "$REDIS_PORT" --rule sched-test "$@" ||
         fail "could not write jobs"
 }
 

@@ -44,7 +44,7 @@ add_jobs --client ca --key sa --due "$(now_ms)" \
 wait_for 10 'sukictl --json jobs --client ca | grep -q "\"attempt\":1"' ||
     fail "the job was not rescheduled with attempt 1"
 ok "a 451 reschedules the job with attempt 1"
-wait_for 15 '[ "$(rcli HEXISTS $P:job sched-test:ca:sa:)" = 0 ]' ||
+wait_for 15 '[ "$(rcli HEXISTS $P:job:ca sched-test:ca:sa:)" = 0 ]' ||
     fail "the retried job did not complete"
 [ "$(accepted "$T/A" a@example.com)" = 1 ] ||
     fail "a@ got $(accepted "$T/A" a@example.com) messages, expected 1"

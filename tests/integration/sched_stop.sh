@@ -30,7 +30,7 @@ start_sched b "$CONF"
 wait_for 60 '[ "$(zcard)" = 0 ]' || fail "$(zcard) jobs left after restart"
 wait_for 10 '[ "$(spool_count)" = "$N" ]' || fail "$(spool_count) messages"
 cat "$T/sukid-a.log" "$T/sukid-b.log" |
-    sed -n 's/.* message <\(.*\)> accepted$/\1/p' | sort | uniq -d >"$T/dups"
+    sed -n 's/.* message-id=<\(.*\)>, status=sent .*/\1/p' | sort | uniq -d >"$T/dups"
 [ ! -s "$T/dups" ] || fail "messages sent twice: $(wc -l <"$T/dups")"
 ok "restarted: the rest delivered, every message exactly once"
 stop_sukid b || fail "sukid b did not exit 0"

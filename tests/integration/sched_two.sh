@@ -29,9 +29,8 @@ B=$(grep -c " fired: late " "$T/sukid-b.log")
 echo "fired: total $TOTAL, distinct $UNIQUE (a $A, b $B)"
 [ "$UNIQUE" = "$N" ] || fail "$UNIQUE distinct jobs fired, expected $N"
 [ "$TOTAL" = "$N" ] || fail "$TOTAL fires for $N jobs: some fired twice"
-[ "$(rcli HLEN "$SUKI_PREFIX:job")" = 0 ] || fail "bodies left"
-[ "$(rcli --scan --pattern "$SUKI_PREFIX:cjobs:*" | wc -l)" = 0 ] ||
-    fail "client indexes left"
+[ "$(rcli --scan --pattern "$SUKI_PREFIX:job:*" | wc -l)" = 0 ] ||
+    fail "job bodies left"
 SENT=$(rcli --scan --pattern "$SUKI_PREFIX:sent:*" | wc -l)
 [ "$SENT" = "$N" ] || fail "$SENT sent markers, expected $N"
 grep -q "was sent before" "$T/sukid-a.log" "$T/sukid-b.log" &&

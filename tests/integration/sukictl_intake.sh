@@ -44,8 +44,7 @@ sukictl --json client acme | grep -q '"email": *"ops@acme.ph"' ||
     fail "client --json"
 # a pending job of the client (as the rules would store it)
 rcli ZADD suki:jobs 1798761600000 'r1:acme::' >/dev/null
-rcli HSET suki:job 'r1:acme::' '{"rule":"r1","client":"acme"}' >/dev/null
-rcli SADD suki:cjobs:acme 'r1:acme::' >/dev/null
+rcli HSET suki:job:acme 'r1:acme::' '{"d":1798761600000}' >/dev/null
 sukictl client acme | grep -q '2027-01-01T00:00:00Z *r1:acme::  (rule r1)' ||
     fail "pending job not listed: $(sukictl client acme)"
 sukictl client nobody 2>"$T/err" && fail "unknown client: exit 0"

@@ -357,7 +357,86 @@ START_TEST(dump_round_trip) {
 }
 END_TEST
 
-static Suite *event_suite(void) {
+/* suki_event_new: the member checks of the parser, a shared data object,
+ * and a dump that parses back to the same event. */
+START_TEST(from_parts)
+{
+    struct suki_err err = {{0}};
+    struct suki_event *ev = NULL;
+    json_t *data = json_pack("{s:s,s:i}", "deal", "D-1", "amount", 250000);
+    struct suki_event_parts p = {.type = "deal.won",
+                                 .client = "acme ph",
+                                 .id = "e1",
+                                 .manager = "maria@example.ph",
+                                 .at_ms = NOW_MS,
+                                 .data = data};
+    ck_assert_int_eq(suki_event_new(&p, &ev, &err), 0);
+    ck_assert_str_eq(ev->type, "deal.won");
+    ck_assert_str_eq(ev->client, "acme ph");
+    ck_assert_str_eq(ev->id, "e1");
+    ck_assert_str_eq(ev->manager, "maria@example.ph");
+    ck_assert_int_eq(ev->at_ms, NOW_MS);
+    ck_assert_str_eq(suki_event_data_str(ev, "amount"), "250000");
+    /* the event holds its own reference on data */
+    json_decref(data);
+    ck_assert_str_eq(suki_event_data_str(ev, "deal"), "D-1");
+    char *s = suki_event_dump(ev);
+    ck_assert_str_eq(s, "{\"type\":\"deal.won\",\"client\":\"acme ph\","
+                        "\"id\":\"e1\",\"manager\":\"maria@example.ph\","
+                        "\"at\":\"2026-11-27T10:00:00Z\",\"data\":{"
+                        "\"deal\":\"D-1\",\"amount\":250000}}");
+    struct suki_event *ev2 = NULL;
+    ck_assert_int_eq(parse_str(s, &ev2, &err), 0);
+    ck_assert_str_eq(ev2->client, "acme ph");
+    ck_assert_int_eq(ev2->at_ms, NOW_MS);
+    ck_assert_str_eq(suki_event_data_str(ev2, "deal"), "D-1");
+    free(s);
+    suki_event_free(ev2);
+    suki_event_free(ev);
+
+    /* no data, empty manager: an empty object, no manager */
+    struct suki_event_parts q = {.type = "a.b", .client = "c", .manager = ""};
+    ck_assert_int_eq(suki_event_new(&q, &ev, &err), 0);
+    ck_assert_ptr_null(ev->manager);
+    ck_assert_ptr_null(ev->id);
+    ck_assert(json_is_object(ev->data));
+    ck_assert_int_eq(json_object_size(ev->data), 0);
+    suki_event_free(ev);
+
+    /* refused like the parser refuses them */
+    json_t *arr = json_array();
+    char longs[300];
+    memset(longs, 'x', sizeof(longs) - 1);
+    longs[sizeof(longs) - 1] = '\0';
+    struct {
+        struct suki_event_parts p;
+        const char *why;
+    } bad[] = {
+        {{.client = "c"}, "missing type"},
+        {{.type = "Bad", .client = "c"}, "bad type"},
+        {{.type = "a.b"}, "missing client"},
+        {{.type = "a.b", .client = ""}, "client is empty"},
+        {{.type = "a.b", .client = "c", .id = ""}, "id is empty"},
+        {{.type = "a.b", .client = "c\n"}, "client contains control"},
+        {{.type = "a.b", .client = "c", .manager = "m\x01"},
+         "manager contains control"},
+        {{.type = "a.b", .client = longs}, "client too long"},
+        {{.type = "a.b", .client = "c\xff"}, "client is not valid UTF-8"},
+        {{.type = "a.b", .client = "c", .data = arr}, "data is not an object"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ev = (struct suki_event *)1;
+        ck_assert_int_eq(suki_event_new(&bad[i].p, &ev, &err), -EINVAL);
+        ck_assert_ptr_null(ev);
+        ck_assert_msg(strncmp(err.msg, bad[i].why, strlen(bad[i].why)) == 0,
+                      "'%s' is not '%s'", err.msg, bad[i].why);
+    }
+    json_decref(arr);
+}
+END_TEST
+
+static Suite *event_suite(void)
+{
     Suite *s = suite_create("event");
     TCase *tc = tcase_create("invalid");
     tcase_add_test(tc, bad_inputs);
@@ -370,6 +449,7 @@ static Suite *event_suite(void) {
     tcase_add_test(tc, good_event_minimal);
     tcase_add_test(tc, profile_fields);
     tcase_add_test(tc, dump_round_trip);
+    tcase_add_test(tc, from_parts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -419,28 +419,45 @@ START_TEST(schedule_body_roundtrip)
     ck_assert_ptr_null(x->prefix);
 
     struct suki_jobdata jd;
-    ck_assert_int_eq(suki_job_parse(x->body, &jd, &err), 0);
+    ck_assert_int_eq(
+        suki_job_parse(x->key, x->body, strlen(x->body), &jd, &err), 0);
     ck_assert_str_eq(jd.key, x->key);
     ck_assert_str_eq(jd.rule, "contract-renewal");
     ck_assert_str_eq(jd.client, "acme ph");
     ck_assert_str_eq(jd.subject, "C:1");
     ck_assert_str_eq(jd.slot, "90d");
+    /* the rule's template, channel and notify are not stored... */
+    ck_assert_ptr_null(jd.template_name);
+    ck_assert_ptr_null(jd.channel);
+    ck_assert_int_eq(jd.n_notify, 0);
+    /* ...they come from the configuration */
+    ck_assert(suki_jobdata_defaults(&jd, suki_rules_conf(set)));
     ck_assert_str_eq(jd.template_name, "renewal-alert");
     ck_assert_str_eq(jd.channel, "email");
     ck_assert_int_eq(jd.n_notify, 2);
     ck_assert_str_eq(jd.notify[0], "manager");
     ck_assert_str_eq(jd.notify[1], "client");
     ck_assert_int_eq(jd.due_ms, x->due_ms);
-    ck_assert_int_eq(jd.created_ms, now);
+    ck_assert_int_eq(jd.attempt, 0);
+    ck_assert_int_eq(jd.retry_at_ms, 0);
     ck_assert_ptr_nonnull(jd.event);
     ck_assert_str_eq(jd.event->type, "contract.signed");
+    ck_assert_str_eq(jd.event->client, "acme ph");
+    ck_assert_str_eq(jd.event->id, "e1");
     ck_assert_str_eq(jd.event->manager, "maria@example.ph");
     ck_assert_int_eq(jd.event->at_ms, ev->at_ms);
     ck_assert_str_eq(suki_event_data_str(jd.event, "ends_at"), "2027-06-30");
-    /* compact JSON: no spaces outside strings */
-    ck_assert_ptr_null(strstr(x->body, "\": "));
-    ck_assert_ptr_nonnull(strstr(x->body, "\"rule\":\"contract-renewal\""));
+    ck_assert_str_eq(suki_event_data_str(jd.event, "value"), "12000");
+    /* compact JSON of what the key and the rule do not say */
+    char want[400];
+    snprintf(want, sizeof(want),
+             "{\"d\":%lld,\"e\":{\"t\":\"contract.signed\",\"a\":%lld,"
+             "\"i\":\"e1\",\"m\":\"maria@example.ph\",\"d\":{\"contract\":"
+             "\"C:1\",\"ends_at\":\"2027-06-30\",\"value\":12000}}}",
+             (long long)x->due_ms, (long long)ev->at_ms);
+    ck_assert_str_eq(x->body, want);
     suki_jobdata_clear(&jd);
+    (void)now;
     suki_actions_clear(&acts);
     suki_event_free(ev);
     suki_rules_free(set);
@@ -449,35 +466,81 @@ END_TEST
 
 START_TEST(job_parse_errors)
 {
-    static const char *bad[] = {
-        "",
-        "[]",
-        "{\"client\":\"c\",\"due\":5}",
-        "{\"rule\":\"r\",\"due\":5}",
-        "{\"rule\":\"r\",\"client\":\"c\"}",
-        "{\"rule\":\"r\",\"client\":\"c\",\"due\":0}",
-        "{\"rule\":\"r\",\"client\":\"c\",\"due\":\"5\"}",
-        "{\"rule\":\"r\",\"client\":\"c\",\"due\":5,\"notify\":[1]}",
-        "{\"rule\":\"r\",\"client\":\"c\",\"due\":5,\"event\":{\"x\":1}}",
-        "{\"rule\":5,\"client\":\"c\",\"due\":5}",
+    static const char *bad[][2] = {
+        {"r:c::", ""},
+        {"r:c::", "[]"},
+        {"r:c::", "{}"},
+        {"r:c::", "{\"d\":0}"},
+        {"r:c::", "{\"d\":\"5\"}"},
+        {"r:c::", "{\"d\":5,\"n\":[1]}"},
+        {"r:c::", "{\"d\":5,\"n\":\"manager\"}"},
+        {"r:c::", "{\"d\":5,\"t\":\"\"}"},
+        {"r:c::", "{\"d\":5,\"c\":7}"},
+        {"r:c::", "{\"d\":5,\"a\":-1}"},
+        {"r:c::", "{\"d\":5,\"e\":{\"x\":1}}"},
+        {"r:c::", "{\"d\":5,\"e\":{\"t\":\"Bad Type\",\"a\":1}}"},
+        {"r:c::", "{\"d\":5,\"e\":{\"t\":\"a.b\",\"d\":[]}}"},
+        {"r:c::", "{\"d\":5,\"e\":{\"t\":\"a.b\",\"i\":\"\"}}"},
+        {"r:c::", "{\"d\":5,\"e\":{\"t\":\"a.b\",\"m\":\"a\\nb\"}}"},
+        {"r:c::", "{\"d\":5,\"d\":6}"},
+        /* old bodies (before the compact format) are refused */
+        {"r:c::", "{\"rule\":\"r\",\"client\":\"c\",\"due\":5}"},
+        /* keys */
+        {"r:c:", "{\"d\":5}"},
+        {"r:c:s:x:y", "{\"d\":5}"},
+        {":c::", "{\"d\":5}"},
+        {"r:::", "{\"d\":5}"},
+        {"r:c%3:s:", "{\"d\":5}"},
+        {"r:c%00::", "{\"d\":5}"},
+        {"r:c%zz::", "{\"d\":5}"},
     };
     for (size_t i = 0; i < SUKI_ARRAY_LEN(bad); i++) {
         struct suki_jobdata jd;
         struct suki_err err = {{0}};
-        ck_assert_msg(suki_job_parse(bad[i], &jd, &err) == -EINVAL,
-                      "accepted %s", bad[i]);
-        ck_assert_msg(err.msg[0] != '\0', "no message for %s", bad[i]);
+        ck_assert_msg(suki_job_parse(bad[i][0], bad[i][1], strlen(bad[i][1]),
+                                     &jd, &err) == -EINVAL,
+                      "accepted %s %s", bad[i][0], bad[i][1]);
+        ck_assert_msg(err.msg[0] != '\0', "no message for %s", bad[i][1]);
         ck_assert_ptr_null(jd.rule);
+        ck_assert_ptr_null(jd.key);
     }
     struct suki_jobdata jd;
+    const char *b = "{\"d\":5,\"a\":2,\"r\":99,\"t\":\"tt\",\"c\":\"chat\","
+                    "\"n\":[\"x@y.ph\"]}";
     ck_assert_int_eq(
-        suki_job_parse("{\"rule\":\"r\",\"client\":\"c\",\"due\":5}", &jd,
-                       NULL),
-        0);
-    ck_assert_str_eq(jd.key, "r:c::");
-    ck_assert_str_eq(jd.channel, "email");
+        suki_job_parse("r%3A1:c%25x:s%20t:90d", b, strlen(b), &jd, NULL), 0);
+    ck_assert_str_eq(jd.key, "r%3A1:c%25x:s%20t:90d");
+    ck_assert_str_eq(jd.rule, "r:1");
+    ck_assert_str_eq(jd.client, "c%x");
+    ck_assert_str_eq(jd.subject, "s t");
+    ck_assert_str_eq(jd.slot, "90d");
+    ck_assert_int_eq(jd.due_ms, 5);
+    ck_assert_int_eq(jd.attempt, 2);
+    ck_assert_int_eq(jd.retry_at_ms, 99);
+    ck_assert_str_eq(jd.template_name, "tt");
+    ck_assert_str_eq(jd.channel, "chat");
+    ck_assert_int_eq(jd.n_notify, 1);
     ck_assert_ptr_null(jd.event);
+    /* the job's own values win over the rule's; an unknown rule: email */
+    ck_assert(!suki_jobdata_defaults(&jd, NULL));
+    ck_assert_str_eq(jd.channel, "chat");
     suki_jobdata_clear(&jd);
+    ck_assert_int_eq(suki_job_parse("r:c::", "{\"d\":5}", 7, &jd, NULL), 0);
+    ck_assert_ptr_null(jd.channel);
+    ck_assert(!suki_jobdata_defaults(&jd, NULL));
+    ck_assert_str_eq(jd.channel, "email");
+    ck_assert_ptr_null(jd.template_name);
+    suki_jobdata_clear(&jd);
+
+    /* the hash of a client's bodies, from the id or from a key */
+    char *h = suki_job_hash_key("suki", "acme ph", NULL);
+    ck_assert_str_eq(h, "suki:job:acme%20ph");
+    free(h);
+    h = suki_job_hash_key("suki", NULL, "r:acme%20ph:s:");
+    ck_assert_str_eq(h, "suki:job:acme%20ph");
+    free(h);
+    ck_assert_ptr_null(suki_job_hash_key("suki", NULL, "r::s:"));
+    ck_assert_ptr_null(suki_job_hash_key("suki", NULL, "nocolon"));
 }
 END_TEST
 
@@ -713,7 +776,8 @@ static struct suki_jobdata job_for(struct suki_ruleset *set,
         dump_actions(&acts);
     ck_assert_ptr_nonnull(x);
     struct suki_jobdata jd;
-    ck_assert_int_eq(suki_job_parse(x->body, &jd, &err), 0);
+    ck_assert_int_eq(
+        suki_job_parse(x->key, x->body, strlen(x->body), &jd, &err), 0);
     suki_actions_clear(&acts);
     suki_event_free(ev);
     return jd;
@@ -772,10 +836,7 @@ START_TEST(due_unknown_rule)
     struct suki_ruleset *set = load_ok(shipped);
     struct suki_jobdata jd;
     struct suki_err err = {{0}};
-    ck_assert_int_eq(
-        suki_job_parse("{\"rule\":\"gone\",\"client\":\"c\",\"due\":5}", &jd,
-                       &err),
-        0);
+    ck_assert_int_eq(suki_job_parse("gone:c::", "{\"d\":5}", 7, &jd, &err), 0);
     int verdict = -1;
     int64_t defer = -1;
     uint64_t before = suki_metrics.jobs_dropped_rule;
@@ -838,9 +899,7 @@ START_TEST(due_verdicts)
     struct suki_ruleset *set = load_ok(rules);
     struct suki_jobdata jd;
     struct suki_err err = {{0}};
-    ck_assert_int_eq(suki_job_parse("{\"rule\":\"fl\",\"client\":\"c\","
-                                    "\"due\":5000}",
-                                    &jd, &err),
+    ck_assert_int_eq(suki_job_parse("fl:c::", "{\"d\":5000}", 10, &jd, &err),
                      0);
     int verdict = -1;
     int64_t defer = -1;
@@ -865,12 +924,12 @@ END_TEST
 
 /* ---- recipients ---- */
 
-static int recipients(struct suki_ruleset *set, const char *body,
-                      const struct suki_client *cl, char *out, size_t len,
-                      struct suki_err *err)
+static int recipients(struct suki_ruleset *set, const char *key,
+                      const char *body, const struct suki_client *cl, char *out,
+                      size_t len, struct suki_err *err)
 {
     struct suki_jobdata jd;
-    ck_assert_int_eq(suki_job_parse(body, &jd, err), 0);
+    ck_assert_int_eq(suki_job_parse(key, body, strlen(body), &jd, err), 0);
     char **v = NULL;
     size_t n = 0;
     int rc = suki_rules_recipients(set, &jd, cl, &v, &n, err);
@@ -897,14 +956,12 @@ START_TEST(recipient_resolution)
     suki_client_set(cl, "manager", "old@example.ph");
     suki_client_set(cl, "email", "buyer@acme.ph");
     ck_assert_int_eq(
-        recipients(set,
-                   "{\"rule\":\"complaint-escalation\",\"client\":\"acme\","
-                   "\"due\":5,\"notify\":[\"manager\",\"client\","
+        recipients(set, "complaint-escalation:acme::",
+                   "{\"d\":5,\"n\":[\"manager\",\"client\","
                    "\"role:head-of-sales\",\"x@example.ph\","
                    "\"MARIA@example.ph\",\"LEAD@example.ph\"],"
-                   "\"event\":{\"type\":\"complaint.opened\","
-                   "\"client\":\"acme\",\"at\":\"2026-11-27T10:00:00Z\","
-                   "\"manager\":\"maria@example.ph\"}}",
+                   "\"e\":{\"t\":\"complaint.opened\",\"a\":1795744800000,"
+                   "\"m\":\"maria@example.ph\"}}",
                    cl, got, sizeof(got), &err),
         0);
     ck_assert_str_eq(got, "maria@example.ph buyer@acme.ph lead@example.ph "
@@ -912,36 +969,29 @@ START_TEST(recipient_resolution)
 
     /* no manager on the event: the profile's */
     ck_assert_int_eq(
-        recipients(set,
-                   "{\"rule\":\"follow-up-after-meeting\",\"client\":"
-                   "\"acme\",\"due\":5,\"notify\":[\"manager\"],"
-                   "\"event\":{\"type\":\"meeting.held\",\"client\":\"acme\","
-                   "\"at\":\"2026-11-27T10:00:00Z\"}}",
+        recipients(set, "follow-up-after-meeting:acme::",
+                   "{\"d\":5,\"n\":[\"manager\"],"
+                   "\"e\":{\"t\":\"meeting.held\",\"a\":1795744800000}}",
                    cl, got, sizeof(got), &err),
         0);
     ck_assert_str_eq(got, "old@example.ph");
 
     /* notify absent from the job: the rule's (manager, client) */
-    ck_assert_int_eq(recipients(set,
-                                "{\"rule\":\"contract-renewal\",\"client\":"
-                                "\"acme\",\"due\":5}",
-                                cl, got, sizeof(got), &err),
+    ck_assert_int_eq(recipients(set, "contract-renewal:acme::", "{\"d\":5}", cl,
+                                got, sizeof(got), &err),
                      0);
     ck_assert_str_eq(got, "old@example.ph buyer@acme.ph");
 
     /* nothing resolves */
     struct suki_client *empty = suki_client_new("acme");
-    ck_assert_int_eq(
-        recipients(set,
-                   "{\"rule\":\"follow-up-after-meeting\",\"client\":"
-                   "\"acme\",\"due\":5,\"notify\":[\"manager\"]}",
-                   empty, got, sizeof(got), &err),
-        -ENOENT);
+    ck_assert_int_eq(recipients(set, "follow-up-after-meeting:acme::",
+                                "{\"d\":5,\"n\":[\"manager\"]}", empty, got,
+                                sizeof(got), &err),
+                     -ENOENT);
     ck_assert_str_eq(err.msg, "no recipient address (manager unset)");
     ck_assert_int_eq(
-        recipients(set,
-                   "{\"rule\":\"x\",\"client\":\"acme\",\"due\":5,"
-                   "\"notify\":[\"manager\",\"client\",\"role:nobody\"]}",
+        recipients(set, "x:acme::",
+                   "{\"d\":5,\"n\":[\"manager\",\"client\",\"role:nobody\"]}",
                    NULL, got, sizeof(got), &err),
         -ENOENT);
     ck_assert_str_eq(err.msg, "no recipient address (manager unset, client "
@@ -949,9 +999,7 @@ START_TEST(recipient_resolution)
 
     /* a profile value that could inject a header is refused */
     suki_client_set(empty, "email", "a@b.ph\r\nBcc: evil@x.ph");
-    ck_assert_int_eq(recipients(set,
-                                "{\"rule\":\"x\",\"client\":\"acme\",\"due\":5,"
-                                "\"notify\":[\"client\"]}",
+    ck_assert_int_eq(recipients(set, "x:acme::", "{\"d\":5,\"n\":[\"client\"]}",
                                 empty, got, sizeof(got), &err),
                      -ENOENT);
     ck_assert_str_eq(err.msg,
