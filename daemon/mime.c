@@ -50,48 +50,9 @@ static void sbuf_str(struct sbuf *b, const char *s) {
 
 /* ---- UTF-8 ---- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len;
-    unsigned cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 static bool utf8_valid(const char *s) {
     size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
-        if (k == 0)
-            return false;
-        i += k;
-    }
-    return true;
+    return suki_utf8_bad_at((const unsigned char *)s, n) == n;
 }
 
 static bool is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
@@ -307,7 +268,7 @@ static void put_encoded_words(struct hdr *h, const char *s) {
         char word[16 + EW_BYTES * 2];
         size_t c = 0, w;
         while (i < n) {
-            size_t k = utf8_seq(u + i, n - i);
+            size_t k = suki_utf8_seq(u + i, n - i);
             if (k == 0 || c + k > EW_BYTES)
                 break;
             for (size_t j = 0; j < k; j++)

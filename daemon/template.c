@@ -106,38 +106,6 @@ static char *sbuf_take(struct sbuf *b) {
 
 /* ---- UTF-8 ---- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len;
-    unsigned cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
 
 /* ---- names ---- */
 
@@ -430,7 +398,7 @@ static char *check_bytes(struct diag_ctx *dc, const char *buf, size_t len,
             free(b.p);
             return NULL;
         }
-        n = utf8_seq((const unsigned char *)buf + i, len - i);
+        n = suki_utf8_seq((const unsigned char *)buf + i, len - i);
         if (n == 0) {
             diag(dc, line, "invalid UTF-8");
             free(b.p);
@@ -796,7 +764,7 @@ static void put_value(struct sbuf *b, const char *v, enum ctx ctx,
 
     for (size_t i = 0; i < n;) {
         unsigned char c = s[i];
-        size_t k = utf8_seq(s + i, n - i);
+        size_t k = suki_utf8_seq(s + i, n - i);
         if (k == 0) {
             sbuf_add(b, "\xef\xbf\xbd", 3);
             i++;

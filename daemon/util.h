@@ -79,6 +79,14 @@ char *suki_read_file(const char *path, size_t *len, size_t max,
 /* Bounded string copy that always NUL-terminates; returns strlen(src). */
 size_t suki_strlcpy(char *dst, const char *src, size_t size);
 
+/* Length of the strict UTF-8 sequence (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF) at s, with n bytes available; 0 when
+ * it is not one. */
+size_t suki_utf8_seq(const unsigned char *s, size_t n);
+/* Offset of the first byte of s[0..len) that is not strict UTF-8, or len
+ * when all of it is. */
+size_t suki_utf8_bad_at(const unsigned char *s, size_t len);
+
 /* Random 64-bit value (not cryptographic; for jitter and ids). */
 uint64_t suki_rand64(void);
 

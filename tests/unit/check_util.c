@@ -1,7 +1,9 @@
 /* check_util.c - durations, rates, numbers, globs. */
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -116,6 +118,34 @@ START_TEST(glob)
 }
 END_TEST
 
+START_TEST(utf8)
+{
+    static const struct {
+        const char *s;
+        size_t bad_at; /* SIZE_MAX: valid */
+    } cases[] = {
+        {"plain ascii", SIZE_MAX},
+        {"Salamat po \xf0\x9f\x99\x8f \xc3\xb1", SIZE_MAX},
+        {"\xc0\xaf", 0},         /* overlong '/' */
+        {"ab\xe0\x80\xaf", 2},   /* overlong, 3 bytes */
+        {"\xed\xa0\x80", 0},     /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 0}, /* above U+10FFFF */
+        {"x\xe2\x82", 1},        /* truncated sequence */
+        {"\x80", 0},             /* stray continuation byte */
+        {"ok\xff", 2},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = strlen(cases[i].s);
+        size_t want = cases[i].bad_at == SIZE_MAX ? n : cases[i].bad_at;
+        ck_assert_msg(suki_utf8_bad_at((const unsigned char *)cases[i].s, n) ==
+                          want,
+                      "case %zu", i);
+    }
+    ck_assert_uint_eq(suki_utf8_seq((const unsigned char *)"\xc3\xb1", 2), 2);
+    ck_assert_uint_eq(suki_utf8_seq((const unsigned char *)"\xc3\xb1", 1), 0);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -132,6 +162,7 @@ static Suite *util_suite(void)
     tc = tcase_create("misc");
     tcase_add_test(tc, i64_parse);
     tcase_add_test(tc, glob);
+    tcase_add_test(tc, utf8);
     suite_add_tcase(s, tc);
     return s;
 }
