@@ -162,6 +162,19 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     pending_free(p);
 }
 
+/* Append p to the in-order list of commands awaiting a reply. */
+static void pending_push(struct suki_redis *r, struct pending *p)
+{
+    p->prev = r->tail;
+    if (r->tail)
+        r->tail->next = p;
+    else
+        r->head = p;
+    r->tail = p;
+    r->n_pending++;
+    arm_watch(r);
+}
+
 static int send_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
                      int64_t timeout_ms, int argc, const char **argv,
                      const size_t *lens, struct suki_redis_script *script,
@@ -192,14 +205,7 @@ static int send_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
         pending_free(p);
         return -EIO;
     }
-    p->prev = r->tail;
-    if (r->tail)
-        r->tail->next = p;
-    else
-        r->head = p;
-    r->tail = p;
-    r->n_pending++;
-    arm_watch(r);
+    pending_push(r, p);
     return 0;
 }
 
@@ -233,14 +239,7 @@ int suki_redis_cmd(struct suki_redis *r, suki_redis_cb cb, void *arg,
         pending_free(p);
         return -EIO;
     }
-    p->prev = r->tail;
-    if (r->tail)
-        r->tail->next = p;
-    else
-        r->head = p;
-    r->tail = p;
-    r->n_pending++;
-    arm_watch(r);
+    pending_push(r, p);
     return 0;
 }
 
