@@ -18,45 +18,6 @@
 #define EVENT_TYPE_MAX 64
 #define EVENT_STR_MAX 256
 
-/* Offset of the first byte that is not strict UTF-8 (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or len when all is well. */
-static size_t utf8_bad_at(const unsigned char *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return i;
-        }
-        if (len - i <= need)
-            return i;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= need; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-                return i;
-        i += need + 1;
-    }
-    return len;
-}
 
 /* Deepest bracket nesting outside strings, stopping once above max. */
 static bool too_deep(const char *s, size_t len, int max) {
@@ -217,7 +178,7 @@ int suki_event_parse(const char *buf, size_t len,
                             len, max_size);
     if (len > 0 && memchr(buf, '\0', len))
         return suki_err_set(err, -EINVAL, "contains NUL byte");
-    size_t bad = utf8_bad_at((const unsigned char *)buf, len);
+    size_t bad = suki_utf8_bad_at((const unsigned char *)buf, len);
     if (bad < len)
         return suki_err_set(err, -EINVAL, "invalid UTF-8 at byte %zu", bad);
     if (too_deep(buf, len, max_depth))
@@ -253,7 +214,7 @@ static int check_part(const char *name, const char *s, bool required,
     if (n > EVENT_STR_MAX)
         return suki_err_set(err, -EINVAL, "%s too long (max %d bytes)", name,
                             EVENT_STR_MAX);
-    if (utf8_bad_at((const unsigned char *)s, n) < n)
+    if (suki_utf8_bad_at((const unsigned char *)s, n) < n)
         return suki_err_set(err, -EINVAL, "%s is not valid UTF-8", name);
     if (has_control(s))
         return suki_err_set(err, -EINVAL, "%s contains control characters",

@@ -14,9 +14,11 @@
 int suki_log_level = LOG_INFO;
 static bool use_journal;
 static char log_ident[32] = "suki";
+static int log_pid; /* cached: getpid() on every line costs in hot paths */
 
 void suki_log_init(const char *ident)
 {
+    log_pid = (int)getpid();
     if (ident) {
         strncpy(log_ident, ident, sizeof(log_ident) - 1);
         log_ident[sizeof(log_ident) - 1] = '\0';
@@ -65,9 +67,9 @@ static void vlog(int level, const char *fmt, va_list ap, const char *suffix)
         gmtime_r(&ts.tv_sec, &tm);
         strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
         fprintf(stderr, "%s.%03ldZ %s[%d] %s: %s%s%s\n", tbuf,
-                ts.tv_nsec / 1000000, log_ident, (int)getpid(),
-                level_name(level), msg, suffix ? ": " : "",
-                suffix ? suffix : "");
+                ts.tv_nsec / 1000000, log_ident,
+                log_pid ? log_pid : (int)getpid(), level_name(level), msg,
+                suffix ? ": " : "", suffix ? suffix : "");
     }
 }
 

@@ -87,7 +87,8 @@ size_t suki_utf8_seq(const unsigned char *s, size_t n);
  * when all of it is. */
 size_t suki_utf8_bad_at(const unsigned char *s, size_t len);
 
-/* Random 64-bit value (not cryptographic; for jitter and ids). */
+/* Random 64-bit value (not cryptographic; for jitter and ids). Thread-safe:
+ * each thread keeps its own state. */
 uint64_t suki_rand64(void);
 
 #endif
