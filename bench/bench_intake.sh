@@ -15,7 +15,16 @@ N=${1:-200000}
 
 start_redis --appendonly no
 CONF=$T/sukid.conf
-LOG_LEVEL=notice write_conf "$CONF"
+# RULES=1 loads the shipped rules (conf/sukid.conf) and plugins, so every
+# generated meeting.held event also schedules its follow-up job.
+EXTRA=
+if [ "${RULES:-0}" = 1 ]; then
+    PLUGINS_DIR=$top_builddir/plugins/.libs
+    TEMPLATES_DIR=$top_srcdir/conf/templates
+    EXTRA=$(awk '/^roles = \{/,/^\};/; /^rules = \(/,/^\);/' \
+        "$top_srcdir/conf/sukid.conf")
+fi
+LOG_LEVEL=notice write_conf "$CONF" "$EXTRA"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -48,7 +57,7 @@ drain()
         "max VmHWM ${hwm} kB, VmRSS at the end ${rss} kB"
 }
 
-echo "intake benchmark: $N events, batch 256, $(nproc) cores"
+echo "intake benchmark: $N events, batch 256, $(nproc) cores, rules ${RULES:-0}"
 drain 1
 drain 2
 rcli FLUSHALL >/dev/null
