@@ -42,39 +42,17 @@ void suki_metrics_msg(const char *channel, enum suki_msg_result r)
         c->msgs[r]++;
 }
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void
-sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = b->cap * 2 + (n > 0 ? (size_t)n : 0);
-        b->p = suki_realloc(b->p, b->cap);
-    }
-}
-
 /* Label values come from config (channel names); escape per the text
  * format so a quote or backslash cannot break the exposition. */
-static void sb_label(struct sbuf *b, const char *v)
+static void sb_label(struct suki_buf *b, const char *v)
 {
     for (; *v; v++) {
         if (*v == '"' || *v == '\\')
-            sb_printf(b, "\\%c", *v);
+            suki_buf_printf(b, "\\%c", *v);
         else if (*v == '\n')
-            sb_printf(b, "\\n");
+            suki_buf_printf(b, "\\n");
         else
-            sb_printf(b, "%c", *v);
+            suki_buf_printf(b, "%c", *v);
     }
 }
 
@@ -83,81 +61,90 @@ char *suki_metrics_render(void)
     static const char *ev_names[] = {"applied", "duplicate", "invalid",
                                      "poison"};
     static const char *msg_names[] = {"sent", "retried", "failed", "skipped"};
-    struct sbuf b = {suki_malloc(4096), 0, 4096};
+    struct suki_buf b = {0};
     struct suki_metrics *m = &suki_metrics;
 
-    sb_printf(&b, "# HELP suki_events_total Events taken from the intake, "
-                  "by result.\n# TYPE suki_events_total counter\n");
+    suki_buf_printf(&b,
+                    "# HELP suki_events_total Events taken from the intake, "
+                    "by result.\n# TYPE suki_events_total counter\n");
     for (int i = 0; i < SUKI_EV__COUNT; i++)
-        sb_printf(&b, "suki_events_total{result=\"%s\"} %llu\n", ev_names[i],
-                  (unsigned long long)m->events[i]);
-    sb_printf(&b,
-              "# HELP suki_intake_lag_seconds Age of the oldest event read "
-              "in the last batch.\n# TYPE suki_intake_lag_seconds gauge\n"
-              "suki_intake_lag_seconds %.3f\n",
-              m->intake_lag_s);
-    sb_printf(&b,
-              "# HELP suki_jobs_scheduled Jobs waiting in the schedule.\n"
-              "# TYPE suki_jobs_scheduled gauge\nsuki_jobs_scheduled %lld\n",
-              (long long)m->jobs_scheduled);
-    sb_printf(&b,
-              "# HELP suki_jobs_fired_total Jobs that fell due and were "
-              "handled.\n# TYPE suki_jobs_fired_total counter\n"
-              "suki_jobs_fired_total %llu\n",
-              (unsigned long long)m->jobs_fired);
-    sb_printf(&b,
-              "# HELP suki_jobs_dropped_total Due jobs dropped instead of "
-              "sent.\n# TYPE suki_jobs_dropped_total counter\n"
-              "suki_jobs_dropped_total{reason=\"stale\"} %llu\n"
-              "suki_jobs_dropped_total{reason=\"rule\"} %llu\n",
-              (unsigned long long)m->jobs_dropped_stale,
-              (unsigned long long)m->jobs_dropped_rule);
-    sb_printf(&b,
-              "# HELP suki_rule_errors_total Rule plugin failures.\n"
-              "# TYPE suki_rule_errors_total counter\n"
-              "suki_rule_errors_total %llu\n",
-              (unsigned long long)m->rule_errors);
-    sb_printf(&b, "# HELP suki_job_lateness_seconds How late jobs fired.\n"
-                  "# TYPE suki_job_lateness_seconds histogram\n");
+        suki_buf_printf(&b, "suki_events_total{result=\"%s\"} %llu\n",
+                        ev_names[i], (unsigned long long)m->events[i]);
+    suki_buf_printf(
+        &b,
+        "# HELP suki_intake_lag_seconds Age of the oldest event read "
+        "in the last batch.\n# TYPE suki_intake_lag_seconds gauge\n"
+        "suki_intake_lag_seconds %.3f\n",
+        m->intake_lag_s);
+    suki_buf_printf(
+        &b,
+        "# HELP suki_jobs_scheduled Jobs waiting in the schedule.\n"
+        "# TYPE suki_jobs_scheduled gauge\nsuki_jobs_scheduled %lld\n",
+        (long long)m->jobs_scheduled);
+    suki_buf_printf(&b,
+                    "# HELP suki_jobs_fired_total Jobs that fell due and were "
+                    "handled.\n# TYPE suki_jobs_fired_total counter\n"
+                    "suki_jobs_fired_total %llu\n",
+                    (unsigned long long)m->jobs_fired);
+    suki_buf_printf(
+        &b,
+        "# HELP suki_jobs_dropped_total Due jobs dropped instead of "
+        "sent.\n# TYPE suki_jobs_dropped_total counter\n"
+        "suki_jobs_dropped_total{reason=\"stale\"} %llu\n"
+        "suki_jobs_dropped_total{reason=\"rule\"} %llu\n",
+        (unsigned long long)m->jobs_dropped_stale,
+        (unsigned long long)m->jobs_dropped_rule);
+    suki_buf_printf(&b,
+                    "# HELP suki_rule_errors_total Rule plugin failures.\n"
+                    "# TYPE suki_rule_errors_total counter\n"
+                    "suki_rule_errors_total %llu\n",
+                    (unsigned long long)m->rule_errors);
+    suki_buf_printf(&b,
+                    "# HELP suki_job_lateness_seconds How late jobs fired.\n"
+                    "# TYPE suki_job_lateness_seconds histogram\n");
     for (int i = 0; i < SUKI_LATENESS_BUCKETS; i++)
-        sb_printf(&b, "suki_job_lateness_seconds_bucket{le=\"%g\"} %llu\n",
-                  suki_lateness_bounds[i],
-                  (unsigned long long)m->lateness_bucket[i]);
-    sb_printf(&b,
-              "suki_job_lateness_seconds_bucket{le=\"+Inf\"} %llu\n"
-              "suki_job_lateness_seconds_sum %.6f\n"
-              "suki_job_lateness_seconds_count %llu\n",
-              (unsigned long long)m->lateness_count, m->lateness_sum,
-              (unsigned long long)m->lateness_count);
-    sb_printf(&b, "# HELP suki_messages_total Messages by channel and "
-                  "result.\n# TYPE suki_messages_total counter\n");
+        suki_buf_printf(
+            &b, "suki_job_lateness_seconds_bucket{le=\"%g\"} %llu\n",
+            suki_lateness_bounds[i], (unsigned long long)m->lateness_bucket[i]);
+    suki_buf_printf(&b,
+                    "suki_job_lateness_seconds_bucket{le=\"+Inf\"} %llu\n"
+                    "suki_job_lateness_seconds_sum %.6f\n"
+                    "suki_job_lateness_seconds_count %llu\n",
+                    (unsigned long long)m->lateness_count, m->lateness_sum,
+                    (unsigned long long)m->lateness_count);
+    suki_buf_printf(&b, "# HELP suki_messages_total Messages by channel and "
+                        "result.\n# TYPE suki_messages_total counter\n");
     for (size_t c = 0; c < m->n_channels; c++)
         for (int i = 0; i < SUKI_MSG__COUNT; i++) {
-            sb_printf(&b, "suki_messages_total{channel=\"");
+            suki_buf_printf(&b, "suki_messages_total{channel=\"");
             sb_label(&b, m->channels[c].name);
-            sb_printf(&b, "\",result=\"%s\"} %llu\n", msg_names[i],
-                      (unsigned long long)m->channels[c].msgs[i]);
+            suki_buf_printf(&b, "\",result=\"%s\"} %llu\n", msg_names[i],
+                            (unsigned long long)m->channels[c].msgs[i]);
         }
-    sb_printf(&b, "# HELP suki_transport_breaker_open 1 while a transport's "
-                  "circuit breaker is open.\n"
-                  "# TYPE suki_transport_breaker_open gauge\n");
+    suki_buf_printf(&b,
+                    "# HELP suki_transport_breaker_open 1 while a transport's "
+                    "circuit breaker is open.\n"
+                    "# TYPE suki_transport_breaker_open gauge\n");
     for (size_t c = 0; c < m->n_channels; c++) {
-        sb_printf(&b, "suki_transport_breaker_open{channel=\"");
+        suki_buf_printf(&b, "suki_transport_breaker_open{channel=\"");
         sb_label(&b, m->channels[c].name);
-        sb_printf(&b, "\"} %d\n", m->channels[c].breaker_open);
+        suki_buf_printf(&b, "\"} %d\n", m->channels[c].breaker_open);
     }
-    sb_printf(&b, "# HELP suki_campaign_messages_total Campaign messages "
-                  "by result.\n# TYPE suki_campaign_messages_total counter\n");
+    suki_buf_printf(
+        &b, "# HELP suki_campaign_messages_total Campaign messages "
+            "by result.\n# TYPE suki_campaign_messages_total counter\n");
     for (int i = 0; i < SUKI_MSG__COUNT; i++)
-        sb_printf(&b, "suki_campaign_messages_total{result=\"%s\"} %llu\n",
-                  msg_names[i], (unsigned long long)m->campaign_msgs[i]);
-    sb_printf(&b,
-              "# HELP suki_dead_entries Entries in the dead-letter stream.\n"
-              "# TYPE suki_dead_entries gauge\nsuki_dead_entries %lld\n",
-              (long long)m->dead_entries);
-    sb_printf(&b,
-              "# HELP suki_redis_up 1 when Redis is reachable.\n"
-              "# TYPE suki_redis_up gauge\nsuki_redis_up %d\n",
-              m->redis_up);
-    return b.p;
+        suki_buf_printf(&b,
+                        "suki_campaign_messages_total{result=\"%s\"} %llu\n",
+                        msg_names[i], (unsigned long long)m->campaign_msgs[i]);
+    suki_buf_printf(
+        &b,
+        "# HELP suki_dead_entries Entries in the dead-letter stream.\n"
+        "# TYPE suki_dead_entries gauge\nsuki_dead_entries %lld\n",
+        (long long)m->dead_entries);
+    suki_buf_printf(&b,
+                    "# HELP suki_redis_up 1 when Redis is reachable.\n"
+                    "# TYPE suki_redis_up gauge\nsuki_redis_up %d\n",
+                    m->redis_up);
+    return suki_buf_take(&b);
 }

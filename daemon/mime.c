@@ -24,29 +24,6 @@
 #define EW_BYTES 39
 #define LINE_MAX_BYTES 998
 
-/* ---- small growable buffer ---- */
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void sbuf_add(struct sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = suki_realloc(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sbuf_str(struct sbuf *b, const char *s) {
-    sbuf_add(b, s, strlen(s));
-}
 
 /* ---- UTF-8 ---- */
 
@@ -151,7 +128,7 @@ int suki_mime_mailbox_parse(const char *s, struct suki_mailbox *out,
         n = (size_t)(lt - p);
         trim(&p, &n);
         if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
-            struct sbuf b = {0};
+            struct suki_buf b = {0};
             for (size_t i = 1; i + 1 < n; i++) {
                 if (p[i] == '\\' && i + 2 < n)
                     i++;
@@ -159,7 +136,7 @@ int suki_mime_mailbox_parse(const char *s, struct suki_mailbox *out,
                     free(b.p);
                     goto bad_name;
                 }
-                sbuf_add(&b, p + i, 1);
+                suki_buf_add(&b, p + i, 1);
             }
             name = b.p;
         } else if (n > 0) {
@@ -208,15 +185,15 @@ void suki_mime_mailbox_clear(struct suki_mailbox *m) {
 /* ---- header writing ---- */
 
 struct hdr {
-    struct sbuf *b;
+    struct suki_buf *b;
     size_t col; /* characters on the current line */
     bool any;   /* a token follows the field name */
 };
 
-static void hdr_begin(struct hdr *h, struct sbuf *b, const char *name) {
+static void hdr_begin(struct hdr *h, struct suki_buf *b, const char *name) {
     h->b = b;
-    sbuf_str(b, name);
-    sbuf_add(b, ":", 1);
+    suki_buf_str(b, name);
+    suki_buf_add(b, ":", 1);
     h->col = strlen(name) + 1;
     h->any = false;
 }
@@ -226,16 +203,16 @@ static void hdr_begin(struct hdr *h, struct sbuf *b, const char *name) {
  * the value exactly; a line never holds only white space. */
 static void hdr_token(struct hdr *h, const char *tok, size_t n) {
     if (h->any && n > 0 && h->col + 1 + n > FOLD_COL) {
-        sbuf_add(h->b, "\r\n", 2);
+        suki_buf_add(h->b, "\r\n", 2);
         h->col = 0;
     }
-    sbuf_add(h->b, " ", 1);
-    sbuf_add(h->b, tok, n);
+    suki_buf_add(h->b, " ", 1);
+    suki_buf_add(h->b, tok, n);
     h->col += 1 + n;
     h->any = true;
 }
 
-static void hdr_end(struct hdr *h) { sbuf_add(h->b, "\r\n", 2); }
+static void hdr_end(struct hdr *h) { suki_buf_add(h->b, "\r\n", 2); }
 
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -327,16 +304,16 @@ static void put_mailbox(struct hdr *h, const struct suki_mailbox *m,
     size_t n;
 
     if (m->name != NULL && *m->name != '\0') {
-        struct sbuf q = {0};
+        struct suki_buf q = {0};
         bool plain = plain_ascii(m->name);
         if (plain) {
-            sbuf_add(&q, "\"", 1);
+            suki_buf_add(&q, "\"", 1);
             for (const char *p = m->name; *p != '\0'; p++) {
                 if (*p == '"' || *p == '\\')
-                    sbuf_add(&q, "\\", 1);
-                sbuf_add(&q, p, 1);
+                    suki_buf_add(&q, "\\", 1);
+                suki_buf_add(&q, p, 1);
             }
-            sbuf_add(&q, "\"", 1);
+            suki_buf_add(&q, "\"", 1);
             plain = q.len <= FOLD_COL - 16;
         }
         if (plain)
@@ -358,7 +335,7 @@ static void put_mailbox(struct hdr *h, const struct suki_mailbox *m,
 /* Quoted-printable with CRLF line ends. Any input line end (LF, CRLF, CR)
  * becomes CRLF. A '.' or "From " starting an encoded line is encoded too, so
  * neither SMTP dot-stuffing nor mbox "From " quoting can touch the body. */
-static void qp_body(struct sbuf *b, const char *s) {
+static void qp_body(struct suki_buf *b, const char *s) {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = strlen(s), col = 0;
 
@@ -369,7 +346,7 @@ static void qp_body(struct sbuf *b, const char *s) {
         if (c == '\r' || c == '\n') {
             if (c == '\r' && i + 1 < n && s[i + 1] == '\n')
                 i++;
-            sbuf_add(b, "\r\n", 2);
+            suki_buf_add(b, "\r\n", 2);
             col = 0;
             continue;
         }
@@ -378,7 +355,7 @@ static void qp_body(struct sbuf *b, const char *s) {
               ((c == ' ' || c == '\t') && eol_next);
         /* Encoded lines hold at most 76 characters with the soft break. */
         if (col + (enc ? 3 : 1) > 75) {
-            sbuf_add(b, "=\r\n", 3);
+            suki_buf_add(b, "=\r\n", 3);
             col = 0;
         }
         if (col == 0 &&
@@ -388,16 +365,16 @@ static void qp_body(struct sbuf *b, const char *s) {
             tok[0] = '=';
             tok[1] = hex[c >> 4];
             tok[2] = hex[c & 15];
-            sbuf_add(b, tok, 3);
+            suki_buf_add(b, tok, 3);
             col += 3;
         } else {
             tok[0] = (char)c;
-            sbuf_add(b, tok, 1);
+            suki_buf_add(b, tok, 1);
             col++;
         }
     }
     if (col > 0 || n == 0)
-        sbuf_add(b, "\r\n", 2);
+        suki_buf_add(b, "\r\n", 2);
 }
 
 /* ---- checks ---- */
@@ -571,7 +548,7 @@ static bool lines_ok(const char *s, size_t n) {
 /* See mime.h. */
 int suki_mime_build(const struct suki_mime_msg *in, char **out, size_t *len,
                     struct suki_err *err) {
-    struct sbuf b = {0}, h = {0};
+    struct suki_buf b = {0}, h = {0};
     struct hdr hd;
     char date[64], boundary[64];
     int rc;
@@ -609,18 +586,18 @@ int suki_mime_build(const struct suki_mime_msg *in, char **out, size_t *len,
     hdr_token(&hd, in->message_id, strlen(in->message_id));
     hdr_end(&hd);
 
-    sbuf_str(&b, "MIME-Version: 1.0\r\n");
+    suki_buf_str(&b, "MIME-Version: 1.0\r\n");
     /* RFC 3834: automatic mail; auto-responders should not answer it. */
-    sbuf_str(&b, "Auto-Submitted: auto-generated\r\n");
+    suki_buf_str(&b, "Auto-Submitted: auto-generated\r\n");
 
     if (in->list_unsubscribe != NULL) {
         hdr_begin(&hd, &b, "List-Unsubscribe");
-        sbuf_add(&h, "<", 1);
-        sbuf_str(&h, in->list_unsubscribe);
-        sbuf_add(&h, ">", 1);
+        suki_buf_add(&h, "<", 1);
+        suki_buf_str(&h, in->list_unsubscribe);
+        suki_buf_add(&h, ">", 1);
         hdr_token(&hd, h.p, h.len);
         hdr_end(&hd);
-        sbuf_str(&b, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+        suki_buf_str(&b, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
     }
 
     if (in->job_key != NULL) {
@@ -630,7 +607,7 @@ int suki_mime_build(const struct suki_mime_msg *in, char **out, size_t *len,
     }
 
     if (in->html == NULL) {
-        sbuf_str(&b, "Content-Type: text/plain; charset=utf-8\r\n"
+        suki_buf_str(&b, "Content-Type: text/plain; charset=utf-8\r\n"
                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
         qp_body(&b, in->text);
     } else {
@@ -638,35 +615,35 @@ int suki_mime_build(const struct suki_mime_msg *in, char **out, size_t *len,
          * the same bytes. It starts with "=_", which quoted-printable output
          * can never contain ('=' is always followed by a hex digit or a line
          * end there), so it cannot collide with a body line. */
-        struct sbuf k = {0};
+        struct suki_buf k = {0};
         char hex[33];
-        sbuf_str(&k, in->message_id);
-        sbuf_add(&k, "", 1);
-        sbuf_str(&k, in->subject);
-        sbuf_add(&k, "\n", 1);
-        sbuf_str(&k, in->text);
-        sbuf_add(&k, "\n", 1);
-        sbuf_str(&k, in->html);
+        suki_buf_str(&k, in->message_id);
+        suki_buf_add(&k, "", 1);
+        suki_buf_str(&k, in->subject);
+        suki_buf_add(&k, "\n", 1);
+        suki_buf_str(&k, in->text);
+        suki_buf_add(&k, "\n", 1);
+        suki_buf_str(&k, in->html);
         sha256_hex(k.p, k.len, hex, 32);
         free(k.p);
         snprintf(boundary, sizeof(boundary), "=_suki_%s", hex);
 
-        sbuf_str(&b, "Content-Type: multipart/alternative;\r\n boundary=\"");
-        sbuf_str(&b, boundary);
-        sbuf_str(&b, "\"\r\n\r\nThis is a multi-part message in MIME "
+        suki_buf_str(&b, "Content-Type: multipart/alternative;\r\n boundary=\"");
+        suki_buf_str(&b, boundary);
+        suki_buf_str(&b, "\"\r\n\r\nThis is a multi-part message in MIME "
                      "format.\r\n\r\n--");
-        sbuf_str(&b, boundary);
-        sbuf_str(&b, "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        suki_buf_str(&b, boundary);
+        suki_buf_str(&b, "\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
         qp_body(&b, in->text);
-        sbuf_str(&b, "\r\n--");
-        sbuf_str(&b, boundary);
-        sbuf_str(&b, "\r\nContent-Type: text/html; charset=utf-8\r\n"
+        suki_buf_str(&b, "\r\n--");
+        suki_buf_str(&b, boundary);
+        suki_buf_str(&b, "\r\nContent-Type: text/html; charset=utf-8\r\n"
                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
         qp_body(&b, in->html);
-        sbuf_str(&b, "\r\n--");
-        sbuf_str(&b, boundary);
-        sbuf_str(&b, "--\r\n");
+        suki_buf_str(&b, "\r\n--");
+        suki_buf_str(&b, boundary);
+        suki_buf_str(&b, "--\r\n");
     }
     free(h.p);
 

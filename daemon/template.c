@@ -77,32 +77,6 @@ static void diag(struct diag_ctx *c, int line, const char *fmt, ...) {
         suki_conf_diags_add(c->d, c->file, line, "%s", msg);
 }
 
-/* ---- small growable string ---- */
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void sbuf_add(struct sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = suki_realloc(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static char *sbuf_take(struct sbuf *b) {
-    char *p = b->p ? b->p : suki_strdup("");
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return p;
-}
 
 /* ---- UTF-8 ---- */
 
@@ -376,7 +350,7 @@ static size_t marker(const char *s, size_t n, const char **w) {
 /* Check bytes and normalise CRLF to LF. Returns owned copy or NULL. */
 static char *check_bytes(struct diag_ctx *dc, const char *buf, size_t len,
                          size_t *out_len) {
-    struct sbuf b = {0};
+    struct suki_buf b = {0};
     int line = 1;
 
     for (size_t i = 0; i < len;) {
@@ -404,11 +378,11 @@ static char *check_bytes(struct diag_ctx *dc, const char *buf, size_t len,
             free(b.p);
             return NULL;
         }
-        sbuf_add(&b, buf + i, n);
+        suki_buf_add(&b, buf + i, n);
         i += n;
     }
     *out_len = b.len;
-    return sbuf_take(&b);
+    return suki_buf_take(&b);
 }
 
 /* Length of s without trailing blanks and newlines. */
@@ -757,7 +731,7 @@ enum ctx { CTX_SUBJECT, CTX_TEXT, CTX_HTML };
 /* Append a substituted value: invalid UTF-8 becomes U+FFFD, control
  * characters become spaces (bodies keep tab and newline), HTML-escaped
  * when asked. */
-static void put_value(struct sbuf *b, const char *v, enum ctx ctx,
+static void put_value(struct suki_buf *b, const char *v, enum ctx ctx,
                       bool escape) {
     const unsigned char *s = (const unsigned char *)v;
     size_t n = strlen(v);
@@ -766,33 +740,33 @@ static void put_value(struct sbuf *b, const char *v, enum ctx ctx,
         unsigned char c = s[i];
         size_t k = suki_utf8_seq(s + i, n - i);
         if (k == 0) {
-            sbuf_add(b, "\xef\xbf\xbd", 3);
+            suki_buf_add(b, "\xef\xbf\xbd", 3);
             i++;
             continue;
         }
         if (c == '\r' && ctx != CTX_SUBJECT) {
             /* CRLF -> LF, a lone CR -> LF */
-            sbuf_add(b, "\n", 1);
+            suki_buf_add(b, "\n", 1);
             i += (i + 1 < n && s[i + 1] == '\n') ? 2 : 1;
             continue;
         }
         if (c < 0x20 || c == 0x7f) {
             if (ctx != CTX_SUBJECT && (c == '\t' || c == '\n'))
-                sbuf_add(b, (const char *)s + i, 1);
+                suki_buf_add(b, (const char *)s + i, 1);
             else
-                sbuf_add(b, " ", 1);
+                suki_buf_add(b, " ", 1);
         } else if (escape && c == '&') {
-            sbuf_add(b, "&amp;", 5);
+            suki_buf_add(b, "&amp;", 5);
         } else if (escape && c == '<') {
-            sbuf_add(b, "&lt;", 4);
+            suki_buf_add(b, "&lt;", 4);
         } else if (escape && c == '>') {
-            sbuf_add(b, "&gt;", 4);
+            suki_buf_add(b, "&gt;", 4);
         } else if (escape && c == '"') {
-            sbuf_add(b, "&quot;", 6);
+            suki_buf_add(b, "&quot;", 6);
         } else if (escape && c == '\'') {
-            sbuf_add(b, "&#39;", 5);
+            suki_buf_add(b, "&#39;", 5);
         } else {
-            sbuf_add(b, (const char *)s + i, k);
+            suki_buf_add(b, (const char *)s + i, k);
         }
         i += k;
     }
@@ -800,7 +774,7 @@ static void put_value(struct sbuf *b, const char *v, enum ctx ctx,
 
 static void render_part(const struct part *p, enum ctx ctx,
                         const char *(*lookup)(const char *, void *), void *arg,
-                        struct sbuf *b) {
+                        struct suki_buf *b) {
     size_t i = 0;
 
     while (i < p->n) {
@@ -809,7 +783,7 @@ static void render_part(const struct part *p, enum ctx ctx,
         bool shown;
         switch (nd->kind) {
         case NODE_TEXT:
-            sbuf_add(b, nd->s, nd->len);
+            suki_buf_add(b, nd->s, nd->len);
             i++;
             break;
         case NODE_VAR:
@@ -860,7 +834,7 @@ int suki_template_render(const struct suki_templates *t, const char *name,
                          struct suki_err *err) {
     const struct tmpl *tp;
     const struct variant *v;
-    struct sbuf b = {0};
+    struct suki_buf b = {0};
     size_t start, len;
 
     memset(out, 0, sizeof(*out));
@@ -890,10 +864,10 @@ int suki_template_render(const struct suki_templates *t, const char *name,
     memset(&b, 0, sizeof(b));
 
     render_part(&v->text, CTX_TEXT, lookup, arg, &b);
-    out->text = sbuf_take(&b);
+    out->text = suki_buf_take(&b);
     if (v->has_html) {
         render_part(&v->html, CTX_HTML, lookup, arg, &b);
-        out->html = sbuf_take(&b);
+        out->html = suki_buf_take(&b);
     }
     if (strlen(out->text) > SUKI_TEMPLATE_BODY_MAX ||
         (out->html != NULL && strlen(out->html) > SUKI_TEMPLATE_BODY_MAX)) {

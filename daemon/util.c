@@ -316,6 +316,53 @@ size_t suki_strlcpy(char *dst, const char *src, size_t size)
     return len;
 }
 
+static void buf_reserve(struct suki_buf *b, size_t more)
+{
+    if (b->len + more + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    b->p = suki_realloc(b->p, cap);
+    b->cap = cap;
+}
+
+void suki_buf_add(struct suki_buf *b, const void *s, size_t n)
+{
+    buf_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void suki_buf_str(struct suki_buf *b, const char *s)
+{
+    suki_buf_add(b, s, strlen(s));
+}
+
+void suki_buf_printf(struct suki_buf *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        buf_reserve(b, (size_t)n);
+        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap2);
+        b->len += (size_t)n;
+    }
+    va_end(ap2);
+}
+
+char *suki_buf_take(struct suki_buf *b)
+{
+    char *p = b->p ? b->p : suki_strdup("");
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
 size_t suki_utf8_seq(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
@@ -353,6 +400,10 @@ size_t suki_utf8_bad_at(const unsigned char *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
+        if (s[i] < 0x80) { /* ASCII, the common case: no call per byte */
+            i++;
+            continue;
+        }
         size_t k = suki_utf8_seq(s + i, len - i);
         if (k == 0)
             return i;

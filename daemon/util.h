@@ -79,6 +79,20 @@ char *suki_read_file(const char *path, size_t *len, size_t max,
 /* Bounded string copy that always NUL-terminates; returns strlen(src). */
 size_t suki_strlcpy(char *dst, const char *src, size_t size);
 
+/* A growable NUL-terminated byte string; zero-initialise it. The caller
+ * owns p (free it, or take it with suki_buf_take). */
+struct suki_buf {
+    char *p;
+    size_t len, cap;
+};
+/* Append n bytes / a C string / formatted text. */
+void suki_buf_add(struct suki_buf *b, const void *s, size_t n);
+void suki_buf_str(struct suki_buf *b, const char *s);
+void suki_buf_printf(struct suki_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Returns the owned string ("" when empty) and leaves b empty. */
+char *suki_buf_take(struct suki_buf *b);
+
 /* Length of the strict UTF-8 sequence (RFC 3629: no overlong forms, no
  * surrogates, nothing above U+10FFFF) at s, with n bytes available; 0 when
  * it is not one. */
