@@ -19,6 +19,9 @@
 
 set -u
 
+# smtp-sink and friends live in /usr/sbin, which a non-login PATH may lack.
+PATH=$PATH:/usr/sbin:/sbin
+
 if [ -z "${top_srcdir:-}" ]; then
     # not under make: find the tree from this file (bash) or the script
     _lib=${BASH_SOURCE:-$0}
