@@ -70,6 +70,15 @@
 #define DEFAULT_MAX_PENDING 1024
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_CONN 4
+/* A spool transport has one lane writing one file after the other, so
+ * max_connections limits only the hand-over there. Its window (messages
+ * handed to the lane and not back) starts at max_connections and grows by
+ * one with each message written, up to this many, so that under load the
+ * lane always has work queued while the caller's loop is busy and fsyncs
+ * the directory once per chunk (dispatch_thread.c); any failure shrinks it
+ * back to max_connections, so a broken spool fails as few messages as
+ * before the breaker opens. */
+#define SPOOL_WINDOW 256
 #define DEFAULT_COOLDOWN_MS 30000
 #define ADDR_MAX 320
 
@@ -90,6 +99,7 @@ struct transport {
     bool retired;       /* removed by configure, draining */
     bool seen;          /* scratch for configure */
     uint64_t sent, tempfail, permfail;
+    size_t window;       /* spool: the grown window (0: max_connections) */
     struct lane **lanes; /* owned, started on first use */
     size_t n_lanes, cap_lanes;
 };
@@ -603,6 +613,11 @@ static void breaker_open(struct transport *t, const char *reply)
 static void account(struct transport *t, const struct xfer *x,
                     enum suki_dispatch_status st, const char *reply)
 {
+    if (st != SUKI_DISPATCH_SENT)
+        t->window = 0;
+    else if (t->conf->kind == SUKI_TRANSPORT_SPOOL && t->window < SPOOL_WINDOW)
+        t->window =
+            t->window ? t->window + 1 : (size_t)t->conf->max_connections + 1;
     if (st == SUKI_DISPATCH_TEMPFAIL) {
         t->tempfail++;
         t->fails++;
@@ -917,6 +932,17 @@ static void start(struct transport *t, struct xfer *x)
     arm_timer(d->flush, 0);
 }
 
+/* Messages t may have started and not back: max_connections, or the
+ * spool window once it has grown past that. */
+static size_t slots(const struct transport *t)
+{
+    size_t n = (size_t)t->conf->max_connections;
+
+    if (t->conf->kind == SUKI_TRANSPORT_SPOOL && t->window > n)
+        n = t->window;
+    return n;
+}
+
 /* Start what t's limits allow. Never calls a callback. */
 static void pump(struct transport *t)
 {
@@ -932,7 +958,7 @@ static void pump(struct transport *t)
         }
         t->breaker = SUKI_BREAKER_HALF_OPEN;
     }
-    while (t->queued > 0 && t->in_flight < (size_t)t->conf->max_connections) {
+    while (t->queued > 0 && t->in_flight < slots(t)) {
         struct xfer *x;
         if (t->breaker == SUKI_BREAKER_HALF_OPEN && t->probe_out)
             return;

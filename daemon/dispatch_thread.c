@@ -195,15 +195,68 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Spool files written (fsynced and renamed into place) whose directory has
+ * not been fsynced yet: they are reported only after it has, so a SENT
+ * spool message is durable. One directory fsync covers a chunk of files. */
+struct spool_sync {
+    char *dir;       /* owned: the directory dirfd is open on, or NULL */
+    int dirfd;       /* -1 when none is open */
+    struct xq wrote; /* renamed into place, waiting for the fsync */
+    size_t n;
+};
+
+/* Files per directory fsync (and per hand-back of their results). */
+#define SPOOL_CHUNK 32
+
+static void spool_sync_init(struct spool_sync *ss)
+{
+    ss->dir = NULL;
+    ss->dirfd = -1;
+    TAILQ_INIT(&ss->wrote);
+    ss->n = 0;
+}
+
+/* fsync the directory, report the files written into it, close it. */
+static void spool_sync(struct lane *l, struct spool_sync *ss)
+{
+    struct xfer *x;
+    char *why = NULL;
+
+    if (ss->dirfd < 0)
+        return;
+    if (ss->n > 0 && fsync(ss->dirfd) != 0)
+        why = suki_asprintf("spool: fsync %s: %s", ss->dir, strerror(errno));
+    close(ss->dirfd);
+    ss->dirfd = -1;
+    while ((x = TAILQ_FIRST(&ss->wrote)) != NULL) {
+        TAILQ_REMOVE(&ss->wrote, x, link);
+        if (why) {
+            /* the file is in place; only its durability is in doubt */
+            finish(l, x, SUKI_DISPATCH_TEMPFAIL, 0, why);
+        } else {
+            x->res_status = SUKI_DISPATCH_SENT; /* res_reply set when
+                                                   written */
+            x->res_code = 0;
+            TAILQ_INSERT_TAIL(&l->out, x, link);
+        }
+    }
+    ss->n = 0;
+    free(why);
+    free(ss->dir);
+    ss->dir = NULL;
+}
+
 /* Write x's message as DIR/<name>.eml: temporary file created with O_EXCL,
- * fsync, rename over any earlier copy (a retry replaces, never duplicates),
- * fsync the directory. Blocking, on the lane. */
-static void spool_deliver(struct lane *l, struct xfer *x)
+ * fsync, rename over any earlier copy (a retry replaces, never duplicates);
+ * x then waits on ss for the directory's fsync (spool_sync). Blocking, on
+ * the lane. The directory is opened once per chunk and the names are
+ * resolved relative to it. */
+static void spool_deliver(struct lane *l, struct xfer *x, struct spool_sync *ss)
 {
     const char *dir = x->conf->spool_dir;
     char name[SUKI_DISPATCH_NAME_MAX];
-    char *tmp = NULL, *final = NULL, *reply = NULL;
-    enum suki_dispatch_status st = SUKI_DISPATCH_TEMPFAIL;
+    char tmp[96];
+    char *reply = NULL;
     int fd = -1, rc;
 
     if (suki_dispatch_spool_name(x->message_id, name, sizeof(name)) != 0) {
@@ -211,13 +264,23 @@ static void spool_deliver(struct lane *l, struct xfer *x)
                "spool: message has no usable Message-ID");
         return;
     }
-    tmp = suki_asprintf("%s/tmp-%ld-%u-%llu-%016llx", dir, (long)getpid(),
-                        l->id, (unsigned long long)++l->seq,
-                        (unsigned long long)suki_rand64());
-    final = suki_asprintf("%s/%s", dir, name);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    snprintf(tmp, sizeof(tmp), "tmp-%ld-%u-%llu-%016llx", (long)l->pid, l->id,
+             (unsigned long long)++l->seq, (unsigned long long)suki_rand64());
+    if (ss->dirfd >= 0 && strcmp(ss->dir, dir) != 0)
+        spool_sync(l, ss);
+    if (ss->dirfd < 0) {
+        ss->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ss->dirfd < 0) {
+            reply = suki_asprintf("spool: create %s/%s: %s", dir, tmp,
+                                  strerror(errno));
+            goto out;
+        }
+        ss->dir = suki_strdup(dir);
+    }
+    fd = openat(ss->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0) {
-        reply = suki_asprintf("spool: create %s: %s", tmp, strerror(errno));
+        reply =
+            suki_asprintf("spool: create %s/%s: %s", dir, tmp, strerror(errno));
         goto out;
     }
     rc = write_all(fd, x->body, x->body_len);
@@ -225,34 +288,27 @@ static void spool_deliver(struct lane *l, struct xfer *x)
         rc = -errno;
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
-    fd = -1;
     if (rc != 0) {
-        reply = suki_asprintf("spool: write %s: %s", tmp, strerror(-rc));
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, final) != 0) {
         reply =
-            suki_asprintf("spool: rename to %s: %s", final, strerror(errno));
-        unlink(tmp);
+            suki_asprintf("spool: write %s/%s: %s", dir, tmp, strerror(-rc));
+        unlinkat(ss->dirfd, tmp, 0);
         goto out;
     }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        /* the file is in place; only its durability is in doubt */
-        reply = suki_asprintf("spool: fsync %s: %s", dir, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    if (renameat(ss->dirfd, tmp, ss->dirfd, name) != 0) {
+        reply = suki_asprintf("spool: rename to %s/%s: %s", dir, name,
+                              strerror(errno));
+        unlinkat(ss->dirfd, tmp, 0);
         goto out;
     }
-    close(fd);
-    st = SUKI_DISPATCH_SENT;
-    reply = suki_asprintf("spooled %s", final);
+    free(x->res_reply);
+    x->res_reply = suki_asprintf("spooled %s/%s", dir, name);
+    TAILQ_INSERT_TAIL(&ss->wrote, x, link);
+    if (++ss->n >= SPOOL_CHUNK)
+        spool_sync(l, ss);
+    return;
 out:
-    finish(l, x, st, 0, reply);
+    finish(l, x, SUKI_DISPATCH_TEMPFAIL, 0, reply);
     free(reply);
-    free(tmp);
-    free(final);
 }
 
 /* ------------------------------------------------------------------ */
@@ -607,14 +663,15 @@ static void kill_connection(CURL *e)
 /* ------------------------------------------------------------------ */
 /* running transfers                                                   */
 
-/* Start x in l: a spool write now, SMTP and HTTP in the multi handle. */
-static void run(struct lane *l, struct xfer *x)
+/* Start x in l: a spool write now (reported with its chunk, ss), SMTP and
+ * HTTP in the multi handle. */
+static void run(struct lane *l, struct xfer *x, struct spool_sync *ss)
 {
     const char *bad = NULL;
     CURL *e;
 
     if (x->conf->kind == SUKI_TRANSPORT_SPOOL) {
-        spool_deliver(l, x);
+        spool_deliver(l, x, ss);
         return;
     }
     /* idle connections kept for reuse: this transport's worth */
@@ -798,10 +855,12 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     struct lane *l = arg;
     struct xq batch;
     struct xfer *x;
+    struct spool_sync ss;
     bool stop;
 
     (void)fd;
     (void)what;
+    spool_sync_init(&ss);
     efd_drain(l->efd);
     TAILQ_INIT(&batch);
     pthread_mutex_lock(&l->hub->mu);
@@ -813,9 +872,12 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
         if (stop)
             finish_cancelled(l, x);
         else
-            run(l, x);
-        lane_flush(l); /* a spool result goes back at once */
+            run(l, x, &ss);
+        if (ss.n == 0)
+            lane_flush(l); /* spool results go back by the chunk */
     }
+    spool_sync(l, &ss);
+    lane_flush(l);
     if (!stop)
         return;
     while ((x = TAILQ_FIRST(&l->running)) != NULL) {
@@ -886,6 +948,7 @@ struct lane *suki_dispatch_lane_new(struct hub *hub, struct suki_err *err)
 
     l->hub = hub;
     l->id = hub->next_id++;
+    l->pid = getpid();
     l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     TAILQ_INIT(&l->inbox);
     TAILQ_INIT(&l->running);

@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -154,6 +155,7 @@ struct lane {
     CURL *pool[SUKI_DISPATCH_POOL_MAX]; /* reset easy handles for reuse */
     size_t n_pool;
     uint64_t seq; /* spool temporary names */
+    pid_t pid;    /* spool temporary names: getpid() at the start */
     /* front only */
     struct xq outbox; /* started, to be posted at the next flush */
     size_t busy;      /* xfers handed over and not back yet */

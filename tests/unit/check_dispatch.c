@@ -545,6 +545,58 @@ START_TEST(spool_error_is_tempfail)
 }
 END_TEST
 
+START_TEST(spool_window_grows_and_shrinks)
+{
+    /* A spool transport's window starts at max_connections, grows by one
+     * with each message written, and falls back to max_connections on a
+     * failure (so a broken spool fails few messages before the breaker). */
+    struct suki_transport_conf c = spool_conf("spool", 0, 1);
+    struct suki_dispatch_tstate st;
+    struct rec rc = {0};
+    char id[32];
+    char *moved = suki_asprintf("%s.moved", spool);
+
+    ck_assert_int_eq(suki_dispatch_configure(disp, &c, 1), 0);
+    ck_assert_int_eq(send_spool(&rc, "spool", "<w0@x>", "w", 0), 0);
+    ck_assert_int_eq(suki_dispatch_transport_state(disp, "spool", &st), 0);
+    ck_assert_uint_eq(st.in_flight, 1);
+    run_until(&rc, 1);
+    /* one written: two may be out now */
+    for (int i = 1; i <= 5; i++) {
+        snprintf(id, sizeof(id), "<w%d@x>", i);
+        ck_assert_int_eq(send_spool(&rc, "spool", id, "w", 0), 0);
+    }
+    ck_assert_int_eq(suki_dispatch_transport_state(disp, "spool", &st), 0);
+    ck_assert_uint_eq(st.in_flight, 2);
+    ck_assert_uint_eq(st.queued, 3);
+    run_until(&rc, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(rc.st[i], SUKI_DISPATCH_SENT);
+    /* six written: seven may be out; a failing spool shrinks it back */
+    ck_assert_int_eq(rename(spool, moved), 0);
+    for (int i = 6; i < 9; i++) {
+        snprintf(id, sizeof(id), "<w%d@x>", i);
+        ck_assert_int_eq(send_spool(&rc, "spool", id, "w", 0), 0);
+    }
+    ck_assert_int_eq(suki_dispatch_transport_state(disp, "spool", &st), 0);
+    ck_assert_uint_eq(st.in_flight, 3);
+    run_until(&rc, 9);
+    for (int i = 6; i < 9; i++)
+        ck_assert_int_eq(rc.st[i], SUKI_DISPATCH_TEMPFAIL);
+    for (int i = 9; i < 12; i++) {
+        snprintf(id, sizeof(id), "<w%d@x>", i);
+        ck_assert_int_eq(send_spool(&rc, "spool", id, "w", 0), 0);
+    }
+    ck_assert_int_eq(suki_dispatch_transport_state(disp, "spool", &st), 0);
+    ck_assert_uint_eq(st.in_flight, 1);
+    ck_assert_int_eq(rename(moved, spool), 0);
+    run_until(&rc, 12);
+    for (int i = 9; i < 12; i++)
+        ck_assert_int_eq(rc.st[i], SUKI_DISPATCH_SENT);
+    free(moved);
+}
+END_TEST
+
 START_TEST(send_errors)
 {
     struct suki_transport_conf c[2];
@@ -880,6 +932,7 @@ static Suite *dispatch_suite(void)
     tcase_add_test(tc, spool_delivers_later);
     tcase_add_test(tc, spool_same_id_replaces);
     tcase_add_test(tc, spool_error_is_tempfail);
+    tcase_add_test(tc, spool_window_grows_and_shrinks);
     tcase_add_test(tc, send_errors);
     tcase_add_test(tc, refused_address_no_network);
     tcase_add_test(tc, priorities);
