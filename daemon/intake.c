@@ -1,15 +1,22 @@
 /* intake.c - consumer-group intake: read, validate, run rules, apply
  * atomically (see intake.h and docs/ARCHITECTURE.md).
  *
- * One chain of commands runs on the intake link at a time:
+ * Each batch goes through
  *
- *   [setup] -> read (or own-PEL read, or recovery) -> [profiles] -> apply
+ *   read (or own-PEL read, or recovery) -> [profiles] -> rules -> apply
  *
- * and the apply of batch N is pipelined with the read of batch N+1 (the
- * acknowledgement travels in the same write as the next read). At most two
- * batches are in memory, so memory stays flat whatever the backlog: sukid
- * reads only as fast as it applies. Maintenance (list moves, trimming,
- * consumer clean-up, the dead-letter gauge) runs on the main link. */
+ * on the one intake link, whose replies come back in order. While there is
+ * a backlog (the last read was full), the next batch is read ahead without
+ * BLOCK as soon as a batch arrives, so the profiles of batch N+1 are read
+ * before the apply of batch N runs and sukid runs N+1's rules while Redis
+ * applies N. Rules see profiles as they will be: N+1's profiles are patched
+ * with the profile writes of the batches whose apply was sent after N+1's
+ * profiles were read. At most INTAKE_DEPTH batches are in memory, so memory
+ * stays flat whatever the backlog: sukid reads only as fast as it applies.
+ * Without a backlog the blocking read is pipelined behind the apply (the
+ * acknowledgement travels in the same write as the next read). Maintenance
+ * (list moves, trimming, consumer clean-up, the dead-letter gauge) runs on
+ * the main link. */
 #include "intake.h"
 
 #include "conf.h"
@@ -37,12 +44,13 @@
  * types before writing, so none of them stops half-way through a batch. */
 
 /* Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
- * ms, then one record per entry:
+ * ms, consumer, lowest and highest entry id of the batch, then one record
+ * per entry:
  *   sid 'a' event_id client sup addr nf (field value)*nf na (kind key
  *       client due body)*na           apply (kind 'S' schedule, 'C' cancel
  *                                     by key prefix; the job hash
- *                                     P:job:<c> is named by the key's client
- *                                     component c); sup 'U' / 'S' adds
+ *                                     P:job:<client> is named by the
+ *                                     action's client); sup 'U' / 'S' adds
  *                                     addr (or the profile's email) to /
  *                                     removes it from P:suppressed
  *                                     (consent.unsubscribed / subscribed)
@@ -53,23 +61,28 @@
  *   sid 'e' reason                    could not apply: keep the reason in
  *                                     P:lasterr, leave pending
  *   sid 'k'                           acknowledge only (entry deleted)
- * An entry whose XACK finds it already acknowledged (another consumer
- * claimed and applied it) is skipped. Returns {applied, duplicate, invalid,
+ * An entry no longer pending for this consumer (another consumer claimed
+ * it) is skipped: one XPENDING over the batch's id range says which are
+ * still ours, and one XACK per 500 entries acknowledges them. Schedules are
+ * collected and written with one ZADD per 500 jobs at the end (a cancel
+ * later in the batch takes them back out). Key types are checked once per
+ * key before anything is written. Returns {applied, duplicate, invalid,
  * poison, earliest due or -1, skipped}. */
 static struct suki_redis_script apply_script = {
     "intake-apply",
     "#!lua\n"
     "local stream, group = KEYS[1], ARGV[1]\n"
-    "local P, now, ttl = ARGV[2], ARGV[3], ARGV[4]\n"
+    "local P, now, ttl, me = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
     "local jobs, JP = P .. ':jobs', P .. ':job:'\n"
-    "local function jobhash(k)\n"
-    "  local c = string.match(k, '^[^:]*:([^:]+):')\n"
-    "  return c and (JP .. c)\n"
-    "end\n"
     "local dead, lasterr, stats = P .. ':dead', P .. ':lasterr', "
     "P .. ':stats'\n"
     "local supk = P .. ':suppressed'\n"
-    "local function kt(k) return redis.call('TYPE', k).ok end\n"
+    "local tc = {}\n"
+    "local function kt(k)\n"
+    "  local t = tc[k]\n"
+    "  if not t then t = redis.call('TYPE', k).ok; tc[k] = t end\n"
+    "  return t\n"
+    "end\n"
     "local want = {[jobs] = 'zset', [dead] = 'stream',\n"
     "  [lasterr] = 'hash', [stats] = 'hash', [supk] = 'set'}\n"
     "for k, t in pairs(want) do\n"
@@ -79,10 +92,19 @@ static struct suki_redis_script apply_script = {
     "', not a ' .. t)\n"
     "  end\n"
     "end\n"
+    "local mine, cap = {}, 4096\n"
+    "local pl = redis.call('XPENDING', stream, group, ARGV[6], ARGV[7], cap, "
+    "me)\n"
+    "for _, e in ipairs(pl) do mine[e[1]] = true end\n"
+    "local function ours(sid)\n"
+    "  if mine[sid] then return true end\n"
+    "  if #pl < cap then return false end\n"
+    "  return #redis.call('XPENDING', stream, group, sid, sid, 1, me) == 1\n"
+    "end\n"
     "local cnt = {0, 0, 0, 0}\n"
     "local stale, earliest = 0, -1\n"
-    "local acked = {}\n"
-    "local i = 5\n"
+    "local acked, pz = {}, {}\n"
+    "local i = 8\n"
     "while i <= #ARGV do\n"
     "  local sid, op = ARGV[i], ARGV[i + 1]\n"
     "  i = i + 2\n"
@@ -102,18 +124,17 @@ static struct suki_redis_script apply_script = {
     "    local t = kt(ck)\n"
     "    if t ~= 'none' and t ~= 'hash' then bad = ck .. ' is a ' .. t end\n"
     "    for a = 0, na - 1 do\n"
-    "      local k = ARGV[as + 5 * a + 1]\n"
-    "      local jh = jobhash(k)\n"
-    "      if not jh then bad = k .. ' names no client'\n"
+    "      local c = ARGV[as + 5 * a + 2]\n"
+    "      if c == '' then bad = ARGV[as + 5 * a + 1] .. ' names no client'\n"
     "      else\n"
-    "        local t2 = kt(jh)\n"
-    "        if t2 ~= 'none' and t2 ~= 'hash' then bad = jh .. ' is a ' .. t2 "
-    "end\n"
+    "        local t2 = kt(JP .. c)\n"
+    "        if t2 ~= 'none' and t2 ~= 'hash' then bad = JP .. c .. ' is a ' "
+    ".. t2 end\n"
     "      end\n"
     "    end\n"
     "    if bad then\n"
     "      redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad)\n"
-    "    elseif redis.call('XACK', stream, group, sid) == 0 then\n"
+    "    elseif not ours(sid) then\n"
     "      stale = stale + 1\n"
     "    else\n"
     "      acked[#acked + 1] = sid\n"
@@ -141,19 +162,17 @@ static struct suki_redis_script apply_script = {
     "        end\n"
     "        for a = 0, na - 1 do\n"
     "          local b = as + 5 * a\n"
-    "          local key = ARGV[b + 1]\n"
-    "          local jh = jobhash(key)\n"
+    "          local key, jh = ARGV[b + 1], JP .. ARGV[b + 2]\n"
     "          if ARGV[b] == 'S' then\n"
-    "            redis.call('ZADD', jobs, ARGV[b + 3], key)\n"
     "            redis.call('HSET', jh, key, ARGV[b + 4])\n"
-    "            local d = tonumber(ARGV[b + 3])\n"
-    "            if earliest < 0 or d < earliest then earliest = d end\n"
+    "            pz[key] = ARGV[b + 3]\n"
     "          else\n"
     "            local n = #key\n"
     "            for _, m in ipairs(redis.call('HKEYS', jh)) do\n"
     "              if string.sub(m, 1, n) == key then\n"
     "                redis.call('ZREM', jobs, m)\n"
     "                redis.call('HDEL', jh, m)\n"
+    "                pz[m] = nil\n"
     "              end\n"
     "            end\n"
     "          end\n"
@@ -169,7 +188,7 @@ static struct suki_redis_script apply_script = {
     "      fs = i + 4\n"
     "      i = fs + 2 * nf\n"
     "    end\n"
-    "    if redis.call('XACK', stream, group, sid) == 0 then\n"
+    "    if not ours(sid) then\n"
     "      stale = stale + 1\n"
     "    else\n"
     "      acked[#acked + 1] = sid\n"
@@ -190,6 +209,20 @@ static struct suki_redis_script apply_script = {
     "      end\n"
     "    end\n"
     "  end\n"
+    "end\n"
+    "local z = {}\n"
+    "for key, due in pairs(pz) do\n"
+    "  z[#z + 1] = due\n"
+    "  z[#z + 1] = key\n"
+    "  local d = tonumber(due)\n"
+    "  if earliest < 0 or d < earliest then earliest = d end\n"
+    "end\n"
+    "for j = 1, #z, 1000 do\n"
+    "  redis.call('ZADD', jobs, unpack(z, j, math.min(j + 999, #z)))\n"
+    "end\n"
+    "for j = 1, #acked, 500 do\n"
+    "  redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, "
+    "#acked)))\n"
     "end\n"
     "if #acked > 0 and redis.call('EXISTS', lasterr) == 1 then\n"
     "  for j = 1, #acked, 500 do\n"
@@ -375,6 +408,17 @@ arena_printf(struct arena *a, const char *fmt, ...)
     return p;
 }
 
+static char *arena_cat3(struct arena *a, const char *x, const char *y,
+                        const char *z)
+{
+    size_t lx = strlen(x), ly = strlen(y), lz = strlen(z);
+    char *p = arena_alloc(a, lx + ly + lz + 1);
+    memcpy(p, x, lx);
+    memcpy(p + lx, y, ly);
+    memcpy(p + lx + ly, z, lz + 1);
+    return p;
+}
+
 static void arena_free(struct arena *a)
 {
     struct arena_chunk *c = a->head;
@@ -415,6 +459,22 @@ static void argv_free(struct argv *a)
     free(a->v);
     free(a->len);
     memset(a, 0, sizeof(*a));
+}
+
+/* Order of two stream ids "ms-seq" as Redis orders them: the same
+ * number of digits compares as text, more digits is larger. */
+static int sid_cmp(const char *a, const char *b)
+{
+    size_t am = strcspn(a, "-"), bm = strcspn(b, "-");
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    int c = memcmp(a, b, am);
+    if (c || !a[am] || !b[bm])
+        return c ? c : (a[am] != 0) - (b[bm] != 0);
+    size_t as = strlen(a + am + 1), bs = strlen(b + bm + 1);
+    if (as != bs)
+        return as < bs ? -1 : 1;
+    return strcmp(a + am + 1, b + bm + 1);
 }
 
 /* Milliseconds part of a stream id "1700000000000-3"; 0 when malformed. */
@@ -463,8 +523,17 @@ struct entry {
     bool skip; /* known duplicate: no rules */
 };
 
+struct idref {
+    const char *id;
+    size_t idx;
+};
+
 struct batch {
     struct suki_intake *in;
+    struct batch *next; /* in flight, oldest first */
+    uint64_t p_mark;    /* applies sent when the profiles were asked for */
+    uint64_t apply_no;  /* which apply this batch's is (once sent) */
+    bool applying;
     struct arena ar;
     struct entry *e;
     size_t n;
@@ -476,6 +545,10 @@ struct batch {
     bool *seen;   /* per entry: the seen marker exists (rules path) */
     size_t *prev; /* per entry: earlier entry with the same event id, or
                      SIZE_MAX (rules path) */
+    struct idref *ids; /* event ids of the batch, sorted (rules path) */
+    size_t nids;
+    const char **clerr; /* per client: why its profile is unreadable, or
+                           NULL (arena strings; rules path) */
     int replies_left;
     bool failed;
 };
@@ -493,10 +566,14 @@ struct suki_intake {
     char *stream, *group; /* names in use (copied from the conf) */
     bool up, group_ok, setup_sent;
     long long client_id; /* of the intake link, for CLIENT UNBLOCK */
-    bool chain_busy;     /* read / recover / profiles / setup outstanding */
+    bool chain_busy;     /* read / recover / setup outstanding */
     bool read_blocking;  /* the outstanding command is a blocking read */
     bool read_own;       /* the outstanding read is of our own PEL */
-    int applies;         /* apply scripts outstanding */
+    bool backlog;        /* the last read was full: read ahead */
+    struct batch *head, *tail; /* batches in flight (read, not applied) */
+    int nbatches;
+    int preparing;        /* batches read whose apply is not sent yet */
+    uint64_t applies_sent; /* apply scripts sent so far */
     bool own_pending;    /* read our own pending entries first */
     char own_cursor[48];
     bool recover_again;   /* the last recovery was full */
@@ -518,6 +595,10 @@ struct suki_intake {
     int64_t last_err_log; /* monotonic ms, rate limit */
     bool lists_warned;
 };
+
+/* Batches in flight at most: one applying, one queued behind it, one whose
+ * rules run meanwhile, one being read. */
+#define INTAKE_DEPTH 4
 
 static void drive(struct suki_intake *in);
 static void arm(struct event *ev, int64_t ms);
@@ -557,6 +638,8 @@ static void batch_free(struct batch *b)
     free(b->cl);
     free(b->seen);
     free(b->prev);
+    free(b->ids);
+    free(b->clerr);
     free(b->e);
     arena_free(&b->ar);
     free(b);
@@ -567,7 +650,34 @@ static struct batch *batch_new(struct suki_intake *in, size_t n)
     struct batch *b = suki_calloc(1, sizeof(*b));
     b->in = in;
     b->e = suki_calloc(n ? n : 1, sizeof(*b->e));
+    if (in->tail)
+        in->tail->next = b;
+    else
+        in->head = b;
+    in->tail = b;
+    in->nbatches++;
+    in->preparing++;
     return b;
+}
+
+/* A batch leaves the flight: applied, failed or given up. */
+static void batch_done(struct batch *b)
+{
+    struct suki_intake *in = b->in;
+    if (!b->applying)
+        in->preparing--;
+    struct batch **pp = &in->head, *prev = NULL;
+    while (*pp && *pp != b) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp) {
+        *pp = b->next;
+        if (in->tail == b)
+            in->tail = prev;
+        in->nbatches--;
+    }
+    batch_free(b);
 }
 
 static void retry_later(struct suki_intake *in, int64_t ms)
@@ -691,6 +801,8 @@ static void on_read(struct suki_redis *r, redisReply *reply, void *arg)
     if (!list || list->elements == 0) {
         if (own)
             in->own_pending = false;
+        else
+            in->backlog = false;
         suki_metrics.intake_lag_s = 0;
         in->chain_busy = false;
         drive(in);
@@ -698,6 +810,11 @@ static void on_read(struct suki_redis *r, redisReply *reply, void *arg)
     }
     struct batch *b = batch_new(in, list->elements);
     b->full = list->elements >= (size_t)C(in)->batch;
+    in->chain_busy = false;
+    if (!own) {
+        in->backlog = b->full;
+        drive(in); /* the read ahead goes out before this batch's profiles */
+    }
     for (size_t i = 0; i < list->elements; i++) {
         const redisReply *x = list->element[i];
         if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 ||
@@ -782,6 +899,7 @@ static void on_recover(struct suki_redis *r, redisReply *reply, void *arg)
         }
     }
     suki_info("intake: claimed %zu idle entries", b->n);
+    in->chain_busy = false;
     process_batch(b);
 }
 
@@ -794,13 +912,55 @@ static int cmp_client(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-static struct suki_client *batch_client(struct batch *b, const char *id)
+/* Index of client id in b->cl, or SIZE_MAX. */
+static size_t batch_client_idx(const struct batch *b, const char *id)
 {
     struct suki_client key = {.id = (char *)id};
     struct suki_client *kp = &key;
     struct suki_client **hit =
         bsearch(&kp, b->cl, b->ncl, sizeof(*b->cl), cmp_client);
-    return hit ? *hit : NULL;
+    return hit ? (size_t)(hit - b->cl) : SIZE_MAX;
+}
+
+static struct suki_client *batch_client(struct batch *b, const char *id)
+{
+    size_t k = batch_client_idx(b, id);
+    return k == SIZE_MAX ? NULL : b->cl[k];
+}
+
+static int cmp_idref_id(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct idref *)elem)->id);
+}
+
+/* The profiles of b were read before the applies of the batches sent
+ * after them ran: play those batches' profile writes and event ids onto
+ * b's in-memory view, oldest first, as the scripts will apply them. */
+static void patch_profiles(struct batch *b)
+{
+    for (const struct batch *j = b->in->head; j; j = j->next) {
+        if (j == b || !j->applying || j->apply_no < b->p_mark)
+            continue;
+        for (size_t i = 0; i < j->n; i++) {
+            const struct entry *x = &j->e[i];
+            if (x->op != OP_APPLY || x->skip)
+                continue;
+            struct suki_client *cl = batch_client(b, x->ev->client);
+            for (size_t k = 0; cl && k < x->npf; k++)
+                suki_client_set(cl, x->pf[k].field, x->pf[k].value);
+            if (!x->ev->id || b->nids == 0)
+                continue;
+            const struct idref *hit = bsearch(x->ev->id, b->ids, b->nids,
+                                              sizeof(*b->ids), cmp_idref_id);
+            if (!hit)
+                continue;
+            const struct idref *lo = hit, *end = b->ids + b->nids;
+            while (lo > b->ids && strcmp(lo[-1].id, x->ev->id) == 0)
+                lo--;
+            for (; lo < end && strcmp(lo->id, x->ev->id) == 0; lo++)
+                b->seen[lo->idx] = true;
+        }
+    }
 }
 
 static void collect_field(const char *field, const char *value, void *arg)
@@ -835,8 +995,26 @@ static void run_rules(struct batch *b)
     struct suki_intake *in = b->in;
     bool rules = rules_active(in) && b->cl;
     int64_t now = suki_now_ms();
+    if (rules)
+        patch_profiles(b);
     for (size_t i = 0; i < b->n; i++) {
         struct entry *e = &b->e[i];
+        if (e->op == OP_APPLY && rules) {
+            size_t k = batch_client_idx(b, e->ev->client);
+            if (k != SIZE_MAX && b->clerr[k]) {
+                e->op = OP_ERROR;
+                const char *pre = "cannot read the client's profile: ";
+                size_t pl = strlen(pre), el = strlen(b->clerr[k]);
+                char *r = arena_alloc(&b->ar, pl + el + 1);
+                memcpy(r, pre, pl);
+                memcpy(r + pl, b->clerr[k], el + 1);
+                e->reason = r;
+                intake_err(in, "event %s (client %s): %s", e->sid,
+                           e->ev->client, r);
+                suki_event_free(e->ev);
+                e->ev = NULL;
+            }
+        }
         if (e->op != OP_APPLY)
             continue;
         if (rules && e->ev->id) {
@@ -880,11 +1058,14 @@ static void on_profile(struct suki_redis *r, redisReply *reply, void *arg)
     struct batch *b = ctx[0];
     size_t idx = (size_t)(uintptr_t)ctx[1];
     bool is_seen = ctx[2] != NULL;
-    free(ctx);
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        b->failed = true;
-        if (reply)
-            intake_err(b->in, "reading profiles failed: %s", reply->str);
+    if (!reply) {
+        b->failed = true; /* link lost: every later reply fails too */
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        /* A wrong-typed key fails only its own events (they stay pending
+         * with the reason); a de-duplication marker that cannot be read
+         * leaves the decision to the apply script. */
+        if (!is_seen)
+            b->clerr[idx] = arena_memdup(&b->ar, reply->str, reply->len);
     } else if (is_seen) {
         b->seen[idx] = reply->type == REDIS_REPLY_INTEGER && reply->integer;
     } else if (reply->type == REDIS_REPLY_ARRAY) {
@@ -898,12 +1079,13 @@ static void on_profile(struct suki_redis *r, redisReply *reply, void *arg)
     if (--b->replies_left > 0)
         return;
     struct suki_intake *in = b->in;
-    if (b->failed || in->freeing) {
+    if (in->freeing) {
         batch_free(b);
-        if (!in->freeing) {
-            in->chain_busy = false;
-            drive(in);
-        }
+        return;
+    }
+    if (b->failed) {
+        batch_done(b);
+        drive(in);
         return;
     }
     run_rules(b);
@@ -913,22 +1095,15 @@ static bool send_lookup(struct batch *b, const char *cmd, const char *key,
                         size_t idx, bool is_seen)
 {
     const char *av[2] = {cmd, key};
-    void **ctx = suki_calloc(3, sizeof(void *));
+    void **ctx = arena_alloc(&b->ar, 3 * sizeof(void *)); /* lives with b */
     ctx[0] = b;
     ctx[1] = (void *)(uintptr_t)idx;
     ctx[2] = is_seen ? b : NULL;
-    if (suki_redis_argv(b->in->link, on_profile, ctx, 0, 2, av, NULL) < 0) {
-        free(ctx);
+    if (suki_redis_argv(b->in->link, on_profile, ctx, 0, 2, av, NULL) < 0)
         return false;
-    }
     b->replies_left++;
     return true;
 }
-
-struct idref {
-    const char *id;
-    size_t idx;
-};
 
 static int cmp_idref(const void *a, const void *b)
 {
@@ -962,7 +1137,9 @@ static void fetch_profiles(struct batch *b)
     b->ncl = w;
     /* prev[i]: the nearest earlier entry with the same event id */
     b->prev = suki_calloc(b->n, sizeof(*b->prev));
-    struct idref *ids = suki_calloc(b->n, sizeof(*ids));
+    b->ids = suki_calloc(b->n, sizeof(*b->ids));
+    b->clerr = suki_calloc(b->ncl ? b->ncl : 1, sizeof(*b->clerr));
+    struct idref *ids = b->ids;
     size_t nids = 0;
     for (size_t i = 0; i < b->n; i++) {
         b->prev[i] = SIZE_MAX;
@@ -973,27 +1150,27 @@ static void fetch_profiles(struct batch *b)
     for (size_t k = 1; k < nids; k++)
         if (strcmp(ids[k - 1].id, ids[k].id) == 0)
             b->prev[ids[k].idx] = ids[k - 1].idx;
-    free(ids);
+    b->nids = nids;
     bool ok = true;
     for (size_t i = 0; ok && i < b->ncl; i++) {
-        char *key = suki_asprintf("%s:client:%s", c->prefix, b->cl[i]->id);
+        const char *key = arena_cat3(&b->ar, c->prefix, ":client:",
+                                     b->cl[i]->id);
         ok = send_lookup(b, "HGETALL", key, i, false);
-        free(key);
     }
     for (size_t i = 0; ok && i < b->n; i++) {
         if (b->e[i].op != OP_APPLY || !b->e[i].ev->id)
             continue;
-        char *key = suki_asprintf("%s:seen:%s", c->prefix, b->e[i].ev->id);
+        const char *key = arena_cat3(&b->ar, c->prefix, ":seen:",
+                                     b->e[i].ev->id);
         ok = send_lookup(b, "EXISTS", key, i, true);
-        free(key);
     }
     /* Replies never arrive synchronously, so counting as we send is safe.
      * When a send failed the link is down and the sent ones fail too. */
     if (!ok)
         b->failed = true;
+    b->p_mark = in->applies_sent;
     if (b->replies_left == 0) {
-        batch_free(b);
-        in->chain_busy = false;
+        batch_done(b);
         drive(in);
     }
 }
@@ -1017,7 +1194,6 @@ static void on_apply(struct suki_redis *r, redisReply *reply, void *arg)
     (void)r;
     struct batch *b = arg;
     struct suki_intake *in = b->in;
-    in->applies--;
     if (in->freeing) {
         batch_free(b);
         return;
@@ -1047,8 +1223,21 @@ static void on_apply(struct suki_redis *r, redisReply *reply, void *arg)
         if (v[4] >= 0 && in->nudge)
             in->nudge(in->nudge_arg, (int64_t)v[4]);
     }
-    batch_free(b);
+    batch_done(b);
     drive(in);
+}
+
+/* The client component of a job key "rule:client:...", as escaped in the
+ * key: it names the job hash P:job:<client>. "" (no client in the key)
+ * makes the script refuse the event. */
+static void push_key_client(struct argv *a, const char *key)
+{
+    const char *c = strchr(key, ':');
+    const char *end = c ? strchr(c + 1, ':') : NULL;
+    if (!end)
+        argv_push(a, "", 0);
+    else
+        argv_push(a, c + 1, (size_t)(end - c - 1));
 }
 
 static void push_entry(struct argv *a, struct batch *b, struct entry *e)
@@ -1081,9 +1270,10 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
         for (size_t k = 0; k < na; k++) {
             const struct suki_action *x = &e->acts.v[k];
             bool s = x->kind == SUKI_ACTION_SCHEDULE;
+            const char *key = s ? x->key : x->prefix;
             argv_str(a, s ? "S" : "C");
-            argv_str(a, s ? x->key : x->prefix);
-            argv_str(a, x->client ? x->client : e->ev->client);
+            argv_str(a, key);
+            push_key_client(a, key);
             argv_str(a, s ? arena_printf(&b->ar, "%" PRId64, x->due_ms) : "");
             argv_str(a, s && x->body ? x->body : "");
         }
@@ -1116,12 +1306,21 @@ static void send_apply(struct batch *b)
     argv_str(&a, c->prefix);
     argv_str(&a, arena_printf(&b->ar, "%" PRId64, suki_now_ms()));
     argv_str(&a, arena_printf(&b->ar, "%" PRId64, c->dedup_window_ms));
+    argv_str(&a, in->D->consumer);
+    const char *lo = NULL, *hi = NULL;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!lo || sid_cmp(b->e[i].sid, lo) < 0)
+            lo = b->e[i].sid;
+        if (!hi || sid_cmp(b->e[i].sid, hi) > 0)
+            hi = b->e[i].sid;
+    }
+    argv_str(&a, lo ? lo : "-");
+    argv_str(&a, hi ? hi : "+");
     for (size_t i = 0; i < b->n; i++)
         push_entry(&a, b, &b->e[i]);
-    in->chain_busy = false;
     if (b->n == 0) {
         argv_free(&a);
-        batch_free(b);
+        batch_done(b);
         drive(in);
         return;
     }
@@ -1129,12 +1328,14 @@ static void send_apply(struct batch *b)
                              a.v, a.len);
     argv_free(&a);
     if (rc < 0) {
-        batch_free(b);
+        batch_done(b);
         drive(in);
         return;
     }
-    in->applies++;
-    drive(in); /* pipelines the next read behind the apply */
+    b->applying = true;
+    b->apply_no = in->applies_sent++;
+    in->preparing--;
+    drive(in); /* without a backlog: the blocking read behind the apply */
 }
 
 /* ---- the driver ----------------------------------------------------- */
@@ -1190,29 +1391,30 @@ static void send_setup(struct suki_intake *in)
     in->chain_busy = true;
 }
 
-static void send_read(struct suki_intake *in, bool own)
+static void send_read(struct suki_intake *in, bool own, bool block)
 {
     const struct suki_conf *c = C(in);
-    char count[24], block[24];
+    char count[24], block_ms[24];
     snprintf(count, sizeof(count), "%d", c->batch);
-    snprintf(block, sizeof(block), "%" PRId64, c->block_ms);
+    snprintf(block_ms, sizeof(block_ms), "%" PRId64, c->block_ms);
     const char *av[12] = {"XREADGROUP",    "GROUP", in->group,
                           in->D->consumer, "COUNT", count};
     int n = 6;
-    if (!own) {
+    if (!own && block) {
         av[n++] = "BLOCK";
-        av[n++] = block;
+        av[n++] = block_ms;
     }
     av[n++] = "STREAMS";
     av[n++] = in->stream;
     av[n++] = own ? in->own_cursor : ">";
-    int64_t timeout = own ? 0 : c->block_ms + c->redis_command_timeout_ms;
+    int64_t timeout = !own && block ? c->block_ms + c->redis_command_timeout_ms
+                                    : 0;
     if (suki_redis_argv(in->link, on_read, in, timeout, n, av, NULL) < 0) {
         retry_later(in, 1000);
         return;
     }
     in->chain_busy = true;
-    in->read_blocking = !own;
+    in->read_blocking = !own && block;
     in->read_own = own;
 }
 
@@ -1256,7 +1458,7 @@ static void finish_stop(evutil_socket_t fd, short what, void *arg)
                 " poison)%s",
                 v[SUKI_EV_APPLIED], v[SUKI_EV_DUPLICATE], v[SUKI_EV_INVALID],
                 v[SUKI_EV_POISON],
-                in->chain_busy || in->applies ? "; a batch in flight stays "
+                in->chain_busy || in->nbatches ? "; a batch in flight stays "
                                                 "pending"
                                               : "");
     done(in->done_arg);
@@ -1279,7 +1481,7 @@ static void drive(struct suki_intake *in)
             else
                 in->ref->refs--;
         }
-        bool idle = !in->chain_busy && in->applies == 0;
+        bool idle = !in->chain_busy && in->nbatches == 0;
         if ((idle || !in->up) && in->done) {
             struct timeval tv = {0, 0};
             evtimer_add(in->done_ev, &tv);
@@ -1291,8 +1493,8 @@ static void drive(struct suki_intake *in)
     const struct suki_conf *c = C(in);
     if (strcmp(c->stream, in->stream) != 0 ||
         strcmp(c->group, in->group) != 0) {
-        if (in->applies > 0)
-            return; /* switch once the batch in flight is done */
+        if (in->nbatches > 0)
+            return; /* switch once the batches in flight are done */
         suki_notice("intake: switching to stream %s, group %s", c->stream,
                     c->group);
         free(in->stream);
@@ -1307,16 +1509,28 @@ static void drive(struct suki_intake *in)
             send_setup(in);
         return;
     }
+    /* Own pending entries and recovery wait for the flight to land, so
+     * batches apply in the order they were read. */
     if (in->own_pending) {
-        send_read(in, true);
+        if (in->nbatches == 0)
+            send_read(in, true, false);
         return;
     }
     if (in->recover_again || suki_mono_ms() >= in->next_recover) {
-        in->recover_again = false;
-        send_recover(in);
+        if (in->nbatches == 0) {
+            in->recover_again = false;
+            send_recover(in);
+        }
         return;
     }
-    send_read(in, false);
+    if (in->nbatches >= INTAKE_DEPTH)
+        return;
+    /* A blocking read would hold up the commands of batches still being
+     * prepared; read ahead without BLOCK then, and only with a backlog. */
+    if (in->preparing == 0)
+        send_read(in, false, true);
+    else if (in->backlog)
+        send_read(in, false, false);
 }
 
 static void unblock_reply(struct suki_redis *r, redisReply *reply, void *arg)

@@ -5,6 +5,9 @@
 # body and the client's job set are written with the acknowledgement; an
 # `unless` event cancels it. A rule whose plugin fails leaves the event
 # unapplied and pending with the plugin's error, until it turns poison.
+# With a backlog read ahead in small batches, a time zone set a few batches
+# earlier is still seen; a client whose profile key is not a hash fails
+# only its own events.
 . "$top_srcdir/tests/integration/lib.sh"
 need redis-server redis-cli "$SUKID" "$SUKICTL"
 mkdir -p "$T/plug"
@@ -66,3 +69,37 @@ rcli XRANGE suki:dead - + | grep -q '^poison: delivered 3 times; last error: .*b
 [ "$(rcli EXISTS suki:seen:b1)" = 0 ] || fail "failed event marked as seen"
 ok "plugin failure: not applied, last error kept, poison after 2 deliveries"
 stop_sukid a || fail "exit status $?"
+
+# Read ahead: batches of 4 and a backlog of 60 events, so the profiles of
+# a batch are read before the applies of the batches before it run.
+rcli FLUSHALL >/dev/null
+CONF2=$T/sukid2.conf
+PLUGINS_DIR=$T/plug TEMPLATES_DIR=$top_srcdir/conf/templates \
+INTAKE_EXTRA='batch = 4; max_deliveries = 2;' write_conf "$CONF2" '
+timezone = "America/New_York";
+rules = ( { name = "fu"; use = "followup"; on = [ "meeting.held" ];
+            after = "3d"; at_local = "09:00";
+            notify = [ "manager" ]; template = "followup-reminder"; } );'
+rcli SET suki:client:broken oops >/dev/null
+bad=
+for i in $(seq 1 60); do
+    case $i in
+    5) ev='{"type":"client.updated","client":"z","data":{"timezone":"Asia/Manila"}}' ;;
+    10) ev='{"type":"meeting.held","client":"z","at":"2026-11-27T10:00:00+08:00"}' ;;
+    22) ev='{"type":"meeting.held","client":"broken"}' ;;
+    *) ev="{\"type\":\"meeting.held\",\"client\":\"f$i\"}" ;;
+    esac
+    sid=$(rcli XADD suki:events '*' event "$ev")
+    [ "$i" = 22 ] && bad=$sid
+done
+start_sukid b "$CONF2"
+wait_for 10 '[ "$(stat applied)" = 59 ]' || fail "read ahead: applied $(stat applied)"
+zkey=$(rcli HKEYS suki:job:z)
+[ "$(rcli ZSCORE suki:jobs "$zkey")" = 1796000400000 ] ||
+    fail "time zone from an earlier batch not seen: due $(rcli ZSCORE suki:jobs "$zkey")"
+[ "$(rcli ZCARD suki:jobs)" = 58 ] || fail "jobs: $(rcli ZCARD suki:jobs)"
+wait_for 5 '[ -n "$(rcli HGET suki:lasterr "$bad")" ]' || fail "broken: no last error"
+rcli HGET suki:lasterr "$bad" | grep -q "cannot read the client's profile: WRONGTYPE" ||
+    fail "broken: last error $(rcli HGET suki:lasterr "$bad")"
+ok "read ahead: earlier batches' profiles seen; a broken profile fails its own event only"
+stop_sukid b || fail "exit status $?"
