@@ -999,8 +999,9 @@ static void run_rules(struct batch *b)
         patch_profiles(b);
     for (size_t i = 0; i < b->n; i++) {
         struct entry *e = &b->e[i];
+        size_t k = SIZE_MAX; /* e's client in b->cl */
         if (e->op == OP_APPLY && rules) {
-            size_t k = batch_client_idx(b, e->ev->client);
+            k = batch_client_idx(b, e->ev->client);
             if (k != SIZE_MAX && b->clerr[k]) {
                 e->op = OP_ERROR;
                 const char *pre = "cannot read the client's profile: ";
@@ -1033,9 +1034,9 @@ static void run_rules(struct batch *b)
         suki_event_profile_fields(e->ev, collect_field, ctx);
         if (!rules)
             continue;
-        struct suki_client *cl = batch_client(b, e->ev->client);
-        for (size_t k = 0; cl && k < e->npf; k++)
-            suki_client_set(cl, e->pf[k].field, e->pf[k].value);
+        struct suki_client *cl = k == SIZE_MAX ? NULL : b->cl[k];
+        for (size_t f = 0; cl && f < e->npf; f++)
+            suki_client_set(cl, e->pf[f].field, e->pf[f].value);
         suki_actions_init(&e->acts);
         e->acts_used = true;
         struct suki_err err = {{0}};
