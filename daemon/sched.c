@@ -77,13 +77,14 @@ static struct suki_redis_script claim_script = {
  * Redis). op C completes, R reschedules to due with new_body (both only
  * when the stored body is still the claimed one: a job replaced meanwhile
  * survives), L leaves the job. Sent markers are written first, then dead
- * letters, then the job. Returns the number of jobs completed or
- * rescheduled. */
+ * letters, then the job; the index entries of completed jobs go in one
+ * ZREM at the end (the script is atomic: nobody sees the difference).
+ * Returns the number of jobs completed or rescheduled. */
 static struct suki_redis_script settle_script = {
     .name = "sched-settle",
     .src =
         "local ttl, sp, JP = ARGV[1], ARGV[2], ARGV[3]\n" LUA_JOB_HASH
-        "local i, done = 4, 0\n"
+        "local i, done, gone = 4, 0, {}\n"
         "while i <= #ARGV do\n"
         "  local op, due, nm, nd =\n"
         "    string.match(ARGV[i], '^(%a) (%d+) (%d+) (%d+)$')\n"
@@ -109,7 +110,7 @@ static struct suki_redis_script settle_script = {
         "  local h = jobhash(key)\n"
         "  if op ~= 'L' and h and redis.call('HGET', h, key) == claimed then\n"
         "    if op == 'C' then\n"
-        "      redis.call('ZREM', KEYS[1], key)\n"
+        "      gone[#gone + 1] = key\n"
         "      redis.call('HDEL', h, key)\n"
         "    else\n"
         "      redis.call('HSET', h, key, nb)\n"
@@ -117,6 +118,10 @@ static struct suki_redis_script settle_script = {
         "    end\n"
         "    done = done + 1\n"
         "  end\n"
+        "end\n"
+        "for g = 1, #gone, 1000 do\n"
+        "  local e = math.min(g + 999, #gone)\n"
+        "  redis.call('ZREM', KEYS[1], unpack(gone, g, e))\n"
         "end\n"
         "return done\n",
 };
