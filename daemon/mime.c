@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "mime.h"
 
@@ -439,12 +440,33 @@ static bool url_valid(const char *s) {
 
 /* ---- hashing, date ---- */
 
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+/* SHA-256 fetched once: EVP_sha256() makes every EVP_Digest fetch the
+ * implementation again (a locked lookup), two per message built. Kept for
+ * the life of the process. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void) {
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void) {
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md ? sha256_md : EVP_sha256();
+}
+#else
+static const EVP_MD *sha256(void) {
+    return EVP_sha256();
+}
+#endif
+
 static void sha256_hex(const void *data, size_t n, char *hex, size_t digits) {
     static const char x[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
 
-    if (EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) != 1)
+    if (EVP_Digest(data, n, md, &mdlen, sha256(), NULL) != 1)
         SUKI_ASSERT(!"EVP_Digest(sha256) failed");
     for (size_t i = 0; i < digits && i / 2 < mdlen; i++)
         hex[i] = x[(md[i / 2] >> (i % 2 ? 0 : 4)) & 15];
