@@ -46,14 +46,19 @@
 /* Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
  * ms, consumer, lowest and highest entry id of the batch, then one record
  * per entry:
- *   sid 'a' event_id client sup addr nf (field value)*nf na (kind key
- *       client due body)*na           apply (kind 'S' schedule, 'C' cancel
- *                                     by key prefix; the job hash
- *                                     P:job:<client> is named by the
- *                                     action's client); sup 'U' / 'S' adds
- *                                     addr (or the profile's email) to /
+ *   sid 'a[i][U|S][j]' client [jclient] [event_id] [addr] nf (field
+ *       value)*nf na ('S' key due body | 'C' prefix)*na
+ *                                     apply: schedule, or cancel by key
+ *                                     prefix, in the job hash
+ *                                     P:job:<jclient> (jclient: with 'j',
+ *                                     else the client); 'i': the event has
+ *                                     an id; 'U' / 'S' adds addr (or the
+ *                                     profile's email, when "") to /
  *                                     removes it from P:suppressed
- *                                     (consent.unsubscribed / subscribed)
+ *                                     (consent.unsubscribed / subscribed).
+ *                                     Every argument an event does not
+ *                                     need is left out: each costs a Lua
+ *                                     string.
  *   sid 'i'|'p' reason has_payload payload nf (field value)*nf
  *                                     dead letter (invalid | poison); the
  *                                     fields are the entry's own when it had
@@ -101,6 +106,13 @@ static struct suki_redis_script apply_script = {
     "  if #pl < cap then return false end\n"
     "  return #redis.call('XPENDING', stream, group, sid, sid, 1, me) == 1\n"
     "end\n"
+    "local AOP = {}\n"
+    "for _, d in ipairs({'', 'i'}) do\n"
+    "  for _, u in ipairs({'', 'U', 'S'}) do\n"
+    "    AOP['a' .. d .. u] = {d ~= '', u, false}\n"
+    "    AOP['a' .. d .. u .. 'j'] = {d ~= '', u, true}\n"
+    "  end\n"
+    "end\n"
     "local cnt = {0, 0, 0, 0}\n"
     "local stale, earliest = 0, -1\n"
     "local acked, pz = {}, {}\n"
@@ -111,46 +123,68 @@ static struct suki_redis_script apply_script = {
     "  if op == 'e' then\n"
     "    redis.call('HSET', lasterr, sid, ARGV[i])\n"
     "    i = i + 1\n"
-    "  elseif op == 'a' then\n"
-    "    local eid, client, sup, addr = ARGV[i], ARGV[i + 1], ARGV[i + 2], "
-    "ARGV[i + 3]\n"
-    "    local nf = tonumber(ARGV[i + 4])\n"
-    "    local fs = i + 5\n"
+    "  elseif AOP[op] then\n"
+    "    local f = AOP[op]\n"
+    "    local client = ARGV[i]\n"
+    "    local jc, eid, sup, addr = client, '', f[2], ''\n"
+    "    i = i + 1\n"
+    "    if f[3] then jc = ARGV[i]; i = i + 1 end\n"
+    "    if f[1] then eid = ARGV[i]; i = i + 1 end\n"
+    "    if sup ~= '' then addr = ARGV[i]; i = i + 1 end\n"
+    "    local nf = tonumber(ARGV[i])\n"
+    "    local fs = i + 1\n"
     "    local na = tonumber(ARGV[fs + 2 * nf])\n"
     "    local as = fs + 2 * nf + 1\n"
-    "    i = as + 5 * na\n"
-    "    local ck = P .. ':client:' .. client\n"
-    "    local bad = nil\n"
-    "    local t = kt(ck)\n"
-    "    if t ~= 'none' and t ~= 'hash' then bad = ck .. ' is a ' .. t end\n"
-    "    for a = 0, na - 1 do\n"
-    "      local c = ARGV[as + 5 * a + 2]\n"
-    "      if c == '' then bad = ARGV[as + 5 * a + 1] .. ' names no client'\n"
-    "      else\n"
-    "        local t2 = kt(JP .. c)\n"
-    "        if t2 ~= 'none' and t2 ~= 'hash' then bad = JP .. c .. ' is a ' "
-    ".. t2 end\n"
-    "      end\n"
+    "    i = as\n"
+    "    for a = 1, na do\n"
+    "      if ARGV[i] == 'S' then i = i + 4 else i = i + 2 end\n"
     "    end\n"
-    "    if bad then\n"
-    "      redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad)\n"
-    "    elseif not ours(sid) then\n"
+    "    local ck = P .. ':client:' .. client\n"
+    "    local jh = JP .. jc\n"
+    "    if not ours(sid) then\n"
     "      stale = stale + 1\n"
-    "    else\n"
+    "    elseif eid ~= '' and redis.call('EXISTS', P .. ':seen:' .. eid) == "
+    "1 then\n"
     "      acked[#acked + 1] = sid\n"
-    "      local dup = false\n"
-    "      if eid ~= '' then\n"
-    "        dup = not redis.call('SET', P .. ':seen:' .. eid, sid, 'PX', "
-    "ttl, 'NX')\n"
+    "      cnt[2] = cnt[2] + 1\n"
+    "    else\n"
+    /* The first write to each key doubles as its type check: it fails
+     * without effect on a key of the wrong type, and is undone when a
+     * later key fails, so an event is applied whole or not at all. */
+    "      local bad = nil\n"
+    "      local r = redis.pcall('HINCRBY', ck, 'events', 1)\n"
+    "      local inc = type(r) == 'number' and r\n"
+    "      if not inc and string.sub(r.err, 1, 9) == 'WRONGTYPE' then "
+    "bad = ck end\n"
+    "      local b = as\n"
+    "      if not bad and na > 0 then\n"
+    "        if ARGV[b] == 'S' then\n"
+    "          r = redis.pcall('HSET', jh, ARGV[b + 1], ARGV[b + 3])\n"
+    "          pz[ARGV[b + 1]] = ARGV[b + 2]\n"
+    "          b = b + 4\n"
+    "          na = na - 1\n"
+    "        else\n"
+    "          r = redis.pcall('HLEN', jh)\n"
+    "        end\n"
+    "        if type(r) == 'table' and r.err then\n"
+    "          bad = jh\n"
+    "          pz[ARGV[as + 1]] = nil\n"
+    "          if inc == 1 then redis.call('HDEL', ck, 'events')\n"
+    "          elseif inc then redis.call('HINCRBY', ck, 'events', -1) end\n"
+    "        end\n"
     "      end\n"
-    "      if dup then\n"
-    "        cnt[2] = cnt[2] + 1\n"
+    "      if bad then\n"
+    "        redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad .. "
+    "' is a ' .. redis.call('TYPE', bad).ok)\n"
     "      else\n"
+    "        acked[#acked + 1] = sid\n"
+    "        if eid ~= '' then\n"
+    "          redis.call('SET', P .. ':seen:' .. eid, sid, 'PX', ttl)\n"
+    "        end\n"
     "        if nf > 0 then\n"
     "          redis.call('HSET', ck, 'updated', now, unpack(ARGV, fs, "
     "fs + 2 * nf - 1))\n"
     "        end\n"
-    "        redis.pcall('HINCRBY', ck, 'events', 1)\n"
     "        if sup ~= '' then\n"
     "          if addr == '' then addr = redis.call('HGET', ck, 'email') or '' "
     "end\n"
@@ -160,13 +194,14 @@ static struct suki_redis_script apply_script = {
     "            else redis.call('SREM', supk, string.lower(addr)) end\n"
     "          end\n"
     "        end\n"
-    "        for a = 0, na - 1 do\n"
-    "          local b = as + 5 * a\n"
-    "          local key, jh = ARGV[b + 1], JP .. ARGV[b + 2]\n"
+    "        for a = 1, na do\n"
+    "          local key = ARGV[b + 1]\n"
     "          if ARGV[b] == 'S' then\n"
-    "            redis.call('HSET', jh, key, ARGV[b + 4])\n"
-    "            pz[key] = ARGV[b + 3]\n"
+    "            redis.call('HSET', jh, key, ARGV[b + 3])\n"
+    "            pz[key] = ARGV[b + 2]\n"
+    "            b = b + 4\n"
     "          else\n"
+    "            b = b + 2\n"
     "            local n = #key\n"
     "            for _, m in ipairs(redis.call('HKEYS', jh)) do\n"
     "              if string.sub(m, 1, n) == key then\n"
@@ -987,6 +1022,8 @@ static bool rules_active(const struct suki_intake *in)
 }
 
 static void send_apply(struct batch *b);
+static bool actions_one_hash(const struct entry *e, const char **c,
+                             size_t *len);
 
 /* Profile fields of every event, then the rules (when there are any),
  * against in-memory profiles that see the batch's earlier updates. */
@@ -1040,8 +1077,14 @@ static void run_rules(struct batch *b)
         suki_actions_init(&e->acts);
         e->acts_used = true;
         struct suki_err err = {{0}};
-        if (suki_rules_on_event(in->D->rules, e->ev, cl, now, &e->acts, &err) <
-            0) {
+        int rc = suki_rules_on_event(in->D->rules, e->ev, cl, now, &e->acts,
+                                     &err);
+        const char *jc;
+        size_t jl;
+        if (rc == 0 && !actions_one_hash(e, &jc, &jl))
+            rc = suki_err_set(&err, -EINVAL,
+                              "actions name no client or several clients");
+        if (rc < 0) {
             suki_warnx("intake: event %s (%s, client %s) not applied: %s",
                        e->sid, e->ev->type, e->ev->client, err.msg);
             e->op = OP_ERROR;
@@ -1229,16 +1272,38 @@ static void on_apply(struct suki_redis *r, redisReply *reply, void *arg)
 }
 
 /* The client component of a job key "rule:client:...", as escaped in the
- * key: it names the job hash P:job:<client>. "" (no client in the key)
- * makes the script refuse the event. */
-static void push_key_client(struct argv *a, const char *key)
+ * key: it names the job hash P:job:<client>. */
+static bool key_client(const char *key, const char **c, size_t *len)
 {
-    const char *c = strchr(key, ':');
-    const char *end = c ? strchr(c + 1, ':') : NULL;
-    if (!end)
-        argv_push(a, "", 0);
-    else
-        argv_push(a, c + 1, (size_t)(end - c - 1));
+    const char *s = strchr(key, ':');
+    const char *end = s ? strchr(s + 1, ':') : NULL;
+    if (!end || end == s + 1)
+        return false;
+    *c = s + 1;
+    *len = (size_t)(end - s - 1);
+    return true;
+}
+
+/* Whether every action of e names the same job hash (the script writes
+ * one per event); sets *c, *len to its client component. */
+static bool actions_one_hash(const struct entry *e, const char **c,
+                             size_t *len)
+{
+    *c = NULL;
+    *len = 0;
+    for (size_t k = 0; e->acts_used && k < e->acts.n; k++) {
+        const struct suki_action *x = &e->acts.v[k];
+        const char *kc;
+        size_t kl;
+        if (!key_client(x->kind == SUKI_ACTION_SCHEDULE ? x->key : x->prefix,
+                        &kc, &kl))
+            return false;
+        if (*c && (kl != *len || memcmp(kc, *c, kl) != 0))
+            return false;
+        *c = kc;
+        *len = kl;
+    }
+    return true;
 }
 
 static void push_entry(struct argv *a, struct batch *b, struct entry *e)
@@ -1248,19 +1313,35 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
     argv_str(a, ops[e->op]);
     switch (e->op) {
     case OP_APPLY: {
-        argv_str(a, e->ev->id ? e->ev->id : "");
-        argv_str(a, e->ev->client);
-        const char *sup = "", *addr = NULL;
+        const char *client = e->ev->client, *jc;
+        size_t jl;
+        actions_one_hash(e, &jc, &jl); /* checked in run_rules */
+        bool jd = jc && (jl != strlen(client) || memcmp(jc, client, jl) != 0);
+        char sup = 0;
         if (strcmp(e->ev->type, "consent.unsubscribed") == 0)
-            sup = "U";
+            sup = 'U';
         else if (strcmp(e->ev->type, "consent.subscribed") == 0)
-            sup = "S";
-        if (*sup) {
+            sup = 'S';
+        char op[5];
+        size_t on = 0;
+        op[on++] = 'a';
+        if (e->ev->id)
+            op[on++] = 'i';
+        if (sup)
+            op[on++] = sup;
+        if (jd)
+            op[on++] = 'j';
+        a->v[a->n - 1] = arena_memdup(&b->ar, op, on); /* the plain "a" */
+        a->len[a->n - 1] = on;
+        argv_str(a, client);
+        if (jd)
+            argv_push(a, jc, jl);
+        if (e->ev->id)
+            argv_str(a, e->ev->id);
+        if (sup) {
             json_t *em = json_object_get(e->ev->data, "email");
-            addr = json_is_string(em) ? json_string_value(em) : NULL;
+            argv_str(a, json_is_string(em) ? json_string_value(em) : "");
         }
-        argv_str(a, sup);
-        argv_str(a, addr ? addr : "");
         argv_str(a, arena_printf(&b->ar, "%zu", e->npf));
         for (size_t k = 0; k < e->npf; k++) {
             argv_str(a, e->pf[k].field);
@@ -1271,12 +1352,12 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
         for (size_t k = 0; k < na; k++) {
             const struct suki_action *x = &e->acts.v[k];
             bool s = x->kind == SUKI_ACTION_SCHEDULE;
-            const char *key = s ? x->key : x->prefix;
             argv_str(a, s ? "S" : "C");
-            argv_str(a, key);
-            push_key_client(a, key);
-            argv_str(a, s ? arena_printf(&b->ar, "%" PRId64, x->due_ms) : "");
-            argv_str(a, s && x->body ? x->body : "");
+            argv_str(a, s ? x->key : x->prefix);
+            if (s) {
+                argv_str(a, arena_printf(&b->ar, "%" PRId64, x->due_ms));
+                argv_str(a, x->body ? x->body : "");
+            }
         }
         break;
     }

@@ -81,25 +81,39 @@ rules = ( { name = "fu"; use = "followup"; on = [ "meeting.held" ];
             after = "3d"; at_local = "09:00";
             notify = [ "manager" ]; template = "followup-reminder"; } );'
 rcli SET suki:client:broken oops >/dev/null
-bad=
+rcli SET suki:job:jbroken oops >/dev/null
+bad= jbad=
 for i in $(seq 1 60); do
     case $i in
     5) ev='{"type":"client.updated","client":"z","data":{"timezone":"Asia/Manila"}}' ;;
     10) ev='{"type":"meeting.held","client":"z","at":"2026-11-27T10:00:00+08:00"}' ;;
     22) ev='{"type":"meeting.held","client":"broken"}' ;;
+    30) ev='{"type":"meeting.held","client":"jbroken","id":"j1"}' ;;
+    40) ev='{"type":"meeting.held","client":"acme:ph 2"}' ;;
     *) ev="{\"type\":\"meeting.held\",\"client\":\"f$i\"}" ;;
     esac
     sid=$(rcli XADD suki:events '*' event "$ev")
     [ "$i" = 22 ] && bad=$sid
+    [ "$i" = 30 ] && jbad=$sid
 done
 start_sukid b "$CONF2"
-wait_for 10 '[ "$(stat applied)" = 59 ]' || fail "read ahead: applied $(stat applied)"
+wait_for 10 '[ "$(stat applied)" = 58 ]' || fail "read ahead: applied $(stat applied)"
 zkey=$(rcli HKEYS suki:job:z)
 [ "$(rcli ZSCORE suki:jobs "$zkey")" = 1796000400000 ] ||
     fail "time zone from an earlier batch not seen: due $(rcli ZSCORE suki:jobs "$zkey")"
-[ "$(rcli ZCARD suki:jobs)" = 58 ] || fail "jobs: $(rcli ZCARD suki:jobs)"
+[ "$(rcli ZCARD suki:jobs)" = 57 ] || fail "jobs: $(rcli ZCARD suki:jobs)"
+# a client id escaped in job keys names its job hash the same way
+[ "$(rcli HLEN 'suki:job:acme%3Aph%202')" = 1 ] || fail "escaped client's job hash"
+[ "$(rcli HGET 'suki:client:acme:ph 2' events)" = 1 ] || fail "escaped client's profile"
 wait_for 5 '[ -n "$(rcli HGET suki:lasterr "$bad")" ]' || fail "broken: no last error"
 rcli HGET suki:lasterr "$bad" | grep -q "cannot read the client's profile: WRONGTYPE" ||
     fail "broken: last error $(rcli HGET suki:lasterr "$bad")"
-ok "read ahead: earlier batches' profiles seen; a broken profile fails its own event only"
+# a job hash of the wrong type: the event is not applied at all (its
+# profile counter and de-duplication marker are not written either)
+wait_for 5 '[ -n "$(rcli HGET suki:lasterr "$jbad")" ]' || fail "jbroken: no last error"
+rcli HGET suki:lasterr "$jbad" | grep -q "cannot apply: key suki:job:jbroken is a string" ||
+    fail "jbroken: last error $(rcli HGET suki:lasterr "$jbad")"
+[ -z "$(rcli HGET suki:client:jbroken events)" ] || fail "jbroken: half applied"
+[ "$(rcli EXISTS suki:seen:j1)" = 0 ] || fail "jbroken: marked as seen"
+ok "read ahead: earlier batches' profiles seen; a broken profile or job hash fails its own event only"
 stop_sukid b || fail "exit status $?"
