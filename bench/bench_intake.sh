@@ -16,8 +16,17 @@ N=${1:-200000}
 start_redis --appendonly no
 CONF=$T/sukid.conf
 # RULES=1 loads the shipped rules (conf/sukid.conf) and plugins, so every
-# generated meeting.held event also schedules its follow-up job.
+# generated meeting.held event (each for a new client) also schedules its
+# follow-up job: the worst case. MIX=1 (implies RULES=1) pushes a CRM's day
+# instead: DESIGN's event types in turn for 19,997 clients, so profiles
+# exist, some events schedule (up to 4 renewal alerts), some cancel, some
+# only update the profile.
 EXTRA=
+GEN=
+if [ "${MIX:-0}" = 1 ]; then
+    RULES=1
+    GEN="--mix 19997"
+fi
 if [ "${RULES:-0}" = 1 ]; then
     PLUGINS_DIR=$top_builddir/plugins/.libs
     TEMPLATES_DIR=$top_srcdir/conf/templates
@@ -32,7 +41,8 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 drain()
 {
     rcli FLUSHALL >/dev/null
-    gen_events "$N"
+    # shellcheck disable=SC2086
+    gen_events "$N" $GEN
     [ "$(rcli XLEN suki:events)" = "$N" ] || fail "push: $(rcli XLEN suki:events)"
     t0=$(now_ms)
     pids=""
@@ -57,7 +67,7 @@ drain()
         "max VmHWM ${hwm} kB, VmRSS at the end ${rss} kB"
 }
 
-echo "intake benchmark: $N events, batch 256, $(nproc) cores, rules ${RULES:-0}"
+echo "intake benchmark: $N events, batch 256, $(nproc) cores, rules ${RULES:-0}, mix ${MIX:-0}"
 drain 1
 drain 2
 rcli FLUSHALL >/dev/null

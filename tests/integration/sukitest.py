@@ -6,9 +6,12 @@ arbitrary bytes (invalid UTF-8, NUL) where redis-cli cannot.
 
 As a program:
   sukitest.py gen N [--start S] [--ids] [--cmd xadd|lpush] [--key KEY]
-              [--type T] [--client-prefix P]
+              [--type T] [--client-prefix P] [--mix CLIENTS]
       print RESP commands for `redis-cli --pipe`: N events for clients
       P<S>..P<S+N-1> (one event each), with ids "e<i>" when --ids.
+      --mix: a CRM's day instead: DESIGN's event types in turn (profile
+      updates, meetings, calls, proposals, complaints, contracts, orders)
+      for CLIENTS clients, each event for client P<i mod CLIENTS>.
   sukitest.py xadd PORT STREAM FIELD HEXVALUE [FIELD HEXVALUE...]
       XADD raw bytes given in hex; prints the new stream id.
 """
@@ -64,10 +67,28 @@ class Redis:
         raise RuntimeError("bad reply %r" % line)
 
 
+# --mix: one day of a CRM, in turn (N is the event's number)
+MIX = [
+    ("client.updated", '{"email":"cN@example.ph","manager":"am@example.ph",'
+     '"timezone":"Asia/Manila","locale":"en"}'),
+    ("meeting.held", '{"summary":"review N"}'),
+    ("proposal.sent", '{"amount":1200,"currency":"PHP",'
+     '"valid_until":"2027-03-01"}'),
+    ("contact.call", '{"direction":"out","summary":"call N"}'),
+    ("meeting.scheduled", '{"starts_at":"2027-02-10T10:00:00+08:00"}'),
+    ("complaint.opened", '{"ticket":"tN","severity":"high"}'),
+    ("complaint.resolved", '{"ticket":"tN"}'),
+    ("contract.signed", '{"contract":"kN","starts_at":"2027-01-01",'
+     '"ends_at":"2028-01-01"}'),
+    ("order.fulfilled", '{"order":"oN"}'),
+    ("contact.email", '{"direction":"in","summary":"mail N"}'),
+]
+
+
 def gen(argv):
     n = int(argv[0])
     start, ids, cmd, key = 0, False, "xadd", "suki:events"
-    etype, cprefix = "meeting.held", "c"
+    etype, cprefix, mix = "meeting.held", "c", 0
     i = 1
     while i < len(argv):
         a = argv[i]
@@ -83,13 +104,21 @@ def gen(argv):
             etype = argv[i + 1]; i += 2
         elif a == "--client-prefix":
             cprefix = argv[i + 1]; i += 2
+        elif a == "--mix":
+            mix = int(argv[i + 1]); i += 2
         else:
             raise SystemExit("gen: unknown option " + a)
     w = sys.stdout.buffer
     chunk = []
     for k in range(start, start + n):
-        doc = '{"type":"%s","client":"%s%d"%s,"data":{"n":%d}}' % (
-            etype, cprefix, k, (',"id":"e%d"' % k) if ids else "", k)
+        if mix:
+            t, data = MIX[k % len(MIX)]
+            doc = '{"type":"%s","client":"%s%d"%s,"data":%s}' % (
+                t, cprefix, k % mix, (',"id":"e%d"' % k) if ids else "",
+                data.replace("N", str(k)))
+        else:
+            doc = '{"type":"%s","client":"%s%d"%s,"data":{"n":%d}}' % (
+                etype, cprefix, k, (',"id":"e%d"' % k) if ids else "", k)
         if cmd == "xadd":
             chunk.append(resp("XADD", key, "*", "event", doc))
         else:
