@@ -40,8 +40,10 @@
 /* ---- Lua scripts ----------------------------------------------------
  *
  * The "#!lua" line makes Redis refuse a script up front when it is out of
- * memory instead of failing a write half-way; the scripts also check key
- * types before writing, so none of them stops half-way through a batch. */
+ * memory instead of failing a write half-way; a key of the wrong type
+ * fails only the entry that uses it (checked before writing, or by a first
+ * write that fails without effect), so no script stops half-way through a
+ * batch. */
 
 /* Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
  * ms, consumer, lowest and highest entry id of the batch, then one record
@@ -69,9 +71,11 @@
  * An entry no longer pending for this consumer (another consumer claimed
  * it) is skipped: one XPENDING over the batch's id range says which are
  * still ours, and one XACK per 500 entries acknowledges them. Schedules are
- * collected and written with one ZADD per 500 jobs at the end (a cancel
- * later in the batch takes them back out). Key types are checked once per
- * key before anything is written. Returns {applied, duplicate, invalid,
+ * collected and written with one ZADD per 1000 jobs at the end (a cancel
+ * later in the batch takes them back out). The shared keys' types are
+ * checked once; an event's own keys are checked by their first write
+ * (pcall), and the profile counter is taken back when the job hash then
+ * fails. Returns {applied, duplicate, invalid,
  * poison, earliest due or -1, skipped}. */
 static struct suki_redis_script apply_script = {
     "intake-apply",
