@@ -4,9 +4,12 @@
  * The dispatcher delivers one message and classifies the outcome; the caller
  * does the bookkeeping (recording sent messages, retry schedules,
  * dead-letters). Per transport it keeps a bounded in-flight count
- * (max_connections), a priority queue (reminders before campaign mail), a
- * token bucket for `rate`, and a circuit breaker. libcurl's connection cache
- * reuses SMTP and HTTP connections across messages.
+ * (max_connections; for a spool, whose one worker writes one file after the
+ * other, a window that grows from max_connections to 256 while files are
+ * written and falls back on a failure), a priority queue (reminders before
+ * campaign mail), a token bucket for `rate`, and a circuit breaker.
+ * libcurl's connection cache reuses SMTP and HTTP connections across
+ * messages.
  *
  * Threads: the transfers run on worker threads of the dispatcher's own
  * (each with its own event loop), because libcurl waits blocking for some

@@ -869,6 +869,10 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&l->hub->mu);
     while ((x = TAILQ_FIRST(&batch)) != NULL) {
         TAILQ_REMOVE(&batch, x, link);
+        /* A batch may hold a whole spool window: a stop asked for
+         * meanwhile waits for the file being written only. */
+        if (!stop && x->conf->kind == SUKI_TRANSPORT_SPOOL && lane_stopping(l))
+            stop = true;
         if (stop)
             finish_cancelled(l, x);
         else
