@@ -409,9 +409,16 @@ static void conclude(struct fjob *fj)
     }
     const struct suki_transport_conf *tc =
         suki_conf_transport(fj->conf, fj->channel);
-    const char **marks = suki_calloc(fj->n_msgs + 1, sizeof(char *));
-    struct suki_sched_dead *dead = suki_calloc(fj->n_msgs + 1, sizeof(*dead));
-    char **reasons = suki_calloc(fj->n_msgs + 1, sizeof(char *));
+    /* On the stack for the usual few messages. */
+    const char *marks_s[8];
+    struct suki_sched_dead dead_s[8];
+    char *reasons_s[8];
+    bool heap = fj->n_msgs > 8;
+    const char **marks =
+        heap ? suki_calloc(fj->n_msgs, sizeof(char *)) : marks_s;
+    struct suki_sched_dead *dead =
+        heap ? suki_calloc(fj->n_msgs, sizeof(*dead)) : dead_s;
+    char **reasons = heap ? suki_calloc(fj->n_msgs, sizeof(char *)) : reasons_s;
     size_t n_marks = 0, n_dead = 0, n_temp = 0, n_requeue = 0;
     for (size_t i = 0; i < fj->n_msgs; i++) {
         struct fmsg *m = &fj->msgs[i];
@@ -488,9 +495,11 @@ static void conclude(struct fjob *fj)
     free(nb);
     for (size_t i = 0; i < n_dead; i++)
         free(reasons[i]);
-    free(reasons);
-    free(dead);
-    free(marks);
+    if (heap) {
+        free(reasons);
+        free(dead);
+        free(marks);
+    }
 }
 
 /* ---- dispatching -------------------------------------------------- */
@@ -643,26 +652,34 @@ static void on_mark_timer(evutil_socket_t fd, short what, void *arg)
     f->marks = NULL;
     if (!b)
         return;
+    /* The keys one after the other in one buffer: no allocation per key. */
     const char **argv = suki_calloc(b->keys + 1, sizeof(char *));
-    char **keys = suki_calloc(b->keys + 1, sizeof(char *));
+    size_t *lens = suki_calloc(b->keys + 1, sizeof(size_t));
+    size_t *offs = suki_calloc(b->keys + 1, sizeof(size_t));
+    struct suki_buf kb = {0};
     argv[0] = "MGET";
+    lens[0] = 4;
     size_t k = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct fjob *fj = b->jobs[i];
         for (size_t x = 0; x < fj->n_msgs; x++) {
             if (fj->msgs[x].st != FM_NEW)
                 continue;
-            keys[k] = suki_asprintf("%s:sent:%s", fj->conf->prefix,
-                                    fj->msgs[x].msgid);
-            argv[1 + k] = keys[k];
+            offs[1 + k] = kb.len;
+            suki_buf_str(&kb, fj->conf->prefix);
+            suki_buf_str(&kb, ":sent:");
+            suki_buf_str(&kb, fj->msgs[x].msgid);
+            lens[1 + k] = kb.len - offs[1 + k];
             k++;
         }
     }
+    for (size_t i = 1; i <= k; i++)
+        argv[i] = kb.p + offs[i];
     int rc =
-        suki_redis_argv(f->D->redis, on_markers, b, 0, (int)k + 1, argv, NULL);
-    for (size_t i = 0; i < k; i++)
-        free(keys[i]);
-    free(keys);
+        suki_redis_argv(f->D->redis, on_markers, b, 0, (int)k + 1, argv, lens);
+    free(kb.p);
+    free(offs);
+    free(lens);
     free(argv);
     if (rc < 0)
         on_markers(f->D->redis, NULL, b);
@@ -834,10 +851,16 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
     suki_debug("job %s fired: late %" PRId64 " ms, attempt %d", j->key,
                now - at, fj->jd.attempt);
 
-    char *pk = suki_asprintf("%s:client:%s", fj->conf->prefix, fj->jd.client);
+    char kbuf[256];
+    char *pk = kbuf;
+    int kn = snprintf(kbuf, sizeof(kbuf), "%s:client:%s", fj->conf->prefix,
+                      fj->jd.client);
+    if (kn < 0 || (size_t)kn >= sizeof(kbuf))
+        pk = suki_asprintf("%s:client:%s", fj->conf->prefix, fj->jd.client);
     const char *argv[2] = {"HGETALL", pk};
     int rc = suki_redis_argv(f->D->redis, on_profile, fj, 0, 2, argv, NULL);
-    free(pk);
+    if (pk != kbuf)
+        free(pk);
     if (rc < 0)
         finish_simple(fj, SUKI_SETTLE_LEAVE);
 }

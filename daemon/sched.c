@@ -454,9 +454,7 @@ static void job_free(struct suki_sched_job *j)
 {
     if (!j)
         return;
-    free(j->key);
-    free(j->body);
-    free(j);
+    free(j); /* key and body live in the same allocation */
 }
 
 static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
@@ -498,9 +496,13 @@ static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
         redisReply *b = rep->element[3 + 2 * i];
         if (k->type != REDIS_REPLY_STRING || b->type != REDIS_REPLY_STRING)
             continue;
-        struct suki_sched_job *j = suki_calloc(1, sizeof(*j));
-        j->key = suki_strndup(k->str, k->len);
-        j->body = suki_malloc(b->len + 1);
+        /* One allocation for the job, its key and its body. */
+        struct suki_sched_job *j =
+            suki_calloc(1, sizeof(*j) + k->len + 1 + b->len + 1);
+        j->key = (char *)(j + 1);
+        memcpy(j->key, k->str, k->len);
+        j->key[k->len] = '\0';
+        j->body = j->key + k->len + 1;
         memcpy(j->body, b->str, b->len);
         j->body[b->len] = '\0';
         j->body_len = b->len;

@@ -33,8 +33,8 @@ struct suki_sched;
 
 /* One claimed job, owned by the scheduler until it is settled. */
 struct suki_sched_job {
-    char *key;  /* owned: the job key */
-    char *body; /* owned: the body exactly as claimed */
+    char *key;  /* the job key (in the job's own allocation) */
+    char *body; /* the body exactly as claimed (likewise) */
     size_t body_len;
     int64_t claimed_ms;   /* wall clock at the claim */
     int64_t lease_end_ms; /* the claimed score */
