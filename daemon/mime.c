@@ -499,14 +499,23 @@ void suki_mime_date(int64_t ms, char *buf, size_t size) {
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr",
                                        "May", "Jun", "Jul", "Aug",
                                        "Sep", "Oct", "Nov", "Dec"};
+    /* The last second formatted, per thread: a burst of messages shares
+     * it. */
+    static _Thread_local time_t last = (time_t)-1;
+    static _Thread_local char last_buf[64];
     time_t t = (time_t)(ms >= 0 ? ms / 1000 : 0);
     struct tm tm;
 
-    /* Written by hand so that no locale setting can change the bytes. */
-    gmtime_r(&t, &tm);
-    snprintf(buf, size, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-             days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
-             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (t != last) {
+        /* Written by hand so that no locale setting can change the bytes. */
+        gmtime_r(&t, &tm);
+        snprintf(last_buf, sizeof(last_buf),
+                 "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
+                 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec);
+        last = t;
+    }
+    suki_strlcpy(buf, last_buf, size);
 }
 
 /* ---- the message ---- */

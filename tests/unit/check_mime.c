@@ -858,6 +858,13 @@ START_TEST(message_id_and_date) {
     ck_assert_str_eq(date, "Tue, 29 Feb 2000 00:00:00 +0000");
     suki_mime_date(1798761599999, date, sizeof(date));
     ck_assert_str_eq(date, "Thu, 31 Dec 2026 23:59:59 +0000");
+    /* the same second again (cached), the next one, a small buffer */
+    suki_mime_date(1798761599000, date, sizeof(date));
+    ck_assert_str_eq(date, "Thu, 31 Dec 2026 23:59:59 +0000");
+    suki_mime_date(1798761600000, date, sizeof(date));
+    ck_assert_str_eq(date, "Fri, 01 Jan 2027 00:00:00 +0000");
+    suki_mime_date(1798761600500, date, 4);
+    ck_assert_str_eq(date, "Fri");
 }
 END_TEST
 
