@@ -194,6 +194,16 @@ static const char *keep(struct lookup_ctx *c, char *owned)
     return owned;
 }
 
+/* v (0 <= v < 10^n) as n decimal digits at p; returns the end. */
+static char *put_digits(char *p, int v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
 /* "2026-11-27 09:00 (Asia/Manila)" in the client's zone. */
 static const char *local_time(struct lookup_ctx *c, int64_t ms)
 {
@@ -203,8 +213,29 @@ static const char *local_time(struct lookup_ctx *c, int64_t ms)
         suki_time_format_rfc3339(ms, buf, sizeof(buf));
         return keep(c, suki_strdup(buf));
     }
-    return keep(c, suki_asprintf("%04d-%02d-%02d %02d:%02d (%s)", tm.year,
-                                 tm.mon, tm.mday, tm.hour, tm.min, c->tz));
+    if (tm.year < 0 || tm.year > 9999)
+        return keep(c, suki_asprintf("%04d-%02d-%02d %02d:%02d (%s)", tm.year,
+                                     tm.mon, tm.mday, tm.hour, tm.min, c->tz));
+    /* By hand: printf's %d costs more than the rest of a render. */
+    size_t tzl = strlen(c->tz);
+    char *out = suki_malloc(16 + 2 + tzl + 2);
+    char *p = out;
+    p = put_digits(p, tm.year, 4);
+    *p++ = '-';
+    p = put_digits(p, tm.mon, 2);
+    *p++ = '-';
+    p = put_digits(p, tm.mday, 2);
+    *p++ = ' ';
+    p = put_digits(p, tm.hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.min, 2);
+    *p++ = ' ';
+    *p++ = '(';
+    memcpy(p, c->tz, tzl);
+    p += tzl;
+    *p++ = ')';
+    *p = '\0';
+    return keep(c, out);
 }
 
 static const char *lookup(const char *var, void *arg)

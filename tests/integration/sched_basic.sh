@@ -94,6 +94,9 @@ grep -l "^To: mgr@example.com" "$T"/spool/*.eml >/dev/null ||
     fail "no message to the manager (from the profile)"
 grep -q "^Subject: Reminder sched-test for cx" "$T"/spool/*.eml ||
     fail "message not rendered from the template"
+WANT=$("$PY" -c "import datetime; print(datetime.datetime.fromtimestamp($DUE // 1000, datetime.timezone.utc).strftime('%Y-%m-%d %H:%M'))")
+grep -q "^Job of cx (soon) due $WANT (UTC)\." "$T"/spool/*.eml ||
+    fail "due time not rendered as '$WANT (UTC)': $(grep '^Job of' "$T"/spool/*.eml | head -1)"
 wait_for 5 '[ "$(rcli HEXISTS $P:job:cx sched-test:cx:soon:)" = 0 ]' ||
     fail "fired job not completed"
 [ "$(rcli ZSCORE "$P:jobs" sched-test:cx:soon:)" = "" ] || fail "index left"
