@@ -48,8 +48,9 @@
 /* Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
  * ms, consumer, lowest and highest entry id of the batch, then one record
  * per entry:
- *   sid 'a[i][U|S][j]' client [jclient] [event_id] [addr] nf (field
- *       value)*nf na ('S' key due body | 'C' prefix)*na
+ *   sid 'a[i][U|S][j]' client [jclient] [event_id] [addr] counts (field
+ *       value)*nf (key due body | prefix "")*na
+ *                                     counts: nf and na, two bytes each
  *                                     apply: schedule, or cancel by key
  *                                     prefix, in the job hash
  *                                     P:job:<jclient> (jclient: with 'j',
@@ -135,13 +136,13 @@ static struct suki_redis_script apply_script = {
     "    if f[3] then jc = ARGV[i]; i = i + 1 end\n"
     "    if f[1] then eid = ARGV[i]; i = i + 1 end\n"
     "    if sup ~= '' then addr = ARGV[i]; i = i + 1 end\n"
-    "    local nf = tonumber(ARGV[i])\n"
+    "    local c1, c2, c3, c4 = string.byte(ARGV[i], 1, 4)\n"
+    "    local nf, na = c1 * 256 + c2, c3 * 256 + c4\n"
     "    local fs = i + 1\n"
-    "    local na = tonumber(ARGV[fs + 2 * nf])\n"
-    "    local as = fs + 2 * nf + 1\n"
+    "    local as = fs + 2 * nf\n"
     "    i = as\n"
     "    for a = 1, na do\n"
-    "      if ARGV[i] == 'S' then i = i + 4 else i = i + 2 end\n"
+    "      if ARGV[i + 1] == '' then i = i + 2 else i = i + 3 end\n"
     "    end\n"
     "    local ck = P .. ':client:' .. client\n"
     "    local jh = JP .. jc\n"
@@ -162,10 +163,10 @@ static struct suki_redis_script apply_script = {
     "bad = ck end\n"
     "      local b, hk = as, nil\n"
     "      if not bad and na > 0 then\n"
-    "        if ARGV[b] == 'S' then\n"
-    "          r = redis.pcall('HSET', jh, ARGV[b + 1], ARGV[b + 3])\n"
-    "          pz[ARGV[b + 1]] = ARGV[b + 2]\n"
-    "          b = b + 4\n"
+    "        if ARGV[b + 1] ~= '' then\n"
+    "          r = redis.pcall('HSET', jh, ARGV[b], ARGV[b + 2])\n"
+    "          pz[ARGV[b]] = ARGV[b + 1]\n"
+    "          b = b + 3\n"
     "          na = na - 1\n"
     "        else\n"
     "          r = redis.pcall('HKEYS', jh)\n"
@@ -173,7 +174,7 @@ static struct suki_redis_script apply_script = {
     "        end\n"
     "        if type(r) == 'table' and r.err then\n"
     "          bad = jh\n"
-    "          pz[ARGV[as + 1]] = nil\n"
+    "          pz[ARGV[as]] = nil\n"
     "          if inc == 1 then redis.call('HDEL', ck, 'events')\n"
     "          elseif inc then redis.call('HINCRBY', ck, 'events', -1) end\n"
     "        end\n"
@@ -200,11 +201,11 @@ static struct suki_redis_script apply_script = {
     "          end\n"
     "        end\n"
     "        for a = 1, na do\n"
-    "          local key = ARGV[b + 1]\n"
-    "          if ARGV[b] == 'S' then\n"
-    "            redis.call('HSET', jh, key, ARGV[b + 3])\n"
-    "            pz[key] = ARGV[b + 2]\n"
-    "            b = b + 4\n"
+    "          local key, due = ARGV[b], ARGV[b + 1]\n"
+    "          if due ~= '' then\n"
+    "            redis.call('HSET', jh, key, ARGV[b + 2])\n"
+    "            pz[key] = due\n"
+    "            b = b + 3\n"
     "          else\n"
     "            b = b + 2\n"
     "            local keys = hk or redis.call('HKEYS', jh)\n"
@@ -1091,6 +1092,9 @@ static void run_rules(struct batch *b)
         if (rc == 0 && !actions_one_hash(e, &jc, &jl))
             rc = suki_err_set(&err, -EINVAL,
                               "actions name no client or several clients");
+        if (rc == 0 && (e->acts.n > 0xffff || e->npf > 0xffff))
+            rc = suki_err_set(&err, -E2BIG, "more than 65,535 actions or "
+                                            "profile fields");
         if (rc < 0) {
             suki_warnx("intake: event %s (%s, client %s) not applied: %s",
                        e->sid, e->ev->type, e->ev->client, err.msg);
@@ -1349,21 +1353,28 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
             json_t *em = json_object_get(e->ev->data, "email");
             argv_str(a, json_is_string(em) ? json_string_value(em) : "");
         }
-        argv_str(a, arena_printf(&b->ar, "%zu", e->npf));
+        /* both counts in one argument, two bytes each (run_rules keeps
+         * them below 65,536) */
+        size_t na = e->acts_used ? e->acts.n : 0;
+        char *cnt = arena_alloc(&b->ar, 4);
+        cnt[0] = (char)(e->npf >> 8);
+        cnt[1] = (char)(e->npf & 0xff);
+        cnt[2] = (char)(na >> 8);
+        cnt[3] = (char)(na & 0xff);
+        argv_push(a, cnt, 4);
         for (size_t k = 0; k < e->npf; k++) {
             argv_str(a, e->pf[k].field);
             argv_str(a, e->pf[k].value);
         }
-        size_t na = e->acts_used ? e->acts.n : 0;
-        argv_str(a, arena_printf(&b->ar, "%zu", na));
         for (size_t k = 0; k < na; k++) {
             const struct suki_action *x = &e->acts.v[k];
-            bool s = x->kind == SUKI_ACTION_SCHEDULE;
-            argv_str(a, s ? "S" : "C");
-            argv_str(a, s ? x->key : x->prefix);
-            if (s) {
+            if (x->kind == SUKI_ACTION_SCHEDULE) {
+                argv_str(a, x->key);
                 argv_str(a, arena_printf(&b->ar, "%" PRId64, x->due_ms));
                 argv_str(a, x->body ? x->body : "");
+            } else {
+                argv_str(a, x->prefix);
+                argv_str(a, ""); /* no due time: a cancel */
             }
         }
         break;
