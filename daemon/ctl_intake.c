@@ -356,10 +356,12 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
     char *pkey = suki_asprintf("%s:client:%s", ctl->conf->prefix, id);
     char *jh = suki_job_hash_key(ctl->conf->prefix, id, NULL);
     char *jobs = sukictl_key(ctl, "jobs");
+    char *evk = sukictl_key(ctl, "client-events");
     int rc = SUKICTL_FAILED;
     redisReply *prof = sukictl_cmd(ctl, "HGETALL %s", pkey);
-    redisReply *bodies = prof ? sukictl_cmd(ctl, "HGETALL %s", jh) : NULL;
-    if (!prof || !bodies)
+    redisReply *nev = prof ? sukictl_cmd(ctl, "HGET %s %s", evk, id) : NULL;
+    redisReply *bodies = nev ? sukictl_cmd(ctl, "HGETALL %s", jh) : NULL;
+    if (!prof || !nev || !bodies)
         goto out;
     json_t *o = json_object();
     json_t *p = json_object();
@@ -369,6 +371,11 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
         json_object_set_new(
             p, prof->element[k]->str,
             json_bytes(prof->element[k + 1]->str, prof->element[k + 1]->len));
+    /* events applied for the client: kept apart from the profile (one
+     * hash for every client, so an event that changes no profile field
+     * creates no key), shown with it */
+    if (nev->type == REDIS_REPLY_STRING)
+        json_object_set_new(p, "events", json_bytes(nev->str, nev->len));
     /* The job bodies are P:job:<client>; their scores pipelined. */
     for (size_t i = 0; i + 1 < bodies->elements; i += 2)
         redisAppendCommand(ctl->redis, "ZSCORE %s %b", jobs,
@@ -456,10 +463,12 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
     json_decref(o);
 out:
     freeReplyObject(prof);
+    freeReplyObject(nev);
     freeReplyObject(bodies);
     free(pkey);
     free(jh);
     free(jobs);
+    free(evk);
     return rc;
 }
 

@@ -73,11 +73,11 @@
  * it) is skipped: one XPENDING over the batch's id range says which are
  * still ours, and one XACK per 500 entries acknowledges them. Schedules are
  * collected and written with one ZADD per 1000 jobs at the end (a cancel
- * later in the batch takes them back out). The shared keys' types are
- * checked once; an event's own keys are checked by their first write
- * (pcall), and the profile counter is taken back when the job hash then
- * fails. Returns {applied, duplicate, invalid,
- * poison, earliest due or -1, skipped}. */
+ * later in the batch takes them back out); the per-client event counters
+ * (hash P:client-events, field = client) with one HMGET and one HSET per 500
+ * clients. The shared keys' types are checked once; the profile's when it
+ * is written to, the job hash's by its first write (pcall). Returns
+ * {applied, duplicate, invalid, poison, earliest due or -1, skipped}. */
 static struct suki_redis_script apply_script = {
     "intake-apply",
     "#!lua\n"
@@ -86,7 +86,7 @@ static struct suki_redis_script apply_script = {
     "local jobs, JP = P .. ':jobs', P .. ':job:'\n"
     "local dead, lasterr, stats = P .. ':dead', P .. ':lasterr', "
     "P .. ':stats'\n"
-    "local supk = P .. ':suppressed'\n"
+    "local supk, evk = P .. ':suppressed', P .. ':client-events'\n"
     "local tc = {}\n"
     "local function kt(k)\n"
     "  local t = tc[k]\n"
@@ -94,7 +94,7 @@ static struct suki_redis_script apply_script = {
     "  return t\n"
     "end\n"
     "local want = {[jobs] = 'zset', [dead] = 'stream',\n"
-    "  [lasterr] = 'hash', [stats] = 'hash', [supk] = 'set'}\n"
+    "  [lasterr] = 'hash', [stats] = 'hash', [supk] = 'set', [evk] = 'hash'}\n"
     "for k, t in pairs(want) do\n"
     "  local have = kt(k)\n"
     "  if have ~= 'none' and have ~= t then\n"
@@ -120,7 +120,7 @@ static struct suki_redis_script apply_script = {
     "end\n"
     "local cnt = {0, 0, 0, 0}\n"
     "local stale, earliest = 0, -1\n"
-    "local acked, pz = {}, {}\n"
+    "local acked, pz, evc, evn = {}, {}, {}, {}\n"
     "local i = 8\n"
     "while i <= #ARGV do\n"
     "  local sid, op = ARGV[i], ARGV[i + 1]\n"
@@ -153,14 +153,15 @@ static struct suki_redis_script apply_script = {
     "      acked[#acked + 1] = sid\n"
     "      cnt[2] = cnt[2] + 1\n"
     "    else\n"
-    /* The first write to each key doubles as its type check: it fails
-     * without effect on a key of the wrong type, and is undone when a
-     * later key fails, so an event is applied whole or not at all. */
-    "      local bad = nil\n"
-    "      local r = redis.pcall('HINCRBY', ck, 'events', 1)\n"
-    "      local inc = type(r) == 'number' and r\n"
-    "      if not inc and string.sub(r.err, 1, 9) == 'WRONGTYPE' then "
-    "bad = ck end\n"
+    /* The profile is checked only when it is written to; the job hash's
+     * first write is its check (it fails without effect on a key of the
+     * wrong type) and comes before any other write, so an event is
+     * applied whole or not at all. */
+    "      local bad, r = nil, nil\n"
+    "      if nf > 0 or sup ~= '' then\n"
+    "        local t = kt(ck)\n"
+    "        if t ~= 'none' and t ~= 'hash' then bad = ck end\n"
+    "      end\n"
     "      local b, hk = as, nil\n"
     "      if not bad and na > 0 then\n"
     "        if ARGV[b + 1] ~= '' then\n"
@@ -175,8 +176,6 @@ static struct suki_redis_script apply_script = {
     "        if type(r) == 'table' and r.err then\n"
     "          bad = jh\n"
     "          pz[ARGV[as]] = nil\n"
-    "          if inc == 1 then redis.call('HDEL', ck, 'events')\n"
-    "          elseif inc then redis.call('HINCRBY', ck, 'events', -1) end\n"
     "        end\n"
     "      end\n"
     "      if bad then\n"
@@ -220,6 +219,8 @@ static struct suki_redis_script apply_script = {
     "            end\n"
     "          end\n"
     "        end\n"
+    "        if not evc[client] then evn[#evn + 1] = client end\n"
+    "        evc[client] = (evc[client] or 0) + 1\n"
     "        cnt[1] = cnt[1] + 1\n"
     "      end\n"
     "    end\n"
@@ -262,6 +263,16 @@ static struct suki_redis_script apply_script = {
     "end\n"
     "for j = 1, #z, 1000 do\n"
     "  redis.call('ZADD', jobs, unpack(z, j, math.min(j + 999, #z)))\n"
+    "end\n"
+    "for j = 1, #evn, 500 do\n"
+    "  local e = math.min(j + 499, #evn)\n"
+    "  local old = redis.call('HMGET', evk, unpack(evn, j, e))\n"
+    "  local kv = {}\n"
+    "  for k = j, e do\n"
+    "    kv[#kv + 1] = evn[k]\n"
+    "    kv[#kv + 1] = (tonumber(old[k - j + 1]) or 0) + evc[evn[k]]\n"
+    "  end\n"
+    "  redis.call('HSET', evk, unpack(kv))\n"
     "end\n"
     "for j = 1, #acked, 500 do\n"
     "  redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, "

@@ -87,7 +87,7 @@ PYEOF
 [ "$(group_pending)" = 0 ] || fail "bad entries left pending"
 
 rcli XADD suki:events '*' event '{"type":"meeting.held","client":"good"}' >/dev/null
-wait_for 10 '[ "$(rcli HGET suki:client:good events)" = 1 ]' ||
+wait_for 10 '[ "$(rcli HGET suki:client-events good)" = 1 ]' ||
     fail "the good event after the bad ones was not applied"
 [ "$(stat invalid)" = "$n" ] || fail "invalid $(stat invalid), want $n"
 ok "$n bad inputs dead-lettered, next good event applied"

@@ -31,12 +31,12 @@ ok "$N list items moved and applied once"
 
 # a late push is picked up by the idle poller (<= 100 ms back-off)
 rcli LPUSH crm:events '{"type":"a.b","client":"late"}' >/dev/null
-wait_for 5 '[ "$(rcli HGET suki:client:late events)" = 1 ]' ||
+wait_for 5 '[ "$(rcli HGET suki:client-events late)" = 1 ]' ||
     fail "late list item not applied"
 # a key of the wrong type is reported and skipped, the other list still moves
 rcli SET other:events x >/dev/null
 rcli LPUSH crm:events '{"type":"a.b","client":"late2"}' >/dev/null
-wait_for 5 '[ "$(rcli HGET suki:client:late2 events)" = 1 ]' ||
+wait_for 5 '[ "$(rcli HGET suki:client-events late2)" = 1 ]' ||
     fail "list not moved next to a wrong-typed key"
 wait_for 5 'grep -q "other:events is not a list" "$T/sukid-a.log"' ||
     fail "wrong-typed list not reported"

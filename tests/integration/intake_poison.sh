@@ -21,9 +21,10 @@ wait_for 10 '[ "$(stat applied)" = 50 ]' || fail "orphaned entries not claimed"
 [ "$(clients_not_once 50 100)" = 0 ] || fail "claimed entries not applied once"
 ok "entries of a dead consumer claimed and applied"
 
-# the profile key of "victim" is not a hash: its events cannot apply
+# the profile key of "victim" is not a hash: its events that write the
+# profile cannot apply
 rcli SET suki:client:victim oops >/dev/null
-sid=$(rcli XADD suki:events '*' event '{"type":"a.b","client":"victim","id":"v1"}')
+sid=$(rcli XADD suki:events '*' event '{"type":"client.updated","client":"victim","id":"v1","data":{"name":"V"}}')
 gen_events 100
 wait_for 10 '[ "$(stat applied)" = 150 ]' || fail "other events stalled"
 wait_for 5 '[ -n "$(rcli HGET suki:lasterr "$sid")" ]' || fail "no last error"

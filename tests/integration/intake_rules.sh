@@ -61,7 +61,7 @@ rcli XADD suki:events '*' event '{"type":"meeting.held","client":"other"}' >/dev
 wait_for 10 '[ "$(stat applied)" = 4 ]' || fail "event after the failing one"
 wait_for 5 '[ -n "$(rcli HGET suki:lasterr "$sid")" ]' || fail "no last error"
 rcli HGET suki:lasterr "$sid" | grep -q boom || fail "last error: $(rcli HGET suki:lasterr "$sid")"
-[ "$(rcli HGET suki:client:acme events)" = 3 ] || fail "failed event applied"
+[ "$(rcli HGET suki:client-events acme)" = 3 ] || fail "failed event applied"
 wait_for 20 '[ "$(stat poison)" = 1 ]' || fail "failing event not poison"
 rcli XRANGE suki:dead - + | grep -q '^poison: delivered 3 times; last error: .*boom' ||
     fail "poison reason: $(rcli XRANGE suki:dead - +)"
@@ -104,7 +104,7 @@ zkey=$(rcli HKEYS suki:job:z)
 [ "$(rcli ZCARD suki:jobs)" = 57 ] || fail "jobs: $(rcli ZCARD suki:jobs)"
 # a client id escaped in job keys names its job hash the same way
 [ "$(rcli HLEN 'suki:job:acme%3Aph%202')" = 1 ] || fail "escaped client's job hash"
-[ "$(rcli HGET 'suki:client:acme:ph 2' events)" = 1 ] || fail "escaped client's profile"
+[ "$(rcli HGET suki:client-events 'acme:ph 2')" = 1 ] || fail "escaped client's profile"
 wait_for 5 '[ -n "$(rcli HGET suki:lasterr "$bad")" ]' || fail "broken: no last error"
 rcli HGET suki:lasterr "$bad" | grep -q "cannot read the client's profile: WRONGTYPE" ||
     fail "broken: last error $(rcli HGET suki:lasterr "$bad")"
@@ -113,7 +113,7 @@ rcli HGET suki:lasterr "$bad" | grep -q "cannot read the client's profile: WRONG
 wait_for 5 '[ -n "$(rcli HGET suki:lasterr "$jbad")" ]' || fail "jbroken: no last error"
 rcli HGET suki:lasterr "$jbad" | grep -q "cannot apply: key suki:job:jbroken is a string" ||
     fail "jbroken: last error $(rcli HGET suki:lasterr "$jbad")"
-[ -z "$(rcli HGET suki:client:jbroken events)" ] || fail "jbroken: half applied"
+[ -z "$(rcli HGET suki:client-events jbroken)" ] || fail "jbroken: half applied"
 [ "$(rcli EXISTS suki:seen:j1)" = 0 ] || fail "jbroken: marked as seen"
 ok "read ahead: earlier batches' profiles seen; a broken profile or job hash fails its own event only"
 stop_sukid b || fail "exit status $?"

@@ -254,12 +254,12 @@ stat()
 }
 
 # clients_not_once N [START] - how many of the clients c<START>..c<START+N-1>
-# do not have exactly one applied event (P:client:<id> events != 1).
+# do not have exactly one applied event (P:client-events <id> != 1).
 clients_not_once()
 {
     rcli EVAL "local bad = 0
         for i = tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[1]) - 1 do
-          if redis.call('HGET', ARGV[3] .. ':client:c' .. i, 'events') ~= '1'
+          if redis.call('HGET', ARGV[3] .. ':client-events', 'c' .. i) ~= '1'
           then bad = bad + 1 end
         end
         return bad" 0 "$1" "${2:-0}" "$SUKI_PREFIX"

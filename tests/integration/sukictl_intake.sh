@@ -69,7 +69,7 @@ sed -i 's/max_event_size = 300;/max_event_size = 65536;/' "$CONF"
 kill -HUP "$SUKID_PID"
 wait_for 5 'grep -q "configuration reloaded" "$T/sukid-a.log"' || fail "reload"
 sukictl dead replay "$big_id" || fail "replay: exit $?"
-wait_for 10 '[ "$(rcli HGET suki:client:big events)" = 1 ]' ||
+wait_for 10 '[ "$(rcli HGET suki:client-events big)" = 1 ]' ||
     fail "replayed event not applied"
 [ "$(rcli XLEN suki:dead)" = 1 ] || fail "replayed dead letter not removed"
 sukictl dead replay "$big_id" 2>/dev/null && fail "replay twice: exit 0"
