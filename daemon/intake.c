@@ -593,9 +593,9 @@ struct batch {
     /* profiles of the batch's clients (sorted by id) */
     struct suki_client **cl;
     size_t ncl;
-    bool *seen;   /* per entry: the seen marker exists (rules path) */
-    size_t *prev; /* per entry: earlier entry with the same event id, or
-                     SIZE_MAX (rules path) */
+    bool *seen;        /* per entry: the seen marker exists (rules path) */
+    size_t *prev;      /* per entry: earlier entry with the same event id, or
+                          SIZE_MAX (rules path) */
     struct idref *ids; /* event ids of the batch, sorted (rules path) */
     size_t nids;
     const char **clerr; /* per client: why its profile is unreadable, or
@@ -616,16 +616,16 @@ struct suki_intake {
     struct mainref *ref;
     char *stream, *group; /* names in use (copied from the conf) */
     bool up, group_ok, setup_sent;
-    long long client_id; /* of the intake link, for CLIENT UNBLOCK */
-    bool chain_busy;     /* read / recover / setup outstanding */
-    bool read_blocking;  /* the outstanding command is a blocking read */
-    bool read_own;       /* the outstanding read is of our own PEL */
-    bool backlog;        /* the last read was full: read ahead */
+    long long client_id;       /* of the intake link, for CLIENT UNBLOCK */
+    bool chain_busy;           /* read / recover / setup outstanding */
+    bool read_blocking;        /* the outstanding command is a blocking read */
+    bool read_own;             /* the outstanding read is of our own PEL */
+    bool backlog;              /* the last read was full: read ahead */
     struct batch *head, *tail; /* batches in flight (read, not applied) */
     int nbatches;
-    int preparing;        /* batches read whose apply is not sent yet */
+    int preparing;         /* batches read whose apply is not sent yet */
     uint64_t applies_sent; /* apply scripts sent so far */
-    bool own_pending;    /* read our own pending entries first */
+    bool own_pending;      /* read our own pending entries first */
     char own_cursor[48];
     bool recover_again;   /* the last recovery was full */
     int64_t next_recover; /* monotonic ms */
@@ -1093,16 +1093,17 @@ static void run_rules(struct batch *b)
         suki_actions_init(&e->acts);
         e->acts_used = true;
         struct suki_err err = {{0}};
-        int rc = suki_rules_on_event(in->D->rules, e->ev, cl, now, &e->acts,
-                                     &err);
+        int rc =
+            suki_rules_on_event(in->D->rules, e->ev, cl, now, &e->acts, &err);
         const char *jc;
         size_t jl;
         if (rc == 0 && !actions_one_hash(e, &jc, &jl))
             rc = suki_err_set(&err, -EINVAL,
                               "actions name no client or several clients");
         if (rc == 0 && (e->acts.n > 0xffff || e->npf > 0xffff))
-            rc = suki_err_set(&err, -E2BIG, "more than 65,535 actions or "
-                                            "profile fields");
+            rc = suki_err_set(&err, -E2BIG,
+                              "more than 65,535 actions or "
+                              "profile fields");
         if (rc < 0) {
             suki_warnx("intake: event %s (%s, client %s) not applied: %s",
                        e->sid, e->ev->type, e->ev->client, err.msg);
@@ -1216,15 +1217,15 @@ static void fetch_profiles(struct batch *b)
     b->nids = nids;
     bool ok = true;
     for (size_t i = 0; ok && i < b->ncl; i++) {
-        const char *key = arena_cat3(&b->ar, c->prefix, ":client:",
-                                     b->cl[i]->id);
+        const char *key =
+            arena_cat3(&b->ar, c->prefix, ":client:", b->cl[i]->id);
         ok = send_lookup(b, "HGETALL", key, i, false);
     }
     for (size_t i = 0; ok && i < b->n; i++) {
         if (b->e[i].op != OP_APPLY || !b->e[i].ev->id)
             continue;
-        const char *key = arena_cat3(&b->ar, c->prefix, ":seen:",
-                                     b->e[i].ev->id);
+        const char *key =
+            arena_cat3(&b->ar, c->prefix, ":seen:", b->e[i].ev->id);
         ok = send_lookup(b, "EXISTS", key, i, true);
     }
     /* Replies never arrive synchronously, so counting as we send is safe.
@@ -1290,23 +1291,9 @@ static void on_apply(struct suki_redis *r, redisReply *reply, void *arg)
     drive(in);
 }
 
-/* The client component of a job key "rule:client:...", as escaped in the
- * key: it names the job hash P:job:<client>. */
-static bool key_client(const char *key, const char **c, size_t *len)
-{
-    const char *s = strchr(key, ':');
-    const char *end = s ? strchr(s + 1, ':') : NULL;
-    if (!end || end == s + 1)
-        return false;
-    *c = s + 1;
-    *len = (size_t)(end - s - 1);
-    return true;
-}
-
 /* Whether every action of e names the same job hash (the script writes
  * one per event); sets *c, *len to its client component. */
-static bool actions_one_hash(const struct entry *e, const char **c,
-                             size_t *len)
+static bool actions_one_hash(const struct entry *e, const char **c, size_t *len)
 {
     *c = NULL;
     *len = 0;
@@ -1314,8 +1301,8 @@ static bool actions_one_hash(const struct entry *e, const char **c,
         const struct suki_action *x = &e->acts.v[k];
         const char *kc;
         size_t kl;
-        if (!key_client(x->kind == SUKI_ACTION_SCHEDULE ? x->key : x->prefix,
-                        &kc, &kl))
+        if (!suki_job_key_client(
+                x->kind == SUKI_ACTION_SCHEDULE ? x->key : x->prefix, &kc, &kl))
             return false;
         if (*c && (kl != *len || memcmp(kc, *c, kl) != 0))
             return false;
@@ -1515,8 +1502,8 @@ static void send_read(struct suki_intake *in, bool own, bool block)
     av[n++] = "STREAMS";
     av[n++] = in->stream;
     av[n++] = own ? in->own_cursor : ">";
-    int64_t timeout = !own && block ? c->block_ms + c->redis_command_timeout_ms
-                                    : 0;
+    int64_t timeout =
+        !own && block ? c->block_ms + c->redis_command_timeout_ms : 0;
     if (suki_redis_argv(in->link, on_read, in, timeout, n, av, NULL) < 0) {
         retry_later(in, 1000);
         return;
@@ -1567,8 +1554,8 @@ static void finish_stop(evutil_socket_t fd, short what, void *arg)
                 v[SUKI_EV_APPLIED], v[SUKI_EV_DUPLICATE], v[SUKI_EV_INVALID],
                 v[SUKI_EV_POISON],
                 in->chain_busy || in->nbatches ? "; a batch in flight stays "
-                                                "pending"
-                                              : "");
+                                                 "pending"
+                                               : "");
     done(in->done_arg);
 }
 

@@ -91,36 +91,6 @@ static void call_end(void)
     cur.set = NULL;
 }
 
-/* ---- small string builder ------------------------------------------ */
-
-struct sbuf {
-    char *p;
-    size_t n, cap;
-};
-
-static void sb_putc(struct sbuf *b, char c)
-{
-    if (b->n + 2 > b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 64;
-        b->p = suki_realloc(b->p, b->cap);
-    }
-    b->p[b->n++] = c;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-    while (*s)
-        sb_putc(b, *s++);
-}
-
-static char *sb_take(struct sbuf *b)
-{
-    if (!b->p)
-        return suki_strdup("");
-    return b->p;
-}
-
 /* ---- client profile ------------------------------------------------ */
 
 struct suki_client *suki_client_new(const char *id)
@@ -205,18 +175,17 @@ static struct suki_action *actions_push(struct suki_actions *a)
 
 /* ---- job keys ------------------------------------------------------ */
 
-static void key_component(struct sbuf *b, const char *s)
+static void key_component(struct suki_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     if (!s)
         return;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == ':' || *p == '%' || *p <= 0x20 || *p == 0x7f) {
-            sb_putc(b, '%');
-            sb_putc(b, hex[*p >> 4]);
-            sb_putc(b, hex[*p & 15]);
+            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            suki_buf_add(b, esc, sizeof(esc));
         } else {
-            sb_putc(b, (char)*p);
+            suki_buf_add(b, p, 1);
         }
     }
 }
@@ -224,30 +193,30 @@ static void key_component(struct sbuf *b, const char *s)
 char *suki_job_key(const char *rule, const char *client, const char *subject,
                    const char *slot)
 {
-    struct sbuf b = {0};
+    struct suki_buf b = {0};
     key_component(&b, rule);
-    sb_putc(&b, ':');
+    suki_buf_str(&b, ":");
     key_component(&b, client);
-    sb_putc(&b, ':');
+    suki_buf_str(&b, ":");
     key_component(&b, subject);
-    sb_putc(&b, ':');
+    suki_buf_str(&b, ":");
     key_component(&b, slot);
-    return sb_take(&b);
+    return suki_buf_take(&b);
 }
 
 char *suki_job_key_prefix(const char *rule, const char *client,
                           const char *subject)
 {
-    struct sbuf b = {0};
+    struct suki_buf b = {0};
     key_component(&b, rule);
-    sb_putc(&b, ':');
+    suki_buf_str(&b, ":");
     key_component(&b, client);
-    sb_putc(&b, ':');
+    suki_buf_str(&b, ":");
     if (subject) {
         key_component(&b, subject);
-        sb_putc(&b, ':');
+        suki_buf_str(&b, ":");
     }
-    return sb_take(&b);
+    return suki_buf_take(&b);
 }
 
 /* ---- job bodies ---------------------------------------------------- */
@@ -319,22 +288,32 @@ bad:
 
 char *suki_job_hash_key(const char *prefix, const char *client, const char *key)
 {
-    struct sbuf b = {0};
-    sb_puts(&b, prefix ? prefix : "");
-    sb_puts(&b, ":job:");
+    struct suki_buf b = {0};
+    suki_buf_str(&b, prefix ? prefix : "");
+    suki_buf_str(&b, ":job:");
     if (client) {
         key_component(&b, client);
-        return sb_take(&b);
+        return suki_buf_take(&b);
     }
-    const char *c = key ? strchr(key, ':') : NULL;
-    const char *e = c ? strchr(c + 1, ':') : NULL;
-    if (!e || e == c + 1) {
+    const char *c;
+    size_t n;
+    if (!key || !suki_job_key_client(key, &c, &n)) {
         free(b.p);
         return NULL;
     }
-    for (const char *q = c + 1; q < e; q++)
-        sb_putc(&b, *q);
-    return sb_take(&b);
+    suki_buf_add(&b, c, n);
+    return suki_buf_take(&b);
+}
+
+bool suki_job_key_client(const char *key, const char **c, size_t *len)
+{
+    const char *s = strchr(key, ':');
+    const char *e = s ? strchr(s + 1, ':') : NULL;
+    if (!e || e == s + 1)
+        return false;
+    *c = s + 1;
+    *len = (size_t)(e - s - 1);
+    return true;
 }
 
 void suki_jobdata_clear(struct suki_jobdata *j)
@@ -1488,19 +1467,19 @@ static void add_addr(char ***v, size_t *n, const char *addr)
     (*v)[(*n)++] = suki_strdup(addr);
 }
 
-static void note(struct sbuf *why, const char *fmt, ...)
+static void note(struct suki_buf *why, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void note(struct sbuf *why, const char *fmt, ...)
+static void note(struct suki_buf *why, const char *fmt, ...)
 {
     char buf[160];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    if (why->n)
-        sb_puts(why, ", ");
-    sb_puts(why, buf);
+    if (why->len)
+        suki_buf_str(why, ", ");
+    suki_buf_str(why, buf);
 }
 
 int suki_rules_recipients(struct suki_ruleset *set,
@@ -1519,7 +1498,7 @@ int suki_rules_recipients(struct suki_ruleset *set,
             nspec = r->rc->n_notify;
         }
     }
-    struct sbuf why = {0};
+    struct suki_buf why = {0};
     for (size_t i = 0; i < nspec; i++) {
         const char *s = spec[i];
         const char *addr = NULL;

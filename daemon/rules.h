@@ -122,6 +122,9 @@ int suki_job_key_split(const char *key, char **rule, char **client,
  * no client component. */
 char *suki_job_hash_key(const char *prefix, const char *client,
                         const char *key);
+/* The client component of a job key or key prefix, as encoded in it
+ * (borrowed: *c points into key, *len bytes). false when there is none. */
+bool suki_job_key_client(const char *key, const char **c, size_t *len);
 
 /* Members of a stored job body (docs/ARCHITECTURE.md): the body holds only
  * what the key and the rule's configuration do not say. */
