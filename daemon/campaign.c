@@ -1437,9 +1437,7 @@ static void arm_pump(struct runner *ru, int64_t ms)
 {
     if (ru->dead)
         return;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_del(ru->pump_ev);
-    evtimer_add(ru->pump_ev, &tv);
+    suki_timer_ms(ru->pump_ev, ms);
 }
 
 static void arm_pump_later(struct runner *ru)

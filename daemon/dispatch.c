@@ -586,16 +586,6 @@ static void transport_free(struct transport *t)
     free(t);
 }
 
-static void arm_timer(struct event *ev, int64_t ms)
-{
-    struct timeval tv;
-    if (ms < 0)
-        ms = 0;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-    evtimer_add(ev, &tv);
-}
-
 static void breaker_open(struct transport *t, const char *reply)
 {
     char dur[32];
@@ -836,7 +826,7 @@ static void defer_local(struct xfer *x, enum suki_dispatch_status st,
     set_result(x, st, reply, false);
     x->state = X_DEFERRED;
     TAILQ_INSERT_TAIL(&d->deferred, x, link);
-    arm_timer(d->defer, 0);
+    suki_timer_ms(d->defer, 0);
 }
 
 static void defer_cb(evutil_socket_t fd, short what, void *arg)
@@ -873,16 +863,6 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void efd_drain(int efd)
-{
-    uint64_t v;
-    ssize_t r;
-
-    do {
-        r = read(efd, &v, sizeof(v));
-    } while (r < 0 && errno == EINTR);
-}
-
 /* The lanes gave xfers back (or one of them exited). The eventfd is read
  * before the list is taken: a lane writes it only when the list was
  * empty. */
@@ -893,7 +873,7 @@ static void results_cb(evutil_socket_t fd, short what, void *arg)
     struct xfer *x;
 
     (void)what;
-    efd_drain(fd);
+    suki_dispatch_efd_drain(fd);
     TAILQ_INIT(&batch);
     pthread_mutex_lock(&d->hub.mu);
     TAILQ_CONCAT(&batch, &d->hub.done, link);
@@ -929,7 +909,7 @@ static void start(struct transport *t, struct xfer *x)
     l->busy++;
     x->state = X_HANDED;
     TAILQ_INSERT_TAIL(&l->outbox, x, link);
-    arm_timer(d->flush, 0);
+    suki_timer_ms(d->flush, 0);
 }
 
 /* Messages t may have started and not back: max_connections, or the
@@ -953,7 +933,7 @@ static void pump(struct transport *t)
     now = suki_mono_ms();
     if (t->breaker == SUKI_BREAKER_OPEN) {
         if (now < t->open_until) {
-            arm_timer(t->wake, t->open_until - now);
+            suki_timer_ms(t->wake, t->open_until - now);
             return;
         }
         t->breaker = SUKI_BREAKER_HALF_OPEN;
@@ -963,7 +943,8 @@ static void pump(struct transport *t)
         if (t->breaker == SUKI_BREAKER_HALF_OPEN && t->probe_out)
             return;
         if (!suki_dispatch_bucket_take(&t->bucket, now)) {
-            arm_timer(t->wake, suki_dispatch_bucket_wait_ms(&t->bucket, now));
+            suki_timer_ms(t->wake,
+                          suki_dispatch_bucket_wait_ms(&t->bucket, now));
             return;
         }
         x = TAILQ_FIRST(&t->q[0]);

@@ -83,7 +83,7 @@ static void efd_signal(int efd)
     /* EAGAIN means the counter is already non-zero: a wake-up is pending */
 }
 
-static void efd_drain(int efd)
+void suki_dispatch_efd_drain(int efd)
 {
     uint64_t v;
     ssize_t r;
@@ -91,16 +91,6 @@ static void efd_drain(int efd)
     do {
         r = read(efd, &v, sizeof(v));
     } while (r < 0 && errno == EINTR);
-}
-
-static void arm_timer(struct event *ev, int64_t ms)
-{
-    struct timeval tv;
-    if (ms < 0)
-        ms = 0;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-    evtimer_add(ev, &tv);
 }
 
 static bool lane_stopping(struct lane *l)
@@ -794,7 +784,7 @@ static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     if (timeout_ms < 0)
         evtimer_del(l->timer);
     else
-        arm_timer(l->timer, timeout_ms);
+        suki_timer_ms(l->timer, timeout_ms);
     return 0;
 }
 
@@ -861,7 +851,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     spool_sync_init(&ss);
-    efd_drain(l->efd);
+    suki_dispatch_efd_drain(l->efd);
     TAILQ_INIT(&batch);
     pthread_mutex_lock(&l->hub->mu);
     TAILQ_CONCAT(&batch, &l->inbox, link);

@@ -170,6 +170,8 @@ struct lane *suki_dispatch_lane_new(struct hub *hub, struct suki_err *err);
  * the xfers passes to the lane until they come back through the hub.
  * Caller's thread. */
 void suki_dispatch_lane_post(struct lane *l, struct xq *batch);
+/* Empty an eventfd's counter (a wake-up was seen; its count is not). */
+void suki_dispatch_efd_drain(int efd);
 
 /* Ask l to leave its loop. What it still holds comes back through the hub:
  * transfers it finished with their outcome, the rest cancelled. With abort,

@@ -652,7 +652,6 @@ struct suki_intake {
 #define INTAKE_DEPTH 4
 
 static void drive(struct suki_intake *in);
-static void arm(struct event *ev, int64_t ms);
 
 static const struct suki_conf *C(const struct suki_intake *in)
 {
@@ -737,9 +736,8 @@ static void retry_later(struct suki_intake *in, int64_t ms)
         drive(in);
         return;
     }
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     in->retry_wait = true;
-    evtimer_add(in->retry_ev, &tv);
+    suki_timer_ms(in->retry_ev, ms);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -1642,7 +1640,7 @@ static void unblock_reply(struct suki_redis *r, redisReply *reply, void *arg)
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 &&
         in->chain_busy && in->read_blocking) {
         in->unblock_sent = false;
-        arm(in->retry_ev, 20);
+        suki_timer_ms(in->retry_ev, 20);
     }
 }
 
@@ -1668,12 +1666,6 @@ static void on_link_state(struct suki_redis *r, bool up, void *arg)
 }
 
 /* ---- maintenance on the main link ---------------------------------- */
-
-static void arm(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(ev, &tv);
-}
 
 static void on_lists_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
@@ -1707,7 +1699,7 @@ static void on_lists_reply(struct suki_redis *r, redisReply *reply, void *arg)
         in->lists_delay_ms = in->lists_delay_ms ? in->lists_delay_ms * 2 : 5;
     if (in->lists_delay_ms > 100)
         in->lists_delay_ms = 100;
-    arm(in->lists_ev, in->lists_delay_ms);
+    suki_timer_ms(in->lists_ev, in->lists_delay_ms);
 }
 
 static void on_lists_timer(evutil_socket_t fd, short what, void *arg)
@@ -1719,7 +1711,7 @@ static void on_lists_timer(evutil_socket_t fd, short what, void *arg)
     if (in->stopping || in->lists_busy || c->n_lists == 0)
         return;
     if (!suki_redis_is_up(in->D->redis)) {
-        arm(in->lists_ev, 100);
+        suki_timer_ms(in->lists_ev, 100);
         return;
     }
     size_t n = c->n_lists + 2;
@@ -1736,7 +1728,7 @@ static void on_lists_timer(evutil_socket_t fd, short what, void *arg)
     free(av);
     if (rc < 0) {
         in->ref->refs--;
-        arm(in->lists_ev, 100);
+        suki_timer_ms(in->lists_ev, 100);
         return;
     }
     in->lists_busy = true;
@@ -1756,7 +1748,7 @@ static void on_maint_reply(struct suki_redis *r, redisReply *reply, void *arg)
         reply->element[0]->type == REDIS_REPLY_INTEGER &&
         reply->element[0]->integer < 0 && !in->stopping) {
         /* could not count (entry pending far back): try again later */
-        arm(in->maint_ev, 10000);
+        suki_timer_ms(in->maint_ev, 10000);
     }
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
         long long v[3];
@@ -1783,7 +1775,7 @@ static void on_maint_timer(evutil_socket_t fd, short what, void *arg)
     struct suki_intake *in = arg;
     if (in->stopping)
         return;
-    arm(in->maint_ev, 1000);
+    suki_timer_ms(in->maint_ev, 1000);
     if (in->maint_busy || !suki_redis_is_up(in->D->redis) || !in->stream)
         return;
     const struct suki_conf *c = C(in);
@@ -1834,8 +1826,8 @@ struct suki_intake *suki_intake_new(struct suki_daemon *D)
     suki_redis_add_script(in->link, &recover_script);
     suki_redis_add_script(D->redis, &lists_script);
     suki_redis_add_script(D->redis, &trim_script);
-    arm(in->lists_ev, 0);
-    arm(in->maint_ev, 1000);
+    suki_timer_ms(in->lists_ev, 0);
+    suki_timer_ms(in->maint_ev, 1000);
     return in;
 }
 
@@ -1845,7 +1837,7 @@ void suki_intake_reload(struct suki_intake *in)
     in->lists_warned = false;
     if (!in->stopping && !in->lists_busy &&
         !evtimer_pending(in->lists_ev, NULL))
-        arm(in->lists_ev, 0);
+        suki_timer_ms(in->lists_ev, 0);
     drive(in);
 }
 
@@ -1868,7 +1860,7 @@ void suki_intake_stop(struct suki_intake *in, void (*done)(void *arg),
     evtimer_del(in->retry_ev);
     in->retry_wait = false;
     /* shutdown_timeout bounds the drain; drive() fires it sooner */
-    arm(in->done_ev, C(in)->shutdown_timeout_ms);
+    suki_timer_ms(in->done_ev, C(in)->shutdown_timeout_ms);
     drive(in);
 }
 

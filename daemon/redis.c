@@ -286,9 +286,8 @@ static void schedule_reconnect(struct suki_redis *r)
     int64_t jitter = (int64_t)(suki_rand64() % (uint64_t)(base_ms / 2 + 1));
     int64_t delay = base_ms - base_ms / 4 + jitter;
     r->backoff_ms = base_ms * 2 > 5000 ? 5000 : base_ms * 2;
-    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
     r->state = LINK_DOWN;
-    evtimer_add(r->reconnect_ev, &tv);
+    suki_timer_ms(r->reconnect_ev, delay);
 }
 
 static void on_handshake_reply(struct suki_redis *r, redisReply *reply,

@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -325,6 +326,14 @@ static void buf_reserve(struct suki_buf *b, size_t more)
         cap *= 2;
     b->p = suki_realloc(b->p, cap);
     b->cap = cap;
+}
+
+int suki_timer_ms(struct event *ev, int64_t ms)
+{
+    if (ms < 0)
+        ms = 0;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
+    return evtimer_add(ev, &tv);
 }
 
 void suki_buf_add(struct suki_buf *b, const void *s, size_t n)

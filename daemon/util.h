@@ -79,6 +79,11 @@ char *suki_read_file(const char *path, size_t *len, size_t max,
 /* Bounded string copy that always NUL-terminates; returns strlen(src). */
 size_t suki_strlcpy(char *dst, const char *src, size_t size);
 
+/* (Re)arm the libevent timer ev to fire in ms milliseconds (0 when
+ * negative). Returns evtimer_add's result. */
+struct event;
+int suki_timer_ms(struct event *ev, int64_t ms);
+
 /* A growable NUL-terminated byte string; zero-initialise it. The caller
  * owns p (free it, or take it with suki_buf_take). */
 struct suki_buf {
