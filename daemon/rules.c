@@ -180,14 +180,16 @@ static void key_component(struct suki_buf *b, const char *s)
     static const char hex[] = "0123456789ABCDEF";
     if (!s)
         return;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *run = (const unsigned char *)s, *p = run;
+    for (; *p; p++) {
         if (*p == ':' || *p == '%' || *p <= 0x20 || *p == 0x7f) {
             char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            suki_buf_add(b, run, (size_t)(p - run));
             suki_buf_add(b, esc, sizeof(esc));
-        } else {
-            suki_buf_add(b, p, 1);
+            run = p + 1;
         }
     }
+    suki_buf_add(b, run, (size_t)(p - run));
 }
 
 char *suki_job_key(const char *rule, const char *client, const char *subject,
