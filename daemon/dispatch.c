@@ -19,6 +19,10 @@
  * fields without locks, and a reminder sent after campaign mail still
  * overtakes whatever has not started.
  *
+ * In sukid the lanes are proxies for lane threads in the delivery agent, a
+ * child process (agent.h, suki_dispatch_set_agent), so that transfers in
+ * flight outlive a killed sukid; the front does not see the difference.
+ *
  * Lanes per transport: an SMTP transport gets up to max_connections lanes,
  * started on first use, each running one transfer at a time over its own
  * cached connection; a blocking end-of-data wait then holds up only the
@@ -61,6 +65,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "agent.h"
 #include "dispatch.h"
 #include "dispatch_thread.h"
 #include "log.h"
@@ -115,6 +120,7 @@ struct suki_dispatch {
     struct xq deferred;
     size_t pending, max_pending;
     bool closing;
+    struct suki_agent *agent; /* borrowed or NULL: lanes are threads here */
 };
 
 static void kick(struct suki_dispatch *d);
@@ -420,10 +426,12 @@ static struct tconf *tconf_ref(struct tconf *c)
     return c;
 }
 
-static void tconf_unref(struct tconf *c)
+void suki_dispatch_tconf_unref(struct tconf *c)
 {
     if (!c || --c->refs > 0)
         return;
+    if (c->agent)
+        suki_agent_conf_gone(c->agent, c);
     free(c->name);
     free(c->url);
     free(c->spool_dir);
@@ -482,7 +490,7 @@ static struct tconf *tconf_new(const struct suki_transport_conf *src)
     else if (src->url && strncmp(src->url, "spool://", 8) == 0)
         c->spool_dir = suki_strdup(src->url + 8);
     if (c->kind == SUKI_TRANSPORT_SPOOL && (!c->spool_dir || !*c->spool_dir)) {
-        tconf_unref(c);
+        suki_dispatch_tconf_unref(c);
         return NULL;
     }
     c->starttls = src->starttls;
@@ -581,7 +589,7 @@ static void transport_free(struct transport *t)
     free(t->lanes);
     TAILQ_REMOVE(&d->transports, t, link);
     event_free(t->wake);
-    tconf_unref(t->conf);
+    suki_dispatch_tconf_unref(t->conf);
     free(t->name);
     free(t);
 }
@@ -656,7 +664,8 @@ static struct lane *lane_for(struct transport *t, struct suki_err *err)
     /* every SMTP lane is busy: only after a reload lowered the limit */
     if (t->n_lanes >= want && best != SIZE_MAX)
         return t->lanes[best];
-    l = suki_dispatch_lane_new(&t->d->hub, err);
+    l = t->d->agent ? suki_agent_lane_new(t->d->agent, &t->d->hub, err)
+                    : suki_dispatch_lane_new(&t->d->hub, err);
     if (!l)
         return best != SIZE_MAX ? t->lanes[best] : NULL;
     if (t->n_lanes == t->cap_lanes) {
@@ -684,10 +693,8 @@ static void reap(struct suki_dispatch *d)
 /* ------------------------------------------------------------------ */
 /* xfer lifetime                                                       */
 
-static void xfer_free(struct xfer *x)
+void suki_dispatch_xfer_clear(struct xfer *x)
 {
-    x->t->nxfers--;
-    tconf_unref(x->conf);
     free(x->message_id);
     free(x->from);
     for (size_t i = 0; i < x->n_rcpt; i++) {
@@ -700,7 +707,15 @@ static void xfer_free(struct xfer *x)
     free(x->rcpt_code);
     curl_slist_free_all(x->rcpt_list);
     free(x->body);
+    free(x->sent_marker);
     free(x->res_reply);
+}
+
+static void xfer_free(struct xfer *x)
+{
+    x->t->nxfers--;
+    suki_dispatch_tconf_unref(x->conf);
+    suki_dispatch_xfer_clear(x);
     free(x);
 }
 
@@ -898,7 +913,7 @@ static void start(struct transport *t, struct xfer *x)
     t->queued--;
     t->in_flight++;
     x->in_slot = true;
-    tconf_unref(x->conf);
+    suki_dispatch_tconf_unref(x->conf);
     x->conf = tconf_ref(t->conf);
     l = lane_for(t, &err);
     if (!l) {
@@ -1039,6 +1054,11 @@ fail:
     return NULL;
 }
 
+void suki_dispatch_set_agent(struct suki_dispatch *d, struct suki_agent *a)
+{
+    d->agent = a;
+}
+
 void suki_dispatch_free(struct suki_dispatch *d)
 {
     struct transport *t;
@@ -1143,7 +1163,7 @@ int suki_dispatch_configure(struct suki_dispatch *d,
         c[i] = tconf_new(&transports[i]);
         if (!c[i]) {
             for (size_t j = 0; j < i; j++)
-                tconf_unref(c[j]);
+                suki_dispatch_tconf_unref(c[j]);
             free(c);
             return -EINVAL;
         }
@@ -1155,7 +1175,7 @@ int suki_dispatch_configure(struct suki_dispatch *d,
     for (size_t i = 0; i < n; i++) {
         t = transport_find(d, c[i]->name);
         if (t) {
-            tconf_unref(t->conf);
+            suki_dispatch_tconf_unref(t->conf);
             t->conf = c[i];
             t->retired = false;
             suki_dispatch_bucket_set_rate(&t->bucket, c[i]->rate,
@@ -1241,6 +1261,10 @@ int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
         memcpy(x->body, m->body, m->body_len);
     x->body[m->body_len] = '\0';
     x->body_len = m->body_len;
+    if (m->sent_marker && *m->sent_marker) {
+        x->sent_marker = suki_strdup(m->sent_marker);
+        x->sent_marker_ttl_s = m->sent_marker_ttl_s;
+    }
     x->stage = SUKI_SMTP_CONNECT;
     x->last_stage = SUKI_SMTP_CONNECT;
     if (t->conf->kind == SUKI_TRANSPORT_SMTP) {

@@ -63,6 +63,13 @@ struct suki_outmsg {
     const char *message_id; /* Message-ID, with or without <>; required for
                                spool (names the file), else for reports */
     int priority;           /* enum suki_dispatch_prio */
+    /* Redis key (or NULL) the delivery agent sets, EX sent_marker_ttl_s,
+     * as soon as the server has taken the message for every recipient:
+     * the record that survives a kill -9 of sukid between the server's
+     * "250" and the caller's own bookkeeping (which should set it too).
+     * Ignored without an agent (suki_dispatch_set_agent). */
+    const char *sent_marker;
+    int64_t sent_marker_ttl_s;
 };
 
 /* Outcome for one SMTP recipient. */
@@ -127,6 +134,11 @@ struct suki_dispatch_tstate {
  * Returns owned, or NULL with err filled. */
 struct suki_dispatch *suki_dispatch_new(struct event_base *base,
                                         struct suki_err *err);
+
+/* Run the transfers in delivery agent a (agent.h; borrowed, must outlive
+ * d) instead of threads of this process. Call before the first message. */
+struct suki_agent;
+void suki_dispatch_set_agent(struct suki_dispatch *d, struct suki_agent *a);
 
 /* Abort every transfer, stop and join the worker threads, and free d (NULL
  * is fine). Each message not yet reported gets its callback now: one whose

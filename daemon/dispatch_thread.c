@@ -41,6 +41,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "agent.h"
 #include "dispatch_thread.h"
 
 #if LIBCURL_VERSION_NUM >= 0x080200
@@ -72,7 +73,7 @@ void suki_dispatch_copy_clean(char *dst, size_t size, const char *s, size_t n)
     dst[o] = '\0';
 }
 
-static void efd_signal(int efd)
+void suki_dispatch_efd_signal(int efd)
 {
     uint64_t one = 1;
     ssize_t w;
@@ -141,7 +142,7 @@ static void lane_flush(struct lane *l)
     TAILQ_CONCAT(&h->done, &l->out, link);
     pthread_mutex_unlock(&h->mu);
     if (was_empty)
-        efd_signal(h->efd);
+        suki_dispatch_efd_signal(h->efd);
 }
 
 static CURL *easy_get(struct lane *l)
@@ -927,7 +928,7 @@ static void *lane_main(void *arg)
     l->exited = true;
     pthread_mutex_unlock(&h->mu);
     /* l may be freed from here on */
-    efd_signal(h->efd);
+    suki_dispatch_efd_signal(h->efd);
     return NULL;
 }
 
@@ -997,6 +998,10 @@ void suki_dispatch_lane_post(struct lane *l, struct xq *batch)
 {
     bool was_empty;
 
+    if (l->agent) {
+        suki_agent_lane_post(l, batch);
+        return;
+    }
     if (TAILQ_EMPTY(batch))
         return;
     pthread_mutex_lock(&l->hub->mu);
@@ -1004,17 +1009,21 @@ void suki_dispatch_lane_post(struct lane *l, struct xq *batch)
     TAILQ_CONCAT(&l->inbox, batch, link);
     pthread_mutex_unlock(&l->hub->mu);
     if (was_empty)
-        efd_signal(l->efd);
+        suki_dispatch_efd_signal(l->efd);
 }
 
 void suki_dispatch_lane_stop(struct lane *l, bool abort)
 {
+    if (l->agent) {
+        suki_agent_lane_stop(l, abort);
+        return;
+    }
     pthread_mutex_lock(&l->hub->mu);
     l->stop = true;
     if (abort)
         shut_reads_locked(l);
     pthread_mutex_unlock(&l->hub->mu);
-    efd_signal(l->efd);
+    suki_dispatch_efd_signal(l->efd);
 }
 
 bool suki_dispatch_lane_exited(struct lane *l)
@@ -1031,6 +1040,10 @@ void suki_dispatch_lane_join(struct lane *l)
 {
     if (!l)
         return;
+    if (l->agent) {
+        suki_agent_lane_join(l);
+        return;
+    }
     pthread_join(l->thread, NULL);
     close(l->efd);
     free(l->fds);

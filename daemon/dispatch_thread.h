@@ -52,6 +52,11 @@ struct tconf {
     int breaker_failures; /* <= 0 disables the breaker */
     int64_t breaker_cooldown_ms;
     struct curl_slist *headers; /* HTTP: Content-Type, Expect:, extras */
+    /* delivery agent (agent.c): the id it knows these settings by, and the
+     * agent (and its generation) that has them; front only */
+    uint64_t wire_id;
+    struct suki_agent *agent;
+    unsigned wire_gen;
 };
 
 enum xstate {
@@ -87,6 +92,9 @@ struct xfer {
     struct curl_slist *rcpt_list;
     char *body; /* owned */
     size_t body_len;
+    char *sent_marker; /* owned or NULL: see suki_outmsg */
+    int64_t sent_marker_ttl_s;
+    uint64_t token; /* names it on the delivery agent's channel */
     /* lane only, while running */
     size_t body_off;
     CURL *easy;
@@ -127,6 +135,7 @@ struct hub {
 };
 
 struct sockinfo;
+struct suki_agent;
 
 /* A worker thread. The front creates it, hands it xfers, asks it to stop
  * and joins it; the thread runs its own loop until asked to stop. */
@@ -159,6 +168,13 @@ struct lane {
     /* front only */
     struct xq outbox; /* started, to be posted at the next flush */
     size_t busy;      /* xfers handed over and not back yet */
+    /* A lane run by the delivery agent (agent.c) instead of a thread here:
+     * every call below goes to the agent, `inbox` holds what the agent
+     * has, and no thread field is used. gen is the agent generation that
+     * knows this lane. */
+    struct suki_agent *agent;
+    unsigned gen;
+    LIST_ENTRY(lane) alink; /* on the agent's list of lanes */
 };
 
 /* Start a lane: its loop, multi handle and thread (all signals blocked in
@@ -172,6 +188,8 @@ struct lane *suki_dispatch_lane_new(struct hub *hub, struct suki_err *err);
 void suki_dispatch_lane_post(struct lane *l, struct xq *batch);
 /* Empty an eventfd's counter (a wake-up was seen; its count is not). */
 void suki_dispatch_efd_drain(int efd);
+/* Wake whoever watches an eventfd. */
+void suki_dispatch_efd_signal(int efd);
 
 /* Ask l to leave its loop. What it still holds comes back through the hub:
  * transfers it finished with their outcome, the rest cancelled. With abort,
@@ -187,6 +205,12 @@ bool suki_dispatch_lane_exited(struct lane *l);
 /* Wait for l's thread (stop it first) and free l (NULL is fine). Caller's
  * thread. */
 void suki_dispatch_lane_join(struct lane *l);
+
+/* Drop a reference to transport settings (frees them at zero). */
+void suki_dispatch_tconf_unref(struct tconf *c);
+
+/* Free an xfer's message and trace (not its conf or front fields). */
+void suki_dispatch_xfer_clear(struct xfer *x);
 
 /* Copy n bytes of s into dst (size bytes) replacing control bytes with '?'
  * and dropping a trailing CRLF; always terminated. Either thread. */

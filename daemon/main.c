@@ -4,6 +4,7 @@
 #include "campaign.h"
 #include "conf.h"
 #include "daemon.h"
+#include "agent.h"
 #include "dispatch.h"
 #include "http.h"
 #include "heartbeat.h"
@@ -36,9 +37,9 @@
 static struct suki_daemon D;
 static const char *conf_path = DEFAULT_CONF;
 static struct event *stop_timer;
-static struct suki_sched *sched; /* the scheduler and fire path */
+static struct suki_sched *sched;         /* the scheduler and fire path */
 static struct suki_campaigns *campaigns; /* campaign runners */
-static struct suki_intake *intake; /* the event intake */
+static struct suki_intake *intake;       /* the event intake */
 static struct suki_heartbeat *heartbeat; /* P:daemon:<consumer> */
 /* Modules still draining at a stop, plus one for begin_stop itself; the
  * loop ends when it reaches 0 (see stop_step). */
@@ -332,8 +333,7 @@ int main(int argc, char **argv)
     if (confset_load(conf_path, &cs, &d) < 0) {
         print_diags(&d);
         suki_conf_diags_clear(&d);
-        suki_err_log("%s: configuration has errors; not starting",
-                     conf_path);
+        suki_err_log("%s: configuration has errors; not starting", conf_path);
         return 1;
     }
     suki_conf_diags_clear(&d);
@@ -347,8 +347,8 @@ int main(int argc, char **argv)
     if (gethostname(host, sizeof(host)) < 0)
         suki_strlcpy(host, "localhost", sizeof(host));
     host[sizeof(host) - 1] = '\0';
-    snprintf(D.consumer, sizeof(D.consumer), "%s:%d:%lld", host,
-             (int)getpid(), (long long)D.started_ms);
+    snprintf(D.consumer, sizeof(D.consumer), "%s:%d:%lld", host, (int)getpid(),
+             (long long)D.started_ms);
 
     signal(SIGPIPE, SIG_IGN);
     D.base = event_base_new();
@@ -367,7 +367,15 @@ int main(int argc, char **argv)
     D.redis = suki_redis_new(D.base, D.conf, "main", on_redis_state, NULL);
     intake = suki_intake_new(&D);
     struct suki_err derr = {{0}};
+    /* before any thread exists: the agent is forked */
+    struct suki_agent *agent = suki_agent_new(D.base, &D.conf, &derr);
+    if (!agent) {
+        suki_err_log("%s; not starting", derr.msg);
+        return 1;
+    }
     D.dispatch = suki_dispatch_new(D.base, &derr);
+    if (D.dispatch)
+        suki_dispatch_set_agent(D.dispatch, agent);
     if (!D.dispatch || suki_dispatch_configure(D.dispatch, D.conf->transports,
                                                D.conf->n_transports) < 0) {
         suki_err_log("dispatch: %s; not starting",
@@ -407,6 +415,7 @@ int main(int argc, char **argv)
     suki_heartbeat_free(heartbeat);
     suki_campaigns_free(campaigns);
     suki_dispatch_free(D.dispatch);
+    int agent_rc = suki_agent_free(agent, D.conf->shutdown_timeout_ms);
     suki_sched_free(sched);
     suki_http_free(http_srv);
     suki_intake_free(intake);
@@ -423,5 +432,5 @@ int main(int argc, char **argv)
     suki_conf_unref(D.conf);
     event_base_free(D.base);
     suki_notice("stopped");
-    return 0;
+    return agent_rc < 0 ? 1 : 0;
 }

@@ -100,6 +100,12 @@ char *suki_metrics_render(void)
                     "suki_rule_errors_total %llu\n",
                     (unsigned long long)m->rule_errors);
     suki_buf_printf(&b,
+                    "# HELP suki_agent_restarts_total Delivery agents that "
+                    "died under sukid and were replaced.\n"
+                    "# TYPE suki_agent_restarts_total counter\n"
+                    "suki_agent_restarts_total %llu\n",
+                    (unsigned long long)m->agent_restarts);
+    suki_buf_printf(&b,
                     "# HELP suki_job_lateness_seconds How late jobs fired.\n"
                     "# TYPE suki_job_lateness_seconds histogram\n");
     for (int i = 0; i < SUKI_LATENESS_BUCKETS; i++)

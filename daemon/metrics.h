@@ -41,6 +41,7 @@ struct suki_metrics {
     uint64_t jobs_dropped_stale; /* suki_jobs_dropped_total{reason="stale"} */
     uint64_t jobs_dropped_rule;  /* ...{reason="rule"} */
     uint64_t rule_errors;        /* suki_rule_errors_total */
+    uint64_t agent_restarts;     /* suki_agent_restarts_total */
     int64_t dead_entries;        /* gauge, refreshed from Redis */
     int redis_up;                /* 1 when the command link is up */
     /* lateness histogram of fired jobs (seconds, cumulative buckets) */

@@ -2,6 +2,7 @@
 # Message delivery: libcurl multi on libevent, SMTP / HTTP / spool; the
 # transfers run on worker threads (dispatch_thread.c).
 libsukicore_la_SOURCES += daemon/dispatch.c daemon/dispatch.h \
+	daemon/agent.c daemon/agent.h \
 	daemon/dispatch_thread.c daemon/dispatch_thread.h
 
 if HAVE_CHECK
@@ -21,8 +22,10 @@ tests_integration_dispatch_client_LDADD = libsukicore.la $(DEPS_LIBS)
 
 TESTS += tests/integration/dispatch_smtp.sh \
 	tests/integration/dispatch_http.sh \
-	tests/integration/dispatch_spool.sh
-EXTRA_DIST += tests/integration/dispatch_smtp.sh \
+	tests/integration/dispatch_spool.sh \
+	tests/integration/agent_kill.sh
+EXTRA_DIST += tests/integration/agent_kill.sh \
+	tests/integration/dispatch_smtp.sh \
 	tests/integration/dispatch_http.sh \
 	tests/integration/dispatch_spool.sh \
 	tests/integration/dispatch_lib.sh \
