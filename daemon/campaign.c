@@ -296,9 +296,12 @@ static struct suki_redis_script walk_script = {
  * set into the in-flight set (so each is taken once). With restore = 1
  * first move the in-flight set back into the pending set: the lease is
  * ours, so what is in flight there was left by an earlier runner that died
- * or stopped. Address, suppression and consent are checked again. ARGV:
- * token, prefix, count, opt-in, now, restore. Returns {'ok', popped,
- * completed, id, profile, ...}, {'state', state} or {'lost'}. */
+ * or stopped. One whose P:sent marker exists went out (the delivery agent
+ * sets it even when the runner died before recording it) and is recorded
+ * as sent; for the others address, suppression and consent are checked
+ * again. ARGV: token, prefix, count, opt-in, now, restore, campaign name,
+ * from domain. Returns {'ok', popped, completed, id, profile, ...},
+ * {'state', state} or {'lost'}. */
 static struct suki_redis_script take_script = {
     "campaign-take",
     LUA_COMMON "local P, count, optin, now = ARGV[2], tonumber(ARGV[3]), "
@@ -313,7 +316,14 @@ static struct suki_redis_script take_script = {
                "local ids = redis.call('SPOP', KEYS[3], count)\n"
                "local out = {'ok', #ids, 0}\n"
                "for _, id in ipairs(ids) do\n"
-               "  if redis.call('HGET', KEYS[2], id) == 'queued' then\n"
+               "  local mid = '<' .. redis.sha1hex(ARGV[7] .. '\\n' .. id) ..\n"
+               "    '.campaign@' .. ARGV[8] .. '>'\n"
+               "  if redis.call('HGET', KEYS[2], id) ~= 'queued' then\n"
+               "  elseif redis.call('EXISTS', P .. ':sent:' .. mid) == 1 then\n"
+               "    redis.call('HSET', KEYS[2], id, 'sent')\n"
+               "    add('queued', -1)\n"
+               "    add('sent', 1)\n"
+               "  else\n"
                "    local prof, p = profile(P .. ':client:' .. id)\n"
                "    if not prof then prof, p = {}, {} end\n"
                "    local oc = verdict(p, optin)\n"
@@ -1101,6 +1111,7 @@ static int send_one(struct runner *ru, struct recip *rc)
         recip_free(rc);
     } else {
         const char *rcpt[1] = {email};
+        char *marker = suki_asprintf("%s:sent:%s", c->prefix, msgid);
         struct suki_outmsg om = {.channel = c->campaign_transport,
                                  .from = from.addr,
                                  .rcpt = rcpt,
@@ -1108,13 +1119,16 @@ static int send_one(struct runner *ru, struct recip *rc)
                                  .body = body,
                                  .body_len = len,
                                  .message_id = msgid,
-                                 .priority = SUKI_DISPATCH_PRIO_CAMPAIGN};
+                                 .priority = SUKI_DISPATCH_PRIO_CAMPAIGN,
+                                 .sent_marker = marker,
+                                 .sent_marker_ttl_s = SENT_TTL_S};
         struct cmsg *m = suki_calloc(1, sizeof(*m));
         m->rc = rc;
         m->msgid = msgid;
         m->addr = suki_unsub_addr_lower(suki_strdup(email));
         rc->attempts++;
         int src = suki_dispatch_send(cm->D->dispatch, &om, on_sent, m);
+        free(marker);
         if (src == 0) {
             m->ru = runner_ref(ru);
             ru->inflight++;
@@ -1244,21 +1258,22 @@ static void fetch(struct runner *ru)
                         ? 64
                         : window_of(ru->bucket_rate) * 2;
     snprintf(want, sizeof(want), "%zu", n_want);
+    const struct suki_transport_conf *tc =
+        suki_conf_transport(c, c->campaign_transport);
+    struct suki_mailbox from = {0};
+    struct suki_err err = {{0}};
+    if (tc && tc->from)
+        (void)suki_mime_mailbox_parse(tc->from, &from, &err);
+    char *dom = lower_domain(from.addr);
+    suki_mime_mailbox_clear(&from);
     int rc;
     if (ru->phase == PH_PENDING) {
-        const char *av[6] = {ru->token, c->prefix,
+        const char *av[8] = {ru->token, c->prefix,
                              count,     optin ? "1" : "0",
-                             now,       ru->restore ? "1" : "0"};
-        rc = runner_eval(ru, &take_script, on_fetch, 6, av);
+                             now,       ru->restore ? "1" : "0",
+                             ru->name,  dom};
+        rc = runner_eval(ru, &take_script, on_fetch, 8, av);
     } else {
-        const struct suki_transport_conf *tc =
-            suki_conf_transport(c, c->campaign_transport);
-        struct suki_mailbox from = {0};
-        struct suki_err err = {{0}};
-        if (tc && tc->from)
-            (void)suki_mime_mailbox_parse(tc->from, &from, &err);
-        char *dom = lower_domain(from.addr);
-        suki_mime_mailbox_clear(&from);
         const char *av[10] = {ru->token,
                               c->prefix,
                               suki_audience_kind_name(ru->kind),
@@ -1270,8 +1285,8 @@ static void fetch(struct runner *ru)
                               ru->name,
                               dom};
         rc = runner_eval(ru, &walk_script, on_fetch, 10, av);
-        free(dom);
     }
+    free(dom);
     if (rc == 0)
         ru->fetching = true;
 }
@@ -1391,9 +1406,11 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
                                  .body = body,
                                  .body_len = len,
                                  .message_id = msgid,
-                                 .priority = SUKI_DISPATCH_PRIO_REMINDER};
+                                 .priority = SUKI_DISPATCH_PRIO_REMINDER,
+                                 .sent_marker_ttl_s = SENT_TTL_S};
         struct summary_op *op = suki_calloc(1, sizeof(*op));
         op->sent_key = suki_asprintf("%s:sent:%s", c->prefix, msgid);
+        om.sent_marker = op->sent_key;
         if (suki_dispatch_send(ru->cm->D->dispatch, &om, on_summary_sent, op) ==
             0) {
             op->ru = runner_ref(ru);

@@ -584,7 +584,13 @@ static void send_all(struct fjob *fj)
             continue;
         }
         const char *rcpt[1] = {m->rcpt};
+        char marker[512];
+        int ml = snprintf(marker, sizeof(marker), "%s:sent:%s",
+                          fj->conf->prefix, m->msgid);
         struct suki_outmsg om = {
+            .sent_marker =
+                ml > 0 && (size_t)ml < sizeof(marker) ? marker : NULL,
+            .sent_marker_ttl_s = SUKI_SCHED_SENT_TTL_S,
             .channel = fj->channel,
             .from = fj->from ? fj->from : "",
             .rcpt = m->rcpt ? rcpt : NULL,
