@@ -3,15 +3,13 @@
 # campaign runs at 2,000/s (real redis-server and Postfix smtp-sink), restart
 # it each time, and check the outcome at the server: every recipient that
 # should get the campaign got it, nobody else did, the ledger and counters
-# agree with the server, and nobody was skipped silently.
+# agree with the server, nobody was skipped silently and nobody got it twice.
 #
-# Exactly-once delivery across kill -9 is impossible with SMTP: a message
-# the server accepted in the instant before the kill, whose outcome had not
-# reached Redis yet, is still `queued` in the ledger and is sent again on
-# resume (the alternative, assuming it went out, could lose it). Such a
-# resend carries the same Message-ID and bytes, so mailbox providers show it
-# once. The test counts these raw resends, checks each is a byte-identical
-# copy of the same Message-ID, and bounds them by what can be in flight.
+# A message the server took in the instant before the kill, whose "250" had
+# not reached sukid's bookkeeping, is finished by sukid's delivery agent
+# (a child process that outlives it), which sets its sent marker; the next
+# runner finds the marker and records it as sent. So the server must see
+# every recipient exactly once.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/campaign_lib.sh"
 need smtp-sink
@@ -64,22 +62,14 @@ got = set(by_rcpt)
 missing, extra = want - got, got - want
 assert not missing, "never received: %d, e.g. %s" % (len(missing), sorted(missing)[:5])
 assert not extra, "should not have received: %s" % sorted(extra)[:5]
-resent = 0
-for rcpt, msgs in by_rcpt.items():
-    ids = {mid for mid, _ in msgs}
-    assert len(ids) == 1, "%s got different messages: %s" % (rcpt, ids)
-    if len(msgs) > 1:
-        resent += len(msgs) - 1
-        assert len({b for _, b in msgs}) == 1, "%s: copies differ" % rcpt
+dup = {r: len(m) for r, m in by_rcpt.items() if len(m) > 1}
+assert not dup, "%d recipients got the campaign more than once, e.g. %s" % (
+    len(dup), sorted(dup.items())[:5])
 assert summary == 1, "owner summaries: %d" % summary
-# what can be in flight at a kill: the send window (a quarter second at
-# 2000/s) per kill
-assert resent <= 3 * 500, resent
-print("distinct recipients %d (all expected), raw resends after kill -9: %d "
-      "(same Message-ID and bytes)" % (len(got), resent))
+print("distinct recipients %d (all expected), each exactly once" % len(got))
 open(sys.argv[1] + ".distinct", "w").write(str(len(got)))
 EOF
-ok "$(cat "$T/sink/dump.distinct") distinct recipients at the server"
+ok "$(cat "$T/sink/dump.distinct") recipients at the server, each exactly once"
 [ "$(cfield kill sent)" = 19700 ] || fail "status sent $(cfield kill sent), want 19700"
 for r in suppressed no-address no-consent; do
     [ "$(cfield kill skipped_by_reason.$r)" = 100 ] || fail "skipped $r: $(cfield kill skipped_by_reason.$r)"

@@ -220,6 +220,14 @@ stop_sukid()
     return $_rc
 }
 
+# agent_pid NAME - pid of the newest delivery agent sukid NAME started (from
+# its log $T/sukid-NAME.log), or nothing.
+agent_pid()
+{
+    grep -o 'delivery agent started (pid [0-9]*' "$T/sukid-$1.log" |
+        tail -1 | grep -o '[0-9]*$'
+}
+
 # sukictl ARGS... - the built sukictl with the test config ($CONF).
 sukictl() { "$SUKICTL" -c "$CONF" "$@"; }
 

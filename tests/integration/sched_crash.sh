@@ -2,7 +2,10 @@
 # sched_crash.sh - with a slow SMTP server:
 #  1. sukid a claims a job and is killed (-9) while sending it: the job is
 #     leased, not lost; sukid b fires it again once, and not before the
-#     lease has ended.
+#     lease has ended. (The server sits on the final "." for 3 s, longer
+#     than the 2 s lease: a's delivery agent is still waiting when b looks
+#     for the sent marker, so the server gets the message twice. That is the
+#     one case the agent cannot cover; agent_kill.sh tests the others.)
 #  2. a job replaced (upsert) while it is being sent survives the old send:
 #     completion compares the stored body with the claimed one.
 #  3. a send that outlasts the lease: the lease is renewed, so a second
