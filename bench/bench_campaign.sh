@@ -48,7 +48,8 @@ t_start=$(hget tput started)
 t_end=$(hget tput finished)
 ms=$((t_end - t_start))
 echo "sent $sent in $ms ms: $((sent * 1000 / (ms > 0 ? ms : 1))) messages/s" \
-    "(sukid VmHWM $(awk '/^VmHWM/ { print $2 }' /proc/"$SUKID_PID"/status) kB)"
+    "(sukid VmHWM $(awk '/^VmHWM/ { print $2 }' /proc/"$SUKID_PID"/status) kB," \
+    "its delivery agent $(awk '/^VmHWM/ { print $2 }' /proc/"$(agent_pid a)"/status) kB)"
 stop_sukid a || fail "stop"
 
 echo "== 2. $M clients: time to the first message, memory"
@@ -80,7 +81,8 @@ s=$(hget huge sent)
 hwm=$(awk '/^VmHWM/ { print $2 }' /proc/"$SUKID_PID"/status)
 echo "after ${RUN_S}s: sent $s ($((s / RUN_S))/s), queued $(hget huge queued);" \
     "sukid VmRSS at start $rss0 kB, peak $peak kB ($((peak / 1024)) MiB)," \
-    "VmHWM $hwm kB"
+    "VmHWM $hwm kB; delivery agent VmHWM" \
+    "$(awk '/^VmHWM/ { print $2 }' /proc/"$(agent_pid b)"/status) kB"
 "$SUKICTL" -c "$CONF" campaign status huge | grep -E '^(remaining|sent)'
 "$SUKICTL" -c "$CONF" campaign cancel huge >/dev/null
 stop_sukid b || fail "stop"
