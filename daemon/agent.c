@@ -51,6 +51,7 @@ enum {
     F_LANE = 'L',
     F_POST = 'P',
     F_STOP = 'S',
+    F_REDIS = 'D',
     F_RESULT = 'R',
     F_EXITED = 'X',
 };
@@ -169,8 +170,9 @@ static int frame_next(struct evbuffer *in, char *type, struct rd *r,
 struct alane {
     LIST_ENTRY(alane) link;
     uint64_t id;    /* sukid's id for it */
-    struct lane *l; /* NULL: no thread could be started */
+    struct lane *l; /* NULL: no thread could be started (yet) */
     char why[128];  /* then: why */
+    bool gone;      /* scratch: seen exited */
 };
 
 struct aconf {
@@ -193,6 +195,8 @@ struct child {
     struct event *results;
     struct event *tick; /* markers to retry, the orphan deadline */
     struct suki_redis *redis;
+    struct suki_conf *rconf; /* owned, from a D frame, or NULL (the copy
+                                of sukid's at the fork) */
     LIST_HEAD(, alane) lanes;
     LIST_HEAD(, aconf) confs;
     struct suki_buf out;    /* frame being built */
@@ -204,6 +208,8 @@ struct child {
 };
 
 static void child_maybe_exit(struct child *ch);
+static void lane_start(struct child *ch, struct alane *al);
+static void orphan_progress(struct child *ch);
 static void marker_send(struct child *ch, struct marker *m);
 
 static void on_marker(struct suki_redis *r, redisReply *reply, void *arg)
@@ -290,6 +296,8 @@ static void child_result(struct child *ch, uint64_t lane_id, struct xfer *x)
         w_end(b, ch->bev);
     }
     ch->held--;
+    if (!ch->bev)
+        orphan_progress(ch);
     suki_dispatch_tconf_unref(x->conf);
     suki_dispatch_xfer_clear(x);
     free(x);
@@ -313,6 +321,13 @@ static void child_results_cb(evutil_socket_t fd, short what, void *arg)
     struct alane *al, *next;
     (void)what;
     suki_dispatch_efd_drain(fd);
+    /* A lane posts its last results before it says it exited: note the
+     * exits first, so every result of those lanes is in the batch below and
+     * goes out before their X. */
+    LIST_FOREACH(al, &ch->lanes, link)
+    {
+        al->gone = al->l && suki_dispatch_lane_exited(al->l);
+    }
     TAILQ_INIT(&batch);
     pthread_mutex_lock(&ch->hub.mu);
     TAILQ_CONCAT(&batch, &ch->hub.done, link);
@@ -325,7 +340,7 @@ static void child_results_cb(evutil_socket_t fd, short what, void *arg)
     }
     for (al = LIST_FIRST(&ch->lanes); al; al = next) {
         next = LIST_NEXT(al, link);
-        if (al->l && suki_dispatch_lane_exited(al->l)) {
+        if (al->gone) {
             suki_dispatch_lane_join(al->l);
             child_exited(ch, al->id);
             LIST_REMOVE(al, link);
@@ -385,8 +400,14 @@ static void child_frame_conf(struct child *ch, struct rd *r)
         }
         c->headers = nl;
     }
-    if (!c->name)
+    if (!c->name || (!c->url && c->kind != SUKI_TRANSPORT_SPOOL) ||
+        (c->kind == SUKI_TRANSPORT_SPOOL && !c->spool_dir))
         r->bad = true;
+    if (r->bad) {
+        suki_dispatch_tconf_unref(c);
+        free(ac);
+        return;
+    }
     if (c->timeout_ms > ch->max_timeout_ms)
         ch->max_timeout_ms = c->timeout_ms;
     LIST_INSERT_HEAD(&ch->confs, ac, link);
@@ -396,6 +417,8 @@ static void child_frame_unconf(struct child *ch, struct rd *r)
 {
     uint64_t id = r_u64(r);
     struct aconf *ac;
+    if (r->bad)
+        return;
     LIST_FOREACH(ac, &ch->confs, link)
     {
         if (ac->id == id) {
@@ -407,14 +430,22 @@ static void child_frame_unconf(struct child *ch, struct rd *r)
     }
 }
 
-static void child_frame_lane(struct child *ch, struct rd *r)
+static void lane_start(struct child *ch, struct alane *al)
 {
-    struct alane *al = suki_calloc(1, sizeof(*al));
     struct suki_err err = {{0}};
-    al->id = r_u64(r);
     al->l = suki_dispatch_lane_new(&ch->hub, &err);
     if (!al->l)
         suki_strlcpy(al->why, err.msg, sizeof(al->why));
+}
+
+static void child_frame_lane(struct child *ch, struct rd *r)
+{
+    uint64_t id = r_u64(r);
+    if (r->bad || child_lane(ch, id))
+        return;
+    struct alane *al = suki_calloc(1, sizeof(*al));
+    al->id = id;
+    lane_start(ch, al);
     LIST_INSERT_HEAD(&ch->lanes, al, link);
 }
 
@@ -457,6 +488,8 @@ static void child_frame_post(struct child *ch, struct rd *r)
         x->body = suki_strdup("");
     ch->held++;
     struct alane *al = child_lane(ch, lane_id);
+    if (!r->bad && x->conf && al && !al->l)
+        lane_start(ch, al); /* it failed before: maybe not now */
     if (r->bad || !x->conf || !al || !al->l) {
         if (x->conf)
             x->conf->refs++;
@@ -481,7 +514,7 @@ static void child_frame_stop(struct child *ch, struct rd *r)
 {
     uint64_t id = r_u64(r);
     bool abort = r_u64(r) != 0;
-    struct alane *al = child_lane(ch, id);
+    struct alane *al = r->bad ? NULL : child_lane(ch, id);
     if (!al)
         return;
     if (al->l) {
@@ -493,6 +526,41 @@ static void child_frame_stop(struct child *ch, struct rd *r)
     free(al);
 }
 
+static void rconf_free(struct suki_conf *c)
+{
+    if (!c)
+        return;
+    free(c->redis_url);
+    free(c->redis_host);
+    free(c->redis_unix);
+    free(c->redis_password);
+    free(c);
+}
+
+/* sukid reloaded: new Redis settings (used at the next reconnect, as in
+ * sukid) and log level. */
+static void child_frame_redis(struct child *ch, struct rd *r)
+{
+    struct suki_conf *c = suki_calloc(1, sizeof(*c));
+    c->redis_url = r_str(r, NULL);
+    c->redis_host = r_str(r, NULL);
+    c->redis_port = (int)r_u64(r);
+    c->redis_unix = r_str(r, NULL);
+    c->redis_db = (int)r_u64(r);
+    c->redis_password = r_str(r, NULL);
+    c->redis_connect_timeout_ms = (int64_t)r_u64(r);
+    c->redis_command_timeout_ms = (int64_t)r_u64(r);
+    int level = (int)r_u64(r);
+    if (r->bad || !c->redis_url) {
+        rconf_free(c);
+        return;
+    }
+    suki_redis_set_conf(ch->redis, c);
+    rconf_free(ch->rconf);
+    ch->rconf = c;
+    suki_log_level = level;
+}
+
 /* sukid is gone (its end closed): finish what is in hand, then exit. */
 static void child_orphan(struct child *ch, const char *why)
 {
@@ -500,7 +568,7 @@ static void child_orphan(struct child *ch, const char *why)
         return;
     bufferevent_free(ch->bev);
     ch->bev = NULL;
-    ch->deadline_ms = suki_mono_ms() + ch->max_timeout_ms + ORPHAN_SLACK_MS;
+    orphan_progress(ch);
     if (ch->held > 0)
         suki_notice("delivery agent: %s; finishing the %zu messages in hand",
                     why, ch->held);
@@ -517,13 +585,20 @@ static void child_maybe_exit(struct child *ch)
     }
     if (suki_mono_ms() < ch->deadline_ms)
         return;
-    size_t n = 0;
+    size_t n = ch->marking;
     for (struct marker *m = ch->retry; m; m = m->next)
         n++;
     suki_warnx("delivery agent: giving up with %zu messages unfinished and "
                "%zu sent markers unwritten; those may be sent again",
-               ch->held, n + ch->marking);
+               ch->held, n);
     event_base_loopbreak(ch->base);
+}
+
+/* Orphaned: the time left is the longest a transfer may take, counted
+ * from the last one that ended. */
+static void orphan_progress(struct child *ch)
+{
+    ch->deadline_ms = suki_mono_ms() + ch->max_timeout_ms + ORPHAN_SLACK_MS;
 }
 
 static void child_read_cb(struct bufferevent *bev, void *arg)
@@ -555,6 +630,9 @@ static void child_read_cb(struct bufferevent *bev, void *arg)
             break;
         case F_STOP:
             child_frame_stop(ch, &r);
+            break;
+        case F_REDIS:
+            child_frame_redis(ch, &r);
             break;
         default:
             r.bad = true;
@@ -644,6 +722,11 @@ static int child_main(int fd, const struct suki_conf *conf)
         TAILQ_REMOVE(&ch.hub.done, x, link);
         child_result(&ch, 0, x);
     }
+    if (ch.marking || ch.retry) {
+        /* markers of the transfers that ended last: a moment for them */
+        ch.deadline_ms = suki_mono_ms() + ORPHAN_SLACK_MS;
+        event_base_dispatch(ch.base);
+    }
     struct aconf *ac;
     while ((ac = LIST_FIRST(&ch.confs)) != NULL) {
         LIST_REMOVE(ac, link);
@@ -653,6 +736,7 @@ static int child_main(int fd, const struct suki_conf *conf)
     if (ch.bev)
         bufferevent_free(ch.bev);
     suki_redis_free(ch.redis); /* runs on_marker(NULL): back on retry */
+    rconf_free(ch.rconf);
     struct marker *m;
     while ((m = ch.retry) != NULL) {
         ch.retry = m->next;
@@ -691,10 +775,11 @@ struct suki_agent {
 
 static void agent_lost(struct suki_agent *a, const char *why);
 
-static void fail_xfer(struct lane *l, struct xfer *x, const char *reply)
+static void fail_xfer(struct lane *l, struct xfer *x,
+                      enum suki_dispatch_status st, const char *reply)
 {
     x->local = true;
-    x->res_status = SUKI_DISPATCH_TEMPFAIL;
+    x->res_status = st;
     free(x->res_reply);
     x->res_reply = suki_strdup(reply);
     pthread_mutex_lock(&l->hub->mu);
@@ -722,47 +807,65 @@ static void set_exited(struct lane *l)
     suki_dispatch_efd_signal(l->hub->efd);
 }
 
+/* An outcome. False only for a garbled frame; one for a message sukid no
+ * longer waits for (its lane was given up at shutdown) is dropped. */
 static bool frame_result(struct suki_agent *a, struct rd *r)
 {
-    struct lane *l = lane_by_id(a, r_u64(r));
-    uint64_t token = r_u64(r);
-    struct xfer *x = NULL;
-    if (!l || r->bad)
-        return false;
-    TAILQ_FOREACH(x, &l->inbox, link)
-    {
-        if (x->token == token)
-            break;
-    }
-    if (!x)
-        return false;
-    x->res_status = (enum suki_dispatch_status)r_u64(r);
-    x->res_code = (int)(int64_t)r_u64(r);
-    free(x->res_reply);
-    x->res_reply = r_str(r, NULL);
-    x->res_retry_after_ms = (int64_t)r_u64(r);
-    x->res_cancelled = r_u64(r) != 0;
-    x->local = r_u64(r) != 0;
-    x->rcpt_sent = (size_t)r_u64(r);
+    uint64_t lane_id = r_u64(r), token = r_u64(r);
+    int st = (int)r_u64(r);
+    int code = (int)(int64_t)r_u64(r);
+    char *reply = r_str(r, NULL);
+    int64_t retry_after = (int64_t)r_u64(r);
+    bool cancelled = r_u64(r) != 0, local = r_u64(r) != 0;
+    size_t rcpt_sent = (size_t)r_u64(r);
     uint64_t n = r_u64(r);
+    if (n > r->n / 12) /* each takes at least a code and a length */
+        r->bad = true;
+    int *codes = suki_calloc(n + 1, sizeof(*codes));
+    char **replies = suki_calloc(n + 1, sizeof(*replies));
     for (uint64_t i = 0; i < n && !r->bad; i++) {
-        int code = (int)(int64_t)r_u64(r);
-        char *reply = r_str(r, NULL);
-        if (i < x->n_rcpt) {
-            x->rcpt_code[i] = code;
-            free(x->rcpt_reply[i]);
-            x->rcpt_reply[i] = reply;
-        } else {
-            free(reply);
+        codes[i] = (int)(int64_t)r_u64(r);
+        replies[i] = r_str(r, NULL);
+    }
+    struct lane *l = r->bad ? NULL : lane_by_id(a, lane_id);
+    struct xfer *x = NULL;
+    if (l) {
+        TAILQ_FOREACH(x, &l->inbox, link)
+        {
+            if (x->token == token)
+                break;
         }
     }
-    if (!x->res_reply)
-        x->res_reply = suki_strdup("");
-    TAILQ_REMOVE(&l->inbox, x, link);
-    pthread_mutex_lock(&l->hub->mu);
-    TAILQ_INSERT_TAIL(&l->hub->done, x, link);
-    pthread_mutex_unlock(&l->hub->mu);
-    suki_dispatch_efd_signal(l->hub->efd);
+    if (x && (st < SUKI_DISPATCH_SENT || st > SUKI_DISPATCH_PERMFAIL ||
+              n != x->n_rcpt))
+        r->bad = true;
+    if (x && !r->bad) {
+        x->res_status = (enum suki_dispatch_status)st;
+        x->res_code = code;
+        free(x->res_reply);
+        x->res_reply = reply ? reply : suki_strdup("");
+        reply = NULL;
+        x->res_retry_after_ms = retry_after;
+        x->res_cancelled = cancelled;
+        x->local = local;
+        x->rcpt_sent = rcpt_sent;
+        for (size_t i = 0; i < x->n_rcpt; i++) {
+            x->rcpt_code[i] = codes[i];
+            free(x->rcpt_reply[i]);
+            x->rcpt_reply[i] = replies[i];
+            replies[i] = NULL;
+        }
+        TAILQ_REMOVE(&l->inbox, x, link);
+        pthread_mutex_lock(&l->hub->mu);
+        TAILQ_INSERT_TAIL(&l->hub->done, x, link);
+        pthread_mutex_unlock(&l->hub->mu);
+        suki_dispatch_efd_signal(l->hub->efd);
+    }
+    for (uint64_t i = 0; i < n; i++)
+        free(replies[i]);
+    free(replies);
+    free(codes);
+    free(reply);
     return !r->bad;
 }
 
@@ -845,18 +948,16 @@ static int agent_start(struct suki_agent *a, struct suki_err *err)
                      strerror(errno));
         return -1;
     }
+    /* Signals wait until the child has dropped sukid's handlers (which
+     * would wake sukid's loop). */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
     pid_t pid = fork();
-    if (pid < 0) {
-        suki_err_set(err, -errno, "delivery agent: fork: %s", strerror(errno));
-        close(sv[0]);
-        close(sv[1]);
-        return -1;
-    }
     if (pid == 0) {
-        /* Nothing of sukid's loop is touched here: its signal handlers
-         * would wake sukid, its descriptors belong to sukid. The agent
-         * ends when its channel closes, not on a signal sent to the
-         * service's whole group. */
+        /* Nothing of sukid's loop is touched here, and its descriptors
+         * belong to sukid. The agent ends when its channel closes, not on
+         * a signal sent to the service's whole group. */
         signal(SIGTERM, SIG_IGN);
         signal(SIGINT, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
@@ -864,12 +965,25 @@ static int agent_start(struct suki_agent *a, struct suki_err *err)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         int fd = sv[1];
-        if (fd > 3)
-            close_range(3, (unsigned)fd - 1, 0);
-        close_range((unsigned)fd + 1, ~0u, 0);
+        if ((fd > 3 && close_range(3, (unsigned)fd - 1, 0) < 0) ||
+            close_range((unsigned)fd + 1, ~0u, 0) < 0) {
+            for (int i = 3; i < 65536; i++)
+                if (i != fd)
+                    close(i);
+        }
+        evutil_make_socket_nonblocking(fd);
         prctl(PR_SET_NAME, "sukid-agent", 0, 0, 0);
         suki_log_init("sukid-agent");
         _exit(child_main(fd, *a->confp));
+    }
+    int fork_errno = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        suki_err_set(err, -fork_errno, "delivery agent: fork: %s",
+                     strerror(fork_errno));
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
     }
     close(sv[1]);
     evutil_make_socket_nonblocking(sv[0]);
@@ -886,7 +1000,7 @@ static int agent_start(struct suki_agent *a, struct suki_err *err)
     a->pid = pid;
     a->gen++;
     a->started_ms = suki_mono_ms();
-    suki_info("delivery agent started (pid %d)", (int)pid);
+    suki_notice("delivery agent started (pid %d)", (int)pid);
     return 0;
 }
 
@@ -927,9 +1041,8 @@ static void agent_lost(struct suki_agent *a, const char *why)
     {
         while ((x = TAILQ_FIRST(&l->inbox)) != NULL) {
             TAILQ_REMOVE(&l->inbox, x, link);
-            fail_xfer(l, x,
-                      "delivery agent died; the message may have "
-                      "gone out");
+            fail_xfer(l, x, SUKI_DISPATCH_TEMPFAIL,
+                      "delivery agent died; the message may have gone out");
             n++;
         }
         if (l->stop)
@@ -1040,7 +1153,13 @@ void suki_agent_lane_post(struct lane *l, struct xq *batch)
     while ((x = TAILQ_FIRST(batch)) != NULL) {
         TAILQ_REMOVE(batch, x, link);
         if (!a->bev) {
-            fail_xfer(l, x, "no delivery agent is running (not sent)");
+            fail_xfer(l, x, SUKI_DISPATCH_TEMPFAIL,
+                      "no delivery agent is running (not sent)");
+            continue;
+        }
+        if (x->body_len > FRAME_MAX - (1u << 20)) {
+            fail_xfer(l, x, SUKI_DISPATCH_PERMFAIL,
+                      "message too large for the delivery agent (not sent)");
             continue;
         }
         introduce(a, l, x->conf);
@@ -1130,10 +1249,29 @@ void suki_agent_lane_join(struct lane *l)
     while ((x = TAILQ_FIRST(&l->inbox)) != NULL) {
         TAILQ_REMOVE(&l->inbox, x, link);
         x->res_cancelled = true;
-        fail_xfer(l, x, SUKI_DISPATCH_CANCELLED);
+        fail_xfer(l, x, SUKI_DISPATCH_TEMPFAIL, SUKI_DISPATCH_CANCELLED);
     }
     LIST_REMOVE(l, alink);
     free(l);
+}
+
+void suki_agent_reload(struct suki_agent *a)
+{
+    const struct suki_conf *c = *a->confp;
+    struct suki_buf *b = &a->out;
+    if (!a->bev)
+        return; /* a new agent reads the settings when it starts */
+    w_begin(b, F_REDIS);
+    w_str(b, c->redis_url);
+    w_str(b, c->redis_host);
+    w_u64(b, (uint64_t)c->redis_port);
+    w_str(b, c->redis_unix);
+    w_u64(b, (uint64_t)c->redis_db);
+    w_str(b, c->redis_password);
+    w_u64(b, (uint64_t)c->redis_connect_timeout_ms);
+    w_u64(b, (uint64_t)c->redis_command_timeout_ms);
+    w_u64(b, (uint64_t)c->log_level);
+    w_end(b, a->bev);
 }
 
 void suki_agent_conf_gone(struct suki_agent *a, struct tconf *c)

@@ -47,6 +47,9 @@ struct suki_agent *suki_agent_new(struct event_base *base,
  * with status 0, else -1 (logged). NULL is fine. */
 int suki_agent_free(struct suki_agent *a, int64_t wait_ms);
 
+/* sukid reloaded *confp: pass its Redis settings and log level on. */
+void suki_agent_reload(struct suki_agent *a);
+
 /* The agent's pid, or 0 while none runs. */
 pid_t suki_agent_pid(const struct suki_agent *a);
 

@@ -38,6 +38,7 @@ static struct suki_daemon D;
 static const char *conf_path = DEFAULT_CONF;
 static struct event *stop_timer;
 static struct suki_sched *sched;         /* the scheduler and fire path */
+static struct suki_agent *agent;         /* the delivery agent (agent.h) */
 static struct suki_campaigns *campaigns; /* campaign runners */
 static struct suki_intake *intake;       /* the event intake */
 static struct suki_heartbeat *heartbeat; /* P:daemon:<consumer> */
@@ -249,6 +250,7 @@ static void reload(void)
     suki_sched_reload(sched);
     suki_intake_reload(intake);
     suki_log_level = D.conf->log_level;
+    suki_agent_reload(agent);
     suki_conf_unref(old);
     suki_http_reload(http_srv);
     suki_notice("configuration reloaded");
@@ -368,7 +370,7 @@ int main(int argc, char **argv)
     intake = suki_intake_new(&D);
     struct suki_err derr = {{0}};
     /* before any thread exists: the agent is forked */
-    struct suki_agent *agent = suki_agent_new(D.base, &D.conf, &derr);
+    agent = suki_agent_new(D.base, &D.conf, &derr);
     if (!agent) {
         suki_err_log("%s; not starting", derr.msg);
         return 1;
