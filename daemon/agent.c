@@ -44,6 +44,7 @@
 #define RESPAWN_DELAY_MS 1000 /* between agents that die at once */
 #define ORPHAN_SLACK_MS 5000  /* beyond the longest transfer timeout */
 #define MAX_ZOMBIES 16
+#define MARK_DELAY_MS 2
 
 enum {
     F_CONF = 'C',
@@ -193,7 +194,8 @@ struct child {
     struct bufferevent *bev; /* NULL once sukid is gone */
     struct hub hub;
     struct event *results;
-    struct event *tick; /* markers to retry, the orphan deadline */
+    struct event *tick;    /* markers to retry, the orphan deadline */
+    struct event *mark_ev; /* send the markers collected */
     struct suki_redis *redis;
     struct suki_conf *rconf; /* owned, from a D frame, or NULL (the copy
                                 of sukid's at the fork) */
@@ -274,7 +276,12 @@ static void child_result(struct child *ch, uint64_t lane_id, struct xfer *x)
         m->key = x->sent_marker;
         m->ttl_s = x->sent_marker_ttl_s;
         x->sent_marker = NULL;
-        marker_send(ch, m);
+        /* Markers wait a moment and go out together: Redis then reads a
+         * batch of SETs per wake-up instead of one. */
+        m->next = ch->retry;
+        ch->retry = m;
+        if (!evtimer_pending(ch->mark_ev, NULL))
+            suki_timer_ms(ch->mark_ev, MARK_DELAY_MS);
     }
     if (ch->bev) {
         struct suki_buf *b = &ch->out;
@@ -664,6 +671,15 @@ static void child_tick_cb(evutil_socket_t fd, short what, void *arg)
     child_maybe_exit(ch);
 }
 
+static void child_mark_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct child *ch = arg;
+    if (suki_redis_is_up(ch->redis))
+        markers_retry(ch); /* else the tick tries again */
+}
+
 static void child_redis_state(struct suki_redis *r, bool up, void *arg)
 {
     (void)r;
@@ -694,14 +710,17 @@ static int child_main(int fd, const struct suki_conf *conf)
     ch.results = event_new(ch.base, ch.hub.efd, EV_READ | EV_PERSIST,
                            child_results_cb, &ch);
     ch.tick = event_new(ch.base, -1, EV_PERSIST, child_tick_cb, &ch);
+    ch.mark_ev = evtimer_new(ch.base, child_mark_cb, &ch);
     ch.bev = bufferevent_socket_new(ch.base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!ch.results || !ch.tick || !ch.bev) {
+    if (!ch.results || !ch.tick || !ch.mark_ev || !ch.bev) {
         suki_err_log("delivery agent: cannot set up its loop");
         return 1;
     }
     event_add(ch.results, NULL);
     event_add(ch.tick, &tick);
     bufferevent_setcb(ch.bev, child_read_cb, NULL, child_event_cb, &ch);
+    /* whole messages per read, not 16 KiB at a time */
+    bufferevent_set_max_single_read(ch.bev, 1 << 20);
     bufferevent_enable(ch.bev, EV_READ);
     ch.redis = suki_redis_new(ch.base, conf, "agent", child_redis_state, &ch);
 
@@ -745,6 +764,7 @@ static int child_main(int fd, const struct suki_conf *conf)
     }
     event_free(ch.results);
     event_free(ch.tick);
+    event_free(ch.mark_ev);
     event_base_free(ch.base);
     close(ch.hub.efd);
     pthread_mutex_destroy(&ch.hub.mu);
@@ -996,6 +1016,7 @@ static int agent_start(struct suki_agent *a, struct suki_err *err)
         return -1;
     }
     bufferevent_setcb(a->bev, parent_read_cb, NULL, parent_event_cb, a);
+    bufferevent_set_max_single_write(a->bev, 1 << 20);
     bufferevent_enable(a->bev, EV_READ);
     a->pid = pid;
     a->gen++;
