@@ -342,7 +342,9 @@ static void load_conf(struct suki_sched *s)
     s->batch = c->sched_batch > 0 ? c->sched_batch : 256;
     if (s->batch > 2000)
         s->batch = 2000; /* Lua unpack() limits the ZADD arguments */
-    s->max_inflight = (size_t)s->batch * 2;
+    /* Three batches: with the transfers in the delivery agent a job takes
+     * two more hops, and the claims must keep the pipeline full. */
+    s->max_inflight = (size_t)s->batch * 3;
     if (s->max_inflight < 64)
         s->max_inflight = 64;
 }
@@ -414,7 +416,7 @@ static size_t room(struct suki_sched *s)
     size_t r = s->max_inflight - s->inflight;
     /* With work in flight, wait until a whole batch fits: claims stay
      * batched (one script run for many jobs) and the pipeline stays full
-     * because max_inflight is twice the batch. */
+     * because max_inflight is several batches. */
     if (r < (size_t)s->batch && s->inflight > 0)
         return 0;
     return r < (size_t)s->batch ? r : (size_t)s->batch;
