@@ -39,6 +39,9 @@ hget() { rcli HGET "$SUKI_PREFIX:campaign:$1" "$2"; }
 
 echo "== 1. throughput: $N clients, $CONNS SMTP connections"
 populate "$N"
+rcpu() { rcli INFO cpu | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%d", s * 1000000 }'; }
+ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' /proc/"$1"/stat || echo 0; }
+RCPU0=$(rcpu)
 start_daemon a "$CONF"
 "$SUKICTL" -c "$CONF" campaign create tput --template promo --audience all \
     >/dev/null || fail "create"
@@ -50,6 +53,10 @@ ms=$((t_end - t_start))
 echo "sent $sent in $ms ms: $((sent * 1000 / (ms > 0 ? ms : 1))) messages/s" \
     "(sukid VmHWM $(awk '/^VmHWM/ { print $2 }' /proc/"$SUKID_PID"/status) kB," \
     "its delivery agent $(awk '/^VmHWM/ { print $2 }' /proc/"$(agent_pid a)"/status) kB)"
+HZ=$(getconf CLK_TCK)
+echo "CPU per message: sukid $(($(ticks "$SUKID_PID") * 1000000 / HZ / sent)) us," \
+    "its delivery agent $(($(ticks "$(agent_pid a)") * 1000000 / HZ / sent)) us," \
+    "redis $((($(rcpu) - RCPU0) / sent)) us"
 stop_sukid a || fail "stop"
 
 echo "== 2. $M clients: time to the first message, memory"

@@ -13,12 +13,7 @@
 "$PY" -c "import aiosmtpd" 2>/dev/null || { echo "SKIP: aiosmtpd"; exit 77; }
 
 start_redis
-SMTPD=$T/smtpd
-"$PY" "$top_srcdir/tests/integration/smtp_server.py" --dir "$SMTPD" \
-    --port-file "$T/smtp.port" --mode slow --delay 1.5 >"$T/smtp.log" 2>&1 &
-lib_track $!
-wait_for 10 '[ -s "$T/smtp.port" ]' || fail "smtp server did not start"
-SP=$(cat "$T/smtp.port")
+slow_smtpd 1.5
 
 CONF=$T/sukid.conf
 HTTP_PORT=$(free_port)
@@ -28,9 +23,7 @@ HTTP_PORT=$HTTP_PORT LOG_LEVEL=debug SCHED_EXTRA='lease = "4s";' \
 P=$SUKI_PREFIX
 J1=sched-test:c1:s1:
 
-count() { cat "$SMTPD/events.log" 2>/dev/null | awk "/$1/ { n++ } END { print n + 0 }"; }
-mail_count() { count '^MAIL '; }
-data_count() { count '^DATA .* 250'; }
+data_count() { smtpd_count '^DATA .* 250'; }
 
 # ---- 1. sukid killed while the server holds the final "." -----------
 start_sched a "$CONF"

@@ -15,12 +15,7 @@ need_py() { "$PY" -c "import $1" 2>/dev/null || { echo "SKIP: $1"; exit 77; }; }
 need_py aiosmtpd
 
 start_redis
-SMTPD=$T/smtpd
-"$PY" "$top_srcdir/tests/integration/smtp_server.py" --dir "$SMTPD" \
-    --port-file "$T/smtp.port" --mode slow --delay 3 >"$T/smtp.log" 2>&1 &
-lib_track $!
-wait_for 10 '[ -s "$T/smtp.port" ]' || fail "smtp server did not start"
-SP=$(cat "$T/smtp.port")
+slow_smtpd 3
 
 CONF=$T/sukid.conf
 LOG_LEVEL=debug SCHED_EXTRA='lease = "2s";' \
@@ -30,7 +25,6 @@ P=$SUKI_PREFIX
 J1=sched-test:c1:s1:
 J2=sched-test:c2:s2:
 
-mail_count() { grep -c '^MAIL ' "$SMTPD/events.log" 2>/dev/null || echo 0; }
 log_ms()
 {
     # first line of log $1 matching $2 -> its timestamp in epoch ms

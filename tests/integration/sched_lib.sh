@@ -55,6 +55,23 @@ ${2:-}
 EOF
 }
 
+# slow_smtpd DELAY - start smtp_server.py recording into $SMTPD ($T/smtpd)
+# and answering the final "." after DELAY seconds; sets SP to its port.
+slow_smtpd()
+{
+    SMTPD=$T/smtpd
+    "$PY" "$top_srcdir/tests/integration/smtp_server.py" --dir "$SMTPD" \
+        --port-file "$T/smtp.port" --mode slow --delay "$1" >"$T/smtp.log" 2>&1 &
+    lib_track $!
+    wait_for 10 '[ -s "$T/smtp.port" ]' || fail "smtp server did not start"
+    SP=$(cat "$T/smtp.port")
+}
+
+# smtpd_count REGEX - lines of slow_smtpd's event log matching REGEX (awk).
+smtpd_count() { cat "$SMTPD/events.log" 2>/dev/null | awk "/$1/ { n++ } END { print n + 0 }"; }
+# mail_count - transactions (MAIL FROM) slow_smtpd has seen.
+mail_count() { smtpd_count '^MAIL '; }
+
 # metric NAME - the value of one sample of sukid's /metrics (HTTP_PORT).
 metric()
 {
