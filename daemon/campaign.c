@@ -903,7 +903,8 @@ struct cmsg {
     struct runner *ru; /* ref */
     struct recip *rc;  /* owned */
     char *msgid;
-    char *addr; /* lower-cased recipient */
+    char *marker; /* its P:sent key */
+    char *addr;   /* lower-cased recipient */
 };
 
 struct lookup_ctx {
@@ -942,10 +943,8 @@ static void on_sent(const struct suki_dispatch_result *res, void *arg)
         ru->inflight--;
     if (res->status == SUKI_DISPATCH_SENT) {
         /* Recorded even by a detached runner: it was delivered. */
-        char *sk = suki_asprintf("%s:sent:%s", conf_of(ru)->prefix, m->msgid);
         if (!ru->dead)
-            add_outcome(ru, rc->id, "sent", sk, NULL);
-        free(sk);
+            add_outcome(ru, rc->id, "sent", m->marker, NULL);
         suki_metrics.campaign_msgs[SUKI_MSG_SENT]++;
         suki_metrics_msg(res->channel, SUKI_MSG_SENT);
         recip_free(rc);
@@ -986,6 +985,7 @@ static void on_sent(const struct suki_dispatch_result *res, void *arg)
         recip_free(rc);
     }
     free(m->msgid);
+    free(m->marker);
     free(m->addr);
     free(m);
     if (!ru->dead) {
@@ -1127,14 +1127,15 @@ static int send_one(struct runner *ru, struct recip *rc)
         m->msgid = msgid;
         m->addr = suki_unsub_addr_lower(suki_strdup(email));
         rc->attempts++;
+        m->marker = marker;
         int src = suki_dispatch_send(cm->D->dispatch, &om, on_sent, m);
-        free(marker);
         if (src == 0) {
             m->ru = runner_ref(ru);
             ru->inflight++;
             msgid = NULL;
         } else {
             rc->attempts--;
+            free(m->marker);
             free(m->addr);
             free(m);
             if (src == -ENOBUFS || src == -ECANCELED) {
