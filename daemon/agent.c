@@ -195,7 +195,7 @@ struct child {
     struct hub hub;
     struct event *results;
     struct event *tick;    /* markers to retry, the orphan deadline */
-    struct event *mark_ev; /* send the markers collected */
+    struct event *mark_ev; /* the tick's work, 2 ms after a marker */
     struct suki_redis *redis;
     struct suki_conf *rconf; /* owned, from a D frame, or NULL (the copy
                                 of sukid's at the fork) */
@@ -533,22 +533,12 @@ static void child_frame_stop(struct child *ch, struct rd *r)
     free(al);
 }
 
-static void rconf_free(struct suki_conf *c)
-{
-    if (!c)
-        return;
-    free(c->redis_url);
-    free(c->redis_host);
-    free(c->redis_unix);
-    free(c->redis_password);
-    free(c);
-}
-
 /* sukid reloaded: new Redis settings (used at the next reconnect, as in
  * sukid) and log level. */
 static void child_frame_redis(struct child *ch, struct rd *r)
 {
     struct suki_conf *c = suki_calloc(1, sizeof(*c));
+    c->refs = 1; /* only the Redis fields: the rest stay NULL */
     c->redis_url = r_str(r, NULL);
     c->redis_host = r_str(r, NULL);
     c->redis_port = (int)r_u64(r);
@@ -559,11 +549,11 @@ static void child_frame_redis(struct child *ch, struct rd *r)
     c->redis_command_timeout_ms = (int64_t)r_u64(r);
     int level = (int)r_u64(r);
     if (r->bad || !c->redis_url) {
-        rconf_free(c);
+        suki_conf_unref(c);
         return;
     }
     suki_redis_set_conf(ch->redis, c);
-    rconf_free(ch->rconf);
+    suki_conf_unref(ch->rconf);
     ch->rconf = c;
     suki_log_level = level;
 }
@@ -671,15 +661,6 @@ static void child_tick_cb(evutil_socket_t fd, short what, void *arg)
     child_maybe_exit(ch);
 }
 
-static void child_mark_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct child *ch = arg;
-    if (suki_redis_is_up(ch->redis))
-        markers_retry(ch); /* else the tick tries again */
-}
-
 static void child_redis_state(struct suki_redis *r, bool up, void *arg)
 {
     (void)r;
@@ -710,7 +691,7 @@ static int child_main(int fd, const struct suki_conf *conf)
     ch.results = event_new(ch.base, ch.hub.efd, EV_READ | EV_PERSIST,
                            child_results_cb, &ch);
     ch.tick = event_new(ch.base, -1, EV_PERSIST, child_tick_cb, &ch);
-    ch.mark_ev = evtimer_new(ch.base, child_mark_cb, &ch);
+    ch.mark_ev = evtimer_new(ch.base, child_tick_cb, &ch);
     ch.bev = bufferevent_socket_new(ch.base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!ch.results || !ch.tick || !ch.mark_ev || !ch.bev) {
         suki_err_log("delivery agent: cannot set up its loop");
@@ -755,7 +736,7 @@ static int child_main(int fd, const struct suki_conf *conf)
     if (ch.bev)
         bufferevent_free(ch.bev);
     suki_redis_free(ch.redis); /* runs on_marker(NULL): back on retry */
-    rconf_free(ch.rconf);
+    suki_conf_unref(ch.rconf);
     struct marker *m;
     while ((m = ch.retry) != NULL) {
         ch.retry = m->next;
