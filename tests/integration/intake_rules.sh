@@ -17,6 +17,16 @@ for so in plugins/.libs/followup.so tests/fixtures/plugins/.libs/failing.so; do
 done
 
 start_redis
+# The meeting is ten days from now, so its follow-up is always in the future
+# and never fires during the test: 10:00 in Manila on day D, three days
+# later at 09:00 Manila = D+3 01:00Z (in New York, the global zone, it would
+# be 14:00Z).
+day=$(TZ=Asia/Manila date -d '+10 days' +%F)
+at="${day}T10:00:00+08:00"
+at_ms=$(($(date -d "$at" +%s) * 1000))
+due_day=$(date -d "$day +3 days" +%F)
+due_iso="${due_day}T01:00:00Z"
+due_ms=$(($(date -d "$due_iso" +%s) * 1000))
 CONF=$T/sukid.conf
 PLUGINS_DIR=$T/plug TEMPLATES_DIR=$top_srcdir/conf/templates \
 INTAKE_EXTRA='max_deliveries = 2;' write_conf "$CONF" '
@@ -31,23 +41,21 @@ rules = ( { name = "fu"; use = "followup"; on = [ "meeting.held" ];
 
 # both events in the stream before sukid starts: one batch
 rcli XADD suki:events '*' event '{"type":"client.created","client":"acme","id":"a1","manager":"m@acme.ph","data":{"timezone":"Asia/Manila"}}' >/dev/null
-rcli XADD suki:events '*' event '{"type":"meeting.held","client":"acme","id":"a2","at":"2026-11-27T10:00:00+08:00"}' >/dev/null
+rcli XADD suki:events '*' event '{"type":"meeting.held","client":"acme","id":"a2","at":"'"$at"'"}' >/dev/null
 start_sukid a "$CONF"
 wait_for 10 '[ "$(stat applied)" = 2 ]' || fail "applied $(stat applied)"
 [ "$(rcli ZCARD suki:jobs)" = 1 ] || fail "jobs: $(rcli ZCARD suki:jobs)"
 key=$(rcli ZRANGE suki:jobs 0 0)
 due=$(rcli ZSCORE suki:jobs "$key")
-# Nov 27 10:00 +08 + 3 days, at 09:00 on that day in Manila = Nov 30
-# 01:00Z (in New York, the global zone, it would be 14:00Z)
-[ "$due" = 1796000400000 ] ||
-    fail "due $due ($(date -u -d @$((due / 1000)))), want 2026-11-30T01:00:00Z"
+[ "$due" = "$due_ms" ] ||
+    fail "due $due ($(date -u -d @$((due / 1000)))), want $due_iso"
 # the compact body: due time and event (its client is the key's); the
 # rule's template, channel and notify list are not repeated
 body=$(rcli HGET suki:job:acme "$key")
-echo "$body" | grep -q '^{"d":1796000400000,"e":{"t":"meeting.held","a":1795744800000,"i":"a2"}}$' ||
+echo "$body" | grep -qx "{\"d\":$due_ms,\"e\":{\"t\":\"meeting.held\",\"a\":$at_ms,\"i\":\"a2\"}}" ||
     fail "job body: $body"
 [ "$(rcli HKEYS suki:job:acme)" = "$key" ] || fail "client job hash"
-sukictl client acme | grep -q "2026-11-30T01:00:00Z  *$key" ||
+sukictl client acme | grep -q "$due_iso  *$key" ||
     fail "sukictl client: $(sukictl client acme)"
 ok "job $key scheduled in the client's time zone from the same batch"
 
@@ -86,7 +94,7 @@ bad= jbad=
 for i in $(seq 1 60); do
     case $i in
     5) ev='{"type":"client.updated","client":"z","data":{"timezone":"Asia/Manila"}}' ;;
-    10) ev='{"type":"meeting.held","client":"z","at":"2026-11-27T10:00:00+08:00"}' ;;
+    10) ev='{"type":"meeting.held","client":"z","at":"'"$at"'"}' ;;
     22) ev='{"type":"meeting.held","client":"broken"}' ;;
     30) ev='{"type":"meeting.held","client":"jbroken","id":"j1"}' ;;
     40) ev='{"type":"meeting.held","client":"acme:ph 2"}' ;;
@@ -99,7 +107,7 @@ done
 start_sukid b "$CONF2"
 wait_for 10 '[ "$(stat applied)" = 58 ]' || fail "read ahead: applied $(stat applied)"
 zkey=$(rcli HKEYS suki:job:z)
-[ "$(rcli ZSCORE suki:jobs "$zkey")" = 1796000400000 ] ||
+[ "$(rcli ZSCORE suki:jobs "$zkey")" = "$due_ms" ] ||
     fail "time zone from an earlier batch not seen: due $(rcli ZSCORE suki:jobs "$zkey")"
 [ "$(rcli ZCARD suki:jobs)" = 57 ] || fail "jobs: $(rcli ZCARD suki:jobs)"
 # a client id escaped in job keys names its job hash the same way

@@ -42,10 +42,13 @@ grep -q 'name .*Acme Corp' "$T/client.out" || fail "profile name not shown"
 grep -q 'events .*2' "$T/client.out" || fail "event count not shown"
 sukictl --json client acme | grep -q '"email": *"ops@acme.ph"' ||
     fail "client --json"
-# a pending job of the client (as the rules would store it)
-rcli ZADD suki:jobs 1798761600000 'r1:acme::' >/dev/null
-rcli HSET suki:job:acme 'r1:acme::' '{"d":1798761600000}' >/dev/null
-sukictl client acme | grep -q '2027-01-01T00:00:00Z *r1:acme::  (rule r1)' ||
+# a pending job of the client (as the rules would store it), a month ahead
+# so that it is never due while the test runs
+jd=$(($(date +%s) + 30 * 86400))
+jiso=$(date -u -d "@$jd" +%Y-%m-%dT%H:%M:%SZ)
+rcli ZADD suki:jobs "${jd}000" 'r1:acme::' >/dev/null
+rcli HSET suki:job:acme 'r1:acme::' "{\"d\":${jd}000}" >/dev/null
+sukictl client acme | grep -q "$jiso *r1:acme::  (rule r1)" ||
     fail "pending job not listed: $(sukictl client acme)"
 sukictl client nobody 2>"$T/err" && fail "unknown client: exit 0"
 grep -q "no client 'nobody'" "$T/err" || fail "unknown client message"

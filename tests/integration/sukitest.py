@@ -15,6 +15,7 @@ As a program:
   sukitest.py xadd PORT STREAM FIELD HEXVALUE [FIELD HEXVALUE...]
       XADD raw bytes given in hex; prints the new stream id.
 """
+import datetime
 import socket
 import sys
 
@@ -67,19 +68,25 @@ class Redis:
         raise RuntimeError("bad reply %r" % line)
 
 
-# --mix: one day of a CRM, in turn (N is the event's number)
+# --mix: one day of a CRM, in turn (N is the event's number). Dates are
+# relative to today, so the benchmark's renewals and meeting reminders stay
+# in the future whatever the calendar says.
+def _day(days):
+    return (datetime.date.today() + datetime.timedelta(days=days)).isoformat()
+
+
 MIX = [
     ("client.updated", '{"email":"cN@example.ph","manager":"am@example.ph",'
      '"timezone":"Asia/Manila","locale":"en"}'),
     ("meeting.held", '{"summary":"review N"}'),
     ("proposal.sent", '{"amount":1200,"currency":"PHP",'
-     '"valid_until":"2027-03-01"}'),
+     '"valid_until":"%s"}' % _day(90)),
     ("contact.call", '{"direction":"out","summary":"call N"}'),
-    ("meeting.scheduled", '{"starts_at":"2027-02-10T10:00:00+08:00"}'),
+    ("meeting.scheduled", '{"starts_at":"%sT10:00:00+08:00"}' % _day(70)),
     ("complaint.opened", '{"ticket":"tN","severity":"high"}'),
     ("complaint.resolved", '{"ticket":"tN"}'),
-    ("contract.signed", '{"contract":"kN","starts_at":"2027-01-01",'
-     '"ends_at":"2028-01-01"}'),
+    ("contract.signed", '{"contract":"kN","starts_at":"%s",'
+     '"ends_at":"%s"}' % (_day(30), _day(395))),
     ("order.fulfilled", '{"order":"oN"}'),
     ("contact.email", '{"direction":"in","summary":"mail N"}'),
 ]
