@@ -191,18 +191,23 @@ expect_grep "server down: breaker open, 3 still queued" \
 expect_count "server down: queued ones cancelled at shutdown" 3 '^RESULT .*cancelled=1 ' "$T/down.out"
 expect_grep "server down: breaker logged" 'circuit breaker open for 1m after 3 consecutive' "$T/down.err"
 
-# the server comes back during the cooldown: one probe, then the rest
+# the server comes back during the cooldown: one probe, then the rest. The
+# server has started up already and binds within milliseconds of the second
+# TEMPFAIL, so a slow host cannot push its return past the cooldown.
 BACK=$(free_port)
+spawn_smtp "$T/back" --port "$BACK" --listen-after "$T/back.go"
+wait_file "$T/back/waiting"
 "$CLIENT" --url "smtp://127.0.0.1:$BACK" $SMTP --rcpt a@rcpt.test --count 5 \
-    --max-conn 1 --breaker 2 --cooldown-ms 1500 --state >"$T/back.out" 2>&1 &
+    --max-conn 1 --breaker 2 --cooldown-ms 3000 --state >"$T/back.out" 2>&1 &
 CPID=$!
 PIDS="$PIDS $CPID"
 n=0
-while [ "$(count '^RESULT' "$T/back.out")" -lt 2 ] && [ $n -lt 100 ]; do
-    sleep 0.1
+while [ "$(count '^RESULT' "$T/back.out")" -lt 2 ] && [ $n -lt 300 ]; do
+    sleep 0.05
     n=$((n + 1))
 done
-start_smtp "$T/back" --port "$BACK"
+touch "$T/back.go"
+port_of "$T/back" >/dev/null
 wait $CPID
 expect_grep "breaker recovers: 2 TEMPFAIL then 3 SENT" \
     '^SUMMARY sent=3 tempfail=2 permfail=0 cancelled=0' "$T/back.out"

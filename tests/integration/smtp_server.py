@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import json
 import os
+import time
 import signal
 import ssl
 import sys
@@ -168,6 +169,11 @@ def main():
     p.add_argument("--tls-key")
     p.add_argument("--require-starttls", action="store_true")
     p.add_argument("--implicit-tls", action="store_true")
+    p.add_argument("--listen-after", metavar="FILE",
+                   help="start up, then bind only once FILE exists (a test "
+                   "can bring the server back within milliseconds, "
+                   "however slow Python's start-up is on a loaded host; "
+                   "DIR/waiting tells it is ready to)")
     args = p.parse_args()
 
     rec = Recorder(args.dir)
@@ -189,6 +195,11 @@ def main():
                             enable_SMTPUTF8=True, decode_data=False,
                             timeout=60)
 
+    if args.listen_after:
+        with open(os.path.join(args.dir, "waiting"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        while not os.path.exists(args.listen_after):
+            time.sleep(0.01)
     server = loop.run_until_complete(
         loop.create_server(factory, host=args.host, port=args.port,
                            ssl=ctx if args.implicit_tls else None))
