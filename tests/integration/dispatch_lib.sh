@@ -9,20 +9,20 @@ CLIENT="$top_builddir/tests/integration/dispatch_client"
 SMTP_SERVER="$top_srcdir/tests/integration/smtp_server.py"
 HTTP_SERVER="$top_srcdir/tests/integration/http_server.py"
 
-# exit 77 (SKIP) only when a required program is missing
+# A test that cannot run here fails loudly: a skip would read as a pass.
 need() {
     for b in "$@"; do
         if ! command -v "$b" >/dev/null 2>&1 && [ ! -x "$b" ]; then
-            echo "SKIP: $b not found"
-            exit 77
+            echo "FAIL: cannot run here: $b not found (scripts/deps.sh installs it)"
+            exit 1
         fi
     done
 }
 
 need_py_module() {
     if ! "$PY" -c "import $1" 2>/dev/null; then
-        echo "SKIP: python module $1 not found"
-        exit 77
+        echo "FAIL: cannot run here: python module $1 not found (scripts/deps.sh installs it)"
+        exit 1
     fi
 }
 

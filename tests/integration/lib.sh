@@ -2,7 +2,7 @@
 # a few bash-isms are fine: tests run with $(SHELL), which is bash here).
 #
 #   . "$top_srcdir/tests/integration/lib.sh"
-#   need redis-server redis-cli        # exit 77 (SKIP) when one is missing
+#   need redis-server redis-cli        # fail loudly when one is missing
 #   start_redis                        # REDIS_PORT, REDIS_PID, REDIS_DIR
 #   write_conf "$T/sukid.conf" 'intake = { claim_idle = "1s"; };'
 #   start_sukid a "$T/sukid.conf"      # SUKID_PID_a, log in $T/sukid-a.log
@@ -55,13 +55,14 @@ lib_cleanup()
 trap lib_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# need BIN... - skip the test (77) when a required program is missing.
+# need BIN... - fail the test, saying why, when a required program is
+# missing: a test that cannot run here must never read as a pass or a skip.
 need()
 {
     for b in "$@"; do
         if ! command -v "$b" >/dev/null 2>&1 && [ ! -x "$b" ]; then
-            echo "SKIP: $b not found" >&2
-            exit 77
+            echo "FAIL: cannot run here: $b not found (scripts/deps.sh installs it)" >&2
+            exit 1
         fi
     done
 }

@@ -4,9 +4,9 @@
 # broken config keeps the old one, SIGHUP with a good one applies it, SIGTERM
 # exits 0 with STOPPING=1.
 set -eu
-command -v redis-server >/dev/null || { echo "redis-server missing"; exit 77; }
+command -v redis-server >/dev/null || { echo "FAIL: cannot run here: redis-server missing"; exit 1; }
 PY=/usr/bin/python3
-[ -x "$PY" ] || { echo "$PY missing"; exit 77; }
+[ -x "$PY" ] || { echo "FAIL: cannot run here: $PY missing"; exit 1; }
 
 T=$(mktemp -d /tmp/suki-lifecycle.XXXXXX)
 SUKID_PID= NOTIFY_PID=

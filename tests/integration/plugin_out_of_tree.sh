@@ -6,10 +6,10 @@
 # is reported as FILE:LINE.
 set -eu
 : "${top_srcdir:?}" "${top_builddir:?}"
-command -v pkg-config >/dev/null 2>&1 || { echo "no pkg-config"; exit 77; }
-command -v make >/dev/null 2>&1 || { echo "no make"; exit 77; }
+command -v pkg-config >/dev/null 2>&1 || { echo "FAIL: cannot run here: no pkg-config"; exit 1; }
+command -v make >/dev/null 2>&1 || { echo "FAIL: cannot run here: no make"; exit 1; }
 CC=${CC:-cc}
-command -v "$CC" >/dev/null 2>&1 || { echo "no C compiler"; exit 77; }
+command -v "$CC" >/dev/null 2>&1 || { echo "FAIL: cannot run here: no C compiler"; exit 1; }
 loader="$top_builddir/tests/integration/plugin_load"
 test -x "$loader" || { echo "FAIL: $loader not built"; exit 1; }
 

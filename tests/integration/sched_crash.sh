@@ -11,7 +11,7 @@
 #  3. a send that outlasts the lease: the lease is renewed, so a second
 #     daemon does not fire the job again.
 . "$top_srcdir/tests/integration/sched_lib.sh"
-need_py() { "$PY" -c "import $1" 2>/dev/null || { echo "SKIP: $1"; exit 77; }; }
+need_py() { "$PY" -c "import $1" 2>/dev/null || { echo "FAIL: cannot run here: python module $1 not found"; exit 1; }; }
 need_py aiosmtpd
 
 start_redis
