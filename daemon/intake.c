@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -305,13 +306,15 @@ static struct suki_redis_script recover_script = {
     "  ids[k] = e[1]\n"
     "  cnt[e[1]] = e[4]\n"
     "end\n"
-    "local cl = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], "
-    "unpack(ids))\n"
     "local out = {}\n"
-    "for _, e in ipairs(cl) do\n"
-    "  if e then\n"
-    "    local le = redis.call('HGET', KEYS[2], e[1])\n"
-    "    out[#out + 1] = {e[1], cnt[e[1]] or 0, le or '', e[2] or 0}\n"
+    "for j = 1, #ids, 500 do\n"
+    "  local cl = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], "
+    "unpack(ids, j, math.min(j + 499, #ids)))\n"
+    "  for _, e in ipairs(cl) do\n"
+    "    if e then\n"
+    "      local le = redis.call('HGET', KEYS[2], e[1])\n"
+    "      out[#out + 1] = {e[1], cnt[e[1]] or 0, le or '', e[2] or 0}\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "return out\n",
@@ -751,8 +754,42 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 /* ---- reading entries ------------------------------------------------ */
 
+/* What a dead letter keeps of an entry without an 'event' field: its
+ * first fields, each value cut to a prefix. */
+#define DEAD_MAX_FIELDS 64
+#define DEAD_MAX_VALUE 1024
+/* The payload a dead letter keeps whole, and the prefix of a larger one. */
+#define DEAD_MAX_PAYLOAD 4096
+
 /* Fill entry e from a stream entry [id, [field, value, ...]] (fields may be
  * nil for a deleted entry). Classifies it: apply or invalid. */
+/* An invalid event's dead letter: the payload whole when it is within
+ * max_event_size (or 64 KiB), so it can be replayed after a fix; otherwise
+ * its size, SHA-256 and first DEAD_MAX_PAYLOAD bytes, so that one
+ * producer's huge entries cannot fill Redis with copies of themselves. */
+static void dead_payload(struct batch *b, struct entry *e, const char *p,
+                         size_t n)
+{
+    size_t whole = (size_t)C(b->in)->max_event_size;
+    if (whole < 65536)
+        whole = 65536;
+    if (n <= whole) {
+        e->payload = arena_memdup(&b->ar, p, n);
+        e->payload_len = n;
+        return;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+    if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) == 1)
+        for (unsigned int k = 0; k < mdlen; k++)
+            snprintf(hex + 2 * k, 3, "%02x", md[k]);
+    e->reason = arena_printf(&b->ar, "%s; sha256 %s, the first %d bytes kept",
+                             e->reason, hex, DEAD_MAX_PAYLOAD);
+    e->payload = arena_memdup(&b->ar, p, DEAD_MAX_PAYLOAD);
+    e->payload_len = DEAD_MAX_PAYLOAD;
+}
+
 static void entry_from_reply(struct batch *b, struct entry *e,
                              const redisReply *id, const redisReply *fv)
 {
@@ -773,18 +810,31 @@ static void entry_from_reply(struct batch *b, struct entry *e,
         }
     }
     if (!ev) {
+        /* The dead letter keeps a bounded sample of what the entry held:
+         * a producer's entry can have any number of fields of any size,
+         * and all of them would go into one XADD inside the apply script,
+         * past Lua's unpack() limit (about 8,000 values) — an error after
+         * the script's first writes, which Redis does not roll back. */
+        size_t pairs = fv->elements / 2;
         e->op = OP_INVALID;
-        e->reason = "entry has no 'event' field";
-        e->nf = fv->elements - fv->elements % 2;
-        e->fields = arena_alloc(&b->ar, (e->nf + 1) * sizeof(char *));
-        e->flens = arena_alloc(&b->ar, (e->nf + 1) * sizeof(size_t));
-        for (size_t k = 0; k < e->nf; k++) {
+        e->nf = pairs < DEAD_MAX_FIELDS ? pairs : DEAD_MAX_FIELDS;
+        e->reason = pairs > e->nf
+                        ? arena_printf(&b->ar,
+                                       "entry has no 'event' field (%zu "
+                                       "fields; the first %zu kept)",
+                                       pairs, e->nf)
+                        : "entry has no 'event' field";
+        e->fields = arena_alloc(&b->ar, (2 * e->nf + 1) * sizeof(char *));
+        e->flens = arena_alloc(&b->ar, (2 * e->nf + 1) * sizeof(size_t));
+        for (size_t k = 0; k < 2 * e->nf; k++) {
             const redisReply *x = fv->element[k];
             bool s = x->type == REDIS_REPLY_STRING;
-            e->fields[k] = s ? arena_memdup(&b->ar, x->str, x->len) : "";
-            e->flens[k] = s ? x->len : 0;
+            size_t n = s ? x->len : 0;
+            if (n > DEAD_MAX_VALUE)
+                n = DEAD_MAX_VALUE;
+            e->fields[k] = s ? arena_memdup(&b->ar, x->str, n) : "";
+            e->flens[k] = n;
         }
-        e->nf /= 2;
         return;
     }
     struct suki_event_limits lim = {(size_t)C(in)->max_event_size, 0};
@@ -794,8 +844,7 @@ static void entry_from_reply(struct batch *b, struct entry *e,
                          &e->ev, &err) < 0) {
         e->op = OP_INVALID;
         e->reason = arena_memdup(&b->ar, err.msg, strlen(err.msg));
-        e->payload = arena_memdup(&b->ar, ev->str, ev->len);
-        e->payload_len = ev->len;
+        dead_payload(b, e, ev->str, ev->len);
         return;
     }
     e->op = OP_APPLY;

@@ -62,7 +62,10 @@ static struct suki_redis_script claim_script = {
            "    redis.call('ZREM', KEYS[1], k)\n"
            "  end\n"
            "end\n"
-           "if #z > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(z)) end\n"
+           "for j = 1, #z, 1000 do\n"
+           "  redis.call('ZADD', KEYS[1], 'XX', unpack(z, j, math.min(j + 999, "
+           "#z)))\n"
+           "end\n"
            "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
            "if first[2] then out[1] = first[2] end\n"
            "out[2] = redis.call('ZCARD', KEYS[1])\n"
@@ -79,16 +82,39 @@ static struct suki_redis_script claim_script = {
  * survives), L leaves the job. Sent markers are written first, then dead
  * letters, then the job; the index entries of completed jobs go in one
  * ZREM at the end (the script is atomic: nobody sees the difference).
- * Returns the number of jobs completed or rescheduled. */
+ * Dead letters go with the job's change, only while the stored body is the
+ * claimed one, so a settle sent again (its reply was lost) adds none twice;
+ * a job left (L) comes back and reports its failures then. Every record is
+ * checked before the first write: Redis does not roll back a script that
+ * fails midway. Returns the number of jobs completed or rescheduled. */
 static struct suki_redis_script settle_script = {
     .name = "sched-settle",
     .src =
         "local ttl, sp, JP = ARGV[1], ARGV[2], ARGV[3]\n" LUA_JOB_HASH
-        "local i, done, gone = 4, 0, {}\n"
-        "while i <= #ARGV do\n"
+        "local function rec(i)\n"
         "  local op, due, nm, nd =\n"
         "    string.match(ARGV[i], '^(%a) (%d+) (%d+) (%d+)$')\n"
-        "  if not op then return redis.error_reply('bad settle record') end\n"
+        "  if not op then return nil end\n"
+        "  local j = i + 3 + (op == 'R' and 1 or 0) + tonumber(nm)\n"
+        "  for _ = 1, tonumber(nd) do\n"
+        "    local nf = tonumber(ARGV[j])\n"
+        "    if not nf then return nil end\n"
+        "    j = j + nf + 1\n"
+        "  end\n"
+        "  return op, due, tonumber(nm), tonumber(nd), j\n"
+        "end\n"
+        "local i = 4\n"
+        "while i <= #ARGV do\n"
+        "  local op, _, _, _, j = rec(i)\n"
+        "  if not op or j - 1 > #ARGV then\n"
+        "    return redis.error_reply('bad settle record')\n"
+        "  end\n"
+        "  i = j\n"
+        "end\n"
+        "local done, gone = 0, {}\n"
+        "i = 4\n"
+        "while i <= #ARGV do\n"
+        "  local op, due, nm, nd, nexti = rec(i)\n"
         "  local key, claimed = ARGV[i + 1], ARGV[i + 2]\n"
         "  i = i + 3\n"
         "  local nb\n"
@@ -96,19 +122,21 @@ static struct suki_redis_script settle_script = {
         "    nb = ARGV[i]\n"
         "    i = i + 1\n"
         "  end\n"
-        "  for m = 0, tonumber(nm) - 1 do\n"
+        "  for m = 0, nm - 1 do\n"
         "    redis.call('SET', sp .. ARGV[i + m], '1', 'EX', ttl, 'NX')\n"
         "  end\n"
-        "  i = i + tonumber(nm)\n"
-        "  for _ = 1, tonumber(nd) do\n"
-        "    local nf = tonumber(ARGV[i])\n"
-        "    local f = {}\n"
-        "    for x = 1, nf do f[x] = ARGV[i + x] end\n"
-        "    i = i + nf + 1\n"
-        "    redis.call('XADD', KEYS[2], '*', unpack(f))\n"
-        "  end\n"
+        "  i = i + nm\n"
         "  local h = jobhash(key)\n"
-        "  if op ~= 'L' and h and redis.call('HGET', h, key) == claimed then\n"
+        "  local held = op ~= 'L' and h and redis.call('HGET', h, key) == claimed\n"
+        "  for _ = 1, nd do\n"
+        "    local nf = tonumber(ARGV[i])\n"
+        "    if held then\n"
+        "      redis.call('XADD', KEYS[2], '*', unpack(ARGV, i + 1, i + nf))\n"
+        "    end\n"
+        "    i = i + nf + 1\n"
+        "  end\n"
+        "  i = nexti\n"
+        "  if held then\n"
         "    if op == 'C' then\n"
         "      gone[#gone + 1] = key\n"
         "      redis.call('HDEL', h, key)\n"
@@ -340,8 +368,6 @@ static void load_conf(struct suki_sched *s)
     s->sent_prefix = suki_conf_key(c, "sent:");
     s->lease_ms = c->lease_ms > 0 ? c->lease_ms : 60000;
     s->batch = c->sched_batch > 0 ? c->sched_batch : 256;
-    if (s->batch > 2000)
-        s->batch = 2000; /* Lua unpack() limits the ZADD arguments */
     /* Three batches: with the transfers in the delivery agent a job takes
      * two more hops, and the claims must keep the pipeline full. */
     s->max_inflight = (size_t)s->batch * 3;
