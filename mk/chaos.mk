@@ -1,0 +1,5 @@
+# tests/chaos: reproducers of the faults an outside review found (each
+# failed before its fix) and fault-injection runs, against real servers.
+CHAOS_TESTS = tests/chaos/recover_large.sh tests/chaos/sched_batch_large.sh
+TESTS += $(CHAOS_TESTS)
+EXTRA_DIST += $(CHAOS_TESTS)
