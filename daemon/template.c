@@ -449,6 +449,14 @@ static bool parse_file(struct diag_ctx *dc, const char *buf, size_t len,
                 while (subj_len > 0 && is_blank(subj[subj_len - 1]))
                     subj_len--;
                 subj_line = line;
+                const char *tab = memchr(subj, '\t', subj_len);
+                if (tab != NULL) {
+                    /* template.h: the subject is one line with no control
+                     * characters (a tab would be folded or shown raw). */
+                    diag(dc, line, "control character 0x09 (tab) in the "
+                                   "subject");
+                    return false;
+                }
                 if (subj_len == 0) {
                     diag(dc, line, "empty subject");
                     return false;
@@ -728,6 +736,13 @@ size_t suki_templates_count(const struct suki_templates *t) {
 
 enum ctx { CTX_SUBJECT, CTX_TEXT, CTX_HTML };
 
+/* NEL (U+0085), LINE SEPARATOR (U+2028), PARAGRAPH SEPARATOR (U+2029). */
+static bool is_line_separator(const unsigned char *s, size_t k) {
+    return (k == 2 && s[0] == 0xc2 && s[1] == 0x85) ||
+           (k == 3 && s[0] == 0xe2 && s[1] == 0x80 &&
+            (s[2] == 0xa8 || s[2] == 0xa9));
+}
+
 /* Append a substituted value: invalid UTF-8 becomes U+FFFD, control
  * characters become spaces (bodies keep tab and newline), HTML-escaped
  * when asked. */
@@ -750,7 +765,11 @@ static void put_value(struct suki_buf *b, const char *v, enum ctx ctx,
             i += (i + 1 < n && s[i + 1] == '\n') ? 2 : 1;
             continue;
         }
-        if (c < 0x20 || c == 0x7f) {
+        if (ctx == CTX_SUBJECT && is_line_separator(s + i, k)) {
+            /* U+0085, U+2028 and U+2029 break the line for some mail
+             * readers: the subject must stay one line. */
+            suki_buf_add(b, " ", 1);
+        } else if (c < 0x20 || c == 0x7f) {
             if (ctx != CTX_SUBJECT && (c == '\t' || c == '\n'))
                 suki_buf_add(b, (const char *)s + i, 1);
             else

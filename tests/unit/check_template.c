@@ -204,6 +204,15 @@ START_TEST(render_subject_one_line) {
     ck_assert_ptr_null(strpbrk(r.subject, "\r\n\t\x01"));
     suki_rendered_clear(&r);
 
+    /* Unicode line and paragraph separators and NEL break the line too. */
+    struct kv u[] = {{"client.name", "A\xe2\x80\xa8" "B\xe2\x80\xa9" "C\xc2\x85" "D"},
+                     {"data.x", "\xe2\x80\xa6"},
+                     {NULL, NULL}};
+    ck_assert_int_eq(suki_template_render(t, "s", "en", lookup_kv, u, &r, &err),
+                     0);
+    ck_assert_str_eq(r.subject, "Re: A B C D \xe2\x80\xa6");
+    suki_rendered_clear(&r);
+
     /* Over-long subjects are cut at a character boundary. */
     for (size_t i = 0; i + 2 < sizeof(big); i += 2) {
         big[i] = '\xc3';
@@ -419,6 +428,16 @@ START_TEST(load_errors_misc) {
     ck_assert_ptr_nonnull(strstr(d.v[0].file, "huge.en.tmpl"));
     suki_conf_diags_clear(&d);
     unlink_file("huge.en.tmpl");
+
+    /* A tab in the subject's own text (template.h: no control characters
+     * in the one-line subject). */
+    write_str("tab.en.tmpl", "subject: Re:\tfollow-up\n--- text\nok\n");
+    ck_assert_ptr_null(suki_templates_load(tmpdir, "en", &d));
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_int_eq(d.v[0].line, 1);
+    ck_assert_ptr_nonnull(strstr(d.v[0].msg, "tab"));
+    suki_conf_diags_clear(&d);
+    unlink_file("tab.en.tmpl");
 
     /* Two files for one locale spelled differently. */
     write_str("good.en_us.tmpl", "subject: a\n--- text\na\n");
