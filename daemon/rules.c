@@ -1360,6 +1360,8 @@ int suki_rules_on_event(struct suki_ruleset *set, struct suki_event *ev,
         int prc = r->lp->p->on_event(&host, r, ev, cl, now_ms, acts);
         if (prc < 0 || acts->failed) {
             prc = plugin_failed(r, acts, prc, "on_event", err);
+            if (acts->failed)
+                prc = -EBADMSG; /* refused: see rules.h */
             call_end();
             ctx_reset(acts);
             return prc;

@@ -208,7 +208,9 @@ size_t suki_rules_count(const struct suki_ruleset *set);
  * Returns 0, or a negative errno when a plugin failed or asked for
  * something the host refused: err then says which rule and why, the whole
  * event must be failed (acts may hold partial actions: discard them), and
- * suki_metrics.rule_errors was bumped. Does not log. */
+ * suki_metrics.rule_errors was bumped. A refusal (the event makes a job key
+ * too long, a bad due time...) is -EBADMSG: the same event is refused
+ * again every time, so it is not worth a retry. Does not log. */
 int suki_rules_on_event(struct suki_ruleset *set, struct suki_event *ev,
                         const struct suki_client *cl, int64_t now_ms,
                         struct suki_actions *acts, struct suki_err *err);

@@ -76,6 +76,20 @@ rcli XRANGE suki:dead - + | grep -q '^poison: delivered 3 times; last error: .*b
 [ "$(group_pending)" = 0 ] || fail "pending $(group_pending)"
 [ "$(rcli EXISTS suki:seen:b1)" = 0 ] || fail "failed event marked as seen"
 ok "plugin failure: not applied, last error kept, poison after 2 deliveries"
+
+# A request the host refuses for what the event says (a 600-byte subject
+# makes the job key too long) is refused again on every retry: it is
+# dead-lettered as invalid at once, with the event, not retried into poison.
+long=$(printf 'x%.0s' $(seq 1 600))
+lid=$(rcli XADD suki:events '*' event '{"type":"meeting.held","client":"acme","data":{"ticket":"'"$long"'"}}')
+wait_for 10 '[ "$(stat invalid)" = 1 ]' || fail "long subject: invalid $(stat invalid)"
+rcli XRANGE suki:dead - + | grep -q 'job key too long' ||
+    fail "long subject: dead letter $(rcli XRANGE suki:dead - +)"
+rcli XRANGE suki:dead - + | grep -q "$lid" || fail "long subject: source"
+rcli XRANGE suki:dead - + | grep -q "\"ticket\":\"$long\"" || fail "long subject: payload"
+[ "$(stat poison)" = 1 ] || fail "long subject: poison $(stat poison)"
+[ "$(group_pending)" = 0 ] || fail "long subject: pending $(group_pending)"
+ok "a refused request is dead-lettered at once"
 stop_sukid a || fail "exit status $?"
 
 # Read ahead: batches of 4 and a backlog of 60 events, so the profiles of

@@ -726,11 +726,12 @@ static const struct {
     {"eio", -EIO,
      "rule 'fl' (plugin failing): on_event failed: backend exploded on "
      "purpose"},
-    {"due0", -EINVAL,
+    /* a refusal is -EBADMSG: the event is not worth a retry */
+    {"due0", -EBADMSG,
      "rule 'fl' (plugin failing): schedule() refused: due time 0 is not a "
      "valid time"},
-    {"ignore", -EINVAL, "schedule() refused: due time 0"},
-    {"longkey", -EINVAL,
+    {"ignore", -EBADMSG, "schedule() refused: due time 0"},
+    {"longkey", -EBADMSG,
      "rule 'fl' (plugin failing): schedule() refused: job key too long"},
 };
 
