@@ -28,11 +28,7 @@ struct pending {
     void *arg;
     int64_t deadline; /* monotonic ms */
     struct pending *prev, *next;
-    /* for EVALSHA -> EVAL fallback */
-    struct suki_redis_script *script;
-    int argc;
-    char **argv;
-    size_t *lens;
+    bool script; /* an EVALSHA: NOSCRIPT drops the link */
 };
 
 struct suki_redis {
@@ -104,14 +100,7 @@ static void pending_unlink(struct suki_redis *r, struct pending *p)
     r->n_pending--;
 }
 
-static void pending_free(struct pending *p)
-{
-    for (int i = 0; i < p->argc; i++)
-        free(p->argv[i]);
-    free(p->argv);
-    free(p->lens);
-    free(p);
-}
+static void pending_free(struct pending *p) { free(p); }
 
 static void set_state(struct suki_redis *r, enum link_state s)
 {
@@ -137,23 +126,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     redisReply *rep = reply;
     if (rep && rep->type == REDIS_REPLY_ERROR && p->script &&
         strncmp(rep->str, "NOSCRIPT", 8) == 0 && r->ac == ac) {
-        /* The script cache was flushed (SCRIPT FLUSH or a failover):
-         * resend the same call as EVAL, keeping our place in the queue. */
-        const char **argv = suki_calloc((size_t)p->argc, sizeof(char *));
-        for (int i = 0; i < p->argc; i++)
-            argv[i] = p->argv[i];
-        argv[0] = "EVAL";
-        argv[1] = p->script->src;
-        size_t *lens = suki_calloc((size_t)p->argc, sizeof(size_t));
-        memcpy(lens, p->lens, (size_t)p->argc * sizeof(size_t));
-        lens[0] = 4;
-        lens[1] = strlen(p->script->src);
-        p->script = NULL;
-        int rc = redisAsyncCommandArgv(ac, on_reply, p, p->argc, argv, lens);
-        free(argv);
-        free(lens);
-        if (rc == REDIS_OK)
-            return;
+        /* The script cache was flushed (SCRIPT FLUSH, a restart or a
+         * failover). Commands pipelined behind this call have run already,
+         * so resending it alone would run it out of order: the link is
+         * dropped instead, this call and everything behind it fail as on
+         * any lost link, and the handshake loads the scripts again. */
+        drop_link(r, "script cache flushed (NOSCRIPT)");
         rep = NULL;
     }
     pending_unlink(r, p);
@@ -188,18 +166,7 @@ static int send_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
     p->arg = arg;
     p->deadline =
         suki_mono_ms() + (timeout_ms > 0 ? timeout_ms : r->command_timeout_ms);
-    if (script) {
-        p->script = script;
-        p->argc = argc;
-        p->argv = suki_calloc((size_t)argc, sizeof(char *));
-        p->lens = suki_calloc((size_t)argc, sizeof(size_t));
-        for (int i = 0; i < argc; i++) {
-            p->lens[i] = lens ? lens[i] : strlen(argv[i]);
-            p->argv[i] = suki_malloc(p->lens[i] + 1);
-            memcpy(p->argv[i], argv[i], p->lens[i]);
-            p->argv[i][p->lens[i]] = '\0';
-        }
-    }
+    p->script = script != NULL;
     if (redisAsyncCommandArgv(r->ac, on_reply, p, argc, argv, lens) !=
         REDIS_OK) {
         pending_free(p);

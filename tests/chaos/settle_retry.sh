@@ -12,7 +12,7 @@ SMTPD=$T/smtpd
     --port-file "$T/smtp.port" --mode reject550 \
     --reject-rcpt bounce@rcpt.test >"$T/smtp.log" 2>&1 &
 lib_track $!
-"$PY" "$top_srcdir/tests/chaos/lose_reply.py" --listen-port-file "$T/proxy.port" \
+"$PY" "$top_srcdir/tests/chaos/fault_proxy.py" --listen-port-file "$T/proxy.port" \
     --to "$REDIS_PORT" --match 'bounce@rcpt.test' >"$T/proxy.log" 2>&1 &
 lib_track $!
 wait_for 10 '[ -s "$T/smtp.port" ] && [ -s "$T/proxy.port" ]' ||

@@ -1,13 +1,19 @@
 #!/usr/bin/python3
-"""lose_reply.py - a TCP proxy in front of Redis that loses one reply.
+"""fault_proxy.py - a TCP proxy in front of Redis that injects one fault.
 
-  lose_reply.py --listen-port-file F --to PORT --match BYTES [--times N]
+  fault_proxy.py --listen-port-file F --to PORT --match BYTES
+                 [--action lose|flush] [--times N]
 
 Relays every connection to 127.0.0.1:PORT. The first N times (default 1)
-that a client sends a chunk containing BYTES, the chunk goes on to Redis,
-which runs it, and then that client's connection is closed before any reply
-comes back: what a client sees when the network or Redis's host fails
-between a command and its reply. Logs "LOST" to stdout each time."""
+that a client sends a chunk containing BYTES:
+  lose   the chunk goes on to Redis, which runs it, and then that client's
+         connection is closed before any reply comes back: what a client
+         sees when the network or Redis's host fails between a command and
+         its reply;
+  flush  SCRIPT FLUSH is run on a connection of the proxy's own just before
+         the chunk goes on (the script cache lost, as after a restart or a
+         failover, right under the client's pipeline).
+Logs "LOST" or "FLUSHED" to stdout each time."""
 import argparse
 import asyncio
 import os
@@ -35,6 +41,7 @@ def main():
     p.add_argument("--to", type=int, required=True)
     p.add_argument("--match", required=True)
     p.add_argument("--times", type=int, default=1)
+    p.add_argument("--action", choices=["lose", "flush"], default="lose")
     a = p.parse_args()
     match = a.match.encode()
     left = [a.times]
@@ -48,10 +55,18 @@ def main():
                 data = await creader.read(65536)
                 if not data:
                     break
+                seen, tail = tail + data, data[-len(match):]
+                hit = left[0] > 0 and match in seen
+                if hit and a.action == "flush":
+                    left[0] -= 1
+                    fr, fw = await asyncio.open_connection("127.0.0.1", a.to)
+                    fw.write(b"*2\r\n$6\r\nSCRIPT\r\n$5\r\nFLUSH\r\n")
+                    await fr.readline()
+                    fw.close()
+                    print("FLUSHED", flush=True)
                 swriter.write(data)
                 await swriter.drain()
-                seen, tail = tail + data, data[-len(match):]
-                if left[0] > 0 and match in seen:
+                if hit and a.action == "lose":
                     left[0] -= 1
                     back.cancel()
                     print("LOST", flush=True)
