@@ -746,6 +746,7 @@ static int child_main(int fd, const struct suki_conf *conf)
     event_free(ch.results);
     event_free(ch.tick);
     event_free(ch.mark_ev);
+    suki_redis_cleanup(ch.base);
     event_base_free(ch.base);
     close(ch.hub.efd);
     pthread_mutex_destroy(&ch.hub.mu);

@@ -432,6 +432,7 @@ int main(int argc, char **argv)
     suki_holidays_free(D.holidays);
     suki_templates_free(D.templates);
     suki_conf_unref(D.conf);
+    suki_redis_cleanup(D.base);
     event_base_free(D.base);
     suki_notice("stopped");
     return agent_rc < 0 ? 1 : 0;

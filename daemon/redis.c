@@ -3,8 +3,11 @@
 #include "log.h"
 #include "metrics.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <openssl/sha.h>
@@ -17,6 +20,7 @@
 
 enum link_state {
     LINK_DOWN,       /* waiting for the reconnect timer */
+    LINK_RESOLVING,  /* looking the host name up (evdns) */
     LINK_CONNECTING, /* TCP/unix connect in progress */
     LINK_HANDSHAKE,  /* AUTH/SELECT/SCRIPT LOAD sent */
     LINK_UP,
@@ -39,6 +43,7 @@ struct suki_redis {
     int port, db;
     int64_t connect_timeout_ms, command_timeout_ms;
     redisAsyncContext *ac;
+    struct evdns_getaddrinfo_request *dns_req; /* lookup in flight */
     enum link_state state;
     int handshake_left;
     bool handshake_failed;
@@ -54,7 +59,49 @@ struct suki_redis {
 };
 
 static void start_connect(struct suki_redis *r);
+
+/* hiredis resolves a host name with a blocking getaddrinfo(); names are
+ * looked up with evdns first, so the loop never waits. One resolver per
+ * event base (sukid's and, in its own process, the agent's), kept until
+ * suki_redis_cleanup: a cancelled lookup frees itself in a callback that
+ * libevent defers to the loop, and needs its resolver until then. */
+static struct {
+    struct event_base *base;
+    struct evdns_base *dns;
+} resolvers[4];
+
+static struct evdns_base *resolver(struct event_base *base)
+{
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(resolvers); i++)
+        if (resolvers[i].base == base)
+            return resolvers[i].dns;
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(resolvers); i++) {
+        if (resolvers[i].base)
+            continue;
+        resolvers[i].dns = evdns_base_new(
+            base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                      EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (resolvers[i].dns)
+            resolvers[i].base = base;
+        return resolvers[i].dns;
+    }
+    return NULL;
+}
+
+void suki_redis_cleanup(struct event_base *base)
+{
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(resolvers); i++) {
+        if (resolvers[i].base != base)
+            continue;
+        /* Only libevent's deferred callbacks are left: let them run. */
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        evdns_base_free(resolvers[i].dns, 0);
+        resolvers[i].base = NULL;
+        resolvers[i].dns = NULL;
+    }
+}
 static void drop_link(struct suki_redis *r, const char *why);
+static void cancel_resolve(struct suki_redis *r);
 
 void suki_redis_script_init(struct suki_redis_script *s)
 {
@@ -365,6 +412,7 @@ static void drop_link(struct suki_redis *r, const char *why)
         ac->data = NULL;
         redisAsyncFree(ac);
     }
+    cancel_resolve(r);
     schedule_reconnect(r);
 }
 
@@ -373,18 +421,93 @@ static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct suki_redis *r = arg;
-    if (r->state == LINK_CONNECTING) {
-        drop_link(r, "connect timed out");
+    if (r->state == LINK_CONNECTING || r->state == LINK_RESOLVING) {
+        drop_link(r, r->state == LINK_RESOLVING ? "host name lookup timed out"
+                                                 : "connect timed out");
         return;
     }
     start_connect(r);
 }
 
+static void connect_to(struct suki_redis *r, const char *ip);
+
+static void on_resolved(int err, struct evutil_addrinfo *res, void *arg)
+{
+    struct suki_redis *r = arg;
+    if (err == EVUTIL_EAI_CANCEL)
+        return; /* cancel_resolve: r may be going away */
+    r->dns_req = NULL;
+    char ip[INET6_ADDRSTRLEN] = "";
+    for (struct evutil_addrinfo *a = res; a && !ip[0]; a = a->ai_next) {
+        if (a->ai_family == AF_INET)
+            evutil_inet_ntop(AF_INET,
+                             &((struct sockaddr_in *)a->ai_addr)->sin_addr, ip,
+                             sizeof(ip));
+        else if (a->ai_family == AF_INET6)
+            evutil_inet_ntop(AF_INET6,
+                             &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr,
+                             ip, sizeof(ip));
+    }
+    if (res)
+        evutil_freeaddrinfo(res);
+    if (!ip[0]) {
+        char wbuf[128];
+        if (r->backoff_ms <= 100 || r->backoff_ms >= 5000)
+            suki_warnx("redis %s: cannot resolve %s: %s (retrying)", r->name,
+                       where(r, wbuf, sizeof(wbuf)),
+                       err ? evutil_gai_strerror(err) : "no address");
+        evtimer_del(r->reconnect_ev);
+        schedule_reconnect(r);
+        return;
+    }
+    connect_to(r, ip);
+}
+
+static void cancel_resolve(struct suki_redis *r)
+{
+    if (r->dns_req) {
+        struct evdns_getaddrinfo_request *q = r->dns_req;
+        r->dns_req = NULL;
+        evdns_getaddrinfo_cancel(q);
+    }
+}
+
 static void start_connect(struct suki_redis *r)
 {
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (r->unix_path || inet_pton(AF_INET, r->host, addr) == 1 ||
+        inet_pton(AF_INET6, r->host, addr) == 1) {
+        connect_to(r, r->unix_path ? NULL : r->host);
+        return;
+    }
+    struct evdns_base *dns = resolver(r->base);
+    if (!dns) {
+        suki_warnx("redis %s: cannot set up host name lookups", r->name);
+        schedule_reconnect(r);
+        return;
+    }
+    struct evutil_addrinfo hints = {0};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    r->state = LINK_RESOLVING;
+    struct timeval tv = {r->connect_timeout_ms / 1000,
+                         (r->connect_timeout_ms % 1000) * 1000};
+    evtimer_add(r->reconnect_ev, &tv);
+    /* The answer may come at once (a numeric or /etc/hosts name), from
+     * inside this call: on_resolved then clears dns_req itself. */
+    struct evdns_getaddrinfo_request *q =
+        evdns_getaddrinfo(dns, r->host, NULL, &hints, on_resolved, r);
+    if (r->state == LINK_RESOLVING && q)
+        r->dns_req = q;
+}
+
+/* Connect to ip (numeric), or to the unix socket when ip is NULL. */
+static void connect_to(struct suki_redis *r, const char *ip)
+{
     char wbuf[128];
-    redisAsyncContext *ac = r->unix_path ? redisAsyncConnectUnix(r->unix_path)
-                                         : redisAsyncConnect(r->host, r->port);
+    redisAsyncContext *ac = ip ? redisAsyncConnect(ip, r->port)
+                               : redisAsyncConnectUnix(r->unix_path);
     if (!ac || ac->err) {
         suki_warnx("redis %s: cannot connect to %s: %s", r->name,
                    where(r, wbuf, sizeof(wbuf)),
@@ -470,6 +593,7 @@ void suki_redis_free(struct suki_redis *r)
         ac->data = NULL;
         redisAsyncFree(ac);
     }
+    cancel_resolve(r);
     event_free(r->reconnect_ev);
     event_free(r->watch_ev);
     free(r->name);

@@ -45,6 +45,10 @@ struct suki_redis *suki_redis_new(struct event_base *base,
                                   void *arg);
 /* Close the link (pending callbacks run with NULL) and free. NULL-safe. */
 void suki_redis_free(struct suki_redis *r);
+
+/* After every link of base is freed, before event_base_free(base): frees
+ * the host name resolver of that base. */
+void suki_redis_cleanup(struct event_base *base);
 /* Use new connection settings on the next reconnect (SIGHUP). */
 void suki_redis_set_conf(struct suki_redis *r, const struct suki_conf *conf);
 /* Drop the link now and reconnect (after a protocol surprise). */
