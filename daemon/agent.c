@@ -187,6 +187,7 @@ struct marker {
     struct child *ch;
     char *key;
     int64_t ttl_s;
+    bool warned; /* a refusal of it was logged */
 };
 
 struct child {
@@ -220,14 +221,19 @@ static void on_marker(struct suki_redis *r, redisReply *reply, void *arg)
     struct marker *m = arg;
     struct child *ch = m->ch;
     ch->marking--;
-    if (!reply) {
-        m->next = ch->retry; /* the link failed: again when it is up */
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        /* The link failed, or Redis refused for now (LOADING, OOM, READONLY
+         * after a failover): again at the next tick. A marker given up
+         * would let the message go out twice. */
+        if (reply && !m->warned)
+            suki_warnx("delivery agent: cannot set sent marker %s: %s "
+                       "(retrying)",
+                       m->key, reply->str);
+        m->warned = m->warned || reply;
+        m->next = ch->retry;
         ch->retry = m;
         return;
     }
-    if (reply->type == REDIS_REPLY_ERROR)
-        suki_warnx("delivery agent: cannot set sent marker %s: %s", m->key,
-                   reply->str);
     free(m->key);
     free(m);
     child_maybe_exit(ch);

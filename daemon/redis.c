@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SCRIPTS 16
+#define MAX_SCRIPTS 32
 
 enum link_state {
     LINK_DOWN,       /* waiting for the reconnect timer */
@@ -257,10 +257,29 @@ int suki_redis_cmd(struct suki_redis *r, suki_redis_cb cb, void *arg,
     return 0;
 }
 
+static void on_load_reply(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    (void)arg;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        suki_warnx("redis %s: SCRIPT LOAD failed: %s", r->name, reply->str);
+}
+
 int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
                     suki_redis_cb cb, void *arg, int nkeys, int argc,
                     const char **argv, const size_t *lens)
 {
+    /* A script this link has not loaded yet is loaded now, ahead of the
+     * call on the same link, and again by every handshake after. */
+    bool known = false;
+    for (size_t i = 0; i < r->n_scripts && !known; i++)
+        known = r->scripts[i] == s;
+    if (!known) {
+        suki_redis_add_script(r, s);
+        const char *lv[3] = {"SCRIPT", "LOAD", s->src};
+        if (send_argv(r, on_load_reply, NULL, 0, 3, lv, NULL, NULL, false) <
+            0)
+            return -ENOTCONN;
+    }
     int total = argc + 3;
     const char **av = suki_calloc((size_t)total, sizeof(char *));
     size_t *al = suki_calloc((size_t)total, sizeof(size_t));

@@ -20,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Retries of a failed settle batch stop after this long: by then the
- * leases have run out and the jobs came back by themselves. */
+/* A failed settle is sent again this often, for as long as sukid runs:
+ * it carries the sent markers, and a job whose markers are lost goes out
+ * again once its lease ends (a Redis loading a large AOF can refuse writes
+ * for longer than a lease). Only a stop gives up on it. */
 #define SETTLE_RETRY_MS 1000
 /* Dispatcher backlog above which no more jobs are claimed. */
 #define DISPATCH_HIGH_WATER 768
@@ -236,6 +238,7 @@ struct settle_batch {
     struct argvbuf args;  /* the records (after the fixed ARGV) */
     size_t records;
     int64_t first_ms;          /* monotonic time of the first attempt */
+    unsigned tries;            /* failed attempts, for the log */
     struct settle_batch *next; /* retry queue */
 };
 
@@ -416,16 +419,20 @@ void suki_sched_nudge(struct suki_sched *s, int64_t due_ms)
     arm(s, due_ms - suki_now_ms());
 }
 
+static void on_retry(evutil_socket_t fd, short what, void *arg);
+
 void suki_sched_redis_state(struct suki_sched *s, bool up)
 {
     if (!s || s->stopping)
         return;
     if (up) {
-        arm(s, 0);
-        if (s->retry && !evtimer_pending(s->retry_ev, NULL)) {
-            struct timeval tv = {0, 0};
-            evtimer_add(s->retry_ev, &tv);
+        /* Settles first: on the same link they run before the next claim,
+         * which could take back a job whose lease ran out meanwhile. */
+        if (s->retry) {
+            evtimer_del(s->retry_ev);
+            on_retry(-1, 0, s);
         }
+        arm(s, 0);
     }
 }
 
@@ -433,7 +440,10 @@ void suki_sched_redis_state(struct suki_sched *s, bool up)
 
 static size_t room(struct suki_sched *s)
 {
-    if (s->inflight >= s->max_inflight)
+    /* A settle waiting to be sent again holds sent markers: claim nothing
+     * until it is written, or a job whose lease ran out meanwhile would be
+     * taken back and find no marker. */
+    if (s->inflight >= s->max_inflight || s->retry)
         return 0;
     struct suki_dispatch *d = s->D->dispatch;
     if (d && (suki_dispatch_full(d) ||
@@ -691,9 +701,11 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
     live_del(s, b);
     s->settles_inflight--;
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        suki_warnx("scheduler: settling %zu jobs failed: %s", b->records,
-                   rep ? rep->str : "redis link down");
-        if (suki_mono_ms() - b->first_ms < s->lease_ms && !s->stop_done) {
+        if (b->tries++ % 30 == 0)
+            suki_warnx("scheduler: settling %zu jobs failed (%u times): %s; "
+                       "retrying",
+                       b->records, b->tries, rep ? rep->str : "redis link down");
+        if (!s->stop_done) {
             b->next = s->retry;
             s->retry = b;
             if (!evtimer_pending(s->retry_ev, NULL)) {
@@ -702,8 +714,9 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
                 evtimer_add(s->retry_ev, &tv);
             }
         } else {
-            suki_warnx("scheduler: giving up on %zu settles; their jobs "
-                       "come back when their lease ends",
+            suki_warnx("scheduler: stopped with %zu settles unwritten; their "
+                       "jobs come back when their lease ends and what they "
+                       "sent may go out again",
                        b->records);
             batch_free(b);
         }
@@ -773,19 +786,14 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
          * slow timer in case a stop is waiting on these. */
         struct timeval tv = {SETTLE_RETRY_MS / 1000, 0};
         evtimer_add(s->retry_ev, &tv);
-        int64_t now = suki_mono_ms();
-        struct settle_batch **pp = &s->retry;
-        while (*pp) {
-            struct settle_batch *b = *pp;
-            if (now - b->first_ms >= s->lease_ms || s->stop_done) {
-                *pp = b->next;
-                suki_warnx("scheduler: giving up on %zu settles; their jobs "
-                           "come back when their lease ends",
-                           b->records);
-                batch_free(b);
-            } else {
-                pp = &b->next;
-            }
+        while (s->stop_done && s->retry) {
+            struct settle_batch *b = s->retry;
+            s->retry = b->next;
+            suki_warnx("scheduler: stopped with %zu settles unwritten; their "
+                       "jobs come back when their lease ends and what they "
+                       "sent may go out again",
+                       b->records);
+            batch_free(b);
         }
         check_stopped(s);
         return;
