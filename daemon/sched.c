@@ -37,20 +37,25 @@
     "  return c and (JP .. c)\n"                                               \
     "end\n"
 
-/* KEYS[1] P:jobs. ARGV now, lease_ms, max, "P:job:".
- * Returns {next_score or "-1", zcard, key1, body1, key2, body2, ...}: the
- * due jobs in due order, now leased until now + lease. An index entry
+/* Redis's clock, in ms: leases and due times are read against one clock,
+ * whatever the daemons' own clocks say. */
+#define LUA_REDIS_NOW                                                          \
+    "local t = redis.call('TIME')\n"                                           \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+/* KEYS[1] P:jobs. ARGV lease_ms, max, "P:job:".
+ * Returns {next_score or "-1", zcard, now, key1, body1, key2, body2, ...}:
+ * the due jobs in due order, now leased until now + lease. An index entry
  * without a body is removed. (The profiles are read by the fire path with
  * plain HGETALLs: an HGETALL inside the script costs Redis about three
  * times as much, converting the reply to Lua and back.) */
 static struct suki_redis_script claim_script = {
     .name = "sched-claim",
-    .src = "local now = tonumber(ARGV[1])\n"
-           "local lease_end = now + tonumber(ARGV[2])\n"
-           "local JP = ARGV[4]\n" LUA_JOB_HASH
+    .src = LUA_REDIS_NOW "local lease_end = now + tonumber(ARGV[1])\n"
+                         "local JP = ARGV[3]\n" LUA_JOB_HASH
            "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
-           "                       'LIMIT', 0, tonumber(ARGV[3]))\n"
-           "local out = {'-1', 0}\n"
+           "                       'LIMIT', 0, tonumber(ARGV[2]))\n"
+           "local out = {'-1', 0, now}\n"
            "local z = {}\n"
            "for _, k in ipairs(due) do\n"
            "  local h = jobhash(k)\n"
@@ -156,15 +161,17 @@ static struct suki_redis_script settle_script = {
         "return done\n",
 };
 
-/* KEYS[1] P:jobs. ARGV lease_end, "P:job:", then key body pairs: extend
- * the lease of jobs still held (same body) by a slow send. */
+/* KEYS[1] P:jobs. ARGV lease_ms, "P:job:", then key body pairs: extend
+ * the lease of jobs still held (same body) by a slow send to Redis's now +
+ * lease_ms. */
 static struct suki_redis_script renew_script = {
     .name = "sched-renew",
-    .src = "local JP = ARGV[2]\n" LUA_JOB_HASH "local n = 0\n"
+    .src = LUA_REDIS_NOW "local lease_end = now + tonumber(ARGV[1])\n"
+                         "local JP = ARGV[2]\n" LUA_JOB_HASH "local n = 0\n"
            "for i = 3, #ARGV, 2 do\n"
            "  local h = jobhash(ARGV[i])\n"
            "  if h and redis.call('HGET', h, ARGV[i]) == ARGV[i + 1] then\n"
-           "    redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i])\n"
+           "    redis.call('ZADD', KEYS[1], 'XX', lease_end, ARGV[i])\n"
            "    n = n + 1\n"
            "  end\n"
            "end\n"
@@ -249,6 +256,8 @@ struct suki_sched {
     struct event *flush_ev; /* zero-delay: send the settle batch */
     struct event *retry_ev; /* resend failed settle batches */
     struct event *renew_ev; /* extend leases of slow jobs */
+    struct renew_call *renewing; /* the renewal in flight, or NULL */
+    uint64_t renew_gen;
     struct event *stop_ev;  /* stop: completion check / timeout */
     int64_t wake_ms;        /* wall clock the timer is armed for; or
                                INT64_MAX when not armed */
@@ -500,7 +509,7 @@ static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
     (void)r;
     struct suki_sched *s = arg;
     s->claiming = false;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2) {
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3) {
         if (rep && rep->type == REDIS_REPLY_ERROR)
             suki_warnx("scheduler: claim failed: %s", rep->str);
         /* Link down: suki_sched_redis_state() claims when it is back;
@@ -516,8 +525,10 @@ static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
         suki_format_duration(s->lease_ms, lb, sizeof(lb));
         suki_info("scheduler: ready (lease %s, batch %d)", lb, s->batch);
     }
+    /* Leases are on Redis's clock; the local clock (which may differ)
+     * counts only the time until a renewal or the next wake-up. */
     int64_t now = suki_now_ms();
-    int64_t next = -1;
+    int64_t next = -1, rnow = now;
     redisReply *e0 = rep->element[0];
     if (e0->type == REDIS_REPLY_STRING)
         (void)suki_parse_i64(e0->str, INT64_MIN, INT64_MAX, &next);
@@ -525,13 +536,15 @@ static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
         next = e0->integer;
     if (rep->element[1]->type == REDIS_REPLY_INTEGER)
         suki_metrics.jobs_scheduled = rep->element[1]->integer;
-    size_t got = (rep->elements - 2) / 2;
+    if (rep->element[2]->type == REDIS_REPLY_INTEGER)
+        rnow = rep->element[2]->integer;
+    size_t got = (rep->elements - 3) / 2;
     if (got > 0)
         suki_debug("scheduler: claimed %zu due jobs (%zu in flight)", got,
                    s->inflight);
     for (size_t i = 0; i < got; i++) {
-        redisReply *k = rep->element[2 + 2 * i];
-        redisReply *b = rep->element[3 + 2 * i];
+        redisReply *k = rep->element[3 + 2 * i];
+        redisReply *b = rep->element[4 + 2 * i];
         if (k->type != REDIS_REPLY_STRING || b->type != REDIS_REPLY_STRING)
             continue;
         /* One allocation for the job, its key and its body. */
@@ -570,7 +583,7 @@ static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
         s->blocked = true;
         return;
     }
-    arm(s, next < 0 ? SUKI_SCHED_MAX_SLEEP_MS : next - now);
+    arm(s, next < 0 ? SUKI_SCHED_MAX_SLEEP_MS : next - rnow);
 }
 
 static void try_claim(struct suki_sched *s)
@@ -585,12 +598,11 @@ static void try_claim(struct suki_sched *s)
         return;
     }
     s->blocked = false;
-    char now[32], lease[32], max[32];
-    snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
+    char lease[32], max[32];
     snprintf(lease, sizeof(lease), "%" PRId64, s->lease_ms);
     snprintf(max, sizeof(max), "%zu", n);
-    const char *argv[] = {s->k_jobs, now, lease, max, s->job_prefix};
-    if (suki_redis_eval(s->D->redis, &claim_script, on_claim, s, 1, 5, argv,
+    const char *argv[] = {s->k_jobs, lease, max, s->job_prefix};
+    if (suki_redis_eval(s->D->redis, &claim_script, on_claim, s, 1, 4, argv,
                         NULL) == 0) {
         s->claiming = true;
         s->asked = n;
@@ -600,12 +612,33 @@ static void try_claim(struct suki_sched *s)
 
 /* ---- lease renewal ------------------------------------------------ */
 
+/* One renewal in flight: its jobs' leases move forward only when Redis
+ * has moved them; a failed one is asked again at the next tick. */
+struct renew_call {
+    struct suki_sched *s; /* NULL once orphaned */
+    uint64_t gen;
+    int64_t sent_ms;
+};
+
 static void on_renew(struct suki_redis *r, redisReply *rep, void *arg)
 {
     (void)r;
-    (void)arg;
-    if (rep && rep->type == REDIS_REPLY_ERROR)
-        suki_warnx("scheduler: lease renewal failed: %s", rep->str);
+    struct renew_call *c = arg;
+    struct suki_sched *s = c->s;
+    if (!s) {
+        free(c);
+        return;
+    }
+    s->renewing = NULL;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        suki_warnx("scheduler: lease renewal failed: %s; asking again",
+                   rep ? rep->str : "redis link down");
+    } else {
+        for (struct suki_sched_job *j = s->head; j; j = j->next)
+            if (j->renew_gen == c->gen)
+                j->lease_end_ms = c->sent_ms + s->lease_ms;
+    }
+    free(c);
 }
 
 static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
@@ -616,19 +649,19 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
     if (!s->head)
         return;
     int64_t now = suki_now_ms();
-    int64_t lease_end = now + s->lease_ms;
     struct argvbuf a = {0};
     av_str(&a, s->k_jobs);
-    av_int(&a, lease_end);
+    av_int(&a, s->lease_ms);
     av_str(&a, s->job_prefix);
     size_t n = 0;
-    for (struct suki_sched_job *j = s->head; j; j = j->next) {
+    uint64_t gen = ++s->renew_gen;
+    for (struct suki_sched_job *j = s->head; j && !s->renewing; j = j->next) {
         /* Renew what has used a third of its lease; fresh claims wait. */
         if (j->lease_end_ms - now > s->lease_ms * 2 / 3)
             continue;
         av_str(&a, j->key);
         av_push(&a, j->body, j->body_len);
-        j->lease_end_ms = lease_end;
+        j->renew_gen = gen;
         n++;
     }
     if (n > 0) {
@@ -636,8 +669,13 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
         const char **argv = suki_calloc(a.n, sizeof(char *));
         size_t *lens = suki_calloc(a.n, sizeof(size_t));
         av_ptrs(&a, argv, lens);
-        (void)suki_redis_eval(s->D->redis, &renew_script, on_renew, s, 1,
-                              (int)a.n, argv, lens);
+        struct renew_call *c = suki_calloc(1, sizeof(*c));
+        *c = (struct renew_call){s, gen, now};
+        if (suki_redis_eval(s->D->redis, &renew_script, on_renew, c, 1,
+                            (int)a.n, argv, lens) == 0)
+            s->renewing = c;
+        else
+            free(c);
         free(argv);
         free(lens);
     }
@@ -981,6 +1019,8 @@ void suki_sched_free(struct suki_sched *s)
     for (size_t i = 0; i < s->n_live; i++)
         s->live[i]->s = NULL;
     free(s->live);
+    if (s->renewing)
+        s->renewing->s = NULL;
     if (s->pend)
         batch_free(s->pend);
     while (s->retry) {

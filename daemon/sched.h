@@ -37,7 +37,8 @@ struct suki_sched_job {
     char *body; /* the body exactly as claimed (likewise) */
     size_t body_len;
     int64_t claimed_ms;   /* wall clock at the claim */
-    int64_t lease_end_ms; /* the claimed score */
+    int64_t lease_end_ms; /* local clock: when the lease in Redis ends */
+    uint64_t renew_gen;   /* the renewal that last asked for it */
     struct suki_sched *s; /* NULL once orphaned by suki_sched_free() */
     void *fire;           /* the fire path's state (fire.c) */
     struct suki_sched_job *prev, *next; /* in-flight list */
