@@ -19,7 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h> /* TAILQ_FIRST for evkeyvalq */
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define TICK_MS 500
 #define GAUGE_EVERY_MS 5000
@@ -27,6 +31,8 @@
 #define MAX_HEADERS 8192
 #define MAX_BODY 4096
 #define CONN_TIMEOUT_S 10
+/* After accept() ran out of descriptors: this long before the next try. */
+#define ACCEPT_PAUSE_MS 250
 
 /* Redis replies may arrive after the server is freed; they hold the guard,
  * not the server. */
@@ -50,7 +56,55 @@ struct suki_http {
     size_t secret_len;
     bool secret_from_file;
     bool secret_pending;
+    int reserve_fd;          /* given up to shed a connection on EMFILE */
+    struct event *resume_ev; /* accepting again after EMFILE */
+    bool fd_warned;
 };
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_http *h = arg;
+    evconnlistener_enable(evhttp_bound_socket_get_listener(h->sock));
+}
+
+/* accept() failed. Out of descriptors, the pending connection would make
+ * the listener readable for ever (a busy loop and a log line each time):
+ * the reserve descriptor is given up to take it and close it, and accepting
+ * pauses a moment. */
+static struct suki_http *the_server; /* the listener's argument is evhttp's */
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    (void)arg;
+    struct suki_http *h = the_server;
+    if (!h)
+        return;
+    int e = EVUTIL_SOCKET_ERROR();
+    if (e == EMFILE || e == ENFILE) {
+        if (h->reserve_fd >= 0) {
+            close(h->reserve_fd);
+            int fd = accept(evconnlistener_get_fd(lev), NULL, NULL);
+            if (fd >= 0)
+                close(fd);
+            h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        if (!h->fd_warned) {
+            struct rlimit rl = {0, 0};
+            getrlimit(RLIMIT_NOFILE, &rl);
+            suki_warnx("http: out of file descriptors (limit %llu); "
+                       "refusing connections meanwhile",
+                       (unsigned long long)rl.rlim_cur);
+            h->fd_warned = true;
+        }
+    } else if (!h->fd_warned) {
+        suki_warnx("http: accept failed: %s", strerror(e));
+        h->fd_warned = true;
+    }
+    evconnlistener_disable(lev);
+    suki_timer_ms(h->resume_ev, ACCEPT_PAUSE_MS);
+}
 
 static struct guard *guard_ref(struct guard *g)
 {
@@ -268,9 +322,37 @@ static void serve_unsub(struct suki_http *h, struct evhttp_request *req,
     }
 }
 
+/* Two Content-Length headers that disagree, or one beside a
+ * Transfer-Encoding, leave the end of the body to interpretation (request
+ * smuggling through a proxy): refused, and the connection closed. */
+static bool ambiguous_length(struct evhttp_request *req)
+{
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *cl = NULL;
+    bool te = false;
+    for (const struct evkeyval *kv = TAILQ_FIRST(in); kv;
+         kv = TAILQ_NEXT(kv, next)) {
+        if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
+            te = true;
+        if (strcasecmp(kv->key, "Content-Length") != 0)
+            continue;
+        if (cl && strcmp(cl, kv->value) != 0)
+            return true;
+        cl = kv->value;
+    }
+    return cl && te;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct suki_http *h = arg;
+    if (ambiguous_length(req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+                          "close");
+        reply_text(req, HTTP_BADREQUEST, "Bad Request",
+                   "conflicting Content-Length");
+        return;
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
@@ -364,6 +446,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct suki_http *h = arg;
     int64_t now = suki_mono_ms();
     h->last_tick = now;
+    if (h->fd_warned && !evtimer_pending(h->resume_ev, NULL))
+        h->fd_warned = false; /* accepting again: a new shortage is news */
     if (!suki_redis_is_up(h->D->redis))
         return;
     if (!h->secret && !h->secret_pending) {
@@ -471,6 +555,7 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_POST);
     evhttp_set_gencb(h->http, on_request, h);
+    h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     errno = 0;
     h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
     if (!h->sock) {
@@ -480,6 +565,8 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
                      "another address, or \"\" to disable)",
                      listen, e ? strerror(e) : "cannot bind");
         evhttp_free(h->http);
+        if (h->reserve_fd >= 0)
+            close(h->reserve_fd);
         if (h->secret) {
             OPENSSL_cleanse(h->secret, h->secret_len);
             free(h->secret);
@@ -488,6 +575,11 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
         return NULL;
     }
     h->port = bound_port(h->sock);
+    h->resume_ev = evtimer_new(D->base, on_resume, h);
+    SUKI_ASSERT(h->resume_ev);
+    the_server = h;
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h->sock),
+                                on_accept_error);
     h->listen = suki_strdup(listen);
     h->g = suki_calloc(1, sizeof(*h->g));
     h->g->refs = 1;
@@ -529,8 +621,13 @@ void suki_http_free(struct suki_http *h)
         return;
     h->g->h = NULL;
     guard_unref(h->g);
+    if (the_server == h)
+        the_server = NULL;
     event_free(h->tick);
+    event_free(h->resume_ev);
     evhttp_free(h->http);
+    if (h->reserve_fd >= 0)
+        close(h->reserve_fd);
     if (h->secret) {
         OPENSSL_cleanse(h->secret, h->secret_len);
         free(h->secret);

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SYSTEMD
@@ -292,6 +293,25 @@ static int check_only(void)
     return 0;
 }
 
+/* The soft limit on descriptors is 1024 by default, and a few thousand
+ * idle HTTP clients would take them all (Redis and nginx raise theirs the
+ * same way): up to the hard limit, at most 65536. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536
+                      ? 65536
+                      : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            suki_info("descriptor limit raised to %llu",
+                      (unsigned long long)want);
+    }
+}
+
 int main(int argc, char **argv)
 {
     bool test = false;
@@ -329,6 +349,7 @@ int main(int argc, char **argv)
      * the peak, which the benchmarks measure anyway. */
     mallopt(M_TRIM_THRESHOLD, 16 << 20);
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    raise_nofile();
 
     struct suki_conf_diags d = {0};
     struct confset cs;
