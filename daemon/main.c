@@ -67,11 +67,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sukid [-c FILE] [-t] [-V] [-h]\n"
-            "  -c FILE  configuration file (default %s)\n"
-            "  -t       check the configuration, templates and plugins, "
-            "then exit 0/1\n"
-            "  -V       print the version and exit\n"
-            "  -h       this help\n",
+            "  -c, --config FILE  configuration file (default %s)\n"
+            "  -t                 check the configuration, templates and "
+            "plugins, then exit 0/1\n"
+            "  -V, --version      print the version and exit\n"
+            "  -h, --help         this help\n",
             DEFAULT_CONF);
 }
 
@@ -295,8 +295,14 @@ static int check_only(void)
 int main(int argc, char **argv)
 {
     bool test = false;
+    /* The long forms are what a new user types first. */
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             conf_path = optarg;
