@@ -32,6 +32,8 @@ struct sukictl_cmd {
     const char *help;         /* one line */
     int (*run)(struct sukictl *ctl, int argc, char **argv);
     bool needs_conf;          /* refuse to run without a valid config */
+    const char *more;         /* further usage lines for COMMAND --help, or
+                                 NULL */
 };
 
 /* Connect on first use. Returns the context or NULL after printing why. */

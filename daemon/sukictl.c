@@ -16,21 +16,39 @@
 
 static const struct sukictl_cmd commands[] = {
     {"status", "", "reachability of Redis, config validity, queue figures",
-     sukictl_status, false},
+     sukictl_status, false,
+     "exit 0 when the configuration is valid, Redis is reachable, at least\n"
+     "one sukid is alive and no transport's circuit breaker is open; else 1"},
     {"jobs", "[--client ID] [--due-before TIME]",
-     "scheduled jobs in due order", sukictl_jobs, true},
-    {"cancel", "KEY", "cancel one scheduled job", sukictl_cancel, true},
+     "scheduled jobs in due order", sukictl_jobs, true,
+     "  --client ID        only this client's jobs\n"
+     "  --due-before TIME  only jobs due before TIME: RFC 3339, a date\n"
+     "                     (YYYY-MM-DD, UTC) or a duration from now (2h)"},
+    {"cancel", "KEY", "cancel one scheduled job", sukictl_cancel, true,
+     NULL},
     {"campaign", "SUBCOMMAND [NAME] [OPTIONS]",
-     "promotional campaigns (see sukictl campaign)", sukictl_campaign, true},
+     "promotional campaigns (see sukictl campaign --help)",
+     sukictl_campaign, true,
+     "  campaign create NAME --template T --audience A [--rate R]\n"
+     "                  [--start-at TIME] [--owner ADDR]\n"
+     "      A: all, segment=X, tag=X or set=KEY; TIME: RFC 3339 or now\n"
+     "  campaign pause|resume|cancel|retry NAME\n"
+     "  campaign status [NAME]\n"
+     "  campaign list"},
     {"suppress", "ADDRESS", "never send campaign mail to ADDRESS",
-     sukictl_suppress, true},
+     sukictl_suppress, true, NULL},
     {"unsuppress", "ADDRESS", "lift a suppression", sukictl_unsuppress,
-     true},
+     true, NULL},
     {"push", "[FILE|-]", "validate JSON lines and add them to the stream",
-     sukictl_push, true},
-    {"dead", "[list|replay ID|drop ID]", "dead letters", sukictl_dead, true},
+     sukictl_push, true,
+     "reads standard input without FILE or with -; exit 1 when a line was\n"
+     "refused (each is reported with its line number)"},
+    {"dead", "[list|replay ID|drop ID]", "dead letters", sukictl_dead, true,
+     "  dead [list]      every dead letter with its reason\n"
+     "  dead replay ID   put an event back into the stream after a fix\n"
+     "  dead drop ID     delete one"},
     {"client", "ID", "a client's stored profile and pending jobs",
-     sukictl_client, true},
+     sukictl_client, true, NULL},
 };
 
 void sukictl_errx(const char *fmt, ...)
@@ -112,6 +130,28 @@ static void usage(FILE *f)
             DEFAULT_CONF);
 }
 
+/* COMMAND ... --help: answered here, before the config is read or Redis
+ * is touched, so that every command (and its subcommands) has it and none
+ * takes "--help" for a key, a file or an address. "--" ends the scan. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+static void cmd_usage(FILE *f, const struct sukictl_cmd *cmd)
+{
+    fprintf(f, "usage: sukictl [-c FILE] [--json] %s%s%s\n%s\n", cmd->name,
+            *cmd->usage ? " " : "", cmd->usage, cmd->help);
+    if (cmd->more)
+        fprintf(f, "%s\n", cmd->more);
+}
+
 int main(int argc, char **argv)
 {
     struct sukictl ctl = {.conf_path = DEFAULT_CONF};
@@ -155,6 +195,10 @@ int main(int argc, char **argv)
         sukictl_errx("unknown command '%s'", name);
         usage(stderr);
         return SUKICTL_USAGE;
+    }
+    if (wants_help(argc - optind - 1, argv + optind + 1)) {
+        cmd_usage(stdout, cmd);
+        return SUKICTL_OK;
     }
     suki_log_level = LOG_WARNING;
     ctl.conf = suki_conf_load(ctl.conf_path, &ctl.diags);

@@ -68,6 +68,9 @@ dist_man_MANS += man/sukid.8 man/sukid.conf.5 man/sukictl.1
 TESTS += tests/integration/sukid_check.sh
 EXTRA_DIST += tests/integration/sukid_check.sh
 
+TESTS += tests/integration/cli_help.sh
+EXTRA_DIST += tests/integration/cli_help.sh
+
 TESTS += tests/integration/account_lifecycle.sh
 EXTRA_DIST += tests/integration/account_lifecycle.sh
 
