@@ -478,7 +478,20 @@ out:
  * consumers, and the shared event counters from P:stats. */
 void sukictl_intake_status(struct sukictl *ctl, json_t *o)
 {
-    redisReply *r = sukictl_cmd(ctl, "XINFO GROUPS %s", ctl->conf->stream);
+    /* Before the first sukid or event there is no stream (XINFO answers
+     * "ERR no such key") or no group: nothing is pending and nothing is
+     * delivered yet, which is what the figures then say. */
+    json_object_set_new(o, "group", json_string(ctl->conf->group));
+    json_object_set_new(o, "consumers", json_integer(0));
+    json_object_set_new(o, "pending", json_integer(0));
+    json_object_set_new(o, "lag",
+                        json_integer(json_integer_value(
+                            json_object_get(o, "stream_length"))));
+    redisReply *r = NULL;
+    redisReply *t = sukictl_cmd(ctl, "TYPE %s", ctl->conf->stream);
+    if (t && t->type == REDIS_REPLY_STATUS && strcmp(t->str, "stream") == 0)
+        r = sukictl_cmd(ctl, "XINFO GROUPS %s", ctl->conf->stream);
+    freeReplyObject(t);
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
          i++) {
         const redisReply *g = r->element[i];

@@ -146,6 +146,7 @@ static void on_redis_state(struct suki_redis *r, bool up, void *arg)
     suki_metrics.redis_up = up ? 1 : 0;
     suki_sched_redis_state(sched, up);
     if (up) {
+        suki_heartbeat_publish(heartbeat);
         notify("READY=1\nSTATUS=running; redis connected");
     } else if (!D.stopping) {
         notify("STATUS=redis unreachable; retrying");

@@ -76,3 +76,6 @@ EXTRA_DIST += tests/integration/account_lifecycle.sh
 
 TESTS += tests/integration/status_breaker.sh
 EXTRA_DIST += tests/integration/status_breaker.sh
+
+TESTS += tests/integration/sukictl_status.sh
+EXTRA_DIST += tests/integration/sukictl_status.sh
