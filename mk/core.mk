@@ -79,3 +79,6 @@ EXTRA_DIST += tests/integration/status_breaker.sh
 
 TESTS += tests/integration/sukictl_status.sh
 EXTRA_DIST += tests/integration/sukictl_status.sh
+
+TESTS += tests/integration/sukictl_json.sh
+EXTRA_DIST += tests/integration/sukictl_json.sh
