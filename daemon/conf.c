@@ -1011,7 +1011,8 @@ static void conf_defaults(struct suki_conf *c)
     c->log_level = LOG_INFO;
 }
 
-struct suki_conf *suki_conf_load(const char *path, struct suki_conf_diags *d)
+static struct suki_conf *conf_load(const char *path,
+                                   struct suki_conf_diags *d, bool partial)
 {
     struct suki_conf *c = suki_calloc(1, sizeof(*c));
     conf_defaults(c);
@@ -1066,11 +1067,23 @@ struct suki_conf *suki_conf_load(const char *path, struct suki_conf_diags *d)
     load_http(&ld, root);
     load_daemon(&ld, root);
     free(ld.basedir);
-    if (d && d->n > before) {
+    if (d && d->n > before && !partial) {
         suki_conf_unref(c);
         return NULL;
     }
     return c;
+}
+
+struct suki_conf *suki_conf_load(const char *path, struct suki_conf_diags *d)
+{
+    return conf_load(path, d, false);
+}
+
+struct suki_conf *suki_conf_load_partial(const char *path,
+                                         struct suki_conf_diags *d)
+{
+    SUKI_ASSERT(d);
+    return conf_load(path, d, true);
 }
 
 struct suki_conf *suki_conf_ref(struct suki_conf *c)

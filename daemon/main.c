@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SYSTEMD
@@ -104,30 +105,41 @@ static void confset_free(struct confset *cs)
     memset(cs, 0, sizeof(*cs));
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int confset_load(const char *path, struct confset *cs,
                         struct suki_conf_diags *d)
 {
     size_t before = d->n;
     memset(cs, 0, sizeof(*cs));
-    cs->conf = suki_conf_load(path, d);
+    /* Go on past the file's own problems so that one run reports those of
+     * the templates and plugins too; any problem fails the whole set. */
+    cs->conf = suki_conf_load_partial(path, d);
     if (!cs->conf)
         return -EINVAL;
+    bool conf_ok = d->n == before;
     if (cs->conf->holidays_file) {
         struct suki_err err = {{0}};
         cs->holidays = suki_holidays_load(cs->conf->holidays_file, &err);
-        if (!cs->holidays) {
+        if (!cs->holidays)
             suki_conf_diags_add(d, path, 0, "holidays: %s", err.msg);
-            confset_free(cs);
-            return -EINVAL;
-        }
     }
-    cs->templates = suki_templates_load(cs->conf->templates_dir,
-                                        cs->conf->default_locale, d);
+    /* A missing directory is reported once, by the conf, not again for
+     * each template or plugin it lacks. */
+    if (conf_ok || is_dir(cs->conf->templates_dir))
+        cs->templates = suki_templates_load(cs->conf->templates_dir,
+                                            cs->conf->default_locale, d);
     /* Rules load their plugins and let each check its settings. */
-    cs->rules = suki_rules_load(cs->conf, cs->holidays, d);
+    if (conf_ok || is_dir(cs->conf->plugins_dir))
+        cs->rules = suki_rules_load(cs->conf, cs->holidays, d);
     for (size_t i = 0; cs->templates && i < cs->conf->n_rules; i++) {
         const struct suki_rule_conf *r = &cs->conf->rules[i];
-        if (!suki_templates_has(cs->templates, r->template_name))
+        if (r->template_name &&
+            !suki_templates_has(cs->templates, r->template_name))
             suki_conf_diags_add(d, r->file, r->line,
                                 "rule '%s': no template '%s' in %s", r->name,
                                 r->template_name, cs->conf->templates_dir);
