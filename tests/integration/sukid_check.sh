@@ -78,3 +78,17 @@ grep -Eq "^$T/nodir.conf:[0-9]+: .*no template 'nosuch-tmpl'" "$T/nodir.out" ||
 grep -q "cannot load plugin" "$T/nodir.out" && { cat "$T/nodir.out"; fail "nodir: a line per plugin"; }
 echo "ok: missing plugins dir reported once, templates still checked"
 
+# A libconfig syntax error: FILE:LINE: syntax error, said once, with the line.
+sed -e 's|^  batch = 256;  *# due jobs.*|  batch = = 256;|' "$T/ok.conf" > "$T/syntax.conf"
+grep -q '^  batch = = 256;$' "$T/syntax.conf" || fail "syntax: edit did not apply"
+line=$(grep -n '^  batch = = 256;$' "$T/syntax.conf" | cut -d: -f1)
+if "$B/sukid" -t -c "$T/syntax.conf" > "$T/syntax.out" 2>&1; then fail "syntax: accepted"; fi
+cat "$T/syntax.out"
+grep -q "^$T/syntax.conf:$line: syntax error near 'batch = = 256;'$" "$T/syntax.out" ||
+    fail "syntax: want FILE:$line: syntax error near 'batch = = 256;'"
+[ "$(grep -o 'syntax error' "$T/syntax.out" | wc -l)" = 1 ] || fail "syntax: 'syntax error' said more than once"
+printf 'a = 1;\n@include "nope.conf"\n' > "$T/inc.conf"
+if "$B/sukid" -t -c "$T/inc.conf" > "$T/inc.out" 2>&1; then fail "include: accepted"; fi
+grep -q "^$T/inc.conf:2: cannot open include file" "$T/inc.out" ||
+    { cat "$T/inc.out"; fail "include: want FILE:2: cannot open include file"; }
+echo "ok: syntax errors as FILE:LINE: syntax error near '...'"

@@ -116,7 +116,8 @@ static const struct {
     int line;
     const char *msg;
 } broken[] = {
-    {"redis = { url = redis://x; };\n", 3, "syntax error"},
+    {"redis = { url = redis://x; };\n", 3,
+     "syntax error near 'redis = { url = redis://x; };'"},
     {"redis = { urll = \"redis://x\"; };\n", 3, "unknown key 'urll' in redis"},
     {"bogus = 1;\n", 3, "unknown top-level key 'bogus'"},
     {"intake = { batch = \"many\"; };\n", 3, "'batch' must be an integer"},
