@@ -82,3 +82,6 @@ EXTRA_DIST += tests/integration/sukictl_status.sh
 
 TESTS += tests/integration/sukictl_json.sh
 EXTRA_DIST += tests/integration/sukictl_json.sh
+
+TESTS += tests/integration/demo_anytime.sh
+EXTRA_DIST += tests/integration/demo_anytime.sh

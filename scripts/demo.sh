@@ -4,9 +4,13 @@
 # example events, and run sukid in the foreground with the example
 # configuration and the spool transport. Reminders appear as .eml files in
 # _demo/spool/. Ctrl-C stops sukid and Redis.
+#
+# SUKI_DEMO_HTTP (default 127.0.0.1:9187, the port README's curl uses) is
+# where /metrics and /healthz listen.
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
+HTTP=${SUKI_DEMO_HTTP:-127.0.0.1:9187}
 sh scripts/deps.sh
 [ -x configure ] || autoreconf -fi
 mkdir -p _build/demo
@@ -42,7 +46,7 @@ sed -e "s|redis://127.0.0.1:6379/0|unix://$RUN/redis.sock|" \
     -e "s|/usr/lib/suki/plugins|$TOP/_build/demo/plugins/.libs|" \
     -e "s|/etc/suki/templates|$TOP/conf/templates|" \
     -e "s|spool:///var/lib/suki/spool|spool://$DEMO/spool|" \
-    -e "s|127.0.0.1:9187|127.0.0.1:0|" \
+    -e "s|listen = \"127.0.0.1:9187\"|listen = \"$HTTP\"|" \
     conf/sukid.conf > "$DEMO/sukid.conf"
 _build/demo/sukid -t -c "$DEMO/sukid.conf"
 
@@ -64,5 +68,6 @@ echo "reminders go to $DEMO/spool/; in another shell try:"
 echo "  _build/demo/sukictl -c $DEMO/sukid.conf status"
 echo "  _build/demo/sukictl -c $DEMO/sukid.conf jobs"
 echo "  _build/demo/sukictl -c $DEMO/sukid.conf dead list"
+echo "  curl -s $HTTP/metrics"
 echo "Ctrl-C stops sukid and Redis."
 _build/demo/sukid -c "$DEMO/sukid.conf" || true
