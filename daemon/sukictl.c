@@ -211,6 +211,9 @@ int main(int argc, char **argv)
         rc = SUKICTL_FAILED;
     } else {
         optind++;
+        /* "--" ended the help scan; the commands take what follows */
+        if (optind < argc && strcmp(argv[optind], "--") == 0)
+            optind++;
         rc = cmd->run(&ctl, argc - optind, argv + optind);
     }
     if (ctl.redis)

@@ -46,6 +46,12 @@ grep -q '^daemons  *1$' "$T/st.out" || fail "daemon not listed: $(cat "$T/st.out
 [ ! -s "$T/st.err" ] || fail "stderr with a live sukid: $(cat "$T/st.err")"
 ok "live sukid: exit 0"
 
+# (Here for the Redis it needs.) After "--", --help is an argument, and the
+# "--" is not: cancel looks up a job of that name (cli_help.sh has the rest).
+sukictl cancel -- --help >"$T/c.out" 2>&1 && fail "cancel -- --help: exit 0"
+grep -q 'no such job: --help' "$T/c.out" || fail "cancel -- --help: $(cat "$T/c.out")"
+ok "cancel -- --help looks up a job named --help"
+
 stop_sukid a || fail "sukid exit status"
 sukictl status >/dev/null 2>"$T/st.err" && fail "status exit 0 after sukid stopped"
 grep -q 'no sukid is running' "$T/st.err" || fail "after stop: $(cat "$T/st.err")"
