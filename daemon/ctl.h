@@ -48,6 +48,9 @@ redisReply *sukictl_cmdargv(struct sukictl *ctl, int argc, const char **argv,
 /* Build "<prefix>:<suffix>". Returns owned. */
 char *sukictl_key(struct sukictl *ctl, const char *suffix);
 
+/* "FILE:LINE: message", or "FILE: message" without a line. Owned. */
+char *sukictl_diag(const struct suki_conf_diag *d);
+
 /* Print an error line "sukictl: ..." to stderr. */
 void sukictl_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -120,10 +120,11 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
     json_object_set_new(o, "config_valid", json_boolean(ctl->conf != NULL));
     if (!ctl->conf) {
         json_t *errs = json_array();
-        for (size_t i = 0; i < ctl->diags.n; i++)
-            json_array_append_new(
-                errs, json_sprintf("%s:%d: %s", ctl->diags.v[i].file,
-                                   ctl->diags.v[i].line, ctl->diags.v[i].msg));
+        for (size_t i = 0; i < ctl->diags.n; i++) {
+            char *e = sukictl_diag(&ctl->diags.v[i]);
+            json_array_append_new(errs, json_string(e));
+            free(e);
+        }
         json_object_set_new(o, "config_errors", errs);
         ok = false;
     } else {

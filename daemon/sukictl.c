@@ -110,6 +110,15 @@ redisReply *sukictl_cmdargv(struct sukictl *ctl, int argc, const char **argv,
     return check_reply(ctl, redisCommandArgv(ctl->redis, argc, argv, lens));
 }
 
+char *sukictl_diag(const struct suki_conf_diag *d)
+{
+    /* as sukid -t prints it: no line number for a problem of the file as
+     * a whole (a missing directory) */
+    if (d->line > 0)
+        return suki_asprintf("%s:%d: %s", d->file, d->line, d->msg);
+    return suki_asprintf("%s: %s", d->file, d->msg);
+}
+
 char *sukictl_key(struct sukictl *ctl, const char *suffix)
 {
     return suki_conf_key(ctl->conf, suffix);
@@ -204,9 +213,11 @@ int main(int argc, char **argv)
     ctl.conf = suki_conf_load(ctl.conf_path, &ctl.diags);
     int rc;
     if (!ctl.conf && cmd->needs_conf) {
-        for (size_t i = 0; i < ctl.diags.n; i++)
-            fprintf(stderr, "%s:%d: %s\n", ctl.diags.v[i].file,
-                    ctl.diags.v[i].line, ctl.diags.v[i].msg);
+        for (size_t i = 0; i < ctl.diags.n; i++) {
+            char *s = sukictl_diag(&ctl.diags.v[i]);
+            fprintf(stderr, "%s\n", s);
+            free(s);
+        }
         sukictl_errx("configuration %s has errors", ctl.conf_path);
         rc = SUKICTL_FAILED;
     } else {

@@ -92,3 +92,17 @@ if "$B/sukid" -t -c "$T/inc.conf" > "$T/inc.out" 2>&1; then fail "include: accep
 grep -q "^$T/inc.conf:2: cannot open include file" "$T/inc.out" ||
     { cat "$T/inc.out"; fail "include: want FILE:2: cannot open include file"; }
 echo "ok: syntax errors as FILE:LINE: syntax error near '...'"
+
+# sukictl reports a bad configuration the way sukid -t does: no ":0:" for a
+# problem of the file as a whole (here: the default directories are absent).
+printf 'plugins = { dir = "%s"; };\n' "$T/plugins" > "$T/nodefault.conf"
+"$B/sukictl" -c "$T/nodefault.conf" jobs > "$T/ctl.out" 2>&1 && fail "sukictl: bad config accepted"
+# (unless templates are installed there)
+if grep -q "templates dir" "$T/ctl.out"; then
+    grep -q "^$T/nodefault.conf: templates dir" "$T/ctl.out" ||
+        { cat "$T/ctl.out"; fail "sukictl: templates dir line"; }
+fi
+grep -q ':0:' "$T/ctl.out" && { cat "$T/ctl.out"; fail "sukictl: line 0 printed"; }
+"$B/sukictl" -c "$T/nodefault.conf" --json status | grep -q ':0:' &&
+    fail "status --json: line 0 printed"
+echo "ok: sukictl prints config problems like sukid -t"
