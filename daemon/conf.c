@@ -1046,8 +1046,8 @@ static void syntax_diag(struct suki_conf_diags *d, const char *file, int line,
         suki_conf_diags_add(d, file, line, "%s", text);
 }
 
-static struct suki_conf *conf_load(const char *path,
-                                   struct suki_conf_diags *d, bool partial)
+static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
+                                   bool partial)
 {
     struct suki_conf *c = suki_calloc(1, sizeof(*c));
     conf_defaults(c);

@@ -371,8 +371,8 @@ static void json_typed_profile(json_t *p)
         json_object_set_new(p, "tags", a);
     }
     const char *consent = json_string_value(json_object_get(p, "consent"));
-    if (consent && (strcmp(consent, "true") == 0 ||
-                    strcmp(consent, "false") == 0))
+    if (consent &&
+        (strcmp(consent, "true") == 0 || strcmp(consent, "false") == 0))
         json_object_set_new(p, "consent",
                             json_boolean(strcmp(consent, "true") == 0));
     const char *events = json_string_value(json_object_get(p, "events"));
@@ -531,9 +531,9 @@ void sukictl_intake_status(struct sukictl *ctl, json_t *o)
     json_object_set_new(o, "group", json_string(ctl->conf->group));
     json_object_set_new(o, "consumers", json_integer(0));
     json_object_set_new(o, "pending", json_integer(0));
-    json_object_set_new(o, "lag",
-                        json_integer(json_integer_value(
-                            json_object_get(o, "stream_length"))));
+    json_object_set_new(
+        o, "lag",
+        json_integer(json_integer_value(json_object_get(o, "stream_length"))));
     redisReply *r = NULL;
     redisReply *t = sukictl_cmd(ctl, "TYPE %s", ctl->conf->stream);
     if (t && t->type == REDIS_REPLY_STATUS && strcmp(t->str, "stream") == 0)

@@ -19,16 +19,15 @@ static const struct sukictl_cmd commands[] = {
      sukictl_status, false,
      "exit 0 when the configuration is valid, Redis is reachable, at least\n"
      "one sukid is alive and no transport's circuit breaker is open; else 1"},
-    {"jobs", "[--client ID] [--due-before TIME]",
-     "scheduled jobs in due order", sukictl_jobs, true,
+    {"jobs", "[--client ID] [--due-before TIME]", "scheduled jobs in due order",
+     sukictl_jobs, true,
      "  --client ID        only this client's jobs\n"
      "  --due-before TIME  only jobs due before TIME: RFC 3339, a date\n"
      "                     (YYYY-MM-DD, UTC) or a duration from now (2h)"},
-    {"cancel", "KEY", "cancel one scheduled job", sukictl_cancel, true,
-     NULL},
+    {"cancel", "KEY", "cancel one scheduled job", sukictl_cancel, true, NULL},
     {"campaign", "SUBCOMMAND [NAME] [OPTIONS]",
-     "promotional campaigns (see sukictl campaign --help)",
-     sukictl_campaign, true,
+     "promotional campaigns (see sukictl campaign --help)", sukictl_campaign,
+     true,
      "  campaign create NAME --template T --audience A [--rate R]\n"
      "                  [--start-at TIME] [--owner ADDR]\n"
      "      A: all, segment=X, tag=X or set=KEY; TIME: RFC 3339 or now\n"
@@ -37,8 +36,8 @@ static const struct sukictl_cmd commands[] = {
      "  campaign list"},
     {"suppress", "ADDRESS", "never send campaign mail to ADDRESS",
      sukictl_suppress, true, NULL},
-    {"unsuppress", "ADDRESS", "lift a suppression", sukictl_unsuppress,
-     true, NULL},
+    {"unsuppress", "ADDRESS", "lift a suppression", sukictl_unsuppress, true,
+     NULL},
     {"push", "[FILE|-]", "validate JSON lines and add them to the stream",
      sukictl_push, true,
      "reads standard input without FILE or with -; exit 1 when a line was\n"

@@ -228,8 +228,8 @@ START_TEST(partial_keeps_what_it_read)
     ck_assert_str_eq(c->rules[0].template_name, "t");
     suki_conf_unref(c);
     suki_conf_diags_clear(&d);
-    ck_assert_ptr_null(suki_conf_load_partial(write_conf("bad.conf", "a = ;\n"),
-                                              &d));
+    ck_assert_ptr_null(
+        suki_conf_load_partial(write_conf("bad.conf", "a = ;\n"), &d));
     suki_conf_diags_clear(&d);
 }
 END_TEST
