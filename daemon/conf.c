@@ -1011,7 +1011,43 @@ static void conf_defaults(struct suki_conf *c)
     c->log_level = LOG_INFO;
 }
 
-struct suki_conf *suki_conf_load(const char *path, struct suki_conf_diags *d)
+/* libconfig's text is mostly just "syntax error", which read "syntax
+ * error: syntax error"; say it once, and quote the line libconfig stopped
+ * at (the mistake is on it or just before it). */
+static void syntax_diag(struct suki_conf_diags *d, const char *file, int line,
+                        const char *text)
+{
+    if (!text || !*text)
+        text = "syntax error";
+    char near[64] = "";
+    FILE *f = line > 0 ? fopen(file, "r") : NULL;
+    if (f) {
+        char buf[512];
+        int n = 0;
+        while (fgets(buf, sizeof(buf), f))
+            if (++n == line)
+                break;
+        if (n == line) {
+            char *b = buf + strspn(buf, " \t");
+            size_t len = strcspn(b, "\r\n");
+            while (len > 0 && (b[len - 1] == ' ' || b[len - 1] == '\t'))
+                len--;
+            if (len > 0)
+                snprintf(near, sizeof(near), "%.*s%s",
+                         (int)(len > 48 ? 48 : len), b, len > 48 ? "..." : "");
+        }
+        fclose(f);
+    }
+    /* other texts (e.g. "cannot open include file") say what they are */
+    const char *sep = strcmp(text, "syntax error") == 0 ? " near" : ":";
+    if (near[0])
+        suki_conf_diags_add(d, file, line, "%s%s '%s'", text, sep, near);
+    else
+        suki_conf_diags_add(d, file, line, "%s", text);
+}
+
+static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
+                                   bool partial)
 {
     struct suki_conf *c = suki_calloc(1, sizeof(*c));
     conf_defaults(c);
@@ -1030,8 +1066,8 @@ struct suki_conf *suki_conf_load(const char *path, struct suki_conf_diags *d)
             suki_conf_diags_add(d, path, 0, "cannot read: %s",
                                 strerror(errno ? errno : ENOENT));
         else
-            suki_conf_diags_add(d, ef ? ef : path, config_error_line(c->cfg),
-                                "syntax error: %s", config_error_text(c->cfg));
+            syntax_diag(d, ef ? ef : path, config_error_line(c->cfg),
+                        config_error_text(c->cfg));
         free(ld.basedir);
         suki_conf_unref(c);
         return NULL;
@@ -1066,11 +1102,23 @@ struct suki_conf *suki_conf_load(const char *path, struct suki_conf_diags *d)
     load_http(&ld, root);
     load_daemon(&ld, root);
     free(ld.basedir);
-    if (d && d->n > before) {
+    if (d && d->n > before && !partial) {
         suki_conf_unref(c);
         return NULL;
     }
     return c;
+}
+
+struct suki_conf *suki_conf_load(const char *path, struct suki_conf_diags *d)
+{
+    return conf_load(path, d, false);
+}
+
+struct suki_conf *suki_conf_load_partial(const char *path,
+                                         struct suki_conf_diags *d)
+{
+    SUKI_ASSERT(d);
+    return conf_load(path, d, true);
 }
 
 struct suki_conf *suki_conf_ref(struct suki_conf *c)

@@ -175,6 +175,14 @@ struct suki_conf {
  * every problem appended to diags. Plugins are not checked here; see
  * suki_rules_check(). */
 struct suki_conf *suki_conf_load(const char *path, struct suki_conf_diags *d);
+/* Like suki_conf_load, but a file that could be read and parsed is
+ * returned even when d got problems: what was wrong keeps its default (a
+ * rule may lack its use or template), so that templates and plugins can
+ * still be checked and sukid -t reports every problem at once, not only the
+ * first kind. Never run with such a conf. NULL when unreadable or not
+ * libconfig. d must not be NULL. */
+struct suki_conf *suki_conf_load_partial(const char *path,
+                                         struct suki_conf_diags *d);
 
 /* Reference counting; unref frees at 0. Both accept NULL. */
 struct suki_conf *suki_conf_ref(struct suki_conf *c);

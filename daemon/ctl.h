@@ -32,6 +32,8 @@ struct sukictl_cmd {
     const char *help;         /* one line */
     int (*run)(struct sukictl *ctl, int argc, char **argv);
     bool needs_conf;          /* refuse to run without a valid config */
+    const char *more;         /* further usage lines for COMMAND --help, or
+                                 NULL */
 };
 
 /* Connect on first use. Returns the context or NULL after printing why. */
@@ -45,6 +47,9 @@ redisReply *sukictl_cmdargv(struct sukictl *ctl, int argc, const char **argv,
 
 /* Build "<prefix>:<suffix>". Returns owned. */
 char *sukictl_key(struct sukictl *ctl, const char *suffix);
+
+/* "FILE:LINE: message", or "FILE: message" without a line. Owned. */
+char *sukictl_diag(const struct suki_conf_diag *d);
 
 /* Print an error line "sukictl: ..." to stderr. */
 void sukictl_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

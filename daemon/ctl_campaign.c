@@ -140,6 +140,16 @@ static void fmt_time(const char *ms, char *buf, size_t len)
         suki_time_format_rfc3339(v, buf, len);
 }
 
+/* Print o on one line (--json); steals it. */
+static void put_json(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        puts(s);
+    free(s);
+    json_decref(o);
+}
+
 /* ---- create ------------------------------------------------------- */
 
 static const char *opt_value(int argc, char **argv, int *i, const char *name)
@@ -328,8 +338,8 @@ static int control(struct sukictl *ctl, int argc, char **argv)
     if (!rep)
         return SUKICTL_FAILED;
     if (ctl->json)
-        printf("{\"campaign\":\"%s\",\"state\":\"%s\"}\n", argv[1],
-               rep->str ? rep->str : "");
+        put_json(json_pack("{s:s,s:s}", "campaign", argv[1], "state",
+                           rep->str ? rep->str : ""));
     else
         printf("campaign %s: %s\n", argv[1], rep->str ? rep->str : "");
     freeReplyObject(rep);
@@ -384,7 +394,7 @@ static int retry(struct sukictl *ctl, int argc, char **argv)
     } while (strcmp(cursor, "0") != 0);
     if (moved == 0) {
         if (ctl->json)
-            printf("{\"campaign\":\"%s\",\"retried\":0}\n", name);
+            put_json(json_pack("{s:s,s:i}", "campaign", name, "retried", 0));
         else
             printf("campaign %s: no failed recipients\n", name);
         rc = SUKICTL_OK;
@@ -395,8 +405,9 @@ static int retry(struct sukictl *ctl, int argc, char **argv)
     if (!rep)
         goto out;
     if (ctl->json)
-        printf("{\"campaign\":\"%s\",\"retried\":%lld,\"state\":\"%s\"}\n",
-               name, moved, rep->str ? rep->str : "");
+        put_json(json_pack("{s:s,s:I,s:s}", "campaign", name, "retried",
+                           (json_int_t)moved, "state",
+                           rep->str ? rep->str : ""));
     else
         printf("campaign %s: %lld failed recipient%s queued again (%s)\n", name,
                moved, moved == 1 ? "" : "s", rep->str ? rep->str : "");

@@ -322,7 +322,10 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
     } else if (strcmp(sub, "drop") == 0) {
         redisReply *r = sukictl_cmd(ctl, "XDEL %s %s", dead, argv[1]);
         if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
-            printf("dropped %s\n", argv[1]);
+            if (ctl->json)
+                put_json(json_pack("{s:s,s:b}", "id", argv[1], "dropped", 1));
+            else
+                printf("dropped %s\n", argv[1]);
             rc = SUKICTL_OK;
         } else if (r) {
             sukictl_errx("no dead letter %s", argv[1]);
@@ -333,8 +336,13 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
                              dead,   ctl->conf->stream, argv[1]};
         redisReply *r = sukictl_cmdargv(ctl, 6, av, NULL);
         if (r && r->type == REDIS_REPLY_STRING) {
-            printf("replayed %s as %s in %s\n", argv[1], r->str,
-                   ctl->conf->stream);
+            if (ctl->json)
+                put_json(json_pack("{s:s,s:s,s:s}", "id", argv[1],
+                                   "replayed_as", r->str, "stream",
+                                   ctl->conf->stream));
+            else
+                printf("replayed %s as %s in %s\n", argv[1], r->str,
+                       ctl->conf->stream);
             rc = SUKICTL_OK;
         }
         freeReplyObject(r);
@@ -344,6 +352,34 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
 }
 
 /* ---- client --------------------------------------------------------- */
+
+/* The profile hash holds strings only; --json gives each field its type:
+ * tags (stored comma-joined) an array, consent a boolean, events a
+ * number. A value that does not parse stays a string. */
+static void json_typed_profile(json_t *p)
+{
+    const char *tags = json_string_value(json_object_get(p, "tags"));
+    if (tags) {
+        json_t *a = json_array();
+        for (const char *t = tags; *t;) {
+            size_t n = strcspn(t, ",");
+            json_array_append_new(a, json_bytes(t, n));
+            t += n;
+            if (*t == ',')
+                t++;
+        }
+        json_object_set_new(p, "tags", a);
+    }
+    const char *consent = json_string_value(json_object_get(p, "consent"));
+    if (consent &&
+        (strcmp(consent, "true") == 0 || strcmp(consent, "false") == 0))
+        json_object_set_new(p, "consent",
+                            json_boolean(strcmp(consent, "true") == 0));
+    const char *events = json_string_value(json_object_get(p, "events"));
+    int64_t n;
+    if (events && suki_parse_i64(events, 0, INT64_MAX, &n) == 0)
+        json_object_set_new(p, "events", json_integer(n));
+}
 
 /* sukictl client ID: the stored profile and the client's pending jobs. */
 int sukictl_client(struct sukictl *ctl, int argc, char **argv)
@@ -367,10 +403,20 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
     json_t *p = json_object();
     json_t *jl = json_array();
     json_object_set_new(o, "client", json_string(id));
-    for (size_t k = 0; k + 1 < prof->elements; k += 2)
-        json_object_set_new(
-            p, prof->element[k]->str,
-            json_bytes(prof->element[k + 1]->str, prof->element[k + 1]->len));
+    for (size_t k = 0; k + 1 < prof->elements; k += 2) {
+        const redisReply *f = prof->element[k], *v = prof->element[k + 1];
+        int64_t ms;
+        /* when the profile last changed: stored in ms, shown like every
+         * other time sukictl prints */
+        if (strcmp(f->str, "updated") == 0 &&
+            suki_parse_i64(v->str, 0, INT64_MAX, &ms) == 0) {
+            char at[40];
+            suki_time_format_rfc3339(ms, at, sizeof(at));
+            json_object_set_new(p, f->str, json_string(at));
+            continue;
+        }
+        json_object_set_new(p, f->str, json_bytes(v->str, v->len));
+    }
     /* events applied for the client: kept apart from the profile (one
      * hash for every client, so an event that changes no profile field
      * creates no key), shown with it */
@@ -435,6 +481,7 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
     }
     rc = SUKICTL_OK;
     if (ctl->json) {
+        json_typed_profile(p);
         put_json(o);
         goto out;
     }
@@ -478,7 +525,20 @@ out:
  * consumers, and the shared event counters from P:stats. */
 void sukictl_intake_status(struct sukictl *ctl, json_t *o)
 {
-    redisReply *r = sukictl_cmd(ctl, "XINFO GROUPS %s", ctl->conf->stream);
+    /* Before the first sukid or event there is no stream (XINFO answers
+     * "ERR no such key") or no group: nothing is pending and nothing is
+     * delivered yet, which is what the figures then say. */
+    json_object_set_new(o, "group", json_string(ctl->conf->group));
+    json_object_set_new(o, "consumers", json_integer(0));
+    json_object_set_new(o, "pending", json_integer(0));
+    json_object_set_new(
+        o, "lag",
+        json_integer(json_integer_value(json_object_get(o, "stream_length"))));
+    redisReply *r = NULL;
+    redisReply *t = sukictl_cmd(ctl, "TYPE %s", ctl->conf->stream);
+    if (t && t->type == REDIS_REPLY_STATUS && strcmp(t->str, "stream") == 0)
+        r = sukictl_cmd(ctl, "XINFO GROUPS %s", ctl->conf->stream);
+    freeReplyObject(t);
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
          i++) {
         const redisReply *g = r->element[i];

@@ -115,15 +115,16 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
         return SUKICTL_USAGE;
     }
     json_t *o = json_object();
-    bool ok = true;
+    bool ok = true, no_daemon = false;
     json_object_set_new(o, "config", json_string(ctl->conf_path));
     json_object_set_new(o, "config_valid", json_boolean(ctl->conf != NULL));
     if (!ctl->conf) {
         json_t *errs = json_array();
-        for (size_t i = 0; i < ctl->diags.n; i++)
-            json_array_append_new(
-                errs, json_sprintf("%s:%d: %s", ctl->diags.v[i].file,
-                                   ctl->diags.v[i].line, ctl->diags.v[i].msg));
+        for (size_t i = 0; i < ctl->diags.n; i++) {
+            char *e = sukictl_diag(&ctl->diags.v[i]);
+            json_array_append_new(errs, json_string(e));
+            free(e);
+        }
         json_object_set_new(o, "config_errors", errs);
         ok = false;
     } else {
@@ -148,10 +149,17 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
                                 json_integer(int_reply(ctl, "ZCARD %s", jobs)));
             free(jobs);
             bool open = false;
-            json_object_set_new(o, "daemons", daemons(ctl, &open));
+            json_t *live = daemons(ctl, &open);
+            json_object_set_new(o, "daemons", live);
             json_object_set_new(o, "breaker_open", json_boolean(open));
             if (open)
                 ok = false;
+            /* Events and jobs wait, unseen, while no sukid runs: that is
+             * a failure to report, not a figure to read between lines. */
+            if (json_array_size(live) == 0) {
+                ok = false;
+                no_daemon = true;
+            }
         }
     }
     if (ctl->json) {
@@ -183,6 +191,12 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
                 free(s);
             }
         }
+    }
+    if (no_daemon) {
+        char *pattern = sukictl_key(ctl, "daemon:*");
+        sukictl_errx("no sukid is running: no heartbeat in Redis (%s)",
+                     pattern);
+        free(pattern);
     }
     json_decref(o);
     return ok ? SUKICTL_OK : SUKICTL_FAILED;

@@ -82,6 +82,12 @@ static void publish(struct suki_heartbeat *hb)
     free(key);
 }
 
+void suki_heartbeat_publish(struct suki_heartbeat *hb)
+{
+    if (hb)
+        publish(hb);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -106,11 +112,18 @@ void suki_heartbeat_free(struct suki_heartbeat *hb)
         return;
     struct suki_daemon *D = hb->D;
     if (suki_redis_is_up(D->redis)) {
-        char *key =
-            suki_asprintf("%s:daemon:%s", D->conf->prefix, D->consumer);
-        const char *del[] = {"DEL", key};
-        (void)suki_redis_argv(D->redis, NULL, NULL, 0, 2, del, NULL);
-        free(key);
+        /* The loop has ended, so a DEL queued on D->redis would never be
+         * written: without this the stopped daemon would look alive to
+         * sukictl status until the key expires. */
+        struct suki_err err = {{0}};
+        redisContext *ctx = suki_redis_connect_sync(D->conf, &err);
+        if (ctx) {
+            char *key =
+                suki_asprintf("%s:daemon:%s", D->conf->prefix, D->consumer);
+            freeReplyObject(redisCommand(ctx, "DEL %s", key));
+            free(key);
+            redisFree(ctx);
+        }
     }
     event_free(hb->timer);
     free(hb);

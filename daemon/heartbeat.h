@@ -13,6 +13,9 @@ struct suki_heartbeat;
 /* Start publishing P:daemon:<consumer> every 2 s on D->redis. D is borrowed
  * and must outlive the heartbeat. Never NULL. */
 struct suki_heartbeat *suki_heartbeat_new(struct suki_daemon *D);
+/* Publish now (when Redis comes up), not only at the next tick: sukictl
+ * status counts a sukid without a heartbeat as not running. NULL-safe. */
+void suki_heartbeat_publish(struct suki_heartbeat *hb);
 /* Remove our entry (best effort, if Redis is up) and stop. NULL-safe. */
 void suki_heartbeat_free(struct suki_heartbeat *hb);
 

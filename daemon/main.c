@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SYSTEMD
@@ -68,11 +69,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sukid [-c FILE] [-t] [-V] [-h]\n"
-            "  -c FILE  configuration file (default %s)\n"
-            "  -t       check the configuration, templates and plugins, "
-            "then exit 0/1\n"
-            "  -V       print the version and exit\n"
-            "  -h       this help\n",
+            "  -c, --config FILE  configuration file (default %s)\n"
+            "  -t                 check the configuration, templates and "
+            "plugins, then exit 0/1\n"
+            "  -V, --version      print the version and exit\n"
+            "  -h, --help         this help\n",
             DEFAULT_CONF);
 }
 
@@ -105,30 +106,41 @@ static void confset_free(struct confset *cs)
     memset(cs, 0, sizeof(*cs));
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int confset_load(const char *path, struct confset *cs,
                         struct suki_conf_diags *d)
 {
     size_t before = d->n;
     memset(cs, 0, sizeof(*cs));
-    cs->conf = suki_conf_load(path, d);
+    /* Go on past the file's own problems so that one run reports those of
+     * the templates and plugins too; any problem fails the whole set. */
+    cs->conf = suki_conf_load_partial(path, d);
     if (!cs->conf)
         return -EINVAL;
+    bool conf_ok = d->n == before;
     if (cs->conf->holidays_file) {
         struct suki_err err = {{0}};
         cs->holidays = suki_holidays_load(cs->conf->holidays_file, &err);
-        if (!cs->holidays) {
+        if (!cs->holidays)
             suki_conf_diags_add(d, path, 0, "holidays: %s", err.msg);
-            confset_free(cs);
-            return -EINVAL;
-        }
     }
-    cs->templates = suki_templates_load(cs->conf->templates_dir,
-                                        cs->conf->default_locale, d);
+    /* A missing directory is reported once, by the conf, not again for
+     * each template or plugin it lacks. */
+    if (conf_ok || is_dir(cs->conf->templates_dir))
+        cs->templates = suki_templates_load(cs->conf->templates_dir,
+                                            cs->conf->default_locale, d);
     /* Rules load their plugins and let each check its settings. */
-    cs->rules = suki_rules_load(cs->conf, cs->holidays, d);
+    if (conf_ok || is_dir(cs->conf->plugins_dir))
+        cs->rules = suki_rules_load(cs->conf, cs->holidays, d);
     for (size_t i = 0; cs->templates && i < cs->conf->n_rules; i++) {
         const struct suki_rule_conf *r = &cs->conf->rules[i];
-        if (!suki_templates_has(cs->templates, r->template_name))
+        if (r->template_name &&
+            !suki_templates_has(cs->templates, r->template_name))
             suki_conf_diags_add(d, r->file, r->line,
                                 "rule '%s': no template '%s' in %s", r->name,
                                 r->template_name, cs->conf->templates_dir);
@@ -147,6 +159,7 @@ static void on_redis_state(struct suki_redis *r, bool up, void *arg)
     suki_metrics.redis_up = up ? 1 : 0;
     suki_sched_redis_state(sched, up);
     if (up) {
+        suki_heartbeat_publish(heartbeat);
         notify("READY=1\nSTATUS=running; redis connected");
     } else if (!D.stopping) {
         notify("STATUS=redis unreachable; retrying");
@@ -315,8 +328,14 @@ static void raise_nofile(void)
 int main(int argc, char **argv)
 {
     bool test = false;
+    /* The long forms are what a new user types first. */
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             conf_path = optarg;

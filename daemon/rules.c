@@ -1200,11 +1200,19 @@ struct suki_ruleset *suki_rules_load(struct suki_conf *conf,
     set->plugins =
         suki_calloc(conf->n_rules ? conf->n_rules : 1, sizeof(*set->plugins));
 
+    bool skipped = false;
     for (size_t i = 0; i < conf->n_rules; i++) {
         struct suki_rule *r = &set->rules[set->n_rules++];
         r->set = set;
         r->rc = &conf->rules[i];
         r->diags = d;
+        /* A conf loaded with suki_conf_load_partial: the conf said what is
+         * wrong with this rule's use; there is no plugin to ask. */
+        const char *use = r->rc->use;
+        if (!use || !use[0] || strpbrk(use, "/.")) {
+            skipped = true;
+            continue;
+        }
         r->lp = plugin_get(set, r);
         if (!r->lp->p)
             continue; /* reported once, when first loaded */
@@ -1222,7 +1230,7 @@ struct suki_ruleset *suki_rules_load(struct suki_conf *conf,
     for (size_t i = 0; i < set->n_rules; i++)
         set->rules[i].diags = NULL;
 
-    if (d->n > before) {
+    if (d->n > before || skipped) {
         suki_rules_free(set);
         set = NULL;
     }

@@ -16,21 +16,38 @@
 
 static const struct sukictl_cmd commands[] = {
     {"status", "", "reachability of Redis, config validity, queue figures",
-     sukictl_status, false},
-    {"jobs", "[--client ID] [--due-before TIME]",
-     "scheduled jobs in due order", sukictl_jobs, true},
-    {"cancel", "KEY", "cancel one scheduled job", sukictl_cancel, true},
+     sukictl_status, false,
+     "exit 0 when the configuration is valid, Redis is reachable, at least\n"
+     "one sukid is alive and no transport's circuit breaker is open; else 1"},
+    {"jobs", "[--client ID] [--due-before TIME]", "scheduled jobs in due order",
+     sukictl_jobs, true,
+     "  --client ID        only this client's jobs\n"
+     "  --due-before TIME  only jobs due before TIME: RFC 3339, a date\n"
+     "                     (YYYY-MM-DD, UTC) or a duration from now (2h)"},
+    {"cancel", "KEY", "cancel one scheduled job", sukictl_cancel, true, NULL},
     {"campaign", "SUBCOMMAND [NAME] [OPTIONS]",
-     "promotional campaigns (see sukictl campaign)", sukictl_campaign, true},
+     "promotional campaigns (see sukictl campaign --help)", sukictl_campaign,
+     true,
+     "  campaign create NAME --template T --audience A [--rate R]\n"
+     "                  [--start-at TIME] [--owner ADDR]\n"
+     "      A: all, segment=X, tag=X or set=KEY; TIME: RFC 3339 or now\n"
+     "  campaign pause|resume|cancel|retry NAME\n"
+     "  campaign status [NAME]\n"
+     "  campaign list"},
     {"suppress", "ADDRESS", "never send campaign mail to ADDRESS",
-     sukictl_suppress, true},
-    {"unsuppress", "ADDRESS", "lift a suppression", sukictl_unsuppress,
-     true},
+     sukictl_suppress, true, NULL},
+    {"unsuppress", "ADDRESS", "lift a suppression", sukictl_unsuppress, true,
+     NULL},
     {"push", "[FILE|-]", "validate JSON lines and add them to the stream",
-     sukictl_push, true},
-    {"dead", "[list|replay ID|drop ID]", "dead letters", sukictl_dead, true},
+     sukictl_push, true,
+     "reads standard input without FILE or with -; exit 1 when a line was\n"
+     "refused (each is reported with its line number)"},
+    {"dead", "[list|replay ID|drop ID]", "dead letters", sukictl_dead, true,
+     "  dead [list]      every dead letter with its reason\n"
+     "  dead replay ID   put an event back into the stream after a fix\n"
+     "  dead drop ID     delete one"},
     {"client", "ID", "a client's stored profile and pending jobs",
-     sukictl_client, true},
+     sukictl_client, true, NULL},
 };
 
 void sukictl_errx(const char *fmt, ...)
@@ -92,6 +109,15 @@ redisReply *sukictl_cmdargv(struct sukictl *ctl, int argc, const char **argv,
     return check_reply(ctl, redisCommandArgv(ctl->redis, argc, argv, lens));
 }
 
+char *sukictl_diag(const struct suki_conf_diag *d)
+{
+    /* as sukid -t prints it: no line number for a problem of the file as
+     * a whole (a missing directory) */
+    if (d->line > 0)
+        return suki_asprintf("%s:%d: %s", d->file, d->line, d->msg);
+    return suki_asprintf("%s: %s", d->file, d->msg);
+}
+
 char *sukictl_key(struct sukictl *ctl, const char *suffix)
 {
     return suki_conf_key(ctl->conf, suffix);
@@ -110,6 +136,28 @@ static void usage(FILE *f)
                "  -h        this help;  -V  version\n"
                "exit codes: 0 ok, 1 failed, 2 usage\n",
             DEFAULT_CONF);
+}
+
+/* COMMAND ... --help: answered here, before the config is read or Redis
+ * is touched, so that every command (and its subcommands) has it and none
+ * takes "--help" for a key, a file or an address. "--" ends the scan. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+static void cmd_usage(FILE *f, const struct sukictl_cmd *cmd)
+{
+    fprintf(f, "usage: sukictl [-c FILE] [--json] %s%s%s\n%s\n", cmd->name,
+            *cmd->usage ? " " : "", cmd->usage, cmd->help);
+    if (cmd->more)
+        fprintf(f, "%s\n", cmd->more);
 }
 
 int main(int argc, char **argv)
@@ -156,17 +204,26 @@ int main(int argc, char **argv)
         usage(stderr);
         return SUKICTL_USAGE;
     }
+    if (wants_help(argc - optind - 1, argv + optind + 1)) {
+        cmd_usage(stdout, cmd);
+        return SUKICTL_OK;
+    }
     suki_log_level = LOG_WARNING;
     ctl.conf = suki_conf_load(ctl.conf_path, &ctl.diags);
     int rc;
     if (!ctl.conf && cmd->needs_conf) {
-        for (size_t i = 0; i < ctl.diags.n; i++)
-            fprintf(stderr, "%s:%d: %s\n", ctl.diags.v[i].file,
-                    ctl.diags.v[i].line, ctl.diags.v[i].msg);
+        for (size_t i = 0; i < ctl.diags.n; i++) {
+            char *s = sukictl_diag(&ctl.diags.v[i]);
+            fprintf(stderr, "%s\n", s);
+            free(s);
+        }
         sukictl_errx("configuration %s has errors", ctl.conf_path);
         rc = SUKICTL_FAILED;
     } else {
         optind++;
+        /* "--" ended the help scan; the commands take what follows */
+        if (optind < argc && strcmp(argv[optind], "--") == 0)
+            optind++;
         rc = cmd->run(&ctl, argc - optind, argv + optind);
     }
     if (ctl.redis)

@@ -68,8 +68,20 @@ dist_man_MANS += man/sukid.8 man/sukid.conf.5 man/sukictl.1
 TESTS += tests/integration/sukid_check.sh
 EXTRA_DIST += tests/integration/sukid_check.sh
 
+TESTS += tests/integration/cli_help.sh
+EXTRA_DIST += tests/integration/cli_help.sh
+
 TESTS += tests/integration/account_lifecycle.sh
 EXTRA_DIST += tests/integration/account_lifecycle.sh
 
 TESTS += tests/integration/status_breaker.sh
 EXTRA_DIST += tests/integration/status_breaker.sh
+
+TESTS += tests/integration/sukictl_status.sh
+EXTRA_DIST += tests/integration/sukictl_status.sh
+
+TESTS += tests/integration/sukictl_json.sh
+EXTRA_DIST += tests/integration/sukictl_json.sh
+
+TESTS += tests/integration/demo_anytime.sh
+EXTRA_DIST += tests/integration/demo_anytime.sh

@@ -116,7 +116,8 @@ static const struct {
     int line;
     const char *msg;
 } broken[] = {
-    {"redis = { url = redis://x; };\n", 3, "syntax error"},
+    {"redis = { url = redis://x; };\n", 3,
+     "syntax error near 'redis = { url = redis://x; };'"},
     {"redis = { urll = \"redis://x\"; };\n", 3, "unknown key 'urll' in redis"},
     {"bogus = 1;\n", 3, "unknown top-level key 'bogus'"},
     {"intake = { batch = \"many\"; };\n", 3, "'batch' must be an integer"},
@@ -210,6 +211,29 @@ START_TEST(collects_all_errors)
 }
 END_TEST
 
+/* sukid -t goes on to templates and plugins with what could be read. */
+START_TEST(partial_keeps_what_it_read)
+{
+    struct suki_conf_diags d = {0};
+    char *path = write_conf("partial.conf",
+                            "timezone = \"Mars/Olympus\";\n"
+                            "rules = ( { name = \"a\"; on = \"x\"; "
+                            "notify = \"manager\"; template = \"t\"; } );\n");
+    struct suki_conf *c = suki_conf_load_partial(path, &d);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq((int)d.n, 2); /* the timezone, the rule's missing use */
+    ck_assert_str_eq(c->timezone, "UTC");
+    ck_assert_int_eq((int)c->n_rules, 1);
+    ck_assert_ptr_null(c->rules[0].use);
+    ck_assert_str_eq(c->rules[0].template_name, "t");
+    suki_conf_unref(c);
+    suki_conf_diags_clear(&d);
+    ck_assert_ptr_null(
+        suki_conf_load_partial(write_conf("bad.conf", "a = ;\n"), &d));
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
 START_TEST(missing_dirs_and_file)
 {
     struct suki_conf_diags d = {0};
@@ -292,6 +316,7 @@ static Suite *conf_suite(void)
     tcase_add_loop_test(tc, broken_configs, 0,
                         (int)(sizeof(broken) / sizeof(broken[0])));
     tcase_add_test(tc, collects_all_errors);
+    tcase_add_test(tc, partial_keeps_what_it_read);
     tcase_add_test(tc, missing_dirs_and_file);
     suite_add_tcase(s, tc);
     return s;
