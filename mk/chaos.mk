@@ -7,3 +7,11 @@ CHAOS_TESTS = tests/chaos/recover_large.sh tests/chaos/sched_batch_large.sh \
 TESTS += $(CHAOS_TESTS)
 EXTRA_DIST += $(CHAOS_TESTS)
 EXTRA_DIST += tests/chaos/fault_proxy.py
+
+# A wall clock moved by $SUKI_CLOCK_SHIFT seconds, preloaded into sukid and
+# redis-server alike (never installed; no sanitizer: it goes into Redis).
+check_LTLIBRARIES += tests/chaos/clockshift.la
+tests_chaos_clockshift_la_SOURCES = tests/chaos/clockshift.c
+tests_chaos_clockshift_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
+tests_chaos_clockshift_la_LDFLAGS = -module -avoid-version -shared \
+	-rpath /nowhere

@@ -3,14 +3,12 @@
 # slow server holds for 3 s, with 2 s leases. Leases were written and read
 # on each daemon's own clock, so the one ahead saw the other's lease as long
 # over and sent the job again; they are on Redis's clock now (TIME in the
-# scripts): the server gets the reminder once. (faketime moves the wall
-# clock of the second daemon only; its monotonic clock stays true.)
+# scripts): the server gets the reminder once. (clockshift.so moves the
+# wall clock of the second daemon only; its monotonic clock stays true.)
 . "$top_srcdir/tests/integration/sched_lib.sh"
 need redis-server redis-cli "$SUKID"
-# libfaketime preloaded into sukid itself (the faketime wrapper stays the
-# parent and would take the signals); MT: sukid has threads.
-FTLIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
-[ -f "$FTLIB" ] || fail "cannot run here: $FTLIB missing (package libfaketime)"
+SHIFT_LIB=$top_builddir/tests/chaos/.libs/clockshift.so
+[ -f "$SHIFT_LIB" ] || fail "$SHIFT_LIB not built"
 
 start_redis
 slow_smtpd 3
@@ -21,8 +19,8 @@ SCHED_EXTRA='lease = "2s";' \
 add_jobs --count 1 --due $(($(now_ms) - 1000))
 start_sched a "$CONF"
 wait_for 10 '[ "$(mail_count)" -ge 1 ]' || fail "a did not send"
-# b's clock is 5 s ahead (ASan must allow libfaketime before it)
-LD_PRELOAD=$FTLIB FAKETIME=+5s FAKETIME_DONT_FAKE_MONOTONIC=1 \
+# b's clock is 5 s ahead (ASan must allow the shim before it)
+LD_PRELOAD=$SHIFT_LIB SUKI_CLOCK_SHIFT=5 \
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
     "$SUKID" -c "$CONF" >>"$T/sukid-b.log" 2>&1 &
 SUKID_PID_b=$!
