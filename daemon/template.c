@@ -847,6 +847,11 @@ int suki_template_render(const struct suki_templates *t, const char *name,
         return suki_err_set(err, -ENOENT, "no variant of template '%s'", name);
 
     render_part(&v->subject, CTX_SUBJECT, lookup, arg, &b);
+    /* The loader lets a tab through in the subject line itself; values
+     * already had theirs made spaces. */
+    for (size_t i = 0; i < b.len; i++)
+        if (b.p[i] == '\t')
+            b.p[i] = ' ';
     /* Trim, cut at a character boundary when too long. */
     start = 0;
     len = b.len;
