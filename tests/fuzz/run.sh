@@ -54,6 +54,7 @@ for bin in "$O"/fuzz_*; do
         case " $FUZZ_ONLY " in *" $name "*) ;; *) continue ;; esac
     fi
     work=$O/work/$name art=$O/artifacts/$name/ log=$O/$name.log
+    rm -rf "$art" # what is there is from an earlier run
     mkdir -p "$work" "$art" "tests/fuzz/corpus/$name"
     dict=
     [ -f "tests/fuzz/$name.dict" ] && dict=-dict=tests/fuzz/$name.dict
