@@ -21,6 +21,7 @@
 
 #include "conf.h"
 #include "template.h"
+#include "fuzz_fds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -53,14 +54,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* The lowest free descriptor: it moves if anything was left open. */
-static int lowest_free_fd(void)
-{
-    int fd = dup(0);
-    if (fd >= 0)
-        close(fd);
-    return fd;
-}
-
 static const char *value;
 
 static const char *lookup(const char *var, void *arg)
@@ -115,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > SUKI_TEMPLATE_FILE_MAX + 1024)
         return 0;
     if (fd0 < 0)
-        fd0 = lowest_free_fd();
+        fd0 = fuzz_file_fds(NULL, 0);
     /* a copy with a NUL after the last field: file, value, locale */
     char *buf = suki_malloc(size + 1), *fld[3] = {NULL, "", ""};
     memcpy(buf, data, size);
@@ -133,8 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FAIL("cannot write %s", path);
     struct suki_conf_diags d = {0};
     struct suki_templates *t = suki_templates_load(dir, "en", &d);
-    if (lowest_free_fd() != fd0)
-        FAIL("template loading left a file descriptor open");
+    fuzz_check_fds(fd0, "template loading");
     if (!t && d.n == 0)
         FAIL("load failed without a message");
     if (t && d.n)
