@@ -193,6 +193,10 @@ bool suki_frame_result_decode(struct suki_frame_rd *r,
     res->n = r_u64(r);
     if (res->n > r->n / 12) /* each takes at least a code and a length */
         r->bad = true;
+    /* A garbled count is no size to allocate (up to 2^64 - 1, or 0 once
+     * one is added): sukid would abort instead of replacing the agent. */
+    if (r->bad)
+        res->n = 0;
     res->codes = suki_calloc(res->n + 1, sizeof(*res->codes));
     res->replies = suki_calloc(res->n + 1, sizeof(*res->replies));
     for (uint64_t i = 0; i < res->n && !r->bad; i++) {
