@@ -82,9 +82,13 @@ for bin in "$O"/fuzz_*; do
         echo "fuzz $name: ok, ${execs:-?} execs in ${SECONDS_EACH}s"
     else
         fail=$((fail + 1))
-        what=$(grep -m1 -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error:|ALARM|.*deadly signal)' "$log" || true)
+        what=$(grep -m1 -E '(==[0-9]+==ERROR: [A-Za-z]*Sanitizer|runtime error:|ALARM: working on the last Unit)' "$log" || true)
+        # a harness's own check prints its message, then abort()s
+        [ -n "$what" ] || what=$(grep -B1 -m1 'ERROR: libFuzzer: deadly signal' "$log" | head -n 1 || true)
         echo "fuzz $name: FOUND SOMETHING (exit $rc), ${execs:-?} execs: ${what:-see $log}"
-        ls "$art" | sed "s|^|    input: $art|"
+        for f in "$art"*; do
+            if [ -e "$f" ]; then echo "    input: $f"; fi
+        done
         echo "    log: $log"
     fi
 done
