@@ -121,7 +121,7 @@ struct conn {
     const uint8_t *out;
     size_t out_left;
     struct suki_buf in;
-    bool closed, shut;
+    bool connected, closed, shut;
     struct event *ev;
 };
 
@@ -129,6 +129,13 @@ static void on_client(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     if (what & EV_WRITE) {
+        if (!c->connected) {
+            int e = 0;
+            socklen_t el = sizeof(e);
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e)
+                FAIL("cannot connect to the server: %s", strerror(e));
+            c->connected = true;
+        }
         if (c->out_left) {
             ssize_t n = send(fd, c->out, c->out_left, MSG_NOSIGNAL);
             if (n > 0) {
@@ -152,6 +159,8 @@ static void on_client(evutil_socket_t fd, short what, void *arg)
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n > 0)
             suki_buf_add(&c->in, buf, (size_t)n);
+        else if (n < 0 && !c->connected && errno != EAGAIN && errno != EINTR)
+            FAIL("cannot connect to the server: %s", strerror(errno));
         else if (n == 0 || (errno != EAGAIN && errno != EINTR))
             c->closed = true;
     }
@@ -214,10 +223,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* Non-blocking from the start: libFuzzer's SIGALRM would interrupt a
+     * blocking connect. Whether it worked shows at the first write. */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+    if (fd < 0 || evutil_make_socket_nonblocking(fd) < 0)
+        FAIL("socket: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+        errno != EINPROGRESS && errno != EINTR)
         FAIL("cannot connect to the server: %s", strerror(errno));
-    evutil_make_socket_nonblocking(fd);
     struct conn c = {.out = data, .out_left = size};
     c.ev = event_new(D.base, fd, EV_WRITE | EV_READ | EV_PERSIST, on_client,
                      &c);
