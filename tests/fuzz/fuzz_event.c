@@ -2,10 +2,11 @@
  *
  * Beyond not crashing: an accepted event must satisfy what event.h
  * promises (type and client present), and the two ways an event is stored
- * with a job - suki_event_dump of the parsed document, and suki_event_new
- * from its parts - must parse back to the same event. A job that reads
- * back differently from how it was scheduled would fire for the wrong
- * client or at the wrong time. */
+ * with a job - suki_event_dump of the parsed document, suki_event_new from
+ * its parts, and a job body (the stored form rules.c writes) read by
+ * suki_job_parse - must give back the same event. A job that reads back
+ * differently from how it was scheduled would fire for the wrong client
+ * or at the wrong time, or not at all. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "rules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -64,6 +66,41 @@ static struct suki_event *reparse(const char *dump, const char *how)
     return ev;
 }
 
+/* The job body rules.c writes for an event (job_event_json there), read
+ * back as the scheduler does. */
+static void job_round_trip(const struct suki_event *ev)
+{
+    json_t *e = json_object(), *root = json_object();
+    json_object_set_new(e, SUKI_JOB_EV_TYPE, json_string(ev->type));
+    json_object_set_new(e, SUKI_JOB_EV_AT, json_integer(ev->at_ms));
+    if (ev->id)
+        json_object_set_new(e, SUKI_JOB_EV_ID, json_string(ev->id));
+    if (ev->manager)
+        json_object_set_new(e, SUKI_JOB_EV_MANAGER, json_string(ev->manager));
+    if (json_object_size(ev->data) > 0)
+        json_object_set(e, SUKI_JOB_EV_DATA, ev->data);
+    json_object_set_new(root, SUKI_JOB_DUE, json_integer(1796032800000LL));
+    json_object_set_new(root, SUKI_JOB_EVENT, e);
+    char *body = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    char *key = suki_job_key("fuzz-rule", ev->client, "", "");
+    struct suki_jobdata jd;
+    struct suki_err err = {{0}};
+    if (!body || suki_job_parse(key, body, strlen(body), &jd, &err) != 0) {
+        fprintf(stderr, "job of an accepted event does not read back: %s\n%s\n",
+                err.msg, body ? body : "(no body)");
+        abort();
+    }
+    if (!jd.event) {
+        fprintf(stderr, "job read back without its event\n");
+        abort();
+    }
+    same_event(ev, jd.event);
+    suki_jobdata_clear(&jd);
+    free(key);
+    free(body);
+}
+
 static void count_field(const char *field, const char *value, void *arg)
 {
     (void)field;
@@ -112,6 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     suki_event_free(back);
     free(dump);
     suki_event_free(built);
+
+    job_round_trip(ev);
 
     const char *key;
     json_t *v;
