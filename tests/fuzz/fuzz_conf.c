@@ -31,7 +31,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
         abort();                                                               \
     } while (0)
 
-static char dir[64], path[128], sub[3][128];
+static char dir[200], path[256], sub[3][256];
 
 static void cleanup(void)
 {
@@ -46,7 +46,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    snprintf(dir, sizeof(dir), "/tmp/suki-fuzz-conf-XXXXXX");
+    /* run.sh points TMPDIR into the build dir: what a crash leaves stays
+     * there */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/suki-fuzz-conf-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         FAIL("mkdtemp failed");
     snprintf(path, sizeof(path), "%s/sukid.conf", dir);

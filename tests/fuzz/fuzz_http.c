@@ -49,11 +49,11 @@ static const char secret[] = "fuzz-secret-0123456789abcdef";
 static struct suki_daemon D;
 static struct suki_http *server;
 static int port;
-static char dir[64];
+static char dir[200];
 
 static void cleanup(void)
 {
-    char p[128];
+    char p[256];
     suki_http_free(server);
     suki_redis_free(D.redis);
     suki_conf_unref(D.conf);
@@ -69,7 +69,7 @@ static void cleanup(void)
 
 static void write_file(const char *name, const char *text, mode_t mode)
 {
-    char p[128];
+    char p[256];
     snprintf(p, sizeof(p), "%s/%s", dir, name);
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
     size_t n = strlen(text);
@@ -81,11 +81,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char p[128];
+    char p[256];
     struct suki_conf_diags d = {0};
     struct suki_err err = {{0}};
     suki_log_level = LOG_CRIT; /* refused tokens and Redis retries log */
-    snprintf(dir, sizeof(dir), "/tmp/suki-fuzz-http-XXXXXX");
+    /* run.sh points TMPDIR into the build dir: what a crash leaves stays
+     * there */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/suki-fuzz-http-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         FAIL("mkdtemp failed");
     snprintf(p, sizeof(p), "%s/plugins", dir);

@@ -55,6 +55,12 @@ grep -E 'warning:' "$O/build.out" || true
 LSAN_OPTIONS="suppressions=$TOP/tests/fuzz/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export LSAN_OPTIONS
 
+# The harnesses' scratch directories; a crashed one cannot clean up.
+rm -rf "$O/tmp"
+mkdir -p "$O/tmp"
+TMPDIR="$TOP/$O/tmp"
+export TMPDIR
+
 pass=0 fail=0
 for bin in "$O"/fuzz_*; do
     [ -x "$bin" ] || continue
