@@ -33,6 +33,7 @@
 #include <event2/event.h>
 
 #include "agent.h"
+#include "agent_frame.h"
 #include "dispatch_thread.h"
 #include "log.h"
 #include "metrics.h"
@@ -93,13 +94,7 @@ static void w_end(struct suki_buf *b, struct bufferevent *bev)
     bufferevent_write(bev, b->p, b->len);
 }
 
-struct rd {
-    const char *p;
-    size_t n;
-    bool bad;
-};
-
-static uint64_t r_u64(struct rd *r)
+static uint64_t r_u64(struct suki_frame_rd *r)
 {
     uint64_t v = 0;
     if (r->n < sizeof(v)) {
@@ -113,7 +108,7 @@ static uint64_t r_u64(struct rd *r)
 }
 
 /* Owned copy (NUL-terminated, NULL for a NULL string); *len its length. */
-static char *r_str(struct rd *r, size_t *len)
+static char *r_str(struct suki_frame_rd *r, size_t *len)
 {
     uint32_t n;
     char *s;
@@ -142,9 +137,30 @@ static char *r_str(struct rd *r, size_t *len)
     return s;
 }
 
+/* See agent_frame.h. */
+int suki_frame_split(const char *p, size_t have, char *type,
+                     struct suki_frame_rd *r, size_t *whole)
+{
+    uint32_t n;
+    if (have < sizeof(n))
+        return 0;
+    memcpy(&n, p, sizeof(n));
+    if (n < 1 || n > FRAME_MAX)
+        return -1;
+    if (have < sizeof(n) + n)
+        return 0;
+    *type = p[sizeof(n)];
+    r->p = p + sizeof(n) + 1;
+    r->n = n - 1;
+    r->bad = false;
+    *whole = sizeof(n) + n;
+    return 1;
+}
+
 /* Take the next whole frame off in: *type and a reader over its fields
- * (valid until the drain). 1 = one, 0 = not all there yet, -1 = garbage. */
-static int frame_next(struct evbuffer *in, char *type, struct rd *r,
+ * (valid until the drain). 1 = one, 0 = not all there yet, -1 = garbage.
+ * Only a whole frame is pulled up into one piece. */
+static int frame_next(struct evbuffer *in, char *type, struct suki_frame_rd *r,
                       size_t *whole)
 {
     uint32_t n;
@@ -157,12 +173,48 @@ static int frame_next(struct evbuffer *in, char *type, struct rd *r,
     if (have < sizeof(n) + n)
         return 0;
     const char *p = (const char *)evbuffer_pullup(in, (ssize_t)(sizeof(n) + n));
-    *type = p[sizeof(n)];
-    r->p = p + sizeof(n) + 1;
-    r->n = n - 1;
-    r->bad = false;
-    *whole = sizeof(n) + n;
-    return 1;
+    return suki_frame_split(p, sizeof(n) + n, type, r, whole);
+}
+
+/* See agent_frame.h. */
+bool suki_frame_result_decode(struct suki_frame_rd *r,
+                              struct suki_frame_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->lane_id = r_u64(r);
+    res->token = r_u64(r);
+    res->st = (int)r_u64(r);
+    res->code = (int)(int64_t)r_u64(r);
+    res->reply = r_str(r, NULL);
+    res->retry_after = (int64_t)r_u64(r);
+    res->cancelled = r_u64(r) != 0;
+    res->local = r_u64(r) != 0;
+    res->rcpt_sent = (size_t)r_u64(r);
+    res->n = r_u64(r);
+    if (res->n > r->n / 12) /* each takes at least a code and a length */
+        r->bad = true;
+    /* A garbled count is no size to allocate (up to 2^64 - 1, or 0 once
+     * one is added): sukid would abort instead of replacing the agent. */
+    if (r->bad)
+        res->n = 0;
+    res->codes = suki_calloc(res->n + 1, sizeof(*res->codes));
+    res->replies = suki_calloc(res->n + 1, sizeof(*res->replies));
+    for (uint64_t i = 0; i < res->n && !r->bad; i++) {
+        res->codes[i] = (int)(int64_t)r_u64(r);
+        res->replies[i] = r_str(r, NULL);
+    }
+    return !r->bad;
+}
+
+void suki_frame_result_clear(struct suki_frame_result *res)
+{
+    if (res->replies)
+        for (uint64_t i = 0; i < res->n; i++)
+            free(res->replies[i]);
+    free(res->replies);
+    free(res->codes);
+    free(res->reply);
+    memset(res, 0, sizeof(*res));
 }
 
 /* ------------------------------------------------------------------ */
@@ -385,7 +437,7 @@ static struct tconf *child_conf(struct child *ch, uint64_t id)
     return NULL;
 }
 
-static void child_frame_conf(struct child *ch, struct rd *r)
+static void child_frame_conf(struct child *ch, struct suki_frame_rd *r)
 {
     struct aconf *ac = suki_calloc(1, sizeof(*ac));
     struct tconf *c = suki_calloc(1, sizeof(*c));
@@ -426,7 +478,7 @@ static void child_frame_conf(struct child *ch, struct rd *r)
     LIST_INSERT_HEAD(&ch->confs, ac, link);
 }
 
-static void child_frame_unconf(struct child *ch, struct rd *r)
+static void child_frame_unconf(struct child *ch, struct suki_frame_rd *r)
 {
     uint64_t id = r_u64(r);
     struct aconf *ac;
@@ -451,7 +503,7 @@ static void lane_start(struct child *ch, struct alane *al)
         suki_strlcpy(al->why, err.msg, sizeof(al->why));
 }
 
-static void child_frame_lane(struct child *ch, struct rd *r)
+static void child_frame_lane(struct child *ch, struct suki_frame_rd *r)
 {
     uint64_t id = r_u64(r);
     if (r->bad || child_lane(ch, id))
@@ -462,7 +514,7 @@ static void child_frame_lane(struct child *ch, struct rd *r)
     LIST_INSERT_HEAD(&ch->lanes, al, link);
 }
 
-static void child_frame_post(struct child *ch, struct rd *r)
+static void child_frame_post(struct child *ch, struct suki_frame_rd *r)
 {
     struct xfer *x = suki_calloc(1, sizeof(*x));
     uint64_t lane_id = r_u64(r);
@@ -523,7 +575,7 @@ static void child_frame_post(struct child *ch, struct rd *r)
     suki_dispatch_lane_post(al->l, &one);
 }
 
-static void child_frame_stop(struct child *ch, struct rd *r)
+static void child_frame_stop(struct child *ch, struct suki_frame_rd *r)
 {
     uint64_t id = r_u64(r);
     bool abort = r_u64(r) != 0;
@@ -541,7 +593,7 @@ static void child_frame_stop(struct child *ch, struct rd *r)
 
 /* sukid reloaded: new Redis settings (used at the next reconnect, as in
  * sukid) and log level. */
-static void child_frame_redis(struct child *ch, struct rd *r)
+static void child_frame_redis(struct child *ch, struct suki_frame_rd *r)
 {
     struct suki_conf *c = suki_calloc(1, sizeof(*c));
     c->refs = 1; /* only the Redis fields: the rest stay NULL */
@@ -609,7 +661,7 @@ static void child_read_cb(struct bufferevent *bev, void *arg)
     struct child *ch = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     char type;
-    struct rd r;
+    struct suki_frame_rd r;
     size_t whole;
     int rc;
 
@@ -817,51 +869,37 @@ static void set_exited(struct lane *l)
 
 /* An outcome. False only for a garbled frame; one for a message sukid no
  * longer waits for (its lane was given up at shutdown) is dropped. */
-static bool frame_result(struct suki_agent *a, struct rd *r)
+static bool frame_result(struct suki_agent *a, struct suki_frame_rd *r)
 {
-    uint64_t lane_id = r_u64(r), token = r_u64(r);
-    int st = (int)r_u64(r);
-    int code = (int)(int64_t)r_u64(r);
-    char *reply = r_str(r, NULL);
-    int64_t retry_after = (int64_t)r_u64(r);
-    bool cancelled = r_u64(r) != 0, local = r_u64(r) != 0;
-    size_t rcpt_sent = (size_t)r_u64(r);
-    uint64_t n = r_u64(r);
-    if (n > r->n / 12) /* each takes at least a code and a length */
-        r->bad = true;
-    int *codes = suki_calloc(n + 1, sizeof(*codes));
-    char **replies = suki_calloc(n + 1, sizeof(*replies));
-    for (uint64_t i = 0; i < n && !r->bad; i++) {
-        codes[i] = (int)(int64_t)r_u64(r);
-        replies[i] = r_str(r, NULL);
-    }
-    struct lane *l = r->bad ? NULL : lane_by_id(a, lane_id);
+    struct suki_frame_result res;
+    suki_frame_result_decode(r, &res);
+    struct lane *l = r->bad ? NULL : lane_by_id(a, res.lane_id);
     struct xfer *x = NULL;
     if (l) {
         TAILQ_FOREACH(x, &l->inbox, link)
         {
-            if (x->token == token)
+            if (x->token == res.token)
                 break;
         }
     }
-    if (x && (st < SUKI_DISPATCH_SENT || st > SUKI_DISPATCH_PERMFAIL ||
-              n != x->n_rcpt))
+    if (x && (res.st < SUKI_DISPATCH_SENT || res.st > SUKI_DISPATCH_PERMFAIL ||
+              res.n != x->n_rcpt))
         r->bad = true;
     if (x && !r->bad) {
-        x->res_status = (enum suki_dispatch_status)st;
-        x->res_code = code;
+        x->res_status = (enum suki_dispatch_status)res.st;
+        x->res_code = res.code;
         free(x->res_reply);
-        x->res_reply = reply ? reply : suki_strdup("");
-        reply = NULL;
-        x->res_retry_after_ms = retry_after;
-        x->res_cancelled = cancelled;
-        x->local = local;
-        x->rcpt_sent = rcpt_sent;
+        x->res_reply = res.reply ? res.reply : suki_strdup("");
+        res.reply = NULL;
+        x->res_retry_after_ms = res.retry_after;
+        x->res_cancelled = res.cancelled;
+        x->local = res.local;
+        x->rcpt_sent = res.rcpt_sent;
         for (size_t i = 0; i < x->n_rcpt; i++) {
-            x->rcpt_code[i] = codes[i];
+            x->rcpt_code[i] = res.codes[i];
             free(x->rcpt_reply[i]);
-            x->rcpt_reply[i] = replies[i];
-            replies[i] = NULL;
+            x->rcpt_reply[i] = res.replies[i];
+            res.replies[i] = NULL;
         }
         TAILQ_REMOVE(&l->inbox, x, link);
         pthread_mutex_lock(&l->hub->mu);
@@ -869,11 +907,7 @@ static bool frame_result(struct suki_agent *a, struct rd *r)
         pthread_mutex_unlock(&l->hub->mu);
         suki_dispatch_efd_signal(l->hub->efd);
     }
-    for (uint64_t i = 0; i < n; i++)
-        free(replies[i]);
-    free(replies);
-    free(codes);
-    free(reply);
+    suki_frame_result_clear(&res);
     return !r->bad;
 }
 
@@ -882,7 +916,7 @@ static bool parent_frames(struct suki_agent *a)
 {
     struct evbuffer *in = bufferevent_get_input(a->bev);
     char type;
-    struct rd r;
+    struct suki_frame_rd r;
     size_t whole;
     int rc;
 

@@ -17,6 +17,7 @@
 #define EVENT_DEFAULT_MAX_DEPTH 32
 #define EVENT_TYPE_MAX 64
 #define EVENT_STR_MAX 256
+#define EVENT_AT_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
 
 
 /* Deepest bracket nesting outside strings, stopping once above max. */
@@ -143,6 +144,13 @@ static int validate(struct suki_event *ev, int64_t now_ms,
         if (suki_time_parse_rfc3339(json_string_value(at), &ev->at_ms, &terr) !=
             0)
             return suki_err_set(err, -EINVAL, "bad at: %s", terr.msg);
+        /* A job stores "at" as epoch ms and refuses a negative one when it
+         * is read back (rules.c), and suki_event_dump writes a 4-digit
+         * year (a UTC offset can push 9999-12-31 past it): an event outside
+         * both would schedule reminders that can never be read back. */
+        if (ev->at_ms < 0 || ev->at_ms > EVENT_AT_MAX_MS)
+            return suki_err_set(err, -EINVAL,
+                                "bad at: before 1970 or after 9999");
     }
 
     json_t *data = json_object_get(root, "data");

@@ -877,6 +877,9 @@ int suki_template_render(const struct suki_templates *t, const char *name,
         len = start + SUKI_TEMPLATE_SUBJECT_MAX;
         while (len > start && ((unsigned char)b.p[len] & 0xc0) == 0x80)
             len--;
+        /* the cut may land after a space */
+        while (len > start && b.p[len - 1] == ' ')
+            len--;
     }
     out->subject = suki_strndup(b.p ? b.p + start : "", len - start);
     free(b.p);

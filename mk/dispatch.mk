@@ -2,7 +2,7 @@
 # Message delivery: libcurl multi on libevent, SMTP / HTTP / spool; the
 # transfers run on worker threads (dispatch_thread.c).
 libsukicore_la_SOURCES += daemon/dispatch.c daemon/dispatch.h \
-	daemon/agent.c daemon/agent.h \
+	daemon/agent.c daemon/agent.h daemon/agent_frame.h \
 	daemon/dispatch_thread.c daemon/dispatch_thread.h
 
 if HAVE_CHECK

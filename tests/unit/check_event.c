@@ -88,6 +88,11 @@ START_TEST(bad_inputs) {
          0, "bad at: missing UTC offset"},
         {"{\"type\":\"a.b\",\"client\":\"c\",\"at\":1795773600}", 0,
          "bad at: not a string"},
+        {"{\"type\":\"a.b\",\"client\":\"c\",\"at\":\"1969-12-31T23:59:59Z\"}",
+         0, "bad at: before 1970"},
+        {"{\"type\":\"a.b\",\"client\":\"c\","
+         "\"at\":\"9999-12-31T23:59:59-01:00\"}",
+         0, "bad at: before 1970 or after 9999"},
         {"{\"type\":\"a.b\",\"client\":\"c\",\"data\":[1]}", 0,
          "data is not an object"},
         {"{\"type\":\"a.b\",\"client\":\"c\",\"data\":\"x\"}", 0,
