@@ -1,10 +1,10 @@
 #!/bin/sh
 # test.sh - the whole test suite from a fresh clone: install what is missing,
 # build with AddressSanitizer + UndefinedBehaviorSanitizer and -Werror, run
-# every unit and integration test (each integration test starts its own
+# every unit, integration and fault-injection test (each starts its own
 # redis-server, SMTP and HTTP servers on loopback and stops them), then run
-# the unit tests once more under valgrind in a plain build. The last line is
-# "N passed, N failed".
+# the unit tests once more under valgrind in a plain build, then each
+# fuzzer briefly. The last line is "N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
@@ -61,6 +61,20 @@ if [ "${SUKI_VALGRIND:-1}" = 1 ]; then
     set -- $(count _build/valgrind)
     grep -E '^(FAIL|ERROR|SKIP):' _build/valgrind/check.out || true
     pass=$((pass + $1)) fail=$((fail + $2))
+fi
+if [ "${SUKI_FUZZ:-1}" = 1 ]; then
+    # Every libFuzzer harness for 20 s (tests/fuzz/README.md has the long
+    # run): each harness is one test, and a build failure one failure.
+    mkdir -p _build/fuzz
+    sh tests/fuzz/run.sh 20 >_build/fuzz/run.out 2>&1 || true
+    grep -A3 'FOUND SOMETHING' _build/fuzz/run.out || true
+    set -- $(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' _build/fuzz/run.out)
+    if [ $# -eq 2 ]; then
+        pass=$((pass + $1)) fail=$((fail + $2))
+    else
+        tail -n 30 _build/fuzz/run.out
+        fail=$((fail + 1))
+    fi
 fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
