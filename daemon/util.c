@@ -283,7 +283,25 @@ char *suki_read_file(const char *path, size_t *len, size_t max,
     return buf;
 }
 
-char *suki_read_secret(const char *path, struct suki_err *err)
+/* The credential standing in for secret file path, or NULL. */
+static char *credential_of(const char *path)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    if (!dir || !*dir)
+        return NULL;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (!*base)
+        return NULL;
+    char *cred = suki_asprintf("%s/suki_%s", dir, base);
+    if (access(cred, F_OK) < 0) {
+        free(cred);
+        return NULL;
+    }
+    return cred;
+}
+
+static char *read_secret_file(const char *path, struct suki_err *err)
 {
     struct stat st;
     if (stat(path, &st) < 0) {
@@ -303,6 +321,16 @@ char *suki_read_secret(const char *path, struct suki_err *err)
         return NULL;
     while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
         s[--len] = '\0';
+    return s;
+}
+
+char *suki_read_secret(const char *path, struct suki_err *err)
+{
+    char *cred = credential_of(path);
+    if (!cred)
+        return read_secret_file(path, err);
+    char *s = read_secret_file(cred, err);
+    free(cred);
     return s;
 }
 
