@@ -334,6 +334,71 @@ char *suki_read_secret(const char *path, struct suki_err *err)
     return s;
 }
 
+int suki_dir_prepare(const char *dir, bool create, struct suki_err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            suki_err_set(err, -ENOTDIR, "%s: not a directory", dir);
+            return -ENOTDIR;
+        }
+        if (access(dir, W_OK | X_OK) < 0) {
+            int e = errno;
+            suki_err_set(err, -e, "%s: cannot write there: %s", dir,
+                         strerror(e));
+            return -e;
+        }
+        return 0;
+    }
+    if (errno != ENOENT) {
+        int e = errno;
+        suki_err_set(err, -e, "%s: %s", dir, strerror(e));
+        return -e;
+    }
+    char *p = suki_strdup(dir);
+    size_t len = strlen(p);
+    while (len > 1 && p[len - 1] == '/')
+        p[--len] = '\0';
+    int rc = 0;
+    if (create) {
+        for (char *q = p + 1;; q++) {
+            if (*q != '/' && *q != '\0')
+                continue;
+            char c = *q;
+            *q = '\0';
+            if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+                rc = -errno;
+                suki_err_set(err, rc, "cannot create %s: %s", p,
+                             strerror(errno));
+            }
+            *q = c;
+            if (rc < 0 || c == '\0')
+                break;
+        }
+        free(p);
+        return rc < 0 ? rc : suki_dir_prepare(dir, false, err);
+    }
+    /* Creatable: the nearest existing ancestor takes new entries. */
+    for (;;) {
+        char *slash = strrchr(p, '/');
+        if (!slash)
+            suki_strlcpy(p, ".", len + 1);
+        else if (slash == p)
+            p[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(p, &st) == 0 || !slash || slash == p)
+            break;
+    }
+    if (access(p, W_OK | X_OK) < 0) {
+        rc = -errno;
+        suki_err_set(err, rc, "%s is missing and cannot be created in %s: %s",
+                     dir, p, strerror(errno));
+    }
+    free(p);
+    return rc;
+}
+
 size_t suki_strlcpy(char *dst, const char *src, size_t size)
 {
     size_t len = strlen(src);

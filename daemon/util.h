@@ -75,6 +75,12 @@ int64_t suki_mono_ms(void);
  * filled. */
 char *suki_read_secret(const char *path, struct suki_err *err);
 
+/* Make sure dir is a directory this process can create files in. With
+ * create, a missing dir (and its missing parents) is made with mode 0700;
+ * without, a missing dir only has to be creatable (its nearest existing
+ * parent writable). Returns 0, or a negative errno with err filled. */
+int suki_dir_prepare(const char *dir, bool create, struct suki_err *err);
+
 /* Read a whole file. Returns owned NUL-terminated buffer (len in *len) or
  * NULL with err filled. */
 char *suki_read_file(const char *path, size_t *len, size_t max,
