@@ -81,6 +81,9 @@ dist_man_MANS += man/sukid.8 man/sukid.conf.5 man/sukictl.1
 TESTS += tests/integration/sukid_check.sh
 EXTRA_DIST += tests/integration/sukid_check.sh
 
+TESTS += tests/integration/credentials_spool.sh
+EXTRA_DIST += tests/integration/credentials_spool.sh
+
 TESTS += tests/integration/account_lifecycle.sh
 EXTRA_DIST += tests/integration/account_lifecycle.sh
 
