@@ -84,6 +84,10 @@ EXTRA_DIST += tests/integration/sukid_check.sh
 TESTS += tests/integration/credentials_spool.sh
 EXTRA_DIST += tests/integration/credentials_spool.sh
 
+# Boots the installed unit and the .deb in a container (root only); run by
+# scripts/test.sh as a stage of its own, not by "make check".
+EXTRA_DIST += tests/system/nspawn.sh
+
 TESTS += tests/integration/account_lifecycle.sh
 EXTRA_DIST += tests/integration/account_lifecycle.sh
 
