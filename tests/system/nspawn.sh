@@ -133,9 +133,12 @@ boot() {
     for h in $CG_ROOTS; do mkdir "$h/$CG_NAME" || die "mkdir $h/$CG_NAME"; done
     # The shell moves itself into the new cgroup, then becomes nspawn. With
     # no systemd as PID 1 on the host, nspawn must keep the unit it is in.
+    # A network of its own (loopback only): the container's Redis on 6379
+    # and sukid on 9187 must not meet the host's or another test's.
     sh -c 'for h in $1; do echo $$ >"$h/$2/cgroup.procs" || exit 1; done
         exec systemd-nspawn --quiet --boot --keep-unit --register=no \
-            --machine="$2" -D "$3"' sh "$CG_ROOTS" "$CG_NAME" "$ROOT" \
+            --private-network --machine="$2" -D "$3"' \
+        sh "$CG_ROOTS" "$CG_NAME" "$ROOT" \
         </dev/null >"$WORK/$1.console" 2>&1 &
     NSP_PID=$!
     LEADER=
