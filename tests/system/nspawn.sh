@@ -76,6 +76,31 @@ mkdir -p "$CACHE" || die "cannot create $CACHE"
 exec 9>"$CACHE/lock"
 flock -w 900 9 || die "another nspawn test holds $CACHE/lock"
 
+# Under the lock no other run is alive: what a killed run left is garbage.
+# Its nspawn sits in the "supervisor" cgroup below its own; TERM powers the
+# container off, and what still lives after 30 s is killed.
+cg_procs() { find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null; }
+stale=
+for h in $CG_ROOTS; do
+    for d in "$h"/suki-nspawn.*; do
+        [ -d "$d" ] || continue
+        stale="$stale $d"
+        for p in $(cat "$d/cgroup.procs" "$d/supervisor/cgroup.procs" 2>/dev/null); do
+            kill -TERM "$p" 2>/dev/null
+        done
+    done
+done
+for d in $stale; do
+    _n=0
+    while [ -n "$(cg_procs "$d")" ] && [ $_n -lt 150 ]; do
+        sleep 0.2; _n=$((_n + 1))
+    done
+    for p in $(cg_procs "$d"); do kill -KILL "$p" 2>/dev/null; done
+    sleep 0.5
+    find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+    [ -d "$d" ] && echo "# warning: could not remove the stale cgroup $d" >&2
+done
+rm -rf --one-file-system "$CACHE"/run.*
 WORK=$(mktemp -d "$CACHE/run.XXXXXX")
 NSP_PID= LEADER= CG_NAME= DUMP=0
 cleanup() {
@@ -139,7 +164,7 @@ boot() {
         exec systemd-nspawn --quiet --boot --keep-unit --register=no \
             --private-network --machine="$2" -D "$3"' \
         sh "$CG_ROOTS" "$CG_NAME" "$ROOT" \
-        </dev/null >"$WORK/$1.console" 2>&1 &
+        </dev/null >"$WORK/$1.console" 2>&1 9>&- &
     NSP_PID=$!
     LEADER=
     wait_for 30 'LEADER=$(cat /proc/$NSP_PID/task/$NSP_PID/children); [ -n "$LEADER" ]'
