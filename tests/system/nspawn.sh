@@ -342,6 +342,26 @@ fi
 cp "$WORK/good.conf" "$ROOT/etc/suki/sukid.conf"
 IN systemctl reset-failed sukid
 
+# A failure worth retrying (its HTTP port taken: exit 1) is retried, but
+# not for ever: the start limit (5 in 60 s) trips and the unit stays failed.
+IN redis-server --port 9187 --bind 127.0.0.1 --save '' --daemonize yes \
+    --pidfile /run/blocker.pid >/dev/null
+IN systemctl start sukid >/dev/null 2>&1
+# (systemd 252 leaves Result=exit-code there; the journal names the limit.)
+wait_for 40 '[ "$(jcount "Start request repeated too quickly")" -ge 1 ]'
+nr=$(prop NRestarts)
+sleep 5
+st=$(prop ActiveState) nr2=$(prop NRestarts)
+if [ "$st" = failed ] && [ "$nr" -le 5 ] && [ "$nr2" = "$nr" ] &&
+    [ "$(jcount "Start request repeated too quickly")" -ge 1 ]; then
+    ok "a start failing for another reason: $nr restarts, start limit hit, stays failed"
+else
+    notok "a start failing for another reason: state $st, $nr then $nr2 restarts"
+    DUMP=1
+fi
+IN sh -c 'kill "$(cat /run/blocker.pid)"'
+IN systemctl reset-failed sukid
+
 [ "$DUMP" = 1 ] && dump_journal
 DUMP=0
 stop_container
