@@ -1016,6 +1016,7 @@ static int agent_start(struct suki_agent *a, struct suki_err *err)
         evutil_make_socket_nonblocking(fd);
         prctl(PR_SET_NAME, "sukid-agent", 0, 0, 0);
         suki_log_init("sukid-agent");
+        suki_log_own_stream("sukid-agent");
         _exit(child_main(fd, *a->confp));
     }
     int fork_errno = errno;

@@ -1,4 +1,6 @@
 /* log.c - stderr logging: journald priority prefixes or timestamped lines. */
+#include "config.h"
+
 #include "log.h"
 
 #include <stdarg.h>
@@ -10,6 +12,9 @@
 #include <time.h>
 #include <errno.h>
 #include <unistd.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-journal.h>
+#endif
 
 int suki_log_level = LOG_INFO;
 static bool use_journal;
@@ -36,6 +41,34 @@ void suki_log_init(const char *ident)
             (unsigned long long)st.st_ino == ino)
             use_journal = true;
     }
+}
+
+void suki_log_own_stream(const char *ident)
+{
+#ifdef HAVE_SYSTEMD
+    if (!use_journal)
+        return;
+    /* level_prefix 1: our "<N>" prefixes keep setting each line's level */
+    int fd = sd_journal_stream_fd(ident, LOG_INFO, 1);
+    if (fd < 0)
+        return;
+    if (fd != STDERR_FILENO) {
+        int r = dup2(fd, STDERR_FILENO);
+        close(fd);
+        if (r < 0)
+            return;
+    }
+    /* So that a later suki_log_init still recognises stderr. */
+    struct stat st;
+    char v[64];
+    if (fstat(STDERR_FILENO, &st) == 0) {
+        snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino);
+        setenv("JOURNAL_STREAM", v, 1);
+    }
+#else
+    (void)ident;
+#endif
 }
 
 static const char *level_name(int level)

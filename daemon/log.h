@@ -11,6 +11,13 @@ extern int suki_log_level;
  * journal (JOURNAL_STREAM matches stderr), else timestamped plain lines. */
 void suki_log_init(const char *ident);
 
+/* When logging to the journal, give this process a journal stream of its
+ * own, so its lines carry ident as SYSLOG_IDENTIFIER instead of the name of
+ * the process that opened the inherited stream (the delivery agent's would
+ * otherwise read "sukid"). Call after suki_log_init, before any thread
+ * starts. Keeps the inherited stream when a new one cannot be had. */
+void suki_log_own_stream(const char *ident);
+
 void suki_log_write(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

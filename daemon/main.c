@@ -65,6 +65,11 @@ __attribute__((format(printf, 1, 2))) static void notify(const char *fmt, ...)
 #endif
 }
 
+/* A configuration that cannot work: EX_CONFIG of sysexits.h, apart from the
+ * 1 of other failures, so that the unit's RestartPreventExitStatus= does not
+ * restart what would fail again the same way. */
+#define SUKI_EXIT_CONFIG 78
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -152,6 +157,28 @@ static int confset_load(const char *path, struct confset *cs,
     return 0;
 }
 
+/* Every spool directory of c exists and takes files, made (mode 0700) when
+ * missing if create: the shipped unit only makes /var/lib/suki, and a
+ * changed spool path should work without a mkdir by hand. Problems become
+ * diagnostics in d; returns -EINVAL when there were any. */
+static int spools_prepare(const struct suki_conf *c, bool create,
+                          const char *path, struct suki_conf_diags *d)
+{
+    int rc = 0;
+    for (size_t i = 0; i < c->n_transports; i++) {
+        const struct suki_transport_conf *t = &c->transports[i];
+        struct suki_err err = {{0}};
+        if (t->kind != SUKI_TRANSPORT_SPOOL || !t->spool_dir)
+            continue;
+        if (suki_dir_prepare(t->spool_dir, create, &err) < 0) {
+            suki_conf_diags_add(d, path, 0, "transport '%s': spool %s", t->name,
+                                err.msg);
+            rc = -EINVAL;
+        }
+    }
+    return rc;
+}
+
 static void on_redis_state(struct suki_redis *r, bool up, void *arg)
 {
     (void)r;
@@ -232,7 +259,12 @@ static void reload(void)
     struct confset cs;
     notify("RELOADING=1\nSTATUS=reloading configuration");
     suki_notice("SIGHUP: reloading %s", conf_path);
-    if (confset_load(conf_path, &cs, &d) < 0) {
+    int rc = confset_load(conf_path, &cs, &d);
+    if (rc == 0 && spools_prepare(cs.conf, true, conf_path, &d) < 0) {
+        confset_free(&cs);
+        rc = -EINVAL;
+    }
+    if (rc < 0) {
         for (size_t i = 0; i < d.n; i++)
             suki_err_log("reload: %s:%d: %s", d.v[i].file, d.v[i].line,
                          d.v[i].msg);
@@ -300,6 +332,13 @@ static int check_only(void)
     if (rc < 0) {
         fprintf(stderr, "%s: configuration has errors\n", conf_path);
         return 1;
+    }
+    /* The spool may well be made later, by systemd's StateDirectory= or by
+     * sukid as it starts, so one that can't be is only a warning here. */
+    if (spools_prepare(cs.conf, false, conf_path, &d) < 0) {
+        for (size_t i = 0; i < d.n; i++)
+            fprintf(stderr, "%s: warning: %s\n", d.v[i].file, d.v[i].msg);
+        suki_conf_diags_clear(&d);
     }
     confset_free(&cs);
     printf("%s: configuration OK\n", conf_path);
@@ -372,11 +411,16 @@ int main(int argc, char **argv)
 
     struct suki_conf_diags d = {0};
     struct confset cs;
-    if (confset_load(conf_path, &cs, &d) < 0) {
+    int crc = confset_load(conf_path, &cs, &d);
+    if (crc == 0 && spools_prepare(cs.conf, true, conf_path, &d) < 0) {
+        confset_free(&cs);
+        crc = -EINVAL;
+    }
+    if (crc < 0) {
         print_diags(&d);
         suki_conf_diags_clear(&d);
         suki_err_log("%s: configuration has errors; not starting", conf_path);
-        return 1;
+        return SUKI_EXIT_CONFIG;
     }
     suki_conf_diags_clear(&d);
     D.conf = cs.conf;

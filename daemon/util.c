@@ -283,7 +283,25 @@ char *suki_read_file(const char *path, size_t *len, size_t max,
     return buf;
 }
 
-char *suki_read_secret(const char *path, struct suki_err *err)
+/* The credential standing in for secret file path, or NULL. */
+static char *credential_of(const char *path)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    if (!dir || !*dir)
+        return NULL;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (!*base)
+        return NULL;
+    char *cred = suki_asprintf("%s/suki_%s", dir, base);
+    if (access(cred, F_OK) < 0) {
+        free(cred);
+        return NULL;
+    }
+    return cred;
+}
+
+static char *read_secret_file(const char *path, struct suki_err *err)
 {
     struct stat st;
     if (stat(path, &st) < 0) {
@@ -304,6 +322,81 @@ char *suki_read_secret(const char *path, struct suki_err *err)
     while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
         s[--len] = '\0';
     return s;
+}
+
+char *suki_read_secret(const char *path, struct suki_err *err)
+{
+    char *cred = credential_of(path);
+    if (!cred)
+        return read_secret_file(path, err);
+    char *s = read_secret_file(cred, err);
+    free(cred);
+    return s;
+}
+
+int suki_dir_prepare(const char *dir, bool create, struct suki_err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            suki_err_set(err, -ENOTDIR, "%s: not a directory", dir);
+            return -ENOTDIR;
+        }
+        if (access(dir, W_OK | X_OK) < 0) {
+            int e = errno;
+            suki_err_set(err, -e, "%s: cannot write there: %s", dir,
+                         strerror(e));
+            return -e;
+        }
+        return 0;
+    }
+    if (errno != ENOENT) {
+        int e = errno;
+        suki_err_set(err, -e, "%s: %s", dir, strerror(e));
+        return -e;
+    }
+    char *p = suki_strdup(dir);
+    size_t len = strlen(p);
+    while (len > 1 && p[len - 1] == '/')
+        p[--len] = '\0';
+    int rc = 0;
+    if (create) {
+        for (char *q = p + 1;; q++) {
+            if (*q != '/' && *q != '\0')
+                continue;
+            char c = *q;
+            *q = '\0';
+            if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+                rc = -errno;
+                suki_err_set(err, rc, "cannot create %s: %s", p,
+                             strerror(errno));
+            }
+            *q = c;
+            if (rc < 0 || c == '\0')
+                break;
+        }
+        free(p);
+        return rc < 0 ? rc : suki_dir_prepare(dir, false, err);
+    }
+    /* Creatable: the nearest existing ancestor takes new entries. */
+    for (;;) {
+        char *slash = strrchr(p, '/');
+        if (!slash)
+            suki_strlcpy(p, ".", len + 1);
+        else if (slash == p)
+            p[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(p, &st) == 0 || !slash || slash == p)
+            break;
+    }
+    if (access(p, W_OK | X_OK) < 0) {
+        rc = -errno;
+        suki_err_set(err, rc, "%s is missing and cannot be created in %s: %s",
+                     dir, p, strerror(errno));
+    }
+    free(p);
+    return rc;
 }
 
 size_t suki_strlcpy(char *dst, const char *src, size_t size)

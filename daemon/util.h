@@ -67,9 +67,19 @@ int64_t suki_now_ms(void);
 int64_t suki_mono_ms(void);
 
 /* Read a whole small secret file (strips one trailing newline). Refuses a
- * file that is group- or world-readable. Returns owned string or NULL with
- * err filled. */
+ * file that is group- or world-readable. When $CREDENTIALS_DIRECTORY is set
+ * (systemd credentials) and holds a credential named "suki_" + the file's
+ * basename, that is read instead of path: the shipped unit passes
+ * /etc/suki/credentials/ as LoadCredential=suki:/etc/suki/credentials,
+ * which systemd names that way. Returns owned string or NULL with err
+ * filled. */
 char *suki_read_secret(const char *path, struct suki_err *err);
+
+/* Make sure dir is a directory this process can create files in. With
+ * create, a missing dir (and its missing parents) is made with mode 0700;
+ * without, a missing dir only has to be creatable (its nearest existing
+ * parent writable). Returns 0, or a negative errno with err filled. */
+int suki_dir_prepare(const char *dir, bool create, struct suki_err *err);
 
 /* Read a whole file. Returns owned NUL-terminated buffer (len in *len) or
  * NULL with err filled. */

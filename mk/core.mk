@@ -45,23 +45,36 @@ EXTRA_DIST += conf/sukid.conf systemd/sukid.service.in \
 	scripts/demo.sh scripts/valgrind-wrap.sh scripts/valgrind-sukid.sh \
 	docs/ARCHITECTURE.md \
 	.clang-format .ci/run
+# The configuration holds no secrets (those live in files of their own, see
+# sukid(8)) and the service's dynamic user must read it: 0644. The secrets'
+# directory is root's alone; systemd hands its files to the service.
 install-data-local:
 	$(MKDIR_P) '$(DESTDIR)$(suki_confdir)'
 	if [ ! -f '$(DESTDIR)$(suki_confdir)/sukid.conf' ]; then \
 	  sed -e 's|/usr/lib/suki/plugins|$(pkglibdir)/plugins|' \
 	      -e 's|/etc/suki/templates|$(suki_confdir)/templates|' \
 	      '$(srcdir)/conf/sukid.conf' > '$(DESTDIR)$(suki_confdir)/sukid.conf'; \
-	  chmod 0640 '$(DESTDIR)$(suki_confdir)/sukid.conf'; \
+	  chmod 0644 '$(DESTDIR)$(suki_confdir)/sukid.conf'; \
 	fi
+	$(MKDIR_P) '$(DESTDIR)$(suki_confdir)/credentials'
+	chmod 0700 '$(DESTDIR)$(suki_confdir)/credentials'
 uninstall-local:
 	rm -f '$(DESTDIR)$(suki_confdir)/sukid.conf'
+	-rmdir '$(DESTDIR)$(suki_confdir)/credentials'
 
+# The placeholders are spelled [@]x[@] here: config.status rewrites every
+# @x@ of this Makefile, the sed pattern included, which then matched nothing.
 systemdsystemunit_DATA = systemd/sukid.service
 CLEANFILES += systemd/sukid.service
 systemd/sukid.service: $(srcdir)/systemd/sukid.service.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) systemd && \
-	sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g' \
-	    '$(srcdir)/systemd/sukid.service.in' > $@
+	sed -e 's|[@]sbindir[@]|$(sbindir)|g' \
+	    -e 's|[@]sysconfdir[@]|$(sysconfdir)|g' \
+	    '$(srcdir)/systemd/sukid.service.in' > $@.tmp && \
+	if grep -n '@[a-zA-Z_]*@' $@.tmp; then \
+	  echo "$@: placeholders left unexpanded" >&2; rm -f $@.tmp; exit 1; \
+	fi && \
+	mv $@.tmp $@
 
 dist_man_MANS += man/sukid.8 man/sukid.conf.5 man/sukictl.1
 
@@ -70,6 +83,12 @@ EXTRA_DIST += tests/integration/sukid_check.sh
 
 TESTS += tests/integration/cli_help.sh
 EXTRA_DIST += tests/integration/cli_help.sh
+TESTS += tests/integration/credentials_spool.sh
+EXTRA_DIST += tests/integration/credentials_spool.sh
+
+# Boots the installed unit and the .deb in a container (root only); run by
+# scripts/test.sh as a stage of its own, not by "make check".
+EXTRA_DIST += tests/system/nspawn.sh
 
 TESTS += tests/integration/account_lifecycle.sh
 EXTRA_DIST += tests/integration/account_lifecycle.sh

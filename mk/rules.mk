@@ -11,6 +11,14 @@ plugins_renewal_la_SOURCES = plugins/renewal.c
 plugins_renewal_la_CFLAGS = $(PLUGIN_CC)
 plugins_renewal_la_LDFLAGS = $(PLUGIN_LINK)
 
+# sukid dlopens the .so; a libtool .la next to it only invites linking a
+# plugin as a library (and Debian policy wants none). Without the .la,
+# libtool's uninstall no longer knows the .so, hence the uninstall half.
+install-data-hook:
+	rm -f $(plugin_LTLIBRARIES:plugins/%='$(DESTDIR)$(plugindir)/%')
+uninstall-hook:
+	rm -f $(plugin_LTLIBRARIES:plugins/%.la='$(DESTDIR)$(plugindir)/%.so')
+
 # Misbehaving plugins for the loader tests (never installed).
 check_LTLIBRARIES += tests/fixtures/plugins/badabi.la \
 	tests/fixtures/plugins/nosym.la tests/fixtures/plugins/failing.la \

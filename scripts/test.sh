@@ -76,5 +76,24 @@ if [ "${SUKI_FUZZ:-1}" = 1 ]; then
         fail=$((fail + 1))
     fi
 fi
+
+# ---- stage: a real systemd (tests/system/nspawn.sh) -------------------
+# make install and the .deb, each booted in a Debian 12 container; its
+# "ok -" / "not ok -" lines count into the totals. A machine that can't run
+# it fails it, loudly; SUKI_NSPAWN=0 leaves it out, and says so.
+if [ "${SUKI_NSPAWN:-1}" = 1 ]; then
+    mkdir -p _build
+    nrc=0
+    bash tests/system/nspawn.sh >_build/nspawn.out 2>&1 || nrc=$?
+    np=$(grep -c '^ok - ' _build/nspawn.out || true)
+    nf=$(grep -c '^not ok - ' _build/nspawn.out || true)
+    [ "$nrc" -ne 0 ] && [ "$nf" -eq 0 ] && nf=1
+    if [ "$nf" -gt 0 ]; then cat _build/nspawn.out; else
+        grep -E '^# nspawn:' _build/nspawn.out || true; fi
+    pass=$((pass + np)) fail=$((fail + nf))
+else
+    echo "##### nspawn stage NOT RUN (SUKI_NSPAWN=0): the unit and the .deb are untested"
+    fail=$((fail + 1))
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
