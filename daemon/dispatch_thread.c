@@ -584,7 +584,8 @@ static void http_finish(struct lane *l, struct xfer *x, CURLcode cc)
 /* socket bookkeeping                                                  */
 
 /* Whether e still names the socket it was opened as (see struct lane_fd):
- * sockets have inodes of their own, never shared by another descriptor. */
+ * every socket has an inode of its own, which no later socket reuses while
+ * the number could still be on a list. */
 static bool lane_fd_same(const struct lane_fd *e)
 {
     struct stat st;
