@@ -27,6 +27,7 @@
 #include <sys/eventfd.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -582,16 +583,29 @@ static void http_finish(struct lane *l, struct xfer *x, CURLcode cc)
 /* ------------------------------------------------------------------ */
 /* socket bookkeeping                                                  */
 
+/* Whether e still names the socket it was opened as (see struct lane_fd):
+ * every socket has an inode of its own, which no later socket reuses while
+ * the number could still be on a list. */
+static bool lane_fd_same(const struct lane_fd *e)
+{
+    struct stat st;
+
+    return fstat(e->fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+           st.st_dev == e->dev && st.st_ino == e->ino;
+}
+
 /* libcurl's sockets are tracked so that a stop can end any wait on them
  * (suki_dispatch_lane_stop). The callbacks live in each connection, which
  * may outlive its easy handle, so their data is the lane itself. Once a
  * stop was asked for no new socket is opened, so none escapes the
- * shutdown. */
+ * shutdown. Entries whose socket libcurl closed without the callback are
+ * dropped here, so the list does not grow with every cut connect. */
 static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *a)
 {
     struct lane *l = clientp;
     int fd = CURL_SOCKET_BAD;
+    struct stat st;
     (void)purpose;
 
     pthread_mutex_lock(&l->hub->mu);
@@ -602,11 +616,22 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
         fd = CURL_SOCKET_BAD;
         goto out;
     }
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        fd = CURL_SOCKET_BAD;
+        goto out;
+    }
+    for (size_t i = 0; i < l->n_fds;) {
+        if (l->fds[i].fd == fd || !lane_fd_same(&l->fds[i]))
+            l->fds[i] = l->fds[--l->n_fds];
+        else
+            i++;
+    }
     if (l->n_fds == l->cap_fds) {
         l->cap_fds = l->cap_fds ? l->cap_fds * 2 : 8;
         l->fds = suki_realloc(l->fds, l->cap_fds * sizeof(*l->fds));
     }
-    l->fds[l->n_fds++] = fd;
+    l->fds[l->n_fds++] = (struct lane_fd){fd, st.st_dev, st.st_ino};
 out:
     pthread_mutex_unlock(&l->hub->mu);
     return fd;
@@ -618,7 +643,7 @@ static int close_socket_cb(void *clientp, curl_socket_t fd)
 
     pthread_mutex_lock(&l->hub->mu);
     for (size_t i = 0; i < l->n_fds; i++) {
-        if (l->fds[i] == fd) {
+        if (l->fds[i].fd == fd) {
             l->fds[i] = l->fds[--l->n_fds];
             break;
         }
@@ -628,12 +653,20 @@ static int close_socket_cb(void *clientp, curl_socket_t fd)
 }
 
 /* Shut down the read side of every socket of l: a wait for a reply ends at
- * once (the read sees EOF), and a QUIT can still be sent. Caller holds
- * hub->mu. */
+ * once (the read sees EOF), and a QUIT can still be sent. Only sockets
+ * that are still the lane's: a stale number may be another lane's
+ * connection in the middle of a transfer, which would then fail "response
+ * reading failed". Caller holds hub->mu. */
 static void shut_reads_locked(struct lane *l)
 {
-    for (size_t i = 0; i < l->n_fds; i++)
-        shutdown(l->fds[i], SHUT_RD);
+    for (size_t i = 0; i < l->n_fds;) {
+        if (lane_fd_same(&l->fds[i])) {
+            shutdown(l->fds[i].fd, SHUT_RD);
+            i++;
+        } else {
+            l->fds[i] = l->fds[--l->n_fds];
+        }
+    }
 }
 
 /* libcurl 7.88 puts an SMTP connection back into its cache even after a

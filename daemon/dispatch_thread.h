@@ -137,6 +137,16 @@ struct hub {
 struct sockinfo;
 struct suki_agent;
 
+/* A socket of a lane, with the identity it had when it was opened: libcurl
+ * 7.88 closes a socket that never finished connecting with a plain close(),
+ * not through the close callback, so a number on the list may since belong
+ * to another lane's connection (or to anything else of the process). */
+struct lane_fd {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+};
+
 /* A worker thread. The front creates it, hands it xfers, asks it to stop
  * and joins it; the thread runs its own loop until asked to stop. */
 struct lane {
@@ -149,7 +159,7 @@ struct lane {
     struct xq inbox;
     bool stop;   /* leave the loop, cancel what is left */
     bool exited; /* the thread is about to return: join it */
-    int *fds;    /* every socket libcurl holds open in this lane */
+    struct lane_fd *fds; /* every socket libcurl holds open in this lane */
     size_t n_fds, cap_fds;
     /* lane thread only (set up by the front before the thread starts,
      * freed by the thread before it returns) */
