@@ -91,7 +91,14 @@ static void w_end(struct suki_buf *b, struct bufferevent *bev)
 {
     uint32_t n = (uint32_t)(b->len - sizeof(n));
     memcpy(b->p, &n, sizeof(n));
-    bufferevent_write(bev, b->p, b->len);
+    /* Only out of memory fails it; a frame lost here would pin its message
+     * for good, so it ends the process as every failed allocation does. */
+    if (bufferevent_write(bev, b->p, b->len) != 0) {
+        suki_log_write(LOG_CRIT, "delivery agent channel: out of memory "
+                                 "queueing a %zu-byte frame",
+                       b->len);
+        abort();
+    }
 }
 
 static uint64_t r_u64(struct suki_frame_rd *r)
@@ -828,6 +835,7 @@ struct suki_agent {
     struct suki_buf out;
     struct event *respawn;
     struct event *reap;
+    struct event *watch; /* a stuck agent is replaced */
     int64_t started_ms;
     pid_t zombies[MAX_ZOMBIES];
     size_t n_zombies;
@@ -902,6 +910,7 @@ static bool frame_result(struct suki_agent *a, struct suki_frame_rd *r)
             res.replies[i] = NULL;
         }
         TAILQ_REMOVE(&l->inbox, x, link);
+        l->agent_progress_ms = suki_mono_ms();
         pthread_mutex_lock(&l->hub->mu);
         TAILQ_INSERT_TAIL(&l->hub->done, x, link);
         pthread_mutex_unlock(&l->hub->mu);
@@ -1105,6 +1114,37 @@ static void agent_lost(struct suki_agent *a, const char *why)
                                       : RESPAWN_DELAY_MS);
 }
 
+/* Every transfer ends within its transport's timeout (libcurl's
+ * CURLOPT_TIMEOUT), so a lane with messages at the agent and no answer for
+ * longer than that plus this slack has a stuck agent (stopped, or hung):
+ * it is killed, its messages are tried again, and a new one starts. */
+#define AGENT_STUCK_SLACK_MS 10000
+#define AGENT_WATCH_MS 1000
+
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_agent *a = arg;
+    int64_t now = suki_mono_ms();
+    struct lane *l;
+    LIST_FOREACH(l, &a->lanes, alink)
+    {
+        struct xfer *x = TAILQ_FIRST(&l->inbox);
+        if (!a->bev || !x || l->gen != a->gen)
+            continue;
+        int64_t limit = x->conf->timeout_ms + AGENT_STUCK_SLACK_MS;
+        if (now - l->agent_progress_ms > limit) {
+            char why[96];
+            snprintf(why, sizeof(why),
+                     "no answer to a message for %" PRId64 " s (stuck)",
+                     (now - l->agent_progress_ms) / 1000);
+            agent_lost(a, why);
+            return;
+        }
+    }
+}
+
 struct suki_agent *suki_agent_new(struct event_base *base,
                                   struct suki_conf *const *confp,
                                   struct suki_err *err)
@@ -1115,16 +1155,21 @@ struct suki_agent *suki_agent_new(struct event_base *base,
     LIST_INIT(&a->lanes);
     a->respawn = evtimer_new(base, respawn_cb, a);
     a->reap = evtimer_new(base, reap_cb, a);
-    if (!a->respawn || !a->reap || agent_start(a, err) < 0) {
+    a->watch = event_new(base, -1, EV_PERSIST, watch_cb, a);
+    if (!a->respawn || !a->reap || !a->watch || agent_start(a, err) < 0) {
         if (!err->msg[0])
             suki_err_set(err, -ENOMEM, "delivery agent: cannot create events");
         if (a->respawn)
             event_free(a->respawn);
         if (a->reap)
             event_free(a->reap);
+        if (a->watch)
+            event_free(a->watch);
         free(a);
         return NULL;
     }
+    struct timeval tv = {AGENT_WATCH_MS / 1000, 0};
+    event_add(a->watch, &tv);
     return a;
 }
 
@@ -1221,6 +1266,8 @@ void suki_agent_lane_post(struct lane *l, struct xq *batch)
         w_str(b, x->sent_marker);
         w_u64(b, (uint64_t)x->sent_marker_ttl_s);
         w_end(b, a->bev);
+        if (TAILQ_EMPTY(&l->inbox))
+            l->agent_progress_ms = suki_mono_ms();
         TAILQ_INSERT_TAIL(&l->inbox, x, link);
     }
 }
@@ -1368,6 +1415,7 @@ int suki_agent_free(struct suki_agent *a, int64_t wait_ms)
         waitpid(a->zombies[i], NULL, WNOHANG);
     event_free(a->respawn);
     event_free(a->reap);
+    event_free(a->watch);
     free(a->out.p);
     free(a);
     return rc;

@@ -184,6 +184,7 @@ struct lane {
      * knows this lane. */
     struct suki_agent *agent;
     unsigned gen;
+    int64_t agent_progress_ms; /* monotonic: last hand-over or answer */
     LIST_ENTRY(lane) alink; /* on the agent's list of lanes */
 };
 
