@@ -62,6 +62,13 @@ if [ "${SUKI_VALGRIND:-1}" = 1 ]; then
     grep -E '^(FAIL|ERROR|SKIP):' _build/valgrind/check.out || true
     pass=$((pass + $1)) fail=$((fail + $2))
 fi
+# Static analysis (cppcheck), one test.
+if sh scripts/cppcheck.sh >_build/cppcheck.out 2>&1; then
+    pass=$((pass + 1))
+else
+    echo "===== cppcheck"; cat _build/cppcheck.out
+    fail=$((fail + 1))
+fi
 if [ "${SUKI_FUZZ:-1}" = 1 ]; then
     # Every libFuzzer harness for 20 s (tests/fuzz/README.md has the long
     # run): each harness is one test, and a build failure one failure.
