@@ -20,16 +20,10 @@
 
 #include "conf.h"
 #include "fuzz_fds.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define FAIL(...)                                                              \
-    do {                                                                       \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-        abort();                                                               \
-    } while (0)
 
 static char dir[200], path[256], sub[3][256];
 
@@ -46,13 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* run.sh points TMPDIR into the build dir: what a crash leaves stays
-     * there */
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/suki-fuzz-conf-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        FAIL("mkdtemp failed");
+    fuzz_tmpdir(dir, sizeof(dir), "conf");
     snprintf(path, sizeof(path), "%s/sukid.conf", dir);
     snprintf(sub[0], sizeof(sub[0]), "%s/plugins", dir);
     snprintf(sub[1], sizeof(sub[1]), "%s/templates", dir);

@@ -30,16 +30,10 @@
 #include "log.h"
 #include "redis.h"
 #include "unsub.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define FAIL(...)                                                              \
-    do {                                                                       \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-        abort();                                                               \
-    } while (0)
 
 #define WAIT_MS 3000 /* far above a loopback answer; below evhttp's 10 s */
 
@@ -85,13 +79,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct suki_conf_diags d = {0};
     struct suki_err err = {{0}};
     suki_log_level = LOG_CRIT; /* refused tokens and Redis retries log */
-    /* run.sh points TMPDIR into the build dir: what a crash leaves stays
-     * there */
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/suki-fuzz-http-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        FAIL("mkdtemp failed");
+    fuzz_tmpdir(dir, sizeof(dir), "http");
     snprintf(p, sizeof(p), "%s/plugins", dir);
     mkdir(p, 0700);
     snprintf(p, sizeof(p), "%s/templates", dir);

@@ -16,15 +16,9 @@
 #include <string.h>
 
 #include "mime.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FAIL(...)                                                              \
-    do {                                                                       \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-        abort();                                                               \
-    } while (0)
 
 #define NF 8
 

@@ -22,16 +22,10 @@
 #include "conf.h"
 #include "template.h"
 #include "fuzz_fds.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define FAIL(...)                                                              \
-    do {                                                                       \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-        abort();                                                               \
-    } while (0)
 
 static char dir[200], path[256];
 
@@ -45,13 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* run.sh points TMPDIR into the build dir: what a crash leaves stays
-     * there */
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/suki-fuzz-tmpl-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        FAIL("mkdtemp failed");
+    fuzz_tmpdir(dir, sizeof(dir), "tmpl");
     snprintf(path, sizeof(path), "%s/fuzz.en.tmpl", dir);
     atexit(cleanup);
     return 0;

@@ -14,6 +14,7 @@
 
 #include "timeutil.h"
 #include "util.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,13 +23,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * RFC 3339 text (four-digit year) can name. */
 #define T_MIN (-62167219200000LL)
 #define T_MAX (253402300799999LL)
-
-#define FAIL(...)                                                              \
-    do {                                                                       \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-        abort();                                                               \
-    } while (0)
 
 static void duration_back(int64_t ms, const char *from)
 {

@@ -12,19 +12,13 @@
 #include <string.h>
 
 #include "unsub.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The secret of the seed tokens in corpus/unsub (see README.md). */
 static const char secret[] = "fuzz-secret-0123456789abcdef";
 static const char other[] = "fuzz-secret-0123456789abcdeg";
-
-#define FAIL(...)                                                              \
-    do {                                                                       \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-        abort();                                                               \
-    } while (0)
 
 static int verify(const char *key, const char *tok, size_t len, char **client,
                   char **addr)
