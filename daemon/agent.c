@@ -280,7 +280,7 @@ static void on_marker(struct suki_redis *r, redisReply *reply, void *arg)
     struct marker *m = arg;
     struct child *ch = m->ch;
     ch->marking--;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+    if (!reply || suki_redis_error_is_temporary(reply)) {
         /* The link failed, or Redis refused for now (LOADING, OOM, READONLY
          * after a failover): again at the next tick. A marker given up
          * would let the message go out twice. */
@@ -293,6 +293,9 @@ static void on_marker(struct suki_redis *r, redisReply *reply, void *arg)
         ch->retry = m;
         return;
     }
+    if (reply->type == REDIS_REPLY_ERROR)
+        suki_warnx("delivery agent: cannot set sent marker %s: %s", m->key,
+                   reply->str);
     free(m->key);
     free(m);
     child_maybe_exit(ch);

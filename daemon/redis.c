@@ -622,6 +622,22 @@ void suki_redis_free(struct suki_redis *r)
     free(r);
 }
 
+bool suki_redis_error_is_temporary(const redisReply *reply)
+{
+    static const char *const temp[] = {"LOADING",    "BUSY",      "OOM",
+                                       "READONLY",   "MASTERDOWN", "TRYAGAIN",
+                                       "NOREPLICAS", "CLUSTERDOWN"};
+    if (!reply || reply->type != REDIS_REPLY_ERROR || !reply->str)
+        return false;
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(temp); i++) {
+        size_t n = strlen(temp[i]);
+        if (strncmp(reply->str, temp[i], n) == 0 &&
+            (reply->str[n] == ' ' || reply->str[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
 bool suki_redis_is_up(const struct suki_redis *r)
 {
     return r && r->state == LINK_UP;

@@ -46,8 +46,9 @@ struct suki_redis *suki_redis_new(struct event_base *base,
 /* Close the link (pending callbacks run with NULL) and free. NULL-safe. */
 void suki_redis_free(struct suki_redis *r);
 
-/* After every link of base is freed, before event_base_free(base): frees
- * the host name resolver of that base. */
+/* After every link and every other event of base is freed, just before
+ * event_base_free(base): runs what libevent deferred (a cancelled lookup
+ * frees itself there) and frees the host name resolver of that base. */
 void suki_redis_cleanup(struct event_base *base);
 /* Use new connection settings on the next reconnect (SIGHUP). */
 void suki_redis_set_conf(struct suki_redis *r, const struct suki_conf *conf);
@@ -55,6 +56,11 @@ void suki_redis_set_conf(struct suki_redis *r, const struct suki_conf *conf);
 void suki_redis_reset(struct suki_redis *r);
 
 bool suki_redis_is_up(const struct suki_redis *r);
+
+/* Whether an error reply says "not now" (loading, out of memory, a replica
+ * or a failover, a busy script) rather than "never": the first kind is
+ * worth sending again, the second fails the same way every time. */
+bool suki_redis_error_is_temporary(const redisReply *reply);
 /* Number of commands waiting for a reply. */
 size_t suki_redis_pending(const struct suki_redis *r);
 

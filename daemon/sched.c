@@ -738,7 +738,16 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
     }
     live_del(s, b);
     s->settles_inflight--;
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+    if (rep && rep->type == REDIS_REPLY_ERROR &&
+        !suki_redis_error_is_temporary(rep)) {
+        /* The same records fail the same way every time (a script error):
+         * sending them again would only stop every claim behind them. */
+        suki_err_log("scheduler: settling %zu jobs failed for good: %s; their "
+                     "jobs come back when their lease ends and what they sent "
+                     "may go out again",
+                     b->records, rep->str);
+        batch_free(b);
+    } else if (!rep || rep->type == REDIS_REPLY_ERROR) {
         if (b->tries++ % 30 == 0)
             suki_warnx("scheduler: settling %zu jobs failed (%u times): %s; "
                        "retrying",

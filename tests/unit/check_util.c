@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redis.h"
 #include "util.h"
 
 START_TEST(duration_units)
@@ -146,6 +147,38 @@ START_TEST(utf8)
 }
 END_TEST
 
+/* Which Redis errors are worth sending again: a settle or a sent marker
+ * refused for now is retried, one refused for good is not. */
+START_TEST(redis_temporary_errors)
+{
+    static const struct {
+        const char *msg;
+        bool temp;
+    } cases[] = {
+        {"LOADING Redis is loading the dataset in memory", true},
+        {"OOM command not allowed when used memory > 'maxmemory'.", true},
+        {"READONLY You can't write against a read only replica.", true},
+        {"BUSY Redis is busy running a script.", true},
+        {"MASTERDOWN Link with MASTER is down", true},
+        {"NOREPLICAS Not enough good replicas to write.", true},
+        {"ERR bad settle record", false},
+        {"WRONGTYPE Operation against a key holding the wrong kind", false},
+        {"LOADINGX not the word", false},
+        {"ERR Error running script: OOM in a message", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        redisReply r = {.type = REDIS_REPLY_ERROR,
+                        .str = (char *)cases[i].msg,
+                        .len = strlen(cases[i].msg)};
+        ck_assert_msg(suki_redis_error_is_temporary(&r) == cases[i].temp,
+                      "%s", cases[i].msg);
+    }
+    redisReply ok = {.type = REDIS_REPLY_STATUS, .str = (char *)"OK", .len = 2};
+    ck_assert(!suki_redis_error_is_temporary(&ok));
+    ck_assert(!suki_redis_error_is_temporary(NULL));
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -163,6 +196,7 @@ static Suite *util_suite(void)
     tcase_add_test(tc, i64_parse);
     tcase_add_test(tc, glob);
     tcase_add_test(tc, utf8);
+    tcase_add_test(tc, redis_temporary_errors);
     suite_add_tcase(s, tc);
     return s;
 }
