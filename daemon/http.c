@@ -66,6 +66,8 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct suki_http *h = arg;
+    if (h->reserve_fd < 0) /* its reopening failed while descriptors ran out */
+        h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     evconnlistener_enable(evhttp_bound_socket_get_listener(h->sock));
 }
 

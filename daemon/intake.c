@@ -1151,24 +1151,22 @@ static void run_rules(struct batch *b)
             rc = suki_err_set(&err, -E2BIG,
                               "more than 65,535 actions or "
                               "profile fields");
-        if (rc == -EBADMSG && !e->payload && e->ev->root) {
-            /* Refused for what the event says: refused again on every
-             * retry, so it is dead-lettered at once, not turned poison.
-             * (The entry's own bytes are kept only for recovered batches:
-             * the document re-encoded stands in for them.) */
-            char *doc = json_dumps(e->ev->root, JSON_COMPACT);
-            if (doc) {
-                e->payload_len = strlen(doc);
-                e->payload = arena_memdup(&b->ar, doc, e->payload_len);
-                free(doc);
-            }
-        }
         if (rc < 0) {
             suki_warnx("intake: event %s (%s, client %s) not applied: %s",
                        e->sid, e->ev->type, e->ev->client, err.msg);
             e->op = rc == -EBADMSG ? OP_INVALID : OP_ERROR;
             e->reason = arena_memdup(&b->ar, err.msg, strlen(err.msg));
             suki_actions_clear(&e->acts);
+        }
+        if (rc == -EBADMSG && !e->payload && e->ev->root) {
+            /* Refused for what the event says: refused again on every
+             * retry, so it is dead-lettered at once, not turned poison.
+             * (The entry's own bytes are kept only for recovered batches:
+             * the document re-encoded stands in for them.) */
+            char *doc = json_dumps(e->ev->root, JSON_COMPACT);
+            SUKI_ASSERT(doc); /* only out of memory fails it */
+            dead_payload(b, e, doc, strlen(doc));
+            free(doc);
         }
     }
     send_apply(b);
