@@ -141,8 +141,7 @@ char *suki_campaign_message_id(const char *name, const char *client,
     unsigned char md[SHA_DIGEST_LENGTH];
     SHA1((const unsigned char *)seed, strlen(seed), md);
     char hex[2 * SHA_DIGEST_LENGTH + 1];
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    suki_hex(md, sizeof(md), hex);
     char *dom = lower_domain(from_addr);
     char *id = suki_asprintf("<%s.campaign@%s>", hex, dom);
     free(dom);

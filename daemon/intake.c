@@ -782,8 +782,7 @@ static void dead_payload(struct batch *b, struct entry *e, const char *p,
     unsigned int mdlen = 0;
     char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
     if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) == 1)
-        for (unsigned int k = 0; k < mdlen; k++)
-            snprintf(hex + 2 * k, 3, "%02x", md[k]);
+        suki_hex(md, mdlen, hex);
     e->reason = arena_printf(&b->ar, "%s; sha256 %s, the first %d bytes kept",
                              e->reason, hex, DEAD_MAX_PAYLOAD);
     e->payload = arena_memdup(&b->ar, p, DEAD_MAX_PAYLOAD);

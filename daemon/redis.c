@@ -107,8 +107,7 @@ void suki_redis_script_init(struct suki_redis_script *s)
 {
     unsigned char md[SHA_DIGEST_LENGTH];
     SHA1((const unsigned char *)s->src, strlen(s->src), md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
+    suki_hex(md, sizeof(md), s->sha);
 }
 
 static void copy_conf(struct suki_redis *r, const struct suki_conf *c)

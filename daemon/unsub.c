@@ -275,8 +275,7 @@ int suki_unsub_secret_fetch(struct suki_redis *r, const char *key,
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return -EIO;
     char hex[2 * sizeof(raw) + 1];
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    suki_hex(raw, sizeof(raw), hex);
     OPENSSL_cleanse(raw, sizeof(raw));
     struct secret_op *op = suki_calloc(1, sizeof(*op));
     op->cb = cb;

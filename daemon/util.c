@@ -532,3 +532,13 @@ uint64_t suki_rand64(void)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
+
+void suki_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char x[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = x[in[i] >> 4];
+        out[2 * i + 1] = x[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

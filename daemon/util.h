@@ -112,6 +112,9 @@ char *suki_buf_take(struct suki_buf *b);
  * surrogates, nothing above U+10FFFF) at s, with n bytes available; 0 when
  * it is not one. */
 size_t suki_utf8_seq(const unsigned char *s, size_t n);
+
+/* Lower-case hex of in[0..n) into out, which holds 2 * n + 1 bytes. */
+void suki_hex(const unsigned char *in, size_t n, char *out);
 /* Offset of the first byte of s[0..len) that is not strict UTF-8, or len
  * when all of it is. */
 size_t suki_utf8_bad_at(const unsigned char *s, size_t len);
