@@ -71,11 +71,12 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     evconnlistener_enable(evhttp_bound_socket_get_listener(h->sock));
 }
 
+static struct suki_http *the_server; /* the listener's argument is evhttp's */
+
 /* accept() failed. Out of descriptors, the pending connection would make
  * the listener readable for ever (a busy loop and a log line each time):
  * the reserve descriptor is given up to take it and close it, and accepting
  * pauses a moment. */
-static struct suki_http *the_server; /* the listener's argument is evhttp's */
 
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
