@@ -2,10 +2,10 @@
 # unsubscribe tokens, campaigns and their sukictl commands.
 # Appends to the variables set up in Makefile.am.
 libsukicore_la_SOURCES += \
-	daemon/unsub.c daemon/unsub.h \
+	lib/unsub.c lib/unsub.h \
 	daemon/http.c daemon/http.h \
 	daemon/campaign.c daemon/campaign.h
-sukictl_SOURCES += daemon/ctl_campaign.c
+sukictl_SOURCES += ctl/ctl_campaign.c
 
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/check_unsub tests/unit/check_campaign

@@ -1,10 +1,10 @@
 # core: util, log, conf, redis glue, main program, sukictl
 libsukicore_la_SOURCES += \
-	daemon/util.c daemon/util.h \
-	daemon/log.c daemon/log.h \
-	daemon/conf.c daemon/conf.h \
-	daemon/metrics.c daemon/metrics.h \
-	daemon/redis.c daemon/redis.h daemon/daemon.h \
+	lib/util.c lib/util.h \
+	lib/log.c lib/log.h \
+	lib/conf.c lib/conf.h \
+	lib/metrics.c lib/metrics.h \
+	lib/redis.c lib/redis.h daemon/daemon.h \
 	daemon/heartbeat.c daemon/heartbeat.h
 
 sbin_PROGRAMS += sukid
@@ -14,7 +14,7 @@ sukid_LDADD = libsukicore.la $(DEPS_LIBS)
 sukid_LDFLAGS = $(AM_LDFLAGS) -export-dynamic
 
 bin_PROGRAMS += sukictl
-sukictl_SOURCES = daemon/sukictl.c daemon/ctl.h daemon/ctl_status.c
+sukictl_SOURCES = ctl/sukictl.c ctl/ctl.h ctl/ctl_status.c
 sukictl_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 sukictl_LDADD = libsukicore.la $(DEPS_LIBS)
 

@@ -1,8 +1,8 @@
 # event area: appends to the variables set up in Makefile.am
 # time zones, RFC 3339, business days, holidays; client event parsing
 libsukicore_la_SOURCES += \
-	daemon/timeutil.c daemon/timeutil.h \
-	daemon/event.c daemon/event.h
+	lib/timeutil.c lib/timeutil.h \
+	lib/event.c lib/event.h
 
 EXTRA_DIST += tests/fixtures/holidays.txt tests/fixtures/holidays.ics \
 	tests/fixtures/holidays-bad.txt

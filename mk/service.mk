@@ -4,10 +4,10 @@
 # jobs / cancel.
 libsukicore_la_SOURCES += daemon/sched.c daemon/sched.h \
 	daemon/fire.c daemon/fire.h
-sukictl_SOURCES += daemon/ctl_jobs.c
+sukictl_SOURCES += ctl/ctl_jobs.c
 # intake: consumer group, validation, atomic apply, recovery, lists, trim
 libsukicore_la_SOURCES += daemon/intake.c daemon/intake.h
-sukictl_SOURCES += daemon/ctl_intake.c
+sukictl_SOURCES += ctl/ctl_intake.c
 
 # scheduler tests: unit (pure parts) and integration (real redis-server,
 # real sukid, spool and SMTP transports).

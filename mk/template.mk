@@ -1,8 +1,8 @@
 # template area: message templates, MIME builder, shipped templates.
 # Appends to the variables set up in Makefile.am.
 libsukicore_la_SOURCES += \
-	daemon/template.c daemon/template.h \
-	daemon/mime.c daemon/mime.h
+	lib/template.c lib/template.h \
+	lib/mime.c lib/mime.h
 
 templatesdir = $(sysconfdir)/suki/templates
 dist_templates_DATA = \

@@ -11,8 +11,8 @@ queue=$(echo '#include <sys/queue.h>' | cpp -H -o /dev/null 2>&1 |
 [ -f "$queue" ] || { echo "cppcheck.sh: sys/queue.h not found" >&2; exit 1; }
 # conf.c stores settings through offsetof() into typed fields: not a cast
 # between unrelated representations.
-exec cppcheck --quiet --std=c11 -I include -I daemon \
+exec cppcheck --quiet --std=c11 -I include -I lib -I daemon -I ctl \
     --include="$queue" --include=/usr/include/jansson.h \
     --enable=warning,portability --inline-suppr \
-    --suppress=invalidPointerCast:daemon/conf.c \
-    --error-exitcode=1 -j2 daemon/*.c plugins/*.c
+    --suppress=invalidPointerCast:lib/conf.c \
+    --error-exitcode=1 -j2 lib/*.c daemon/*.c ctl/*.c plugins/*.c

@@ -13,22 +13,23 @@ SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 CFLAGS = -std=gnu11 -g -O1 -Wall -Wextra -Wshadow -Wmissing-prototypes \
 	-Wstrict-prototypes -pthread $(SAN)
-CPPFLAGS = -I include -iquote daemon -I $(CONFIG_DIR) \
+CPPFLAGS = -I include $(addprefix -iquote ,$(SRCDIRS)) -I $(CONFIG_DIR) \
 	-DSYSCONFDIR='"/etc"' -DPKGLIBDIR='"/usr/lib/suki"' \
 	$(shell pkg-config --cflags $(PKGS))
 LIBS = $(shell pkg-config --libs $(PKGS)) -pthread -ldl -lm
 
-# Every daemon source but the two programs' main files: an archive, so each
+# Every lib/ and daemon/ source but sukid's main: an archive, so each
 # harness links only what it reaches.
-CORE_SRC = $(filter-out daemon/main.c daemon/sukictl.c,$(wildcard daemon/*.c))
-CORE_OBJ = $(patsubst daemon/%.c,$(O)/obj/%.o,$(CORE_SRC))
+SRCDIRS = lib daemon
+CORE_SRC = $(filter-out daemon/main.c,$(wildcard $(addsuffix /*.c,$(SRCDIRS))))
+CORE_OBJ = $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC))
 HARNESSES = $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
 all: $(addprefix $(O)/,$(HARNESSES))
 
 # Instrument the daemon for coverage too (fuzzer-no-link), else libFuzzer
 # sees only the harness.
-$(O)/obj/%.o: daemon/%.c $(CONFIG_DIR)/config.h
+$(O)/obj/%.o: %.c $(CONFIG_DIR)/config.h
 	@mkdir -p $(@D)
 	$(CLANG) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
 		-c $< -o $@
@@ -37,13 +38,8 @@ $(O)/libsukifuzz.a: $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(O)/obj/%.o: tests/fuzz/%.c $(CONFIG_DIR)/config.h
-	@mkdir -p $(@D)
-	$(CLANG) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
-		-c $< -o $@
-
-$(O)/fuzz_%: $(O)/obj/fuzz_%.o $(O)/libsukifuzz.a
+$(O)/fuzz_%: $(O)/obj/tests/fuzz/fuzz_%.o $(O)/libsukifuzz.a
 	$(CLANG) $(CFLAGS) -fsanitize=fuzzer $^ $(LIBS) -o $@
 
 .PHONY: all
--include $(wildcard $(O)/obj/*.d)
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
