@@ -3,6 +3,7 @@
  * these commands only write the campaign record (atomically, with Lua) and
  * read it back. */
 #include "campaign.h"
+#include "store/scripts.h"
 #include "ctl.h"
 #include "mime.h"
 #include "template.h"
@@ -18,82 +19,6 @@
 
 /* Ledger entries looked at per round trip by retry. */
 #define RETRY_CHUNK 1000
-
-/* KEYS: hash, P:campaigns, ledger; ARGV: name, then field/value pairs. */
-static const char create_lua[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
-    "  return redis.error_reply('campaign ' .. ARGV[1] .. ' exists')\n"
-    "end\n"
-    "if redis.call('EXISTS', KEYS[3]) == 1 then\n"
-    "  return redis.error_reply('a ledger ' .. KEYS[3] .. ' is left from an "
-    "earlier campaign of that name; use another name')\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
-    "redis.call('SADD', KEYS[2], ARGV[1])\n"
-    "return 1\n";
-
-/* KEYS: hash; ARGV: command, now. Returns the new state or an error. */
-static const char control_lua[] =
-    "local h = redis.call('HMGET', KEYS[1], 'state', 'start_at')\n"
-    "local st, cmd, now = h[1], ARGV[1], tonumber(ARGV[2])\n"
-    "if not st then return redis.error_reply('no such campaign') end\n"
-    "if cmd == 'pause' then\n"
-    "  if st ~= 'running' and st ~= 'scheduled' then\n"
-    "    return redis.error_reply('campaign is ' .. st .. ', not running')\n"
-    "  end\n"
-    "  redis.call('HSET', KEYS[1], 'state', 'paused', 'reason',\n"
-    "    'paused by an operator')\n"
-    "  return 'paused'\n"
-    "elseif cmd == 'resume' then\n"
-    "  if st ~= 'paused' then\n"
-    "    return redis.error_reply('campaign is ' .. st .. ', not paused')\n"
-    "  end\n"
-    "  local ns = 'running'\n"
-    "  if tonumber(h[2] or '0') > now then ns = 'scheduled' end\n"
-    "  redis.call('HSET', KEYS[1], 'state', ns, 'reason', '', 'err_sent', 0,\n"
-    "    'err_failed', 0)\n"
-    "  return ns\n"
-    "elseif cmd == 'cancel' then\n"
-    "  if st == 'completed' or st == 'cancelled' then\n"
-    "    return redis.error_reply('campaign is already ' .. st)\n"
-    "  end\n"
-    "  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished', now,\n"
-    "    'reason', 'cancelled by an operator')\n"
-    "  return 'cancelled'\n"
-    "end\n"
-    "return redis.error_reply('unknown command')\n";
-
-/* One chunk of retry: failed entries become queued again. KEYS: hash,
- * ledger, pending; ARGV: HSCAN cursor, count. Returns {cursor, moved}. */
-static const char retry_chunk_lua[] =
-    "local r = redis.call('HSCAN', KEYS[2], ARGV[1], 'COUNT', ARGV[2])\n"
-    "local n = 0\n"
-    "local kv = r[2]\n"
-    "for i = 1, #kv, 2 do\n"
-    "  if string.sub(kv[i + 1], 1, 7) == 'failed:' and\n"
-    "     redis.call('HGET', KEYS[2], kv[i]) == kv[i + 1] then\n"
-    "    redis.call('HSET', KEYS[2], kv[i], 'queued')\n"
-    "    redis.call('SADD', KEYS[3], kv[i])\n"
-    "    n = n + 1\n"
-    "  end\n"
-    "end\n"
-    "if n > 0 then\n"
-    "  redis.call('HINCRBY', KEYS[1], 'failed', -n)\n"
-    "  redis.call('HINCRBY', KEYS[1], 'queued', n)\n"
-    "end\n"
-    "return {r[1], n}\n";
-
-/* After retry: run again (a new generation tells a runner to take the
- * pending set again). KEYS: hash. */
-static const char retry_done_lua[] =
-    "local st = redis.call('HGET', KEYS[1], 'state')\n"
-    "redis.call('HINCRBY', KEYS[1], 'gen', 1)\n"
-    "if st ~= 'running' and st ~= 'scheduled' then\n"
-    "  redis.call('HSET', KEYS[1], 'state', 'running', 'reason', '')\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'err_sent', 0, 'err_failed', 0)\n"
-    "redis.call('HDEL', KEYS[1], 'finished')\n"
-    "return redis.call('HGET', KEYS[1], 'state')\n";
 
 static char *ckey(struct sukictl *ctl, const char *kind, const char *name)
 {
@@ -294,7 +219,7 @@ static int create(struct sukictl *ctl, int argc, char **argv)
         "created",   created, "state",    later ? "scheduled" : "running",
         "reason",    "",      "cursor",   "0",
         "walk_done", "0",     "gen",      "0"};
-    redisReply *rep = eval(ctl, create_lua, 3, (int)SUKI_ARRAY_LEN(args), args);
+    redisReply *rep = eval(ctl, suki_lua_ctl_campaign_create, 3, (int)SUKI_ARRAY_LEN(args), args);
     free(kh);
     free(ks);
     free(kl);
@@ -333,7 +258,7 @@ static int control(struct sukictl *ctl, int argc, char **argv)
     char now[32];
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     const char *args[] = {kh, argv[0], now};
-    redisReply *rep = eval(ctl, control_lua, 1, 3, args);
+    redisReply *rep = eval(ctl, suki_lua_ctl_campaign_control, 1, 3, args);
     free(kh);
     if (!rep)
         return SUKICTL_FAILED;
@@ -380,7 +305,7 @@ static int retry(struct sukictl *ctl, int argc, char **argv)
     snprintf(count, sizeof(count), "%d", RETRY_CHUNK);
     do {
         const char *args[] = {kh, kl, kp, cursor, count};
-        redisReply *rep = eval(ctl, retry_chunk_lua, 3, 5, args);
+        redisReply *rep = eval(ctl, suki_lua_ctl_campaign_retry_chunk, 3, 5, args);
         if (!rep)
             goto out;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
@@ -401,7 +326,7 @@ static int retry(struct sukictl *ctl, int argc, char **argv)
         goto out;
     }
     const char *args[] = {kh};
-    redisReply *rep = eval(ctl, retry_done_lua, 1, 1, args);
+    redisReply *rep = eval(ctl, suki_lua_ctl_campaign_retry_done, 1, 1, args);
     if (!rep)
         goto out;
     if (ctl->json)

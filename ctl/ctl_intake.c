@@ -2,6 +2,7 @@
  * events stream), dead (list, replay, drop dead letters), client (a stored
  * profile and its pending jobs), and the intake figures of status. */
 #include "ctl.h"
+#include "store/scripts.h"
 #include "event.h"
 #include "rules.h"
 #include "timeutil.h"
@@ -15,28 +16,6 @@
 
 /* XADDs in flight before their replies are read (bounds memory). */
 #define PUSH_WINDOW 1000
-
-/* Re-add a dead event's original payload to the stream and delete the dead
- * letter, atomically. KEYS[1] P:dead, KEYS[2] stream; ARGV[1] dead id.
- * Returns the new stream id or an error. */
-static const char replay_lua[] =
-    "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
-    "if #e == 0 then return redis.error_reply('no dead letter ' .. ARGV[1]) "
-    "end\n"
-    "local f, h = e[1][2], {}\n"
-    "for k = 1, #f, 2 do h[f[k]] = f[k + 1] end\n"
-    "if h['kind'] ~= 'event' then\n"
-    "  return redis.error_reply('dead letter ' .. ARGV[1] .. ' is a ' ..\n"
-    "    tostring(h['kind']) .. ', not an event; only events can be "
-    "replayed')\n"
-    "end\n"
-    "if not h['payload'] then\n"
-    "  return redis.error_reply('dead letter ' .. ARGV[1] .. ' has no event "
-    "payload to replay')\n"
-    "end\n"
-    "local id = redis.call('XADD', KEYS[2], '*', 'event', h['payload'])\n"
-    "redis.call('XDEL', KEYS[1], ARGV[1])\n"
-    "return id\n";
 
 /* Print a JSON object on one line (--json output). Steals o. */
 static void put_json(json_t *o)
@@ -332,7 +311,7 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
         }
         freeReplyObject(r);
     } else {
-        const char *av[6] = {"EVAL", replay_lua,        "2",
+        const char *av[6] = {"EVAL", suki_lua_ctl_intake_replay,        "2",
                              dead,   ctl->conf->stream, argv[1]};
         redisReply *r = sukictl_cmdargv(ctl, 6, av, NULL);
         if (r && r->type == REDIS_REPLY_STRING) {

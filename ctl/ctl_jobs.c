@@ -1,5 +1,6 @@
 /* ctl_jobs.c - sukictl jobs (list scheduled jobs) and sukictl cancel KEY. */
 #include "ctl.h"
+#include "store/scripts.h"
 #include "rules.h"
 #include "timeutil.h"
 #include "util.h"
@@ -12,15 +13,6 @@
 
 /* Jobs read per round trip while listing. */
 #define CHUNK 1000
-
-/* KEYS[1] P:jobs; ARGV[1] key, ARGV[2] "P:job:". Removes the job's index
- * entry and body (P:job:<client component of the key>); returns 1, or 0
- * when there was neither. */
-static const char cancel_lua[] =
-    "local c = string.match(ARGV[1], '^[^:]*:([^:]+):')\n"
-    "local n = redis.call('ZREM', KEYS[1], ARGV[1])\n"
-    "if c then n = n + redis.call('HDEL', ARGV[2] .. c, ARGV[1]) end\n"
-    "return n > 0 and 1 or 0\n";
 
 struct listing {
     struct sukictl *ctl;
@@ -303,7 +295,7 @@ int sukictl_cancel(struct sukictl *ctl, int argc, char **argv)
     }
     char *kjobs = sukictl_key(ctl, "jobs");
     char *jp = sukictl_key(ctl, "job:");
-    const char *av[] = {"EVAL", cancel_lua, "1", kjobs, argv[0], jp};
+    const char *av[] = {"EVAL", suki_lua_ctl_jobs_cancel, "1", kjobs, argv[0], jp};
     redisReply *r = sukictl_cmdargv(ctl, (int)SUKI_ARRAY_LEN(av), av, NULL);
     int rc = SUKICTL_FAILED;
     if (r && r->type == REDIS_REPLY_INTEGER) {

@@ -1,5 +1,6 @@
 /* http.c - /metrics, /healthz and the unsubscribe pages on evhttp. */
 #include "http.h"
+#include "store/scripts.h"
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
@@ -208,18 +209,7 @@ static void serve_healthz(struct suki_http *h, struct evhttp_request *req)
 
 /* ---- /u/TOKEN ---- */
 
-/* Atomically: suppress the address for campaigns, and mark the profile
- * as not consenting when it still has this address (or none). */
-static struct suki_redis_script unsub_script = {
-    "unsubscribe",
-    "redis.call('SADD', KEYS[1], ARGV[1])\n"
-    "local e = redis.call('HGET', KEYS[2], 'email')\n"
-    "if redis.call('EXISTS', KEYS[2]) == 1 and\n"
-    "   (not e or e == '' or string.lower(e) == ARGV[1]) then\n"
-    "  redis.call('HSET', KEYS[2], 'consent', 'false')\n"
-    "end\n"
-    "return 1\n",
-    {0}};
+static struct suki_redis_script unsub_script = {"unsubscribe", suki_lua_unsubscribe, {0}};
 
 struct unsub_op {
     struct guard *g;

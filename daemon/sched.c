@@ -1,6 +1,7 @@
 /* sched.c - claim due jobs from Redis with a lease, fire them, settle them
  * in batches; one wake-up timer at the earliest due time. */
 #include "sched.h"
+#include "store/scripts.h"
 
 #include "conf.h"
 #include "daemon.h"
@@ -28,154 +29,19 @@
 /* Dispatcher backlog above which no more jobs are claimed. */
 #define DISPATCH_HIGH_WATER 768
 
-/* The client component of a job key: P:job:<it> holds the job's body.
- * Keys are "rule:client:subject:slot", each part percent-encoded, so the
- * second ':'-separated part is the client as every script spells it. */
-#define LUA_JOB_HASH                                                           \
-    "local function jobhash(k)\n"                                              \
-    "  local c = string.match(k, '^[^:]*:([^:]+):')\n"                         \
-    "  return c and (JP .. c)\n"                                               \
-    "end\n"
-
-/* Redis's clock, in ms: leases and due times are read against one clock,
- * whatever the daemons' own clocks say. */
-#define LUA_REDIS_NOW                                                          \
-    "local t = redis.call('TIME')\n"                                           \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-
-/* KEYS[1] P:jobs. ARGV lease_ms, max, "P:job:".
- * Returns {next_score or "-1", zcard, now, key1, body1, key2, body2, ...}:
- * the due jobs in due order, now leased until now + lease. An index entry
- * without a body is removed. (The profiles are read by the fire path with
- * plain HGETALLs: an HGETALL inside the script costs Redis about three
- * times as much, converting the reply to Lua and back.) */
 static struct suki_redis_script claim_script = {
     .name = "sched-claim",
-    .src = LUA_REDIS_NOW "local lease_end = now + tonumber(ARGV[1])\n"
-                         "local JP = ARGV[3]\n" LUA_JOB_HASH
-           "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
-           "                       'LIMIT', 0, tonumber(ARGV[2]))\n"
-           "local out = {'-1', 0, now}\n"
-           "local z = {}\n"
-           "for _, k in ipairs(due) do\n"
-           "  local h = jobhash(k)\n"
-           "  local b = h and redis.call('HGET', h, k)\n"
-           "  if b then\n"
-           "    z[#z + 1] = lease_end\n"
-           "    z[#z + 1] = k\n"
-           "    out[#out + 1] = k\n"
-           "    out[#out + 1] = b\n"
-           "  else\n"
-           "    redis.call('ZREM', KEYS[1], k)\n"
-           "  end\n"
-           "end\n"
-           "for j = 1, #z, 1000 do\n"
-           "  redis.call('ZADD', KEYS[1], 'XX', unpack(z, j, math.min(j + 999, "
-           "#z)))\n"
-           "end\n"
-           "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-           "if first[2] then out[1] = first[2] end\n"
-           "out[2] = redis.call('ZCARD', KEYS[1])\n"
-           "return out\n",
+    .src = suki_lua_sched_claim,
 };
 
-/* KEYS[1] P:jobs, KEYS[2] P:dead.
- * ARGV ttl, sent-key prefix, "P:job:", then records:
- *   "op due nmarks ndead" key claimed_body [new_body] mark*
- *   (nfields field*)*ndead
- * (few arguments per job: each costs a copy in sukid and a Lua string in
- * Redis). op C completes, R reschedules to due with new_body (both only
- * when the stored body is still the claimed one: a job replaced meanwhile
- * survives), L leaves the job. Sent markers are written first, then dead
- * letters, then the job; the index entries of completed jobs go in one
- * ZREM at the end (the script is atomic: nobody sees the difference).
- * Dead letters go with the job's change, only while the stored body is the
- * claimed one, so a settle sent again (its reply was lost) adds none twice;
- * a job left (L) comes back and reports its failures then. Every record is
- * checked before the first write: Redis does not roll back a script that
- * fails midway. Returns the number of jobs completed or rescheduled. */
 static struct suki_redis_script settle_script = {
     .name = "sched-settle",
-    .src =
-        "local ttl, sp, JP = ARGV[1], ARGV[2], ARGV[3]\n" LUA_JOB_HASH
-        "local function rec(i)\n"
-        "  local op, due, nm, nd =\n"
-        "    string.match(ARGV[i], '^(%a) (%d+) (%d+) (%d+)$')\n"
-        "  if not op then return nil end\n"
-        "  local j = i + 3 + (op == 'R' and 1 or 0) + tonumber(nm)\n"
-        "  for _ = 1, tonumber(nd) do\n"
-        "    local nf = tonumber(ARGV[j])\n"
-        "    if not nf then return nil end\n"
-        "    j = j + nf + 1\n"
-        "  end\n"
-        "  return op, due, tonumber(nm), tonumber(nd), j\n"
-        "end\n"
-        "local i = 4\n"
-        "while i <= #ARGV do\n"
-        "  local op, _, _, _, j = rec(i)\n"
-        "  if not op or j - 1 > #ARGV then\n"
-        "    return redis.error_reply('bad settle record')\n"
-        "  end\n"
-        "  i = j\n"
-        "end\n"
-        "local done, gone = 0, {}\n"
-        "i = 4\n"
-        "while i <= #ARGV do\n"
-        "  local op, due, nm, nd, nexti = rec(i)\n"
-        "  local key, claimed = ARGV[i + 1], ARGV[i + 2]\n"
-        "  i = i + 3\n"
-        "  local nb\n"
-        "  if op == 'R' then\n"
-        "    nb = ARGV[i]\n"
-        "    i = i + 1\n"
-        "  end\n"
-        "  for m = 0, nm - 1 do\n"
-        "    redis.call('SET', sp .. ARGV[i + m], '1', 'EX', ttl, 'NX')\n"
-        "  end\n"
-        "  i = i + nm\n"
-        "  local h = jobhash(key)\n"
-        "  local held = op ~= 'L' and h and redis.call('HGET', h, key) == claimed\n"
-        "  for _ = 1, nd do\n"
-        "    local nf = tonumber(ARGV[i])\n"
-        "    if held then\n"
-        "      redis.call('XADD', KEYS[2], '*', unpack(ARGV, i + 1, i + nf))\n"
-        "    end\n"
-        "    i = i + nf + 1\n"
-        "  end\n"
-        "  i = nexti\n"
-        "  if held then\n"
-        "    if op == 'C' then\n"
-        "      gone[#gone + 1] = key\n"
-        "      redis.call('HDEL', h, key)\n"
-        "    else\n"
-        "      redis.call('HSET', h, key, nb)\n"
-        "      redis.call('ZADD', KEYS[1], due, key)\n"
-        "    end\n"
-        "    done = done + 1\n"
-        "  end\n"
-        "end\n"
-        "for g = 1, #gone, 1000 do\n"
-        "  local e = math.min(g + 999, #gone)\n"
-        "  redis.call('ZREM', KEYS[1], unpack(gone, g, e))\n"
-        "end\n"
-        "return done\n",
+    .src = suki_lua_sched_settle,
 };
 
-/* KEYS[1] P:jobs. ARGV lease_ms, "P:job:", then key body pairs: extend
- * the lease of jobs still held (same body) by a slow send to Redis's now +
- * lease_ms. */
 static struct suki_redis_script renew_script = {
     .name = "sched-renew",
-    .src = LUA_REDIS_NOW "local lease_end = now + tonumber(ARGV[1])\n"
-                         "local JP = ARGV[2]\n" LUA_JOB_HASH "local n = 0\n"
-           "for i = 3, #ARGV, 2 do\n"
-           "  local h = jobhash(ARGV[i])\n"
-           "  if h and redis.call('HGET', h, ARGV[i]) == ARGV[i + 1] then\n"
-           "    redis.call('ZADD', KEYS[1], 'XX', lease_end, ARGV[i])\n"
-           "    n = n + 1\n"
-           "  end\n"
-           "end\n"
-           "return n\n",
+    .src = suki_lua_sched_renew,
 };
 
 /* A growing argv: the strings live one after the other in one buffer

@@ -18,11 +18,12 @@ CPPFLAGS = -I include $(addprefix -iquote ,$(SRCDIRS)) -I $(CONFIG_DIR) \
 	$(shell pkg-config --cflags $(PKGS))
 LIBS = $(shell pkg-config --libs $(PKGS)) -pthread -ldl -lm
 
-# Every lib/ and daemon/ source but sukid's main: an archive, so each
+# Every daemon source but the two programs' main files: an archive, so each
 # harness links only what it reaches.
 SRCDIRS = lib daemon
 CORE_SRC = $(filter-out daemon/main.c,$(wildcard $(addsuffix /*.c,$(SRCDIRS))))
-CORE_OBJ = $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC))
+CORE_OBJ = $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC)) $(O)/obj/store/scripts.o
+STORE_LUA = $(filter-out %.inc.lua,$(wildcard lib/store/*.lua))
 HARNESSES = $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
 all: $(addprefix $(O)/,$(HARNESSES))
@@ -33,6 +34,14 @@ $(O)/obj/%.o: %.c $(CONFIG_DIR)/config.h
 	@mkdir -p $(@D)
 	$(CLANG) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
 		-c $< -o $@
+
+$(O)/store/scripts.c: $(wildcard lib/store/*.lua) lib/store/embed.sh
+	@mkdir -p $(@D)
+	sh lib/store/embed.sh $@ $(STORE_LUA)
+
+$(O)/obj/store/scripts.o: $(O)/store/scripts.c
+	@mkdir -p $(@D)
+	$(CLANG) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(O)/libsukifuzz.a: $(CORE_OBJ)
 	rm -f $@

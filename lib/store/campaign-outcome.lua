@@ -1,0 +1,43 @@
+-- Record outcomes. ARGV: token, sent ttl, now, error_min, threshold, then
+-- groups of (client, outcome, sent marker key or '', address to suppress
+-- or ''). Only entries still `queued` change the ledger and counters.
+-- Pauses the campaign when the error rate since its last start passes the
+-- threshold. Returns {completed, paused}.
+--! include campaign-common.inc.lua
+local ttl, now = ARGV[2], ARGV[3]
+local emin, thr = tonumber(ARGV[4]), tonumber(ARGV[5])
+for i = 6, #ARGV, 4 do
+  local id, oc, sk, sa = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if redis.call('HGET', KEYS[2], id) == 'queued' then
+    redis.call('HSET', KEYS[2], id, oc)
+    add('queued', -1)
+    if oc == 'sent' then
+      add('sent', 1)
+      add('err_sent', 1)
+    elseif string.sub(oc, 1, 7) == 'failed:' then
+      add('failed', 1)
+      add('err_failed', 1)
+    else
+      add(skipfield(oc), 1)
+    end
+  end
+  redis.call('SREM', KEYS[4], id)
+  redis.call('SREM', KEYS[3], id)
+  if sk ~= '' then redis.call('SET', sk, '1', 'EX', ttl) end
+  if sa ~= '' then redis.call('SADD', KEYS[5], sa) end
+end
+flush()
+local h = redis.call('HMGET', KEYS[1], 'state', 'err_sent', 'err_failed')
+local paused = 0
+if h[1] == 'running' then
+  local es, ef = tonumber(h[2] or '0'), tonumber(h[3] or '0')
+  local tot = es + ef
+  if tot > 0 and tot >= emin and ef / tot > thr then
+    redis.call('HSET', KEYS[1], 'state', 'paused', 'reason',
+      string.format('error rate %d%% (%d failed of %d since the last start) passed campaigns.error_threshold %d%%',
+        math.floor(100 * ef / tot + 0.5), ef, tot,
+        math.floor(100 * thr + 0.5)))
+    paused = 1
+  end
+end
+return {complete(now), paused}

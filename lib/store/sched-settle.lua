@@ -1,0 +1,78 @@
+-- KEYS[1] P:jobs, KEYS[2] P:dead.
+-- ARGV ttl, sent-key prefix, "P:job:", then records:
+--   "op due nmarks ndead" key claimed_body [new_body] mark*
+--   (nfields field*)*ndead
+-- (few arguments per job: each costs a copy in sukid and a Lua string in
+-- Redis). op C completes, R reschedules to due with new_body (both only
+-- when the stored body is still the claimed one: a job replaced meanwhile
+-- survives), L leaves the job. Sent markers are written first, then dead
+-- letters, then the job; the index entries of completed jobs go in one
+-- ZREM at the end (the script is atomic: nobody sees the difference).
+-- Dead letters go with the job's change, only while the stored body is the
+-- claimed one, so a settle sent again (its reply was lost) adds none twice;
+-- a job left (L) comes back and reports its failures then. Every record is
+-- checked before the first write: Redis does not roll back a script that
+-- fails midway. Returns the number of jobs completed or rescheduled.
+local ttl, sp, JP = ARGV[1], ARGV[2], ARGV[3]
+--! include sched-job-hash.inc.lua
+local function rec(i)
+  local op, due, nm, nd =
+    string.match(ARGV[i], '^(%a) (%d+) (%d+) (%d+)$')
+  if not op then return nil end
+  local j = i + 3 + (op == 'R' and 1 or 0) + tonumber(nm)
+  for _ = 1, tonumber(nd) do
+    local nf = tonumber(ARGV[j])
+    if not nf then return nil end
+    j = j + nf + 1
+  end
+  return op, due, tonumber(nm), tonumber(nd), j
+end
+local i = 4
+while i <= #ARGV do
+  local op, _, _, _, j = rec(i)
+  if not op or j - 1 > #ARGV then
+    return redis.error_reply('bad settle record')
+  end
+  i = j
+end
+local done, gone = 0, {}
+i = 4
+while i <= #ARGV do
+  local op, due, nm, nd, nexti = rec(i)
+  local key, claimed = ARGV[i + 1], ARGV[i + 2]
+  i = i + 3
+  local nb
+  if op == 'R' then
+    nb = ARGV[i]
+    i = i + 1
+  end
+  for m = 0, nm - 1 do
+    redis.call('SET', sp .. ARGV[i + m], '1', 'EX', ttl, 'NX')
+  end
+  i = i + nm
+  local h = jobhash(key)
+  local held = op ~= 'L' and h and redis.call('HGET', h, key) == claimed
+  for _ = 1, nd do
+    local nf = tonumber(ARGV[i])
+    if held then
+      redis.call('XADD', KEYS[2], '*', unpack(ARGV, i + 1, i + nf))
+    end
+    i = i + nf + 1
+  end
+  i = nexti
+  if held then
+    if op == 'C' then
+      gone[#gone + 1] = key
+      redis.call('HDEL', h, key)
+    else
+      redis.call('HSET', h, key, nb)
+      redis.call('ZADD', KEYS[1], due, key)
+    end
+    done = done + 1
+  end
+end
+for g = 1, #gone, 1000 do
+  local e = math.min(g + 999, #gone)
+  redis.call('ZREM', KEYS[1], unpack(gone, g, e))
+end
+return done
