@@ -20,20 +20,20 @@
 
 struct sukictl {
     const char *conf_path;
-    struct suki_conf *conf;   /* owned; NULL when the file did not load */
+    struct suki_conf *conf;       /* owned; NULL when the file did not load */
     struct suki_conf_diags diags; /* problems found loading it */
-    redisContext *redis;      /* lazily connected; owned */
-    bool json;                /* --json: one JSON object per line */
+    redisContext *redis;          /* lazily connected; owned */
+    bool json;                    /* --json: one JSON object per line */
 };
 
 struct sukictl_cmd {
     const char *name;
-    const char *usage;        /* arguments, for the help text */
-    const char *help;         /* one line */
+    const char *usage; /* arguments, for the help text */
+    const char *help;  /* one line */
     int (*run)(struct sukictl *ctl, int argc, char **argv);
-    bool needs_conf;          /* refuse to run without a valid config */
-    const char *more;         /* further usage lines for COMMAND --help, or
-                                 NULL */
+    bool needs_conf;  /* refuse to run without a valid config */
+    const char *more; /* further usage lines for COMMAND --help, or
+                         NULL */
 };
 
 /* Connect on first use. Returns the context or NULL after printing why. */

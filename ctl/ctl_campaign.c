@@ -219,7 +219,8 @@ static int create(struct sukictl *ctl, int argc, char **argv)
         "created",   created, "state",    later ? "scheduled" : "running",
         "reason",    "",      "cursor",   "0",
         "walk_done", "0",     "gen",      "0"};
-    redisReply *rep = eval(ctl, suki_lua_ctl_campaign_create, 3, (int)SUKI_ARRAY_LEN(args), args);
+    redisReply *rep = eval(ctl, suki_lua_ctl_campaign_create, 3,
+                           (int)SUKI_ARRAY_LEN(args), args);
     free(kh);
     free(ks);
     free(kl);
@@ -305,7 +306,8 @@ static int retry(struct sukictl *ctl, int argc, char **argv)
     snprintf(count, sizeof(count), "%d", RETRY_CHUNK);
     do {
         const char *args[] = {kh, kl, kp, cursor, count};
-        redisReply *rep = eval(ctl, suki_lua_ctl_campaign_retry_chunk, 3, 5, args);
+        redisReply *rep =
+            eval(ctl, suki_lua_ctl_campaign_retry_chunk, 3, 5, args);
         if (!rep)
             goto out;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {

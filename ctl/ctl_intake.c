@@ -311,8 +311,8 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
         }
         freeReplyObject(r);
     } else {
-        const char *av[6] = {"EVAL", suki_lua_ctl_intake_replay,        "2",
-                             dead,   ctl->conf->stream, argv[1]};
+        const char *av[6] = {"EVAL", suki_lua_ctl_intake_replay, "2",
+                             dead,   ctl->conf->stream,          argv[1]};
         redisReply *r = sukictl_cmdargv(ctl, 6, av, NULL);
         if (r && r->type == REDIS_REPLY_STRING) {
             if (ctl->json)

@@ -295,7 +295,8 @@ int sukictl_cancel(struct sukictl *ctl, int argc, char **argv)
     }
     char *kjobs = sukictl_key(ctl, "jobs");
     char *jp = sukictl_key(ctl, "job:");
-    const char *av[] = {"EVAL", suki_lua_ctl_jobs_cancel, "1", kjobs, argv[0], jp};
+    const char *av[] = {"EVAL", suki_lua_ctl_jobs_cancel, "1", kjobs, argv[0],
+                        jp};
     redisReply *r = sukictl_cmdargv(ctl, (int)SUKI_ARRAY_LEN(av), av, NULL);
     int rc = SUKICTL_FAILED;
     if (r && r->type == REDIS_REPLY_INTEGER) {

@@ -76,8 +76,7 @@ static void print_daemon(json_t *d)
            json_string_value(json_object_get(d, "consumer")),
            (long long)json_integer_value(json_object_get(d, "pid")),
            (long long)((now - started) / 1000),
-           (long long)json_integer_value(
-               json_object_get(d, "events_applied")),
+           (long long)json_integer_value(json_object_get(d, "events_applied")),
            (long long)json_integer_value(json_object_get(d, "jobs_fired")));
     size_t i;
     json_t *t;
@@ -91,8 +90,7 @@ static void print_daemon(json_t *d)
                (long long)json_integer_value(json_object_get(t, "in_flight")),
                (long long)json_integer_value(json_object_get(t, "sent")),
                (long long)(json_integer_value(json_object_get(t, "tempfail")) +
-                           json_integer_value(
-                               json_object_get(t, "permfail"))));
+                           json_integer_value(json_object_get(t, "permfail"))));
     }
 }
 

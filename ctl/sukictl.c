@@ -130,11 +130,12 @@ static void usage(FILE *f)
     for (size_t i = 0; i < SUKI_ARRAY_LEN(commands); i++)
         fprintf(f, "  %-10s %-28s %s\n", commands[i].name, commands[i].usage,
                 commands[i].help);
-    fprintf(f, "\noptions:\n"
-               "  -c FILE   configuration file (default %s)\n"
-               "  --json    machine-readable output, one object per line\n"
-               "  -h        this help;  -V  version\n"
-               "exit codes: 0 ok, 1 failed, 2 usage\n",
+    fprintf(f,
+            "\noptions:\n"
+            "  -c FILE   configuration file (default %s)\n"
+            "  --json    machine-readable output, one object per line\n"
+            "  -h        this help;  -V  version\n"
+            "exit codes: 0 ok, 1 failed, 2 usage\n",
             DEFAULT_CONF);
 }
 

@@ -94,8 +94,9 @@ static void w_end(struct suki_buf *b, struct bufferevent *bev)
     /* Only out of memory fails it; a frame lost here would pin its message
      * for good, so it ends the process as every failed allocation does. */
     if (bufferevent_write(bev, b->p, b->len) != 0) {
-        suki_log_write(LOG_CRIT, "delivery agent channel: out of memory "
-                                 "queueing a %zu-byte frame",
+        suki_log_write(LOG_CRIT,
+                       "delivery agent channel: out of memory "
+                       "queueing a %zu-byte frame",
                        b->len);
         abort();
     }

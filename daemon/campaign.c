@@ -152,21 +152,29 @@ char *suki_campaign_message_id(const char *name, const char *client,
 
 /* ---- Lua scripts -------------------------------------------------- */
 
-static struct suki_redis_script walk_script = {"campaign-walk", suki_lua_campaign_walk, {0}};
+static struct suki_redis_script walk_script = {
+    "campaign-walk", suki_lua_campaign_walk, {0}};
 
-static struct suki_redis_script take_script = {"campaign-take", suki_lua_campaign_take, {0}};
+static struct suki_redis_script take_script = {
+    "campaign-take", suki_lua_campaign_take, {0}};
 
-static struct suki_redis_script outcome_script = {"campaign-outcome", suki_lua_campaign_outcome, {0}};
+static struct suki_redis_script outcome_script = {
+    "campaign-outcome", suki_lua_campaign_outcome, {0}};
 
-static struct suki_redis_script claim_script = {"campaign-claim", suki_lua_campaign_claim, {0}};
+static struct suki_redis_script claim_script = {
+    "campaign-claim", suki_lua_campaign_claim, {0}};
 
-static struct suki_redis_script renew_script = {"campaign-renew", suki_lua_campaign_renew, {0}};
+static struct suki_redis_script renew_script = {
+    "campaign-renew", suki_lua_campaign_renew, {0}};
 
-static struct suki_redis_script release_script = {"campaign-release", suki_lua_campaign_release, {0}};
+static struct suki_redis_script release_script = {
+    "campaign-release", suki_lua_campaign_release, {0}};
 
-static struct suki_redis_script pause_script = {"campaign-pause", suki_lua_campaign_pause, {0}};
+static struct suki_redis_script pause_script = {
+    "campaign-pause", suki_lua_campaign_pause, {0}};
 
-static struct suki_redis_script summary_script = {"campaign-summary", suki_lua_campaign_summary, {0}};
+static struct suki_redis_script summary_script = {
+    "campaign-summary", suki_lua_campaign_summary, {0}};
 
 /* ---- data --------------------------------------------------------- */
 

@@ -20,14 +20,14 @@ struct suki_dispatch;
 
 struct suki_daemon {
     struct event_base *base;
-    struct suki_conf *conf;          /* owned ref: the live config */
-    struct suki_ruleset *rules;      /* owned: live rules + plugins */
+    struct suki_conf *conf;           /* owned ref: the live config */
+    struct suki_ruleset *rules;       /* owned: live rules + plugins */
     struct suki_templates *templates; /* owned: live templates */
-    struct suki_holidays *holidays;  /* owned or NULL */
-    struct suki_redis *redis;        /* owned: commands and scripts */
-    struct suki_dispatch *dispatch;  /* owned: outgoing messages */
-    char consumer[128];              /* unique consumer name host:pid:time */
-    bool stopping;                   /* graceful stop in progress */
+    struct suki_holidays *holidays;   /* owned or NULL */
+    struct suki_redis *redis;         /* owned: commands and scripts */
+    struct suki_dispatch *dispatch;   /* owned: outgoing messages */
+    char consumer[128];               /* unique consumer name host:pid:time */
+    bool stopping;                    /* graceful stop in progress */
     int64_t started_ms;
 };
 

@@ -157,8 +157,8 @@ struct lane {
     int efd; /* eventfd: inbox or stop */
     /* under hub->mu */
     struct xq inbox;
-    bool stop;   /* leave the loop, cancel what is left */
-    bool exited; /* the thread is about to return: join it */
+    bool stop;           /* leave the loop, cancel what is left */
+    bool exited;         /* the thread is about to return: join it */
     struct lane_fd *fds; /* every socket libcurl holds open in this lane */
     size_t n_fds, cap_fds;
     /* lane thread only (set up by the front before the thread starts,
@@ -185,7 +185,7 @@ struct lane {
     struct suki_agent *agent;
     unsigned gen;
     int64_t agent_progress_ms; /* monotonic: last hand-over or answer */
-    LIST_ENTRY(lane) alink; /* on the agent's list of lanes */
+    LIST_ENTRY(lane) alink;    /* on the agent's list of lanes */
 };
 
 /* Start a lane: its loop, multi handle and thread (all signals blocked in

@@ -37,16 +37,14 @@ static char *transports_json(const struct suki_daemon *D)
             suki_dispatch_transport_state(D->dispatch, name, &st) < 0)
             continue;
         json_array_append_new(
-            a, json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}",
-                         "name", name, "breaker",
-                         suki_dispatch_breaker_name(st.breaker), "failures",
-                         st.consecutive_failures, "reopen_in_ms",
-                         (json_int_t)st.reopen_in_ms, "queued",
-                         (json_int_t)st.queued, "in_flight",
-                         (json_int_t)st.in_flight, "sent",
-                         (json_int_t)st.sent, "tempfail",
-                         (json_int_t)st.tempfail, "permfail",
-                         (json_int_t)st.permfail));
+            a, json_pack(
+                   "{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+                   name, "breaker", suki_dispatch_breaker_name(st.breaker),
+                   "failures", st.consecutive_failures, "reopen_in_ms",
+                   (json_int_t)st.reopen_in_ms, "queued", (json_int_t)st.queued,
+                   "in_flight", (json_int_t)st.in_flight, "sent",
+                   (json_int_t)st.sent, "tempfail", (json_int_t)st.tempfail,
+                   "permfail", (json_int_t)st.permfail));
     }
     char *s = json_dumps(a, JSON_COMPACT);
     json_decref(a);
@@ -69,10 +67,10 @@ static void publish(struct suki_heartbeat *hb)
     snprintf(fired, sizeof(fired), "%llu",
              (unsigned long long)suki_metrics.jobs_fired);
     snprintf(ttl, sizeof(ttl), "%d", SUKI_HEARTBEAT_TTL_S);
-    const char *hset[] = {"HSET",    key,      "pid",     pid,
-                          "version", VERSION,  "started", started,
-                          "updated", updated,  "events_applied", applied,
-                          "jobs_fired", fired, "transports", tj};
+    const char *hset[] = {
+        "HSET",       key,     "pid",        pid,     "version",        VERSION,
+        "started",    started, "updated",    updated, "events_applied", applied,
+        "jobs_fired", fired,   "transports", tj};
     const char *expire[] = {"EXPIRE", key, ttl};
     /* Replies are not needed: a lost heartbeat is refreshed in 2 s. */
     if (suki_redis_argv(D->redis, NULL, NULL, 0, SUKI_ARRAY_LEN(hset), hset,

@@ -209,7 +209,8 @@ static void serve_healthz(struct suki_http *h, struct evhttp_request *req)
 
 /* ---- /u/TOKEN ---- */
 
-static struct suki_redis_script unsub_script = {"unsubscribe", suki_lua_unsubscribe, {0}};
+static struct suki_redis_script unsub_script = {
+    "unsubscribe", suki_lua_unsubscribe, {0}};
 
 struct unsub_op {
     struct guard *g;

@@ -47,13 +47,17 @@
  * write that fails without effect), so no script stops half-way through a
  * batch. */
 
-static struct suki_redis_script apply_script = {"intake-apply", suki_lua_intake_apply, {0}};
+static struct suki_redis_script apply_script = {
+    "intake-apply", suki_lua_intake_apply, {0}};
 
-static struct suki_redis_script recover_script = {"intake-recover", suki_lua_intake_recover, {0}};
+static struct suki_redis_script recover_script = {
+    "intake-recover", suki_lua_intake_recover, {0}};
 
-static struct suki_redis_script lists_script = {"intake-lists", suki_lua_intake_lists, {0}};
+static struct suki_redis_script lists_script = {
+    "intake-lists", suki_lua_intake_lists, {0}};
 
-static struct suki_redis_script trim_script = {"intake-trim", suki_lua_intake_trim, {0}};
+static struct suki_redis_script trim_script = {
+    "intake-trim", suki_lua_intake_trim, {0}};
 
 /* ---- small helpers -------------------------------------------------- */
 

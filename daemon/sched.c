@@ -118,19 +118,19 @@ struct settle_batch {
 struct suki_sched {
     struct suki_daemon *D;
     struct suki_fire *fire;
-    struct event *timer;    /* the wake-up */
-    struct event *flush_ev; /* zero-delay: send the settle batch */
-    struct event *retry_ev; /* resend failed settle batches */
-    struct event *renew_ev; /* extend leases of slow jobs */
+    struct event *timer;         /* the wake-up */
+    struct event *flush_ev;      /* zero-delay: send the settle batch */
+    struct event *retry_ev;      /* resend failed settle batches */
+    struct event *renew_ev;      /* extend leases of slow jobs */
     struct renew_call *renewing; /* the renewal in flight, or NULL */
     uint64_t renew_gen;
-    struct event *stop_ev;  /* stop: completion check / timeout */
-    int64_t wake_ms;        /* wall clock the timer is armed for; or
-                               INT64_MAX when not armed */
-    bool claiming;          /* a claim script call is in flight */
-    size_t asked;           /* how many jobs it asked for */
-    bool again;             /* claim again when it returns */
-    bool blocked;           /* backpressure: claim when room frees up */
+    struct event *stop_ev; /* stop: completion check / timeout */
+    int64_t wake_ms;       /* wall clock the timer is armed for; or
+                              INT64_MAX when not armed */
+    bool claiming;         /* a claim script call is in flight */
+    size_t asked;          /* how many jobs it asked for */
+    bool again;            /* claim again when it returns */
+    bool blocked;          /* backpressure: claim when room frees up */
     bool stopping;
     bool stop_done;
     bool ready;            /* the first claim succeeded */
@@ -617,7 +617,8 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
         if (b->tries++ % 30 == 0)
             suki_warnx("scheduler: settling %zu jobs failed (%u times): %s; "
                        "retrying",
-                       b->records, b->tries, rep ? rep->str : "redis link down");
+                       b->records, b->tries,
+                       rep ? rep->str : "redis link down");
         if (!s->stop_done) {
             b->next = s->retry;
             s->retry = b;

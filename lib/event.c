@@ -19,9 +19,9 @@
 #define EVENT_STR_MAX 256
 #define EVENT_AT_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
 
-
 /* Deepest bracket nesting outside strings, stopping once above max. */
-static bool too_deep(const char *s, size_t len, int max) {
+static bool too_deep(const char *s, size_t len, int max)
+{
     int depth = 0;
     bool in_str = false, esc = false;
     for (size_t i = 0; i < len; i++) {
@@ -45,7 +45,8 @@ static bool too_deep(const char *s, size_t len, int max) {
     return false;
 }
 
-static bool type_ok(const char *t) {
+static bool type_ok(const char *t)
+{
     size_t n = strlen(t);
     if (n == 0 || n > EVENT_TYPE_MAX)
         return false;
@@ -69,7 +70,8 @@ static bool type_ok(const char *t) {
 }
 
 /* C0 controls, DEL and C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F). */
-static bool has_control(const char *s) {
+static bool has_control(const char *s)
+{
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p < 0x20 || *p == 0x7F)
             return true;
@@ -82,7 +84,8 @@ static bool has_control(const char *s) {
 /* Optional/required short string member: 0 with *out set (NULL if absent
  * and optional) or -EINVAL with the reason. */
 static int get_str(json_t *root, const char *key, bool required,
-                   const char **out, struct suki_err *err) {
+                   const char **out, struct suki_err *err)
+{
     json_t *v = json_object_get(root, key);
     *out = NULL;
     if (!v) {
@@ -103,8 +106,8 @@ static int get_str(json_t *root, const char *key, bool required,
     return 0;
 }
 
-static int validate(struct suki_event *ev, int64_t now_ms,
-                    struct suki_err *err) {
+static int validate(struct suki_event *ev, int64_t now_ms, struct suki_err *err)
+{
     json_t *root = ev->root;
     if (!json_is_object(root))
         return suki_err_set(err, -EINVAL, "not an object");
@@ -175,7 +178,8 @@ static int validate(struct suki_event *ev, int64_t now_ms,
  * depth 32); a zero field takes its default. Safe inside callbacks. */
 int suki_event_parse(const char *buf, size_t len,
                      const struct suki_event_limits *lim, int64_t now_ms,
-                     struct suki_event **out, struct suki_err *err) {
+                     struct suki_event **out, struct suki_err *err)
+{
     size_t max_size =
         lim && lim->max_size ? lim->max_size : EVENT_DEFAULT_MAX_SIZE;
     int max_depth =
@@ -273,7 +277,8 @@ int suki_event_new(const struct suki_event_parts *p, struct suki_event **out,
 }
 
 /* Free an event and everything it owns (NULL is fine). */
-void suki_event_free(struct suki_event *ev) {
+void suki_event_free(struct suki_event *ev)
+{
     if (!ev)
         return;
     free(ev->id);
@@ -288,7 +293,8 @@ void suki_event_free(struct suki_event *ev) {
 }
 
 /* Shortest "%g" text that reads back as the same double. */
-static void format_real(double d, char *buf, size_t len) {
+static void format_real(double d, char *buf, size_t len)
+{
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, len, "%.*g", prec, d);
         if (strtod(buf, NULL) == d)
@@ -298,7 +304,8 @@ static void format_real(double d, char *buf, size_t len) {
 
 /* data.FIELD as text; see event.h. Returns a pointer borrowed from ev
  * (its JSON or ev->scratch), valid until the next call or suki_event_free. */
-const char *suki_event_data_str(struct suki_event *ev, const char *field) {
+const char *suki_event_data_str(struct suki_event *ev, const char *field)
+{
     if (!ev || !ev->data || !field)
         return NULL;
     json_t *v = json_object_get(ev->data, field);
@@ -324,7 +331,8 @@ const char *suki_event_data_str(struct suki_event *ev, const char *field) {
 }
 
 static void skip_field(const struct suki_event *ev, const char *field,
-                       const char *why) {
+                       const char *why)
+{
     suki_warnx("event %s (client %s): profile field %s ignored: %s",
                ev->id ? ev->id : "-", ev->client, field, why);
 }
@@ -338,7 +346,8 @@ static void skip_field(const struct suki_event *ev, const char *field,
 void suki_event_profile_fields(const struct suki_event *ev,
                                void (*fn)(const char *field, const char *value,
                                           void *arg),
-                               void *arg) {
+                               void *arg)
+{
     static const char *const strs[] = {"name",   "email",    "manager",
                                        "locale", "timezone", "segment"};
     if (!ev || !fn)
@@ -381,7 +390,8 @@ void suki_event_profile_fields(const struct suki_event *ev,
         json_t *t;
         size_t total = 1;
         bool ok = json_is_array(tags);
-        json_array_foreach(tags, idx, t) {
+        json_array_foreach(tags, idx, t)
+        {
             if (!json_is_string(t) || has_control(json_string_value(t)))
                 ok = false;
             else
@@ -392,7 +402,8 @@ void suki_event_profile_fields(const struct suki_event *ev,
         } else {
             char *joined = suki_malloc(total);
             size_t w = 0;
-            json_array_foreach(tags, idx, t) {
+            json_array_foreach(tags, idx, t)
+            {
                 size_t n = json_string_length(t);
                 if (idx > 0)
                     joined[w++] = ',';

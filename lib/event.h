@@ -10,21 +10,21 @@
 #include "util.h"
 
 struct suki_event_limits {
-    size_t max_size;  /* bytes; larger input is refused */
-    int max_depth;    /* nesting depth of the document; default 32 */
+    size_t max_size; /* bytes; larger input is refused */
+    int max_depth;   /* nesting depth of the document; default 32 */
 };
 
 /* A validated event. Everything is owned by the event. */
 struct suki_event {
-    char *id;        /* producer's id or NULL */
-    char *type;      /* dotted lowercase, e.g. "meeting.held" */
-    char *client;    /* client id */
-    char *manager;   /* top-level manager or NULL */
-    int64_t at_ms;   /* "at", or receive time when absent */
-    json_t *root;    /* the whole document (one reference); NULL for an
-                        event built by suki_event_new */
-    json_t *data;    /* "data" object (maybe empty): borrowed from root, or
-                        one reference of its own when root is NULL */
+    char *id;         /* producer's id or NULL */
+    char *type;       /* dotted lowercase, e.g. "meeting.held" */
+    char *client;     /* client id */
+    char *manager;    /* top-level manager or NULL */
+    int64_t at_ms;    /* "at", or receive time when absent */
+    json_t *root;     /* the whole document (one reference); NULL for an
+                         event built by suki_event_new */
+    json_t *data;     /* "data" object (maybe empty): borrowed from root, or
+                         one reference of its own when root is NULL */
     char scratch[64]; /* formatting buffer for suki_event_data_str */
 };
 

@@ -25,29 +25,35 @@
 #define EW_BYTES 39
 #define LINE_MAX_BYTES 998
 
-
 /* ---- UTF-8 ---- */
 
-static bool utf8_valid(const char *s) {
+static bool utf8_valid(const char *s)
+{
     size_t n = strlen(s);
     return suki_utf8_bad_at((const unsigned char *)s, n) == n;
 }
 
-static bool is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+static bool is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
 
 /* ---- addresses ---- */
 
-static bool is_alnum(char c) {
+static bool is_alnum(char c)
+{
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            (c >= '0' && c <= '9');
 }
 
-static bool is_atext(char c) {
+static bool is_atext(char c)
+{
     return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c));
 }
 
 /* See mime.h. */
-bool suki_mime_addr_valid(const char *addr) {
+bool suki_mime_addr_valid(const char *addr)
+{
     const char *at, *label;
     size_t len, llen;
 
@@ -91,7 +97,8 @@ bool suki_mime_addr_valid(const char *addr) {
     }
 }
 
-static void trim(const char **s, size_t *n) {
+static void trim(const char **s, size_t *n)
+{
     while (*n > 0 && (**s == ' ' || **s == '\t')) {
         (*s)++;
         (*n)--;
@@ -102,7 +109,8 @@ static void trim(const char **s, size_t *n) {
 
 /* See mime.h. */
 int suki_mime_mailbox_parse(const char *s, struct suki_mailbox *out,
-                            struct suki_err *err) {
+                            struct suki_err *err)
+{
     const char *p = s, *lt;
     size_t n;
     char *addr = NULL, *name = NULL;
@@ -175,7 +183,8 @@ bad_name:
 }
 
 /* See mime.h. */
-void suki_mime_mailbox_clear(struct suki_mailbox *m) {
+void suki_mime_mailbox_clear(struct suki_mailbox *m)
+{
     if (m == NULL)
         return;
     free(m->name);
@@ -191,7 +200,8 @@ struct hdr {
     bool any;   /* a token follows the field name */
 };
 
-static void hdr_begin(struct hdr *h, struct suki_buf *b, const char *name) {
+static void hdr_begin(struct hdr *h, struct suki_buf *b, const char *name)
+{
     h->b = b;
     suki_buf_str(b, name);
     suki_buf_add(b, ":", 1);
@@ -202,7 +212,8 @@ static void hdr_begin(struct hdr *h, struct suki_buf *b, const char *name) {
 /* Append " tok", folding before it when the line would grow too long.
  * Folding turns the separating space into CRLF SP, so unfolding restores
  * the value exactly; a line never holds only white space. */
-static void hdr_token(struct hdr *h, const char *tok, size_t n) {
+static void hdr_token(struct hdr *h, const char *tok, size_t n)
+{
     if (h->any && n > 0 && h->col + 1 + n > FOLD_COL) {
         suki_buf_add(h->b, "\r\n", 2);
         h->col = 0;
@@ -213,12 +224,16 @@ static void hdr_token(struct hdr *h, const char *tok, size_t n) {
     h->any = true;
 }
 
-static void hdr_end(struct hdr *h) { suki_buf_add(h->b, "\r\n", 2); }
+static void hdr_end(struct hdr *h)
+{
+    suki_buf_add(h->b, "\r\n", 2);
+}
 
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static size_t b64(const unsigned char *in, size_t n, char *out) {
+static size_t b64(const unsigned char *in, size_t n, char *out)
+{
     size_t o = 0;
     for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned)in[i] << 16;
@@ -237,7 +252,8 @@ static size_t b64(const unsigned char *in, size_t n, char *out) {
 /* Write s (valid UTF-8) as B encoded-words of at most EW_BYTES bytes each,
  * split only between characters; control characters become spaces so the
  * decoded text is one line. */
-static void put_encoded_words(struct hdr *h, const char *s) {
+static void put_encoded_words(struct hdr *h, const char *s)
+{
     size_t n = strlen(s);
     const unsigned char *u = (const unsigned char *)s;
 
@@ -264,7 +280,8 @@ static void put_encoded_words(struct hdr *h, const char *s) {
 }
 
 /* Printable ASCII with no "=?" (which could read as an encoded-word). */
-static bool plain_ascii(const char *s) {
+static bool plain_ascii(const char *s)
+{
     for (const char *p = s; *p != '\0'; p++) {
         unsigned char c = (unsigned char)*p;
         if (c < 0x20 || c > 0x7e || (c == '=' && p[1] == '?'))
@@ -275,7 +292,8 @@ static bool plain_ascii(const char *s) {
 
 /* Unstructured value (Subject, X-Suki-Job): plain words when it is
  * printable ASCII with words short enough to fold, else encoded-words. */
-static void put_unstructured(struct hdr *h, const char *s) {
+static void put_unstructured(struct hdr *h, const char *s)
+{
     bool plain = plain_ascii(s);
     size_t word = 0;
 
@@ -299,8 +317,8 @@ static void put_unstructured(struct hdr *h, const char *s) {
 }
 
 /* A mailbox: display name (quoted-string or encoded-words) and <addr>. */
-static void put_mailbox(struct hdr *h, const struct suki_mailbox *m,
-                        bool last) {
+static void put_mailbox(struct hdr *h, const struct suki_mailbox *m, bool last)
+{
     char addr[SUKI_MIME_ADDR_MAX + 4];
     size_t n;
 
@@ -336,7 +354,8 @@ static void put_mailbox(struct hdr *h, const struct suki_mailbox *m,
 /* Quoted-printable with CRLF line ends. Any input line end (LF, CRLF, CR)
  * becomes CRLF. A '.' or "From " starting an encoded line is encoded too, so
  * neither SMTP dot-stuffing nor mbox "From " quoting can touch the body. */
-static void qp_body(struct suki_buf *b, const char *s) {
+static void qp_body(struct suki_buf *b, const char *s)
+{
     static const char hex[] = "0123456789ABCDEF";
     size_t n = strlen(s), col = 0;
 
@@ -381,7 +400,8 @@ static void qp_body(struct suki_buf *b, const char *s) {
 /* ---- checks ---- */
 
 static int check_text(const char *what, const char *s, size_t max,
-                      struct suki_err *err) {
+                      struct suki_err *err)
+{
     if (s == NULL)
         return suki_err_set(err, -EINVAL, "message has no %s", what);
     if (strlen(s) > max)
@@ -392,7 +412,8 @@ static int check_text(const char *what, const char *s, size_t max,
 }
 
 static int check_mailbox(const char *what, const struct suki_mailbox *m,
-                         struct suki_err *err) {
+                         struct suki_err *err)
+{
     if (m == NULL || m->addr == NULL)
         return suki_err_set(err, -EINVAL, "message has no %s address", what);
     if (!suki_mime_addr_valid(m->addr))
@@ -407,7 +428,8 @@ static int check_mailbox(const char *what, const struct suki_mailbox *m,
 }
 
 /* "<left@right>" with printable ASCII and no white space or brackets. */
-static bool msgid_valid(const char *s) {
+static bool msgid_valid(const char *s)
+{
     size_t n = s ? strlen(s) : 0;
     bool at = false;
 
@@ -424,7 +446,8 @@ static bool msgid_valid(const char *s) {
     return at && s[1] != '@' && s[n - 2] != '@';
 }
 
-static bool url_valid(const char *s) {
+static bool url_valid(const char *s)
+{
     size_t n = strlen(s);
 
     if (n > SUKI_MIME_URL_MAX || (strncasecmp(s, "https://", 8) != 0 &&
@@ -447,21 +470,25 @@ static bool url_valid(const char *s) {
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
-static void sha256_fetch(void) {
+static void sha256_fetch(void)
+{
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-static const EVP_MD *sha256(void) {
+static const EVP_MD *sha256(void)
+{
     pthread_once(&sha256_once, sha256_fetch);
     return sha256_md ? sha256_md : EVP_sha256();
 }
 #else
-static const EVP_MD *sha256(void) {
+static const EVP_MD *sha256(void)
+{
     return EVP_sha256();
 }
 #endif
 
-static void sha256_hex(const void *data, size_t n, char *hex, size_t digits) {
+static void sha256_hex(const void *data, size_t n, char *hex, size_t digits)
+{
     static const char x[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -474,7 +501,8 @@ static void sha256_hex(const void *data, size_t n, char *hex, size_t digits) {
 }
 
 /* See mime.h. */
-char *suki_mime_message_id(const char *key, const char *from_addr) {
+char *suki_mime_message_id(const char *key, const char *from_addr)
+{
     char hex[33];
     const char *at = from_addr ? strrchr(from_addr, '@') : NULL;
     char *domain, *id;
@@ -493,7 +521,8 @@ char *suki_mime_message_id(const char *key, const char *from_addr) {
 }
 
 /* See mime.h. */
-void suki_mime_date(int64_t ms, char *buf, size_t size) {
+void suki_mime_date(int64_t ms, char *buf, size_t size)
+{
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed",
                                     "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr",
@@ -520,7 +549,8 @@ void suki_mime_date(int64_t ms, char *buf, size_t size) {
 
 /* ---- the message ---- */
 
-static int check_msg(const struct suki_mime_msg *in, struct suki_err *err) {
+static int check_msg(const struct suki_mime_msg *in, struct suki_err *err)
+{
     int rc;
 
     if ((rc = check_mailbox("From", in->from, err)) < 0)
@@ -558,7 +588,8 @@ static int check_msg(const struct suki_mime_msg *in, struct suki_err *err) {
 }
 
 /* Every line ends in CRLF and holds at most 998 bytes before it. */
-static bool lines_ok(const char *s, size_t n) {
+static bool lines_ok(const char *s, size_t n)
+{
     size_t col = 0;
 
     for (size_t i = 0; i < n; i++) {
@@ -578,7 +609,8 @@ static bool lines_ok(const char *s, size_t n) {
 
 /* See mime.h. */
 int suki_mime_build(const struct suki_mime_msg *in, char **out, size_t *len,
-                    struct suki_err *err) {
+                    struct suki_err *err)
+{
     struct suki_buf b = {0}, h = {0};
     struct hdr hd;
     char date[64], boundary[64];
@@ -628,7 +660,8 @@ int suki_mime_build(const struct suki_mime_msg *in, char **out, size_t *len,
         suki_buf_add(&h, ">", 1);
         hdr_token(&hd, h.p, h.len);
         hdr_end(&hd);
-        suki_buf_str(&b, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+        suki_buf_str(&b,
+                     "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
     }
 
     if (in->job_key != NULL) {
@@ -639,7 +672,7 @@ int suki_mime_build(const struct suki_mime_msg *in, char **out, size_t *len,
 
     if (in->html == NULL) {
         suki_buf_str(&b, "Content-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+                         "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
         qp_body(&b, in->text);
     } else {
         /* The boundary is a hash of the content, so the same message is
@@ -659,18 +692,19 @@ int suki_mime_build(const struct suki_mime_msg *in, char **out, size_t *len,
         free(k.p);
         snprintf(boundary, sizeof(boundary), "=_suki_%s", hex);
 
-        suki_buf_str(&b, "Content-Type: multipart/alternative;\r\n boundary=\"");
+        suki_buf_str(&b,
+                     "Content-Type: multipart/alternative;\r\n boundary=\"");
         suki_buf_str(&b, boundary);
         suki_buf_str(&b, "\"\r\n\r\nThis is a multi-part message in MIME "
-                     "format.\r\n\r\n--");
+                         "format.\r\n\r\n--");
         suki_buf_str(&b, boundary);
         suki_buf_str(&b, "\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+                         "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
         qp_body(&b, in->text);
         suki_buf_str(&b, "\r\n--");
         suki_buf_str(&b, boundary);
         suki_buf_str(&b, "\r\nContent-Type: text/html; charset=utf-8\r\n"
-                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+                         "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
         qp_body(&b, in->html);
         suki_buf_str(&b, "\r\n--");
         suki_buf_str(&b, boundary);

@@ -78,9 +78,9 @@ static struct evdns_base *resolver(struct event_base *base)
     for (size_t i = 0; i < SUKI_ARRAY_LEN(resolvers); i++) {
         if (resolvers[i].base)
             continue;
-        resolvers[i].dns = evdns_base_new(
-            base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                      EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        resolvers[i].dns =
+            evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
         if (resolvers[i].dns)
             resolvers[i].base = base;
         return resolvers[i].dns;
@@ -146,7 +146,10 @@ static void pending_unlink(struct suki_redis *r, struct pending *p)
     r->n_pending--;
 }
 
-static void pending_free(struct pending *p) { free(p); }
+static void pending_free(struct pending *p)
+{
+    free(p);
+}
 
 static void set_state(struct suki_redis *r, enum link_state s)
 {
@@ -275,8 +278,7 @@ int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
     if (!known) {
         suki_redis_add_script(r, s);
         const char *lv[3] = {"SCRIPT", "LOAD", s->src};
-        if (send_argv(r, on_load_reply, NULL, 0, 3, lv, NULL, NULL, false) <
-            0)
+        if (send_argv(r, on_load_reply, NULL, 0, 3, lv, NULL, NULL, false) < 0)
             return -ENOTCONN;
     }
     int total = argc + 3;
@@ -441,7 +443,7 @@ static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
     struct suki_redis *r = arg;
     if (r->state == LINK_CONNECTING || r->state == LINK_RESOLVING) {
         drop_link(r, r->state == LINK_RESOLVING ? "host name lookup timed out"
-                                                 : "connect timed out");
+                                                : "connect timed out");
         return;
     }
     start_connect(r);
@@ -623,7 +625,7 @@ void suki_redis_free(struct suki_redis *r)
 
 bool suki_redis_error_is_temporary(const redisReply *reply)
 {
-    static const char *const temp[] = {"LOADING",    "BUSY",      "OOM",
+    static const char *const temp[] = {"LOADING",    "BUSY",       "OOM",
                                        "READONLY",   "MASTERDOWN", "TRYAGAIN",
                                        "NOREPLICAS", "CLUSTERDOWN"};
     if (!reply || reply->type != REDIS_REPLY_ERROR || !reply->str)

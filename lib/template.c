@@ -65,7 +65,8 @@ struct diag_ctx {
 static void diag(struct diag_ctx *c, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void diag(struct diag_ctx *c, int line, const char *fmt, ...) {
+static void diag(struct diag_ctx *c, int line, const char *fmt, ...)
+{
     char msg[SUKI_ERR_LEN];
     va_list ap;
 
@@ -77,24 +78,24 @@ static void diag(struct diag_ctx *c, int line, const char *fmt, ...) {
         suki_conf_diags_add(c->d, c->file, line, "%s", msg);
 }
 
-
 /* ---- UTF-8 ---- */
-
 
 /* ---- names ---- */
 
 static const char *const var_roots[] = {
-    "client", "event",   "data",           "rule",
-    "due",    "manager", "unsubscribe_url", "campaign",
+    "client",  "event",           "data",     "rule", "due",
+    "manager", "unsubscribe_url", "campaign",
 };
 
-static bool name_char(char c) {
+static bool name_char(char c)
+{
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 /* A variable name: dotted segments of [A-Za-z0-9_-], known root. */
-static const char *check_var_name(const char *s, size_t n) {
+static const char *check_var_name(const char *s, size_t n)
+{
     size_t seg = 0, root_len = n;
 
     if (n == 0)
@@ -124,7 +125,8 @@ static const char *check_var_name(const char *s, size_t n) {
 /* ---- compiler ---- */
 
 static void part_push(struct part *p, enum node_kind kind, const char *s,
-                      size_t len) {
+                      size_t len)
+{
     if (p->n == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 16;
         p->v = suki_realloc(p->v, p->cap * sizeof(*p->v));
@@ -136,7 +138,8 @@ static void part_push(struct part *p, enum node_kind kind, const char *s,
     p->n++;
 }
 
-static void part_free(struct part *p) {
+static void part_free(struct part *p)
+{
     for (size_t i = 0; i < p->n; i++)
         free(p->v[i].s);
     free(p->v);
@@ -156,12 +159,16 @@ struct compiler {
     int depth;
 };
 
-static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* A tag found at s: sets *end past it, the sigil and the trimmed name.
  * Returns an error text or NULL. */
 static const char *scan_tag(const char *s, const char *eol, const char **end,
-                            char *sigil, const char **name, size_t *nlen) {
+                            char *sigil, const char **name, size_t *nlen)
+{
     const char *in = s + 2, *close;
     const char *closer = "}}";
 
@@ -201,7 +208,8 @@ static const char *scan_tag(const char *s, const char *eol, const char **end,
 
 /* Handle one tag; returns false after reporting an error. */
 static bool compile_tag(struct compiler *c, int line, char sigil,
-                        const char *name, size_t nlen) {
+                        const char *name, size_t nlen)
+{
     const char *why;
 
     if (sigil == '!')
@@ -260,7 +268,8 @@ static bool compile_tag(struct compiler *c, int line, char sigil,
 /* Compile src (LF line endings) whose first line is first_line into p.
  * Returns false after reporting the first error. */
 static bool compile_part(struct diag_ctx *dc, struct part *p, const char *src,
-                         size_t len, int first_line) {
+                         size_t len, int first_line)
+{
     struct compiler c = {.dc = dc, .p = p, .depth = 0};
     const char *s = src, *end = src + len;
     int line = first_line;
@@ -332,7 +341,8 @@ static bool compile_part(struct diag_ctx *dc, struct part *p, const char *src,
 /* ---- file parser ---- */
 
 /* "--- word" (trailing blanks allowed): returns word length, word in *w. */
-static size_t marker(const char *s, size_t n, const char **w) {
+static size_t marker(const char *s, size_t n, const char **w)
+{
     size_t i = 4, wl = 0;
 
     if (n < 5 || memcmp(s, "--- ", 4) != 0)
@@ -349,7 +359,8 @@ static size_t marker(const char *s, size_t n, const char **w) {
 
 /* Check bytes and normalise CRLF to LF. Returns owned copy or NULL. */
 static char *check_bytes(struct diag_ctx *dc, const char *buf, size_t len,
-                         size_t *out_len) {
+                         size_t *out_len)
+{
     struct suki_buf b = {0};
     int line = 1;
 
@@ -386,14 +397,16 @@ static char *check_bytes(struct diag_ctx *dc, const char *buf, size_t len,
 }
 
 /* Length of s without trailing blanks and newlines. */
-static size_t trim_body(const char *s, size_t n) {
+static size_t trim_body(const char *s, size_t n)
+{
     while (n > 0 && (s[n - 1] == '\n' || is_blank(s[n - 1])))
         n--;
     return n;
 }
 
 /* A non-empty body ends with exactly one newline. */
-static void end_with_newline(struct part *p) {
+static void end_with_newline(struct part *p)
+{
     const struct node *last = p->n > 0 ? &p->v[p->n - 1] : NULL;
 
     if (last != NULL &&
@@ -402,7 +415,8 @@ static void end_with_newline(struct part *p) {
 }
 
 static bool parse_file(struct diag_ctx *dc, const char *buf, size_t len,
-                       struct variant *v) {
+                       struct variant *v)
+{
     enum { HEAD, TEXT, HTML } state = HEAD;
     const char *subj = NULL, *text = NULL, *html = NULL, *text_end = NULL;
     size_t subj_len = 0;
@@ -453,8 +467,9 @@ static bool parse_file(struct diag_ctx *dc, const char *buf, size_t len,
                 if (tab != NULL) {
                     /* template.h: the subject is one line with no control
                      * characters (a tab would be folded or shown raw). */
-                    diag(dc, line, "control character 0x09 (tab) in the "
-                                   "subject");
+                    diag(dc, line,
+                         "control character 0x09 (tab) in the "
+                         "subject");
                     return false;
                 }
                 if (subj_len == 0) {
@@ -507,7 +522,8 @@ static bool parse_file(struct diag_ctx *dc, const char *buf, size_t len,
 
 /* ---- loader ---- */
 
-static bool valid_tmpl_name(const char *s, size_t n) {
+static bool valid_tmpl_name(const char *s, size_t n)
+{
     if (n == 0 || !name_char(s[0]) || s[0] == '-' || s[0] == '_')
         return false;
     for (size_t i = 0; i < n; i++)
@@ -517,7 +533,8 @@ static bool valid_tmpl_name(const char *s, size_t n) {
 }
 
 /* [A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})* */
-static bool valid_locale(const char *s) {
+static bool valid_locale(const char *s)
+{
     size_t i = 0, seg = 0;
     while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z'))
         i++;
@@ -539,14 +556,16 @@ static bool valid_locale(const char *s) {
     return true;
 }
 
-static char lc_norm(char c) {
+static char lc_norm(char c)
+{
     if (c >= 'A' && c <= 'Z')
         return (char)(c - 'A' + 'a');
     return c == '_' ? '-' : c;
 }
 
 /* Locales compare case-insensitively with '_' == '-', over n bytes of a. */
-static bool locale_eq_n(const char *a, size_t n, const char *b) {
+static bool locale_eq_n(const char *a, size_t n, const char *b)
+{
     if (strlen(b) != n)
         return false;
     for (size_t i = 0; i < n; i++)
@@ -555,7 +574,8 @@ static bool locale_eq_n(const char *a, size_t n, const char *b) {
     return true;
 }
 
-static void variant_free(struct variant *v) {
+static void variant_free(struct variant *v)
+{
     free(v->locale);
     free(v->file);
     part_free(&v->subject);
@@ -563,19 +583,21 @@ static void variant_free(struct variant *v) {
     part_free(&v->html);
 }
 
-static void tmpl_free(struct tmpl *t) {
+static void tmpl_free(struct tmpl *t)
+{
     for (size_t i = 0; i < t->n; i++)
         variant_free(&t->v[i]);
     free(t->v);
     free(t->name);
 }
 
-static int cmp_str(const void *a, const void *b) {
+static int cmp_str(const void *a, const void *b)
+{
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static struct tmpl *find_tmpl(const struct suki_templates *t,
-                              const char *name) {
+static struct tmpl *find_tmpl(const struct suki_templates *t, const char *name)
+{
     for (size_t i = 0; i < t->n; i++)
         if (strcmp(t->v[i].name, name) == 0)
             return &t->v[i];
@@ -583,8 +605,8 @@ static struct tmpl *find_tmpl(const struct suki_templates *t,
 }
 
 static void load_one(struct suki_templates *t, const char *dir,
-                     const char *fname, struct suki_conf_diags *d,
-                     int *errors) {
+                     const char *fname, struct suki_conf_diags *d, int *errors)
+{
     char *path = suki_asprintf("%s/%s", dir, fname);
     struct diag_ctx dc = {.d = d, .file = path, .errors = 0};
     size_t flen = strlen(fname) - strlen(".tmpl"), len, nlen;
@@ -653,7 +675,8 @@ out:
 /* See template.h. */
 struct suki_templates *suki_templates_load(const char *dir,
                                            const char *default_locale,
-                                           struct suki_conf_diags *d) {
+                                           struct suki_conf_diags *d)
+{
     struct suki_templates *t = suki_calloc(1, sizeof(*t));
     struct diag_ctx dc = {.d = d, .file = dir, .errors = 0};
     char **names = NULL;
@@ -712,7 +735,8 @@ struct suki_templates *suki_templates_load(const char *dir,
 }
 
 /* See template.h. */
-void suki_templates_free(struct suki_templates *t) {
+void suki_templates_free(struct suki_templates *t)
+{
     if (t == NULL)
         return;
     for (size_t i = 0; i < t->n; i++)
@@ -723,12 +747,14 @@ void suki_templates_free(struct suki_templates *t) {
 }
 
 /* See template.h. */
-bool suki_templates_has(const struct suki_templates *t, const char *name) {
+bool suki_templates_has(const struct suki_templates *t, const char *name)
+{
     return t != NULL && name != NULL && find_tmpl(t, name) != NULL;
 }
 
 /* See template.h. */
-size_t suki_templates_count(const struct suki_templates *t) {
+size_t suki_templates_count(const struct suki_templates *t)
+{
     return t ? t->n : 0;
 }
 
@@ -737,7 +763,8 @@ size_t suki_templates_count(const struct suki_templates *t) {
 enum ctx { CTX_SUBJECT, CTX_TEXT, CTX_HTML };
 
 /* NEL (U+0085), LINE SEPARATOR (U+2028), PARAGRAPH SEPARATOR (U+2029). */
-static bool is_line_separator(const unsigned char *s, size_t k) {
+static bool is_line_separator(const unsigned char *s, size_t k)
+{
     return (k == 2 && s[0] == 0xc2 && s[1] == 0x85) ||
            (k == 3 && s[0] == 0xe2 && s[1] == 0x80 &&
             (s[2] == 0xa8 || s[2] == 0xa9));
@@ -747,7 +774,8 @@ static bool is_line_separator(const unsigned char *s, size_t k) {
  * characters become spaces (bodies keep tab and newline), HTML-escaped
  * when asked. */
 static void put_value(struct suki_buf *b, const char *v, enum ctx ctx,
-                      bool escape) {
+                      bool escape)
+{
     const unsigned char *s = (const unsigned char *)v;
     size_t n = strlen(v);
 
@@ -793,7 +821,8 @@ static void put_value(struct suki_buf *b, const char *v, enum ctx ctx,
 
 static void render_part(const struct part *p, enum ctx ctx,
                         const char *(*lookup)(const char *, void *), void *arg,
-                        struct suki_buf *b) {
+                        struct suki_buf *b)
+{
     size_t i = 0;
 
     while (i < p->n) {
@@ -825,7 +854,8 @@ static void render_part(const struct part *p, enum ctx ctx,
 }
 
 static const struct variant *pick_variant(const struct tmpl *tp,
-                                          const char *locale, const char *def) {
+                                          const char *locale, const char *def)
+{
     size_t n, lang;
 
     if (locale != NULL) {
@@ -850,7 +880,8 @@ int suki_template_render(const struct suki_templates *t, const char *name,
                          const char *locale,
                          const char *(*lookup)(const char *var, void *arg),
                          void *arg, struct suki_rendered *out,
-                         struct suki_err *err) {
+                         struct suki_err *err)
+{
     const struct tmpl *tp;
     const struct variant *v;
     struct suki_buf b = {0};
@@ -903,7 +934,8 @@ int suki_template_render(const struct suki_templates *t, const char *name,
 }
 
 /* See template.h. */
-void suki_rendered_clear(struct suki_rendered *r) {
+void suki_rendered_clear(struct suki_rendered *r)
+{
     if (r == NULL)
         return;
     free(r->subject);

@@ -35,16 +35,21 @@
 /* ------------------------------------------------------------------ */
 /* Civil calendar */
 
-static int64_t floordiv(int64_t a, int64_t b) {
+static int64_t floordiv(int64_t a, int64_t b)
+{
     int64_t q = a / b;
     if ((a % b != 0) && ((a < 0) != (b < 0)))
         q--;
     return q;
 }
 
-static int64_t floormod(int64_t a, int64_t b) { return a - floordiv(a, b) * b; }
+static int64_t floormod(int64_t a, int64_t b)
+{
+    return a - floordiv(a, b) * b;
+}
 
-static int64_t days_from_civil(int64_t y, int m, int d) {
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
     y -= m <= 2;
     int64_t era = floordiv(y, 400);
     int64_t yoe = y - era * 400;
@@ -53,7 +58,8 @@ static int64_t days_from_civil(int64_t y, int m, int d) {
     return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int *y, int *m, int *d) {
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
     z += 719468;
     int64_t era = floordiv(z, 146097);
     int64_t doe = z - era * 146097;
@@ -65,11 +71,13 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d) {
     *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
-static bool is_leap(int y) {
+static bool is_leap(int y)
+{
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static int days_in_month(int y, int m) {
+static int days_in_month(int y, int m)
+{
     static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (m == 2 && is_leap(y))
         return 29;
@@ -77,10 +85,14 @@ static int days_in_month(int y, int m) {
 }
 
 /* 0 = Sunday */
-static int weekday(int64_t days) { return (int)floormod(days + 4, 7); }
+static int weekday(int64_t days)
+{
+    return (int)floormod(days + 4, 7);
+}
 
 /* Broken-down fields of a "naive" ms count (UTC or already shifted). */
-static void split_ms(int64_t ms, struct suki_tm *tm) {
+static void split_ms(int64_t ms, struct suki_tm *tm)
+{
     int64_t days = floordiv(ms, MS_PER_DAY);
     int64_t rem = ms - days * MS_PER_DAY;
     civil_from_days(days, &tm->year, &tm->mon, &tm->mday);
@@ -94,7 +106,8 @@ static void split_ms(int64_t ms, struct suki_tm *tm) {
 /* ------------------------------------------------------------------ */
 /* RFC 3339 / RFC 5322 */
 
-static bool take_digits(const char *s, int n, int *out) {
+static bool take_digits(const char *s, int n, int *out)
+{
     int v = 0;
     for (int i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
@@ -105,13 +118,15 @@ static bool take_digits(const char *s, int n, int *out) {
     return true;
 }
 
-static bool parse_ymd(const char *s, int *y, int *m, int *d) {
+static bool parse_ymd(const char *s, int *y, int *m, int *d)
+{
     return take_digits(s, 4, y) && s[4] == '-' && take_digits(s + 5, 2, m) &&
            s[7] == '-' && take_digits(s + 8, 2, d);
 }
 
 /* Parse a strict RFC 3339 date-time; see timeutil.h. */
-int suki_time_parse_rfc3339(const char *s, int64_t *ms, struct suki_err *err) {
+int suki_time_parse_rfc3339(const char *s, int64_t *ms, struct suki_err *err)
+{
     static const char want[] = "want e.g. 2026-11-27T10:00:00+08:00";
     int y, mo, d, h, mi, se;
     if (!s || !*s)
@@ -178,7 +193,8 @@ int suki_time_parse_rfc3339(const char *s, int64_t *ms, struct suki_err *err) {
 }
 
 /* Parse "YYYY-MM-DD"; see timeutil.h. */
-int suki_time_parse_date(const char *s, int *year, int *mon, int *mday) {
+int suki_time_parse_date(const char *s, int *year, int *mon, int *mday)
+{
     int y, m, d;
     if (!s || strlen(s) != 10 || !parse_ymd(s, &y, &m, &d))
         return -EINVAL;
@@ -191,7 +207,8 @@ int suki_time_parse_date(const char *s, int *year, int *mon, int *mday) {
 }
 
 /* Parse "HH:MM"; see timeutil.h. */
-int suki_time_parse_hhmm(const char *s, int *hh, int *mm) {
+int suki_time_parse_hhmm(const char *s, int *hh, int *mm)
+{
     int h, m;
     if (!s || strlen(s) != 5 || !take_digits(s, 2, &h) || s[2] != ':' ||
         !take_digits(s + 3, 2, &m) || h > 23 || m > 59)
@@ -202,7 +219,8 @@ int suki_time_parse_hhmm(const char *s, int *hh, int *mm) {
 }
 
 /* Format as RFC 3339 UTC; see timeutil.h. */
-void suki_time_format_rfc3339(int64_t ms, char *buf, size_t len) {
+void suki_time_format_rfc3339(int64_t ms, char *buf, size_t len)
+{
     struct suki_tm tm;
     split_ms(ms, &tm);
     if (tm.ms)
@@ -214,7 +232,8 @@ void suki_time_format_rfc3339(int64_t ms, char *buf, size_t len) {
 }
 
 /* Format as an RFC 5322 Date value in UTC; see timeutil.h. */
-void suki_time_format_rfc5322(int64_t ms, char *buf, size_t len) {
+void suki_time_format_rfc5322(int64_t ms, char *buf, size_t len)
+{
     static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed",
                                      "Thu", "Fri", "Sat"};
     static const char *const mn[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -252,14 +271,16 @@ struct zone {
 static struct zone *zc_table[ZC_SLOTS];
 static int zc_count;
 
-static uint32_t hash_str(const char *s) {
+static uint32_t hash_str(const char *s)
+{
     uint32_t h = 2166136261u;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return h;
 }
 
-static void zone_free(struct zone *z) {
+static void zone_free(struct zone *z)
+{
     if (!z)
         return;
     for (int i = 0; i < ZC_NYEARS; i++)
@@ -268,14 +289,16 @@ static void zone_free(struct zone *z) {
     free(z);
 }
 
-static const char *tz_dir(void) {
+static const char *tz_dir(void)
+{
     const char *d = getenv("TZDIR");
     return d && *d ? d : "/usr/share/zoneinfo";
 }
 
 /* A zone name is a relative path under the tz directory naming a TZif file.
  * "right/" zones count leap seconds, which epoch milliseconds do not. */
-static bool zone_file_ok(const char *name) {
+static bool zone_file_ok(const char *name)
+{
     size_t n = strlen(name);
     if (n == 0 || n > ZONE_NAME_MAX || name[0] == '/' || name[0] == '.' ||
         strncmp(name, "right/", 6) == 0)
@@ -301,7 +324,8 @@ static bool zone_file_ok(const char *name) {
     return ok;
 }
 
-static struct zone *zone_get(const char *name) {
+static struct zone *zone_get(const char *name)
+{
     if (!name || !*name || strlen(name) > ZONE_NAME_MAX)
         return NULL;
     uint32_t h = hash_str(name);
@@ -337,7 +361,8 @@ static struct zone *zone_get(const char *name) {
 static char *saved_tz;
 static bool saved_tz_set;
 
-static void glibc_enter(const struct zone *z) {
+static void glibc_enter(const struct zone *z)
+{
     const char *cur = getenv("TZ");
     saved_tz_set = cur != NULL;
     saved_tz = cur ? suki_strdup(cur) : NULL;
@@ -347,7 +372,8 @@ static void glibc_enter(const struct zone *z) {
     tzset();
 }
 
-static void glibc_leave(void) {
+static void glibc_leave(void)
+{
     if (saved_tz_set)
         setenv("TZ", saved_tz, 1);
     else
@@ -356,7 +382,8 @@ static void glibc_leave(void) {
     suki_sfree(saved_tz);
 }
 
-static int glibc_off(int64_t s) {
+static int glibc_off(int64_t s)
+{
     time_t t = (time_t)s;
     struct tm tm;
     if (!localtime_r(&t, &tm))
@@ -364,7 +391,8 @@ static int glibc_off(int64_t s) {
     return (int)tm.tm_gmtoff;
 }
 
-static struct zyear *zyear_fill(const struct zone *z, int year) {
+static struct zyear *zyear_fill(const struct zone *z, int year)
+{
     struct zyear *zy = suki_calloc(1, sizeof(*zy));
     int64_t start = days_from_civil(year, 1, 1) * 86400;
     int64_t last = days_from_civil(year + 1, 1, 1) * 86400 - 1;
@@ -402,7 +430,8 @@ static struct zyear *zyear_fill(const struct zone *z, int year) {
 }
 
 /* Offset in seconds of zone z at UTC ms (0 for UTC or an unknown zone). */
-static int zone_offset(struct zone *z, int64_t ms) {
+static int zone_offset(struct zone *z, int64_t ms)
+{
     if (!z || !z->valid || z->utc)
         return 0;
     int64_t s = floordiv(ms, 1000);
@@ -429,13 +458,15 @@ static int zone_offset(struct zone *z, int64_t ms) {
 }
 
 /* Valid zone name check; see timeutil.h. */
-bool suki_tz_valid(const char *tz) {
+bool suki_tz_valid(const char *tz)
+{
     struct zone *z = zone_get(tz);
     return z && z->valid;
 }
 
 /* UTC -> local; see timeutil.h. */
-int suki_time_to_local(int64_t ms, const char *tz, struct suki_tm *out) {
+int suki_time_to_local(int64_t ms, const char *tz, struct suki_tm *out)
+{
     struct zone *z = zone_get(tz);
     if (!z || !z->valid)
         return -EINVAL;
@@ -449,7 +480,8 @@ int suki_time_to_local(int64_t ms, const char *tz, struct suki_tm *out) {
  * overlap), in increasing order. Returns how many; for none (a gap) *gap
  * gets L read with the offset before the jump, i.e. moved forward by it. */
 static int local_candidates(struct zone *z, int64_t L, int64_t cand[2],
-                            int64_t *gap) {
+                            int64_t *gap)
+{
     const int64_t win = 30 * 3600000LL;
     int oa = zone_offset(z, L - win);
     int ob = zone_offset(z, L + win);
@@ -476,7 +508,8 @@ static int local_candidates(struct zone *z, int64_t L, int64_t cand[2],
     return n;
 }
 
-static int64_t local_to_utc(struct zone *z, int64_t L) {
+static int64_t local_to_utc(struct zone *z, int64_t L)
+{
     int64_t cand[2], gap;
     if (local_candidates(z, L, cand, &gap) == 0)
         return gap;
@@ -484,8 +517,8 @@ static int64_t local_to_utc(struct zone *z, int64_t L) {
 }
 
 /* Local -> UTC; see timeutil.h. */
-int suki_time_from_local(const struct suki_tm *lt, const char *tz,
-                         int64_t *ms) {
+int suki_time_from_local(const struct suki_tm *lt, const char *tz, int64_t *ms)
+{
     struct zone *z = zone_get(tz);
     if (!z || !z->valid || !lt)
         return -EINVAL;
@@ -504,7 +537,8 @@ int suki_time_from_local(const struct suki_tm *lt, const char *tz,
 /* Day arithmetic */
 
 /* Local day number and time of day (ms) of t in z. */
-static void local_day(struct zone *z, int64_t t, int64_t *day, int64_t *tod) {
+static void local_day(struct zone *z, int64_t t, int64_t *day, int64_t *tod)
+{
     int64_t L = t + zone_offset(z, t) * 1000LL;
     *day = floordiv(L, MS_PER_DAY);
     *tod = L - *day * MS_PER_DAY;
@@ -512,7 +546,8 @@ static void local_day(struct zone *z, int64_t t, int64_t *day, int64_t *tod) {
 
 /* t + n calendar days keeping local time of day; see timeutil.h. An unknown
  * zone counts as UTC (zones are validated where they enter the system). */
-int64_t suki_time_add_days(int64_t t_ms, int n, const char *tz) {
+int64_t suki_time_add_days(int64_t t_ms, int n, const char *tz)
+{
     struct zone *z = zone_get(tz);
     int64_t day, tod;
     local_day(z, t_ms, &day, &tod);
@@ -524,7 +559,8 @@ static bool working_day(const struct suki_holidays *h, int64_t day);
 /* t + n working days keeping local time of day; see timeutil.h. Negative n
  * counts backwards the same way. Costs O(n) days. Unknown zone = UTC. */
 int64_t suki_time_add_business_days(int64_t t_ms, int n, const char *tz,
-                                    const struct suki_holidays *h) {
+                                    const struct suki_holidays *h)
+{
     if (n == 0)
         return t_ms;
     struct zone *z = zone_get(tz);
@@ -545,7 +581,8 @@ int64_t suki_time_add_business_days(int64_t t_ms, int n, const char *tz,
 /* First instant >= t with local time hh:mm; see timeutil.h. A day whose
  * hh:mm is skipped by DST yields the moved-forward instant. Unknown zone =
  * UTC. */
-int64_t suki_time_at_local(int64_t t_ms, int hh, int mm, const char *tz) {
+int64_t suki_time_at_local(int64_t t_ms, int hh, int mm, const char *tz)
+{
     struct zone *z = zone_get(tz);
     int64_t day, tod;
     local_day(z, t_ms, &day, &tod);
@@ -565,7 +602,8 @@ int64_t suki_time_at_local(int64_t t_ms, int hh, int mm, const char *tz) {
 }
 
 /* hh:mm on t's local date; see timeutil.h. Unknown zone = UTC. */
-int64_t suki_time_on_local_date(int64_t t_ms, int hh, int mm, const char *tz) {
+int64_t suki_time_on_local_date(int64_t t_ms, int hh, int mm, const char *tz)
+{
     struct zone *z = zone_get(tz);
     int64_t day, tod;
     local_day(z, t_ms, &day, &tod);
@@ -580,7 +618,8 @@ struct suki_holidays {
     size_t n, cap;
 };
 
-static void hol_add(struct suki_holidays *h, int64_t day) {
+static void hol_add(struct suki_holidays *h, int64_t day)
+{
     if (h->n == h->cap) {
         h->cap = h->cap ? h->cap * 2 : 64;
         h->days = suki_realloc(h->days, h->cap * sizeof(*h->days));
@@ -588,12 +627,14 @@ static void hol_add(struct suki_holidays *h, int64_t day) {
     h->days[h->n++] = day;
 }
 
-static int cmp_i64(const void *a, const void *b) {
+static int cmp_i64(const void *a, const void *b)
+{
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
-static void hol_finish(struct suki_holidays *h) {
+static void hol_finish(struct suki_holidays *h)
+{
     if (h->n == 0)
         return;
     qsort(h->days, h->n, sizeof(*h->days), cmp_i64);
@@ -604,7 +645,8 @@ static void hol_finish(struct suki_holidays *h) {
     h->n = w;
 }
 
-static bool hol_has_day(const struct suki_holidays *h, int64_t day) {
+static bool hol_has_day(const struct suki_holidays *h, int64_t day)
+{
     if (!h)
         return false;
     size_t lo = 0, hi = h->n;
@@ -620,13 +662,15 @@ static bool hol_has_day(const struct suki_holidays *h, int64_t day) {
     return false;
 }
 
-static bool working_day(const struct suki_holidays *h, int64_t day) {
+static bool working_day(const struct suki_holidays *h, int64_t day)
+{
     int wd = weekday(day);
     return wd != 0 && wd != 6 && !hol_has_day(h, day);
 }
 
 static int load_plain(struct suki_holidays *h, const char *path, char *text,
-                      struct suki_err *err) {
+                      struct suki_err *err)
+{
     int line = 0;
     char *p = text;
     while (*p) {
@@ -660,7 +704,8 @@ static int load_plain(struct suki_holidays *h, const char *path, char *text,
     return 0;
 }
 
-static bool ics_has_error(icalcomponent *c, char *msg, size_t len) {
+static bool ics_has_error(icalcomponent *c, char *msg, size_t len)
+{
     icalproperty *p =
         icalcomponent_get_first_property(c, ICAL_XLICERROR_PROPERTY);
     if (p) {
@@ -676,14 +721,16 @@ static bool ics_has_error(icalcomponent *c, char *msg, size_t len) {
     return false;
 }
 
-static int64_t ical_day(struct icaltimetype t) {
+static int64_t ical_day(struct icaltimetype t)
+{
     return days_from_civil(t.year, t.month, t.day);
 }
 
 /* The days one VEVENT covers: DTSTART (all-day events through DTEND),
  * repeated by an RRULE up to the year 2100, minus EXDATEs. */
 static int ics_event(struct suki_holidays *h, icalcomponent *ev,
-                     const char *path, struct suki_err *err) {
+                     const char *path, struct suki_err *err)
+{
     struct icaltimetype ds = icalcomponent_get_dtstart(ev);
     if (icaltime_is_null_time(ds) || !icaltime_is_valid_time(ds))
         return suki_err_set(err, -EINVAL, "%s: VEVENT without a valid DTSTART",
@@ -735,7 +782,8 @@ static int ics_event(struct suki_holidays *h, icalcomponent *ev,
 }
 
 static int ics_walk(struct suki_holidays *h, icalcomponent *c, const char *path,
-                    struct suki_err *err) {
+                    struct suki_err *err)
+{
     if (icalcomponent_isa(c) == ICAL_VEVENT_COMPONENT)
         return ics_event(h, c, path, err);
     for (icalcomponent *k =
@@ -749,7 +797,8 @@ static int ics_walk(struct suki_holidays *h, icalcomponent *c, const char *path,
 }
 
 static int load_ics(struct suki_holidays *h, const char *path, char *text,
-                    struct suki_err *err) {
+                    struct suki_err *err)
+{
     icalcomponent *root = icalparser_parse_string(text);
     if (!root)
         return suki_err_set(err, -EINVAL, "%s: not an iCalendar file", path);
@@ -766,7 +815,8 @@ static int load_ics(struct suki_holidays *h, const char *path, char *text,
     return rc;
 }
 
-static bool looks_like_ics(const char *path, const char *text) {
+static bool looks_like_ics(const char *path, const char *text)
+{
     size_t n = strlen(path);
     if (n >= 4 && strcasecmp(path + n - 4, ".ics") == 0)
         return true;
@@ -779,8 +829,8 @@ static bool looks_like_ics(const char *path, const char *text) {
  * suki_holidays_free) or NULL with err filled ("FILE:LINE: bad date ..." for
  * a bad line of a plain file). Not for use inside the event loop: it reads
  * a file. */
-struct suki_holidays *suki_holidays_load(const char *path,
-                                         struct suki_err *err) {
+struct suki_holidays *suki_holidays_load(const char *path, struct suki_err *err)
+{
     size_t len;
     char *text = suki_read_file(path, &len, HOLIDAYS_MAX_FILE, err);
     if (!text)
@@ -803,7 +853,8 @@ struct suki_holidays *suki_holidays_load(const char *path,
 }
 
 /* Free a calendar (NULL is fine). */
-void suki_holidays_free(struct suki_holidays *h) {
+void suki_holidays_free(struct suki_holidays *h)
+{
     if (!h)
         return;
     free(h->days);
@@ -812,7 +863,8 @@ void suki_holidays_free(struct suki_holidays *h) {
 
 /* True when the date is in the calendar (h may be NULL: no holidays). */
 bool suki_holidays_has(const struct suki_holidays *h, int year, int mon,
-                       int mday) {
+                       int mday)
+{
     if (mon < 1 || mon > 12)
         return false;
     return hol_has_day(h, days_from_civil(year, mon, mday));

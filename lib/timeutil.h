@@ -42,8 +42,7 @@ int suki_time_to_local(int64_t ms, const char *tz, struct suki_tm *out);
 /* Local time in tz -> UTC instant. A local time skipped by a DST jump is
  * moved forward by the jump; an ambiguous one takes the earlier instant.
  * Returns 0 or -EINVAL. */
-int suki_time_from_local(const struct suki_tm *lt, const char *tz,
-                         int64_t *ms);
+int suki_time_from_local(const struct suki_tm *lt, const char *tz, int64_t *ms);
 
 /* Holiday calendar: one ISO date per line ("2026-12-25", '#' comments), or
  * an iCalendar (.ics) file whose VEVENTs' DTSTART dates are holidays. */

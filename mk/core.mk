@@ -43,7 +43,7 @@ suki_confdir = $(sysconfdir)/suki
 EXTRA_DIST += conf/sukid.conf systemd/sukid.service.in \
 	conf/examples/events.jsonl scripts/deps.sh scripts/test.sh \
 	scripts/demo.sh scripts/valgrind-wrap.sh scripts/valgrind-sukid.sh \
-	scripts/cppcheck.sh \
+	scripts/cppcheck.sh scripts/format.sh \
 	docs/ARCHITECTURE.md \
 	.clang-format .ci/run
 # The configuration holds no secrets (those live in files of their own, see

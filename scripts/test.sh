@@ -69,6 +69,13 @@ else
     echo "===== cppcheck"; cat _build/cppcheck.out
     fail=$((fail + 1))
 fi
+# Formatting (.clang-format is the law), one test.
+if sh scripts/format.sh >_build/format.out 2>&1; then
+    pass=$((pass + 1))
+else
+    echo "===== format"; cat _build/format.out
+    fail=$((fail + 1))
+fi
 if [ "${SUKI_FUZZ:-1}" = 1 ]; then
     # Every libFuzzer harness for 20 s (tests/fuzz/README.md has the long
     # run): each harness is one test, and a build failure one failure.

@@ -27,8 +27,8 @@ static void check_result(const struct suki_frame_rd *before,
     if (after->p < before->p || after->p + after->n != before->p + before->n)
         FAIL("reader left its frame");
     if (res->n > before->n / 12)
-        FAIL("%llu recipients in a %zu-byte frame",
-             (unsigned long long)res->n, before->n);
+        FAIL("%llu recipients in a %zu-byte frame", (unsigned long long)res->n,
+             before->n);
 }
 
 /* ---- writing an R frame in the channel's layout ---- */
@@ -81,8 +81,9 @@ static void round_trip(const uint8_t *data, size_t size)
     const char *str[8];
     size_t len[8];
     for (uint64_t i = 0; i <= want.n; i++) {
-        str[i] = (shape >> (24 + 2 * i) & 3) == 0 ? NULL
-                                                  : (const char *)s.p + i * slice;
+        str[i] = (shape >> (24 + 2 * i) & 3) == 0
+                     ? NULL
+                     : (const char *)s.p + i * slice;
         len[i] = slice;
     }
     int codes[8];
@@ -132,8 +133,8 @@ static void round_trip(const uint8_t *data, size_t size)
         FAIL("R frame numbers changed");
     for (uint64_t i = 0; i <= want.n; i++) {
         const char *g = i ? got.replies[i - 1] : got.reply;
-        if (!str[i] != !g || (g && (strlen(g) > len[i] ||
-                                    memcmp(g, str[i], strlen(g)) != 0)))
+        if (!str[i] != !g ||
+            (g && (strlen(g) > len[i] || memcmp(g, str[i], strlen(g)) != 0)))
             FAIL("R frame string %llu changed", (unsigned long long)i);
         if (i && got.codes[i - 1] != codes[i - 1])
             FAIL("R frame code changed");

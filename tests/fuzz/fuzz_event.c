@@ -59,8 +59,8 @@ static struct suki_event *reparse(const char *dump, const char *how)
         abort();
     }
     if (suki_event_parse(dump, strlen(dump), &lim_back, 0, &ev, &err) != 0) {
-        fprintf(stderr, "%s: dump does not parse back: %s\n%s\n", how,
-                err.msg, dump);
+        fprintf(stderr, "%s: dump does not parse back: %s\n%s\n", how, err.msg,
+                dump);
         abort();
     }
     return ev;
@@ -113,8 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct suki_event *ev = NULL;
     struct suki_err err = {{0}};
     suki_log_level = LOG_CRIT; /* skipped profile fields warn */
-    int rc = suki_event_parse((const char *)data, size, &lim,
-                              1700000000000LL, &ev, &err);
+    int rc = suki_event_parse((const char *)data, size, &lim, 1700000000000LL,
+                              &ev, &err);
     if (rc != 0) {
         if (ev || !err.msg[0]) {
             fprintf(stderr, "refused without a reason or with an event\n");
@@ -134,8 +134,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     suki_event_free(back);
     free(dump);
 
-    struct suki_event_parts p = {ev->type, ev->client, ev->id, ev->manager,
-                                 ev->at_ms, ev->data};
+    struct suki_event_parts p = {ev->type,    ev->client, ev->id,
+                                 ev->manager, ev->at_ms,  ev->data};
     struct suki_event *built = NULL;
     /* event.h: the same checks as the parse, so the parts of an accepted
      * event are accepted too. */

@@ -141,8 +141,7 @@ static void on_client(evutil_socket_t fd, short what, void *arg)
             shutdown(fd, SHUT_WR);
             c->shut = true;
             event_del(c->ev);
-            event_assign(c->ev, D.base, fd, EV_READ | EV_PERSIST, on_client,
-                         c);
+            event_assign(c->ev, D.base, fd, EV_READ | EV_PERSIST, on_client, c);
             event_add(c->ev, NULL);
         }
     }
@@ -197,8 +196,7 @@ static void check_response(const uint8_t *data, size_t size,
     char *client = NULL, *addr = NULL;
     struct suki_err err = {{0}};
     bool good = suki_unsub_token_verify(secret, strlen(secret), tok,
-                                        strlen(tok), &client, &addr,
-                                        &err) == 0;
+                                        strlen(tok), &client, &addr, &err) == 0;
     if (code == 200 && !good)
         FAIL("unsubscribe page for a token that does not verify: %s", tok);
     if (code == 200 && post)
@@ -224,8 +222,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         errno != EINPROGRESS && errno != EINTR)
         FAIL("cannot connect to the server: %s", strerror(errno));
     struct conn c = {.out = data, .out_left = size};
-    c.ev = event_new(D.base, fd, EV_WRITE | EV_READ | EV_PERSIST, on_client,
-                     &c);
+    c.ev =
+        event_new(D.base, fd, EV_WRITE | EV_READ | EV_PERSIST, on_client, &c);
     event_add(c.ev, NULL);
     int64_t deadline = suki_mono_ms() + WAIT_MS;
     while (!c.closed) {

@@ -22,12 +22,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NF 8
 
-static const char *const allowed[] = {
-    "Date",           "From",         "To",
-    "Reply-To",       "Subject",      "Message-ID",
-    "MIME-Version",   "Auto-Submitted", "List-Unsubscribe",
-    "List-Unsubscribe-Post", "X-Suki-Job", "Content-Type",
-    "Content-Transfer-Encoding"};
+static const char *const allowed[] = {"Date",
+                                      "From",
+                                      "To",
+                                      "Reply-To",
+                                      "Subject",
+                                      "Message-ID",
+                                      "MIME-Version",
+                                      "Auto-Submitted",
+                                      "List-Unsubscribe",
+                                      "List-Unsubscribe-Post",
+                                      "X-Suki-Job",
+                                      "Content-Type",
+                                      "Content-Transfer-Encoding"};
 
 static void check_mailbox(const char *s, const struct suki_mailbox *m)
 {
@@ -201,8 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc == 0) {
             check_lines(out, len);
             check_headers(out, len);
-            if (suki_mime_build(&m, &again, &len2, &err) != 0 ||
-                len2 != len || memcmp(out, again, len) != 0)
+            if (suki_mime_build(&m, &again, &len2, &err) != 0 || len2 != len ||
+                memcmp(out, again, len) != 0)
                 FAIL("same message, different bytes");
             if (!m.html)
                 check_body(out, m.text);

@@ -132,7 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct suki_err err = {{0}};
         if (!suki_templates_has(t, "fuzz") || suki_templates_count(t) != 1)
             FAIL("loaded set does not hold the one template");
-        int rc = suki_template_render(t, "fuzz", locale, lookup, NULL, &r, &err);
+        int rc =
+            suki_template_render(t, "fuzz", locale, lookup, NULL, &r, &err);
         if (rc == 0) {
             check_rendered(&r);
             if (suki_template_render(t, "fuzz", locale, lookup, NULL, &r2,

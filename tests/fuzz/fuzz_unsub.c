@@ -24,8 +24,8 @@ static int verify(const char *key, const char *tok, size_t len, char **client,
                   char **addr)
 {
     struct suki_err err = {{0}};
-    int rc = suki_unsub_token_verify(key, strlen(key), tok, len, client, addr,
-                                     &err);
+    int rc =
+        suki_unsub_token_verify(key, strlen(key), tok, len, client, addr, &err);
     if (rc != 0 && (*client || *addr || !err.msg[0]))
         FAIL("refused token left parts or no reason");
     if (rc != 0 && rc != -EINVAL && rc != -EPERM)
@@ -84,8 +84,10 @@ static void check_make(const uint8_t *data, size_t size)
     const char *nul = memchr(data, '\0', size);
     if (!nul)
         return;
-    char *client = suki_strndup((const char *)data, (size_t)(nul - (const char *)data));
-    char *addr = suki_strndup(nul + 1, size - (size_t)(nul + 1 - (const char *)data));
+    char *client =
+        suki_strndup((const char *)data, (size_t)(nul - (const char *)data));
+    char *addr =
+        suki_strndup(nul + 1, size - (size_t)(nul + 1 - (const char *)data));
     char *tok = NULL, *c2 = NULL, *a2 = NULL;
     struct suki_err err = {{0}};
     if (suki_unsub_token_make(secret, strlen(secret), client, addr, &tok,

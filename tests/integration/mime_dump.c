@@ -13,7 +13,8 @@
 #include "util.h"
 
 static int write_msg(const char *dir, const char *name,
-                     const struct suki_mime_msg *m) {
+                     const struct suki_mime_msg *m)
+{
     struct suki_err err = {{0}};
     char *out, *path;
     size_t len;
@@ -59,7 +60,8 @@ static const struct kv sample[] = {
     {NULL, NULL},
 };
 
-static const char *lookup(const char *var, void *arg) {
+static const char *lookup(const char *var, void *arg)
+{
     (void)arg;
     for (const struct kv *p = sample; p->k != NULL; p++)
         if (strcmp(p->k, var) == 0)
@@ -67,7 +69,8 @@ static const char *lookup(const char *var, void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     static const char *const names[] = {
         "followup-reminder", "renewal-alert", "complaint-escalation",
         "referral-request",  "meeting-prep",  "campaign-example",

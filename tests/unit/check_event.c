@@ -14,12 +14,14 @@
 static const struct suki_event_limits lim = {65536, 32};
 
 static int parse_str(const char *s, struct suki_event **ev,
-                     struct suki_err *err) {
+                     struct suki_err *err)
+{
     return suki_event_parse(s, strlen(s), &lim, NOW_MS, ev, err);
 }
 
 /* A document nested n levels deep: [[[...]]] inside "data". */
-static char *deep_doc(int n) {
+static char *deep_doc(int n)
+{
     const char *head = "{\"type\":\"a.b\",\"client\":\"c\",\"data\":{\"x\":";
     size_t hl = strlen(head);
     char *s = malloc(hl + 2 * (size_t)n + 3);
@@ -34,7 +36,8 @@ static char *deep_doc(int n) {
     return s;
 }
 
-START_TEST(bad_inputs) {
+START_TEST(bad_inputs)
+{
     static const struct {
         const char *in;
         size_t len;         /* 0: strlen */
@@ -131,7 +134,8 @@ START_TEST(bad_inputs) {
 }
 END_TEST
 
-START_TEST(not_json_has_location) {
+START_TEST(not_json_has_location)
+{
     struct suki_event *ev = NULL;
     struct suki_err err = {{0}};
     ck_assert_int_eq(parse_str("{\"type\":\"a.b\",\n\"client\":}", &ev, &err),
@@ -141,7 +145,8 @@ START_TEST(not_json_has_location) {
 }
 END_TEST
 
-START_TEST(oversize) {
+START_TEST(oversize)
+{
     const struct suki_event_limits small = {64, 32};
     char buf[200];
     snprintf(buf, sizeof(buf),
@@ -160,7 +165,8 @@ START_TEST(oversize) {
 }
 END_TEST
 
-START_TEST(deep_nesting) {
+START_TEST(deep_nesting)
+{
     /* far past jansson's own limit of 2048: must fail cleanly */
     char *doc = deep_doc(10000);
     struct suki_event *ev = NULL;
@@ -193,7 +199,8 @@ START_TEST(deep_nesting) {
 }
 END_TEST
 
-START_TEST(good_event) {
+START_TEST(good_event)
+{
     const char *doc =
         "{\"id\":\"crm-000812\",\"type\":\"meeting.held\",\"client\":"
         "\"acme-ph\",\"at\":\"2026-11-27T10:00:00+08:00\",\"manager\":"
@@ -226,7 +233,8 @@ START_TEST(good_event) {
 }
 END_TEST
 
-START_TEST(good_event_minimal) {
+START_TEST(good_event_minimal)
+{
     struct suki_event *ev = NULL;
     struct suki_err err = {{0}};
     /* not NUL-terminated: the length bounds the parse */
@@ -271,14 +279,16 @@ struct collected {
     int n;
 };
 
-static void collect(const char *field, const char *value, void *arg) {
+static void collect(const char *field, const char *value, void *arg)
+{
     struct collected *c = arg;
     size_t used = strlen(c->text);
     snprintf(c->text + used, sizeof(c->text) - used, "%s=%s;", field, value);
     c->n++;
 }
 
-START_TEST(profile_fields) {
+START_TEST(profile_fields)
+{
     static const struct {
         const char *doc, *want;
     } cases[] = {
@@ -329,7 +339,8 @@ START_TEST(profile_fields) {
 }
 END_TEST
 
-START_TEST(dump_round_trip) {
+START_TEST(dump_round_trip)
+{
     const char *doc = "{ \"type\" : \"deal.won\",\n \"client\": \"acme\", "
                       "\"data\": {\"amount\": 250000, \"deal\": \"D-1\"} }";
     struct suki_event *ev = NULL;
@@ -459,7 +470,8 @@ static Suite *event_suite(void)
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(event_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

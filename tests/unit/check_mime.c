@@ -13,7 +13,8 @@
 
 /* ---- decoding helpers (test side, written independently) ---- */
 
-static int b64val(char c) {
+static int b64val(char c)
+{
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
     if (c >= 'a' && c <= 'z')
@@ -28,7 +29,8 @@ static int b64val(char c) {
 }
 
 /* Decode base64 of n chars into out; returns bytes or -1. */
-static int b64dec(const char *s, size_t n, char *out) {
+static int b64dec(const char *s, size_t n, char *out)
+{
     int o = 0;
     unsigned v = 0;
     int bits = 0;
@@ -49,7 +51,8 @@ static int b64dec(const char *s, size_t n, char *out) {
     return o;
 }
 
-static int hexval(char c) {
+static int hexval(char c)
+{
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'A' && c <= 'F')
@@ -58,14 +61,16 @@ static int hexval(char c) {
 }
 
 /* The header block of a message (up to the empty line), owned. */
-static char *headers_of(const char *msg) {
+static char *headers_of(const char *msg)
+{
     const char *end = strstr(msg, "\r\n\r\n");
     ck_assert_ptr_nonnull(end);
     return suki_strndup(msg, (size_t)(end - msg) + 2);
 }
 
 /* Unfolded value of header name (first occurrence) or NULL; owned. */
-static char *header_value(const char *msg, const char *name) {
+static char *header_value(const char *msg, const char *name)
+{
     char *h = headers_of(msg), *res = NULL;
     size_t nl = strlen(name);
     for (char *line = h; *line != '\0';) {
@@ -98,7 +103,8 @@ static char *header_value(const char *msg, const char *name) {
 
 /* Decode RFC 2047 encoded-words in an unstructured value: white space
  * between adjacent encoded-words is dropped. Owned result. */
-static char *decode_2047(const char *v) {
+static char *decode_2047(const char *v)
+{
     char *out = suki_malloc(strlen(v) * 2 + 1);
     size_t o = 0;
     bool prev_ew = false;
@@ -154,7 +160,8 @@ static char *decode_2047(const char *v) {
 }
 
 /* Decode a quoted-printable body (CRLF lines) to LF text; owned. */
-static char *decode_qp(const char *s, size_t n) {
+static char *decode_qp(const char *s, size_t n)
+{
     char *out = suki_malloc(n + 1);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -178,7 +185,8 @@ static char *decode_qp(const char *s, size_t n) {
 }
 
 /* Every line ends with CRLF, no bare CR or LF, lines <= max bytes. */
-static void assert_lines(const char *m, size_t len, size_t max) {
+static void assert_lines(const char *m, size_t len, size_t max)
+{
     size_t col = 0;
     for (size_t i = 0; i < len; i++) {
         if (m[i] == '\r') {
@@ -196,7 +204,8 @@ static void assert_lines(const char *m, size_t len, size_t max) {
 }
 
 /* Header field names in order, joined with ',' (owned). */
-static char *header_names(const char *msg) {
+static char *header_names(const char *msg)
+{
     char *h = headers_of(msg);
     char names[1024] = "";
     for (char *line = h; *line != '\0';) {
@@ -223,7 +232,8 @@ static char *header_names(const char *msg) {
 static struct suki_mailbox from = {"Accounts", "accounts@example.ph"};
 static struct suki_mailbox to1 = {"Maria Santos", "maria@example.ph"};
 
-static struct suki_mime_msg base_msg(void) {
+static struct suki_mime_msg base_msg(void)
+{
     struct suki_mime_msg m = {0};
     m.from = &from;
     m.to = &to1;
@@ -235,7 +245,8 @@ static struct suki_mime_msg base_msg(void) {
     return m;
 }
 
-static char *build_ok(const struct suki_mime_msg *m, size_t *len) {
+static char *build_ok(const struct suki_mime_msg *m, size_t *len)
+{
     char *out = NULL;
     size_t n = 0;
     struct suki_err err = {{0}};
@@ -249,7 +260,8 @@ static char *build_ok(const struct suki_mime_msg *m, size_t *len) {
 
 /* ---- addresses ---- */
 
-START_TEST(addr_table) {
+START_TEST(addr_table)
+{
     char local64[80], local65[80], long254[300], long255[320];
     static const char *ok[] = {
         "a@b.c",
@@ -322,7 +334,8 @@ START_TEST(addr_table) {
 }
 END_TEST
 
-START_TEST(mailbox_parse_table) {
+START_TEST(mailbox_parse_table)
+{
     static const struct {
         const char *in, *name, *addr;
     } ok[] = {
@@ -380,7 +393,8 @@ END_TEST
 
 /* ---- RFC 2047 ---- */
 
-START_TEST(rfc2047_roundtrip) {
+START_TEST(rfc2047_roundtrip)
+{
     static const char *subjects[] = {
         "Paalala: i-follow up ang Bahay Kubo Café 🍜 — salamat po!",
         "Ñ",
@@ -428,7 +442,8 @@ START_TEST(rfc2047_roundtrip) {
 }
 END_TEST
 
-START_TEST(names_plain_and_quoted) {
+START_TEST(names_plain_and_quoted)
+{
     struct suki_mime_msg m = base_msg();
     struct suki_mailbox to[3] = {
         {"Santos, Maria \"Ria\"", "m@x.ph"}, {NULL, "b@x.ph"}, {"", "c@x.ph"}};
@@ -449,7 +464,8 @@ END_TEST
 
 /* ---- header injection ---- */
 
-START_TEST(injection_table) {
+START_TEST(injection_table)
+{
     static const char *evil[] = {
         "Hi\r\nBcc: x@y.ph",     "Hi\nBcc: x@y.ph",     "Hi\rBcc: x@y.ph",
         "\r\nBcc: x@y.ph",       "Hi\r\n\r\nbody text", "Hi\r\n Bcc: x@y.ph",
@@ -515,7 +531,8 @@ START_TEST(injection_table) {
 }
 END_TEST
 
-START_TEST(injection_in_address_refused) {
+START_TEST(injection_in_address_refused)
+{
     static const char *evil[] = {
         "m@example.ph\r\nBcc: x@y.ph",
         "m@example.ph>\r\nBcc: <x@y.ph",
@@ -561,7 +578,8 @@ END_TEST
 
 /* ---- structure ---- */
 
-START_TEST(structure_single) {
+START_TEST(structure_single)
+{
     struct suki_mime_msg m = base_msg();
     char *out, *names, *v, *body;
     size_t len;
@@ -592,7 +610,8 @@ START_TEST(structure_single) {
 }
 END_TEST
 
-START_TEST(structure_multipart) {
+START_TEST(structure_multipart)
+{
     struct suki_mime_msg m = base_msg();
     struct suki_mailbox rt = {"Maria", "maria@example.ph"};
     char *out, *names, *v, *bnd, *p, *q, *dec;
@@ -649,7 +668,8 @@ START_TEST(structure_multipart) {
 }
 END_TEST
 
-START_TEST(determinism) {
+START_TEST(determinism)
+{
     struct suki_mime_msg m = base_msg();
     char *a, *b, *c, *ba, *bc;
     size_t la, lb;
@@ -673,7 +693,8 @@ START_TEST(determinism) {
 }
 END_TEST
 
-START_TEST(bodies_qp) {
+START_TEST(bodies_qp)
+{
     static const char *bodies[] = {
         "a=b\nspace at end \ntab at end\t\n.leading dot\nFrom here\n",
         "Salamat po! Café ñ 🍜 — “quotes”\n",
@@ -721,7 +742,8 @@ START_TEST(bodies_qp) {
 }
 END_TEST
 
-START_TEST(long_lines_capped) {
+START_TEST(long_lines_capped)
+{
     struct suki_mime_msg m = base_msg();
     struct suki_mailbox to[SUKI_MIME_MAX_RCPT];
     char addrs[SUKI_MIME_MAX_RCPT][32];
@@ -754,7 +776,8 @@ START_TEST(long_lines_capped) {
 }
 END_TEST
 
-START_TEST(build_errors) {
+START_TEST(build_errors)
+{
     struct suki_mime_msg m;
     struct suki_mailbox many[SUKI_MIME_MAX_RCPT + 1];
     struct suki_mailbox bad_name = {"bad\xff", "a@b.ph"};
@@ -826,7 +849,8 @@ START_TEST(build_errors) {
 }
 END_TEST
 
-START_TEST(message_id_and_date) {
+START_TEST(message_id_and_date)
+{
     char *a = suki_mime_message_id("suki:job:1", "Accounts@Example.PH");
     char *b = suki_mime_message_id("suki:job:1", "other@example.ph");
     char *c = suki_mime_message_id("suki:job:2", "other@example.ph");
@@ -868,7 +892,8 @@ START_TEST(message_id_and_date) {
 }
 END_TEST
 
-static Suite *mime_suite(void) {
+static Suite *mime_suite(void)
+{
     Suite *s = suite_create("mime");
     TCase *tc = tcase_create("addresses");
     tcase_add_test(tc, addr_table);
@@ -894,7 +919,8 @@ static Suite *mime_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(mime_suite());
     int failed;
 

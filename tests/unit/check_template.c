@@ -17,7 +17,8 @@ struct kv {
 };
 
 /* Variables for lookup: a NULL-terminated table. */
-static const char *lookup_kv(const char *var, void *arg) {
+static const char *lookup_kv(const char *var, void *arg)
+{
     for (const struct kv *p = arg; p != NULL && p->k != NULL; p++)
         if (strcmp(p->k, var) == 0)
             return p->v;
@@ -26,18 +27,21 @@ static const char *lookup_kv(const char *var, void *arg) {
 
 static char tmpdir[256];
 
-static void make_tmpdir(void) {
+static void make_tmpdir(void)
+{
     suki_strlcpy(tmpdir, "/tmp/check_template.XXXXXX", sizeof(tmpdir));
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static void remove_tmpdir(void) {
+static void remove_tmpdir(void)
+{
     char *cmd = suki_asprintf("rm -rf '%s'", tmpdir);
     ck_assert_int_eq(system(cmd), 0);
     free(cmd);
 }
 
-static void write_file(const char *name, const char *content, size_t len) {
+static void write_file(const char *name, const char *content, size_t len)
+{
     char *path = suki_asprintf("%s/%s", tmpdir, name);
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
@@ -46,23 +50,27 @@ static void write_file(const char *name, const char *content, size_t len) {
     free(path);
 }
 
-static void write_str(const char *name, const char *content) {
+static void write_str(const char *name, const char *content)
+{
     write_file(name, content, strlen(content));
 }
 
-static void unlink_file(const char *name) {
+static void unlink_file(const char *name)
+{
     char *path = suki_asprintf("%s/%s", tmpdir, name);
     unlink(path);
     free(path);
 }
 
-static void print_diags(const struct suki_conf_diags *d) {
+static void print_diags(const struct suki_conf_diags *d)
+{
     for (size_t i = 0; i < d->n; i++)
         fprintf(stderr, "%s:%d: %s\n", d->v[i].file, d->v[i].line, d->v[i].msg);
 }
 
 /* Load tmpdir, asserting success. */
-static struct suki_templates *load_ok(const char *def) {
+static struct suki_templates *load_ok(const char *def)
+{
     struct suki_conf_diags d = {0};
     struct suki_templates *t = suki_templates_load(tmpdir, def, &d);
     print_diags(&d);
@@ -124,7 +132,8 @@ static const struct {
     {"body\n\n\n", "body\n"},
 };
 
-START_TEST(render_table) {
+START_TEST(render_table)
+{
     for (size_t i = 0; i < SUKI_ARRAY_LEN(render_cases); i++) {
         char *file =
             suki_asprintf("subject: S\n--- text\n%s", render_cases[i].tmpl);
@@ -150,7 +159,8 @@ START_TEST(render_table) {
 }
 END_TEST
 
-START_TEST(render_html_escapes) {
+START_TEST(render_html_escapes)
+{
     struct suki_templates *t;
     struct suki_rendered r;
     struct suki_err err = {{0}};
@@ -185,7 +195,8 @@ START_TEST(render_html_escapes) {
 }
 END_TEST
 
-START_TEST(render_subject_one_line) {
+START_TEST(render_subject_one_line)
+{
     struct suki_templates *t;
     struct suki_rendered r;
     struct suki_err err = {{0}};
@@ -205,7 +216,10 @@ START_TEST(render_subject_one_line) {
     suki_rendered_clear(&r);
 
     /* Unicode line and paragraph separators and NEL break the line too. */
-    struct kv u[] = {{"client.name", "A\xe2\x80\xa8" "B\xe2\x80\xa9" "C\xc2\x85" "D"},
+    struct kv u[] = {{"client.name", "A\xe2\x80\xa8"
+                                     "B\xe2\x80\xa9"
+                                     "C\xc2\x85"
+                                     "D"},
                      {"data.x", "\xe2\x80\xa6"},
                      {NULL, NULL}};
     ck_assert_int_eq(suki_template_render(t, "s", "en", lookup_kv, u, &r, &err),
@@ -231,7 +245,8 @@ START_TEST(render_subject_one_line) {
 }
 END_TEST
 
-START_TEST(render_body_too_big) {
+START_TEST(render_body_too_big)
+{
     struct suki_templates *t;
     struct suki_rendered r;
     struct suki_err err = {{0}};
@@ -255,7 +270,8 @@ START_TEST(render_body_too_big) {
 }
 END_TEST
 
-START_TEST(locale_fallback) {
+START_TEST(locale_fallback)
+{
     static const struct {
         const char *def, *asked, *got;
     } cases[] = {
@@ -288,7 +304,8 @@ START_TEST(locale_fallback) {
 }
 END_TEST
 
-START_TEST(missing_template) {
+START_TEST(missing_template)
+{
     struct suki_templates *t;
     struct suki_rendered r;
     struct suki_err err = {{0}};
@@ -313,7 +330,8 @@ START_TEST(missing_template) {
 }
 END_TEST
 
-START_TEST(crlf_file_and_empty_dir) {
+START_TEST(crlf_file_and_empty_dir)
+{
     struct suki_templates *t;
     struct suki_rendered r;
     struct suki_err err = {{0}};
@@ -341,7 +359,8 @@ END_TEST
 
 /* ---- errors ---- */
 
-START_TEST(load_errors_fixtures) {
+START_TEST(load_errors_fixtures)
+{
     static const struct {
         const char *file;
         int line;
@@ -393,7 +412,8 @@ START_TEST(load_errors_fixtures) {
 }
 END_TEST
 
-START_TEST(load_errors_misc) {
+START_TEST(load_errors_misc)
+{
     struct suki_conf_diags d = {0};
     struct suki_templates *t;
     char *big;
@@ -489,7 +509,8 @@ static const struct kv minimal[] = {
     {NULL, NULL},
 };
 
-START_TEST(shipped_templates) {
+START_TEST(shipped_templates)
+{
     static const char *const locales[] = {"en", "tl"};
     struct suki_conf_diags d = {0};
     struct suki_templates *t =
@@ -564,7 +585,8 @@ START_TEST(shipped_templates) {
 }
 END_TEST
 
-static Suite *template_suite(void) {
+static Suite *template_suite(void)
+{
     Suite *s = suite_create("template");
     TCase *tc = tcase_create("render");
     tcase_add_test(tc, render_table);
@@ -585,7 +607,8 @@ static Suite *template_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(template_suite());
     int failed;
 

@@ -11,7 +11,8 @@
 #define FIXTURE(name) SRCDIR "/tests/fixtures/" name
 
 /* Parse an RFC 3339 literal the test relies on (must be valid). */
-static int64_t T(const char *s) {
+static int64_t T(const char *s)
+{
     int64_t ms = 0;
     struct suki_err err = {{0}};
     int rc = suki_time_parse_rfc3339(s, &ms, &err);
@@ -19,7 +20,8 @@ static int64_t T(const char *s) {
     return ms;
 }
 
-static void assert_time(int64_t got, const char *want, const char *what) {
+static void assert_time(int64_t got, const char *want, const char *what)
+{
     char buf[40];
     suki_time_format_rfc3339(got, buf, sizeof(buf));
     ck_assert_msg(strcmp(buf, want) == 0, "%s: got %s, want %s", what, buf,
@@ -28,7 +30,8 @@ static void assert_time(int64_t got, const char *want, const char *what) {
 
 /* ---------------------------------------------------------------- */
 
-START_TEST(rfc3339_good) {
+START_TEST(rfc3339_good)
+{
     static const struct {
         const char *in;
         const char *utc;
@@ -61,7 +64,8 @@ START_TEST(rfc3339_good) {
 }
 END_TEST
 
-START_TEST(rfc3339_bad) {
+START_TEST(rfc3339_bad)
+{
     static const struct {
         const char *in;
         const char *reason; /* substring of the message */
@@ -107,7 +111,8 @@ START_TEST(rfc3339_bad) {
 }
 END_TEST
 
-START_TEST(format_both) {
+START_TEST(format_both)
+{
     char buf[64];
     int64_t t = T("2026-11-27T10:00:00Z");
     suki_time_format_rfc3339(t, buf, sizeof(buf));
@@ -133,7 +138,8 @@ START_TEST(format_both) {
 }
 END_TEST
 
-START_TEST(date_and_hhmm) {
+START_TEST(date_and_hhmm)
+{
     int y, m, d, hh, mm;
     ck_assert_int_eq(suki_time_parse_date("2028-02-29", &y, &m, &d), 0);
     ck_assert_int_eq(y, 2028);
@@ -161,7 +167,8 @@ END_TEST
 
 /* ---------------------------------------------------------------- */
 
-START_TEST(zones_valid) {
+START_TEST(zones_valid)
+{
     ck_assert(suki_tz_valid("UTC"));
     ck_assert(suki_tz_valid("Asia/Manila"));
     ck_assert(suki_tz_valid("America/New_York"));
@@ -194,7 +201,8 @@ START_TEST(zones_valid) {
 }
 END_TEST
 
-START_TEST(to_local_table) {
+START_TEST(to_local_table)
+{
     static const struct {
         const char *utc, *tz;
         int y, mo, d, h, mi, wday, off;
@@ -236,7 +244,8 @@ START_TEST(to_local_table) {
 }
 END_TEST
 
-START_TEST(from_local_table) {
+START_TEST(from_local_table)
+{
     static const struct {
         int y, mo, d, h, mi;
         const char *tz, *utc;
@@ -286,7 +295,8 @@ END_TEST
  * database (the same check that found libical's builtin zones losing DST
  * seasons of America/Sao_Paulo, Asia/Tehran and Asia/Gaza). Zones alternate
  * between lookups, as they do per client in the daemon. */
-START_TEST(zones_agree_with_glibc) {
+START_TEST(zones_agree_with_glibc)
+{
     static const char *zones[] = {
         "America/New_York",  "Asia/Manila", "Europe/London", "Australia/Sydney",
         "America/Sao_Paulo", "Asia/Tehran", "Asia/Gaza",     "Pacific/Auckland",
@@ -339,7 +349,8 @@ END_TEST
 
 /* ---------------------------------------------------------------- */
 
-START_TEST(business_days_table) {
+START_TEST(business_days_table)
+{
     static const struct {
         const char *from, *tz;
         int n;
@@ -375,7 +386,8 @@ START_TEST(business_days_table) {
 }
 END_TEST
 
-START_TEST(friday_plus_one_then_nine) {
+START_TEST(friday_plus_one_then_nine)
+{
     /* the shape of a follow-up rule: +1 business day, then 09:00 local */
     int64_t t = T("2027-03-12T15:00:00-05:00");
     int64_t d = suki_time_add_business_days(t, 1, "America/New_York", NULL);
@@ -389,7 +401,8 @@ START_TEST(friday_plus_one_then_nine) {
 }
 END_TEST
 
-START_TEST(add_days_table) {
+START_TEST(add_days_table)
+{
     /* calendar days keep the local time across DST */
     assert_time(suki_time_add_days(T("2027-03-13T15:00:00-05:00"), 1,
                                    "America/New_York"),
@@ -413,7 +426,8 @@ START_TEST(add_days_table) {
 }
 END_TEST
 
-START_TEST(at_local_table) {
+START_TEST(at_local_table)
+{
     static const struct {
         const char *from, *tz;
         int hh, mm;
@@ -461,7 +475,8 @@ END_TEST
 
 /* ---------------------------------------------------------------- */
 
-START_TEST(holidays_plain) {
+START_TEST(holidays_plain)
+{
     struct suki_err err = {{0}};
     struct suki_holidays *h = suki_holidays_load(FIXTURE("holidays.txt"), &err);
     ck_assert_msg(h != NULL, "%s", err.msg);
@@ -491,7 +506,8 @@ START_TEST(holidays_plain) {
 }
 END_TEST
 
-START_TEST(holidays_bad_line) {
+START_TEST(holidays_bad_line)
+{
     struct suki_err err = {{0}};
     struct suki_holidays *h =
         suki_holidays_load(FIXTURE("holidays-bad.txt"), &err);
@@ -508,7 +524,8 @@ START_TEST(holidays_bad_line) {
 }
 END_TEST
 
-START_TEST(holidays_ics) {
+START_TEST(holidays_ics)
+{
     struct suki_err err = {{0}};
     struct suki_holidays *h = suki_holidays_load(FIXTURE("holidays.ics"), &err);
     ck_assert_msg(h != NULL, "%s", err.msg);
@@ -534,7 +551,8 @@ START_TEST(holidays_ics) {
 }
 END_TEST
 
-static Suite *timeutil_suite(void) {
+static Suite *timeutil_suite(void)
+{
     Suite *s = suite_create("timeutil");
     TCase *tc = tcase_create("rfc3339");
     tcase_add_test(tc, rfc3339_good);
@@ -566,7 +584,8 @@ static Suite *timeutil_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(timeutil_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -170,8 +170,8 @@ START_TEST(redis_temporary_errors)
         redisReply r = {.type = REDIS_REPLY_ERROR,
                         .str = (char *)cases[i].msg,
                         .len = strlen(cases[i].msg)};
-        ck_assert_msg(suki_redis_error_is_temporary(&r) == cases[i].temp,
-                      "%s", cases[i].msg);
+        ck_assert_msg(suki_redis_error_is_temporary(&r) == cases[i].temp, "%s",
+                      cases[i].msg);
     }
     redisReply ok = {.type = REDIS_REPLY_STATUS, .str = (char *)"OK", .len = 2};
     ck_assert(!suki_redis_error_is_temporary(&ok));
