@@ -210,8 +210,8 @@ START_TEST(ids_and_markers)
     char *c = suki_compose_summary_id("spring", "4", "shop@tindahan.ph");
     ck_assert_str_eq(a, b);
     ck_assert_str_ne(a, c);
-    char *m = suki_mime_message_id("campaign-summary:spring:3",
-                                   "shop@tindahan.ph");
+    char *m =
+        suki_mime_message_id("campaign-summary:spring:3", "shop@tindahan.ph");
     ck_assert_str_eq(a, m);
     char *w = suki_compose_webhook_id("r:c:s:", 1000, "chat");
     char *w2 = suki_compose_reminder_id("r:c:s:", 1000, "webhook:chat", NULL);
