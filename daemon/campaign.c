@@ -3,6 +3,7 @@
 #include "store/scripts.h"
 #include "conf.h"
 #include "daemon.h"
+#include "deliver/compose.h"
 #include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -16,13 +17,11 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MANAGER_TICK_MS 250
-#define SENT_TTL_S (30 * 86400)
 #define SCAN_COUNT 200
 #define RETRY_BASE_MS 2000
 #define WINDOW_MIN 16
@@ -123,31 +122,6 @@ bool suki_campaign_error_trips(uint64_t failed, uint64_t total,
     if (total == 0 || total < min_total)
         return false;
     return (double)failed / (double)total > threshold;
-}
-
-static char *lower_domain(const char *from_addr)
-{
-    const char *at = from_addr ? strrchr(from_addr, '@') : NULL;
-    char *d = suki_strdup(at && at[1] ? at + 1 : "suki.invalid");
-    return suki_unsub_addr_lower(d);
-}
-
-char *suki_campaign_message_id(const char *name, const char *client,
-                               const char *from_addr)
-{
-    /* SHA-1 because the Lua scripts compute the same id with
-     * redis.sha1hex() to look for P:sent markers without a round trip;
-     * it names a message, it does not protect anything. */
-    char *seed = suki_asprintf("%s\n%s", name, client);
-    unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)seed, strlen(seed), md);
-    char hex[2 * SHA_DIGEST_LENGTH + 1];
-    suki_hex(md, sizeof(md), hex);
-    char *dom = lower_domain(from_addr);
-    char *id = suki_asprintf("<%s.campaign@%s>", hex, dom);
-    free(dom);
-    free(seed);
-    return id;
 }
 
 /* ---- Lua scripts -------------------------------------------------- */
@@ -533,7 +507,7 @@ static void flush_outcomes(struct runner *ru)
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     snprintf(emin, sizeof(emin), "%d", c->campaign_error_min);
     snprintf(thr, sizeof(thr), "%.6f", c->campaign_error_threshold);
-    snprintf(ttl, sizeof(ttl), "%d", SENT_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_COMPOSE_SENT_TTL_S);
     av[0] = ru->token;
     av[1] = ttl;
     av[2] = now;
@@ -753,24 +727,13 @@ static int send_one(struct runner *ru, struct recip *rc)
         recip_free(rc);
         return 0;
     }
-    struct suki_mailbox from = {0}, reply_to = {0};
+    struct suki_compose_sender snd;
     struct suki_err err = {{0}};
-    if (suki_mime_mailbox_parse(tc->from ? tc->from : "suki@localhost", &from,
-                                &err) < 0) {
-        char why[320];
-        snprintf(why, sizeof(why), "transport %s: bad from: %s", tc->name,
-                 err.msg);
-        runner_pause(ru, why);
+    if (suki_compose_sender_init(
+            &snd, tc, true, suki_client_get(rc->prof, "manager"), &err) < 0) {
+        runner_pause(ru, err.msg);
+        suki_compose_sender_clear(&snd);
         return -ECANCELED;
-    }
-    bool have_reply_to = false;
-    if (tc->reply_to && strcmp(tc->reply_to, "manager") == 0) {
-        const char *mgr = suki_client_get(rc->prof, "manager");
-        if (mgr && *mgr && suki_mime_mailbox_parse(mgr, &reply_to, &err) == 0)
-            have_reply_to = true;
-    } else if (tc->reply_to &&
-               suki_mime_mailbox_parse(tc->reply_to, &reply_to, &err) == 0) {
-        have_reply_to = true;
     }
     char *token = NULL, *url = NULL;
     if (suki_unsub_token_make(cm->secret, cm->secret_len, rc->id, email, &token,
@@ -779,34 +742,23 @@ static int send_one(struct runner *ru, struct recip *rc)
     free(token);
     struct lookup_ctx lc = {ru, rc, url};
     struct suki_rendered rd;
-    char *msgid = suki_campaign_message_id(ru->name, rc->id, from.addr);
+    char *msgid = suki_compose_campaign_id(ru->name, rc->id, snd.from.addr);
     char *body = NULL;
     size_t len = 0;
-    if (url && suki_template_render(cm->D->templates, ru->template_name,
-                                    suki_client_get(rc->prof, "locale"), lookup,
-                                    &lc, &rd, &err) == 0) {
+    if (url && suki_compose_render(cm->D->templates, ru->template_name,
+                                   suki_client_get(rc->prof, "locale"), lookup,
+                                   &lc, &rd, &err) == 0) {
         const char *nm = suki_client_get(rc->prof, "name");
-        char *name = nm && *nm && !has_ctl(nm) ? suki_strdup(nm) : NULL;
-        struct suki_mailbox to = {.name = name, .addr = (char *)email};
-        struct suki_mime_msg mm = {.from = &from,
-                                   .to = &to,
-                                   .n_to = 1,
-                                   .reply_to = have_reply_to ? &reply_to : NULL,
-                                   .subject = rd.subject,
-                                   .text = rd.text,
-                                   .html = rd.html,
-                                   .date_ms = suki_now_ms(),
-                                   .message_id = msgid,
-                                   .list_unsubscribe = url};
-        if (suki_mime_build(&mm, &body, &len, &err) < 0) {
-            body = NULL;
-            if (name) { /* a display name MIME refuses: go without */
-                to.name = NULL;
-                if (suki_mime_build(&mm, &body, &len, &err) < 0)
-                    body = NULL;
-            }
-        }
-        free(name);
+        struct suki_compose_mail mail = {
+            .sender = &snd,
+            .to = email,
+            .to_name = nm && *nm && !has_ctl(nm) ? nm : NULL,
+            .name_optional = true,
+            .content = &rd,
+            .message_id = msgid,
+            .date_ms = suki_now_ms(),
+            .list_unsubscribe = url};
+        (void)suki_compose_mime(&mail, &body, &len, &err);
         suki_rendered_clear(&rd);
     } else if (!url) {
         suki_strlcpy(err.msg, "cannot make the unsubscribe link",
@@ -821,9 +773,9 @@ static int send_one(struct runner *ru, struct recip *rc)
         recip_free(rc);
     } else {
         const char *rcpt[1] = {email};
-        char *marker = suki_asprintf("%s:sent:%s", c->prefix, msgid);
+        char *marker = suki_compose_sent_key(c->prefix, msgid);
         struct suki_outmsg om = {.channel = c->campaign_transport,
-                                 .from = from.addr,
+                                 .from = snd.from.addr,
                                  .rcpt = rcpt,
                                  .n_rcpt = 1,
                                  .body = body,
@@ -831,7 +783,7 @@ static int send_one(struct runner *ru, struct recip *rc)
                                  .message_id = msgid,
                                  .priority = SUKI_DISPATCH_PRIO_CAMPAIGN,
                                  .sent_marker = marker,
-                                 .sent_marker_ttl_s = SENT_TTL_S};
+                                 .sent_marker_ttl_s = SUKI_COMPOSE_SENT_TTL_S};
         struct cmsg *m = suki_calloc(1, sizeof(*m));
         m->rc = rc;
         m->msgid = msgid;
@@ -866,8 +818,7 @@ static int send_one(struct runner *ru, struct recip *rc)
     free(msgid);
     free(body);
     free(url);
-    suki_mime_mailbox_clear(&from);
-    suki_mime_mailbox_clear(&reply_to);
+    suki_compose_sender_clear(&snd);
     return ret;
 }
 
@@ -975,7 +926,7 @@ static void fetch(struct runner *ru)
     struct suki_err err = {{0}};
     if (tc && tc->from)
         (void)suki_mime_mailbox_parse(tc->from, &from, &err);
-    char *dom = lower_domain(from.addr);
+    char *dom = suki_compose_id_domain(from.addr);
     suki_mime_mailbox_clear(&from);
     int rc;
     if (ru->phase == PH_PENDING) {
@@ -1026,7 +977,8 @@ static void on_summary_sent(const struct suki_dispatch_result *res, void *arg)
                 suki_warnx("campaign %s: summary to %s failed: %s", ru->name,
                            ru->owner, res->reply);
             char ttl[16];
-            snprintf(ttl, sizeof(ttl), "%d", sent ? SENT_TTL_S : 0);
+            snprintf(ttl, sizeof(ttl), "%d",
+                     sent ? SUKI_COMPOSE_SENT_TTL_S : 0);
             const char *av[4] = {ru->k_hash, op->sent_key,
                                  sent ? "sent" : "failed", ttl};
             (void)suki_redis_eval(redis_of(ru), &summary_script, on_ignore,
@@ -1065,23 +1017,20 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
     const struct suki_conf *c = conf_of(ru);
     const struct suki_transport_conf *tc =
         suki_conf_transport(c, c->campaign_transport);
-    struct suki_mailbox from = {0}, to = {0};
+    struct suki_compose_sender snd = {0};
+    struct suki_mailbox to = {0};
     struct suki_err err = {{0}};
     char *body = NULL, *msgid = NULL;
     size_t len = 0;
     if (!tc) {
         suki_strlcpy(err.msg, "no campaign channel", sizeof(err.msg));
-    } else if (suki_mime_mailbox_parse(tc->from ? tc->from : "suki@localhost",
-                                       &from, &err) == 0 &&
+    } else if (suki_compose_sender_init(&snd, tc, false, NULL, &err) == 0 &&
                suki_mime_mailbox_parse(ru->owner, &to, &err) == 0) {
-        char *seed =
-            suki_asprintf("campaign-summary:%s:%s", ru->name, F("gen"));
-        msgid = suki_mime_message_id(seed, from.addr);
-        free(seed);
-        char *subject =
-            suki_asprintf("Campaign %s completed: %s sent, %s failed", ru->name,
-                          F("sent"), F("failed"));
-        char *text = suki_asprintf(
+        msgid = suki_compose_summary_id(ru->name, F("gen"), snd.from.addr);
+        struct suki_rendered rd = {0};
+        rd.subject = suki_asprintf("Campaign %s completed: %s sent, %s failed",
+                                   ru->name, F("sent"), F("failed"));
+        rd.text = suki_asprintf(
             "Campaign %s has completed.\n\n"
             "template:  %s\naudience:  %s\n\n"
             "sent:      %s\nfailed:    %s\n"
@@ -1093,17 +1042,14 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
             F("skipped_suppressed"), F("skipped_no_address"),
             F("skipped_no_consent"), F("skipped_bad_address"), ru->name,
             ru->name);
-        struct suki_mime_msg mm = {.from = &from,
-                                   .to = &to,
-                                   .n_to = 1,
-                                   .subject = subject,
-                                   .text = text,
-                                   .date_ms = suki_now_ms(),
-                                   .message_id = msgid};
-        if (suki_mime_build(&mm, &body, &len, &err) < 0)
-            body = NULL;
-        free(subject);
-        free(text);
+        struct suki_compose_mail mail = {.sender = &snd,
+                                         .to = to.addr,
+                                         .to_name = to.name,
+                                         .content = &rd,
+                                         .message_id = msgid,
+                                         .date_ms = suki_now_ms()};
+        (void)suki_compose_mime(&mail, &body, &len, &err);
+        suki_rendered_clear(&rd);
     }
 #undef F
     suki_client_free(h);
@@ -1111,16 +1057,16 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
     if (body) {
         const char *rcpt[1] = {to.addr};
         struct suki_outmsg om = {.channel = c->campaign_transport,
-                                 .from = from.addr,
+                                 .from = snd.from.addr,
                                  .rcpt = rcpt,
                                  .n_rcpt = 1,
                                  .body = body,
                                  .body_len = len,
                                  .message_id = msgid,
                                  .priority = SUKI_DISPATCH_PRIO_REMINDER,
-                                 .sent_marker_ttl_s = SENT_TTL_S};
+                                 .sent_marker_ttl_s = SUKI_COMPOSE_SENT_TTL_S};
         struct summary_op *op = suki_calloc(1, sizeof(*op));
-        op->sent_key = suki_asprintf("%s:sent:%s", c->prefix, msgid);
+        op->sent_key = suki_compose_sent_key(c->prefix, msgid);
         om.sent_marker = op->sent_key;
         if (suki_dispatch_send(ru->cm->D->dispatch, &om, on_summary_sent, op) ==
             0) {
@@ -1139,7 +1085,7 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
     }
     free(body);
     free(msgid);
-    suki_mime_mailbox_clear(&from);
+    suki_compose_sender_clear(&snd);
     suki_mime_mailbox_clear(&to);
     runner_maybe_end(ru);
     runner_unref(ru);

@@ -105,9 +105,4 @@ double suki_campaign_scan_fraction(uint64_t cursor);
 bool suki_campaign_error_trips(uint64_t failed, uint64_t total,
                                uint64_t min_total, double threshold);
 
-/* Message-ID of campaign name's message to client (stable, so a resend
- * meets its P:sent marker). from_addr gives the domain. Returns owned. */
-char *suki_campaign_message_id(const char *name, const char *client,
-                               const char *from_addr);
-
 #endif

@@ -13,7 +13,7 @@
 #include "metrics.h"
 #include "redis.h"
 #include "rules.h"
-#include "sched.h"
+#include "sched/sched.h"
 #include "template.h"
 #include "timeutil.h"
 #include "util.h"

@@ -2,8 +2,8 @@
 
 # scheduler: durable jobs, claiming with a lease, the fire path; sukictl
 # jobs / cancel.
-libsukicore_la_SOURCES += daemon/sched.c daemon/sched.h \
-	daemon/fire.c daemon/fire.h
+libsukicore_la_SOURCES += daemon/sched/sched.c daemon/sched/sched.h \
+	daemon/sched/fire.c daemon/sched/fire.h
 sukictl_SOURCES += ctl/ctl_jobs.c
 # intake: consumer group, validation, atomic apply, recovery, lists, trim
 libsukicore_la_SOURCES += daemon/intake.c daemon/intake.h

@@ -15,4 +15,5 @@ exec cppcheck --quiet --std=c11 -I include -I lib -I daemon -I ctl \
     --include="$queue" --include=/usr/include/jansson.h \
     --enable=warning,portability --inline-suppr \
     --suppress=invalidPointerCast:lib/conf.c \
-    --error-exitcode=1 -j2 lib/*.c daemon/*.c ctl/*.c plugins/*.c
+    --error-exitcode=1 -j2 lib/*.c daemon/*.c daemon/sched/*.c \
+    daemon/deliver/*.c ctl/*.c plugins/*.c

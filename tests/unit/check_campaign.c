@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "campaign.h"
+#include "deliver/compose.h"
 
 START_TEST(audience_ok)
 {
@@ -126,11 +127,11 @@ END_TEST
 
 START_TEST(message_id)
 {
-    char *a = suki_campaign_message_id("spring", "c1", "shop@Tindahan.PH");
-    char *b = suki_campaign_message_id("spring", "c1", "other@tindahan.ph");
-    char *c = suki_campaign_message_id("spring", "c2", "shop@tindahan.ph");
-    char *d = suki_campaign_message_id("summer", "c1", "shop@tindahan.ph");
-    char *e = suki_campaign_message_id("spring", "c1", NULL);
+    char *a = suki_compose_campaign_id("spring", "c1", "shop@Tindahan.PH");
+    char *b = suki_compose_campaign_id("spring", "c1", "other@tindahan.ph");
+    char *c = suki_compose_campaign_id("spring", "c2", "shop@tindahan.ph");
+    char *d = suki_compose_campaign_id("summer", "c1", "shop@tindahan.ph");
+    char *e = suki_compose_campaign_id("spring", "c1", NULL);
     ck_assert_str_eq(a, b); /* stable: depends on campaign, client, domain */
     ck_assert_str_ne(a, c);
     ck_assert_str_ne(a, d);

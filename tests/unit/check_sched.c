@@ -1,9 +1,9 @@
 /* check_sched.c - the pure parts of the scheduler and the fire path:
  * backoff arithmetic, body updates, Message-ID stability, webhook bodies. */
+#include "deliver/compose.h"
 #include "event.h"
-#include "fire.h"
 #include "rules.h"
-#include "sched.h"
+#include "sched/fire.h"
 
 #include <check.h>
 #include <errno.h>
@@ -136,18 +136,19 @@ END_TEST
 START_TEST(message_id_stable)
 {
     const char *k = "follow-up:acme-ph:deal-7:";
-    char *a = suki_fire_message_id(k, 1795000000000LL, "maria@example.ph",
-                                   "accounts@example.ph");
-    char *b = suki_fire_message_id(k, 1795000000000LL, "maria@example.ph",
-                                   "accounts@example.ph");
-    char *c = suki_fire_message_id(k, 1795000000000LL, "MARIA@example.ph",
-                                   "accounts@example.ph");
-    char *d = suki_fire_message_id(k, 1795000000000LL, "juan@example.ph",
-                                   "accounts@example.ph");
-    char *e = suki_fire_message_id(k, 1795000000001LL, "maria@example.ph",
-                                   "accounts@example.ph");
-    char *f = suki_fire_message_id("follow-up:acme-ph:deal-8:", 1795000000000LL,
-                                   "maria@example.ph", "accounts@example.ph");
+    char *a = suki_compose_reminder_id(k, 1795000000000LL, "maria@example.ph",
+                                       "accounts@example.ph");
+    char *b = suki_compose_reminder_id(k, 1795000000000LL, "maria@example.ph",
+                                       "accounts@example.ph");
+    char *c = suki_compose_reminder_id(k, 1795000000000LL, "MARIA@example.ph",
+                                       "accounts@example.ph");
+    char *d = suki_compose_reminder_id(k, 1795000000000LL, "juan@example.ph",
+                                       "accounts@example.ph");
+    char *e = suki_compose_reminder_id(k, 1795000000001LL, "maria@example.ph",
+                                       "accounts@example.ph");
+    char *f =
+        suki_compose_reminder_id("follow-up:acme-ph:deal-8:", 1795000000000LL,
+                                 "maria@example.ph", "accounts@example.ph");
     ck_assert_str_eq(a, b);
     ck_assert_str_eq(a, c); /* one mailbox, one id */
     ck_assert_str_ne(a, d);
@@ -158,9 +159,9 @@ START_TEST(message_id_stable)
     ck_assert_ptr_nonnull(strstr(a, "@example.ph>"));
     /* A pinned value: the id must not change between releases, or a
      * restart after an upgrade would resend what was sent. */
-    char *g = suki_fire_message_id("r:c:s:", 1000, "x@y.z", NULL);
+    char *g = suki_compose_reminder_id("r:c:s:", 1000, "x@y.z", NULL);
     ck_assert_str_eq(g, "<4047daa186bec0030ccf813df4cb297e@suki.invalid>");
-    char *g2 = suki_fire_message_id("r:c:s:", 1000, "x@y.z", NULL);
+    char *g2 = suki_compose_reminder_id("r:c:s:", 1000, "x@y.z", NULL);
     ck_assert_str_eq(g, g2);
     free(a);
     free(b);
@@ -175,8 +176,8 @@ END_TEST
 
 START_TEST(webhook_bodies)
 {
-    char *j = suki_fire_webhook_body("json", "Sub \"q\"", "line1\nline2",
-                                     "acme", "rule-1");
+    char *j = suki_compose_webhook_body("json", "Sub \"q\"", "line1\nline2",
+                                        "acme", "rule-1");
     json_t *o = json_loads(j, 0, NULL);
     ck_assert_ptr_nonnull(o);
     ck_assert_str_eq(json_string_value(json_object_get(o, "text")),
@@ -187,10 +188,10 @@ START_TEST(webhook_bodies)
     ck_assert_str_eq(json_string_value(json_object_get(o, "rule")), "rule-1");
     json_decref(o);
     free(j);
-    j = suki_fire_webhook_body(NULL, "S", "T", "c", "r");
+    j = suki_compose_webhook_body(NULL, "S", "T", "c", "r");
     ck_assert_ptr_nonnull(strstr(j, "\"subject\":\"S\""));
     free(j);
-    j = suki_fire_webhook_body("slack", "Renewal", "Text here", "c", "r");
+    j = suki_compose_webhook_body("slack", "Renewal", "Text here", "c", "r");
     o = json_loads(j, 0, NULL);
     ck_assert_str_eq(json_string_value(json_object_get(o, "text")),
                      "*Renewal*\nText here");

@@ -5,18 +5,16 @@
 
 #include "conf.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "deliver/compose.h"
 #include "fire.h"
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
-#include "rules.h"
 #include "util.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +24,6 @@
  * again once its lease ends (a Redis loading a large AOF can refuse writes
  * for longer than a lease). Only a stop gives up on it. */
 #define SETTLE_RETRY_MS 1000
-/* Dispatcher backlog above which no more jobs are claimed. */
-#define DISPATCH_HIGH_WATER 768
 
 static struct suki_redis_script claim_script = {
     .name = "sched-claim",
@@ -157,80 +153,6 @@ struct suki_sched {
 static void try_claim(struct suki_sched *s);
 static void check_stopped(struct suki_sched *s);
 
-/* ---- pure helpers ------------------------------------------------- */
-
-int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
-                              int64_t retry_after_ms, uint64_t rnd)
-{
-    if (initial_ms < 1)
-        initial_ms = 1;
-    if (max_ms < initial_ms)
-        max_ms = initial_ms;
-    if (attempt < 1)
-        attempt = 1;
-    int64_t d = initial_ms;
-    for (int i = 1; i < attempt && d < max_ms; i++)
-        d = d > max_ms / 2 ? max_ms : d * 2;
-    if (d > max_ms)
-        d = max_ms;
-    /* Equal jitter: half fixed, half random, so that many jobs failing at
-     * once do not come back at once and the delay still grows. */
-    int64_t half = d / 2;
-    int64_t v = d - half + (int64_t)(rnd % (uint64_t)(half + 1));
-    if (retry_after_ms > 86400000)
-        retry_after_ms = 86400000;
-    if (v < retry_after_ms)
-        v = retry_after_ms;
-    return v < 1 ? 1 : v;
-}
-
-char *suki_sched_body_update(const char *body, int attempt, int64_t retry_at_ms,
-                             int64_t due_ms)
-{
-    json_t *root = json_loads(body ? body : "", 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return NULL;
-    }
-    if (due_ms > 0)
-        json_object_set_new(root, SUKI_JOB_DUE, json_integer(due_ms));
-    if (attempt > 0)
-        json_object_set_new(root, SUKI_JOB_ATTEMPT, json_integer(attempt));
-    else
-        json_object_del(root, SUKI_JOB_ATTEMPT);
-    if (retry_at_ms > 0)
-        json_object_set_new(root, SUKI_JOB_RETRY, json_integer(retry_at_ms));
-    else
-        json_object_del(root, SUKI_JOB_RETRY);
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!text)
-        return NULL;
-    char *out = suki_strdup(text);
-    free(text);
-    return out;
-}
-
-int suki_sched_body_retry(const char *body, int *attempt, int64_t *retry_at_ms)
-{
-    *attempt = 0;
-    *retry_at_ms = 0;
-    json_t *root = json_loads(body ? body : "", 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return -EINVAL;
-    }
-    json_t *a = json_object_get(root, SUKI_JOB_ATTEMPT);
-    if (json_is_integer(a) && json_integer_value(a) > 0 &&
-        json_integer_value(a) < 1000000)
-        *attempt = (int)json_integer_value(a);
-    json_t *r = json_object_get(root, SUKI_JOB_RETRY);
-    if (json_is_integer(r) && json_integer_value(r) > 0)
-        *retry_at_ms = json_integer_value(r);
-    json_decref(root);
-    return 0;
-}
-
 /* ---- configuration ------------------------------------------------ */
 
 static void load_conf(struct suki_sched *s)
@@ -243,7 +165,7 @@ static void load_conf(struct suki_sched *s)
     s->k_jobs = suki_conf_key(c, "jobs");
     s->job_prefix = suki_conf_key(c, "job:");
     s->k_dead = suki_conf_key(c, "dead");
-    s->sent_prefix = suki_conf_key(c, "sent:");
+    s->sent_prefix = suki_compose_sent_prefix(c->prefix);
     s->lease_ms = c->lease_ms > 0 ? c->lease_ms : 60000;
     s->batch = c->sched_batch > 0 ? c->sched_batch : 256;
     /* Three batches: with the transfers in the delivery agent a job takes
@@ -320,9 +242,7 @@ static size_t room(struct suki_sched *s)
      * taken back and find no marker. */
     if (s->inflight >= s->max_inflight || s->retry)
         return 0;
-    struct suki_dispatch *d = s->D->dispatch;
-    if (d && (suki_dispatch_full(d) ||
-              suki_dispatch_pending(d) >= DISPATCH_HIGH_WATER))
+    if (!suki_fire_has_room(s->fire))
         return 0;
     size_t r = s->max_inflight - s->inflight;
     /* With work in flight, wait until a whole batch fits: claims stay
@@ -647,7 +567,7 @@ static void send_batch(struct suki_sched *s, struct settle_batch *b)
 {
     /* Fixed part first: the keys and ARGV[1..3]. */
     char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%d", SUKI_SCHED_SENT_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_COMPOSE_SENT_TTL_S);
     const char *fixed[] = {s->k_jobs, s->k_dead, ttl, s->sent_prefix,
                            s->job_prefix};
     size_t nf = SUKI_ARRAY_LEN(fixed);
@@ -726,7 +646,10 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
  * else while it runs). */
 #define SETTLE_BATCH_MAX 512
 
-void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st)
+/* The fire path's completion (a suki_fire_settle_cb): the job's record
+ * joins the batch being collected; the sent markers are written before the
+ * job is completed, in the same atomic step. */
+static void settle(struct suki_sched_job *j, const struct suki_settle *st)
 {
     struct suki_sched *s = j->s;
     if (!s) {
@@ -866,7 +789,7 @@ struct suki_sched *suki_sched_new(struct suki_daemon *D)
     suki_redis_add_script(D->redis, &claim_script);
     suki_redis_add_script(D->redis, &settle_script);
     suki_redis_add_script(D->redis, &renew_script);
-    s->fire = suki_fire_new(D, s);
+    s->fire = suki_fire_new(D, settle);
     if (suki_redis_is_up(D->redis))
         arm(s, 0);
     return s;

@@ -4,14 +4,13 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "deliver/compose.h"
 #include "dispatch.h"
 #include "event.h"
 #include "log.h"
 #include "metrics.h"
-#include "mime.h"
 #include "redis.h"
 #include "rules.h"
-#include "sched.h"
 #include "template.h"
 #include "timeutil.h"
 #include "util.h"
@@ -27,6 +26,8 @@
 /* A message refused for lack of room in the dispatcher comes back after
  * this long, without counting as an attempt. */
 #define REQUEUE_MS 1000
+/* Dispatcher backlog above which no more jobs are claimed. */
+#define DISPATCH_HIGH_WATER 768
 
 enum fmsg_state {
     FM_NEW,      /* built, not yet handed over */
@@ -53,8 +54,9 @@ struct fmsg {
 
 /* A job on its way through the fire path. */
 struct fjob {
-    struct suki_fire *f;          /* valid while sj->s is not NULL */
+    struct suki_fire *f;          /* valid while sj is not orphaned */
     struct suki_sched_job *sj;    /* the claimed job */
+    suki_fire_settle_cb settle;   /* where sj goes at the end (f's) */
     struct suki_conf *conf;       /* owned ref: the config it started with */
     struct suki_jobdata jd;       /* the parsed key and body */
     const struct suki_client *cl; /* the profile, only while on_profile()
@@ -78,52 +80,83 @@ struct markbatch {
 
 struct suki_fire {
     struct suki_daemon *D;
-    struct suki_sched *s;
-    size_t pending;          /* messages in the dispatcher */
-    struct markbatch *marks; /* being collected; sent from mark_ev */
-    struct event *mark_ev;   /* zero-delay: send the marker batch */
+    suki_fire_settle_cb settle; /* the scheduler's completion */
+    struct markbatch *marks;    /* being collected; sent from mark_ev */
+    struct event *mark_ev;      /* zero-delay: send the marker batch */
 };
 
 /* ---- pure helpers ------------------------------------------------- */
 
-char *suki_fire_message_id(const char *key, int64_t due_ms, const char *rcpt,
-                           const char *from_addr)
+int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
+                              int64_t retry_after_ms, uint64_t rnd)
 {
-    /* Lower-case the recipient so that "A@x" and "a@x" (which resolve to
-     * one mailbox in practice) share one id and one sent marker. */
-    char *r = suki_strdup(rcpt ? rcpt : "");
-    for (char *p = r; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    char *seed =
-        suki_asprintf("%s\n%" PRId64 "\n%s", key ? key : "", due_ms, r);
-    char *id = suki_mime_message_id(seed, from_addr);
-    free(seed);
-    free(r);
-    return id;
+    if (initial_ms < 1)
+        initial_ms = 1;
+    if (max_ms < initial_ms)
+        max_ms = initial_ms;
+    if (attempt < 1)
+        attempt = 1;
+    int64_t d = initial_ms;
+    for (int i = 1; i < attempt && d < max_ms; i++)
+        d = d > max_ms / 2 ? max_ms : d * 2;
+    if (d > max_ms)
+        d = max_ms;
+    /* Equal jitter: half fixed, half random, so that many jobs failing at
+     * once do not come back at once and the delay still grows. */
+    int64_t half = d / 2;
+    int64_t v = d - half + (int64_t)(rnd % (uint64_t)(half + 1));
+    if (retry_after_ms > 86400000)
+        retry_after_ms = 86400000;
+    if (v < retry_after_ms)
+        v = retry_after_ms;
+    return v < 1 ? 1 : v;
 }
 
-char *suki_fire_webhook_body(const char *format, const char *subject,
-                             const char *text, const char *client,
-                             const char *rule)
+char *suki_sched_body_update(const char *body, int attempt, int64_t retry_at_ms,
+                             int64_t due_ms)
 {
-    json_t *o = json_object();
-    if (format && strcmp(format, "slack") == 0) {
-        char *t =
-            suki_asprintf("*%s*\n%s", subject ? subject : "", text ? text : "");
-        json_object_set_new(o, "text", json_string(t));
-        free(t);
-    } else {
-        json_object_set_new(o, "text", json_string(text ? text : ""));
-        json_object_set_new(o, "subject", json_string(subject ? subject : ""));
-        json_object_set_new(o, "client", json_string(client ? client : ""));
-        json_object_set_new(o, "rule", json_string(rule ? rule : ""));
+    json_t *root = json_loads(body ? body : "", 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return NULL;
     }
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    char *out = suki_strdup(s ? s : "{}");
-    free(s);
+    if (due_ms > 0)
+        json_object_set_new(root, SUKI_JOB_DUE, json_integer(due_ms));
+    if (attempt > 0)
+        json_object_set_new(root, SUKI_JOB_ATTEMPT, json_integer(attempt));
+    else
+        json_object_del(root, SUKI_JOB_ATTEMPT);
+    if (retry_at_ms > 0)
+        json_object_set_new(root, SUKI_JOB_RETRY, json_integer(retry_at_ms));
+    else
+        json_object_del(root, SUKI_JOB_RETRY);
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (!text)
+        return NULL;
+    char *out = suki_strdup(text);
+    free(text);
     return out;
+}
+
+int suki_sched_body_retry(const char *body, int *attempt, int64_t *retry_at_ms)
+{
+    *attempt = 0;
+    *retry_at_ms = 0;
+    json_t *root = json_loads(body ? body : "", 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return -EINVAL;
+    }
+    json_t *a = json_object_get(root, SUKI_JOB_ATTEMPT);
+    if (json_is_integer(a) && json_integer_value(a) > 0 &&
+        json_integer_value(a) < 1000000)
+        *attempt = (int)json_integer_value(a);
+    json_t *r = json_object_get(root, SUKI_JOB_RETRY);
+    if (json_is_integer(r) && json_integer_value(r) > 0)
+        *retry_at_ms = json_integer_value(r);
+    json_decref(root);
+    return 0;
 }
 
 /* ---- job state ---------------------------------------------------- */
@@ -147,15 +180,13 @@ static void fjob_free(struct fjob *fj)
 /* End the job: settle it (which frees sj) and free our state. */
 static void finish(struct fjob *fj, const struct suki_settle *st)
 {
-    struct suki_sched_job *sj = fj->sj;
-    sj->fire = NULL;
-    suki_sched_settle(sj, st);
+    fj->settle(fj->sj, st);
     fjob_free(fj);
 }
 
 static bool orphaned(const struct fjob *fj)
 {
-    return fj->sj->s == NULL;
+    return suki_sched_job_orphaned(fj->sj);
 }
 
 /* Complete the job, writing one dead letter of kind "job". */
@@ -322,12 +353,10 @@ static int render(struct fjob *fj, struct suki_rendered *out,
         .fj = fj, .tz = client_tz(fj), .manager = manager_of(fj)};
     int rc = 0;
     memset(out, 0, sizeof(*out));
-    if (fj->jd.template_name && *fj->jd.template_name && t) {
+    if (fj->jd.template_name && *fj->jd.template_name) {
         const char *loc = suki_client_get(fj->cl, "locale");
-        rc = suki_template_render(t, fj->jd.template_name, loc, lookup, &c, out,
-                                  err);
-    } else if (fj->jd.template_name && *fj->jd.template_name) {
-        rc = suki_err_set(err, -ENOENT, "templates are not loaded");
+        rc = suki_compose_render(t, fj->jd.template_name, loc, lookup, &c, out,
+                                 err);
     } else {
         const char *name = suki_client_get(fj->cl, "name");
         out->subject = suki_asprintf("Reminder (%s): %s", fj->jd.rule,
@@ -373,59 +402,40 @@ static int build(struct fjob *fj, const struct suki_transport_conf *tc,
     if (tc->kind == SUKI_TRANSPORT_HTTP) {
         /* One post per job: the webhook is the audience. */
         struct fmsg *m = add_msg(fj);
-        char *seed = suki_asprintf("webhook:%s", tc->name);
-        m->msgid = suki_fire_message_id(fj->jd.key, fj->jd.due_ms, seed, NULL);
-        free(seed);
-        m->body = suki_fire_webhook_body(tc->format, rd.subject, rd.text,
-                                         fj->jd.client, fj->jd.rule);
+        m->msgid = suki_compose_webhook_id(fj->jd.key, fj->jd.due_ms, tc->name);
+        m->body = suki_compose_webhook_body(tc->format, rd.subject, rd.text,
+                                            fj->jd.client, fj->jd.rule);
         m->len = strlen(m->body);
         suki_rendered_clear(&rd);
         return 0;
     }
-    struct suki_mailbox from = {0}, reply_to = {0};
-    struct suki_err merr = {{0}};
-    if (suki_mime_mailbox_parse(tc->from ? tc->from : "suki@localhost", &from,
-                                &merr) < 0) {
+    struct suki_compose_sender snd;
+    rc = suki_compose_sender_init(&snd, tc, true, manager_of(fj), err);
+    if (rc < 0) {
         suki_rendered_clear(&rd);
-        return suki_err_set(err, -EINVAL, "transport %s: bad from: %s",
-                            tc->name, merr.msg);
+        return rc;
     }
-    if (tc->from && from.addr) {
+    /* The envelope sender only when the transport names one. */
+    if (tc->from && snd.from.addr) {
         free(fj->from);
-        fj->from = suki_strdup(from.addr);
+        fj->from = suki_strdup(snd.from.addr);
     }
-    bool have_reply_to = false;
-    if (tc->reply_to && strcmp(tc->reply_to, "manager") == 0) {
-        const char *mgr = manager_of(fj);
-        if (mgr && suki_mime_mailbox_parse(mgr, &reply_to, &merr) == 0)
-            have_reply_to = true;
-    } else if (tc->reply_to) {
-        if (suki_mime_mailbox_parse(tc->reply_to, &reply_to, &merr) == 0)
-            have_reply_to = true;
-    }
-    int64_t now = suki_now_ms();
+    struct suki_compose_mail cm = {.sender = &snd,
+                                   .content = &rd,
+                                   .date_ms = suki_now_ms(),
+                                   .job_key = fj->jd.key};
     for (size_t i = 0; i < n_rcpt; i++) {
         struct fmsg *m = add_msg(fj);
         m->rcpt = suki_strdup(rcpt[i]);
-        m->msgid =
-            suki_fire_message_id(fj->jd.key, fj->jd.due_ms, rcpt[i], from.addr);
-        struct suki_mailbox to = {.addr = rcpt[i]};
-        struct suki_mime_msg mm = {.from = &from,
-                                   .to = &to,
-                                   .n_to = 1,
-                                   .reply_to = have_reply_to ? &reply_to : NULL,
-                                   .subject = rd.subject,
-                                   .text = rd.text,
-                                   .html = rd.html,
-                                   .date_ms = now,
-                                   .message_id = m->msgid,
-                                   .job_key = fj->jd.key};
+        m->msgid = suki_compose_reminder_id(fj->jd.key, fj->jd.due_ms, rcpt[i],
+                                            snd.from.addr);
+        cm.to = rcpt[i];
+        cm.message_id = m->msgid;
         struct suki_err berr = {{0}};
-        if (suki_mime_build(&mm, &m->body, &m->len, &berr) < 0)
+        if (suki_compose_mime(&cm, &m->body, &m->len, &berr) < 0)
             msg_fail(m, FM_PERMFAIL, berr.msg);
     }
-    suki_mime_mailbox_clear(&from);
-    suki_mime_mailbox_clear(&reply_to);
+    suki_compose_sender_clear(&snd);
     suki_rendered_clear(&rd);
     return 0;
 }
@@ -539,8 +549,6 @@ static void on_result(const struct suki_dispatch_result *r, void *arg)
 {
     struct fmsg *m = arg;
     struct fjob *fj = m->fj;
-    if (!orphaned(fj))
-        fj->f->pending--;
     switch (r->status) {
     case SUKI_DISPATCH_SENT:
         m->st = FM_SENT;
@@ -584,13 +592,10 @@ static void send_all(struct fjob *fj)
             continue;
         }
         const char *rcpt[1] = {m->rcpt};
-        char marker[512];
-        int ml = snprintf(marker, sizeof(marker), "%s:sent:%s",
-                          fj->conf->prefix, m->msgid);
+        char *marker = suki_compose_sent_key(fj->conf->prefix, m->msgid);
         struct suki_outmsg om = {
-            .sent_marker =
-                ml > 0 && (size_t)ml < sizeof(marker) ? marker : NULL,
-            .sent_marker_ttl_s = SUKI_SCHED_SENT_TTL_S,
+            .sent_marker = marker,
+            .sent_marker_ttl_s = SUKI_COMPOSE_SENT_TTL_S,
             .channel = fj->channel,
             .from = fj->from ? fj->from : "",
             .rcpt = m->rcpt ? rcpt : NULL,
@@ -601,10 +606,10 @@ static void send_all(struct fjob *fj)
             .priority = SUKI_DISPATCH_PRIO_REMINDER,
         };
         int rc = suki_dispatch_send(d, &om, on_result, m);
+        free(marker);
         if (rc == 0) {
             m->st = FM_WAITING;
             fj->waiting++;
-            fj->f->pending++;
         } else if (rc == -ENOBUFS) {
             m->st = FM_REQUEUE;
         } else if (rc == -ECANCELED) {
@@ -703,9 +708,7 @@ static void on_mark_timer(evutil_socket_t fd, short what, void *arg)
             if (fj->msgs[x].st != FM_NEW)
                 continue;
             offs[1 + k] = kb.len;
-            suki_buf_str(&kb, fj->conf->prefix);
-            suki_buf_str(&kb, ":sent:");
-            suki_buf_str(&kb, fj->msgs[x].msgid);
+            suki_compose_sent_key_add(&kb, fj->conf->prefix, fj->msgs[x].msgid);
             lens[1 + k] = kb.len - offs[1 + k];
             k++;
         }
@@ -870,8 +873,8 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
     struct fjob *fj = suki_calloc(1, sizeof(*fj));
     fj->f = f;
     fj->sj = j;
+    fj->settle = f->settle;
     fj->conf = suki_conf_ref(f->D->conf);
-    j->fire = fj;
     struct suki_err err = {{0}};
     if (suki_job_parse(j->key, j->body, j->body_len, &fj->jd, &err) < 0) {
         char *why = suki_asprintf("bad job body: %s", err.msg);
@@ -902,11 +905,12 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
         finish_simple(fj, SUKI_SETTLE_LEAVE);
 }
 
-struct suki_fire *suki_fire_new(struct suki_daemon *D, struct suki_sched *s)
+struct suki_fire *suki_fire_new(struct suki_daemon *D,
+                                suki_fire_settle_cb settle)
 {
     struct suki_fire *f = suki_calloc(1, sizeof(*f));
     f->D = D;
-    f->s = s;
+    f->settle = settle;
     f->mark_ev = evtimer_new(D->base, on_mark_timer, f);
     SUKI_ASSERT(f->mark_ev);
     return f;
@@ -927,7 +931,9 @@ void suki_fire_free(struct suki_fire *f)
     free(f);
 }
 
-size_t suki_fire_pending(const struct suki_fire *f)
+bool suki_fire_has_room(const struct suki_fire *f)
 {
-    return f->pending;
+    struct suki_dispatch *d = f->D->dispatch;
+    return !d || (!suki_dispatch_full(d) &&
+                  suki_dispatch_pending(d) < DISPATCH_HIGH_WATER);
 }
