@@ -794,8 +794,8 @@ static int send_one(struct runner *ru, struct recip *rc)
         have_reply_to = true;
     }
     char *token = NULL, *url = NULL;
-    if (suki_unsub_token_make(cm->secret, cm->secret_len, rc->id, email, &token,
-                              &err) == 0)
+    if (suki_unsub_token_make(cm->secret, cm->secret_len, rc->id, email,
+                              suki_now_ms() / 1000, &token, &err) == 0)
         url = suki_unsub_url(c->public_url, token);
     free(token);
     struct lookup_ctx lc = {ru, rc, url};
