@@ -23,6 +23,8 @@
 
 #define MANAGER_TICK_MS 250
 #define SCAN_COUNT 200
+/* Keys every runner script gets (campaign-common.inc.lua). */
+#define RUNNER_NKEYS 7
 #define RETRY_BASE_MS 2000
 #define WINDOW_MIN 16
 #define WINDOW_MAX 512
@@ -186,6 +188,7 @@ struct runner {
     struct suki_campaigns *cm;
     char *name, *token;
     char *k_hash, *k_ledger, *k_pending, *k_inflight, *k_supp, *k_lock;
+    char *k_held;
     char *template_name, *owner;
     enum suki_audience_kind kind;
     char *aud_value;
@@ -193,10 +196,14 @@ struct runner {
     struct suki_dispatch_bucket bucket;
     double bucket_rate;
     enum phase phase;
-    bool restore;  /* the next take first restores the in-flight set */
-    bool fetching; /* a walk/take call is outstanding */
-    bool stop;     /* paused, cancelled, lease lost or daemon stopping */
-    bool redrain;  /* retry asked: take the pending set again when idle */
+    char restore;          /* the next take's restore mode ('0', '1' an earlier
+                              runner's in-flight set is held, '2' it is ours) */
+    int64_t held_at;       /* monotonic ms when the held set is due, or 0 */
+    int64_t renew_sent_ms; /* monotonic ms the renewal in flight was sent */
+    struct suki_dispatch_gate *gate; /* closes when the lease may end */
+    bool fetching;                   /* a walk/take call is outstanding */
+    bool stop;    /* paused, cancelled, lease lost or daemon stopping */
+    bool redrain; /* retry asked: take the pending set again when idle */
     char *gen;
     struct recip *q_head, *q_tail; /* ready to send */
     size_t q_len;
@@ -225,8 +232,9 @@ struct suki_campaigns {
     struct runner *runners;
     size_t n_runners;
     unsigned long seq;
-    char *claim_token; /* token of the claim in flight */
-    int releasing;     /* lease releases awaiting their answer */
+    char *claim_token;     /* token of the claim in flight */
+    int64_t claim_sent_ms; /* monotonic ms that claim was sent */
+    int releasing;         /* lease releases awaiting their answer */
     unsigned char *secret;
     size_t secret_len;
     bool secret_pending;
@@ -311,12 +319,14 @@ static void runner_unref(struct runner *ru)
     free(ru->k_ledger);
     free(ru->k_pending);
     free(ru->k_inflight);
+    free(ru->k_held);
     free(ru->k_supp);
     free(ru->k_lock);
     free(ru->template_name);
     free(ru->owner);
     free(ru->aud_value);
     free(ru->gen);
+    suki_dispatch_gate_unref(ru->gate);
     free(ru);
 }
 
@@ -372,16 +382,18 @@ static void release_lease(struct suki_campaigns *cm, const char *lock,
 static int runner_eval(struct runner *ru, struct suki_redis_script *s,
                        suki_redis_cb cb, int nargs, const char **args)
 {
-    int argc = 6 + nargs;
+    int argc = RUNNER_NKEYS + nargs;
     const char **av = suki_calloc((size_t)argc, sizeof(char *));
-    const char *keys[6] = {ru->k_hash,     ru->k_ledger, ru->k_pending,
-                           ru->k_inflight, ru->k_supp,   ru->k_lock};
-    for (int i = 0; i < 6; i++)
+    const char *keys[RUNNER_NKEYS] = {
+        ru->k_hash, ru->k_ledger, ru->k_pending, ru->k_inflight,
+        ru->k_supp, ru->k_lock,   ru->k_held};
+    for (int i = 0; i < RUNNER_NKEYS; i++)
         av[i] = keys[i];
     for (int i = 0; i < nargs; i++)
-        av[6 + i] = args[i];
+        av[RUNNER_NKEYS + i] = args[i];
     struct runner *ref = runner_ref(ru);
-    int rc = suki_redis_eval(redis_of(ru), s, cb, ref, 6, argc, av, NULL);
+    int rc =
+        suki_redis_eval(redis_of(ru), s, cb, ref, RUNNER_NKEYS, argc, av, NULL);
     if (rc < 0)
         runner_unref(ref);
     free(av);
@@ -399,6 +411,8 @@ static void on_ignore(struct suki_redis *r, redisReply *reply, void *arg)
 static void runner_halt(struct runner *ru)
 {
     ru->stop = true;
+    /* what waits in the dispatcher stays queued in Redis too */
+    ru->gate->open_until_ms = 0;
     drop_queue(ru);
 }
 
@@ -521,17 +535,18 @@ static void flush_outcomes(struct runner *ru)
         av[k++] = o->suppress ? o->suppress : "";
     }
     op->ru = ru; /* the reference is taken by runner_eval */
-    int argc = 6 + (int)nargs;
+    int argc = RUNNER_NKEYS + (int)nargs;
     const char **all = suki_calloc((size_t)argc, sizeof(char *));
-    const char *keys[6] = {ru->k_hash,     ru->k_ledger, ru->k_pending,
-                           ru->k_inflight, ru->k_supp,   ru->k_lock};
-    for (int i = 0; i < 6; i++)
+    const char *keys[RUNNER_NKEYS] = {
+        ru->k_hash, ru->k_ledger, ru->k_pending, ru->k_inflight,
+        ru->k_supp, ru->k_lock,   ru->k_held};
+    for (int i = 0; i < RUNNER_NKEYS; i++)
         all[i] = keys[i];
     for (size_t i = 0; i < nargs; i++)
-        all[6 + i] = av[i];
+        all[RUNNER_NKEYS + i] = av[i];
     runner_ref(ru);
-    int rc = suki_redis_eval(redis_of(ru), &outcome_script, on_outcomes, op, 6,
-                             argc, all, NULL);
+    int rc = suki_redis_eval(redis_of(ru), &outcome_script, on_outcomes, op,
+                             RUNNER_NKEYS, argc, all, NULL);
     free(all);
     free(av);
     if (rc < 0) {
@@ -634,6 +649,12 @@ static void on_sent(const struct suki_dispatch_result *res, void *arg)
         recip_free(rc);
     } else if (ru->dead || res->cancelled || ru->stop) {
         /* Stays queued in the ledger: the next runner sends it. */
+        if (res->cancelled && !ru->dead && !ru->stop) {
+            suki_warnx("campaign %s: the lease may have ended before %s "
+                       "could go out; stopping here",
+                       ru->name, m->addr);
+            runner_halt(ru);
+        }
         recip_free(rc);
     } else if (res->status == SUKI_DISPATCH_TEMPFAIL &&
                rc->attempts < SUKI_CAMPAIGN_MAX_ATTEMPTS) {
@@ -736,8 +757,8 @@ static int send_one(struct runner *ru, struct recip *rc)
         return -ECANCELED;
     }
     char *token = NULL, *url = NULL;
-    if (suki_unsub_token_make(cm->secret, cm->secret_len, rc->id, email, &token,
-                              &err) == 0)
+    if (suki_unsub_token_make(cm->secret, cm->secret_len, rc->id, email,
+                              suki_now_ms() / 1000, &token, &err) == 0)
         url = suki_unsub_url(c->public_url, token);
     free(token);
     struct lookup_ctx lc = {ru, rc, url};
@@ -783,7 +804,8 @@ static int send_one(struct runner *ru, struct recip *rc)
                                  .message_id = msgid,
                                  .priority = SUKI_DISPATCH_PRIO_CAMPAIGN,
                                  .sent_marker = marker,
-                                 .sent_marker_ttl_s = SUKI_COMPOSE_SENT_TTL_S};
+                                 .sent_marker_ttl_s = SUKI_COMPOSE_SENT_TTL_S,
+                                 .gate = ru->gate};
         struct cmsg *m = suki_calloc(1, sizeof(*m));
         m->rc = rc;
         m->msgid = msgid;
@@ -860,6 +882,21 @@ static void mark_completed(struct runner *ru)
     ru->phase = *ru->owner ? PH_SUMMARY : PH_END;
 }
 
+/* The held field of a take or walk reply: -1 nothing held, 0 released
+ * into the pending set now (take it), else ms until it is due. */
+static void note_held(struct runner *ru, const redisReply *h)
+{
+    if (h->type != REDIS_REPLY_INTEGER || h->integer < 0) {
+        ru->held_at = 0;
+    } else if (h->integer == 0) {
+        ru->held_at = 0;
+        if (ru->phase == PH_WALK || ru->phase == PH_TAIL)
+            ru->phase = PH_PENDING;
+    } else {
+        ru->held_at = suki_mono_ms() + h->integer;
+    }
+}
+
 static void on_fetch(struct suki_redis *r, redisReply *reply, void *arg)
 {
     (void)r;
@@ -886,13 +923,15 @@ static void on_fetch(struct suki_redis *r, redisReply *reply, void *arg)
         runner_halt(ru);
     } else if (strcmp(tag, "done") == 0) {
         ru->phase = PH_TAIL;
+        if (reply->elements > 2)
+            note_held(ru, reply->element[2]);
         if (reply->elements > 1 && reply->element[1]->integer == 1)
             mark_completed(ru);
-    } else if (strcmp(tag, "ok") == 0 && reply->elements >= 3 && !ru->stop) {
+    } else if (strcmp(tag, "ok") == 0 && reply->elements >= 4 && !ru->stop) {
         bool completed = reply->element[2]->integer == 1;
-        take_recips(ru, reply, 3);
+        take_recips(ru, reply, 4);
         if (ru->phase == PH_PENDING) {
-            ru->restore = false;
+            ru->restore = '0';
             if (reply->element[1]->integer < SCAN_COUNT)
                 ru->phase = PH_WALK; /* the pending set is empty now */
         } else if (ru->phase == PH_WALK &&
@@ -900,6 +939,7 @@ static void on_fetch(struct suki_redis *r, redisReply *reply, void *arg)
                    strcmp(reply->element[1]->str, "0") == 0) {
             ru->phase = PH_TAIL;
         }
+        note_held(ru, reply->element[3]);
         if (completed)
             mark_completed(ru);
     }
@@ -912,7 +952,7 @@ static void fetch(struct runner *ru)
 {
     const struct suki_conf *c = conf_of(ru);
     bool optin = strcmp(c->campaign_consent, "opt-in") == 0;
-    char now[32], count[16], want[16];
+    char now[32], count[16], want[16], hold[32], mode[2] = {ru->restore, 0};
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     snprintf(count, sizeof(count), "%d", SCAN_COUNT);
     /* a small first page, so the first message goes out at once */
@@ -930,11 +970,14 @@ static void fetch(struct runner *ru)
     suki_mime_mailbox_clear(&from);
     int rc;
     if (ru->phase == PH_PENDING) {
-        const char *av[8] = {ru->token, c->prefix,
-                             count,     optin ? "1" : "0",
-                             now,       ru->restore ? "1" : "0",
-                             ru->name,  dom};
-        rc = runner_eval(ru, &take_script, on_fetch, 8, av);
+        /* every transfer ends within its transport's timeout (the agent
+         * enforces it); the margin covers the agent's marker write */
+        snprintf(hold, sizeof(hold), "%" PRId64,
+                 (tc ? tc->timeout_ms : 30000) + SUKI_CAMPAIGN_HOLD_MARGIN_MS);
+        const char *av[9] = {ru->token,         c->prefix, count,
+                             optin ? "1" : "0", now,       mode,
+                             ru->name,          dom,       hold};
+        rc = runner_eval(ru, &take_script, on_fetch, 9, av);
     } else {
         const char *av[10] = {ru->token,
                               c->prefix,
@@ -1142,7 +1185,13 @@ static void runner_pump(struct runner *ru)
         if (ru->inflight > 0 || ru->fetching || ru->out_head || ru->writes > 0)
             return;
         ru->redrain = false;
-        ru->restore = true;
+        ru->restore = '2';
+        ru->phase = PH_PENDING;
+    }
+    if (ru->phase == PH_TAIL && ru->held_at > 0 &&
+        suki_mono_ms() >= ru->held_at) {
+        /* what an earlier runner left in flight is due: take it */
+        ru->held_at = 0;
         ru->phase = PH_PENDING;
     }
     if (!cm->secret || !cm->D->dispatch)
@@ -1305,7 +1354,13 @@ static void on_renew(struct suki_redis *r, redisReply *reply, void *arg)
                            ru->name);
             runner_halt(ru);
         } else if (reply->elements >= 4) {
-            ru->lease_ok_ms = suki_mono_ms();
+            /* PEXPIRE ran after the renewal was sent: the lease lasts at
+             * least LEASE_MS from then */
+            ru->lease_ok_ms = ru->renew_sent_ms;
+            if (!ru->stop)
+                ru->gate->open_until_ms = ru->renew_sent_ms +
+                                          SUKI_CAMPAIGN_LEASE_MS -
+                                          SUKI_CAMPAIGN_GATE_MARGIN_MS;
             const char *st = reply->element[1]->str;
             const char *gen = reply->element[2]->str;
             const char *summary = reply->element[3]->str;
@@ -1356,6 +1411,7 @@ static void on_renew_ev(evutil_socket_t fd, short what, void *arg)
     snprintf(ttl, sizeof(ttl), "%d", SUKI_CAMPAIGN_LEASE_MS);
     const char *av[4] = {ru->k_hash, ru->k_lock, ru->token, ttl};
     struct runner *ref = runner_ref(ru);
+    ru->renew_sent_ms = suki_mono_ms();
     if (suki_redis_eval(redis_of(ru), &renew_script, on_renew, ref, 2, 4, av,
                         NULL) < 0) {
         runner_unref(ref);
@@ -1397,6 +1453,7 @@ static void start_runner(struct suki_campaigns *cm, const char *name,
     ru->k_pending = campaign_key(c, "cpending", name);
     ru->k_inflight = campaign_key(c, "cinflight", name);
     ru->k_lock = campaign_key(c, "clock", name);
+    ru->k_held = campaign_key(c, "cheld", name);
     ru->k_supp = suki_conf_key(c, "suppressed");
     const char *t = hash_get(h, "template");
     const char *own = hash_get(h, "owner");
@@ -1418,9 +1475,13 @@ static void start_runner(struct suki_campaigns *cm, const char *name,
     int64_t now = suki_mono_ms();
     ru->bucket_rate = effective_rate(ru);
     suki_dispatch_bucket_init(&ru->bucket, ru->bucket_rate, now);
-    ru->lease_ok_ms = now;
+    /* the lease began after the claim was sent: count from then */
+    ru->lease_ok_ms = cm->claim_sent_ms;
+    ru->gate =
+        suki_dispatch_gate_new(cm->claim_sent_ms + SUKI_CAMPAIGN_LEASE_MS -
+                               SUKI_CAMPAIGN_GATE_MARGIN_MS);
     ru->phase = PH_PENDING;
-    ru->restore = true;
+    ru->restore = '1';
     if (st && strcmp(st, "completed") == 0)
         ru->phase = summary && strcmp(summary, "pending") == 0 && *ru->owner
                         ? PH_SUMMARY
@@ -1556,6 +1617,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     for (struct runner *ru = cm->runners; ru; ru = ru->next)
         av[k++] = ru->name;
     struct guard *g = guard_ref(cm->g);
+    cm->claim_sent_ms = suki_mono_ms();
     if (suki_redis_eval(cm->D->redis, &claim_script, on_claim, g, 1, (int)k, av,
                         NULL) == 0)
         cm->claiming = true;

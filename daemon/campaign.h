@@ -8,8 +8,13 @@
  *                        skipped:<reason>
  *   P:cpending:<name>    queued clients that no runner has taken
  *   P:cinflight:<name>   queued clients taken by the runner holding the
- *                        lease (moved back to cpending when a new runner
- *                        starts: nobody queued is ever forgotten)
+ *                        lease (moved to cheld when a new runner starts:
+ *                        nobody queued is ever forgotten)
+ *   P:cheld:<name>       what earlier runners left in flight, moved to
+ *                        cpending once held_until (hash field, Redis ms:
+ *                        take time + transport timeout + margin) passed,
+ *                        so a transfer the dead runner's agent still has
+ *                        ends (and sets its P:sent) before a resend
  *   P:clock:<name>       lease of the daemon running it (SET NX PX, renewed
  *                        with a token check)
  *   P:sent:<message id>  sent markers shared with the scheduler
@@ -44,6 +49,12 @@ struct suki_campaigns;
 /* Lease length and renewal period of a campaign runner. */
 #define SUKI_CAMPAIGN_LEASE_MS 5000
 #define SUKI_CAMPAIGN_RENEW_MS 250
+/* A runner hands no message to a transport once its lease may have ended:
+ * its dispatch gate closes this long before the lease it last renewed. */
+#define SUKI_CAMPAIGN_GATE_MARGIN_MS 1000
+/* What a dead runner left in flight is held for its transport's timeout
+ * plus this before it is sent again (its agent may still be sending). */
+#define SUKI_CAMPAIGN_HOLD_MARGIN_MS 10000
 /* Attempts for a message that keeps failing temporarily. */
 #define SUKI_CAMPAIGN_MAX_ATTEMPTS 3
 /* Longest campaign name. */

@@ -714,6 +714,7 @@ void suki_dispatch_xfer_clear(struct xfer *x)
 static void xfer_free(struct xfer *x)
 {
     x->t->nxfers--;
+    suki_dispatch_gate_unref(x->gate);
     suki_dispatch_tconf_unref(x->conf);
     suki_dispatch_xfer_clear(x);
     free(x);
@@ -955,6 +956,17 @@ static void pump(struct transport *t)
     }
     while (t->queued > 0 && t->in_flight < slots(t)) {
         struct xfer *x;
+        int q = TAILQ_EMPTY(&t->q[0]) ? 1 : 0;
+        x = TAILQ_FIRST(&t->q[q]);
+        if (x->gate && now >= x->gate->open_until_ms) {
+            /* its sender may no longer own it: not started, no token */
+            TAILQ_REMOVE(&t->q[q], x, link);
+            t->queued--;
+            defer_local(x, SUKI_DISPATCH_TEMPFAIL,
+                        "not started: its sender's lease may have ended");
+            x->res_cancelled = true;
+            continue;
+        }
         if (t->breaker == SUKI_BREAKER_HALF_OPEN && t->probe_out)
             return;
         if (!suki_dispatch_bucket_take(&t->bucket, now)) {
@@ -962,13 +974,7 @@ static void pump(struct transport *t)
                           suki_dispatch_bucket_wait_ms(&t->bucket, now));
             return;
         }
-        x = TAILQ_FIRST(&t->q[0]);
-        if (x)
-            TAILQ_REMOVE(&t->q[0], x, link);
-        else {
-            x = TAILQ_FIRST(&t->q[1]);
-            TAILQ_REMOVE(&t->q[1], x, link);
-        }
+        TAILQ_REMOVE(&t->q[q], x, link);
         if (t->breaker == SUKI_BREAKER_HALF_OPEN) {
             x->probe = true;
             t->probe_out = true;
@@ -1217,6 +1223,20 @@ static bool envelope_addr_ok(const char *a, bool allow_empty, const char **why)
     return true;
 }
 
+struct suki_dispatch_gate *suki_dispatch_gate_new(int64_t open_until_ms)
+{
+    struct suki_dispatch_gate *g = suki_calloc(1, sizeof(*g));
+    g->refs = 1;
+    g->open_until_ms = open_until_ms;
+    return g;
+}
+
+void suki_dispatch_gate_unref(struct suki_dispatch_gate *g)
+{
+    if (g && --g->refs == 0)
+        free(g);
+}
+
 int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
                        suki_dispatch_cb cb, void *arg)
 {
@@ -1261,6 +1281,10 @@ int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
         memcpy(x->body, m->body, m->body_len);
     x->body[m->body_len] = '\0';
     x->body_len = m->body_len;
+    if (m->gate) {
+        x->gate = m->gate;
+        x->gate->refs++;
+    }
     if (m->sent_marker && *m->sent_marker) {
         x->sent_marker = suki_strdup(m->sent_marker);
         x->sent_marker_ttl_s = m->sent_marker_ttl_s;

@@ -70,7 +70,29 @@ struct suki_outmsg {
      * Ignored without an agent (suki_dispatch_set_agent). */
     const char *sent_marker;
     int64_t sent_marker_ttl_s;
+    /* NULL, or a gate (the dispatcher takes a reference) that must be open
+     * when the message is handed to a transfer: see suki_dispatch_gate. */
+    struct suki_dispatch_gate *gate;
 };
+
+/* A sender's permission to start transfers: a message whose gate has
+ * closed (suki_mono_ms() >= open_until_ms) when a slot frees up is not
+ * started but completed TEMPFAIL with cancelled set. A campaign runner
+ * closes its gate where its lease may end, so that no transfer of a runner
+ * that lost its lease (stalled, or cut from Redis) starts after another
+ * daemon took its campaign over. Owned by whoever holds a reference; used
+ * on the caller's thread only. */
+struct suki_dispatch_gate {
+    int refs;
+    int64_t open_until_ms; /* monotonic ms; 0 = closed */
+};
+
+/* A new gate open until open_until_ms, with one reference (returned
+ * owned). */
+struct suki_dispatch_gate *suki_dispatch_gate_new(int64_t open_until_ms);
+
+/* Drop one reference to g (NULL is fine); the last frees it. */
+void suki_dispatch_gate_unref(struct suki_dispatch_gate *g);
 
 /* Outcome for one SMTP recipient. */
 struct suki_dispatch_rcpt {

@@ -77,9 +77,10 @@ struct xfer {
     struct transport *t; /* alive while this xfer exists (nxfers) */
     struct lane *lane;   /* while handed to a lane */
     enum xstate state;
-    bool in_slot; /* counted in t->in_flight */
-    int prio;     /* 0 or 1 */
-    bool probe;   /* the breaker's half-open probe */
+    bool in_slot;                    /* counted in t->in_flight */
+    int prio;                        /* 0 or 1 */
+    bool probe;                      /* the breaker's half-open probe */
+    struct suki_dispatch_gate *gate; /* ref or NULL: see suki_outmsg */
     suki_dispatch_cb cb;
     void *arg;
     /* the message: written by the front before the hand-over, read-only

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -178,6 +179,16 @@ static void reply_bad_token(struct evhttp_request *req)
                "from the most recent message you received.</p>\n");
 }
 
+/* A genuine link that may no longer unsubscribe: made before the client
+ * subscribed again, or older than http.unsubscribe_max_age. */
+static void reply_stale(struct evhttp_request *req)
+{
+    reply_html(req, 410, "Gone", "This link has expired",
+               "<p>This unsubscribe link is out of date, so nothing was "
+               "changed. To unsubscribe, please use the link in the most "
+               "recent message you received.</p>\n");
+}
+
 /* ---- /metrics and /healthz ---- */
 
 static void serve_metrics(struct suki_http *h, struct evhttp_request *req)
@@ -241,6 +252,12 @@ static void on_unsub_done(struct suki_redis *r, redisReply *reply, void *arg)
                    "Please try again",
                    "<p>We could not record your request just now. Please "
                    "try again in a few minutes.</p>\n");
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        /* {'stale', ms}: the link predates a newer subscription */
+        suki_notice("http: refused unsubscribe link of client %s: made "
+                    "before the client subscribed again (nothing changed)",
+                    op->client);
+        reply_stale(op->req);
     } else {
         suki_info("http: client %s unsubscribed (address suppressed)",
                   op->client);
@@ -266,11 +283,22 @@ static void serve_unsub(struct suki_http *h, struct evhttp_request *req,
         return;
     }
     char *client = NULL, *addr = NULL;
+    int64_t issued = 0;
     struct suki_err err = {{0}};
     if (suki_unsub_token_verify(h->secret, h->secret_len, token, strlen(token),
-                                &client, &addr, &err) < 0) {
+                                &client, &addr, &issued, &err) < 0) {
         suki_info("http: refused unsubscribe token: %s", err.msg);
         reply_bad_token(req);
+        return;
+    }
+    int64_t max_age = h->D->conf->unsubscribe_max_age_ms;
+    if (max_age > 0 && suki_now_ms() - issued * 1000 > max_age) {
+        suki_notice("http: refused unsubscribe link of client %s: older "
+                    "than http.unsubscribe_max_age (nothing changed)",
+                    client);
+        reply_stale(req);
+        free(client);
+        free(addr);
         return;
     }
     if (m != EVHTTP_REQ_POST) {
@@ -301,12 +329,16 @@ static void serve_unsub(struct suki_http *h, struct evhttp_request *req,
     char *ks = key(h, "suppressed");
     char *suffix = suki_asprintf("client:%s", client);
     char *kc = key(h, suffix);
-    const char *av[3] = {ks, kc, addr};
-    int rc = suki_redis_eval(h->D->redis, &unsub_script, on_unsub_done, op, 2,
-                             3, av, NULL);
+    char *ksub = key(h, "subscribed");
+    char when[32];
+    snprintf(when, sizeof(when), "%" PRId64, issued);
+    const char *av[6] = {ks, kc, ksub, addr, client, when};
+    int rc = suki_redis_eval(h->D->redis, &unsub_script, on_unsub_done, op, 3,
+                             6, av, NULL);
     free(ks);
     free(suffix);
     free(kc);
+    free(ksub);
     if (rc < 0) {
         reply_html(req, HTTP_SERVUNAVAIL, "Service Unavailable",
                    "Please try again",

@@ -929,6 +929,8 @@ static void load_http(struct loader *ld, const config_setting_t *root)
         K("public_url", KT_STRING, struct suki_conf, public_url),
         K("unsubscribe_secret_file", KT_SECRET, struct suki_conf,
           unsubscribe_secret),
+        K("unsubscribe_max_age", KT_DURATION, struct suki_conf,
+          unsubscribe_max_age_ms),
     };
     const config_setting_t *g = group_of(ld, root, "http");
     if (g)

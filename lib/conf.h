@@ -165,6 +165,8 @@ struct suki_conf {
     char *http_listen;        /* owned "host:port"; "" disables */
     char *public_url;         /* owned */
     char *unsubscribe_secret; /* owned or NULL (from file) */
+    /* unsubscribe links older are refused; 0 = none */
+    int64_t unsubscribe_max_age_ms;
 
     /* daemon */
     int64_t shutdown_timeout_ms; /* default 10s */

@@ -3,6 +3,7 @@
 #include "redis.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -15,8 +16,13 @@ static const char b64_alpha[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* Domain separation: a MAC made for something else under the same secret
- * is never a valid token. */
-static const char mac_label[] = "suki-unsub-1";
+ * is never a valid token, and one of the first format (no issue time)
+ * never passes for the second. Both labels have the same length. */
+static const char mac_label_v1[] = "suki-unsub-1";
+static const char mac_label_v2[] = "suki-unsub-2";
+#define MAC_LABEL_SIZE sizeof(mac_label_v1)
+/* Digits of an issue time: seconds up to 10^12 (year 33658). */
+#define ISSUED_DIGITS_MAX 12
 
 char *suki_b64url_encode(const void *in, size_t len)
 {
@@ -116,17 +122,18 @@ static bool field_ok(const char *s, size_t len, size_t max)
     return true;
 }
 
-/* HMAC over label NUL payload, truncated. payload is client NUL addr. */
-static void mac_of(const void *secret, size_t secret_len,
+/* HMAC over label NUL payload, truncated. payload is client NUL addr
+ * (label v1) or client NUL addr NUL issued (label v2). */
+static void mac_of(const char *label, const void *secret, size_t secret_len,
                    const unsigned char *payload, size_t len,
                    unsigned char mac[SUKI_UNSUB_MAC_LEN])
 {
     unsigned char full[EVP_MAX_MD_SIZE];
     unsigned int full_len = 0;
-    size_t n = sizeof(mac_label) + len; /* label + its NUL + payload */
+    size_t n = MAC_LABEL_SIZE + len; /* label + its NUL + payload */
     unsigned char *msg = suki_malloc(n);
-    memcpy(msg, mac_label, sizeof(mac_label));
-    memcpy(msg + sizeof(mac_label), payload, len);
+    memcpy(msg, label, MAC_LABEL_SIZE);
+    memcpy(msg + MAC_LABEL_SIZE, payload, len);
     unsigned char *r =
         HMAC(EVP_sha256(), secret, (int)secret_len, msg, n, full, &full_len);
     SUKI_ASSERT(r != NULL && full_len >= SUKI_UNSUB_MAC_LEN);
@@ -136,8 +143,8 @@ static void mac_of(const void *secret, size_t secret_len,
 }
 
 int suki_unsub_token_make(const void *secret, size_t secret_len,
-                          const char *client, const char *addr, char **out,
-                          struct suki_err *err)
+                          const char *client, const char *addr,
+                          int64_t issued_s, char **out, struct suki_err *err)
 {
     *out = NULL;
     size_t cl = strlen(client), al = strlen(addr);
@@ -151,15 +158,26 @@ int suki_unsub_token_make(const void *secret, size_t secret_len,
         return suki_err_set(err, -EINVAL,
                             "address is empty, too long or has control "
                             "characters");
-    size_t n = cl + 1 + al;
+    char when[ISSUED_DIGITS_MAX + 2] = "";
+    if (issued_s >= 0) {
+        int w = snprintf(when, sizeof(when), "%" PRId64, issued_s);
+        if (w < 1 || w > ISSUED_DIGITS_MAX)
+            return suki_err_set(err, -EINVAL, "issue time out of range");
+    }
+    size_t wl = strlen(when);
+    size_t n = cl + 1 + al + (issued_s >= 0 ? 1 + wl : 0);
     unsigned char *payload = suki_malloc(n + 1);
     memcpy(payload, client, cl);
     payload[cl] = '\0';
     memcpy(payload + cl + 1, addr, al);
+    payload[cl + 1 + al] = '\0';
+    if (issued_s >= 0)
+        memcpy(payload + cl + 2 + al, when, wl + 1);
     payload[n] = '\0';
     suki_unsub_addr_lower((char *)payload + cl + 1);
     unsigned char mac[SUKI_UNSUB_MAC_LEN];
-    mac_of(secret, secret_len, payload, n, mac);
+    mac_of(issued_s >= 0 ? mac_label_v2 : mac_label_v1, secret, secret_len,
+           payload, n, mac);
     char *p64 = suki_b64url_encode(payload, n);
     char *m64 = suki_b64url_encode(mac, sizeof(mac));
     *out = suki_asprintf("%s.%s", p64, m64);
@@ -171,10 +189,12 @@ int suki_unsub_token_make(const void *secret, size_t secret_len,
 
 int suki_unsub_token_verify(const void *secret, size_t secret_len,
                             const char *token, size_t token_len, char **client,
-                            char **addr, struct suki_err *err)
+                            char **addr, int64_t *issued_s,
+                            struct suki_err *err)
 {
     *client = NULL;
     *addr = NULL;
+    *issued_s = 0;
     if (!secret || secret_len == 0)
         return suki_err_set(err, -EINVAL, "unsubscribe secret is empty");
     if (token_len == 0 || token_len > SUKI_UNSUB_TOKEN_MAX)
@@ -195,20 +215,43 @@ int suki_unsub_token_verify(const void *secret, size_t secret_len,
         suki_err_set(err, -EINVAL, "token has the wrong length");
         goto out;
     }
+    /* a second NUL means the format with the issue time (the address and
+     * the client cannot hold one) */
+    const unsigned char *nul = memchr(payload, '\0', plen);
+    const unsigned char *nul2 =
+        nul ? memchr(nul + 1, '\0', plen - (size_t)(nul + 1 - payload)) : NULL;
     unsigned char want[SUKI_UNSUB_MAC_LEN];
-    mac_of(secret, secret_len, payload, plen, want);
+    mac_of(nul2 ? mac_label_v2 : mac_label_v1, secret, secret_len, payload,
+           plen, want);
     if (CRYPTO_memcmp(want, mac, SUKI_UNSUB_MAC_LEN) != 0) {
         rc = suki_err_set(err, -EPERM, "token signature does not match");
         goto out;
     }
     /* Signed by us, so well-formed unless the secret leaked; check anyway
      * because the caller will use the parts as keys. */
-    const unsigned char *nul = memchr(payload, '\0', plen);
     if (!nul) {
         suki_err_set(err, -EINVAL, "token payload has no separator");
         goto out;
     }
     size_t cl = (size_t)(nul - payload), al = plen - cl - 1;
+    if (nul2) {
+        const unsigned char *w = nul2 + 1;
+        size_t wl = plen - (size_t)(w - payload);
+        int64_t v = 0;
+        al = (size_t)(nul2 - nul) - 1;
+        if (wl == 0 || wl > ISSUED_DIGITS_MAX || (wl > 1 && w[0] == '0')) {
+            suki_err_set(err, -EINVAL, "token issue time is malformed");
+            goto out;
+        }
+        for (size_t i = 0; i < wl; i++) {
+            if (w[i] < '0' || w[i] > '9') {
+                suki_err_set(err, -EINVAL, "token issue time is malformed");
+                goto out;
+            }
+            v = v * 10 + (w[i] - '0');
+        }
+        *issued_s = v;
+    }
     if (!field_ok((const char *)payload, cl, SUKI_UNSUB_CLIENT_MAX) ||
         !field_ok((const char *)nul + 1, al, SUKI_UNSUB_ADDR_MAX)) {
         suki_err_set(err, -EINVAL, "token payload is malformed");

@@ -5,6 +5,7 @@ CHAOS_TESTS = tests/chaos/recover_large.sh tests/chaos/sched_batch_large.sh \
 	tests/chaos/marker_refused.sh tests/chaos/clock_skew.sh \
 	tests/chaos/http_flood.sh tests/chaos/soak.sh \
 	tests/chaos/two_daemons_slow.sh tests/chaos/campaign_takeover_slow.sh \
+	tests/chaos/campaign_takeover_unsent.sh tests/chaos/campaign_takeover_stall.sh \
 	tests/chaos/lane_stale_fd.sh tests/chaos/agent_stuck.sh
 TESTS += $(CHAOS_TESTS)
 EXTRA_DIST += $(CHAOS_TESTS)

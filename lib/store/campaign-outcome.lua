@@ -23,6 +23,7 @@ for i = 6, #ARGV, 4 do
   end
   redis.call('SREM', KEYS[4], id)
   redis.call('SREM', KEYS[3], id)
+  redis.call('SREM', KEYS[7], id)
   if sk ~= '' then redis.call('SET', sk, '1', 'EX', ttl) end
   if sa ~= '' then redis.call('SADD', KEYS[5], sa) end
 end

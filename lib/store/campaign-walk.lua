@@ -2,9 +2,11 @@
 -- (queued, skipped with the reason, or sent when a P:sent marker says so),
 -- take the queued ones into the in-flight set and move the cursor, all at
 -- once. ARGV: token, prefix, kind, value, scan count, opt-in (1/0), wanted
--- recipients, now, campaign name, from domain. Returns {'ok', cursor,
--- completed, id, profile, ...}, {'done', completed}, {'state', state} or
--- {'lost'}.
+-- recipients, now, campaign name, from domain. A held set whose time has
+-- come joins the pending set (held: -1 nothing held, 0 released now, so
+-- campaign-take has work, else ms to wait). Returns {'ok', cursor,
+-- completed, held, id, profile, ...}, {'done', completed, held},
+-- {'state', state} or {'lost'}.
 --! include campaign-common.inc.lua
 local P, kind, val = ARGV[2], ARGV[3], ARGV[4]
 local count, optin, want = tonumber(ARGV[5]), ARGV[6] == '1', tonumber(ARGV[7])
@@ -12,10 +14,11 @@ local now, cname, dom = ARGV[8], ARGV[9], ARGV[10]
 if not leased() then return {'lost'} end
 local h = redis.call('HMGET', KEYS[1], 'state', 'cursor', 'walk_done')
 if h[1] ~= 'running' then return {'state', h[1] or ''} end
-if h[3] == '1' then return {'done', complete(now)} end
+local held = release_held()
+if h[3] == '1' then return {'done', complete(now), held} end
 local cursor = h[2] or '0'
 local cpre = P .. ':client:'
-local out = {'ok', '', 0}
+local out = {'ok', '', 0, held}
 local loops, got = 0, 0
 repeat
   local r

@@ -12,7 +12,11 @@
 --                                     an id; 'U' / 'S' adds addr (or the
 --                                     profile's email, when "") to /
 --                                     removes it from P:suppressed
---                                     (consent.unsubscribed / subscribed).
+--                                     (consent.unsubscribed / subscribed);
+--                                     'S' also sets P:subscribed[client] =
+--                                     now_ms: unsubscribe links made
+--                                     before it are refused
+--                                     (unsubscribe.lua).
 --                                     Every argument an event does not
 --                                     need is left out: each costs a Lua
 --                                     string.
@@ -37,6 +41,7 @@ local P, now, ttl, me = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local jobs, JP = P .. ':jobs', P .. ':job:'
 local dead, lasterr, stats = P .. ':dead', P .. ':lasterr', P .. ':stats'
 local supk, evk = P .. ':suppressed', P .. ':client-events'
+local subk = P .. ':subscribed'
 local tc = {}
 local function kt(k)
   local t = tc[k]
@@ -44,7 +49,8 @@ local function kt(k)
   return t
 end
 local want = {[jobs] = 'zset', [dead] = 'stream',
-  [lasterr] = 'hash', [stats] = 'hash', [supk] = 'set', [evk] = 'hash'}
+  [lasterr] = 'hash', [stats] = 'hash', [supk] = 'set', [evk] = 'hash',
+  [subk] = 'hash'}
 for k, t in pairs(want) do
   local have = kt(k)
   if have ~= 'none' and have ~= t then
@@ -134,6 +140,7 @@ while i <= #ARGV do
             if sup == 'U' then redis.call('SADD', supk, string.lower(addr))
             else redis.call('SREM', supk, string.lower(addr)) end
           end
+          if sup == 'S' then redis.call('HSET', subk, client, now) end
         end
         for a = 1, na do
           local key, due = ARGV[b], ARGV[b + 1]

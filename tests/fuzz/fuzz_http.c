@@ -194,9 +194,11 @@ static void check_response(const uint8_t *data, size_t size,
     /* evhttp decodes %XX in the path only for its own matching: the
      * handler sees the raw path, so the token is these bytes */
     char *client = NULL, *addr = NULL;
+    int64_t issued = 0;
     struct suki_err err = {{0}};
-    bool good = suki_unsub_token_verify(secret, strlen(secret), tok,
-                                        strlen(tok), &client, &addr, &err) == 0;
+    bool good =
+        suki_unsub_token_verify(secret, strlen(secret), tok, strlen(tok),
+                                &client, &addr, &issued, &err) == 0;
     if (code == 200 && !good)
         FAIL("unsubscribe page for a token that does not verify: %s", tok);
     if (code == 200 && post)

@@ -21,13 +21,15 @@ static const char secret[] = "fuzz-secret-0123456789abcdef";
 static const char other[] = "fuzz-secret-0123456789abcdeg";
 
 static int verify(const char *key, const char *tok, size_t len, char **client,
-                  char **addr)
+                  char **addr, int64_t *issued)
 {
     struct suki_err err = {{0}};
-    int rc =
-        suki_unsub_token_verify(key, strlen(key), tok, len, client, addr, &err);
-    if (rc != 0 && (*client || *addr || !err.msg[0]))
+    int rc = suki_unsub_token_verify(key, strlen(key), tok, len, client, addr,
+                                     issued, &err);
+    if (rc != 0 && (*client || *addr || *issued != 0 || !err.msg[0]))
         FAIL("refused token left parts or no reason");
+    if (rc == 0 && (*issued < 0 || *issued > 999999999999))
+        FAIL("issue time %lld out of range", (long long)*issued);
     if (rc != 0 && rc != -EINVAL && rc != -EPERM)
         FAIL("verify returned %d", rc);
     return rc;
@@ -63,19 +65,26 @@ static void check_b64(const uint8_t *data, size_t size)
 
 static void check_token_in(const uint8_t *data, size_t size)
 {
-    char *client = NULL, *addr = NULL, *again = NULL;
+    char *client = NULL, *addr = NULL, *again = NULL, *old = NULL;
+    int64_t issued = 0;
     struct suki_err err = {{0}};
-    if (verify(secret, (const char *)data, size, &client, &addr) != 0)
+    if (verify(secret, (const char *)data, size, &client, &addr, &issued) != 0)
         return;
-    /* only a token we made verifies: making it again gives the same */
-    if (suki_unsub_token_make(secret, strlen(secret), client, addr, &again,
+    /* only a token we made verifies: making it again (with its time, or in
+     * the first format without one) gives the same */
+    if (suki_unsub_token_make(secret, strlen(secret), client, addr, issued,
+                              &again, &err) != 0 ||
+        suki_unsub_token_make(secret, strlen(secret), client, addr, -1, &old,
                               &err) != 0 ||
-        strlen(again) != size || memcmp(again, data, size) != 0)
+        !((strlen(again) == size && memcmp(again, data, size) == 0) ||
+          (issued == 0 && strlen(old) == size && memcmp(old, data, size) == 0)))
         FAIL("a verified token is not the one made for its parts");
     free(again);
+    free(old);
     free(client);
     free(addr);
-    if (verify(other, (const char *)data, size, &client, &addr) != -EPERM)
+    if (verify(other, (const char *)data, size, &client, &addr, &issued) !=
+        -EPERM)
         FAIL("token verified under another secret");
 }
 
@@ -89,9 +98,10 @@ static void check_make(const uint8_t *data, size_t size)
     char *addr =
         suki_strndup(nul + 1, size - (size_t)(nul + 1 - (const char *)data));
     char *tok = NULL, *c2 = NULL, *a2 = NULL;
+    int64_t issued = 0, when = (int64_t)(size * 7919) % 1000000000000;
     struct suki_err err = {{0}};
-    if (suki_unsub_token_make(secret, strlen(secret), client, addr, &tok,
-                              &err) != 0) {
+    if (suki_unsub_token_make(secret, strlen(secret), client, addr,
+                              size % 2 ? when : -1, &tok, &err) != 0) {
         if (tok || !err.msg[0])
             FAIL("refused make left a token or no reason");
         goto out;
@@ -99,8 +109,11 @@ static void check_make(const uint8_t *data, size_t size)
     size_t n = strlen(tok);
     if (n > SUKI_UNSUB_TOKEN_MAX)
         FAIL("token of %zu bytes, max %d", n, (int)SUKI_UNSUB_TOKEN_MAX);
-    if (verify(secret, tok, n, &c2, &a2) != 0)
+    if (verify(secret, tok, n, &c2, &a2, &issued) != 0)
         FAIL("a token we made does not verify: %s", tok);
+    if (issued != (size % 2 ? when : 0))
+        FAIL("issue time %lld came back as %lld", (long long)when,
+             (long long)issued);
     suki_unsub_addr_lower(addr);
     if (strcmp(c2, client) != 0 || strcmp(a2, addr) != 0)
         FAIL("token parts changed: '%s' '%s' -> '%s' '%s'", client, addr, c2,
@@ -108,17 +121,17 @@ static void check_make(const uint8_t *data, size_t size)
     free(c2);
     free(a2);
     c2 = a2 = NULL;
-    if (verify(other, tok, n, &c2, &a2) != -EPERM)
+    if (verify(other, tok, n, &c2, &a2, &issued) != -EPERM)
         FAIL("token verified under another secret: %s", tok);
     /* one byte changed, at a place and to a value the input picks */
     size_t at = (unsigned char)client[0] % n;
     char was = tok[at];
     tok[at] = (char)(was ^ (1 + (unsigned char)addr[0] % 127));
-    if (verify(secret, tok, n, &c2, &a2) == 0)
+    if (verify(secret, tok, n, &c2, &a2, &issued) == 0)
         FAIL("altered token verifies: %s", tok);
     tok[at] = was;
     /* and cut short */
-    if (verify(secret, tok, n - 1, &c2, &a2) == 0)
+    if (verify(secret, tok, n - 1, &c2, &a2, &issued) == 0)
         FAIL("truncated token verifies");
 out:
     free(tok);

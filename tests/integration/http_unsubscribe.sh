@@ -5,6 +5,10 @@
 # (RFC 8058 one-click) suppresses the address and sets consent=false with a
 # 200 and no redirect or cookie; 1,000 forged tokens all get 400 and change
 # nothing; a second sukid adopts the same secret; a secret file overrides.
+# Tokens carry their issue time (the first format, without it, still
+# works): one made before the client's latest consent.subscribed is
+# refused (410, nothing changed), and http.unsubscribe_max_age refuses
+# older ones.
 . "$top_srcdir/tests/integration/lib.sh"
 need curl redis-server redis-cli "$SUKID"
 
@@ -29,14 +33,18 @@ start_http()
     kill -0 "$SUKID_PID" 2>/dev/null || fail "sukid $1 exited at start"
 }
 
-# token SECRET CLIENT ADDR - the token format of daemon/unsub.h
+# token SECRET CLIENT ADDR [ISSUED] - the token formats of lib/unsub.h:
+# without ISSUED the first (no time, as in links sent before the time was
+# added), with it the second (ISSUED seconds since the epoch)
 token()
 {
     "$PY" -c '
 import hmac, hashlib, base64, sys
 s, c, a = (x.encode() for x in sys.argv[1:4])
-p = c + b"\0" + a.lower()
-m = hmac.new(s, b"suki-unsub-1\0" + p, hashlib.sha256).digest()[:16]
+p, label = c + b"\0" + a.lower(), b"suki-unsub-1"
+if len(sys.argv) > 4:
+    p, label = p + b"\0" + sys.argv[4].encode(), b"suki-unsub-2"
+m = hmac.new(s, label + b"\0" + p, hashlib.sha256).digest()[:16]
 e = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 print(e(p) + "." + e(m))' "$@"
 }
@@ -140,6 +148,35 @@ T4=$(token "$SECRET" ghost ghost@example.ph)
 [ "$(rcli EXISTS "$P:client:ghost")" = 0 ] || fail "a profile was created for a gone client"
 ok "old address and gone client handled"
 
+# ---- a link from before the client subscribed again is refused ----
+rcli HSET "$P:client:c6" email rosa@example.ph name Rosa >/dev/null
+OLD6=$(token "$SECRET" c6 rosa@example.ph)
+BEFORE6=$(token "$SECRET" c6 rosa@example.ph $(($(date +%s) - 60)))
+[ "$(code -X POST "$URL/u/$OLD6")" = 200 ] || fail "first-format token refused"
+[ "$(rcli SISMEMBER "$P:suppressed" rosa@example.ph)" = 1 ] || fail "rosa not suppressed"
+rcli XADD "$P:events" '*' event '{"type":"consent.subscribed","client":"c6"}' >/dev/null
+wait_for 10 '[ "$(rcli SISMEMBER "$P:suppressed" rosa@example.ph)" = 0 ]' ||
+    fail "consent.subscribed did not lift the suppression"
+[ "$(rcli HEXISTS "$P:subscribed" c6)" = 1 ] || fail "no subscribe time for c6"
+for t in "$OLD6" "$BEFORE6"; do
+    curl -s -o "$T/stale.html" -w '%{http_code}' -X POST \
+        -d 'List-Unsubscribe=One-Click' "$URL/u/$t" >"$T/stale.code"
+    [ "$(cat "$T/stale.code")" = 410 ] ||
+        fail "a link from before the new subscription answered $(cat "$T/stale.code")"
+    grep -q 'out of date' "$T/stale.html" || fail "no clear page: $(cat "$T/stale.html")"
+    [ "$(rcli SISMEMBER "$P:suppressed" rosa@example.ph)" = 0 ] ||
+        fail "an old link undid the new subscription"
+done
+grep -q 'refused unsubscribe link of client c6: made before' "$T/sukid-a.log" ||
+    fail "the refusal is not logged"
+# GET still shows the page (it changes nothing either way)
+[ "$(code "$URL/u/$OLD6")" = 200 ] || fail "GET of an old link not 200"
+sleep 1 # the new link is made in a later second than the subscription
+NEW6=$(token "$SECRET" c6 rosa@example.ph "$(date +%s)")
+[ "$(code -X POST "$URL/u/$NEW6")" = 200 ] || fail "a link made after the subscription refused"
+[ "$(rcli SISMEMBER "$P:suppressed" rosa@example.ph)" = 1 ] || fail "new link did not suppress"
+ok "re-subscribed client: old links 410 and change nothing, a new one unsubscribes"
+
 # ---- a second daemon adopts the same secret ----
 HPB=$(free_port)
 CONFB=$T/b.conf
@@ -158,12 +195,22 @@ printf 'file-secret-0123456789abcdef\n' >"$T/unsub.secret"
 chmod 600 "$T/unsub.secret"
 HPC=$(free_port)
 CONFC=$T/c.conf
-sed "s|listen = \"127.0.0.1:$HP\";|listen = \"127.0.0.1:$HPC\"; unsubscribe_secret_file = \"$T/unsub.secret\";|" "$CONF" >"$CONFC"
+sed "s|listen = \"127.0.0.1:$HP\";|listen = \"127.0.0.1:$HPC\"; unsubscribe_secret_file = \"$T/unsub.secret\"; unsubscribe_max_age = \"30d\";|" "$CONF" >"$CONFC"
 start_http c "$CONFC" "$HPC"
 rcli HSET "$P:client:c5" email ana@example.ph >/dev/null
-[ "$(code -X POST "http://127.0.0.1:$HPC/u/$(token "$SECRET" c5 ana@example.ph)")" = 400 ] ||
+NOW=$(date +%s)
+[ "$(code -X POST "http://127.0.0.1:$HPC/u/$(token "$SECRET" c5 ana@example.ph "$NOW")")" = 400 ] ||
     fail "file-secret daemon accepted a token of the redis secret"
-[ "$(code -X POST "http://127.0.0.1:$HPC/u/$(token file-secret-0123456789abcdef c5 ana@example.ph)")" = 200 ] ||
+# c limits the age of a link to 30 days: older ones, and the first format
+# (made at 0 as far as it knows), are refused and change nothing
+FS=file-secret-0123456789abcdef
+for t in "$(token $FS c5 ana@example.ph $((NOW - 31 * 86400)))" "$(token $FS c5 ana@example.ph)"; do
+    [ "$(code -X POST "http://127.0.0.1:$HPC/u/$t")" = 410 ] ||
+        fail "a link older than unsubscribe_max_age not refused"
+done
+[ "$(rcli SISMEMBER "$P:suppressed" ana@example.ph)" = 0 ] || fail "an expired link suppressed"
+grep -q 'older than http.unsubscribe_max_age' "$T/sukid-c.log" || fail "expiry not logged"
+[ "$(code -X POST "http://127.0.0.1:$HPC/u/$(token $FS c5 ana@example.ph $((NOW - 29 * 86400)))")" = 200 ] ||
     fail "file-secret daemon refused its own token"
 [ "$(rcli SISMEMBER "$P:suppressed" ana@example.ph)" = 1 ] || fail "c did not suppress"
 ok "secret file overrides the shared secret"

@@ -512,6 +512,48 @@ START_TEST(spool_delivers_later)
 }
 END_TEST
 
+/* A message whose gate has closed when a slot frees up is not started:
+ * TEMPFAIL, cancelled, nothing written (a campaign runner whose lease may
+ * have ended must not start transfers another daemon now owns). */
+START_TEST(gate_closed_not_started)
+{
+    struct suki_transport_conf c = spool_conf("spool", 0, 1);
+    struct rec rc = {0};
+    struct suki_dispatch_gate *g =
+        suki_dispatch_gate_new(suki_mono_ms() + 60000);
+    struct suki_outmsg m = {.channel = "spool", .body = "G\r\n", .body_len = 3};
+
+    ck_assert_int_eq(suki_dispatch_configure(disp, &c, 1), 0);
+    ck_assert_int_eq(send_spool(&rc, "spool", "<a@x>", "A\r\n", 0), 0);
+    m.gate = g;
+    m.message_id = "<b@x>";
+    ck_assert_int_eq(suki_dispatch_send(disp, &m, rec_cb, &rc), 0);
+    m.message_id = "<c@x>";
+    ck_assert_int_eq(suki_dispatch_send(disp, &m, rec_cb, &rc), 0);
+    g->open_until_ms = 0; /* closes while b and c wait for the slot */
+    run_until(&rc, 3);
+    ck_assert_int_eq(rc.n, 3);
+    ck_assert_str_eq(rc.ids[0], "<a@x>");
+    ck_assert_int_eq(rc.st[0], SUKI_DISPATCH_SENT);
+    for (int i = 1; i < 3; i++) {
+        ck_assert_int_eq(rc.st[i], SUKI_DISPATCH_TEMPFAIL);
+        ck_assert(rc.cancelled[i]);
+    }
+    ck_assert_int_eq(count_files(spool, "b@x"), 0);
+    ck_assert_int_eq(count_files(spool, "c@x"), 0);
+    /* an open gate lets its message through; the dispatcher's references
+     * went with its messages */
+    g->open_until_ms = suki_mono_ms() + 60000;
+    m.message_id = "<d@x>";
+    ck_assert_int_eq(suki_dispatch_send(disp, &m, rec_cb, &rc), 0);
+    run_until(&rc, 4);
+    ck_assert_int_eq(rc.st[3], SUKI_DISPATCH_SENT);
+    ck_assert_int_eq(count_files(spool, "d@x"), 1);
+    ck_assert_int_eq(g->refs, 1);
+    suki_dispatch_gate_unref(g);
+}
+END_TEST
+
 START_TEST(spool_same_id_replaces)
 {
     struct suki_transport_conf c = spool_conf("spool", 0, 1);
@@ -931,6 +973,7 @@ static Suite *dispatch_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, spool_delivers_later);
     tcase_add_test(tc, spool_same_id_replaces);
+    tcase_add_test(tc, gate_closed_not_started);
     tcase_add_test(tc, spool_error_is_tempfail);
     tcase_add_test(tc, spool_window_grows_and_shrinks);
     tcase_add_test(tc, send_errors);

@@ -2,6 +2,7 @@
  * wrong secrets, garbage, and the base64url codec underneath. */
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@ static char *make(const char *client, const char *addr)
     char *tok = NULL;
     struct suki_err err = {{0}};
     ck_assert_int_eq(
-        suki_unsub_token_make(secret, SLEN, client, addr, &tok, &err), 0);
+        suki_unsub_token_make(secret, SLEN, client, addr, -1, &tok, &err), 0);
     ck_assert_ptr_nonnull(tok);
     return tok;
 }
@@ -24,8 +25,10 @@ static char *make(const char *client, const char *addr)
 static int verify(const char *tok, size_t len)
 {
     char *c = (char *)1, *a = (char *)1;
+    int64_t issued = -1;
     struct suki_err err = {{0}};
-    int rc = suki_unsub_token_verify(secret, SLEN, tok, len, &c, &a, &err);
+    int rc =
+        suki_unsub_token_verify(secret, SLEN, tok, len, &c, &a, &issued, &err);
     if (rc == 0) {
         free(c);
         free(a);
@@ -94,13 +97,15 @@ START_TEST(token_roundtrip)
 {
     char *tok = make("acme-ph", "Maria@Example.PH");
     char *c = NULL, *a = NULL;
+    int64_t issued = -1;
     struct suki_err err = {{0}};
-    ck_assert_int_eq(
-        suki_unsub_token_verify(secret, SLEN, tok, strlen(tok), &c, &a, &err),
-        0);
+    ck_assert_int_eq(suki_unsub_token_verify(secret, SLEN, tok, strlen(tok), &c,
+                                             &a, &issued, &err),
+                     0);
     ck_assert_str_eq(c, "acme-ph");
     ck_assert_str_eq(a, "maria@example.ph");
     ck_assert_ptr_null(strpbrk(tok, "+/=%?#&"));
+    ck_assert_int_eq(issued, 0); /* the first format: as if made at 0 */
     free(c);
     free(a);
     free(tok);
@@ -115,6 +120,73 @@ START_TEST(token_known_vector)
     ck_assert_str_eq(tok,
                      "YWNtZS1waABtYXJpYUBleGFtcGxlLnBo.juKt0LDDe6v8wgCPrbxRqg");
     free(tok);
+}
+END_TEST
+
+static char *make_at(const char *client, const char *addr, int64_t at)
+{
+    char *tok = NULL;
+    struct suki_err err = {{0}};
+    ck_assert_int_eq(
+        suki_unsub_token_make(secret, SLEN, client, addr, at, &tok, &err), 0);
+    return tok;
+}
+
+START_TEST(token_issued_roundtrip)
+{
+    static const int64_t when[] = {0, 1, 1700000000, 999999999999};
+    for (size_t i = 0; i < sizeof(when) / sizeof(when[0]); i++) {
+        char *tok = make_at("acme-ph", "Maria@Example.PH", when[i]);
+        char *c = NULL, *a = NULL;
+        int64_t issued = -1;
+        struct suki_err err = {{0}};
+        ck_assert_int_eq(suki_unsub_token_verify(secret, SLEN, tok, strlen(tok),
+                                                 &c, &a, &issued, &err),
+                         0);
+        ck_assert_str_eq(c, "acme-ph");
+        ck_assert_str_eq(a, "maria@example.ph");
+        ck_assert_int_eq(issued, when[i]);
+        free(c);
+        free(a);
+        free(tok);
+    }
+    char *tok = (char *)1;
+    struct suki_err err = {{0}};
+    ck_assert_int_eq(suki_unsub_token_make(secret, SLEN, "c", "a@b.ph",
+                                           1000000000000, &tok, &err),
+                     -EINVAL);
+    ck_assert_ptr_null(tok);
+}
+END_TEST
+
+START_TEST(token_issued_known_vector)
+{
+    /* computed independently with Python's hmac module (label
+     * suki-unsub-2); tests/integration/http_unsubscribe.sh builds the
+     * same in shell */
+    char *tok = make_at("acme-ph", "maria@example.ph", 1700000000);
+    ck_assert_str_eq(tok, "YWNtZS1waABtYXJpYUBleGFtcGxlLnBoADE3MDAwMDAwMDA."
+                          "0raKESFKIN-sL4hyl2aoqA");
+    free(tok);
+}
+END_TEST
+
+START_TEST(token_issued_not_forgeable)
+{
+    /* the time is signed: a later one, or the old format's MAC over the
+     * same client and address, does not pass */
+    char *v2 = make_at("acme-ph", "maria@example.ph", 1700000000);
+    char *v1 = make("acme-ph", "maria@example.ph");
+    char *later = make_at("acme-ph", "maria@example.ph", 1800000000);
+    char mix[2 * SUKI_UNSUB_TOKEN_MAX];
+    int p2 = (int)(strchr(later, '.') - later);
+    snprintf(mix, sizeof(mix), "%.*s%s", p2, later, strchr(v2, '.'));
+    ck_assert_int_eq(verify(mix, strlen(mix)), -EPERM);
+    snprintf(mix, sizeof(mix), "%.*s%s", p2, v2, strchr(v1, '.'));
+    ck_assert_int_eq(verify(mix, strlen(mix)), -EPERM);
+    free(v1);
+    free(v2);
+    free(later);
 }
 END_TEST
 
@@ -139,15 +211,17 @@ START_TEST(token_wrong_secret)
     char *tok = make("acme-ph", "maria@example.ph");
     static const char other[] = "0123456789abcdef0123456789abcdeF";
     char *c = NULL, *a = NULL;
+    int64_t issued = -1;
     struct suki_err err = {{0}};
     ck_assert_int_eq(suki_unsub_token_verify(other, sizeof(other) - 1, tok,
-                                             strlen(tok), &c, &a, &err),
+                                             strlen(tok), &c, &a, &issued,
+                                             &err),
                      -EPERM);
     ck_assert_ptr_null(c);
     ck_assert_ptr_null(a);
     /* a prefix of the right secret is another secret */
     ck_assert_int_eq(suki_unsub_token_verify(secret, SLEN - 1, tok, strlen(tok),
-                                             &c, &a, &err),
+                                             &c, &a, &issued, &err),
                      -EPERM);
     free(tok);
 }
@@ -280,13 +354,15 @@ START_TEST(token_make_refuses)
                               {"c", longa}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ck_assert_int_eq(suki_unsub_token_make(secret, SLEN, cases[i][0],
-                                               cases[i][1], &tok, &err),
+                                               cases[i][1], 1700000000, &tok,
+                                               &err),
                          -EINVAL);
         ck_assert_ptr_null(tok);
         tok = (char *)1;
     }
     ck_assert_int_eq(
-        suki_unsub_token_make(secret, 0, "c", "a@b.ph", &tok, &err), -EINVAL);
+        suki_unsub_token_make(secret, 0, "c", "a@b.ph", 1, &tok, &err),
+        -EINVAL);
 }
 END_TEST
 
@@ -310,10 +386,11 @@ START_TEST(token_utf8_client)
 {
     char *tok = make("kliyente-ñ", "juan@example.ph");
     char *c = NULL, *a = NULL;
+    int64_t issued = -1;
     struct suki_err err = {{0}};
-    ck_assert_int_eq(
-        suki_unsub_token_verify(secret, SLEN, tok, strlen(tok), &c, &a, &err),
-        0);
+    ck_assert_int_eq(suki_unsub_token_verify(secret, SLEN, tok, strlen(tok), &c,
+                                             &a, &issued, &err),
+                     0);
     ck_assert_str_eq(c, "kliyente-ñ");
     free(c);
     free(a);
@@ -346,6 +423,9 @@ static Suite *unsub_suite(void)
     TCase *t = tcase_create("token");
     tcase_add_test(t, token_roundtrip);
     tcase_add_test(t, token_known_vector);
+    tcase_add_test(t, token_issued_roundtrip);
+    tcase_add_test(t, token_issued_known_vector);
+    tcase_add_test(t, token_issued_not_forgeable);
     tcase_add_test(t, token_deterministic_and_distinct);
     tcase_add_test(t, token_wrong_secret);
     tcase_add_test(t, token_every_change_rejected);
