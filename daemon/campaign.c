@@ -200,12 +200,6 @@ struct outcome {
     struct outcome *next;
 };
 
-/* Async calls of the manager hold this, not the manager. */
-struct guard {
-    int refs;
-    struct suki_campaigns *cm; /* NULL once freed */
-};
-
 struct runner {
     int refs;
     bool dead; /* detached from the manager: callbacks only free */
@@ -240,7 +234,6 @@ struct runner {
 
 struct suki_campaigns {
     struct suki_daemon *D;
-    struct guard *g;
     struct event *tick;
     bool claiming;
     bool stopping;
@@ -263,18 +256,6 @@ static void runner_pump(struct runner *ru);
 static void runner_maybe_end(struct runner *ru);
 static void check_stopped(struct suki_campaigns *cm);
 static void arm_pump_later(struct runner *ru);
-
-static struct guard *guard_ref(struct guard *g)
-{
-    g->refs++;
-    return g;
-}
-
-static void guard_unref(struct guard *g)
-{
-    if (--g->refs == 0)
-        free(g);
-}
 
 static struct runner *runner_ref(struct runner *ru)
 {
@@ -1296,14 +1277,12 @@ static void runner_detach(struct runner *ru)
 
 static void on_released(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
     (void)reply;
-    struct guard *g = arg;
-    if (g->cm) {
-        g->cm->releasing--;
-        check_stopped(g->cm);
-    }
-    guard_unref(g);
+    struct suki_campaigns *cm = arg;
+    if (!r)
+        return; /* cancelled: the manager is going */
+    cm->releasing--;
+    check_stopped(cm);
 }
 
 /* Drop a lease (if it is still ours). A stop waits for the answer, so the
@@ -1312,12 +1291,9 @@ static void release_lease(struct suki_campaigns *cm, const char *lock,
                           const char *token)
 {
     const char *av[2] = {lock, token};
-    struct guard *g = guard_ref(cm->g);
-    if (suki_redis_eval(cm->D->redis, &release_script, on_released, g, 1, 2, av,
-                        NULL) == 0)
+    if (suki_redis_eval_owned(cm->D->redis, cm, &release_script, on_released,
+                              cm, 1, 2, av, NULL) == 0)
         cm->releasing++;
-    else
-        guard_unref(g);
 }
 
 /* End the runner when it has nothing more to do: stopped (or finished)
@@ -1504,12 +1480,9 @@ static void start_runner(struct suki_campaigns *cm, const char *name,
 
 static void on_claim(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
-    struct guard *g = arg;
-    struct suki_campaigns *cm = g->cm;
-    guard_unref(g);
-    if (!cm)
-        return;
+    struct suki_campaigns *cm = arg;
+    if (!r)
+        return; /* cancelled: the manager is going */
     cm->claiming = false;
     char *token = cm->claim_token;
     cm->claim_token = NULL;
@@ -1529,18 +1502,15 @@ static void on_claim(struct suki_redis *r, redisReply *reply, void *arg)
     free(token);
 }
 
+/* Also called from inside suki_campaigns_free's cancel, with s NULL. */
 static void on_secret(const char *s, size_t len, void *arg)
 {
-    struct guard *g = arg;
-    struct suki_campaigns *cm = g->cm;
-    if (cm) {
-        cm->secret_pending = false;
-        if (s && !cm->secret) {
-            cm->secret = (unsigned char *)suki_strndup(s, len);
-            cm->secret_len = len;
-        }
+    struct suki_campaigns *cm = arg;
+    cm->secret_pending = false;
+    if (s && !cm->secret) {
+        cm->secret = (unsigned char *)suki_strndup(s, len);
+        cm->secret_len = len;
     }
-    guard_unref(g);
 }
 
 static void clear_secret(struct suki_campaigns *cm)
@@ -1572,11 +1542,8 @@ static void refresh_secret(struct suki_campaigns *cm)
         clear_secret(cm);
     if (!cm->secret && !cm->secret_pending && suki_redis_is_up(cm->D->redis)) {
         char *k = suki_conf_key(cm->D->conf, "secret");
-        struct guard *g = guard_ref(cm->g);
-        if (suki_unsub_secret_fetch(cm->D->redis, k, on_secret, g) == 0)
+        if (suki_unsub_secret_fetch(cm->D->redis, cm, k, on_secret, cm) == 0)
             cm->secret_pending = true;
-        else
-            guard_unref(g);
         free(k);
     }
 }
@@ -1609,12 +1576,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     size_t k = 5;
     for (struct runner *ru = cm->runners; ru; ru = ru->next)
         av[k++] = ru->name;
-    struct guard *g = guard_ref(cm->g);
-    if (suki_redis_eval(cm->D->redis, &claim_script, on_claim, g, 1, (int)k, av,
-                        NULL) == 0)
+    if (suki_redis_eval_owned(cm->D->redis, cm, &claim_script, on_claim, cm, 1,
+                              (int)k, av, NULL) == 0)
         cm->claiming = true;
-    else
-        guard_unref(g);
     free(kc);
     free(av);
 }
@@ -1629,9 +1593,6 @@ struct suki_campaigns *suki_campaigns_new(struct suki_daemon *D)
             suki_redis_script_init(scripts[i]);
     struct suki_campaigns *cm = suki_calloc(1, sizeof(*cm));
     cm->D = D;
-    cm->g = suki_calloc(1, sizeof(*cm->g));
-    cm->g->refs = 1;
-    cm->g->cm = cm;
     cm->tick = event_new(D->base, -1, EV_PERSIST, on_tick, cm);
     SUKI_ASSERT(cm->tick);
     struct timeval tv = {0, MANAGER_TICK_MS * 1000};
@@ -1709,6 +1670,7 @@ void suki_campaigns_free(struct suki_campaigns *cm)
 {
     if (!cm)
         return;
+    suki_redis_cancel(cm->D->redis, cm);
     while (cm->runners) {
         struct runner *ru = cm->runners;
         runner_detach(ru);
@@ -1719,7 +1681,5 @@ void suki_campaigns_free(struct suki_campaigns *cm)
         event_free(cm->stop_ev);
     clear_secret(cm);
     free(cm->claim_token);
-    cm->g->cm = NULL;
-    guard_unref(cm->g);
     free(cm);
 }

@@ -261,16 +261,9 @@ struct batch {
     bool failed;
 };
 
-/* A handle for commands on D->redis, which may outlive the intake. */
-struct mainref {
-    struct suki_intake *in; /* NULL once the intake is freed */
-    int refs;
-};
-
 struct suki_intake {
     struct suki_daemon *D;
     struct suki_redis *link;
-    struct mainref *ref;
     char *stream, *group; /* names in use (copied from the conf) */
     bool up, group_ok, setup_sent;
     long long client_id;       /* of the intake link, for CLIENT UNBLOCK */
@@ -1280,12 +1273,9 @@ static void drive(struct suki_intake *in)
             char id[24];
             snprintf(id, sizeof(id), "%lld", in->client_id);
             const char *av[3] = {"CLIENT", "UNBLOCK", id};
-            in->ref->refs++;
-            if (suki_redis_argv(in->D->redis, unblock_reply, in->ref, 0, 3, av,
-                                NULL) == 0)
+            if (suki_redis_argv_owned(in->D->redis, in, unblock_reply, in, 0, 3,
+                                      av, NULL) == 0)
                 in->unblock_sent = true;
-            else
-                in->ref->refs--;
         }
         bool idle = !in->chain_busy && in->nbatches == 0;
         if ((idle || !in->up) && in->done) {
@@ -1341,13 +1331,9 @@ static void drive(struct suki_intake *in)
 
 static void unblock_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
-    struct mainref *ref = arg;
-    struct suki_intake *in = ref->in;
-    if (--ref->refs == 0 && !in)
-        free(ref);
-    if (!in || in->freeing || !in->stopping)
-        return;
+    struct suki_intake *in = arg;
+    if (!r || !in->stopping)
+        return; /* !r: cancelled by suki_intake_free */
     /* 0: the read was still queued behind an apply and not blocked yet;
      * try again shortly rather than wait out the whole block time */
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 &&
@@ -1382,13 +1368,9 @@ static void on_link_state(struct suki_redis *r, bool up, void *arg)
 
 static void on_lists_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
-    struct mainref *ref = arg;
-    struct suki_intake *in = ref->in;
-    if (--ref->refs == 0 && !in)
-        free(ref);
-    if (!in || in->freeing)
-        return;
+    struct suki_intake *in = arg;
+    if (!r)
+        return; /* cancelled by suki_intake_free */
     in->lists_busy = false;
     long long moved = 0;
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
@@ -1435,12 +1417,11 @@ static void on_lists_timer(evutil_socket_t fd, short what, void *arg)
     for (size_t k = 0; k < c->n_lists; k++)
         av[k + 1] = c->lists[k];
     av[n - 1] = count;
-    in->ref->refs++;
-    int rc = suki_redis_eval(in->D->redis, &lists_script, on_lists_reply,
-                             in->ref, (int)c->n_lists + 1, (int)n, av, NULL);
+    int rc =
+        suki_redis_eval_owned(in->D->redis, in, &lists_script, on_lists_reply,
+                              in, (int)c->n_lists + 1, (int)n, av, NULL);
     free(av);
     if (rc < 0) {
-        in->ref->refs--;
         suki_timer_ms(in->lists_ev, 100);
         return;
     }
@@ -1449,13 +1430,9 @@ static void on_lists_timer(evutil_socket_t fd, short what, void *arg)
 
 static void on_maint_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
-    struct mainref *ref = arg;
-    struct suki_intake *in = ref->in;
-    if (--ref->refs == 0 && !in)
-        free(ref);
-    if (!in || in->freeing)
-        return;
+    struct suki_intake *in = arg;
+    if (!r)
+        return; /* cancelled by suki_intake_free */
     in->maint_busy = false;
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
         reply->element[0]->type == REDIS_REPLY_INTEGER &&
@@ -1507,14 +1484,11 @@ static void on_maint_timer(evutil_socket_t fd, short what, void *arg)
     snprintf(gc, sizeof(gc), "%" PRId64, gc_idle);
     char *dead = suki_conf_key(c, "dead");
     const char *av[5] = {in->stream, dead, keep, in->group, gc};
-    in->ref->refs++;
-    int rc = suki_redis_eval(in->D->redis, &trim_script, on_maint_reply,
-                             in->ref, 2, 5, av, NULL);
+    int rc = suki_redis_eval_owned(in->D->redis, in, &trim_script,
+                                   on_maint_reply, in, 2, 5, av, NULL);
     free(dead);
-    if (rc < 0) {
-        in->ref->refs--;
+    if (rc < 0)
         return;
-    }
     in->maint_busy = true;
 }
 
@@ -1524,9 +1498,6 @@ struct suki_intake *suki_intake_new(struct suki_daemon *D)
 {
     struct suki_intake *in = suki_calloc(1, sizeof(*in));
     in->D = D;
-    in->ref = suki_calloc(1, sizeof(*in->ref));
-    in->ref->in = in;
-    in->ref->refs = 1;
     in->stream = suki_strdup(D->conf->stream);
     in->group = suki_strdup(D->conf->group);
     in->retry_ev = evtimer_new(D->base, on_retry, in);
@@ -1584,9 +1555,7 @@ void suki_intake_free(struct suki_intake *in)
     in->freeing = true;
     /* pending intake-link callbacks run now, with NULL replies */
     suki_redis_free(in->link);
-    in->ref->in = NULL;
-    if (--in->ref->refs == 0)
-        free(in->ref);
+    suki_redis_cancel(in->D->redis, in);
     event_free(in->retry_ev);
     event_free(in->lists_ev);
     event_free(in->maint_ev);

@@ -496,8 +496,9 @@ int main(int argc, char **argv)
     event_base_dispatch(D.base);
 
     /* Sends still running are cancelled (their jobs stay leased), then the
-     * scheduler goes; whatever still waits on Redis was orphaned and is
-     * freed by suki_redis_free's callbacks. */
+     * scheduler goes. Each module cancels its own calls still waiting on
+     * D.redis (suki_redis_cancel); fire's orphaned jobs are freed by
+     * suki_redis_free's callbacks. */
     suki_heartbeat_free(heartbeat);
     suki_campaigns_free(campaigns);
     suki_dispatch_free(D.dispatch);

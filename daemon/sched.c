@@ -107,8 +107,8 @@ static void av_clear(struct argvbuf *a)
 
 /* One settle script call in flight or waiting for a retry. */
 struct settle_batch {
-    struct suki_sched *s; /* NULL once orphaned */
-    struct argvbuf args;  /* the records (after the fixed ARGV) */
+    struct suki_sched *s;
+    struct argvbuf args; /* the records (after the fixed ARGV) */
     size_t records;
     int64_t first_ms;          /* monotonic time of the first attempt */
     unsigned tries;            /* failed attempts, for the log */
@@ -118,19 +118,20 @@ struct settle_batch {
 struct suki_sched {
     struct suki_daemon *D;
     struct suki_fire *fire;
-    struct event *timer;         /* the wake-up */
-    struct event *flush_ev;      /* zero-delay: send the settle batch */
-    struct event *retry_ev;      /* resend failed settle batches */
-    struct event *renew_ev;      /* extend leases of slow jobs */
-    struct renew_call *renewing; /* the renewal in flight, or NULL */
-    uint64_t renew_gen;
-    struct event *stop_ev; /* stop: completion check / timeout */
-    int64_t wake_ms;       /* wall clock the timer is armed for; or
-                              INT64_MAX when not armed */
-    bool claiming;         /* a claim script call is in flight */
-    size_t asked;          /* how many jobs it asked for */
-    bool again;            /* claim again when it returns */
-    bool blocked;          /* backpressure: claim when room frees up */
+    struct event *timer;    /* the wake-up */
+    struct event *flush_ev; /* zero-delay: send the settle batch */
+    struct event *retry_ev; /* resend failed settle batches */
+    struct event *renew_ev; /* extend leases of slow jobs */
+    bool renewing;          /* a renewal is in flight */
+    uint64_t renew_gen;     /* of the last renewal sent */
+    int64_t renew_sent_ms;  /* when it was sent (wall clock) */
+    struct event *stop_ev;  /* stop: completion check / timeout */
+    int64_t wake_ms;        /* wall clock the timer is armed for; or
+                               INT64_MAX when not armed */
+    bool claiming;          /* a claim script call is in flight */
+    size_t asked;           /* how many jobs it asked for */
+    bool again;             /* claim again when it returns */
+    bool blocked;           /* backpressure: claim when room frees up */
     bool stopping;
     bool stop_done;
     bool ready;            /* the first claim succeeded */
@@ -145,8 +146,6 @@ struct suki_sched {
     struct settle_batch *pend;  /* records being collected */
     struct settle_batch *retry; /* failed batches to resend */
     size_t settles_inflight;    /* settle calls awaiting their reply */
-    struct settle_batch **live; /* batches awaiting replies (orphaning) */
-    size_t n_live, cap_live;
 
     /* from the configuration */
     char *k_jobs, *job_prefix, *k_dead, *sent_prefix;
@@ -372,8 +371,9 @@ static void job_free(struct suki_sched_job *j)
 
 static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
 {
-    (void)r;
     struct suki_sched *s = arg;
+    if (!r)
+        return; /* cancelled by suki_sched_free */
     s->claiming = false;
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3) {
         if (rep && rep->type == REDIS_REPLY_ERROR)
@@ -468,8 +468,8 @@ static void try_claim(struct suki_sched *s)
     snprintf(lease, sizeof(lease), "%" PRId64, s->lease_ms);
     snprintf(max, sizeof(max), "%zu", n);
     const char *argv[] = {s->k_jobs, lease, max, s->job_prefix};
-    if (suki_redis_eval(s->D->redis, &claim_script, on_claim, s, 1, 4, argv,
-                        NULL) == 0) {
+    if (suki_redis_eval_owned(s->D->redis, s, &claim_script, on_claim, s, 1, 4,
+                              argv, NULL) == 0) {
         s->claiming = true;
         s->asked = n;
     } else
@@ -480,31 +480,20 @@ static void try_claim(struct suki_sched *s)
 
 /* One renewal in flight: its jobs' leases move forward only when Redis
  * has moved them; a failed one is asked again at the next tick. */
-struct renew_call {
-    struct suki_sched *s; /* NULL once orphaned */
-    uint64_t gen;
-    int64_t sent_ms;
-};
-
 static void on_renew(struct suki_redis *r, redisReply *rep, void *arg)
 {
-    (void)r;
-    struct renew_call *c = arg;
-    struct suki_sched *s = c->s;
-    if (!s) {
-        free(c);
-        return;
-    }
-    s->renewing = NULL;
+    struct suki_sched *s = arg;
+    if (!r)
+        return; /* cancelled by suki_sched_free */
+    s->renewing = false;
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         suki_warnx("scheduler: lease renewal failed: %s; asking again",
                    rep ? rep->str : "redis link down");
     } else {
         for (struct suki_sched_job *j = s->head; j; j = j->next)
-            if (j->renew_gen == c->gen)
-                j->lease_end_ms = c->sent_ms + s->lease_ms;
+            if (j->renew_gen == s->renew_gen)
+                j->lease_end_ms = s->renew_sent_ms + s->lease_ms;
     }
-    free(c);
 }
 
 static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
@@ -520,7 +509,8 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
     av_int(&a, s->lease_ms);
     av_str(&a, s->job_prefix);
     size_t n = 0;
-    uint64_t gen = ++s->renew_gen;
+    /* Jobs of the renewal in flight keep its generation. */
+    uint64_t gen = s->renewing ? s->renew_gen : ++s->renew_gen;
     for (struct suki_sched_job *j = s->head; j && !s->renewing; j = j->next) {
         /* Renew what has used a third of its lease; fresh claims wait. */
         if (j->lease_end_ms - now > s->lease_ms * 2 / 3)
@@ -535,13 +525,11 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
         const char **argv = suki_calloc(a.n, sizeof(char *));
         size_t *lens = suki_calloc(a.n, sizeof(size_t));
         av_ptrs(&a, argv, lens);
-        struct renew_call *c = suki_calloc(1, sizeof(*c));
-        *c = (struct renew_call){s, gen, now};
-        if (suki_redis_eval(s->D->redis, &renew_script, on_renew, c, 1,
-                            (int)a.n, argv, lens) == 0)
-            s->renewing = c;
-        else
-            free(c);
+        if (suki_redis_eval_owned(s->D->redis, s, &renew_script, on_renew, s, 1,
+                                  (int)a.n, argv, lens) == 0) {
+            s->renewing = true;
+            s->renew_sent_ms = now;
+        }
         free(argv);
         free(lens);
     }
@@ -552,25 +540,6 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- settling ----------------------------------------------------- */
-
-static void live_add(struct suki_sched *s, struct settle_batch *b)
-{
-    if (s->n_live == s->cap_live) {
-        s->cap_live = s->cap_live ? s->cap_live * 2 : 8;
-        s->live = suki_realloc(s->live, s->cap_live * sizeof(*s->live));
-    }
-    s->live[s->n_live++] = b;
-}
-
-static void live_del(struct suki_sched *s, struct settle_batch *b)
-{
-    for (size_t i = 0; i < s->n_live; i++) {
-        if (s->live[i] == b) {
-            s->live[i] = s->live[--s->n_live];
-            return;
-        }
-    }
-}
 
 static void batch_free(struct settle_batch *b)
 {
@@ -595,14 +564,12 @@ static void arm_flush(struct suki_sched *s)
 
 static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
 {
-    (void)r;
     struct settle_batch *b = arg;
     struct suki_sched *s = b->s;
-    if (!s) {
-        batch_free(b);
+    if (!r) {
+        batch_free(b); /* cancelled by suki_sched_free */
         return;
     }
-    live_del(s, b);
     s->settles_inflight--;
     if (rep && rep->type == REDIS_REPLY_ERROR &&
         !suki_redis_error_is_temporary(rep)) {
@@ -659,13 +626,12 @@ static void send_batch(struct suki_sched *s, struct settle_batch *b)
     }
     av_ptrs(&b->args, argv + nf, lens + nf);
     b->s = s;
-    int rc = suki_redis_eval(s->D->redis, &settle_script, on_settle, b, 2,
-                             (int)(nf + b->args.n), argv, lens);
+    int rc = suki_redis_eval_owned(s->D->redis, s, &settle_script, on_settle, b,
+                                   2, (int)(nf + b->args.n), argv, lens);
     free(argv);
     free(lens);
     if (rc == 0) {
         s->settles_inflight++;
-        live_add(s, b);
         return;
     }
     /* Link down: keep it for the retry when the link is back. */
@@ -888,15 +854,11 @@ void suki_sched_free(struct suki_sched *s)
 {
     if (!s)
         return;
-    /* Orphan what waits for a callback: those free themselves later. */
+    suki_redis_cancel(s->D->redis, s);
+    /* Orphan jobs still firing: fire frees them when its calls return. */
     for (struct suki_sched_job *j = s->head; j; j = j->next)
         j->s = NULL;
     s->head = NULL;
-    for (size_t i = 0; i < s->n_live; i++)
-        s->live[i]->s = NULL;
-    free(s->live);
-    if (s->renewing)
-        s->renewing->s = NULL;
     if (s->pend)
         batch_free(s->pend);
     while (s->retry) {

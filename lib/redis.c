@@ -28,9 +28,10 @@ enum link_state {
 
 struct pending {
     struct suki_redis *r;
-    suki_redis_cb cb;
+    suki_redis_cb cb; /* NULL once called (cancelled) or not wanted */
     void *arg;
-    int64_t deadline; /* monotonic ms */
+    const void *owner; /* for suki_redis_cancel, or NULL */
+    int64_t deadline;  /* monotonic ms */
     struct pending *prev, *next;
     bool script; /* an EVALSHA: NOSCRIPT drops the link */
 };
@@ -202,8 +203,8 @@ static void pending_push(struct suki_redis *r, struct pending *p)
     arm_watch(r);
 }
 
-static int send_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
-                     int64_t timeout_ms, int argc, const char **argv,
+static int send_argv(struct suki_redis *r, const void *owner, suki_redis_cb cb,
+                     void *arg, int64_t timeout_ms, int argc, const char **argv,
                      const size_t *lens, struct suki_redis_script *script,
                      bool handshake)
 {
@@ -213,6 +214,7 @@ static int send_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
     p->r = r;
     p->cb = cb;
     p->arg = arg;
+    p->owner = owner;
     p->deadline =
         suki_mono_ms() + (timeout_ms > 0 ? timeout_ms : r->command_timeout_ms);
     p->script = script != NULL;
@@ -229,7 +231,32 @@ int suki_redis_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
                     int64_t timeout_ms, int argc, const char **argv,
                     const size_t *lens)
 {
-    return send_argv(r, cb, arg, timeout_ms, argc, argv, lens, NULL, false);
+    return send_argv(r, NULL, cb, arg, timeout_ms, argc, argv, lens, NULL,
+                     false);
+}
+
+int suki_redis_argv_owned(struct suki_redis *r, const void *owner,
+                          suki_redis_cb cb, void *arg, int64_t timeout_ms,
+                          int argc, const char **argv, const size_t *lens)
+{
+    return send_argv(r, owner, cb, arg, timeout_ms, argc, argv, lens, NULL,
+                     false);
+}
+
+void suki_redis_cancel(struct suki_redis *r, const void *owner)
+{
+    if (!r || !owner)
+        return;
+    /* The records stay queued: their replies are still on the way, in
+     * pipeline order, and on_reply frees each when it comes. */
+    for (struct pending *p = r->head; p; p = p->next) {
+        if (p->owner != owner || !p->cb)
+            continue;
+        suki_redis_cb cb = p->cb;
+        p->cb = NULL;
+        p->owner = NULL;
+        cb(NULL, NULL, p->arg);
+    }
 }
 
 int suki_redis_cmd(struct suki_redis *r, suki_redis_cb cb, void *arg,
@@ -270,6 +297,14 @@ int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
                     suki_redis_cb cb, void *arg, int nkeys, int argc,
                     const char **argv, const size_t *lens)
 {
+    return suki_redis_eval_owned(r, NULL, s, cb, arg, nkeys, argc, argv, lens);
+}
+
+int suki_redis_eval_owned(struct suki_redis *r, const void *owner,
+                          struct suki_redis_script *s, suki_redis_cb cb,
+                          void *arg, int nkeys, int argc, const char **argv,
+                          const size_t *lens)
+{
     /* A script this link has not loaded yet is loaded now, ahead of the
      * call on the same link, and again by every handshake after. */
     bool known = false;
@@ -278,7 +313,8 @@ int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
     if (!known) {
         suki_redis_add_script(r, s);
         const char *lv[3] = {"SCRIPT", "LOAD", s->src};
-        if (send_argv(r, on_load_reply, NULL, 0, 3, lv, NULL, NULL, false) < 0)
+        if (send_argv(r, NULL, on_load_reply, NULL, 0, 3, lv, NULL, NULL,
+                      false) < 0)
             return -ENOTCONN;
     }
     int total = argc + 3;
@@ -296,7 +332,7 @@ int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
         av[i + 3] = argv[i];
         al[i + 3] = lens ? lens[i] : strlen(argv[i]);
     }
-    int rc = send_argv(r, cb, arg, 0, total, av, al, s, false);
+    int rc = send_argv(r, owner, cb, arg, 0, total, av, al, s, false);
     free(av);
     free(al);
     return rc;
@@ -358,29 +394,29 @@ static void handshake(struct suki_redis *r)
     if (r->password) {
         av[0] = "AUTH";
         av[1] = r->password;
-        if (send_argv(r, on_handshake_reply, "AUTH", 0, 2, av, NULL, NULL,
+        if (send_argv(r, NULL, on_handshake_reply, "AUTH", 0, 2, av, NULL, NULL,
                       true) == 0)
             r->handshake_left++;
     }
     snprintf(db, sizeof(db), "%d", r->db);
     av[0] = "SELECT";
     av[1] = db;
-    if (send_argv(r, on_handshake_reply, "SELECT", 0, 2, av, NULL, NULL,
+    if (send_argv(r, NULL, on_handshake_reply, "SELECT", 0, 2, av, NULL, NULL,
                   true) == 0)
         r->handshake_left++;
     snprintf(nm, sizeof(nm), "sukid-%s", r->name);
     av[0] = "CLIENT";
     av[1] = "SETNAME";
     av[2] = nm;
-    if (send_argv(r, on_handshake_reply, "CLIENT SETNAME", 0, 3, av, NULL, NULL,
-                  true) == 0)
+    if (send_argv(r, NULL, on_handshake_reply, "CLIENT SETNAME", 0, 3, av, NULL,
+                  NULL, true) == 0)
         r->handshake_left++;
     for (size_t i = 0; i < r->n_scripts; i++) {
         av[0] = "SCRIPT";
         av[1] = "LOAD";
         av[2] = r->scripts[i]->src;
-        if (send_argv(r, on_handshake_reply, "SCRIPT LOAD", 0, 3, av, NULL,
-                      NULL, true) == 0)
+        if (send_argv(r, NULL, on_handshake_reply, "SCRIPT LOAD", 0, 3, av,
+                      NULL, NULL, true) == 0)
             r->handshake_left++;
     }
 }

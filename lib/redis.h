@@ -20,7 +20,9 @@ struct event_base;
 struct suki_redis;
 
 /* Reply callback: reply is borrowed (freed by hiredis after the callback)
- * and NULL when the link failed, timed out or was closed. */
+ * and NULL when the link failed, timed out or was closed. r is NULL only
+ * when the call's owner cancelled it (suki_redis_cancel): free what
+ * belongs to the call, and send nothing. */
 typedef void (*suki_redis_cb)(struct suki_redis *r, redisReply *reply,
                               void *arg);
 /* Link state change: up after connect + AUTH + SELECT + script load. */
@@ -77,6 +79,23 @@ int suki_redis_cmd(struct suki_redis *r, suki_redis_cb cb, void *arg,
 int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
                     suki_redis_cb cb, void *arg, int nkeys, int argc,
                     const char **argv, const size_t *lens);
+
+/* The same, sent on behalf of owner (any pointer that names the caller,
+ * usually its own object; NULL = no owner), so that suki_redis_cancel can
+ * take the callback back. */
+int suki_redis_argv_owned(struct suki_redis *r, const void *owner,
+                          suki_redis_cb cb, void *arg, int64_t timeout_ms,
+                          int argc, const char **argv, const size_t *lens);
+int suki_redis_eval_owned(struct suki_redis *r, const void *owner,
+                          struct suki_redis_script *s, suki_redis_cb cb,
+                          void *arg, int nkeys, int argc, const char **argv,
+                          const size_t *lens);
+/* Cancel every pending call of owner: each callback runs now, once, with
+ * r and reply NULL, and never again; the replies are still read off the
+ * link in order and thrown away. For an owner going away before the link
+ * does: call it first in the owner's free, while the owner is still whole.
+ * NULL-safe (r or owner). A cancelled callback must not free or reset r. */
+void suki_redis_cancel(struct suki_redis *r, const void *owner);
 
 /* Register a script to be loaded at every (re)connect. */
 void suki_redis_add_script(struct suki_redis *r, struct suki_redis_script *s);
