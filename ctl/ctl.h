@@ -12,6 +12,7 @@
 
 #include "conf.h"
 #include "redis.h"
+#include "store/keys.h"
 
 /* Exit codes, as documented in sukictl(1). */
 #define SUKICTL_OK 0

@@ -1,5 +1,6 @@
 /* campaign.c - the campaign manager and runners (see campaign.h). */
 #include "campaign.h"
+#include "store/keys.h"
 #include "store/scripts.h"
 #include "conf.h"
 #include "daemon.h"
@@ -22,7 +23,6 @@
 #include <string.h>
 
 #define MANAGER_TICK_MS 250
-#define SENT_TTL_S (30 * 86400)
 #define SCAN_COUNT 200
 #define RETRY_BASE_MS 2000
 #define WINDOW_MIN 16
@@ -362,15 +362,6 @@ static double effective_rate(const struct runner *ru)
     return r;
 }
 
-static char *campaign_key(const struct suki_conf *c, const char *kind,
-                          const char *name)
-{
-    char *s = suki_asprintf("%s:%s", kind, name);
-    char *k = suki_conf_key(c, s);
-    free(s);
-    return k;
-}
-
 static void release_lease(struct suki_campaigns *cm, const char *lock,
                           const char *token);
 
@@ -514,7 +505,7 @@ static void flush_outcomes(struct runner *ru)
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     snprintf(emin, sizeof(emin), "%d", c->campaign_error_min);
     snprintf(thr, sizeof(thr), "%.6f", c->campaign_error_threshold);
-    snprintf(ttl, sizeof(ttl), "%d", SENT_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_KEY_SENT_TTL_S);
     av[0] = ru->token;
     av[1] = ttl;
     av[2] = now;
@@ -802,7 +793,7 @@ static int send_one(struct runner *ru, struct recip *rc)
         recip_free(rc);
     } else {
         const char *rcpt[1] = {email};
-        char *marker = suki_asprintf("%s:sent:%s", c->prefix, msgid);
+        char *marker = suki_key_id(c->prefix, SUKI_KEY_SENT, msgid);
         struct suki_outmsg om = {.channel = c->campaign_transport,
                                  .from = from.addr,
                                  .rcpt = rcpt,
@@ -812,7 +803,7 @@ static int send_one(struct runner *ru, struct recip *rc)
                                  .message_id = msgid,
                                  .priority = SUKI_DISPATCH_PRIO_CAMPAIGN,
                                  .sent_marker = marker,
-                                 .sent_marker_ttl_s = SENT_TTL_S};
+                                 .sent_marker_ttl_s = SUKI_KEY_SENT_TTL_S};
         struct cmsg *m = suki_calloc(1, sizeof(*m));
         m->rc = rc;
         m->msgid = msgid;
@@ -1007,7 +998,7 @@ static void on_summary_sent(const struct suki_dispatch_result *res, void *arg)
                 suki_warnx("campaign %s: summary to %s failed: %s", ru->name,
                            ru->owner, res->reply);
             char ttl[16];
-            snprintf(ttl, sizeof(ttl), "%d", sent ? SENT_TTL_S : 0);
+            snprintf(ttl, sizeof(ttl), "%d", sent ? SUKI_KEY_SENT_TTL_S : 0);
             const char *av[4] = {ru->k_hash, op->sent_key,
                                  sent ? "sent" : "failed", ttl};
             (void)suki_redis_eval(redis_of(ru), &summary_script, on_ignore,
@@ -1099,9 +1090,9 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
                                  .body_len = len,
                                  .message_id = msgid,
                                  .priority = SUKI_DISPATCH_PRIO_REMINDER,
-                                 .sent_marker_ttl_s = SENT_TTL_S};
+                                 .sent_marker_ttl_s = SUKI_KEY_SENT_TTL_S};
         struct summary_op *op = suki_calloc(1, sizeof(*op));
-        op->sent_key = suki_asprintf("%s:sent:%s", c->prefix, msgid);
+        op->sent_key = suki_key_id(c->prefix, SUKI_KEY_SENT, msgid);
         om.sent_marker = op->sent_key;
         if (suki_dispatch_send(ru->cm->D->dispatch, &om, on_summary_sent, op) ==
             0) {
@@ -1422,12 +1413,12 @@ static void start_runner(struct suki_campaigns *cm, const char *name,
     ru->cm = cm;
     ru->name = suki_strdup(name);
     ru->token = suki_strdup(token);
-    ru->k_hash = campaign_key(c, "campaign", name);
-    ru->k_ledger = campaign_key(c, "cledger", name);
-    ru->k_pending = campaign_key(c, "cpending", name);
-    ru->k_inflight = campaign_key(c, "cinflight", name);
-    ru->k_lock = campaign_key(c, "clock", name);
-    ru->k_supp = suki_conf_key(c, "suppressed");
+    ru->k_hash = suki_key_id(c->prefix, SUKI_KEY_CAMPAIGN, name);
+    ru->k_ledger = suki_key_id(c->prefix, SUKI_KEY_CLEDGER, name);
+    ru->k_pending = suki_key_id(c->prefix, SUKI_KEY_CPENDING, name);
+    ru->k_inflight = suki_key_id(c->prefix, SUKI_KEY_CINFLIGHT, name);
+    ru->k_lock = suki_key_id(c->prefix, SUKI_KEY_CLOCK, name);
+    ru->k_supp = suki_key(c->prefix, SUKI_KEY_SUPPRESSED);
     const char *t = hash_get(h, "template");
     const char *own = hash_get(h, "owner");
     const char *aud = hash_get(h, "audience");
@@ -1491,8 +1482,8 @@ static void on_claim(struct suki_redis *r, redisReply *reply, void *arg)
         reply->element[1]->type == REDIS_REPLY_ARRAY) {
         if (cm->stopping) {
             /* taken while we began to stop: give it back */
-            char *k =
-                campaign_key(cm->D->conf, "clock", reply->element[0]->str);
+            char *k = suki_key_id(cm->D->conf->prefix, SUKI_KEY_CLOCK,
+                                  reply->element[0]->str);
             release_lease(cm, k, token);
             free(k);
         } else {
@@ -1541,7 +1532,7 @@ static void refresh_secret(struct suki_campaigns *cm)
     if (cm->secret_from_conf)
         clear_secret(cm);
     if (!cm->secret && !cm->secret_pending && suki_redis_is_up(cm->D->redis)) {
-        char *k = suki_conf_key(cm->D->conf, "secret");
+        char *k = suki_key(cm->D->conf->prefix, SUKI_KEY_SECRET);
         if (suki_unsub_secret_fetch(cm->D->redis, cm, k, on_secret, cm) == 0)
             cm->secret_pending = true;
         free(k);
@@ -1561,7 +1552,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         return;
     size_t n = 5 + cm->n_runners;
     const char **av = suki_calloc(n, sizeof(char *));
-    char *kc = suki_conf_key(cm->D->conf, "campaigns");
+    char *kc = suki_key(cm->D->conf->prefix, SUKI_KEY_CAMPAIGNS);
     char lease[16], now[32];
     snprintf(lease, sizeof(lease), "%d", SUKI_CAMPAIGN_LEASE_MS);
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());

@@ -502,7 +502,7 @@ static void conclude(struct fjob *fj)
         int64_t delay = suki_sched_backoff_ms(
             next_attempt, tc ? tc->retry_initial_ms : 60000,
             tc ? tc->retry_max_ms : 3600000, fj->retry_after_ms, suki_rand64());
-        nb = suki_sched_body_update(fj->sj->body, next_attempt, now + delay, 0);
+        nb = suki_job_body_update(fj->sj->body, next_attempt, now + delay, 0);
         for (size_t i = 0; i < fj->n_msgs; i++)
             if (fj->msgs[i].st == FM_TEMPFAIL)
                 suki_metrics_msg(fj->channel, SUKI_MSG_RETRIED);
@@ -585,12 +585,11 @@ static void send_all(struct fjob *fj)
         }
         const char *rcpt[1] = {m->rcpt};
         char marker[512];
-        int ml = snprintf(marker, sizeof(marker), "%s:sent:%s",
-                          fj->conf->prefix, m->msgid);
+        int ml = suki_key_id_buf(marker, sizeof(marker), fj->conf->prefix,
+                                 SUKI_KEY_SENT, m->msgid);
         struct suki_outmsg om = {
-            .sent_marker =
-                ml > 0 && (size_t)ml < sizeof(marker) ? marker : NULL,
-            .sent_marker_ttl_s = SUKI_SCHED_SENT_TTL_S,
+            .sent_marker = ml > 0 ? marker : NULL,
+            .sent_marker_ttl_s = SUKI_KEY_SENT_TTL_S,
             .channel = fj->channel,
             .from = fj->from ? fj->from : "",
             .rcpt = m->rcpt ? rcpt : NULL,
@@ -704,7 +703,7 @@ static void on_mark_timer(evutil_socket_t fd, short what, void *arg)
                 continue;
             offs[1 + k] = kb.len;
             suki_buf_str(&kb, fj->conf->prefix);
-            suki_buf_str(&kb, ":sent:");
+            suki_buf_str(&kb, ":" SUKI_KEY_SENT ":");
             suki_buf_str(&kb, fj->msgs[x].msgid);
             lens[1 + k] = kb.len - offs[1 + k];
             k++;
@@ -774,7 +773,7 @@ static void fire_with_profile(struct fjob *fj)
             return;
         }
         if (verdict == SUKI_DUE_DEFER) {
-            char *nb = suki_sched_body_update(fj->sj->body, 0, 0, defer_to);
+            char *nb = suki_job_body_update(fj->sj->body, 0, 0, defer_to);
             char tb[40];
             suki_time_format_rfc3339(defer_to, tb, sizeof(tb));
             suki_info("job %s deferred by its rule to %s", fj->sj->key, tb);
@@ -890,10 +889,9 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
 
     char kbuf[256];
     char *pk = kbuf;
-    int kn = snprintf(kbuf, sizeof(kbuf), "%s:client:%s", fj->conf->prefix,
-                      fj->jd.client);
-    if (kn < 0 || (size_t)kn >= sizeof(kbuf))
-        pk = suki_asprintf("%s:client:%s", fj->conf->prefix, fj->jd.client);
+    if (suki_key_id_buf(kbuf, sizeof(kbuf), fj->conf->prefix, SUKI_KEY_CLIENT,
+                        fj->jd.client) < 0)
+        pk = suki_key_id(fj->conf->prefix, SUKI_KEY_CLIENT, fj->jd.client);
     const char *argv[2] = {"HGETALL", pk};
     int rc = suki_redis_argv(f->D->redis, on_profile, fj, 0, 2, argv, NULL);
     if (pk != kbuf)

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "heartbeat.h"
+#include "store/keys.h"
 
 #include "conf.h"
 #include "daemon.h"
@@ -56,7 +57,7 @@ static void publish(struct suki_heartbeat *hb)
     struct suki_daemon *D = hb->D;
     if (!suki_redis_is_up(D->redis))
         return;
-    char *key = suki_asprintf("%s:daemon:%s", D->conf->prefix, D->consumer);
+    char *key = suki_key_id(D->conf->prefix, SUKI_KEY_DAEMON, D->consumer);
     char *tj = transports_json(D);
     char pid[16], started[32], updated[32], applied[32], fired[32], ttl[16];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -117,7 +118,7 @@ void suki_heartbeat_free(struct suki_heartbeat *hb)
         redisContext *ctx = suki_redis_connect_sync(D->conf, &err);
         if (ctx) {
             char *key =
-                suki_asprintf("%s:daemon:%s", D->conf->prefix, D->consumer);
+                suki_key_id(D->conf->prefix, SUKI_KEY_DAEMON, D->consumer);
             freeReplyObject(redisCommand(ctx, "DEL %s", key));
             free(key);
             redisFree(ctx);

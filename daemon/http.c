@@ -1,6 +1,7 @@
 /* http.c - /metrics, /healthz and the unsubscribe pages on evhttp. */
 #include "http.h"
 #include "store/scripts.h"
+#include "store/keys.h"
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
@@ -104,7 +105,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 
 static char *key(struct suki_http *h, const char *suffix)
 {
-    return suki_conf_key(h->D->conf, suffix);
+    return suki_key(h->D->conf->prefix, suffix);
 }
 
 /* ---- replies ---- */
@@ -414,7 +415,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (!suki_redis_is_up(h->D->redis))
         return;
     if (!h->secret && !h->secret_pending) {
-        char *k = key(h, "secret");
+        char *k = key(h, SUKI_KEY_SECRET);
         if (suki_unsub_secret_fetch(h->D->redis, h, k, on_secret, h) == 0)
             h->secret_pending = true;
         free(k);
@@ -422,8 +423,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (h->gauges_pending == 0 &&
         (h->last_gauges == 0 || now - h->last_gauges >= GAUGE_EVERY_MS)) {
         h->last_gauges = now;
-        refresh_gauge(h, "ZCARD", "jobs", &suki_metrics.jobs_scheduled);
-        refresh_gauge(h, "XLEN", "dead", &suki_metrics.dead_entries);
+        refresh_gauge(h, "ZCARD", SUKI_KEY_JOBS, &suki_metrics.jobs_scheduled);
+        refresh_gauge(h, "XLEN", SUKI_KEY_DEAD, &suki_metrics.dead_entries);
     }
 }
 

@@ -19,6 +19,7 @@
  * the main link. */
 #include "intake.h"
 #include "store/scripts.h"
+#include "store/keys.h"
 
 #include "conf.h"
 #include "daemon.h"
@@ -921,15 +922,15 @@ static void fetch_profiles(struct batch *b)
     b->nids = nids;
     bool ok = true;
     for (size_t i = 0; ok && i < b->ncl; i++) {
-        const char *key =
-            arena_cat3(&b->ar, c->prefix, ":client:", b->cl[i]->id);
+        const char *key = arena_cat3(&b->ar, c->prefix, ":" SUKI_KEY_CLIENT ":",
+                                     b->cl[i]->id);
         ok = send_lookup(b, "HGETALL", key, i, false);
     }
     for (size_t i = 0; ok && i < b->n; i++) {
         if (b->e[i].op != OP_APPLY || !b->e[i].ev->id)
             continue;
-        const char *key =
-            arena_cat3(&b->ar, c->prefix, ":seen:", b->e[i].ev->id);
+        const char *key = arena_cat3(&b->ar, c->prefix, ":" SUKI_KEY_SEEN ":",
+                                     b->e[i].ev->id);
         ok = send_lookup(b, "EXISTS", key, i, true);
     }
     /* Replies never arrive synchronously, so counting as we send is safe.
@@ -1223,7 +1224,7 @@ static void send_recover(struct suki_intake *in)
     char idle[24], count[24];
     snprintf(idle, sizeof(idle), "%" PRId64, c->claim_idle_ms);
     snprintf(count, sizeof(count), "%d", c->batch);
-    char *lasterr = suki_conf_key(c, "lasterr");
+    char *lasterr = suki_key(c->prefix, SUKI_KEY_LASTERR);
     const char *av[6] = {in->stream,      lasterr, in->group,
                          in->D->consumer, idle,    count};
     int rc = suki_redis_eval(in->link, &recover_script, on_recover, in, 2, 6,
@@ -1482,7 +1483,7 @@ static void on_maint_timer(evutil_socket_t fd, short what, void *arg)
         in->next_gc = now + 60000;
     }
     snprintf(gc, sizeof(gc), "%" PRId64, gc_idle);
-    char *dead = suki_conf_key(c, "dead");
+    char *dead = suki_key(c->prefix, SUKI_KEY_DEAD);
     const char *av[5] = {in->stream, dead, keep, in->group, gc};
     int rc = suki_redis_eval_owned(in->D->redis, in, &trim_script,
                                    on_maint_reply, in, 2, 5, av, NULL);

@@ -1,6 +1,7 @@
 /* sched.c - claim due jobs from Redis with a lease, fire them, settle them
  * in batches; one wake-up timer at the earliest due time. */
 #include "sched.h"
+#include "store/keys.h"
 #include "store/scripts.h"
 
 #include "conf.h"
@@ -183,53 +184,6 @@ int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
     return v < 1 ? 1 : v;
 }
 
-char *suki_sched_body_update(const char *body, int attempt, int64_t retry_at_ms,
-                             int64_t due_ms)
-{
-    json_t *root = json_loads(body ? body : "", 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return NULL;
-    }
-    if (due_ms > 0)
-        json_object_set_new(root, SUKI_JOB_DUE, json_integer(due_ms));
-    if (attempt > 0)
-        json_object_set_new(root, SUKI_JOB_ATTEMPT, json_integer(attempt));
-    else
-        json_object_del(root, SUKI_JOB_ATTEMPT);
-    if (retry_at_ms > 0)
-        json_object_set_new(root, SUKI_JOB_RETRY, json_integer(retry_at_ms));
-    else
-        json_object_del(root, SUKI_JOB_RETRY);
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!text)
-        return NULL;
-    char *out = suki_strdup(text);
-    free(text);
-    return out;
-}
-
-int suki_sched_body_retry(const char *body, int *attempt, int64_t *retry_at_ms)
-{
-    *attempt = 0;
-    *retry_at_ms = 0;
-    json_t *root = json_loads(body ? body : "", 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return -EINVAL;
-    }
-    json_t *a = json_object_get(root, SUKI_JOB_ATTEMPT);
-    if (json_is_integer(a) && json_integer_value(a) > 0 &&
-        json_integer_value(a) < 1000000)
-        *attempt = (int)json_integer_value(a);
-    json_t *r = json_object_get(root, SUKI_JOB_RETRY);
-    if (json_is_integer(r) && json_integer_value(r) > 0)
-        *retry_at_ms = json_integer_value(r);
-    json_decref(root);
-    return 0;
-}
-
 /* ---- configuration ------------------------------------------------ */
 
 static void load_conf(struct suki_sched *s)
@@ -239,10 +193,10 @@ static void load_conf(struct suki_sched *s)
     free(s->job_prefix);
     free(s->k_dead);
     free(s->sent_prefix);
-    s->k_jobs = suki_conf_key(c, "jobs");
-    s->job_prefix = suki_conf_key(c, "job:");
-    s->k_dead = suki_conf_key(c, "dead");
-    s->sent_prefix = suki_conf_key(c, "sent:");
+    s->k_jobs = suki_key(c->prefix, SUKI_KEY_JOBS);
+    s->job_prefix = suki_key_id(c->prefix, SUKI_KEY_JOB, "");
+    s->k_dead = suki_key(c->prefix, SUKI_KEY_DEAD);
+    s->sent_prefix = suki_key_id(c->prefix, SUKI_KEY_SENT, "");
     s->lease_ms = c->lease_ms > 0 ? c->lease_ms : 60000;
     s->batch = c->sched_batch > 0 ? c->sched_batch : 256;
     /* Three batches: with the transfers in the delivery agent a job takes
@@ -614,7 +568,7 @@ static void send_batch(struct suki_sched *s, struct settle_batch *b)
 {
     /* Fixed part first: the keys and ARGV[1..3]. */
     char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%d", SUKI_SCHED_SENT_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_KEY_SENT_TTL_S);
     const char *fixed[] = {s->k_jobs, s->k_dead, ttl, s->sent_prefix,
                            s->job_prefix};
     size_t nf = SUKI_ARRAY_LEN(fixed);

@@ -28,8 +28,6 @@ struct suki_sched;
 
 /* Longest wait between two claims (another daemon may schedule sooner). */
 #define SUKI_SCHED_MAX_SLEEP_MS 1000
-/* TTL of P:sent:<message id> markers (seconds): 30 days. */
-#define SUKI_SCHED_SENT_TTL_S (30 * 86400)
 
 /* One claimed job, owned by the scheduler until it is settled. */
 struct suki_sched_job {
@@ -123,16 +121,5 @@ void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st);
  * server's Retry-After; capped at one day). Always >= 1 ms. */
 int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
                               int64_t retry_after_ms, uint64_t rnd);
-
-/* The body with its attempt count set to attempt and its retry time to
- * retry_at_ms (each removed when 0); when due_ms > 0 the due time is
- * replaced too (a plugin's defer). Other members keep their order and
- * value. Returns owned JSON, or NULL when body is not a JSON object. */
-char *suki_sched_body_update(const char *body, int attempt, int64_t retry_at_ms,
-                             int64_t due_ms);
-
-/* Read the attempt count and retry time of a body (0 when absent or not
- * integers). Returns 0, or -EINVAL when body is not a JSON object. */
-int suki_sched_body_retry(const char *body, int *attempt, int64_t *retry_at_ms);
 
 #endif
