@@ -30,8 +30,8 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err);
  * once; a changed listen address needs a restart (logged). */
 void suki_http_reload(struct suki_http *h);
 
-/* Stop listening, drop open connections and free. Redis replies still
- * pending find the server gone and do nothing. NULL-safe. */
+/* Stop listening, drop open connections and free, before D->redis: the
+ * server's calls still pending there are cancelled. NULL-safe. */
 void suki_http_free(struct suki_http *h);
 
 /* The port actually bound (useful with port 0). */

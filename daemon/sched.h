@@ -99,9 +99,10 @@ void suki_sched_redis_state(struct suki_sched *s, bool up);
  * from inside this call. */
 void suki_sched_stop(struct suki_sched *s, suki_sched_done_cb done, void *arg);
 
-/* Free the scheduler (NULL is fine). Jobs still waiting for a Redis or
- * dispatch callback are orphaned: their callbacks later only free them, so
- * the Redis link and the dispatcher may be freed before or after. */
+/* Free the scheduler (NULL is fine), before D->redis: its own calls still
+ * pending there are cancelled. Jobs still waiting for fire's Redis or a
+ * dispatch callback are orphaned: their callbacks later only free them,
+ * so the dispatcher may be freed before or after. */
 void suki_sched_free(struct suki_sched *s);
 
 /* Jobs claimed and not yet settled. */
