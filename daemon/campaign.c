@@ -268,7 +268,7 @@ static void recip_free(struct recip *r)
     if (!r)
         return;
     free(r->id);
-    suki_client_free(r->prof);
+    suki_rules_client_free(r->prof);
     free(r);
 }
 
@@ -603,14 +603,14 @@ static const char *lookup(const char *var, void *arg)
     if (strncmp(var, "client.", 7) == 0) {
         if (strcmp(var + 7, "id") == 0)
             return c->rc->id;
-        return suki_client_get(c->rc->prof, var + 7);
+        return suki_rules_client_get(c->rc->prof, var + 7);
     }
     if (strcmp(var, "unsubscribe_url") == 0)
         return c->unsub_url;
     if (strcmp(var, "campaign.name") == 0 || strcmp(var, "rule.name") == 0)
         return c->ru->name;
     if (strcmp(var, "manager") == 0) {
-        const char *m = suki_client_get(c->rc->prof, "manager");
+        const char *m = suki_rules_client_get(c->rc->prof, "manager");
         return m && *m ? m : NULL;
     }
     return NULL;
@@ -718,7 +718,7 @@ static int send_one(struct runner *ru, struct recip *rc)
         runner_pause(ru, why);
         return -ECANCELED;
     }
-    const char *email = suki_client_get(rc->prof, "email");
+    const char *email = suki_rules_client_get(rc->prof, "email");
     if (!email || !suki_mime_addr_valid(email)) {
         add_outcome(ru, rc->id, "skipped:bad-address", NULL, NULL);
         suki_metrics.campaign_msgs[SUKI_MSG_SKIPPED]++;
@@ -737,7 +737,7 @@ static int send_one(struct runner *ru, struct recip *rc)
     }
     bool have_reply_to = false;
     if (tc->reply_to && strcmp(tc->reply_to, "manager") == 0) {
-        const char *mgr = suki_client_get(rc->prof, "manager");
+        const char *mgr = suki_rules_client_get(rc->prof, "manager");
         if (mgr && *mgr && suki_mime_mailbox_parse(mgr, &reply_to, &err) == 0)
             have_reply_to = true;
     } else if (tc->reply_to &&
@@ -755,9 +755,9 @@ static int send_one(struct runner *ru, struct recip *rc)
     char *body = NULL;
     size_t len = 0;
     if (url && suki_template_render(cm->D->templates, ru->template_name,
-                                    suki_client_get(rc->prof, "locale"), lookup,
-                                    &lc, &rd, &err) == 0) {
-        const char *nm = suki_client_get(rc->prof, "name");
+                                    suki_rules_client_get(rc->prof, "locale"),
+                                    lookup, &lc, &rd, &err) == 0) {
+        const char *nm = suki_rules_client_get(rc->prof, "name");
         char *name = nm && *nm && !has_ctl(nm) ? suki_strdup(nm) : NULL;
         struct suki_mailbox to = {.name = name, .addr = (char *)email};
         struct suki_mime_msg mm = {.from = &from,
@@ -865,12 +865,12 @@ static void take_recips(struct runner *ru, redisReply *reply, size_t from)
             continue;
         struct recip *r = suki_calloc(1, sizeof(*r));
         r->id = suki_strndup(id->str, id->len);
-        r->prof = suki_client_new(r->id);
+        r->prof = suki_rules_client_new(r->id);
         for (size_t j = 0; j + 1 < pf->elements; j += 2)
             if (pf->element[j]->type == REDIS_REPLY_STRING &&
                 pf->element[j + 1]->type == REDIS_REPLY_STRING)
-                suki_client_set(r->prof, pf->element[j]->str,
-                                pf->element[j + 1]->str);
+                suki_rules_client_set(r->prof, pf->element[j]->str,
+                                      pf->element[j + 1]->str);
         push_recip(ru, r);
     }
 }
@@ -1027,13 +1027,13 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
         runner_unref(ru);
         return;
     }
-    struct suki_client *h = suki_client_new(NULL);
+    struct suki_client *h = suki_rules_client_new(NULL);
     for (size_t j = 0; j + 1 < reply->elements; j += 2)
         if (reply->element[j]->type == REDIS_REPLY_STRING &&
             reply->element[j + 1]->type == REDIS_REPLY_STRING)
-            suki_client_set(h, reply->element[j]->str,
-                            reply->element[j + 1]->str);
-#define F(n) (suki_client_get(h, n) ? suki_client_get(h, n) : "0")
+            suki_rules_client_set(h, reply->element[j]->str,
+                                  reply->element[j + 1]->str);
+#define F(n) (suki_rules_client_get(h, n) ? suki_rules_client_get(h, n) : "0")
     const struct suki_conf *c = conf_of(ru);
     const struct suki_transport_conf *tc =
         suki_conf_transport(c, c->campaign_transport);
@@ -1078,7 +1078,7 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
         free(text);
     }
 #undef F
-    suki_client_free(h);
+    suki_rules_client_free(h);
     ru->summary_busy = false;
     if (body) {
         const char *rcpt[1] = {to.addr};
@@ -1589,11 +1589,6 @@ struct suki_campaigns *suki_campaigns_new(struct suki_daemon *D)
     struct timeval tv = {0, MANAGER_TICK_MS * 1000};
     event_add(cm->tick, &tv);
     return cm;
-}
-
-size_t suki_campaigns_running(const struct suki_campaigns *c)
-{
-    return c ? c->n_runners : 0;
 }
 
 static void finish_stop(struct suki_campaigns *cm)

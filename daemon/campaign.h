@@ -71,9 +71,6 @@ void suki_campaigns_stop(struct suki_campaigns *c, suki_campaigns_done_cb done,
  * in the ledger and are sent by the next runner. */
 void suki_campaigns_free(struct suki_campaigns *c);
 
-/* Campaigns this daemon runs now. */
-size_t suki_campaigns_running(const struct suki_campaigns *c);
-
 /* ---- pure helpers (sukictl and the unit tests use them) ---- */
 
 enum suki_audience_kind {

@@ -246,7 +246,7 @@ static const char *lookup(const char *var, void *arg)
     if (strncmp(var, "client.", 7) == 0) {
         if (strcmp(var + 7, "id") == 0)
             return fj->jd.client;
-        return suki_client_get(fj->cl, var + 7);
+        return suki_rules_client_get(fj->cl, var + 7);
     }
     if (strncmp(var, "data.", 5) == 0) {
         if (!ev)
@@ -300,13 +300,13 @@ static const char *manager_of(const struct fjob *fj)
     const struct suki_event *ev = fj->jd.event;
     if (ev && ev->manager && *ev->manager)
         return ev->manager;
-    const char *m = suki_client_get(fj->cl, "manager");
+    const char *m = suki_rules_client_get(fj->cl, "manager");
     return m && *m ? m : NULL;
 }
 
 static const char *client_tz(const struct fjob *fj)
 {
-    const char *tz = suki_client_get(fj->cl, "timezone");
+    const char *tz = suki_rules_client_get(fj->cl, "timezone");
     if (tz && *tz && suki_tz_valid(tz))
         return tz;
     return fj->conf->timezone ? fj->conf->timezone : "UTC";
@@ -323,13 +323,13 @@ static int render(struct fjob *fj, struct suki_rendered *out,
     int rc = 0;
     memset(out, 0, sizeof(*out));
     if (fj->jd.template_name && *fj->jd.template_name && t) {
-        const char *loc = suki_client_get(fj->cl, "locale");
+        const char *loc = suki_rules_client_get(fj->cl, "locale");
         rc = suki_template_render(t, fj->jd.template_name, loc, lookup, &c, out,
                                   err);
     } else if (fj->jd.template_name && *fj->jd.template_name) {
         rc = suki_err_set(err, -ENOENT, "templates are not loaded");
     } else {
-        const char *name = suki_client_get(fj->cl, "name");
+        const char *name = suki_rules_client_get(fj->cl, "name");
         out->subject = suki_asprintf("Reminder (%s): %s", fj->jd.rule,
                                      name && *name ? name : fj->jd.client);
         out->text = suki_asprintf(
@@ -688,33 +688,31 @@ static void on_mark_timer(evutil_socket_t fd, short what, void *arg)
     f->marks = NULL;
     if (!b)
         return;
-    /* The keys one after the other in one buffer: no allocation per key. */
-    const char **argv = suki_calloc(b->keys + 1, sizeof(char *));
-    size_t *lens = suki_calloc(b->keys + 1, sizeof(size_t));
-    size_t *offs = suki_calloc(b->keys + 1, sizeof(size_t));
-    struct suki_buf kb = {0};
-    argv[0] = "MGET";
-    lens[0] = 4;
-    size_t k = 0;
+    struct suki_redis_args a = {0};
+    suki_redis_args_str(&a, "MGET");
     for (size_t i = 0; i < b->n; i++) {
         struct fjob *fj = b->jobs[i];
         for (size_t x = 0; x < fj->n_msgs; x++) {
             if (fj->msgs[x].st != FM_NEW)
                 continue;
-            offs[1 + k] = kb.len;
-            suki_buf_str(&kb, fj->conf->prefix);
-            suki_buf_str(&kb, ":" SUKI_KEY_SENT ":");
-            suki_buf_str(&kb, fj->msgs[x].msgid);
-            lens[1 + k] = kb.len - offs[1 + k];
-            k++;
+            char key[512];
+            if (suki_key_id_buf(key, sizeof(key), fj->conf->prefix,
+                                SUKI_KEY_SENT, fj->msgs[x].msgid) < 0) {
+                char *k = suki_key_id(fj->conf->prefix, SUKI_KEY_SENT,
+                                      fj->msgs[x].msgid);
+                suki_redis_args_str(&a, k);
+                free(k);
+            } else {
+                suki_redis_args_str(&a, key);
+            }
         }
     }
-    for (size_t i = 1; i <= k; i++)
-        argv[i] = kb.p + offs[i];
+    const char **argv = suki_calloc(a.n, sizeof(char *));
+    size_t *lens = suki_calloc(a.n, sizeof(size_t));
+    suki_redis_args_ptrs(&a, argv, lens);
     int rc =
-        suki_redis_argv(f->D->redis, on_markers, b, 0, (int)k + 1, argv, lens);
-    free(kb.p);
-    free(offs);
+        suki_redis_argv(f->D->redis, on_markers, b, 0, (int)a.n, argv, lens);
+    suki_redis_args_clear(&a);
     free(lens);
     free(argv);
     if (rc < 0)
@@ -801,7 +799,7 @@ static void fire_with_profile(struct fjob *fj)
             if (strcmp(a, "manager") == 0)
                 a = manager_of(fj);
             else if (strcmp(a, "client") == 0)
-                a = suki_client_get(fj->cl, "email");
+                a = suki_rules_client_get(fj->cl, "email");
             if (!a || !strchr(a, '@'))
                 continue;
             rcpt = suki_realloc(rcpt, (n_rcpt + 1) * sizeof(*rcpt));
@@ -853,15 +851,15 @@ static void on_profile(struct suki_redis *r, redisReply *rep, void *arg)
         finish_simple(fj, SUKI_SETTLE_LEAVE);
         return;
     }
-    struct suki_client *cl = suki_client_new(fj->jd.client);
+    struct suki_client *cl = suki_rules_client_new(fj->jd.client);
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
         redisReply *k = rep->element[i], *v = rep->element[i + 1];
         if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
-            suki_client_set(cl, k->str, v->str);
+            suki_rules_client_set(cl, k->str, v->str);
     }
     fj->cl = cl;
     fire_with_profile(fj); /* may free fj; clears fj->cl if it does not */
-    suki_client_free(cl);
+    suki_rules_client_free(cl);
 }
 
 void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
@@ -923,9 +921,4 @@ void suki_fire_free(struct suki_fire *f)
     markbatch_free(b);
     event_free(f->mark_ev);
     free(f);
-}
-
-size_t suki_fire_pending(const struct suki_fire *f)
-{
-    return f->pending;
 }

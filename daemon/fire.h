@@ -37,9 +37,6 @@ void suki_fire_free(struct suki_fire *f);
  * recipient, channel, Message-ID and the server's reply. */
 void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j);
 
-/* Messages handed to the dispatcher and not yet reported back. */
-size_t suki_fire_pending(const struct suki_fire *f);
-
 /* ---- pure helpers, exported for the unit tests ---- */
 
 /* Stable Message-ID of the message for recipient rcpt of job key due at

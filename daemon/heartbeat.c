@@ -20,11 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PERIOD_MS 2000
-
 struct suki_heartbeat {
     struct suki_daemon *D;
-    struct event *timer;
 };
 
 /* JSON array of the configured transports' states; owned string. */
@@ -87,21 +84,10 @@ void suki_heartbeat_publish(struct suki_heartbeat *hb)
         publish(hb);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    publish(arg);
-}
-
 struct suki_heartbeat *suki_heartbeat_new(struct suki_daemon *D)
 {
     struct suki_heartbeat *hb = suki_calloc(1, sizeof(*hb));
     hb->D = D;
-    hb->timer = event_new(D->base, -1, EV_PERSIST, on_timer, hb);
-    SUKI_ASSERT(hb->timer);
-    struct timeval tv = {PERIOD_MS / 1000, (PERIOD_MS % 1000) * 1000};
-    event_add(hb->timer, &tv);
     return hb;
 }
 
@@ -124,6 +110,5 @@ void suki_heartbeat_free(struct suki_heartbeat *hb)
             redisFree(ctx);
         }
     }
-    event_free(hb->timer);
     free(hb);
 }

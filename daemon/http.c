@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#define TICK_MS 500
 #define GAUGE_EVERY_MS 5000
 #define LOOP_STALL_MS 5000
 #define MAX_HEADERS 8192
@@ -42,7 +41,6 @@ struct suki_http {
     struct evhttp_bound_socket *sock;
     char *listen; /* as configured when bound */
     int port;
-    struct event *tick;
     int64_t last_tick;     /* monotonic ms of the last tick */
     int64_t last_gauges;   /* monotonic ms of the last gauge refresh */
     int gauges_pending;    /* replies outstanding */
@@ -403,11 +401,8 @@ static void on_secret(const char *s, size_t len, void *arg)
     }
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
+void suki_http_tick(struct suki_http *h)
 {
-    (void)fd;
-    (void)what;
-    struct suki_http *h = arg;
     int64_t now = suki_mono_ms();
     h->last_tick = now;
     if (h->fd_warned && !evtimer_pending(h->resume_ev, NULL))
@@ -543,9 +538,6 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
                                 on_accept_error);
     h->listen = suki_strdup(listen);
     h->last_tick = suki_mono_ms();
-    h->tick = event_new(D->base, -1, EV_PERSIST, on_tick, h);
-    struct timeval tv = {0, TICK_MS * 1000};
-    event_add(h->tick, &tv);
     suki_notice("http: listening on %s:%d%s", host, h->port,
                 h->secret ? "" : " (unsubscribe secret: shared, in redis)");
     return h;
@@ -580,7 +572,6 @@ void suki_http_free(struct suki_http *h)
     suki_redis_cancel(h->D->redis, h);
     if (the_server == h)
         the_server = NULL;
-    event_free(h->tick);
     event_free(h->resume_ev);
     evhttp_free(h->http);
     if (h->reserve_fd >= 0)

@@ -332,10 +332,10 @@ static void batch_free(struct batch *b)
     for (size_t i = 0; i < b->n; i++) {
         suki_event_free(b->e[i].ev);
         if (b->e[i].acts_used)
-            suki_actions_clear(&b->e[i].acts);
+            suki_rules_actions_clear(&b->e[i].acts);
     }
     for (size_t i = 0; i < b->ncl; i++)
-        suki_client_free(b->cl[i]);
+        suki_rules_client_free(b->cl[i]);
     free(b->cl);
     free(b->seen);
     free(b->prev);
@@ -692,7 +692,7 @@ static void patch_profiles(struct batch *b)
                 continue;
             struct suki_client *cl = batch_client(b, x->ev->client);
             for (size_t k = 0; cl && k < x->npf; k++)
-                suki_client_set(cl, x->pf[k].field, x->pf[k].value);
+                suki_rules_client_set(cl, x->pf[k].field, x->pf[k].value);
             if (!x->ev->id || b->nids == 0)
                 continue;
             const struct idref *hit = bsearch(x->ev->id, b->ids, b->nids,
@@ -783,8 +783,8 @@ static void run_rules(struct batch *b)
             continue;
         struct suki_client *cl = k == SIZE_MAX ? NULL : b->cl[k];
         for (size_t f = 0; cl && f < e->npf; f++)
-            suki_client_set(cl, e->pf[f].field, e->pf[f].value);
-        suki_actions_init(&e->acts);
+            suki_rules_client_set(cl, e->pf[f].field, e->pf[f].value);
+        suki_rules_actions_init(&e->acts);
         e->acts_used = true;
         struct suki_err err = {{0}};
         int rc =
@@ -803,7 +803,7 @@ static void run_rules(struct batch *b)
                        e->sid, e->ev->type, e->ev->client, err.msg);
             e->op = rc == -EBADMSG ? OP_INVALID : OP_ERROR;
             e->reason = arena_memdup(&b->ar, err.msg, strlen(err.msg));
-            suki_actions_clear(&e->acts);
+            suki_rules_actions_clear(&e->acts);
         }
         if (rc == -EBADMSG && !e->payload && e->ev->root) {
             /* Refused for what the event says: refused again on every
@@ -842,8 +842,8 @@ static void on_profile(struct suki_redis *r, redisReply *reply, void *arg)
         for (size_t k = 0; k + 1 < reply->elements; k += 2)
             if (reply->element[k]->type == REDIS_REPLY_STRING &&
                 reply->element[k + 1]->type == REDIS_REPLY_STRING)
-                suki_client_set(cl, reply->element[k]->str,
-                                reply->element[k + 1]->str);
+                suki_rules_client_set(cl, reply->element[k]->str,
+                                      reply->element[k + 1]->str);
     }
     if (--b->replies_left > 0)
         return;
@@ -893,12 +893,12 @@ static void fetch_profiles(struct batch *b)
     b->seen = suki_calloc(b->n, sizeof(*b->seen));
     for (size_t i = 0; i < b->n; i++)
         if (b->e[i].op == OP_APPLY)
-            b->cl[b->ncl++] = suki_client_new(b->e[i].ev->client);
+            b->cl[b->ncl++] = suki_rules_client_new(b->e[i].ev->client);
     qsort(b->cl, b->ncl, sizeof(*b->cl), cmp_client);
     size_t w = 0;
     for (size_t i = 0; i < b->ncl; i++) {
         if (w > 0 && strcmp(b->cl[w - 1]->id, b->cl[i]->id) == 0) {
-            suki_client_free(b->cl[i]);
+            suki_rules_client_free(b->cl[i]);
             continue;
         }
         b->cl[w++] = b->cl[i];

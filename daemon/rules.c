@@ -94,14 +94,14 @@ static void call_end(void)
 
 /* ---- client profile ------------------------------------------------ */
 
-struct suki_client *suki_client_new(const char *id)
+struct suki_client *suki_rules_client_new(const char *id)
 {
     struct suki_client *cl = suki_calloc(1, sizeof(*cl));
     cl->id = id ? suki_strdup(id) : NULL;
     return cl;
 }
 
-void suki_client_free(struct suki_client *cl)
+void suki_rules_client_free(struct suki_client *cl)
 {
     if (!cl)
         return;
@@ -114,8 +114,8 @@ void suki_client_free(struct suki_client *cl)
     free(cl);
 }
 
-void suki_client_set(struct suki_client *cl, const char *field,
-                     const char *value)
+void suki_rules_client_set(struct suki_client *cl, const char *field,
+                           const char *value)
 {
     for (size_t i = 0; i < cl->n; i++) {
         if (strcmp(cl->v[i].field, field) == 0) {
@@ -133,7 +133,8 @@ void suki_client_set(struct suki_client *cl, const char *field,
     cl->n++;
 }
 
-const char *suki_client_get(const struct suki_client *cl, const char *field)
+const char *suki_rules_client_get(const struct suki_client *cl,
+                                  const char *field)
 {
     if (!cl || !field)
         return NULL;
@@ -145,12 +146,12 @@ const char *suki_client_get(const struct suki_client *cl, const char *field)
 
 /* ---- actions ------------------------------------------------------- */
 
-void suki_actions_init(struct suki_actions *a)
+void suki_rules_actions_init(struct suki_actions *a)
 {
     memset(a, 0, sizeof(*a));
 }
 
-void suki_actions_clear(struct suki_actions *a)
+void suki_rules_actions_clear(struct suki_actions *a)
 {
     for (size_t i = 0; i < a->n; i++) {
         free(a->v[i].key);
@@ -160,7 +161,7 @@ void suki_actions_clear(struct suki_actions *a)
         free(a->v[i].body);
     }
     free(a->v);
-    suki_actions_init(a);
+    suki_rules_actions_init(a);
 }
 
 static struct suki_action *actions_push(struct suki_actions *a)
@@ -492,13 +493,13 @@ static const char *h_event_subject(const struct suki_event *ev,
 static const char *h_client_field(const struct suki_client *cl,
                                   const char *field)
 {
-    return suki_client_get(cl, field);
+    return suki_rules_client_get(cl, field);
 }
 
 static const char *rule_timezone(const struct suki_client *cl,
                                  const struct suki_rule *rule)
 {
-    const char *tz = suki_client_get(cl, "timezone");
+    const char *tz = suki_rules_client_get(cl, "timezone");
     if (tz && *tz && suki_tz_valid(tz))
         return tz;
     if (rule && rule->rc->timezone && *rule->rc->timezone &&
@@ -1042,7 +1043,7 @@ int suki_rules_on_due(struct suki_ruleset *set, const struct suki_jobdata *job,
         return 0;
 
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     ctx_set(&acts, set, r, job->event, job->client, now_ms, 1);
     struct suki_job j = {.d = job};
     call_begin(set);
@@ -1073,7 +1074,7 @@ int suki_rules_on_due(struct suki_ruleset *set, const struct suki_jobdata *job,
         rc = plugin_failed(r, &acts, -EINVAL, "on_due", err);
     }
     call_end();
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
     return rc;
 }
 
@@ -1141,13 +1142,13 @@ int suki_rules_recipients(struct suki_ruleset *set,
         if (strcmp(s, "manager") == 0) {
             addr = job->event && job->event->manager && *job->event->manager
                        ? job->event->manager
-                       : suki_client_get(cl, "manager");
+                       : suki_rules_client_get(cl, "manager");
             if (!addr || !*addr) {
                 note(&why, "manager unset");
                 continue;
             }
         } else if (strcmp(s, "client") == 0) {
-            addr = suki_client_get(cl, "email");
+            addr = suki_rules_client_get(cl, "email");
             if (!addr || !*addr) {
                 note(&why, "client email unset");
                 continue;

@@ -38,16 +38,17 @@ struct suki_client {
 };
 
 /* New empty profile for client id (may be NULL). Returns owned; free with
- * suki_client_free(). */
-struct suki_client *suki_client_new(const char *id);
+ * suki_rules_client_free(). */
+struct suki_client *suki_rules_client_new(const char *id);
 /* Free a profile and everything it owns. Accepts NULL. */
-void suki_client_free(struct suki_client *cl);
+void suki_rules_client_free(struct suki_client *cl);
 /* Set field to value (both copied; replaces an existing value). */
-void suki_client_set(struct suki_client *cl, const char *field,
-                     const char *value);
+void suki_rules_client_set(struct suki_client *cl, const char *field,
+                           const char *value);
 /* The value of field or NULL (borrowed until the next set/free). cl may be
  * NULL (no profile). */
-const char *suki_client_get(const struct suki_client *cl, const char *field);
+const char *suki_rules_client_get(const struct suki_client *cl,
+                                  const char *field);
 
 /* ---- actions ------------------------------------------------------- */
 
@@ -71,7 +72,7 @@ struct suki_action {
 
 /* The actions of one event (or one due job). The fields after n/cap are
  * the host's call state, private to rules.c. Initialise with
- * suki_actions_init(), release with suki_actions_clear(). */
+ * suki_rules_actions_init(), release with suki_rules_actions_clear(). */
 struct suki_actions {
     struct suki_action *v; /* owned array of n actions */
     size_t n, cap;
@@ -90,9 +91,9 @@ struct suki_actions {
 };
 
 /* Prepare an empty action list. */
-void suki_actions_init(struct suki_actions *a);
+void suki_rules_actions_init(struct suki_actions *a);
 /* Free every action and leave the list empty (reusable). */
-void suki_actions_clear(struct suki_actions *a);
+void suki_rules_actions_clear(struct suki_actions *a);
 
 /* ---- rulesets ------------------------------------------------------ */
 

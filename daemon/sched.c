@@ -45,71 +45,10 @@ static struct suki_redis_script renew_script = {
     .src = suki_lua_sched_renew,
 };
 
-/* A growing argv: the strings live one after the other in one buffer
- * (no allocation per argument); av_ptrs() gives the pointers. */
-struct argvbuf {
-    char *buf;
-    size_t used, cap;
-    size_t *off, *len;
-    size_t n, cap_n;
-};
-
-static void av_push(struct argvbuf *a, const char *s, size_t len)
-{
-    if (a->n == a->cap_n) {
-        a->cap_n = a->cap_n ? a->cap_n * 2 : 64;
-        a->off = suki_realloc(a->off, a->cap_n * sizeof(*a->off));
-        a->len = suki_realloc(a->len, a->cap_n * sizeof(*a->len));
-    }
-    if (a->used + len + 1 > a->cap) {
-        size_t c = a->cap ? a->cap * 2 : 4096;
-        while (c < a->used + len + 1)
-            c *= 2;
-        a->buf = suki_realloc(a->buf, c);
-        a->cap = c;
-    }
-    memcpy(a->buf + a->used, s, len);
-    a->buf[a->used + len] = '\0';
-    a->off[a->n] = a->used;
-    a->len[a->n] = len;
-    a->used += len + 1;
-    a->n++;
-}
-
-static void av_str(struct argvbuf *a, const char *s)
-{
-    av_push(a, s ? s : "", s ? strlen(s) : 0);
-}
-
-static void av_int(struct argvbuf *a, int64_t v)
-{
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
-    av_push(a, buf, (size_t)n);
-}
-
-/* Fill argv[0..a->n) with pointers into the buffer (valid until the next
- * push) and lens with the lengths. */
-static void av_ptrs(const struct argvbuf *a, const char **argv, size_t *lens)
-{
-    for (size_t i = 0; i < a->n; i++) {
-        argv[i] = a->buf + a->off[i];
-        lens[i] = a->len[i];
-    }
-}
-
-static void av_clear(struct argvbuf *a)
-{
-    free(a->buf);
-    free(a->off);
-    free(a->len);
-    memset(a, 0, sizeof(*a));
-}
-
 /* One settle script call in flight or waiting for a retry. */
 struct settle_batch {
     struct suki_sched *s;
-    struct argvbuf args; /* the records (after the fixed ARGV) */
+    struct suki_redis_args args; /* the records (after the fixed ARGV) */
     size_t records;
     int64_t first_ms;          /* monotonic time of the first attempt */
     unsigned tries;            /* failed attempts, for the log */
@@ -458,10 +397,10 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
     if (!s->head)
         return;
     int64_t now = suki_now_ms();
-    struct argvbuf a = {0};
-    av_str(&a, s->k_jobs);
-    av_int(&a, s->lease_ms);
-    av_str(&a, s->job_prefix);
+    struct suki_redis_args a = {0};
+    suki_redis_args_str(&a, s->k_jobs);
+    suki_redis_args_int(&a, s->lease_ms);
+    suki_redis_args_str(&a, s->job_prefix);
     size_t n = 0;
     /* Jobs of the renewal in flight keep its generation. */
     uint64_t gen = s->renewing ? s->renew_gen : ++s->renew_gen;
@@ -469,8 +408,8 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
         /* Renew what has used a third of its lease; fresh claims wait. */
         if (j->lease_end_ms - now > s->lease_ms * 2 / 3)
             continue;
-        av_str(&a, j->key);
-        av_push(&a, j->body, j->body_len);
+        suki_redis_args_str(&a, j->key);
+        suki_redis_args_add(&a, j->body, j->body_len);
         j->renew_gen = gen;
         n++;
     }
@@ -478,7 +417,7 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
         suki_debug("scheduler: renewing the lease of %zu slow jobs", n);
         const char **argv = suki_calloc(a.n, sizeof(char *));
         size_t *lens = suki_calloc(a.n, sizeof(size_t));
-        av_ptrs(&a, argv, lens);
+        suki_redis_args_ptrs(&a, argv, lens);
         if (suki_redis_eval_owned(s->D->redis, s, &renew_script, on_renew, s, 1,
                                   (int)a.n, argv, lens) == 0) {
             s->renewing = true;
@@ -487,7 +426,7 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
         free(argv);
         free(lens);
     }
-    av_clear(&a);
+    suki_redis_args_clear(&a);
     int64_t ms = s->lease_ms / 3;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(s->renew_ev, &tv);
@@ -497,7 +436,7 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
 
 static void batch_free(struct settle_batch *b)
 {
-    av_clear(&b->args);
+    suki_redis_args_clear(&b->args);
     free(b);
 }
 
@@ -578,7 +517,7 @@ static void send_batch(struct suki_sched *s, struct settle_batch *b)
         argv[i] = fixed[i];
         lens[i] = strlen(fixed[i]);
     }
-    av_ptrs(&b->args, argv + nf, lens + nf);
+    suki_redis_args_ptrs(&b->args, argv + nf, lens + nf);
     b->s = s;
     int rc = suki_redis_eval_owned(s->D->redis, s, &settle_script, on_settle, b,
                                    2, (int)(nf + b->args.n), argv, lens);
@@ -659,7 +598,7 @@ void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st)
         s->pend->first_ms = suki_mono_ms();
     }
     struct settle_batch *b = s->pend;
-    struct argvbuf *a = &b->args;
+    struct suki_redis_args *a = &b->args;
     char hdr[64];
     int hl = snprintf(hdr, sizeof(hdr), "%c %" PRId64 " %zu %zu",
                       st->op == SUKI_SETTLE_COMPLETE     ? 'C'
@@ -669,13 +608,13 @@ void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st)
                           ? st->due_ms
                           : (int64_t)0,
                       st->n_marks, st->n_dead);
-    av_push(a, hdr, (size_t)hl);
-    av_str(a, j->key);
-    av_push(a, j->body, j->body_len);
+    suki_redis_args_add(a, hdr, (size_t)hl);
+    suki_redis_args_str(a, j->key);
+    suki_redis_args_add(a, j->body, j->body_len);
     if (st->op == SUKI_SETTLE_RESCHEDULE)
-        av_str(a, st->new_body);
+        suki_redis_args_str(a, st->new_body);
     for (size_t i = 0; i < st->n_marks; i++)
-        av_str(a, st->marks[i]);
+        suki_redis_args_str(a, st->marks[i]);
     for (size_t i = 0; i < st->n_dead; i++) {
         const struct suki_sched_dead *d = &st->dead[i];
         const char *f[][2] = {
@@ -691,15 +630,15 @@ void suki_sched_settle(struct suki_sched_job *j, const struct suki_settle *st)
         for (size_t k = 0; k < SUKI_ARRAY_LEN(f); k++)
             if (f[k][1])
                 nf++;
-        av_int(a, (int64_t)(nf * 2 + 2));
+        suki_redis_args_int(a, (int64_t)(nf * 2 + 2));
         for (size_t k = 0; k < SUKI_ARRAY_LEN(f); k++) {
             if (!f[k][1])
                 continue;
-            av_str(a, f[k][0]);
-            av_str(a, f[k][1]);
+            suki_redis_args_str(a, f[k][0]);
+            suki_redis_args_str(a, f[k][1]);
         }
-        av_str(a, "at");
-        av_int(a, suki_now_ms());
+        suki_redis_args_str(a, "at");
+        suki_redis_args_int(a, suki_now_ms());
     }
     b->records++;
     job_free(j);
@@ -797,11 +736,6 @@ void suki_sched_reload(struct suki_sched *s)
     load_conf(s);
     if (!s->stopping && !s->claiming && !s->blocked)
         arm(s, 0);
-}
-
-size_t suki_sched_inflight(const struct suki_sched *s)
-{
-    return s->inflight;
 }
 
 void suki_sched_free(struct suki_sched *s)

@@ -105,9 +105,6 @@ void suki_sched_stop(struct suki_sched *s, suki_sched_done_cb done, void *arg);
  * so the dispatcher may be freed before or after. */
 void suki_sched_free(struct suki_sched *s);
 
-/* Jobs claimed and not yet settled. */
-size_t suki_sched_inflight(const struct suki_sched *s);
-
 /* Settle a claimed job (j is consumed: it is freed here). st is borrowed.
  * Settles are batched into one script call per loop turn; the sent markers
  * are written before the job is completed, in the same atomic step. Called

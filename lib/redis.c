@@ -5,13 +5,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <openssl/sha.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +54,6 @@ struct suki_redis {
     suki_redis_state_cb state_cb;
     void *state_arg;
     struct pending *head, *tail; /* in send order */
-    size_t n_pending;
     struct suki_redis_script *scripts[MAX_SCRIPTS];
     size_t n_scripts;
 };
@@ -144,7 +143,6 @@ static void pending_unlink(struct suki_redis *r, struct pending *p)
         p->next->prev = p->prev;
     else
         r->tail = p->prev;
-    r->n_pending--;
 }
 
 static void pending_free(struct pending *p)
@@ -199,7 +197,6 @@ static void pending_push(struct suki_redis *r, struct pending *p)
     else
         r->head = p;
     r->tail = p;
-    r->n_pending++;
     arm_watch(r);
 }
 
@@ -257,33 +254,6 @@ void suki_redis_cancel(struct suki_redis *r, const void *owner)
         p->owner = NULL;
         cb(NULL, NULL, p->arg);
     }
-}
-
-int suki_redis_cmd(struct suki_redis *r, suki_redis_cb cb, void *arg,
-                   const char *fmt, ...)
-{
-    if (!r->ac || r->state != LINK_UP)
-        return -ENOTCONN;
-    char *cmd = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int len = redisvFormatCommand(&cmd, fmt, ap);
-    va_end(ap);
-    if (len < 0)
-        return -EINVAL;
-    struct pending *p = suki_calloc(1, sizeof(*p));
-    p->r = r;
-    p->cb = cb;
-    p->arg = arg;
-    p->deadline = suki_mono_ms() + r->command_timeout_ms;
-    int rc = redisAsyncFormattedCommand(r->ac, on_reply, p, cmd, (size_t)len);
-    free(cmd);
-    if (rc != REDIS_OK) {
-        pending_free(p);
-        return -EIO;
-    }
-    pending_push(r, p);
-    return 0;
 }
 
 static void on_load_reply(struct suki_redis *r, redisReply *reply, void *arg)
@@ -344,6 +314,60 @@ void suki_redis_add_script(struct suki_redis *r, struct suki_redis_script *s)
     if (!s->sha[0])
         suki_redis_script_init(s);
     r->scripts[r->n_scripts++] = s;
+}
+
+/* ---- argument vectors ------------------------------------------------ */
+
+void suki_redis_args_add(struct suki_redis_args *a, const char *s, size_t len)
+{
+    if (a->n == a->cap_n) {
+        a->cap_n = a->cap_n ? a->cap_n * 2 : 64;
+        a->off = suki_realloc(a->off, a->cap_n * sizeof(*a->off));
+        a->len = suki_realloc(a->len, a->cap_n * sizeof(*a->len));
+    }
+    if (a->used + len + 1 > a->cap) {
+        size_t c = a->cap ? a->cap * 2 : 4096;
+        while (c < a->used + len + 1)
+            c *= 2;
+        a->buf = suki_realloc(a->buf, c);
+        a->cap = c;
+    }
+    if (len)
+        memcpy(a->buf + a->used, s, len);
+    a->buf[a->used + len] = '\0';
+    a->off[a->n] = a->used;
+    a->len[a->n] = len;
+    a->used += len + 1;
+    a->n++;
+}
+
+void suki_redis_args_str(struct suki_redis_args *a, const char *s)
+{
+    suki_redis_args_add(a, s ? s : "", s ? strlen(s) : 0);
+}
+
+void suki_redis_args_int(struct suki_redis_args *a, int64_t v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+    suki_redis_args_add(a, buf, (size_t)n);
+}
+
+void suki_redis_args_ptrs(const struct suki_redis_args *a, const char **argv,
+                          size_t *lens)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        argv[i] = a->buf + a->off[i];
+        lens[i] = a->len[i];
+    }
+}
+
+void suki_redis_args_clear(struct suki_redis_args *a)
+{
+    free(a->buf);
+    free(a->off);
+    free(a->len);
+    memset(a, 0, sizeof(*a));
 }
 
 /* ---- connection lifecycle ------------------------------------------- */
@@ -632,12 +656,6 @@ void suki_redis_set_conf(struct suki_redis *r, const struct suki_conf *conf)
     copy_conf(r, conf);
 }
 
-void suki_redis_reset(struct suki_redis *r)
-{
-    if (r->ac)
-        drop_link(r, "reset requested");
-}
-
 void suki_redis_free(struct suki_redis *r)
 {
     if (!r)
@@ -678,11 +696,6 @@ bool suki_redis_error_is_temporary(const redisReply *reply)
 bool suki_redis_is_up(const struct suki_redis *r)
 {
     return r && r->state == LINK_UP;
-}
-
-size_t suki_redis_pending(const struct suki_redis *r)
-{
-    return r->n_pending;
 }
 
 redisContext *suki_redis_connect_sync(const struct suki_conf *c,
