@@ -111,3 +111,11 @@ EXTRA_DIST += tests/integration/sukictl_json.sh
 
 TESTS += tests/integration/demo_anytime.sh
 EXTRA_DIST += tests/integration/demo_anytime.sh
+
+# suki_redis_cancel against a real redis-server
+check_PROGRAMS += tests/integration/redis_cancel
+tests_integration_redis_cancel_SOURCES = tests/integration/redis_cancel.c
+tests_integration_redis_cancel_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_integration_redis_cancel_LDADD = libsukicore.la $(DEPS_LIBS)
+TESTS += tests/integration/redis_cancel.sh
+EXTRA_DIST += tests/integration/redis_cancel.sh
