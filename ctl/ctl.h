@@ -12,6 +12,8 @@
 
 #include "conf.h"
 #include "redis.h"
+#include "store/job.h"
+#include "store/keys.h"
 
 /* Exit codes, as documented in sukictl(1). */
 #define SUKICTL_OK 0

@@ -22,10 +22,7 @@
 
 static char *ckey(struct sukictl *ctl, const char *kind, const char *name)
 {
-    char *s = suki_asprintf("%s:%s", kind, name);
-    char *k = sukictl_key(ctl, s);
-    free(s);
-    return k;
+    return suki_key_id(ctl->conf->prefix, kind, name);
 }
 
 static redisReply *eval(struct sukictl *ctl, const char *script, int nkeys,
@@ -204,9 +201,9 @@ static int create(struct sukictl *ctl, int argc, char **argv)
         }
     }
     free(value);
-    char *kh = ckey(ctl, "campaign", name);
-    char *ks = sukictl_key(ctl, "campaigns");
-    char *kl = ckey(ctl, "cledger", name);
+    char *kh = ckey(ctl, SUKI_KEY_CAMPAIGN, name);
+    char *ks = sukictl_key(ctl, SUKI_KEY_CAMPAIGNS);
+    char *kl = ckey(ctl, SUKI_KEY_CLEDGER, name);
     char created[32], start_s[32];
     snprintf(created, sizeof(created), "%" PRId64, now);
     snprintf(start_s, sizeof(start_s), "%" PRId64, start_ms);
@@ -255,7 +252,7 @@ static int control(struct sukictl *ctl, int argc, char **argv)
     }
     if (!name_arg(argv[1]))
         return SUKICTL_USAGE;
-    char *kh = ckey(ctl, "campaign", argv[1]);
+    char *kh = ckey(ctl, SUKI_KEY_CAMPAIGN, argv[1]);
     char now[32];
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     const char *args[] = {kh, argv[0], now};
@@ -283,9 +280,9 @@ static int retry(struct sukictl *ctl, int argc, char **argv)
     const char *name = argv[1];
     if (!name_arg(name))
         return SUKICTL_USAGE;
-    char *kh = ckey(ctl, "campaign", name);
-    char *kl = ckey(ctl, "cledger", name);
-    char *kp = ckey(ctl, "cpending", name);
+    char *kh = ckey(ctl, SUKI_KEY_CAMPAIGN, name);
+    char *kl = ckey(ctl, SUKI_KEY_CLEDGER, name);
+    char *kp = ckey(ctl, SUKI_KEY_CPENDING, name);
     int rc = SUKICTL_FAILED;
     redisReply *st = sukictl_cmd(ctl, "HGET %s state", kh);
     if (!st)
@@ -369,7 +366,7 @@ static const char *str(json_t *o, const char *k)
  * figures. Returns NULL (message printed) when it does not exist. */
 static json_t *load(struct sukictl *ctl, const char *name)
 {
-    char *kh = ckey(ctl, "campaign", name);
+    char *kh = ckey(ctl, SUKI_KEY_CAMPAIGN, name);
     redisReply *r = sukictl_cmd(ctl, "HGETALL %s", kh);
     free(kh);
     if (!r)
@@ -506,7 +503,7 @@ static void print_status(struct sukictl *ctl, json_t *o)
 
 static json_t *names(struct sukictl *ctl)
 {
-    char *ks = sukictl_key(ctl, "campaigns");
+    char *ks = sukictl_key(ctl, SUKI_KEY_CAMPAIGNS);
     redisReply *r = sukictl_cmd(ctl, "SMEMBERS %s", ks);
     free(ks);
     if (!r)
@@ -678,7 +675,7 @@ static int suppression(struct sukictl *ctl, int argc, char **argv, bool add)
         return SUKICTL_USAGE;
     }
     char *addr = suki_unsub_addr_lower(suki_strdup(a));
-    char *ks = sukictl_key(ctl, "suppressed");
+    char *ks = sukictl_key(ctl, SUKI_KEY_SUPPRESSED);
     const char *av[3] = {add ? "SADD" : "SREM", ks, addr};
     redisReply *r = sukictl_cmdargv(ctl, 3, av, NULL);
     free(ks);

@@ -294,7 +294,7 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
         sukictl_errx("usage: sukictl dead [list | replay ID | drop ID]");
         return SUKICTL_USAGE;
     }
-    char *dead = sukictl_key(ctl, "dead");
+    char *dead = sukictl_key(ctl, SUKI_KEY_DEAD);
     int rc = SUKICTL_FAILED;
     if (list) {
         rc = dead_list(ctl, dead);
@@ -368,10 +368,10 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
         return SUKICTL_USAGE;
     }
     const char *id = argv[0];
-    char *pkey = suki_asprintf("%s:client:%s", ctl->conf->prefix, id);
+    char *pkey = suki_key_id(ctl->conf->prefix, SUKI_KEY_CLIENT, id);
     char *jh = suki_job_hash_key(ctl->conf->prefix, id, NULL);
-    char *jobs = sukictl_key(ctl, "jobs");
-    char *evk = sukictl_key(ctl, "client-events");
+    char *jobs = sukictl_key(ctl, SUKI_KEY_JOBS);
+    char *evk = sukictl_key(ctl, SUKI_KEY_CLIENT_EVENTS);
     int rc = SUKICTL_FAILED;
     redisReply *prof = sukictl_cmd(ctl, "HGETALL %s", pkey);
     redisReply *nev = prof ? sukictl_cmd(ctl, "HGET %s %s", evk, id) : NULL;
@@ -547,7 +547,7 @@ void sukictl_intake_status(struct sukictl *ctl, json_t *o)
                             lag >= 0 ? json_integer(lag) : json_null());
     }
     freeReplyObject(r);
-    char *stats = sukictl_key(ctl, "stats");
+    char *stats = sukictl_key(ctl, SUKI_KEY_STATS);
     static const char *const names[] = {"applied", "duplicate", "invalid",
                                         "poison"};
     for (size_t i = 0; i < SUKI_ARRAY_LEN(names); i++) {

@@ -109,7 +109,7 @@ static int list_client(struct listing *l, const char *client)
 {
     struct sukictl *ctl = l->ctl;
     char *jh = suki_job_hash_key(ctl->conf->prefix, client, NULL);
-    char *kjobs = sukictl_key(ctl, "jobs");
+    char *kjobs = sukictl_key(ctl, SUKI_KEY_JOBS);
     redisReply *m = sukictl_cmd(ctl, "HGETALL %s", jh);
     redisReply *sc = NULL;
     int rc = SUKICTL_FAILED;
@@ -169,7 +169,7 @@ out:
 static int list_all(struct listing *l)
 {
     struct sukictl *ctl = l->ctl;
-    char *kjobs = sukictl_key(ctl, "jobs");
+    char *kjobs = sukictl_key(ctl, SUKI_KEY_JOBS);
     int rc = SUKICTL_OK;
     for (long long off = 0;; off += CHUNK) {
         redisReply *z = sukictl_cmd(ctl, "ZRANGE %s %lld %lld WITHSCORES",
@@ -293,8 +293,8 @@ int sukictl_cancel(struct sukictl *ctl, int argc, char **argv)
         sukictl_errx("usage: sukictl cancel KEY");
         return SUKICTL_USAGE;
     }
-    char *kjobs = sukictl_key(ctl, "jobs");
-    char *jp = sukictl_key(ctl, "job:");
+    char *kjobs = sukictl_key(ctl, SUKI_KEY_JOBS);
+    char *jp = suki_key_id(ctl->conf->prefix, SUKI_KEY_JOB, "");
     const char *av[] = {"EVAL", suki_lua_ctl_jobs_cancel, "1", kjobs, argv[0],
                         jp};
     redisReply *r = sukictl_cmdargv(ctl, (int)SUKI_ARRAY_LEN(av), av, NULL);

@@ -14,7 +14,7 @@
 static json_t *daemons(struct sukictl *ctl, bool *breaker_open)
 {
     json_t *a = json_array();
-    char *pattern = sukictl_key(ctl, "daemon:*");
+    char *pattern = suki_key_id(ctl->conf->prefix, SUKI_KEY_DAEMON, "*");
     char cursor[32] = "0";
     do {
         redisReply *r =
@@ -138,11 +138,11 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
             long long len = int_reply(ctl, "XLEN %s", ctl->conf->stream);
             json_object_set_new(o, "stream_length", json_integer(len));
             sukictl_intake_status(ctl, o);
-            char *dead = sukictl_key(ctl, "dead");
+            char *dead = sukictl_key(ctl, SUKI_KEY_DEAD);
             json_object_set_new(o, "dead_entries",
                                 json_integer(int_reply(ctl, "XLEN %s", dead)));
             free(dead);
-            char *jobs = sukictl_key(ctl, "jobs");
+            char *jobs = sukictl_key(ctl, SUKI_KEY_JOBS);
             json_object_set_new(o, "jobs_scheduled",
                                 json_integer(int_reply(ctl, "ZCARD %s", jobs)));
             free(jobs);
@@ -191,7 +191,7 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
         }
     }
     if (no_daemon) {
-        char *pattern = sukictl_key(ctl, "daemon:*");
+        char *pattern = suki_key_id(ctl->conf->prefix, SUKI_KEY_DAEMON, "*");
         sukictl_errx("no sukid is running: no heartbeat in Redis (%s)",
                      pattern);
         free(pattern);

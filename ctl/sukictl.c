@@ -120,7 +120,7 @@ char *sukictl_diag(const struct suki_conf_diag *d)
 
 char *sukictl_key(struct sukictl *ctl, const char *suffix)
 {
-    return suki_conf_key(ctl->conf, suffix);
+    return suki_key(ctl->conf->prefix, suffix);
 }
 
 static void usage(FILE *f)

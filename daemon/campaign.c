@@ -1,5 +1,6 @@
 /* campaign.c - the campaign manager and runners (see campaign.h). */
 #include "campaign.h"
+#include "store/keys.h"
 #include "store/scripts.h"
 #include "conf.h"
 #include "daemon.h"
@@ -176,12 +177,6 @@ struct outcome {
     struct outcome *next;
 };
 
-/* Async calls of the manager hold this, not the manager. */
-struct guard {
-    int refs;
-    struct suki_campaigns *cm; /* NULL once freed */
-};
-
 struct runner {
     int refs;
     bool dead; /* detached from the manager: callbacks only free */
@@ -221,7 +216,6 @@ struct runner {
 
 struct suki_campaigns {
     struct suki_daemon *D;
-    struct guard *g;
     struct event *tick;
     bool claiming;
     bool stopping;
@@ -246,18 +240,6 @@ static void runner_maybe_end(struct runner *ru);
 static void check_stopped(struct suki_campaigns *cm);
 static void arm_pump_later(struct runner *ru);
 
-static struct guard *guard_ref(struct guard *g)
-{
-    g->refs++;
-    return g;
-}
-
-static void guard_unref(struct guard *g)
-{
-    if (--g->refs == 0)
-        free(g);
-}
-
 static struct runner *runner_ref(struct runner *ru)
 {
     ru->refs++;
@@ -269,7 +251,7 @@ static void recip_free(struct recip *r)
     if (!r)
         return;
     free(r->id);
-    suki_client_free(r->prof);
+    suki_rules_client_free(r->prof);
     free(r);
 }
 
@@ -363,15 +345,6 @@ static double effective_rate(const struct runner *ru)
     if (tc && tc->rate > 0 && (r <= 0 || tc->rate < r))
         r = tc->rate;
     return r;
-}
-
-static char *campaign_key(const struct suki_conf *c, const char *kind,
-                          const char *name)
-{
-    char *s = suki_asprintf("%s:%s", kind, name);
-    char *k = suki_conf_key(c, s);
-    free(s);
-    return k;
 }
 
 static void release_lease(struct suki_campaigns *cm, const char *lock,
@@ -521,7 +494,7 @@ static void flush_outcomes(struct runner *ru)
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     snprintf(emin, sizeof(emin), "%d", c->campaign_error_min);
     snprintf(thr, sizeof(thr), "%.6f", c->campaign_error_threshold);
-    snprintf(ttl, sizeof(ttl), "%d", SUKI_COMPOSE_SENT_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_KEY_SENT_TTL_S);
     av[0] = ru->token;
     av[1] = ttl;
     av[2] = now;
@@ -620,14 +593,14 @@ static const char *lookup(const char *var, void *arg)
     if (strncmp(var, "client.", 7) == 0) {
         if (strcmp(var + 7, "id") == 0)
             return c->rc->id;
-        return suki_client_get(c->rc->prof, var + 7);
+        return suki_rules_client_get(c->rc->prof, var + 7);
     }
     if (strcmp(var, "unsubscribe_url") == 0)
         return c->unsub_url;
     if (strcmp(var, "campaign.name") == 0 || strcmp(var, "rule.name") == 0)
         return c->ru->name;
     if (strcmp(var, "manager") == 0) {
-        const char *m = suki_client_get(c->rc->prof, "manager");
+        const char *m = suki_rules_client_get(c->rc->prof, "manager");
         return m && *m ? m : NULL;
     }
     return NULL;
@@ -741,7 +714,7 @@ static int send_one(struct runner *ru, struct recip *rc)
         runner_pause(ru, why);
         return -ECANCELED;
     }
-    const char *email = suki_client_get(rc->prof, "email");
+    const char *email = suki_rules_client_get(rc->prof, "email");
     if (!email || !suki_mime_addr_valid(email)) {
         add_outcome(ru, rc->id, "skipped:bad-address", NULL, NULL);
         suki_metrics.campaign_msgs[SUKI_MSG_SKIPPED]++;
@@ -750,8 +723,9 @@ static int send_one(struct runner *ru, struct recip *rc)
     }
     struct suki_compose_sender snd;
     struct suki_err err = {{0}};
-    if (suki_compose_sender_init(
-            &snd, tc, true, suki_client_get(rc->prof, "manager"), &err) < 0) {
+    if (suki_compose_sender_init(&snd, tc, true,
+                                 suki_rules_client_get(rc->prof, "manager"),
+                                 &err) < 0) {
         runner_pause(ru, err.msg);
         suki_compose_sender_clear(&snd);
         return -ECANCELED;
@@ -767,9 +741,9 @@ static int send_one(struct runner *ru, struct recip *rc)
     char *body = NULL;
     size_t len = 0;
     if (url && suki_compose_render(cm->D->templates, ru->template_name,
-                                   suki_client_get(rc->prof, "locale"), lookup,
-                                   &lc, &rd, &err) == 0) {
-        const char *nm = suki_client_get(rc->prof, "name");
+                                   suki_rules_client_get(rc->prof, "locale"),
+                                   lookup, &lc, &rd, &err) == 0) {
+        const char *nm = suki_rules_client_get(rc->prof, "name");
         struct suki_compose_mail mail = {
             .sender = &snd,
             .to = email,
@@ -794,7 +768,7 @@ static int send_one(struct runner *ru, struct recip *rc)
         recip_free(rc);
     } else {
         const char *rcpt[1] = {email};
-        char *marker = suki_compose_sent_key(c->prefix, msgid);
+        char *marker = suki_key_id(c->prefix, SUKI_KEY_SENT, msgid);
         struct suki_outmsg om = {.channel = c->campaign_transport,
                                  .from = snd.from.addr,
                                  .rcpt = rcpt,
@@ -804,7 +778,7 @@ static int send_one(struct runner *ru, struct recip *rc)
                                  .message_id = msgid,
                                  .priority = SUKI_DISPATCH_PRIO_CAMPAIGN,
                                  .sent_marker = marker,
-                                 .sent_marker_ttl_s = SUKI_COMPOSE_SENT_TTL_S,
+                                 .sent_marker_ttl_s = SUKI_KEY_SENT_TTL_S,
                                  .gate = ru->gate};
         struct cmsg *m = suki_calloc(1, sizeof(*m));
         m->rc = rc;
@@ -866,12 +840,12 @@ static void take_recips(struct runner *ru, redisReply *reply, size_t from)
             continue;
         struct recip *r = suki_calloc(1, sizeof(*r));
         r->id = suki_strndup(id->str, id->len);
-        r->prof = suki_client_new(r->id);
+        r->prof = suki_rules_client_new(r->id);
         for (size_t j = 0; j + 1 < pf->elements; j += 2)
             if (pf->element[j]->type == REDIS_REPLY_STRING &&
                 pf->element[j + 1]->type == REDIS_REPLY_STRING)
-                suki_client_set(r->prof, pf->element[j]->str,
-                                pf->element[j + 1]->str);
+                suki_rules_client_set(r->prof, pf->element[j]->str,
+                                      pf->element[j + 1]->str);
         push_recip(ru, r);
     }
 }
@@ -1020,8 +994,7 @@ static void on_summary_sent(const struct suki_dispatch_result *res, void *arg)
                 suki_warnx("campaign %s: summary to %s failed: %s", ru->name,
                            ru->owner, res->reply);
             char ttl[16];
-            snprintf(ttl, sizeof(ttl), "%d",
-                     sent ? SUKI_COMPOSE_SENT_TTL_S : 0);
+            snprintf(ttl, sizeof(ttl), "%d", sent ? SUKI_KEY_SENT_TTL_S : 0);
             const char *av[4] = {ru->k_hash, op->sent_key,
                                  sent ? "sent" : "failed", ttl};
             (void)suki_redis_eval(redis_of(ru), &summary_script, on_ignore,
@@ -1050,13 +1023,13 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
         runner_unref(ru);
         return;
     }
-    struct suki_client *h = suki_client_new(NULL);
+    struct suki_client *h = suki_rules_client_new(NULL);
     for (size_t j = 0; j + 1 < reply->elements; j += 2)
         if (reply->element[j]->type == REDIS_REPLY_STRING &&
             reply->element[j + 1]->type == REDIS_REPLY_STRING)
-            suki_client_set(h, reply->element[j]->str,
-                            reply->element[j + 1]->str);
-#define F(n) (suki_client_get(h, n) ? suki_client_get(h, n) : "0")
+            suki_rules_client_set(h, reply->element[j]->str,
+                                  reply->element[j + 1]->str);
+#define F(n) (suki_rules_client_get(h, n) ? suki_rules_client_get(h, n) : "0")
     const struct suki_conf *c = conf_of(ru);
     const struct suki_transport_conf *tc =
         suki_conf_transport(c, c->campaign_transport);
@@ -1095,7 +1068,7 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
         suki_rendered_clear(&rd);
     }
 #undef F
-    suki_client_free(h);
+    suki_rules_client_free(h);
     ru->summary_busy = false;
     if (body) {
         const char *rcpt[1] = {to.addr};
@@ -1107,9 +1080,9 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
                                  .body_len = len,
                                  .message_id = msgid,
                                  .priority = SUKI_DISPATCH_PRIO_REMINDER,
-                                 .sent_marker_ttl_s = SUKI_COMPOSE_SENT_TTL_S};
+                                 .sent_marker_ttl_s = SUKI_KEY_SENT_TTL_S};
         struct summary_op *op = suki_calloc(1, sizeof(*op));
-        op->sent_key = suki_compose_sent_key(c->prefix, msgid);
+        op->sent_key = suki_key_id(c->prefix, SUKI_KEY_SENT, msgid);
         om.sent_marker = op->sent_key;
         if (suki_dispatch_send(ru->cm->D->dispatch, &om, on_summary_sent, op) ==
             0) {
@@ -1291,14 +1264,12 @@ static void runner_detach(struct runner *ru)
 
 static void on_released(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
     (void)reply;
-    struct guard *g = arg;
-    if (g->cm) {
-        g->cm->releasing--;
-        check_stopped(g->cm);
-    }
-    guard_unref(g);
+    struct suki_campaigns *cm = arg;
+    if (!r)
+        return; /* cancelled: the manager is going */
+    cm->releasing--;
+    check_stopped(cm);
 }
 
 /* Drop a lease (if it is still ours). A stop waits for the answer, so the
@@ -1307,12 +1278,9 @@ static void release_lease(struct suki_campaigns *cm, const char *lock,
                           const char *token)
 {
     const char *av[2] = {lock, token};
-    struct guard *g = guard_ref(cm->g);
-    if (suki_redis_eval(cm->D->redis, &release_script, on_released, g, 1, 2, av,
-                        NULL) == 0)
+    if (suki_redis_eval_owned(cm->D->redis, cm, &release_script, on_released,
+                              cm, 1, 2, av, NULL) == 0)
         cm->releasing++;
-    else
-        guard_unref(g);
 }
 
 /* End the runner when it has nothing more to do: stopped (or finished)
@@ -1448,13 +1416,13 @@ static void start_runner(struct suki_campaigns *cm, const char *name,
     ru->cm = cm;
     ru->name = suki_strdup(name);
     ru->token = suki_strdup(token);
-    ru->k_hash = campaign_key(c, "campaign", name);
-    ru->k_ledger = campaign_key(c, "cledger", name);
-    ru->k_pending = campaign_key(c, "cpending", name);
-    ru->k_inflight = campaign_key(c, "cinflight", name);
-    ru->k_lock = campaign_key(c, "clock", name);
-    ru->k_held = campaign_key(c, "cheld", name);
-    ru->k_supp = suki_conf_key(c, "suppressed");
+    ru->k_hash = suki_key_id(c->prefix, SUKI_KEY_CAMPAIGN, name);
+    ru->k_ledger = suki_key_id(c->prefix, SUKI_KEY_CLEDGER, name);
+    ru->k_pending = suki_key_id(c->prefix, SUKI_KEY_CPENDING, name);
+    ru->k_inflight = suki_key_id(c->prefix, SUKI_KEY_CINFLIGHT, name);
+    ru->k_lock = suki_key_id(c->prefix, SUKI_KEY_CLOCK, name);
+    ru->k_held = suki_key_id(c->prefix, SUKI_KEY_CHELD, name);
+    ru->k_supp = suki_key(c->prefix, SUKI_KEY_SUPPRESSED);
     const char *t = hash_get(h, "template");
     const char *own = hash_get(h, "owner");
     const char *aud = hash_get(h, "audience");
@@ -1511,12 +1479,9 @@ static void start_runner(struct suki_campaigns *cm, const char *name,
 
 static void on_claim(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
-    struct guard *g = arg;
-    struct suki_campaigns *cm = g->cm;
-    guard_unref(g);
-    if (!cm)
-        return;
+    struct suki_campaigns *cm = arg;
+    if (!r)
+        return; /* cancelled: the manager is going */
     cm->claiming = false;
     char *token = cm->claim_token;
     cm->claim_token = NULL;
@@ -1525,8 +1490,8 @@ static void on_claim(struct suki_redis *r, redisReply *reply, void *arg)
         reply->element[1]->type == REDIS_REPLY_ARRAY) {
         if (cm->stopping) {
             /* taken while we began to stop: give it back */
-            char *k =
-                campaign_key(cm->D->conf, "clock", reply->element[0]->str);
+            char *k = suki_key_id(cm->D->conf->prefix, SUKI_KEY_CLOCK,
+                                  reply->element[0]->str);
             release_lease(cm, k, token);
             free(k);
         } else {
@@ -1536,18 +1501,15 @@ static void on_claim(struct suki_redis *r, redisReply *reply, void *arg)
     free(token);
 }
 
+/* Also called from inside suki_campaigns_free's cancel, with s NULL. */
 static void on_secret(const char *s, size_t len, void *arg)
 {
-    struct guard *g = arg;
-    struct suki_campaigns *cm = g->cm;
-    if (cm) {
-        cm->secret_pending = false;
-        if (s && !cm->secret) {
-            cm->secret = (unsigned char *)suki_strndup(s, len);
-            cm->secret_len = len;
-        }
+    struct suki_campaigns *cm = arg;
+    cm->secret_pending = false;
+    if (s && !cm->secret) {
+        cm->secret = (unsigned char *)suki_strndup(s, len);
+        cm->secret_len = len;
     }
-    guard_unref(g);
 }
 
 static void clear_secret(struct suki_campaigns *cm)
@@ -1578,12 +1540,9 @@ static void refresh_secret(struct suki_campaigns *cm)
     if (cm->secret_from_conf)
         clear_secret(cm);
     if (!cm->secret && !cm->secret_pending && suki_redis_is_up(cm->D->redis)) {
-        char *k = suki_conf_key(cm->D->conf, "secret");
-        struct guard *g = guard_ref(cm->g);
-        if (suki_unsub_secret_fetch(cm->D->redis, k, on_secret, g) == 0)
+        char *k = suki_key(cm->D->conf->prefix, SUKI_KEY_SECRET);
+        if (suki_unsub_secret_fetch(cm->D->redis, cm, k, on_secret, cm) == 0)
             cm->secret_pending = true;
-        else
-            guard_unref(g);
         free(k);
     }
 }
@@ -1601,7 +1560,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         return;
     size_t n = 5 + cm->n_runners;
     const char **av = suki_calloc(n, sizeof(char *));
-    char *kc = suki_conf_key(cm->D->conf, "campaigns");
+    char *kc = suki_key(cm->D->conf->prefix, SUKI_KEY_CAMPAIGNS);
     char lease[16], now[32];
     snprintf(lease, sizeof(lease), "%d", SUKI_CAMPAIGN_LEASE_MS);
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
@@ -1616,13 +1575,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     size_t k = 5;
     for (struct runner *ru = cm->runners; ru; ru = ru->next)
         av[k++] = ru->name;
-    struct guard *g = guard_ref(cm->g);
     cm->claim_sent_ms = suki_mono_ms();
-    if (suki_redis_eval(cm->D->redis, &claim_script, on_claim, g, 1, (int)k, av,
-                        NULL) == 0)
+    if (suki_redis_eval_owned(cm->D->redis, cm, &claim_script, on_claim, cm, 1,
+                              (int)k, av, NULL) == 0)
         cm->claiming = true;
-    else
-        guard_unref(g);
     free(kc);
     free(av);
 }
@@ -1637,19 +1593,11 @@ struct suki_campaigns *suki_campaigns_new(struct suki_daemon *D)
             suki_redis_script_init(scripts[i]);
     struct suki_campaigns *cm = suki_calloc(1, sizeof(*cm));
     cm->D = D;
-    cm->g = suki_calloc(1, sizeof(*cm->g));
-    cm->g->refs = 1;
-    cm->g->cm = cm;
     cm->tick = event_new(D->base, -1, EV_PERSIST, on_tick, cm);
     SUKI_ASSERT(cm->tick);
     struct timeval tv = {0, MANAGER_TICK_MS * 1000};
     event_add(cm->tick, &tv);
     return cm;
-}
-
-size_t suki_campaigns_running(const struct suki_campaigns *c)
-{
-    return c ? c->n_runners : 0;
 }
 
 static void finish_stop(struct suki_campaigns *cm)
@@ -1717,6 +1665,7 @@ void suki_campaigns_free(struct suki_campaigns *cm)
 {
     if (!cm)
         return;
+    suki_redis_cancel(cm->D->redis, cm);
     while (cm->runners) {
         struct runner *ru = cm->runners;
         runner_detach(ru);
@@ -1727,7 +1676,5 @@ void suki_campaigns_free(struct suki_campaigns *cm)
         event_free(cm->stop_ev);
     clear_secret(cm);
     free(cm->claim_token);
-    cm->g->cm = NULL;
-    guard_unref(cm->g);
     free(cm);
 }

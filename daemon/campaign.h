@@ -76,13 +76,11 @@ struct suki_campaigns *suki_campaigns_new(struct suki_daemon *D);
 void suki_campaigns_stop(struct suki_campaigns *c, suki_campaigns_done_cb done,
                          void *arg);
 
-/* Free (NULL is fine). Messages still waiting for a dispatch or Redis
+/* Free (NULL is fine), before D->redis: the manager's calls still pending
+ * there are cancelled. Messages still waiting for a dispatch or Redis
  * callback are orphaned and free themselves; their recipients stay queued
  * in the ledger and are sent by the next runner. */
 void suki_campaigns_free(struct suki_campaigns *c);
-
-/* Campaigns this daemon runs now. */
-size_t suki_campaigns_running(const struct suki_campaigns *c);
 
 /* ---- pure helpers (sukictl and the unit tests use them) ---- */
 

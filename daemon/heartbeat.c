@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "heartbeat.h"
+#include "store/keys.h"
 
 #include "conf.h"
 #include "daemon.h"
@@ -19,11 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PERIOD_MS 2000
-
 struct suki_heartbeat {
     struct suki_daemon *D;
-    struct event *timer;
 };
 
 /* JSON array of the configured transports' states; owned string. */
@@ -56,7 +54,7 @@ static void publish(struct suki_heartbeat *hb)
     struct suki_daemon *D = hb->D;
     if (!suki_redis_is_up(D->redis))
         return;
-    char *key = suki_asprintf("%s:daemon:%s", D->conf->prefix, D->consumer);
+    char *key = suki_key_id(D->conf->prefix, SUKI_KEY_DAEMON, D->consumer);
     char *tj = transports_json(D);
     char pid[16], started[32], updated[32], applied[32], fired[32], ttl[16];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -86,21 +84,10 @@ void suki_heartbeat_publish(struct suki_heartbeat *hb)
         publish(hb);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    publish(arg);
-}
-
 struct suki_heartbeat *suki_heartbeat_new(struct suki_daemon *D)
 {
     struct suki_heartbeat *hb = suki_calloc(1, sizeof(*hb));
     hb->D = D;
-    hb->timer = event_new(D->base, -1, EV_PERSIST, on_timer, hb);
-    SUKI_ASSERT(hb->timer);
-    struct timeval tv = {PERIOD_MS / 1000, (PERIOD_MS % 1000) * 1000};
-    event_add(hb->timer, &tv);
     return hb;
 }
 
@@ -117,12 +104,11 @@ void suki_heartbeat_free(struct suki_heartbeat *hb)
         redisContext *ctx = suki_redis_connect_sync(D->conf, &err);
         if (ctx) {
             char *key =
-                suki_asprintf("%s:daemon:%s", D->conf->prefix, D->consumer);
+                suki_key_id(D->conf->prefix, SUKI_KEY_DAEMON, D->consumer);
             freeReplyObject(redisCommand(ctx, "DEL %s", key));
             free(key);
             redisFree(ctx);
         }
     }
-    event_free(hb->timer);
     free(hb);
 }

@@ -10,8 +10,12 @@ struct suki_heartbeat;
 /* Seconds a heartbeat stays visible without a refresh. */
 #define SUKI_HEARTBEAT_TTL_S 10
 
-/* Start publishing P:daemon:<consumer> every 2 s on D->redis. D is borrowed
- * and must outlive the heartbeat. Never NULL. */
+/* How often the housekeeping tick (main.c) publishes. */
+#define SUKI_HEARTBEAT_PERIOD_MS 2000
+
+/* Publish P:daemon:<consumer> on D->redis (main.c's housekeeping tick
+ * calls suki_heartbeat_publish every SUKI_HEARTBEAT_PERIOD_MS). D is
+ * borrowed and must outlive the heartbeat. Never NULL. */
 struct suki_heartbeat *suki_heartbeat_new(struct suki_daemon *D);
 /* Publish now (when Redis comes up), not only at the next tick: sukictl
  * status counts a sukid without a heartbeat as not running. NULL-safe. */

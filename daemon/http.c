@@ -1,6 +1,7 @@
 /* http.c - /metrics, /healthz and the unsubscribe pages on evhttp. */
 #include "http.h"
 #include "store/scripts.h"
+#include "store/keys.h"
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
@@ -27,7 +28,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#define TICK_MS 500
 #define GAUGE_EVERY_MS 5000
 #define LOOP_STALL_MS 5000
 #define MAX_HEADERS 8192
@@ -36,21 +36,12 @@
 /* After accept() ran out of descriptors: this long before the next try. */
 #define ACCEPT_PAUSE_MS 250
 
-/* Redis replies may arrive after the server is freed; they hold the guard,
- * not the server. */
-struct guard {
-    int refs;
-    struct suki_http *h; /* NULL once the server is gone */
-};
-
 struct suki_http {
     struct suki_daemon *D;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     char *listen; /* as configured when bound */
     int port;
-    struct guard *g;
-    struct event *tick;
     int64_t last_tick;     /* monotonic ms of the last tick */
     int64_t last_gauges;   /* monotonic ms of the last gauge refresh */
     int gauges_pending;    /* replies outstanding */
@@ -111,21 +102,9 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
     suki_timer_ms(h->resume_ev, ACCEPT_PAUSE_MS);
 }
 
-static struct guard *guard_ref(struct guard *g)
-{
-    g->refs++;
-    return g;
-}
-
-static void guard_unref(struct guard *g)
-{
-    if (--g->refs == 0)
-        free(g);
-}
-
 static char *key(struct suki_http *h, const char *suffix)
 {
-    return suki_conf_key(h->D->conf, suffix);
+    return suki_key(h->D->conf->prefix, suffix);
 }
 
 /* ---- replies ---- */
@@ -224,14 +203,12 @@ static struct suki_redis_script unsub_script = {
     "unsubscribe", suki_lua_unsubscribe, {0}};
 
 struct unsub_op {
-    struct guard *g;
     struct evhttp_request *req;
     char *client, *addr;
 };
 
 static void unsub_op_free(struct unsub_op *op)
 {
-    guard_unref(op->g);
     free(op->client);
     free(op->addr);
     free(op);
@@ -239,10 +216,9 @@ static void unsub_op_free(struct unsub_op *op)
 
 static void on_unsub_done(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
     struct unsub_op *op = arg;
-    if (!op->g->h) {
-        unsub_op_free(op); /* server freed: the request went with it */
+    if (!r) {
+        unsub_op_free(op); /* server freed: the request goes with it */
         return;
     }
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
@@ -322,19 +298,18 @@ static void serve_unsub(struct suki_http *h, struct evhttp_request *req,
         return;
     }
     struct unsub_op *op = suki_calloc(1, sizeof(*op));
-    op->g = guard_ref(h->g);
     op->req = req;
     op->client = client;
     op->addr = addr;
-    char *ks = key(h, "suppressed");
+    char *ks = key(h, SUKI_KEY_SUPPRESSED);
     char *suffix = suki_asprintf("client:%s", client);
     char *kc = key(h, suffix);
-    char *ksub = key(h, "subscribed");
+    char *ksub = key(h, SUKI_KEY_SUBSCRIBED);
     char when[32];
     snprintf(when, sizeof(when), "%" PRId64, issued);
     const char *av[6] = {ks, kc, ksub, addr, client, when};
-    int rc = suki_redis_eval(h->D->redis, &unsub_script, on_unsub_done, op, 3,
-                             6, av, NULL);
+    int rc = suki_redis_eval_owned(h->D->redis, h, &unsub_script, on_unsub_done,
+                                   op, 3, 6, av, NULL);
     free(ks);
     free(suffix);
     free(kc);
@@ -409,21 +384,18 @@ static void on_request(struct evhttp_request *req, void *arg)
 /* ---- gauges and the secret, refreshed from the tick ---- */
 
 struct gauge_op {
-    struct guard *g;
+    struct suki_http *h;
     int64_t *dst;
 };
 
 static void on_gauge(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
     struct gauge_op *op = arg;
-    struct suki_http *h = op->g->h;
-    if (h) {
-        h->gauges_pending--;
+    if (r) {
+        op->h->gauges_pending--;
         if (reply && reply->type == REDIS_REPLY_INTEGER)
             *op->dst = reply->integer;
     }
-    guard_unref(op->g);
     free(op);
 }
 
@@ -433,43 +405,36 @@ static void refresh_gauge(struct suki_http *h, const char *cmd,
     char *k = key(h, suffix);
     const char *av[2] = {cmd, k};
     struct gauge_op *op = suki_calloc(1, sizeof(*op));
-    op->g = guard_ref(h->g);
+    op->h = h;
     op->dst = dst;
-    if (suki_redis_argv(h->D->redis, on_gauge, op, 0, 2, av, NULL) == 0) {
+    if (suki_redis_argv_owned(h->D->redis, h, on_gauge, op, 0, 2, av, NULL) ==
+        0)
         h->gauges_pending++;
-    } else {
-        guard_unref(op->g);
+    else
         free(op);
-    }
     free(k);
 }
 
+/* Also called from inside suki_http_free's cancel, with s NULL. */
 static void on_secret(const char *s, size_t len, void *arg)
 {
-    struct guard *g = arg;
-    struct suki_http *h = g->h;
-    if (h) {
-        h->secret_pending = false;
-        /* a secret from the file may have arrived by reload meanwhile */
-        if (s && !h->secret_from_file) {
-            if (h->secret) {
-                OPENSSL_cleanse(h->secret, h->secret_len);
-                free(h->secret);
-            }
-            h->secret = (unsigned char *)suki_strndup(s, len);
-            h->secret_len = len;
-            suki_info("http: using the shared unsubscribe secret from "
-                      "redis");
+    struct suki_http *h = arg;
+    h->secret_pending = false;
+    /* a secret from the file may have arrived by reload meanwhile */
+    if (s && !h->secret_from_file) {
+        if (h->secret) {
+            OPENSSL_cleanse(h->secret, h->secret_len);
+            free(h->secret);
         }
+        h->secret = (unsigned char *)suki_strndup(s, len);
+        h->secret_len = len;
+        suki_info("http: using the shared unsubscribe secret from "
+                  "redis");
     }
-    guard_unref(g);
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
+void suki_http_tick(struct suki_http *h)
 {
-    (void)fd;
-    (void)what;
-    struct suki_http *h = arg;
     int64_t now = suki_mono_ms();
     h->last_tick = now;
     if (h->fd_warned && !evtimer_pending(h->resume_ev, NULL))
@@ -477,19 +442,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (!suki_redis_is_up(h->D->redis))
         return;
     if (!h->secret && !h->secret_pending) {
-        char *k = key(h, "secret");
-        struct guard *g = guard_ref(h->g);
-        if (suki_unsub_secret_fetch(h->D->redis, k, on_secret, g) == 0)
+        char *k = key(h, SUKI_KEY_SECRET);
+        if (suki_unsub_secret_fetch(h->D->redis, h, k, on_secret, h) == 0)
             h->secret_pending = true;
-        else
-            guard_unref(g);
         free(k);
     }
     if (h->gauges_pending == 0 &&
         (h->last_gauges == 0 || now - h->last_gauges >= GAUGE_EVERY_MS)) {
         h->last_gauges = now;
-        refresh_gauge(h, "ZCARD", "jobs", &suki_metrics.jobs_scheduled);
-        refresh_gauge(h, "XLEN", "dead", &suki_metrics.dead_entries);
+        refresh_gauge(h, "ZCARD", SUKI_KEY_JOBS, &suki_metrics.jobs_scheduled);
+        refresh_gauge(h, "XLEN", SUKI_KEY_DEAD, &suki_metrics.dead_entries);
     }
 }
 
@@ -607,13 +569,7 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h->sock),
                                 on_accept_error);
     h->listen = suki_strdup(listen);
-    h->g = suki_calloc(1, sizeof(*h->g));
-    h->g->refs = 1;
-    h->g->h = h;
     h->last_tick = suki_mono_ms();
-    h->tick = event_new(D->base, -1, EV_PERSIST, on_tick, h);
-    struct timeval tv = {0, TICK_MS * 1000};
-    event_add(h->tick, &tv);
     suki_notice("http: listening on %s:%d%s", host, h->port,
                 h->secret ? "" : " (unsubscribe secret: shared, in redis)");
     return h;
@@ -645,11 +601,9 @@ void suki_http_free(struct suki_http *h)
 {
     if (!h)
         return;
-    h->g->h = NULL;
-    guard_unref(h->g);
+    suki_redis_cancel(h->D->redis, h);
     if (the_server == h)
         the_server = NULL;
-    event_free(h->tick);
     event_free(h->resume_ev);
     evhttp_free(h->http);
     if (h->reserve_fd >= 0)

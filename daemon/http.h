@@ -29,9 +29,13 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err);
 /* Pick up D->conf after a reload: a new unsubscribe secret applies at
  * once; a changed listen address needs a restart (logged). */
 void suki_http_reload(struct suki_http *h);
+/* The housekeeping tick (main.c, every SUKI_TICK_MS): note the loop is
+ * turning (for /healthz), fetch the unsubscribe secret, refresh the
+ * gauges every few seconds. */
+void suki_http_tick(struct suki_http *h);
 
-/* Stop listening, drop open connections and free. Redis replies still
- * pending find the server gone and do nothing. NULL-safe. */
+/* Stop listening, drop open connections and free, before D->redis: the
+ * server's calls still pending there are cancelled. NULL-safe. */
 void suki_http_free(struct suki_http *h);
 
 /* The port actually bound (useful with port 0). */

@@ -19,6 +19,8 @@
  * the main link. */
 #include "intake.h"
 #include "store/scripts.h"
+#include "store/job.h"
+#include "store/keys.h"
 
 #include "conf.h"
 #include "daemon.h"
@@ -261,16 +263,9 @@ struct batch {
     bool failed;
 };
 
-/* A handle for commands on D->redis, which may outlive the intake. */
-struct mainref {
-    struct suki_intake *in; /* NULL once the intake is freed */
-    int refs;
-};
-
 struct suki_intake {
     struct suki_daemon *D;
     struct suki_redis *link;
-    struct mainref *ref;
     char *stream, *group; /* names in use (copied from the conf) */
     bool up, group_ok, setup_sent;
     long long client_id;       /* of the intake link, for CLIENT UNBLOCK */
@@ -338,10 +333,10 @@ static void batch_free(struct batch *b)
     for (size_t i = 0; i < b->n; i++) {
         suki_event_free(b->e[i].ev);
         if (b->e[i].acts_used)
-            suki_actions_clear(&b->e[i].acts);
+            suki_rules_actions_clear(&b->e[i].acts);
     }
     for (size_t i = 0; i < b->ncl; i++)
-        suki_client_free(b->cl[i]);
+        suki_rules_client_free(b->cl[i]);
     free(b->cl);
     free(b->seen);
     free(b->prev);
@@ -698,7 +693,7 @@ static void patch_profiles(struct batch *b)
                 continue;
             struct suki_client *cl = batch_client(b, x->ev->client);
             for (size_t k = 0; cl && k < x->npf; k++)
-                suki_client_set(cl, x->pf[k].field, x->pf[k].value);
+                suki_rules_client_set(cl, x->pf[k].field, x->pf[k].value);
             if (!x->ev->id || b->nids == 0)
                 continue;
             const struct idref *hit = bsearch(x->ev->id, b->ids, b->nids,
@@ -789,8 +784,8 @@ static void run_rules(struct batch *b)
             continue;
         struct suki_client *cl = k == SIZE_MAX ? NULL : b->cl[k];
         for (size_t f = 0; cl && f < e->npf; f++)
-            suki_client_set(cl, e->pf[f].field, e->pf[f].value);
-        suki_actions_init(&e->acts);
+            suki_rules_client_set(cl, e->pf[f].field, e->pf[f].value);
+        suki_rules_actions_init(&e->acts);
         e->acts_used = true;
         struct suki_err err = {{0}};
         int rc =
@@ -809,7 +804,7 @@ static void run_rules(struct batch *b)
                        e->sid, e->ev->type, e->ev->client, err.msg);
             e->op = rc == -EBADMSG ? OP_INVALID : OP_ERROR;
             e->reason = arena_memdup(&b->ar, err.msg, strlen(err.msg));
-            suki_actions_clear(&e->acts);
+            suki_rules_actions_clear(&e->acts);
         }
         if (rc == -EBADMSG && !e->payload && e->ev->root) {
             /* Refused for what the event says: refused again on every
@@ -848,8 +843,8 @@ static void on_profile(struct suki_redis *r, redisReply *reply, void *arg)
         for (size_t k = 0; k + 1 < reply->elements; k += 2)
             if (reply->element[k]->type == REDIS_REPLY_STRING &&
                 reply->element[k + 1]->type == REDIS_REPLY_STRING)
-                suki_client_set(cl, reply->element[k]->str,
-                                reply->element[k + 1]->str);
+                suki_rules_client_set(cl, reply->element[k]->str,
+                                      reply->element[k + 1]->str);
     }
     if (--b->replies_left > 0)
         return;
@@ -899,12 +894,12 @@ static void fetch_profiles(struct batch *b)
     b->seen = suki_calloc(b->n, sizeof(*b->seen));
     for (size_t i = 0; i < b->n; i++)
         if (b->e[i].op == OP_APPLY)
-            b->cl[b->ncl++] = suki_client_new(b->e[i].ev->client);
+            b->cl[b->ncl++] = suki_rules_client_new(b->e[i].ev->client);
     qsort(b->cl, b->ncl, sizeof(*b->cl), cmp_client);
     size_t w = 0;
     for (size_t i = 0; i < b->ncl; i++) {
         if (w > 0 && strcmp(b->cl[w - 1]->id, b->cl[i]->id) == 0) {
-            suki_client_free(b->cl[i]);
+            suki_rules_client_free(b->cl[i]);
             continue;
         }
         b->cl[w++] = b->cl[i];
@@ -928,15 +923,15 @@ static void fetch_profiles(struct batch *b)
     b->nids = nids;
     bool ok = true;
     for (size_t i = 0; ok && i < b->ncl; i++) {
-        const char *key =
-            arena_cat3(&b->ar, c->prefix, ":client:", b->cl[i]->id);
+        const char *key = arena_cat3(&b->ar, c->prefix, ":" SUKI_KEY_CLIENT ":",
+                                     b->cl[i]->id);
         ok = send_lookup(b, "HGETALL", key, i, false);
     }
     for (size_t i = 0; ok && i < b->n; i++) {
         if (b->e[i].op != OP_APPLY || !b->e[i].ev->id)
             continue;
-        const char *key =
-            arena_cat3(&b->ar, c->prefix, ":seen:", b->e[i].ev->id);
+        const char *key = arena_cat3(&b->ar, c->prefix, ":" SUKI_KEY_SEEN ":",
+                                     b->e[i].ev->id);
         ok = send_lookup(b, "EXISTS", key, i, true);
     }
     /* Replies never arrive synchronously, so counting as we send is safe.
@@ -1230,7 +1225,7 @@ static void send_recover(struct suki_intake *in)
     char idle[24], count[24];
     snprintf(idle, sizeof(idle), "%" PRId64, c->claim_idle_ms);
     snprintf(count, sizeof(count), "%d", c->batch);
-    char *lasterr = suki_conf_key(c, "lasterr");
+    char *lasterr = suki_key(c->prefix, SUKI_KEY_LASTERR);
     const char *av[6] = {in->stream,      lasterr, in->group,
                          in->D->consumer, idle,    count};
     int rc = suki_redis_eval(in->link, &recover_script, on_recover, in, 2, 6,
@@ -1280,12 +1275,9 @@ static void drive(struct suki_intake *in)
             char id[24];
             snprintf(id, sizeof(id), "%lld", in->client_id);
             const char *av[3] = {"CLIENT", "UNBLOCK", id};
-            in->ref->refs++;
-            if (suki_redis_argv(in->D->redis, unblock_reply, in->ref, 0, 3, av,
-                                NULL) == 0)
+            if (suki_redis_argv_owned(in->D->redis, in, unblock_reply, in, 0, 3,
+                                      av, NULL) == 0)
                 in->unblock_sent = true;
-            else
-                in->ref->refs--;
         }
         bool idle = !in->chain_busy && in->nbatches == 0;
         if ((idle || !in->up) && in->done) {
@@ -1341,13 +1333,9 @@ static void drive(struct suki_intake *in)
 
 static void unblock_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
-    struct mainref *ref = arg;
-    struct suki_intake *in = ref->in;
-    if (--ref->refs == 0 && !in)
-        free(ref);
-    if (!in || in->freeing || !in->stopping)
-        return;
+    struct suki_intake *in = arg;
+    if (!r || !in->stopping)
+        return; /* !r: cancelled by suki_intake_free */
     /* 0: the read was still queued behind an apply and not blocked yet;
      * try again shortly rather than wait out the whole block time */
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 &&
@@ -1382,13 +1370,9 @@ static void on_link_state(struct suki_redis *r, bool up, void *arg)
 
 static void on_lists_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
-    struct mainref *ref = arg;
-    struct suki_intake *in = ref->in;
-    if (--ref->refs == 0 && !in)
-        free(ref);
-    if (!in || in->freeing)
-        return;
+    struct suki_intake *in = arg;
+    if (!r)
+        return; /* cancelled by suki_intake_free */
     in->lists_busy = false;
     long long moved = 0;
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
@@ -1435,12 +1419,11 @@ static void on_lists_timer(evutil_socket_t fd, short what, void *arg)
     for (size_t k = 0; k < c->n_lists; k++)
         av[k + 1] = c->lists[k];
     av[n - 1] = count;
-    in->ref->refs++;
-    int rc = suki_redis_eval(in->D->redis, &lists_script, on_lists_reply,
-                             in->ref, (int)c->n_lists + 1, (int)n, av, NULL);
+    int rc =
+        suki_redis_eval_owned(in->D->redis, in, &lists_script, on_lists_reply,
+                              in, (int)c->n_lists + 1, (int)n, av, NULL);
     free(av);
     if (rc < 0) {
-        in->ref->refs--;
         suki_timer_ms(in->lists_ev, 100);
         return;
     }
@@ -1449,13 +1432,9 @@ static void on_lists_timer(evutil_socket_t fd, short what, void *arg)
 
 static void on_maint_reply(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
-    struct mainref *ref = arg;
-    struct suki_intake *in = ref->in;
-    if (--ref->refs == 0 && !in)
-        free(ref);
-    if (!in || in->freeing)
-        return;
+    struct suki_intake *in = arg;
+    if (!r)
+        return; /* cancelled by suki_intake_free */
     in->maint_busy = false;
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
         reply->element[0]->type == REDIS_REPLY_INTEGER &&
@@ -1505,16 +1484,13 @@ static void on_maint_timer(evutil_socket_t fd, short what, void *arg)
         in->next_gc = now + 60000;
     }
     snprintf(gc, sizeof(gc), "%" PRId64, gc_idle);
-    char *dead = suki_conf_key(c, "dead");
+    char *dead = suki_key(c->prefix, SUKI_KEY_DEAD);
     const char *av[5] = {in->stream, dead, keep, in->group, gc};
-    in->ref->refs++;
-    int rc = suki_redis_eval(in->D->redis, &trim_script, on_maint_reply,
-                             in->ref, 2, 5, av, NULL);
+    int rc = suki_redis_eval_owned(in->D->redis, in, &trim_script,
+                                   on_maint_reply, in, 2, 5, av, NULL);
     free(dead);
-    if (rc < 0) {
-        in->ref->refs--;
+    if (rc < 0)
         return;
-    }
     in->maint_busy = true;
 }
 
@@ -1524,9 +1500,6 @@ struct suki_intake *suki_intake_new(struct suki_daemon *D)
 {
     struct suki_intake *in = suki_calloc(1, sizeof(*in));
     in->D = D;
-    in->ref = suki_calloc(1, sizeof(*in->ref));
-    in->ref->in = in;
-    in->ref->refs = 1;
     in->stream = suki_strdup(D->conf->stream);
     in->group = suki_strdup(D->conf->group);
     in->retry_ev = evtimer_new(D->base, on_retry, in);
@@ -1584,9 +1557,7 @@ void suki_intake_free(struct suki_intake *in)
     in->freeing = true;
     /* pending intake-link callbacks run now, with NULL replies */
     suki_redis_free(in->link);
-    in->ref->in = NULL;
-    if (--in->ref->refs == 0)
-        free(in->ref);
+    suki_redis_cancel(in->D->redis, in);
     event_free(in->retry_ev);
     event_free(in->lists_ev);
     event_free(in->maint_ev);

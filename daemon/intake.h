@@ -46,9 +46,8 @@ void suki_intake_set_nudge(struct suki_intake *in,
 void suki_intake_stop(struct suki_intake *in, void (*done)(void *arg),
                       void *arg);
 
-/* Close the link and free everything. Callbacks still pending on D->redis
- * are disarmed, so this may be called before or after D->redis is freed.
- * NULL-safe. */
+/* Close the link and free everything, before D->redis: callbacks still
+ * pending there are cancelled (suki_redis_cancel). NULL-safe. */
 void suki_intake_free(struct suki_intake *in);
 
 #endif

@@ -48,6 +48,14 @@ static struct suki_heartbeat *heartbeat; /* P:daemon:<consumer> */
  * loop ends when it reaches 0 (see stop_step). */
 static int stop_pending;
 static struct event *watchdog_ev;
+/* The housekeeping tick: the daemon-wide chores that only need to happen
+ * every so often run from this one timer, each at its own period (redis's
+ * serverCron does the same), rather than each module arming its own.
+ * Timers that wake work up on time (the scheduler, the dispatcher, the
+ * watchdog) stay their own. */
+#define SUKI_TICK_MS 500
+static struct event *tick_ev;
+static int64_t last_heartbeat_ms;
 static int sigint_count;
 static struct suki_http *http_srv; /* NULL when http.listen is "" */
 
@@ -312,6 +320,20 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         reload();
 }
 
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    int64_t now = suki_mono_ms();
+    if (http_srv)
+        suki_http_tick(http_srv);
+    if (now - last_heartbeat_ms >= SUKI_HEARTBEAT_PERIOD_MS) {
+        last_heartbeat_ms = now;
+        suki_heartbeat_publish(heartbeat);
+    }
+}
+
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -482,6 +504,12 @@ int main(int argc, char **argv)
         }
     }
 
+    last_heartbeat_ms = suki_mono_ms();
+    tick_ev = event_new(D.base, -1, EV_PERSIST, on_tick, NULL);
+    SUKI_ASSERT(tick_ev);
+    struct timeval ttv = {0, SUKI_TICK_MS * 1000};
+    event_add(tick_ev, &ttv);
+
     const char *wd = getenv("WATCHDOG_USEC");
     int64_t wd_usec;
     if (wd && suki_parse_i64(wd, 1, INT64_MAX, &wd_usec) == 0) {
@@ -496,8 +524,9 @@ int main(int argc, char **argv)
     event_base_dispatch(D.base);
 
     /* Sends still running are cancelled (their jobs stay leased), then the
-     * scheduler goes; whatever still waits on Redis was orphaned and is
-     * freed by suki_redis_free's callbacks. */
+     * scheduler goes. Each module cancels its own calls still waiting on
+     * D.redis (suki_redis_cancel); fire's orphaned jobs are freed by
+     * suki_redis_free's callbacks. */
     suki_heartbeat_free(heartbeat);
     suki_campaigns_free(campaigns);
     suki_dispatch_free(D.dispatch);
@@ -512,6 +541,7 @@ int main(int argc, char **argv)
         event_free(stop_timer);
     if (watchdog_ev)
         event_free(watchdog_ev);
+    event_free(tick_ev);
     suki_rules_free(D.rules);
     suki_holidays_free(D.holidays);
     suki_templates_free(D.templates);

@@ -1,5 +1,6 @@
-/* rules.c - rule engine: plugin loader, the host table, job keys and
- * bodies, and the per-event / per-due-job entry points (see rules.h). */
+/* rules.c - rule engine: plugin loader, the host table, and the per-event
+ * / per-due-job entry points (see rules.h). Job keys and bodies are the
+ * store's (store/keys.h). */
 #include "rules.h"
 
 #include <ctype.h>
@@ -93,14 +94,14 @@ static void call_end(void)
 
 /* ---- client profile ------------------------------------------------ */
 
-struct suki_client *suki_client_new(const char *id)
+struct suki_client *suki_rules_client_new(const char *id)
 {
     struct suki_client *cl = suki_calloc(1, sizeof(*cl));
     cl->id = id ? suki_strdup(id) : NULL;
     return cl;
 }
 
-void suki_client_free(struct suki_client *cl)
+void suki_rules_client_free(struct suki_client *cl)
 {
     if (!cl)
         return;
@@ -113,8 +114,8 @@ void suki_client_free(struct suki_client *cl)
     free(cl);
 }
 
-void suki_client_set(struct suki_client *cl, const char *field,
-                     const char *value)
+void suki_rules_client_set(struct suki_client *cl, const char *field,
+                           const char *value)
 {
     for (size_t i = 0; i < cl->n; i++) {
         if (strcmp(cl->v[i].field, field) == 0) {
@@ -132,7 +133,8 @@ void suki_client_set(struct suki_client *cl, const char *field,
     cl->n++;
 }
 
-const char *suki_client_get(const struct suki_client *cl, const char *field)
+const char *suki_rules_client_get(const struct suki_client *cl,
+                                  const char *field)
 {
     if (!cl || !field)
         return NULL;
@@ -144,12 +146,12 @@ const char *suki_client_get(const struct suki_client *cl, const char *field)
 
 /* ---- actions ------------------------------------------------------- */
 
-void suki_actions_init(struct suki_actions *a)
+void suki_rules_actions_init(struct suki_actions *a)
 {
     memset(a, 0, sizeof(*a));
 }
 
-void suki_actions_clear(struct suki_actions *a)
+void suki_rules_actions_clear(struct suki_actions *a)
 {
     for (size_t i = 0; i < a->n; i++) {
         free(a->v[i].key);
@@ -159,7 +161,7 @@ void suki_actions_clear(struct suki_actions *a)
         free(a->v[i].body);
     }
     free(a->v);
-    suki_actions_init(a);
+    suki_rules_actions_init(a);
 }
 
 static struct suki_action *actions_push(struct suki_actions *a)
@@ -171,326 +173,6 @@ static struct suki_action *actions_push(struct suki_actions *a)
     struct suki_action *x = &a->v[a->n++];
     memset(x, 0, sizeof(*x));
     return x;
-}
-
-/* ---- job keys ------------------------------------------------------ */
-
-static void key_component(struct suki_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    if (!s)
-        return;
-    const unsigned char *run = (const unsigned char *)s, *p = run;
-    for (; *p; p++) {
-        if (*p == ':' || *p == '%' || *p <= 0x20 || *p == 0x7f) {
-            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            suki_buf_add(b, run, (size_t)(p - run));
-            suki_buf_add(b, esc, sizeof(esc));
-            run = p + 1;
-        }
-    }
-    suki_buf_add(b, run, (size_t)(p - run));
-}
-
-char *suki_job_key(const char *rule, const char *client, const char *subject,
-                   const char *slot)
-{
-    struct suki_buf b = {0};
-    key_component(&b, rule);
-    suki_buf_str(&b, ":");
-    key_component(&b, client);
-    suki_buf_str(&b, ":");
-    key_component(&b, subject);
-    suki_buf_str(&b, ":");
-    key_component(&b, slot);
-    return suki_buf_take(&b);
-}
-
-char *suki_job_key_prefix(const char *rule, const char *client,
-                          const char *subject)
-{
-    struct suki_buf b = {0};
-    key_component(&b, rule);
-    suki_buf_str(&b, ":");
-    key_component(&b, client);
-    suki_buf_str(&b, ":");
-    if (subject) {
-        key_component(&b, subject);
-        suki_buf_str(&b, ":");
-    }
-    return suki_buf_take(&b);
-}
-
-/* ---- job bodies ---------------------------------------------------- */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Decode the key component s[0..n) into an owned string; NULL when an
- * escape is malformed or decodes to NUL. */
-static char *key_decode(const char *s, size_t n)
-{
-    char *out = suki_malloc(n + 1);
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            out[w++] = s[i];
-            continue;
-        }
-        int a = i + 2 < n ? hexval(s[i + 1]) : -1;
-        int b = i + 2 < n ? hexval(s[i + 2]) : -1;
-        if (a < 0 || b < 0 || (a == 0 && b == 0)) {
-            free(out);
-            return NULL;
-        }
-        out[w++] = (char)(a * 16 + b);
-        i += 2;
-    }
-    out[w] = '\0';
-    return out;
-}
-
-int suki_job_key_split(const char *key, char **rule, char **client,
-                       char **subject, char **slot)
-{
-    char **outs[4] = {rule, client, subject, slot};
-    char *parts[4] = {NULL, NULL, NULL, NULL};
-    const char *p = key ? key : "";
-    for (int i = 0; i < 4; i++) {
-        const char *end = i < 3 ? strchr(p, ':') : p + strlen(p);
-        if (!end)
-            goto bad;
-        if (i == 3 && strchr(p, ':'))
-            goto bad;
-        parts[i] = key_decode(p, (size_t)(end - p));
-        if (!parts[i] || (i < 2 && !*parts[i]))
-            goto bad;
-        p = end + 1;
-    }
-    for (int i = 0; i < 4; i++) {
-        if (outs[i])
-            *outs[i] = parts[i];
-        else
-            free(parts[i]);
-    }
-    return 0;
-bad:
-    for (int i = 0; i < 4; i++)
-        free(parts[i]);
-    return -EINVAL;
-}
-
-char *suki_job_hash_key(const char *prefix, const char *client, const char *key)
-{
-    struct suki_buf b = {0};
-    suki_buf_str(&b, prefix ? prefix : "");
-    suki_buf_str(&b, ":job:");
-    if (client) {
-        key_component(&b, client);
-        return suki_buf_take(&b);
-    }
-    const char *c;
-    size_t n;
-    if (!key || !suki_job_key_client(key, &c, &n)) {
-        free(b.p);
-        return NULL;
-    }
-    suki_buf_add(&b, c, n);
-    return suki_buf_take(&b);
-}
-
-bool suki_job_key_client(const char *key, const char **c, size_t *len)
-{
-    const char *s = strchr(key, ':');
-    const char *e = s ? strchr(s + 1, ':') : NULL;
-    if (!e || e == s + 1)
-        return false;
-    *c = s + 1;
-    *len = (size_t)(e - s - 1);
-    return true;
-}
-
-void suki_jobdata_clear(struct suki_jobdata *j)
-{
-    free(j->key);
-    free(j->rule);
-    free(j->client);
-    free(j->subject);
-    free(j->slot);
-    free(j->template_name);
-    free(j->channel);
-    for (size_t i = 0; i < j->n_notify; i++)
-        free(j->notify[i]);
-    free(j->notify);
-    suki_event_free(j->event);
-    memset(j, 0, sizeof(*j));
-}
-
-/* An optional string member: 0 with *out (owned, NULL when absent), or
- * -EINVAL with err. */
-static int job_str(json_t *root, const char *name, const char *what, char **out,
-                   struct suki_err *err)
-{
-    json_t *v = json_object_get(root, name);
-    if (!v)
-        return 0;
-    if (!json_is_string(v) || json_string_length(v) == 0)
-        return suki_err_set(err, -EINVAL,
-                            "job body: \"%s\" (%s) is not a non-empty string",
-                            name, what);
-    *out = suki_strdup(json_string_value(v));
-    return 0;
-}
-
-/* An optional integer member >= min: 0 with *out (0 when absent). */
-static int job_int(json_t *root, const char *name, const char *what,
-                   int64_t min, int64_t *out, struct suki_err *err)
-{
-    json_t *v = json_object_get(root, name);
-    *out = 0;
-    if (!v)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < min)
-        return suki_err_set(
-            err, -EINVAL, "job body: \"%s\" (%s) is not an integer >= %" PRId64,
-            name, what, min);
-    *out = json_integer_value(v);
-    return 0;
-}
-
-/* The stored event: {"t":type,"a":at_ms,"i":id,"m":manager,"d":data}. */
-static int job_event(json_t *e, const char *client, struct suki_event **out,
-                     struct suki_err *err)
-{
-    struct suki_event_parts p = {.client = client};
-    json_t *t = json_object_get(e, SUKI_JOB_EV_TYPE);
-    json_t *i = json_object_get(e, SUKI_JOB_EV_ID);
-    json_t *m = json_object_get(e, SUKI_JOB_EV_MANAGER);
-    json_t *d = json_object_get(e, SUKI_JOB_EV_DATA);
-    if (!json_is_string(t) || (i && !json_is_string(i)) ||
-        (m && !json_is_string(m)))
-        return suki_err_set(err, -EINVAL,
-                            "job body: stored event: type, id or manager is "
-                            "not a string");
-    if (job_int(e, SUKI_JOB_EV_AT, "event time", 0, &p.at_ms, err) < 0)
-        return -EINVAL;
-    p.type = json_string_value(t);
-    p.id = i ? json_string_value(i) : NULL;
-    p.manager = m ? json_string_value(m) : NULL;
-    p.data = d;
-    struct suki_err eerr = {{0}};
-    if (suki_event_new(&p, out, &eerr) < 0)
-        return suki_err_set(err, -EINVAL, "job body: stored event: %s",
-                            eerr.msg);
-    return 0;
-}
-
-int suki_job_parse(const char *key, const char *body, size_t len,
-                   struct suki_jobdata *out, struct suki_err *err)
-{
-    memset(out, 0, sizeof(*out));
-    if (suki_job_key_split(key, &out->rule, &out->client, &out->subject,
-                           &out->slot) < 0)
-        return suki_err_set(err, -EINVAL, "bad job key '%s'", key ? key : "");
-    out->key = suki_strdup(key);
-    json_error_t jerr;
-    json_t *root = json_loadb(body ? body : "", body ? len : 0,
-                              JSON_REJECT_DUPLICATES, &jerr);
-    int rc = -EINVAL;
-    int64_t v;
-    if (!root) {
-        suki_err_set(err, -EINVAL, "job body is not JSON: %s", jerr.text);
-        goto out;
-    }
-    if (!json_is_object(root)) {
-        suki_err_set(err, -EINVAL, "job body is not a JSON object");
-        goto out;
-    }
-    if (job_int(root, SUKI_JOB_DUE, "due", 1, &out->due_ms, err) < 0)
-        goto out;
-    if (out->due_ms == 0) {
-        suki_err_set(err, -EINVAL,
-                     "job body: no due time \"" SUKI_JOB_DUE "\"");
-        goto out;
-    }
-    if (job_int(root, SUKI_JOB_ATTEMPT, "attempt", 0, &v, err) < 0)
-        goto out;
-    out->attempt = v > 1000000 ? 1000000 : (int)v;
-    if (job_int(root, SUKI_JOB_RETRY, "retry time", 0, &out->retry_at_ms, err) <
-            0 ||
-        job_str(root, SUKI_JOB_TEMPLATE, "template", &out->template_name, err) <
-            0 ||
-        job_str(root, SUKI_JOB_CHANNEL, "channel", &out->channel, err) < 0)
-        goto out;
-
-    json_t *notify = json_object_get(root, SUKI_JOB_NOTIFY);
-    if (notify) {
-        if (!json_is_array(notify)) {
-            suki_err_set(err, -EINVAL, "job body: notify is not an array");
-            goto out;
-        }
-        size_t n = json_array_size(notify);
-        out->notify = suki_calloc(n + 1, sizeof(char *));
-        for (size_t i = 0; i < n; i++) {
-            json_t *x = json_array_get(notify, i);
-            if (!json_is_string(x)) {
-                suki_err_set(err, -EINVAL,
-                             "job body: notify holds a non-string");
-                goto out;
-            }
-            out->notify[out->n_notify++] = suki_strdup(json_string_value(x));
-        }
-    }
-
-    json_t *ev = json_object_get(root, SUKI_JOB_EVENT);
-    if (ev) {
-        if (!json_is_object(ev)) {
-            suki_err_set(err, -EINVAL, "job body: event is not an object");
-            goto out;
-        }
-        if (job_event(ev, out->client, &out->event, err) < 0)
-            goto out;
-    }
-    rc = 0;
-out:
-    json_decref(root);
-    if (rc < 0)
-        suki_jobdata_clear(out);
-    return rc;
-}
-
-static const struct suki_rule_conf *conf_rule(const struct suki_conf *conf,
-                                              const char *name)
-{
-    for (size_t i = 0; conf && name && i < conf->n_rules; i++)
-        if (strcmp(conf->rules[i].name, name) == 0)
-            return &conf->rules[i];
-    return NULL;
-}
-
-bool suki_jobdata_defaults(struct suki_jobdata *j, const struct suki_conf *conf)
-{
-    const struct suki_rule_conf *rc = conf_rule(conf, j->rule);
-    if (rc && !j->template_name && rc->template_name)
-        j->template_name = suki_strdup(rc->template_name);
-    if (!j->channel)
-        j->channel = suki_strdup(rc && rc->channel ? rc->channel : "email");
-    if (rc && j->n_notify == 0 && rc->n_notify > 0) {
-        free(j->notify);
-        j->notify = suki_calloc(rc->n_notify + 1, sizeof(char *));
-        for (size_t i = 0; i < rc->n_notify; i++)
-            j->notify[i] = suki_strdup(rc->notify[i]);
-        j->n_notify = rc->n_notify;
-    }
-    return rc != NULL;
 }
 
 /* ---- settings (host table) ----------------------------------------- */
@@ -811,13 +493,13 @@ static const char *h_event_subject(const struct suki_event *ev,
 static const char *h_client_field(const struct suki_client *cl,
                                   const char *field)
 {
-    return suki_client_get(cl, field);
+    return suki_rules_client_get(cl, field);
 }
 
 static const char *rule_timezone(const struct suki_client *cl,
                                  const struct suki_rule *rule)
 {
-    const char *tz = suki_client_get(cl, "timezone");
+    const char *tz = suki_rules_client_get(cl, "timezone");
     if (tz && *tz && suki_tz_valid(tz))
         return tz;
     if (rule && rule->rc->timezone && *rule->rc->timezone &&
@@ -873,44 +555,6 @@ static int refuse(struct suki_actions *a, const char *fmt, ...)
     return -EINVAL;
 }
 
-static json_t *json_strings(const char *const *v, size_t n)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        if (json_array_append_new(arr, json_string(v[i])) < 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
-/* The stored form of an event (rules.h): its members by short names,
- * without the client (the key has it). Shares ev->data. Returns a new
- * reference or NULL. */
-static json_t *job_event_json(const struct suki_event *ev)
-{
-    json_t *e = json_object();
-    bool bad = !e;
-    bad = bad ||
-          json_object_set_new(e, SUKI_JOB_EV_TYPE, json_string(ev->type)) != 0;
-    bad = bad ||
-          json_object_set_new(e, SUKI_JOB_EV_AT, json_integer(ev->at_ms)) != 0;
-    if (ev->id)
-        bad = bad ||
-              json_object_set_new(e, SUKI_JOB_EV_ID, json_string(ev->id)) != 0;
-    if (ev->manager)
-        bad = bad || json_object_set_new(e, SUKI_JOB_EV_MANAGER,
-                                         json_string(ev->manager)) != 0;
-    if (ev->data && json_object_size(ev->data) > 0)
-        bad = bad || json_object_set(e, SUKI_JOB_EV_DATA, ev->data) != 0;
-    if (bad) {
-        json_decref(e);
-        return NULL;
-    }
-    return e;
-}
-
 static int h_schedule(struct suki_actions *a, const struct suki_jobspec *spec)
 {
     if (!a || !a->rule)
@@ -948,30 +592,14 @@ static int h_schedule(struct suki_actions *a, const struct suki_jobspec *spec)
         }
     }
 
-    /* Only what the key and the rule's configuration do not say (see
-     * rules.h): the due time, the event, and the plugin's own template,
-     * channel and notify list when it chose them. */
-    json_t *root = json_object();
-    bool bad = json_object_set_new(root, SUKI_JOB_DUE,
-                                   json_integer(spec->due_ms)) != 0;
-    if (a->ev && !bad) {
-        json_t *e = job_event_json(a->ev);
-        bad = !e || json_object_set_new(root, SUKI_JOB_EVENT, e) != 0;
-    }
-    /* json_string() refuses invalid UTF-8 (NULL), which set_new refuses */
-    if (spec->template_name)
-        bad = bad || json_object_set_new(root, SUKI_JOB_TEMPLATE,
-                                         json_string(spec->template_name)) != 0;
-    if (spec->channel)
-        bad = bad || json_object_set_new(root, SUKI_JOB_CHANNEL,
-                                         json_string(spec->channel)) != 0;
-    if (spec->n_notify > 0 && !bad) {
-        json_t *n = json_strings(spec->notify, spec->n_notify);
-        bad = !n || json_object_set_new(root, SUKI_JOB_NOTIFY, n) != 0;
-    }
-    char *text = bad ? NULL : json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!text) {
+    struct suki_job_fields f = {.due_ms = spec->due_ms,
+                                .event = a->ev,
+                                .template_name = spec->template_name,
+                                .channel = spec->channel,
+                                .notify = spec->notify,
+                                .n_notify = spec->n_notify};
+    char *body = suki_job_body(&f);
+    if (!body) {
         free(key);
         return refuse(a, "schedule() refused: job body not encodable (bad "
                          "UTF-8 in a field?)");
@@ -982,10 +610,7 @@ static int h_schedule(struct suki_actions *a, const struct suki_jobspec *spec)
     x->rule = suki_strdup(rc->name);
     x->client = suki_strdup(a->client);
     x->due_ms = spec->due_ms;
-    /* json_dumps allocates with malloc; hand over a suki-owned copy so
-     * every string in an action is freed the same way. */
-    x->body = suki_strdup(text);
-    free(text);
+    x->body = body;
     return 0;
 }
 
@@ -1418,7 +1043,7 @@ int suki_rules_on_due(struct suki_ruleset *set, const struct suki_jobdata *job,
         return 0;
 
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     ctx_set(&acts, set, r, job->event, job->client, now_ms, 1);
     struct suki_job j = {.d = job};
     call_begin(set);
@@ -1449,7 +1074,7 @@ int suki_rules_on_due(struct suki_ruleset *set, const struct suki_jobdata *job,
         rc = plugin_failed(r, &acts, -EINVAL, "on_due", err);
     }
     call_end();
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
     return rc;
 }
 
@@ -1517,13 +1142,13 @@ int suki_rules_recipients(struct suki_ruleset *set,
         if (strcmp(s, "manager") == 0) {
             addr = job->event && job->event->manager && *job->event->manager
                        ? job->event->manager
-                       : suki_client_get(cl, "manager");
+                       : suki_rules_client_get(cl, "manager");
             if (!addr || !*addr) {
                 note(&why, "manager unset");
                 continue;
             }
         } else if (strcmp(s, "client") == 0) {
-            addr = suki_client_get(cl, "email");
+            addr = suki_rules_client_get(cl, "email");
             if (!addr || !*addr) {
                 note(&why, "client email unset");
                 continue;

@@ -14,15 +14,14 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "store/job.h"
+#include "store/keys.h"
 #include "util.h"
 
 #include <suki/plugin.h>
 
 struct suki_holidays;
 struct suki_ruleset;
-
-/* Longest job key accepted by the host (bytes, without the NUL). */
-#define SUKI_JOB_KEY_MAX 512
 
 /* ---- client profile ------------------------------------------------ */
 
@@ -40,16 +39,17 @@ struct suki_client {
 };
 
 /* New empty profile for client id (may be NULL). Returns owned; free with
- * suki_client_free(). */
-struct suki_client *suki_client_new(const char *id);
+ * suki_rules_client_free(). */
+struct suki_client *suki_rules_client_new(const char *id);
 /* Free a profile and everything it owns. Accepts NULL. */
-void suki_client_free(struct suki_client *cl);
+void suki_rules_client_free(struct suki_client *cl);
 /* Set field to value (both copied; replaces an existing value). */
-void suki_client_set(struct suki_client *cl, const char *field,
-                     const char *value);
+void suki_rules_client_set(struct suki_client *cl, const char *field,
+                           const char *value);
 /* The value of field or NULL (borrowed until the next set/free). cl may be
  * NULL (no profile). */
-const char *suki_client_get(const struct suki_client *cl, const char *field);
+const char *suki_rules_client_get(const struct suki_client *cl,
+                                  const char *field);
 
 /* ---- actions ------------------------------------------------------- */
 
@@ -73,7 +73,7 @@ struct suki_action {
 
 /* The actions of one event (or one due job). The fields after n/cap are
  * the host's call state, private to rules.c. Initialise with
- * suki_actions_init(), release with suki_actions_clear(). */
+ * suki_rules_actions_init(), release with suki_rules_actions_clear(). */
 struct suki_actions {
     struct suki_action *v; /* owned array of n actions */
     size_t n, cap;
@@ -92,90 +92,9 @@ struct suki_actions {
 };
 
 /* Prepare an empty action list. */
-void suki_actions_init(struct suki_actions *a);
+void suki_rules_actions_init(struct suki_actions *a);
 /* Free every action and leave the list empty (reusable). */
-void suki_actions_clear(struct suki_actions *a);
-
-/* ---- job keys and bodies ------------------------------------------- */
-
-/* "rule:client:subject:slot", each component percent-encoded for ':',
- * '%', whitespace and control characters ("%3A"), so keys are unambiguous
- * and safe on a command line. subject and slot may be NULL (empty).
- * Returns owned. */
-char *suki_job_key(const char *rule, const char *client, const char *subject,
-                   const char *slot);
-/* Prefix of every key of rule+client (subject NULL) or of rule+client+
- * subject ("" is the empty subject). Returns owned. */
-char *suki_job_key_prefix(const char *rule, const char *client,
-                          const char *subject);
-
-/* Split a job key into its components, percent-decoded. On success
- * returns 0 and the four owned strings (subject and slot "" when empty);
- * returns -EINVAL when key does not have four components, rule or client
- * is empty, or an escape is malformed. Any out pointer may be NULL. */
-int suki_job_key_split(const char *key, char **rule, char **client,
-                       char **subject, char **slot);
-/* The Redis hash holding the bodies of client's jobs:
- * "<prefix>:job:<client, percent-encoded as in job keys>". client may be
- * NULL when key (a job key or a key prefix) is given instead: the client
- * component of the key is used as it is. Returns owned, or NULL when key has
- * no client component. */
-char *suki_job_hash_key(const char *prefix, const char *client,
-                        const char *key);
-/* The client component of a job key or key prefix, as encoded in it
- * (borrowed: *c points into key, *len bytes). false when there is none. */
-bool suki_job_key_client(const char *key, const char **c, size_t *len);
-
-/* Members of a stored job body (docs/ARCHITECTURE.md): the body holds only
- * what the key and the rule's configuration do not say. */
-#define SUKI_JOB_DUE "d"      /* due time, UTC epoch ms (required) */
-#define SUKI_JOB_EVENT "e"    /* the triggering event (see below) */
-#define SUKI_JOB_TEMPLATE "t" /* plugin's template, when not the rule's */
-#define SUKI_JOB_CHANNEL "c"  /* plugin's channel, when not the rule's */
-#define SUKI_JOB_NOTIFY "n"   /* plugin's notify list, when not the rule's */
-#define SUKI_JOB_ATTEMPT "a"  /* failed delivery attempts so far */
-#define SUKI_JOB_RETRY "r"    /* time of the next attempt, epoch ms */
-/* Members of the stored event; its client is the key's. */
-#define SUKI_JOB_EV_TYPE "t"
-#define SUKI_JOB_EV_AT "a" /* epoch ms */
-#define SUKI_JOB_EV_ID "i"
-#define SUKI_JOB_EV_MANAGER "m"
-#define SUKI_JOB_EV_DATA "d"
-
-/* A job rebuilt from its key and stored body. All owned; release with
- * suki_jobdata_clear(). */
-struct suki_jobdata {
-    char *key; /* the key as given */
-    char *rule;
-    char *client;
-    char *subject;       /* "" when none */
-    char *slot;          /* "" when none */
-    char *template_name; /* NULL: the rule's (suki_jobdata_defaults) */
-    char *channel;       /* NULL: the rule's (suki_jobdata_defaults) */
-    char **notify;       /* n_notify == 0: the rule's */
-    size_t n_notify;
-    int64_t due_ms;
-    int attempt;              /* failed delivery attempts so far */
-    int64_t retry_at_ms;      /* next attempt when retrying, else 0 */
-    struct suki_event *event; /* the triggering event, or NULL */
-};
-
-/* Parse a job from its key and body (body[0..len), need not end in NUL).
- * The event is built from the parsed JSON directly (suki_event_new). On
- * success returns 0 and fills *out (caller owns; clear it with
- * suki_jobdata_clear()); on a malformed key or body returns -EINVAL with
- * err filled and *out left cleared. Bodies written before the compact
- * format (with "rule", "client", ... members) are refused. */
-int suki_job_parse(const char *key, const char *body, size_t len,
-                   struct suki_jobdata *out, struct suki_err *err);
-/* Fill what the body left to the rule from conf's rule j->rule: template,
- * channel and notify (the job's own values win); channel "email" when the
- * rule is not configured. Returns true when the rule was found. conf
- * borrowed. */
-bool suki_jobdata_defaults(struct suki_jobdata *j,
-                           const struct suki_conf *conf);
-/* Free what a suki_jobdata owns and zero it. Accepts a zeroed struct. */
-void suki_jobdata_clear(struct suki_jobdata *j);
+void suki_rules_actions_clear(struct suki_actions *a);
 
 /* ---- rulesets ------------------------------------------------------ */
 

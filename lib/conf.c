@@ -6,6 +6,7 @@
  * Rules keep their libconfig setting so their plugin can read its own keys
  * later (rules.c) with the same locations. */
 #include "conf.h"
+#include "store/keys.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -1092,7 +1093,7 @@ static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
     }
     load_redis(&ld, root);
     if (!c->stream)
-        c->stream = suki_asprintf("%s:events", c->prefix);
+        c->stream = suki_key(c->prefix, SUKI_KEY_EVENTS);
     load_intake(&ld, root);
     load_scheduler(&ld, root);
     load_dirs(&ld, root);
@@ -1192,5 +1193,5 @@ const char *suki_conf_role(const struct suki_conf *c, const char *name)
 
 char *suki_conf_key(const struct suki_conf *c, const char *suffix)
 {
-    return suki_asprintf("%s:%s", c->prefix, suffix);
+    return suki_key(c->prefix, suffix);
 }

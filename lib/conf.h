@@ -196,7 +196,8 @@ const struct suki_transport_conf *suki_conf_transport(const struct suki_conf *c,
 /* Look up a role's address; NULL when absent. Borrowed. */
 const char *suki_conf_role(const struct suki_conf *c, const char *name);
 
-/* Build a Redis key "<prefix>:<suffix>". Returns owned. */
+/* Build a Redis key "<prefix>:<suffix>" (suki_key, store/keys.h, where
+ * the key schema is). Returns owned. */
 char *suki_conf_key(const struct suki_conf *c, const char *suffix);
 
 #endif

@@ -5,13 +5,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <openssl/sha.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +28,10 @@ enum link_state {
 
 struct pending {
     struct suki_redis *r;
-    suki_redis_cb cb;
+    suki_redis_cb cb; /* NULL once called (cancelled) or not wanted */
     void *arg;
-    int64_t deadline; /* monotonic ms */
+    const void *owner; /* for suki_redis_cancel, or NULL */
+    int64_t deadline;  /* monotonic ms */
     struct pending *prev, *next;
     bool script; /* an EVALSHA: NOSCRIPT drops the link */
 };
@@ -53,7 +54,6 @@ struct suki_redis {
     suki_redis_state_cb state_cb;
     void *state_arg;
     struct pending *head, *tail; /* in send order */
-    size_t n_pending;
     struct suki_redis_script *scripts[MAX_SCRIPTS];
     size_t n_scripts;
 };
@@ -143,7 +143,6 @@ static void pending_unlink(struct suki_redis *r, struct pending *p)
         p->next->prev = p->prev;
     else
         r->tail = p->prev;
-    r->n_pending--;
 }
 
 static void pending_free(struct pending *p)
@@ -198,12 +197,11 @@ static void pending_push(struct suki_redis *r, struct pending *p)
     else
         r->head = p;
     r->tail = p;
-    r->n_pending++;
     arm_watch(r);
 }
 
-static int send_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
-                     int64_t timeout_ms, int argc, const char **argv,
+static int send_argv(struct suki_redis *r, const void *owner, suki_redis_cb cb,
+                     void *arg, int64_t timeout_ms, int argc, const char **argv,
                      const size_t *lens, struct suki_redis_script *script,
                      bool handshake)
 {
@@ -213,6 +211,7 @@ static int send_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
     p->r = r;
     p->cb = cb;
     p->arg = arg;
+    p->owner = owner;
     p->deadline =
         suki_mono_ms() + (timeout_ms > 0 ? timeout_ms : r->command_timeout_ms);
     p->script = script != NULL;
@@ -229,34 +228,32 @@ int suki_redis_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
                     int64_t timeout_ms, int argc, const char **argv,
                     const size_t *lens)
 {
-    return send_argv(r, cb, arg, timeout_ms, argc, argv, lens, NULL, false);
+    return send_argv(r, NULL, cb, arg, timeout_ms, argc, argv, lens, NULL,
+                     false);
 }
 
-int suki_redis_cmd(struct suki_redis *r, suki_redis_cb cb, void *arg,
-                   const char *fmt, ...)
+int suki_redis_argv_owned(struct suki_redis *r, const void *owner,
+                          suki_redis_cb cb, void *arg, int64_t timeout_ms,
+                          int argc, const char **argv, const size_t *lens)
 {
-    if (!r->ac || r->state != LINK_UP)
-        return -ENOTCONN;
-    char *cmd = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int len = redisvFormatCommand(&cmd, fmt, ap);
-    va_end(ap);
-    if (len < 0)
-        return -EINVAL;
-    struct pending *p = suki_calloc(1, sizeof(*p));
-    p->r = r;
-    p->cb = cb;
-    p->arg = arg;
-    p->deadline = suki_mono_ms() + r->command_timeout_ms;
-    int rc = redisAsyncFormattedCommand(r->ac, on_reply, p, cmd, (size_t)len);
-    free(cmd);
-    if (rc != REDIS_OK) {
-        pending_free(p);
-        return -EIO;
+    return send_argv(r, owner, cb, arg, timeout_ms, argc, argv, lens, NULL,
+                     false);
+}
+
+void suki_redis_cancel(struct suki_redis *r, const void *owner)
+{
+    if (!r || !owner)
+        return;
+    /* The records stay queued: their replies are still on the way, in
+     * pipeline order, and on_reply frees each when it comes. */
+    for (struct pending *p = r->head; p; p = p->next) {
+        if (p->owner != owner || !p->cb)
+            continue;
+        suki_redis_cb cb = p->cb;
+        p->cb = NULL;
+        p->owner = NULL;
+        cb(NULL, NULL, p->arg);
     }
-    pending_push(r, p);
-    return 0;
 }
 
 static void on_load_reply(struct suki_redis *r, redisReply *reply, void *arg)
@@ -270,6 +267,14 @@ int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
                     suki_redis_cb cb, void *arg, int nkeys, int argc,
                     const char **argv, const size_t *lens)
 {
+    return suki_redis_eval_owned(r, NULL, s, cb, arg, nkeys, argc, argv, lens);
+}
+
+int suki_redis_eval_owned(struct suki_redis *r, const void *owner,
+                          struct suki_redis_script *s, suki_redis_cb cb,
+                          void *arg, int nkeys, int argc, const char **argv,
+                          const size_t *lens)
+{
     /* A script this link has not loaded yet is loaded now, ahead of the
      * call on the same link, and again by every handshake after. */
     bool known = false;
@@ -278,7 +283,8 @@ int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
     if (!known) {
         suki_redis_add_script(r, s);
         const char *lv[3] = {"SCRIPT", "LOAD", s->src};
-        if (send_argv(r, on_load_reply, NULL, 0, 3, lv, NULL, NULL, false) < 0)
+        if (send_argv(r, NULL, on_load_reply, NULL, 0, 3, lv, NULL, NULL,
+                      false) < 0)
             return -ENOTCONN;
     }
     int total = argc + 3;
@@ -296,7 +302,7 @@ int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
         av[i + 3] = argv[i];
         al[i + 3] = lens ? lens[i] : strlen(argv[i]);
     }
-    int rc = send_argv(r, cb, arg, 0, total, av, al, s, false);
+    int rc = send_argv(r, owner, cb, arg, 0, total, av, al, s, false);
     free(av);
     free(al);
     return rc;
@@ -308,6 +314,60 @@ void suki_redis_add_script(struct suki_redis *r, struct suki_redis_script *s)
     if (!s->sha[0])
         suki_redis_script_init(s);
     r->scripts[r->n_scripts++] = s;
+}
+
+/* ---- argument vectors ------------------------------------------------ */
+
+void suki_redis_args_add(struct suki_redis_args *a, const char *s, size_t len)
+{
+    if (a->n == a->cap_n) {
+        a->cap_n = a->cap_n ? a->cap_n * 2 : 64;
+        a->off = suki_realloc(a->off, a->cap_n * sizeof(*a->off));
+        a->len = suki_realloc(a->len, a->cap_n * sizeof(*a->len));
+    }
+    if (a->used + len + 1 > a->cap) {
+        size_t c = a->cap ? a->cap * 2 : 4096;
+        while (c < a->used + len + 1)
+            c *= 2;
+        a->buf = suki_realloc(a->buf, c);
+        a->cap = c;
+    }
+    if (len)
+        memcpy(a->buf + a->used, s, len);
+    a->buf[a->used + len] = '\0';
+    a->off[a->n] = a->used;
+    a->len[a->n] = len;
+    a->used += len + 1;
+    a->n++;
+}
+
+void suki_redis_args_str(struct suki_redis_args *a, const char *s)
+{
+    suki_redis_args_add(a, s ? s : "", s ? strlen(s) : 0);
+}
+
+void suki_redis_args_int(struct suki_redis_args *a, int64_t v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+    suki_redis_args_add(a, buf, (size_t)n);
+}
+
+void suki_redis_args_ptrs(const struct suki_redis_args *a, const char **argv,
+                          size_t *lens)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        argv[i] = a->buf + a->off[i];
+        lens[i] = a->len[i];
+    }
+}
+
+void suki_redis_args_clear(struct suki_redis_args *a)
+{
+    free(a->buf);
+    free(a->off);
+    free(a->len);
+    memset(a, 0, sizeof(*a));
 }
 
 /* ---- connection lifecycle ------------------------------------------- */
@@ -358,29 +418,29 @@ static void handshake(struct suki_redis *r)
     if (r->password) {
         av[0] = "AUTH";
         av[1] = r->password;
-        if (send_argv(r, on_handshake_reply, "AUTH", 0, 2, av, NULL, NULL,
+        if (send_argv(r, NULL, on_handshake_reply, "AUTH", 0, 2, av, NULL, NULL,
                       true) == 0)
             r->handshake_left++;
     }
     snprintf(db, sizeof(db), "%d", r->db);
     av[0] = "SELECT";
     av[1] = db;
-    if (send_argv(r, on_handshake_reply, "SELECT", 0, 2, av, NULL, NULL,
+    if (send_argv(r, NULL, on_handshake_reply, "SELECT", 0, 2, av, NULL, NULL,
                   true) == 0)
         r->handshake_left++;
     snprintf(nm, sizeof(nm), "sukid-%s", r->name);
     av[0] = "CLIENT";
     av[1] = "SETNAME";
     av[2] = nm;
-    if (send_argv(r, on_handshake_reply, "CLIENT SETNAME", 0, 3, av, NULL, NULL,
-                  true) == 0)
+    if (send_argv(r, NULL, on_handshake_reply, "CLIENT SETNAME", 0, 3, av, NULL,
+                  NULL, true) == 0)
         r->handshake_left++;
     for (size_t i = 0; i < r->n_scripts; i++) {
         av[0] = "SCRIPT";
         av[1] = "LOAD";
         av[2] = r->scripts[i]->src;
-        if (send_argv(r, on_handshake_reply, "SCRIPT LOAD", 0, 3, av, NULL,
-                      NULL, true) == 0)
+        if (send_argv(r, NULL, on_handshake_reply, "SCRIPT LOAD", 0, 3, av,
+                      NULL, NULL, true) == 0)
             r->handshake_left++;
     }
 }
@@ -596,12 +656,6 @@ void suki_redis_set_conf(struct suki_redis *r, const struct suki_conf *conf)
     copy_conf(r, conf);
 }
 
-void suki_redis_reset(struct suki_redis *r)
-{
-    if (r->ac)
-        drop_link(r, "reset requested");
-}
-
 void suki_redis_free(struct suki_redis *r)
 {
     if (!r)
@@ -642,11 +696,6 @@ bool suki_redis_error_is_temporary(const redisReply *reply)
 bool suki_redis_is_up(const struct suki_redis *r)
 {
     return r && r->state == LINK_UP;
-}
-
-size_t suki_redis_pending(const struct suki_redis *r)
-{
-    return r->n_pending;
 }
 
 redisContext *suki_redis_connect_sync(const struct suki_conf *c,

@@ -20,7 +20,9 @@ struct event_base;
 struct suki_redis;
 
 /* Reply callback: reply is borrowed (freed by hiredis after the callback)
- * and NULL when the link failed, timed out or was closed. */
+ * and NULL when the link failed, timed out or was closed. r is NULL only
+ * when the call's owner cancelled it (suki_redis_cancel): free what
+ * belongs to the call, and send nothing. */
 typedef void (*suki_redis_cb)(struct suki_redis *r, redisReply *reply,
                               void *arg);
 /* Link state change: up after connect + AUTH + SELECT + script load. */
@@ -52,8 +54,6 @@ void suki_redis_free(struct suki_redis *r);
 void suki_redis_cleanup(struct event_base *base);
 /* Use new connection settings on the next reconnect (SIGHUP). */
 void suki_redis_set_conf(struct suki_redis *r, const struct suki_conf *conf);
-/* Drop the link now and reconnect (after a protocol surprise). */
-void suki_redis_reset(struct suki_redis *r);
 
 bool suki_redis_is_up(const struct suki_redis *r);
 
@@ -61,8 +61,6 @@ bool suki_redis_is_up(const struct suki_redis *r);
  * or a failover, a busy script) rather than "never": the first kind is
  * worth sending again, the second fails the same way every time. */
 bool suki_redis_error_is_temporary(const redisReply *reply);
-/* Number of commands waiting for a reply. */
-size_t suki_redis_pending(const struct suki_redis *r);
 
 /* Send a command. timeout_ms 0 = the configured command timeout (use a
  * larger value for blocking reads). Returns 0 (cb will be called exactly
@@ -71,12 +69,50 @@ size_t suki_redis_pending(const struct suki_redis *r);
 int suki_redis_argv(struct suki_redis *r, suki_redis_cb cb, void *arg,
                     int64_t timeout_ms, int argc, const char **argv,
                     const size_t *lens);
-int suki_redis_cmd(struct suki_redis *r, suki_redis_cb cb, void *arg,
-                   const char *fmt, ...);
 /* EVALSHA script with nkeys keys then args (argv holds keys then args). */
 int suki_redis_eval(struct suki_redis *r, struct suki_redis_script *s,
                     suki_redis_cb cb, void *arg, int nkeys, int argc,
                     const char **argv, const size_t *lens);
+
+/* The same, sent on behalf of owner (any pointer that names the caller,
+ * usually its own object; NULL = no owner), so that suki_redis_cancel can
+ * take the callback back. */
+int suki_redis_argv_owned(struct suki_redis *r, const void *owner,
+                          suki_redis_cb cb, void *arg, int64_t timeout_ms,
+                          int argc, const char **argv, const size_t *lens);
+int suki_redis_eval_owned(struct suki_redis *r, const void *owner,
+                          struct suki_redis_script *s, suki_redis_cb cb,
+                          void *arg, int nkeys, int argc, const char **argv,
+                          const size_t *lens);
+/* Cancel every pending call of owner: each callback runs now, once, with
+ * r and reply NULL, and never again; the replies are still read off the
+ * link in order and thrown away. For an owner going away before the link
+ * does: call it first in the owner's free, while the owner is still whole.
+ * NULL-safe (r or owner). A cancelled callback must not free or reset r. */
+void suki_redis_cancel(struct suki_redis *r, const void *owner);
+
+/* A growing argument vector for one command: the arguments are copied
+ * one after the other into one buffer (no allocation per argument).
+ * Zero-initialise; release with suki_redis_args_clear. */
+struct suki_redis_args {
+    char *buf; /* the arguments, each NUL-terminated */
+    size_t used, cap;
+    size_t *off, *len; /* per argument: offset in buf, length */
+    size_t n, cap_n;   /* arguments so far */
+};
+
+/* Append s[0..len) (copied; may hold NULs). */
+void suki_redis_args_add(struct suki_redis_args *a, const char *s, size_t len);
+/* Append a string (NULL: the empty one). */
+void suki_redis_args_str(struct suki_redis_args *a, const char *s);
+/* Append an integer in decimal. */
+void suki_redis_args_int(struct suki_redis_args *a, int64_t v);
+/* Fill argv[0..a->n) with pointers into the buffer (valid until the next
+ * append or the clear) and lens with the lengths. */
+void suki_redis_args_ptrs(const struct suki_redis_args *a, const char **argv,
+                          size_t *lens);
+/* Free what a holds and zero it (reusable). */
+void suki_redis_args_clear(struct suki_redis_args *a);
 
 /* Register a script to be loaded at every (re)connect. */
 void suki_redis_add_script(struct suki_redis *r, struct suki_redis_script *s);

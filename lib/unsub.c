@@ -277,6 +277,7 @@ char *suki_unsub_url(const char *public_url, const char *token)
 /* ---- the shared secret ---- */
 
 struct secret_op {
+    const void *owner;
     suki_unsub_secret_cb cb;
     void *arg;
     char *key;
@@ -302,17 +303,18 @@ static void on_secret_get(struct suki_redis *r, redisReply *reply, void *arg)
 static void on_secret_set(struct suki_redis *r, redisReply *reply, void *arg)
 {
     struct secret_op *op = arg;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+    if (!r || !reply || reply->type == REDIS_REPLY_ERROR) {
         secret_done(op, NULL, 0);
         return;
     }
     const char *av[2] = {"GET", op->key};
-    if (suki_redis_argv(r, on_secret_get, op, 0, 2, av, NULL) < 0)
+    if (suki_redis_argv_owned(r, op->owner, on_secret_get, op, 0, 2, av, NULL) <
+        0)
         secret_done(op, NULL, 0);
 }
 
-int suki_unsub_secret_fetch(struct suki_redis *r, const char *key,
-                            suki_unsub_secret_cb cb, void *arg)
+int suki_unsub_secret_fetch(struct suki_redis *r, const void *owner,
+                            const char *key, suki_unsub_secret_cb cb, void *arg)
 {
     unsigned char raw[32];
     if (RAND_bytes(raw, sizeof(raw)) != 1)
@@ -321,11 +323,12 @@ int suki_unsub_secret_fetch(struct suki_redis *r, const char *key,
     suki_hex(raw, sizeof(raw), hex);
     OPENSSL_cleanse(raw, sizeof(raw));
     struct secret_op *op = suki_calloc(1, sizeof(*op));
+    op->owner = owner;
     op->cb = cb;
     op->arg = arg;
     op->key = suki_strdup(key);
     const char *av[4] = {"SET", key, hex, "NX"};
-    int rc = suki_redis_argv(r, on_secret_set, op, 0, 4, av, NULL);
+    int rc = suki_redis_argv_owned(r, owner, on_secret_set, op, 0, 4, av, NULL);
     OPENSSL_cleanse(hex, sizeof(hex));
     if (rc < 0) {
         free(op->key);

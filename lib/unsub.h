@@ -93,9 +93,11 @@ typedef void (*suki_unsub_secret_cb)(const char *secret, size_t len, void *arg);
 /* Fetch the secret shared by every sukid on one Redis: store a fresh
  * random one (256 bits, hex) at key (borrowed, e.g. "suki:secret") with
  * SET NX, then GET whatever is there, so the first daemon's secret wins
- * and the others adopt it. cb(arg) is called exactly once on 0; returns
- * -ENOTCONN (cb not called) when the link is down. */
-int suki_unsub_secret_fetch(struct suki_redis *r, const char *key,
-                            suki_unsub_secret_cb cb, void *arg);
+ * and the others adopt it. cb(arg) is called exactly once on 0 (with
+ * NULL/0 from inside suki_redis_cancel(r, owner) when owner cancels);
+ * returns -ENOTCONN (cb not called) when the link is down. */
+int suki_unsub_secret_fetch(struct suki_redis *r, const void *owner,
+                            const char *key, suki_unsub_secret_cb cb,
+                            void *arg);
 
 #endif

@@ -5,6 +5,7 @@ libsukicore_la_SOURCES += \
 	lib/conf.c lib/conf.h \
 	lib/metrics.c lib/metrics.h \
 	lib/redis.c lib/redis.h daemon/daemon.h \
+	lib/store/keys.c lib/store/keys.h lib/store/job.c lib/store/job.h \
 	daemon/heartbeat.c daemon/heartbeat.h
 
 sbin_PROGRAMS += sukid
@@ -24,6 +25,11 @@ TESTS += tests/unit/check_util
 tests_unit_check_util_SOURCES = tests/unit/check_util.c
 tests_unit_check_util_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_util_LDADD = $(UNIT_LIBS)
+check_PROGRAMS += tests/unit/check_keys
+TESTS += tests/unit/check_keys
+tests_unit_check_keys_SOURCES = tests/unit/check_keys.c
+tests_unit_check_keys_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_keys_LDADD = $(UNIT_LIBS)
 endif
 
 if HAVE_CHECK
@@ -105,3 +111,11 @@ EXTRA_DIST += tests/integration/sukictl_json.sh
 
 TESTS += tests/integration/demo_anytime.sh
 EXTRA_DIST += tests/integration/demo_anytime.sh
+
+# suki_redis_cancel against a real redis-server
+check_PROGRAMS += tests/integration/redis_cancel
+tests_integration_redis_cancel_SOURCES = tests/integration/redis_cancel.c
+tests_integration_redis_cancel_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_integration_redis_cancel_LDADD = libsukicore.la $(DEPS_LIBS)
+TESTS += tests/integration/redis_cancel.sh
+EXTRA_DIST += tests/integration/redis_cancel.sh

@@ -176,23 +176,3 @@ char *suki_compose_summary_id(const char *name, const char *gen,
     free(seed);
     return id;
 }
-
-/* ---- the sent marker ---------------------------------------------- */
-
-char *suki_compose_sent_prefix(const char *prefix)
-{
-    return suki_asprintf("%s:sent:", prefix);
-}
-
-char *suki_compose_sent_key(const char *prefix, const char *message_id)
-{
-    return suki_asprintf("%s:sent:%s", prefix, message_id);
-}
-
-void suki_compose_sent_key_add(struct suki_buf *b, const char *prefix,
-                               const char *message_id)
-{
-    suki_buf_str(b, prefix);
-    suki_buf_str(b, ":sent:");
-    suki_buf_str(b, message_id);
-}

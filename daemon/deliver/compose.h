@@ -23,10 +23,6 @@ struct suki_rendered;
 struct suki_templates;
 struct suki_transport_conf;
 
-/* How long a P:sent:<Message-ID> marker lives (seconds): 30 days, longer
- * than any job's retries or a campaign's run. */
-#define SUKI_COMPOSE_SENT_TTL_S (30 * 86400)
-
 /* A template variable's borrowed value, or NULL when absent (see
  * suki_template_render). */
 typedef const char *(*suki_compose_lookup_cb)(const char *var, void *arg);
@@ -111,17 +107,5 @@ char *suki_compose_summary_id(const char *name, const char *gen,
 /* The lower-cased domain of from_addr (NULL is fine), "suki.invalid" when
  * it has none. Returns owned. */
 char *suki_compose_id_domain(const char *from_addr);
-
-/* ---- the sent marker: "<prefix>:sent:<Message-ID>" ---- */
-
-/* "<prefix>:sent:" (the scripts append the Message-ID). Returns owned. */
-char *suki_compose_sent_prefix(const char *prefix);
-
-/* The marker key of message_id. Returns owned. */
-char *suki_compose_sent_key(const char *prefix, const char *message_id);
-
-/* The same, appended to b (many keys in one buffer, no allocation each). */
-void suki_compose_sent_key_add(struct suki_buf *b, const char *prefix,
-                               const char *message_id);
 
 #endif

@@ -112,53 +112,6 @@ int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
     return v < 1 ? 1 : v;
 }
 
-char *suki_sched_body_update(const char *body, int attempt, int64_t retry_at_ms,
-                             int64_t due_ms)
-{
-    json_t *root = json_loads(body ? body : "", 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return NULL;
-    }
-    if (due_ms > 0)
-        json_object_set_new(root, SUKI_JOB_DUE, json_integer(due_ms));
-    if (attempt > 0)
-        json_object_set_new(root, SUKI_JOB_ATTEMPT, json_integer(attempt));
-    else
-        json_object_del(root, SUKI_JOB_ATTEMPT);
-    if (retry_at_ms > 0)
-        json_object_set_new(root, SUKI_JOB_RETRY, json_integer(retry_at_ms));
-    else
-        json_object_del(root, SUKI_JOB_RETRY);
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!text)
-        return NULL;
-    char *out = suki_strdup(text);
-    free(text);
-    return out;
-}
-
-int suki_sched_body_retry(const char *body, int *attempt, int64_t *retry_at_ms)
-{
-    *attempt = 0;
-    *retry_at_ms = 0;
-    json_t *root = json_loads(body ? body : "", 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return -EINVAL;
-    }
-    json_t *a = json_object_get(root, SUKI_JOB_ATTEMPT);
-    if (json_is_integer(a) && json_integer_value(a) > 0 &&
-        json_integer_value(a) < 1000000)
-        *attempt = (int)json_integer_value(a);
-    json_t *r = json_object_get(root, SUKI_JOB_RETRY);
-    if (json_is_integer(r) && json_integer_value(r) > 0)
-        *retry_at_ms = json_integer_value(r);
-    json_decref(root);
-    return 0;
-}
-
 /* ---- job state ---------------------------------------------------- */
 
 static void fjob_free(struct fjob *fj)
@@ -277,7 +230,7 @@ static const char *lookup(const char *var, void *arg)
     if (strncmp(var, "client.", 7) == 0) {
         if (strcmp(var + 7, "id") == 0)
             return fj->jd.client;
-        return suki_client_get(fj->cl, var + 7);
+        return suki_rules_client_get(fj->cl, var + 7);
     }
     if (strncmp(var, "data.", 5) == 0) {
         if (!ev)
@@ -331,13 +284,13 @@ static const char *manager_of(const struct fjob *fj)
     const struct suki_event *ev = fj->jd.event;
     if (ev && ev->manager && *ev->manager)
         return ev->manager;
-    const char *m = suki_client_get(fj->cl, "manager");
+    const char *m = suki_rules_client_get(fj->cl, "manager");
     return m && *m ? m : NULL;
 }
 
 static const char *client_tz(const struct fjob *fj)
 {
-    const char *tz = suki_client_get(fj->cl, "timezone");
+    const char *tz = suki_rules_client_get(fj->cl, "timezone");
     if (tz && *tz && suki_tz_valid(tz))
         return tz;
     return fj->conf->timezone ? fj->conf->timezone : "UTC";
@@ -354,11 +307,11 @@ static int render(struct fjob *fj, struct suki_rendered *out,
     int rc = 0;
     memset(out, 0, sizeof(*out));
     if (fj->jd.template_name && *fj->jd.template_name) {
-        const char *loc = suki_client_get(fj->cl, "locale");
+        const char *loc = suki_rules_client_get(fj->cl, "locale");
         rc = suki_compose_render(t, fj->jd.template_name, loc, lookup, &c, out,
                                  err);
     } else {
-        const char *name = suki_client_get(fj->cl, "name");
+        const char *name = suki_rules_client_get(fj->cl, "name");
         out->subject = suki_asprintf("Reminder (%s): %s", fj->jd.rule,
                                      name && *name ? name : fj->jd.client);
         out->text = suki_asprintf(
@@ -512,7 +465,7 @@ static void conclude(struct fjob *fj)
         int64_t delay = suki_sched_backoff_ms(
             next_attempt, tc ? tc->retry_initial_ms : 60000,
             tc ? tc->retry_max_ms : 3600000, fj->retry_after_ms, suki_rand64());
-        nb = suki_sched_body_update(fj->sj->body, next_attempt, now + delay, 0);
+        nb = suki_job_body_update(fj->sj->body, next_attempt, now + delay, 0);
         for (size_t i = 0; i < fj->n_msgs; i++)
             if (fj->msgs[i].st == FM_TEMPFAIL)
                 suki_metrics_msg(fj->channel, SUKI_MSG_RETRIED);
@@ -592,10 +545,10 @@ static void send_all(struct fjob *fj)
             continue;
         }
         const char *rcpt[1] = {m->rcpt};
-        char *marker = suki_compose_sent_key(fj->conf->prefix, m->msgid);
+        char *marker = suki_key_id(fj->conf->prefix, SUKI_KEY_SENT, m->msgid);
         struct suki_outmsg om = {
             .sent_marker = marker,
-            .sent_marker_ttl_s = SUKI_COMPOSE_SENT_TTL_S,
+            .sent_marker_ttl_s = SUKI_KEY_SENT_TTL_S,
             .channel = fj->channel,
             .from = fj->from ? fj->from : "",
             .rcpt = m->rcpt ? rcpt : NULL,
@@ -694,31 +647,31 @@ static void on_mark_timer(evutil_socket_t fd, short what, void *arg)
     f->marks = NULL;
     if (!b)
         return;
-    /* The keys one after the other in one buffer: no allocation per key. */
-    const char **argv = suki_calloc(b->keys + 1, sizeof(char *));
-    size_t *lens = suki_calloc(b->keys + 1, sizeof(size_t));
-    size_t *offs = suki_calloc(b->keys + 1, sizeof(size_t));
-    struct suki_buf kb = {0};
-    argv[0] = "MGET";
-    lens[0] = 4;
-    size_t k = 0;
+    struct suki_redis_args a = {0};
+    suki_redis_args_str(&a, "MGET");
     for (size_t i = 0; i < b->n; i++) {
         struct fjob *fj = b->jobs[i];
         for (size_t x = 0; x < fj->n_msgs; x++) {
             if (fj->msgs[x].st != FM_NEW)
                 continue;
-            offs[1 + k] = kb.len;
-            suki_compose_sent_key_add(&kb, fj->conf->prefix, fj->msgs[x].msgid);
-            lens[1 + k] = kb.len - offs[1 + k];
-            k++;
+            char key[512];
+            if (suki_key_id_buf(key, sizeof(key), fj->conf->prefix,
+                                SUKI_KEY_SENT, fj->msgs[x].msgid) < 0) {
+                char *k = suki_key_id(fj->conf->prefix, SUKI_KEY_SENT,
+                                      fj->msgs[x].msgid);
+                suki_redis_args_str(&a, k);
+                free(k);
+            } else {
+                suki_redis_args_str(&a, key);
+            }
         }
     }
-    for (size_t i = 1; i <= k; i++)
-        argv[i] = kb.p + offs[i];
+    const char **argv = suki_calloc(a.n, sizeof(char *));
+    size_t *lens = suki_calloc(a.n, sizeof(size_t));
+    suki_redis_args_ptrs(&a, argv, lens);
     int rc =
-        suki_redis_argv(f->D->redis, on_markers, b, 0, (int)k + 1, argv, lens);
-    free(kb.p);
-    free(offs);
+        suki_redis_argv(f->D->redis, on_markers, b, 0, (int)a.n, argv, lens);
+    suki_redis_args_clear(&a);
     free(lens);
     free(argv);
     if (rc < 0)
@@ -777,7 +730,7 @@ static void fire_with_profile(struct fjob *fj)
             return;
         }
         if (verdict == SUKI_DUE_DEFER) {
-            char *nb = suki_sched_body_update(fj->sj->body, 0, 0, defer_to);
+            char *nb = suki_job_body_update(fj->sj->body, 0, 0, defer_to);
             char tb[40];
             suki_time_format_rfc3339(defer_to, tb, sizeof(tb));
             suki_info("job %s deferred by its rule to %s", fj->sj->key, tb);
@@ -805,7 +758,7 @@ static void fire_with_profile(struct fjob *fj)
             if (strcmp(a, "manager") == 0)
                 a = manager_of(fj);
             else if (strcmp(a, "client") == 0)
-                a = suki_client_get(fj->cl, "email");
+                a = suki_rules_client_get(fj->cl, "email");
             if (!a || !strchr(a, '@'))
                 continue;
             rcpt = suki_realloc(rcpt, (n_rcpt + 1) * sizeof(*rcpt));
@@ -857,15 +810,15 @@ static void on_profile(struct suki_redis *r, redisReply *rep, void *arg)
         finish_simple(fj, SUKI_SETTLE_LEAVE);
         return;
     }
-    struct suki_client *cl = suki_client_new(fj->jd.client);
+    struct suki_client *cl = suki_rules_client_new(fj->jd.client);
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
         redisReply *k = rep->element[i], *v = rep->element[i + 1];
         if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
-            suki_client_set(cl, k->str, v->str);
+            suki_rules_client_set(cl, k->str, v->str);
     }
     fj->cl = cl;
     fire_with_profile(fj); /* may free fj; clears fj->cl if it does not */
-    suki_client_free(cl);
+    suki_rules_client_free(cl);
 }
 
 void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
@@ -893,10 +846,9 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
 
     char kbuf[256];
     char *pk = kbuf;
-    int kn = snprintf(kbuf, sizeof(kbuf), "%s:client:%s", fj->conf->prefix,
-                      fj->jd.client);
-    if (kn < 0 || (size_t)kn >= sizeof(kbuf))
-        pk = suki_asprintf("%s:client:%s", fj->conf->prefix, fj->jd.client);
+    if (suki_key_id_buf(kbuf, sizeof(kbuf), fj->conf->prefix, SUKI_KEY_CLIENT,
+                        fj->jd.client) < 0)
+        pk = suki_key_id(fj->conf->prefix, SUKI_KEY_CLIENT, fj->jd.client);
     const char *argv[2] = {"HGETALL", pk};
     int rc = suki_redis_argv(f->D->redis, on_profile, fj, 0, 2, argv, NULL);
     if (pk != kbuf)

@@ -113,15 +113,4 @@ bool suki_fire_has_room(const struct suki_fire *f);
 int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
                               int64_t retry_after_ms, uint64_t rnd);
 
-/* The body with its attempt count set to attempt and its retry time to
- * retry_at_ms (each removed when 0); when due_ms > 0 the due time is
- * replaced too (a plugin's defer). Other members keep their order and
- * value. Returns owned JSON, or NULL when body is not a JSON object. */
-char *suki_sched_body_update(const char *body, int attempt, int64_t retry_at_ms,
-                             int64_t due_ms);
-
-/* Read the attempt count and retry time of a body (0 when absent or not
- * integers). Returns 0, or -EINVAL when body is not a JSON object. */
-int suki_sched_body_retry(const char *body, int *attempt, int64_t *retry_at_ms);
-
 #endif

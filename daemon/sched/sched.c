@@ -1,6 +1,8 @@
 /* sched.c - claim due jobs from Redis with a lease, fire them, settle them
  * in batches; one wake-up timer at the earliest due time. */
 #include "sched.h"
+#include "store/job.h"
+#include "store/keys.h"
 #include "store/scripts.h"
 
 #include "conf.h"
@@ -40,71 +42,10 @@ static struct suki_redis_script renew_script = {
     .src = suki_lua_sched_renew,
 };
 
-/* A growing argv: the strings live one after the other in one buffer
- * (no allocation per argument); av_ptrs() gives the pointers. */
-struct argvbuf {
-    char *buf;
-    size_t used, cap;
-    size_t *off, *len;
-    size_t n, cap_n;
-};
-
-static void av_push(struct argvbuf *a, const char *s, size_t len)
-{
-    if (a->n == a->cap_n) {
-        a->cap_n = a->cap_n ? a->cap_n * 2 : 64;
-        a->off = suki_realloc(a->off, a->cap_n * sizeof(*a->off));
-        a->len = suki_realloc(a->len, a->cap_n * sizeof(*a->len));
-    }
-    if (a->used + len + 1 > a->cap) {
-        size_t c = a->cap ? a->cap * 2 : 4096;
-        while (c < a->used + len + 1)
-            c *= 2;
-        a->buf = suki_realloc(a->buf, c);
-        a->cap = c;
-    }
-    memcpy(a->buf + a->used, s, len);
-    a->buf[a->used + len] = '\0';
-    a->off[a->n] = a->used;
-    a->len[a->n] = len;
-    a->used += len + 1;
-    a->n++;
-}
-
-static void av_str(struct argvbuf *a, const char *s)
-{
-    av_push(a, s ? s : "", s ? strlen(s) : 0);
-}
-
-static void av_int(struct argvbuf *a, int64_t v)
-{
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
-    av_push(a, buf, (size_t)n);
-}
-
-/* Fill argv[0..a->n) with pointers into the buffer (valid until the next
- * push) and lens with the lengths. */
-static void av_ptrs(const struct argvbuf *a, const char **argv, size_t *lens)
-{
-    for (size_t i = 0; i < a->n; i++) {
-        argv[i] = a->buf + a->off[i];
-        lens[i] = a->len[i];
-    }
-}
-
-static void av_clear(struct argvbuf *a)
-{
-    free(a->buf);
-    free(a->off);
-    free(a->len);
-    memset(a, 0, sizeof(*a));
-}
-
 /* One settle script call in flight or waiting for a retry. */
 struct settle_batch {
-    struct suki_sched *s; /* NULL once orphaned */
-    struct argvbuf args;  /* the records (after the fixed ARGV) */
+    struct suki_sched *s;
+    struct suki_redis_args args; /* the records (after the fixed ARGV) */
     size_t records;
     int64_t first_ms;          /* monotonic time of the first attempt */
     unsigned tries;            /* failed attempts, for the log */
@@ -114,19 +55,20 @@ struct settle_batch {
 struct suki_sched {
     struct suki_daemon *D;
     struct suki_fire *fire;
-    struct event *timer;         /* the wake-up */
-    struct event *flush_ev;      /* zero-delay: send the settle batch */
-    struct event *retry_ev;      /* resend failed settle batches */
-    struct event *renew_ev;      /* extend leases of slow jobs */
-    struct renew_call *renewing; /* the renewal in flight, or NULL */
-    uint64_t renew_gen;
-    struct event *stop_ev; /* stop: completion check / timeout */
-    int64_t wake_ms;       /* wall clock the timer is armed for; or
-                              INT64_MAX when not armed */
-    bool claiming;         /* a claim script call is in flight */
-    size_t asked;          /* how many jobs it asked for */
-    bool again;            /* claim again when it returns */
-    bool blocked;          /* backpressure: claim when room frees up */
+    struct event *timer;    /* the wake-up */
+    struct event *flush_ev; /* zero-delay: send the settle batch */
+    struct event *retry_ev; /* resend failed settle batches */
+    struct event *renew_ev; /* extend leases of slow jobs */
+    bool renewing;          /* a renewal is in flight */
+    uint64_t renew_gen;     /* of the last renewal sent */
+    int64_t renew_sent_ms;  /* when it was sent (wall clock) */
+    struct event *stop_ev;  /* stop: completion check / timeout */
+    int64_t wake_ms;        /* wall clock the timer is armed for; or
+                               INT64_MAX when not armed */
+    bool claiming;          /* a claim script call is in flight */
+    size_t asked;           /* how many jobs it asked for */
+    bool again;             /* claim again when it returns */
+    bool blocked;           /* backpressure: claim when room frees up */
     bool stopping;
     bool stop_done;
     bool ready;            /* the first claim succeeded */
@@ -141,8 +83,6 @@ struct suki_sched {
     struct settle_batch *pend;  /* records being collected */
     struct settle_batch *retry; /* failed batches to resend */
     size_t settles_inflight;    /* settle calls awaiting their reply */
-    struct settle_batch **live; /* batches awaiting replies (orphaning) */
-    size_t n_live, cap_live;
 
     /* from the configuration */
     char *k_jobs, *job_prefix, *k_dead, *sent_prefix;
@@ -162,10 +102,10 @@ static void load_conf(struct suki_sched *s)
     free(s->job_prefix);
     free(s->k_dead);
     free(s->sent_prefix);
-    s->k_jobs = suki_conf_key(c, "jobs");
-    s->job_prefix = suki_conf_key(c, "job:");
-    s->k_dead = suki_conf_key(c, "dead");
-    s->sent_prefix = suki_compose_sent_prefix(c->prefix);
+    s->k_jobs = suki_key(c->prefix, SUKI_KEY_JOBS);
+    s->job_prefix = suki_key_id(c->prefix, SUKI_KEY_JOB, "");
+    s->k_dead = suki_key(c->prefix, SUKI_KEY_DEAD);
+    s->sent_prefix = suki_key_id(c->prefix, SUKI_KEY_SENT, "");
     s->lease_ms = c->lease_ms > 0 ? c->lease_ms : 60000;
     s->batch = c->sched_batch > 0 ? c->sched_batch : 256;
     /* Three batches: with the transfers in the delivery agent a job takes
@@ -292,8 +232,9 @@ static void job_free(struct suki_sched_job *j)
 
 static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
 {
-    (void)r;
     struct suki_sched *s = arg;
+    if (!r)
+        return; /* cancelled by suki_sched_free */
     s->claiming = false;
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3) {
         if (rep && rep->type == REDIS_REPLY_ERROR)
@@ -388,8 +329,8 @@ static void try_claim(struct suki_sched *s)
     snprintf(lease, sizeof(lease), "%" PRId64, s->lease_ms);
     snprintf(max, sizeof(max), "%zu", n);
     const char *argv[] = {s->k_jobs, lease, max, s->job_prefix};
-    if (suki_redis_eval(s->D->redis, &claim_script, on_claim, s, 1, 4, argv,
-                        NULL) == 0) {
+    if (suki_redis_eval_owned(s->D->redis, s, &claim_script, on_claim, s, 1, 4,
+                              argv, NULL) == 0) {
         s->claiming = true;
         s->asked = n;
     } else
@@ -400,31 +341,20 @@ static void try_claim(struct suki_sched *s)
 
 /* One renewal in flight: its jobs' leases move forward only when Redis
  * has moved them; a failed one is asked again at the next tick. */
-struct renew_call {
-    struct suki_sched *s; /* NULL once orphaned */
-    uint64_t gen;
-    int64_t sent_ms;
-};
-
 static void on_renew(struct suki_redis *r, redisReply *rep, void *arg)
 {
-    (void)r;
-    struct renew_call *c = arg;
-    struct suki_sched *s = c->s;
-    if (!s) {
-        free(c);
-        return;
-    }
-    s->renewing = NULL;
+    struct suki_sched *s = arg;
+    if (!r)
+        return; /* cancelled by suki_sched_free */
+    s->renewing = false;
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         suki_warnx("scheduler: lease renewal failed: %s; asking again",
                    rep ? rep->str : "redis link down");
     } else {
         for (struct suki_sched_job *j = s->head; j; j = j->next)
-            if (j->renew_gen == c->gen)
-                j->lease_end_ms = c->sent_ms + s->lease_ms;
+            if (j->renew_gen == s->renew_gen)
+                j->lease_end_ms = s->renew_sent_ms + s->lease_ms;
     }
-    free(c);
 }
 
 static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
@@ -435,18 +365,19 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
     if (!s->head)
         return;
     int64_t now = suki_now_ms();
-    struct argvbuf a = {0};
-    av_str(&a, s->k_jobs);
-    av_int(&a, s->lease_ms);
-    av_str(&a, s->job_prefix);
+    struct suki_redis_args a = {0};
+    suki_redis_args_str(&a, s->k_jobs);
+    suki_redis_args_int(&a, s->lease_ms);
+    suki_redis_args_str(&a, s->job_prefix);
     size_t n = 0;
-    uint64_t gen = ++s->renew_gen;
+    /* Jobs of the renewal in flight keep its generation. */
+    uint64_t gen = s->renewing ? s->renew_gen : ++s->renew_gen;
     for (struct suki_sched_job *j = s->head; j && !s->renewing; j = j->next) {
         /* Renew what has used a third of its lease; fresh claims wait. */
         if (j->lease_end_ms - now > s->lease_ms * 2 / 3)
             continue;
-        av_str(&a, j->key);
-        av_push(&a, j->body, j->body_len);
+        suki_redis_args_str(&a, j->key);
+        suki_redis_args_add(&a, j->body, j->body_len);
         j->renew_gen = gen;
         n++;
     }
@@ -454,18 +385,16 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
         suki_debug("scheduler: renewing the lease of %zu slow jobs", n);
         const char **argv = suki_calloc(a.n, sizeof(char *));
         size_t *lens = suki_calloc(a.n, sizeof(size_t));
-        av_ptrs(&a, argv, lens);
-        struct renew_call *c = suki_calloc(1, sizeof(*c));
-        *c = (struct renew_call){s, gen, now};
-        if (suki_redis_eval(s->D->redis, &renew_script, on_renew, c, 1,
-                            (int)a.n, argv, lens) == 0)
-            s->renewing = c;
-        else
-            free(c);
+        suki_redis_args_ptrs(&a, argv, lens);
+        if (suki_redis_eval_owned(s->D->redis, s, &renew_script, on_renew, s, 1,
+                                  (int)a.n, argv, lens) == 0) {
+            s->renewing = true;
+            s->renew_sent_ms = now;
+        }
         free(argv);
         free(lens);
     }
-    av_clear(&a);
+    suki_redis_args_clear(&a);
     int64_t ms = s->lease_ms / 3;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(s->renew_ev, &tv);
@@ -473,28 +402,9 @@ static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- settling ----------------------------------------------------- */
 
-static void live_add(struct suki_sched *s, struct settle_batch *b)
-{
-    if (s->n_live == s->cap_live) {
-        s->cap_live = s->cap_live ? s->cap_live * 2 : 8;
-        s->live = suki_realloc(s->live, s->cap_live * sizeof(*s->live));
-    }
-    s->live[s->n_live++] = b;
-}
-
-static void live_del(struct suki_sched *s, struct settle_batch *b)
-{
-    for (size_t i = 0; i < s->n_live; i++) {
-        if (s->live[i] == b) {
-            s->live[i] = s->live[--s->n_live];
-            return;
-        }
-    }
-}
-
 static void batch_free(struct settle_batch *b)
 {
-    av_clear(&b->args);
+    suki_redis_args_clear(&b->args);
     free(b);
 }
 
@@ -515,14 +425,12 @@ static void arm_flush(struct suki_sched *s)
 
 static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
 {
-    (void)r;
     struct settle_batch *b = arg;
     struct suki_sched *s = b->s;
-    if (!s) {
-        batch_free(b);
+    if (!r) {
+        batch_free(b); /* cancelled by suki_sched_free */
         return;
     }
-    live_del(s, b);
     s->settles_inflight--;
     if (rep && rep->type == REDIS_REPLY_ERROR &&
         !suki_redis_error_is_temporary(rep)) {
@@ -567,7 +475,7 @@ static void send_batch(struct suki_sched *s, struct settle_batch *b)
 {
     /* Fixed part first: the keys and ARGV[1..3]. */
     char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%d", SUKI_COMPOSE_SENT_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_KEY_SENT_TTL_S);
     const char *fixed[] = {s->k_jobs, s->k_dead, ttl, s->sent_prefix,
                            s->job_prefix};
     size_t nf = SUKI_ARRAY_LEN(fixed);
@@ -577,15 +485,14 @@ static void send_batch(struct suki_sched *s, struct settle_batch *b)
         argv[i] = fixed[i];
         lens[i] = strlen(fixed[i]);
     }
-    av_ptrs(&b->args, argv + nf, lens + nf);
+    suki_redis_args_ptrs(&b->args, argv + nf, lens + nf);
     b->s = s;
-    int rc = suki_redis_eval(s->D->redis, &settle_script, on_settle, b, 2,
-                             (int)(nf + b->args.n), argv, lens);
+    int rc = suki_redis_eval_owned(s->D->redis, s, &settle_script, on_settle, b,
+                                   2, (int)(nf + b->args.n), argv, lens);
     free(argv);
     free(lens);
     if (rc == 0) {
         s->settles_inflight++;
-        live_add(s, b);
         return;
     }
     /* Link down: keep it for the retry when the link is back. */
@@ -662,7 +569,7 @@ static void settle(struct suki_sched_job *j, const struct suki_settle *st)
         s->pend->first_ms = suki_mono_ms();
     }
     struct settle_batch *b = s->pend;
-    struct argvbuf *a = &b->args;
+    struct suki_redis_args *a = &b->args;
     char hdr[64];
     int hl = snprintf(hdr, sizeof(hdr), "%c %" PRId64 " %zu %zu",
                       st->op == SUKI_SETTLE_COMPLETE     ? 'C'
@@ -672,13 +579,13 @@ static void settle(struct suki_sched_job *j, const struct suki_settle *st)
                           ? st->due_ms
                           : (int64_t)0,
                       st->n_marks, st->n_dead);
-    av_push(a, hdr, (size_t)hl);
-    av_str(a, j->key);
-    av_push(a, j->body, j->body_len);
+    suki_redis_args_add(a, hdr, (size_t)hl);
+    suki_redis_args_str(a, j->key);
+    suki_redis_args_add(a, j->body, j->body_len);
     if (st->op == SUKI_SETTLE_RESCHEDULE)
-        av_str(a, st->new_body);
+        suki_redis_args_str(a, st->new_body);
     for (size_t i = 0; i < st->n_marks; i++)
-        av_str(a, st->marks[i]);
+        suki_redis_args_str(a, st->marks[i]);
     for (size_t i = 0; i < st->n_dead; i++) {
         const struct suki_sched_dead *d = &st->dead[i];
         const char *f[][2] = {
@@ -694,15 +601,15 @@ static void settle(struct suki_sched_job *j, const struct suki_settle *st)
         for (size_t k = 0; k < SUKI_ARRAY_LEN(f); k++)
             if (f[k][1])
                 nf++;
-        av_int(a, (int64_t)(nf * 2 + 2));
+        suki_redis_args_int(a, (int64_t)(nf * 2 + 2));
         for (size_t k = 0; k < SUKI_ARRAY_LEN(f); k++) {
             if (!f[k][1])
                 continue;
-            av_str(a, f[k][0]);
-            av_str(a, f[k][1]);
+            suki_redis_args_str(a, f[k][0]);
+            suki_redis_args_str(a, f[k][1]);
         }
-        av_str(a, "at");
-        av_int(a, suki_now_ms());
+        suki_redis_args_str(a, "at");
+        suki_redis_args_int(a, suki_now_ms());
     }
     b->records++;
     job_free(j);
@@ -802,24 +709,15 @@ void suki_sched_reload(struct suki_sched *s)
         arm(s, 0);
 }
 
-size_t suki_sched_inflight(const struct suki_sched *s)
-{
-    return s->inflight;
-}
-
 void suki_sched_free(struct suki_sched *s)
 {
     if (!s)
         return;
-    /* Orphan what waits for a callback: those free themselves later. */
+    suki_redis_cancel(s->D->redis, s);
+    /* Orphan jobs still firing: fire frees them when its calls return. */
     for (struct suki_sched_job *j = s->head; j; j = j->next)
         j->s = NULL;
     s->head = NULL;
-    for (size_t i = 0; i < s->n_live; i++)
-        s->live[i]->s = NULL;
-    free(s->live);
-    if (s->renewing)
-        s->renewing->s = NULL;
     if (s->pend)
         batch_free(s->pend);
     while (s->retry) {

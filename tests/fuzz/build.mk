@@ -22,6 +22,9 @@ LIBS = $(shell pkg-config --libs $(PKGS)) -pthread -ldl -lm
 # harness links only what it reaches.
 SRCDIRS = lib daemon daemon/sched daemon/deliver
 CORE_SRC = $(filter-out daemon/main.c,$(wildcard $(addsuffix /*.c,$(SRCDIRS))))
+# The store's C (its scripts.c is generated below, never the one an
+# in-tree build may have left there).
+CORE_SRC += $(filter-out lib/store/scripts.c,$(wildcard lib/store/*.c))
 CORE_OBJ = $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC)) $(O)/obj/store/scripts.o
 STORE_LUA = $(filter-out %.inc.lua,$(wildcard lib/store/*.lua))
 HARNESSES = $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

@@ -3,7 +3,7 @@
  * Beyond not crashing: an accepted event must satisfy what event.h
  * promises (type and client present), and the two ways an event is stored
  * with a job - suki_event_dump of the parsed document, suki_event_new from
- * its parts, and a job body (the stored form rules.c writes) read by
+ * its parts, and a job body (suki_job_body's stored form) read by
  * suki_job_parse - must give back the same event. A job that reads back
  * differently from how it was scheduled would fire for the wrong client
  * or at the wrong time, or not at all. */
@@ -66,23 +66,12 @@ static struct suki_event *reparse(const char *dump, const char *how)
     return ev;
 }
 
-/* The job body rules.c writes for an event (job_event_json there), read
- * back as the scheduler does. */
+/* The job body schedule() writes for an event (suki_job_body), read back
+ * as the scheduler does. */
 static void job_round_trip(const struct suki_event *ev)
 {
-    json_t *e = json_object(), *root = json_object();
-    json_object_set_new(e, SUKI_JOB_EV_TYPE, json_string(ev->type));
-    json_object_set_new(e, SUKI_JOB_EV_AT, json_integer(ev->at_ms));
-    if (ev->id)
-        json_object_set_new(e, SUKI_JOB_EV_ID, json_string(ev->id));
-    if (ev->manager)
-        json_object_set_new(e, SUKI_JOB_EV_MANAGER, json_string(ev->manager));
-    if (json_object_size(ev->data) > 0)
-        json_object_set(e, SUKI_JOB_EV_DATA, ev->data);
-    json_object_set_new(root, SUKI_JOB_DUE, json_integer(1796032800000LL));
-    json_object_set_new(root, SUKI_JOB_EVENT, e);
-    char *body = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
+    struct suki_job_fields f = {.due_ms = 1796032800000LL, .event = ev};
+    char *body = suki_job_body(&f);
     char *key = suki_job_key("fuzz-rule", ev->client, "", "");
     struct suki_jobdata jd;
     struct suki_err err = {{0}};

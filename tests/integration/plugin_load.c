@@ -34,7 +34,7 @@ int main(int argc, char **argv)
         struct suki_event *ev = NULL;
         struct suki_err err = {{0}};
         struct suki_actions acts;
-        suki_actions_init(&acts);
+        suki_rules_actions_init(&acts);
         if (suki_event_parse(argv[2], strlen(argv[2]), &lim, 0, &ev, &err) <
                 0 ||
             suki_rules_on_event(set, ev, NULL, ev->at_ms, &acts, &err) < 0) {
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
             suki_time_format_rfc3339(acts.v[i].due_ms, when, sizeof(when));
             printf("SCHEDULE %s %s\n", acts.v[i].key, when);
         }
-        suki_actions_clear(&acts);
+        suki_rules_actions_clear(&acts);
         suki_event_free(ev);
     }
     suki_rules_free(set);

@@ -345,18 +345,18 @@ START_TEST(reload_overlap)
         ev_parse("{\"type\":\"meeting.held\",\"client\":\"acme\","
                  "\"at\":\"2026-11-27T10:00:00+08:00\"}");
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     struct suki_err err = {{0}};
     ck_assert_int_eq(suki_rules_on_event(a, ev, NULL, ev->at_ms, &acts, &err),
                      0);
     suki_rules_free(a);
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
     ck_assert_int_eq(suki_rules_on_event(b, ev, NULL, ev->at_ms, &acts, &err),
                      0);
     ck_assert_int_eq(acts.n, 1);
     ck_assert_str_eq(acts.v[0].key, "follow-up-after-meeting:acme::");
     ck_assert_int_eq(acts.v[0].due_ms, T("2026-12-02T09:00:00+08:00"));
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
     suki_event_free(ev);
     suki_rules_free(b);
 }
@@ -401,7 +401,7 @@ START_TEST(schedule_body_roundtrip)
         "\"data\":{\"contract\":\"C:1\",\"ends_at\":\"2027-06-30\","
         "\"value\":12000}}");
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     struct suki_err err = {{0}};
     int64_t now = T("2026-11-27T10:00:00+08:00");
     ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, now, &acts, &err), 0);
@@ -458,7 +458,7 @@ START_TEST(schedule_body_roundtrip)
     ck_assert_str_eq(x->body, want);
     suki_jobdata_clear(&jd);
     (void)now;
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
     suki_event_free(ev);
     suki_rules_free(set);
 }
@@ -551,7 +551,7 @@ START_TEST(unless_semantics)
 {
     struct suki_ruleset *set = load_ok(shipped);
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     struct suki_err err = {{0}};
 
     struct suki_event *ev =
@@ -564,7 +564,7 @@ START_TEST(unless_semantics)
     ck_assert_ptr_nonnull(
         find_action(&acts, SUKI_ACTION_CANCEL, "complaint-escalation:acme::"));
     suki_event_free(ev);
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
 
     ev = ev_parse("{\"type\":\"contact.call\",\"client\":\"acme\","
                   "\"data\":{\"direction\":\"in\"}}");
@@ -576,7 +576,7 @@ START_TEST(unless_semantics)
     ck_assert_str_eq(acts.v[0].rule, "follow-up-after-meeting");
     ck_assert_str_eq(acts.v[0].client, "acme");
     suki_event_free(ev);
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
 
     /* deal.won with a deal: only that deal and subject-less follow-ups */
     ev = ev_parse("{\"type\":\"deal.won\",\"client\":\"acme\","
@@ -586,7 +586,7 @@ START_TEST(unless_semantics)
     ck_assert_str_eq(acts.v[0].prefix, "follow-up-after-meeting:acme:42:");
     ck_assert_str_eq(acts.v[1].prefix, "follow-up-after-meeting:acme::");
     suki_event_free(ev);
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
 
     /* contract.terminated cancels that contract's renewal alerts only */
     ev = ev_parse("{\"type\":\"contract.terminated\",\"client\":\"acme\","
@@ -595,7 +595,7 @@ START_TEST(unless_semantics)
     ck_assert_int_eq(acts.n, 2);
     ck_assert_str_eq(acts.v[0].prefix, "contract-renewal:acme:C-2:");
     suki_event_free(ev);
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
 
     /* no client (not a client event): no rule applies */
     ev = ev_parse("{\"type\":\"contact.call\",\"client\":\"acme\"}");
@@ -619,7 +619,7 @@ START_TEST(unless_before_on)
         ev_parse("{\"type\":\"deal.lost\",\"client\":\"acme\",\"at\":"
                  "\"2026-11-27T10:00:00Z\",\"data\":{\"deal\":\"D1\"}}");
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     struct suki_err err = {{0}};
     ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.n, 3);
@@ -628,7 +628,7 @@ START_TEST(unless_before_on)
     ck_assert_int_eq(acts.v[2].kind, SUKI_ACTION_SCHEDULE);
     ck_assert_str_eq(acts.v[2].key, "fu:acme:D1:");
     ck_assert_int_eq(acts.v[2].due_ms, T("2026-11-27T11:00:00Z"));
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
     suki_event_free(ev);
     suki_rules_free(set);
 }
@@ -650,7 +650,7 @@ START_TEST(subject_and_timezone)
                  "\"2026-11-27T12:00:00Z\",\"data\":{\"order\":1234,"
                  "\"contract\":\"C1\"}}");
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     struct suki_err err = {{0}};
 
     /* no profile: "ref" uses the global Asia/Manila, "utc" its own */
@@ -660,24 +660,24 @@ START_TEST(subject_and_timezone)
     ck_assert_int_eq(acts.v[0].due_ms, T("2026-11-28T10:00:00+08:00"));
     ck_assert_str_eq(acts.v[1].key, "utc:acme:C1:");
     ck_assert_int_eq(acts.v[1].due_ms, T("2026-11-28T10:00:00Z"));
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
 
     /* the profile's zone wins over both */
-    struct suki_client *cl = suki_client_new("acme");
-    suki_client_set(cl, "timezone", "America/New_York");
+    struct suki_client *cl = suki_rules_client_new("acme");
+    suki_rules_client_set(cl, "timezone", "America/New_York");
     ck_assert_int_eq(suki_rules_on_event(set, ev, cl, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.v[0].due_ms, T("2026-11-28T10:00:00-05:00"));
     ck_assert_int_eq(acts.v[1].due_ms, T("2026-11-28T10:00:00-05:00"));
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
 
     /* an unknown zone in the profile falls back to the rule / global */
-    suki_client_set(cl, "timezone", "Mars/Olympus");
-    ck_assert_str_eq(suki_client_get(cl, "timezone"), "Mars/Olympus");
+    suki_rules_client_set(cl, "timezone", "Mars/Olympus");
+    ck_assert_str_eq(suki_rules_client_get(cl, "timezone"), "Mars/Olympus");
     ck_assert_int_eq(suki_rules_on_event(set, ev, cl, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.v[0].due_ms, T("2026-11-28T10:00:00+08:00"));
     ck_assert_int_eq(acts.v[1].due_ms, T("2026-11-28T10:00:00Z"));
-    suki_actions_clear(&acts);
-    suki_client_free(cl);
+    suki_rules_actions_clear(&acts);
+    suki_rules_client_free(cl);
     suki_event_free(ev);
     suki_rules_free(set);
 }
@@ -704,12 +704,12 @@ START_TEST(holidays)
         ev_parse("{\"type\":\"meeting.held\",\"client\":\"acme\","
                  "\"at\":\"2026-11-27T10:00:00+08:00\"}");
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err), 0);
     ck_assert_int_eq(acts.n, 1);
     /* Fri + 3 working days, Monday 30 being a holiday: Thursday */
     ck_assert_int_eq(acts.v[0].due_ms, T("2026-12-03T09:00:00+08:00"));
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
     suki_event_free(ev);
     suki_rules_free(set);
     suki_holidays_free(hol);
@@ -747,7 +747,7 @@ START_TEST(plugin_failure)
         ev_parse("{\"type\":\"a.b\",\"client\":\"acme\",\"at\":"
                  "\"2026-11-27T10:00:00Z\"}");
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     struct suki_err err = {{0}};
     uint64_t before = suki_metrics.rule_errors;
     ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, 5000, &acts, &err),
@@ -755,7 +755,7 @@ START_TEST(plugin_failure)
     ck_assert_msg(strstr(err.msg, failures[_i].msg) != NULL,
                   "error '%s' lacks '%s'", err.msg, failures[_i].msg);
     ck_assert_int_eq(suki_metrics.rule_errors, before + 1);
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
     suki_event_free(ev);
     suki_rules_free(set);
 }
@@ -769,7 +769,7 @@ static struct suki_jobdata job_for(struct suki_ruleset *set,
 {
     struct suki_event *ev = ev_parse(event_json);
     struct suki_actions acts;
-    suki_actions_init(&acts);
+    suki_rules_actions_init(&acts);
     struct suki_err err = {{0}};
     ck_assert_int_eq(suki_rules_on_event(set, ev, NULL, now, &acts, &err), 0);
     const struct suki_action *x = find_action(&acts, SUKI_ACTION_SCHEDULE, key);
@@ -779,7 +779,7 @@ static struct suki_jobdata job_for(struct suki_ruleset *set,
     struct suki_jobdata jd;
     ck_assert_int_eq(
         suki_job_parse(x->key, x->body, strlen(x->body), &jd, &err), 0);
-    suki_actions_clear(&acts);
+    suki_rules_actions_clear(&acts);
     suki_event_free(ev);
     return jd;
 }
@@ -949,13 +949,13 @@ static int recipients(struct suki_ruleset *set, const char *key,
 START_TEST(recipient_resolution)
 {
     struct suki_ruleset *set = load_ok(shipped);
-    struct suki_client *cl = suki_client_new("acme");
+    struct suki_client *cl = suki_rules_client_new("acme");
     char got[400];
     struct suki_err err = {{0}};
 
     /* the stored event's manager wins over the profile's; dedupe */
-    suki_client_set(cl, "manager", "old@example.ph");
-    suki_client_set(cl, "email", "buyer@acme.ph");
+    suki_rules_client_set(cl, "manager", "old@example.ph");
+    suki_rules_client_set(cl, "email", "buyer@acme.ph");
     ck_assert_int_eq(
         recipients(set, "complaint-escalation:acme::",
                    "{\"d\":5,\"n\":[\"manager\",\"client\","
@@ -984,7 +984,7 @@ START_TEST(recipient_resolution)
     ck_assert_str_eq(got, "old@example.ph buyer@acme.ph");
 
     /* nothing resolves */
-    struct suki_client *empty = suki_client_new("acme");
+    struct suki_client *empty = suki_rules_client_new("acme");
     ck_assert_int_eq(recipients(set, "follow-up-after-meeting:acme::",
                                 "{\"d\":5,\"n\":[\"manager\"]}", empty, got,
                                 sizeof(got), &err),
@@ -999,34 +999,34 @@ START_TEST(recipient_resolution)
                               "email unset, role 'nobody' not configured)");
 
     /* a profile value that could inject a header is refused */
-    suki_client_set(empty, "email", "a@b.ph\r\nBcc: evil@x.ph");
+    suki_rules_client_set(empty, "email", "a@b.ph\r\nBcc: evil@x.ph");
     ck_assert_int_eq(recipients(set, "x:acme::", "{\"d\":5,\"n\":[\"client\"]}",
                                 empty, got, sizeof(got), &err),
                      -ENOENT);
     ck_assert_str_eq(err.msg,
                      "no recipient address (client address is not valid)");
-    suki_client_free(empty);
-    suki_client_free(cl);
+    suki_rules_client_free(empty);
+    suki_rules_client_free(cl);
     suki_rules_free(set);
 }
 END_TEST
 
 START_TEST(client_profile)
 {
-    struct suki_client *cl = suki_client_new(NULL);
-    ck_assert_ptr_null(suki_client_get(cl, "email"));
+    struct suki_client *cl = suki_rules_client_new(NULL);
+    ck_assert_ptr_null(suki_rules_client_get(cl, "email"));
     for (int i = 0; i < 20; i++) {
         char f[16];
         snprintf(f, sizeof(f), "f%d", i);
-        suki_client_set(cl, f, f);
+        suki_rules_client_set(cl, f, f);
     }
-    suki_client_set(cl, "f3", "three");
-    ck_assert_str_eq(suki_client_get(cl, "f3"), "three");
-    ck_assert_str_eq(suki_client_get(cl, "f19"), "f19");
+    suki_rules_client_set(cl, "f3", "three");
+    ck_assert_str_eq(suki_rules_client_get(cl, "f3"), "three");
+    ck_assert_str_eq(suki_rules_client_get(cl, "f19"), "f19");
     ck_assert_int_eq(cl->n, 20);
-    ck_assert_ptr_null(suki_client_get(NULL, "f1"));
-    suki_client_free(cl);
-    suki_client_free(NULL);
+    ck_assert_ptr_null(suki_rules_client_get(NULL, "f1"));
+    suki_rules_client_free(cl);
+    suki_rules_client_free(NULL);
 }
 END_TEST
 

@@ -66,13 +66,13 @@ START_TEST(body_update_roundtrip)
 {
     int att;
     int64_t ra;
-    ck_assert_int_eq(suki_sched_body_retry(body, &att, &ra), 0);
+    ck_assert_int_eq(suki_job_body_retry(body, &att, &ra), 0);
     ck_assert_int_eq(att, 0);
     ck_assert_int_eq(ra, 0);
 
-    char *b1 = suki_sched_body_update(body, 3, 1795000123456LL, 0);
+    char *b1 = suki_job_body_update(body, 3, 1795000123456LL, 0);
     ck_assert_ptr_nonnull(b1);
-    ck_assert_int_eq(suki_sched_body_retry(b1, &att, &ra), 0);
+    ck_assert_int_eq(suki_job_body_retry(b1, &att, &ra), 0);
     ck_assert_int_eq(att, 3);
     ck_assert_int_eq(ra, 1795000123456LL);
     /* Everything else is kept, in order: the body still parses as the
@@ -96,8 +96,8 @@ START_TEST(body_update_roundtrip)
     suki_jobdata_clear(&b);
 
     /* A defer moves "due" and clears the retry state. */
-    char *b2 = suki_sched_body_update(b1, 0, 0, 1796000000000LL);
-    ck_assert_int_eq(suki_sched_body_retry(b2, &att, &ra), 0);
+    char *b2 = suki_job_body_update(b1, 0, 0, 1796000000000LL);
+    ck_assert_int_eq(suki_job_body_retry(b2, &att, &ra), 0);
     ck_assert_int_eq(att, 0);
     ck_assert_int_eq(ra, 0);
     ck_assert_ptr_null(strstr(b2, "\"r\":"));
@@ -107,7 +107,7 @@ START_TEST(body_update_roundtrip)
     ck_assert_int_eq(b.due_ms, 1796000000000LL);
     suki_jobdata_clear(&b);
     /* Updating twice gives the same bytes (no duplicate fields). */
-    char *b3 = suki_sched_body_update(b1, 3, 1795000123456LL, 0);
+    char *b3 = suki_job_body_update(b1, 3, 1795000123456LL, 0);
     ck_assert_str_eq(b1, b3);
     free(b1);
     free(b2);
@@ -119,14 +119,14 @@ START_TEST(body_bad)
 {
     int att = 7;
     int64_t ra = 7;
-    ck_assert_ptr_null(suki_sched_body_update("not json", 1, 1, 0));
-    ck_assert_ptr_null(suki_sched_body_update("[1,2]", 1, 1, 0));
-    ck_assert_ptr_null(suki_sched_body_update(NULL, 1, 1, 0));
-    ck_assert_int_eq(suki_sched_body_retry("nope", &att, &ra), -EINVAL);
+    ck_assert_ptr_null(suki_job_body_update("not json", 1, 1, 0));
+    ck_assert_ptr_null(suki_job_body_update("[1,2]", 1, 1, 0));
+    ck_assert_ptr_null(suki_job_body_update(NULL, 1, 1, 0));
+    ck_assert_int_eq(suki_job_body_retry("nope", &att, &ra), -EINVAL);
     ck_assert_int_eq(att, 0);
     ck_assert_int_eq(ra, 0);
     /* wrong types read as absent */
-    ck_assert_int_eq(suki_sched_body_retry("{\"a\":\"3\",\"r\":-5}", &att, &ra),
+    ck_assert_int_eq(suki_job_body_retry("{\"a\":\"3\",\"r\":-5}", &att, &ra),
                      0);
     ck_assert_int_eq(att, 0);
     ck_assert_int_eq(ra, 0);

@@ -1,0 +1,115 @@
+/* keys.h - the Redis key schema: every key suki keeps, how its name is
+ * built from the configured prefix P (redis.prefix, default "suki"), and the
+ * job key and job body formats.
+ *
+ * This list is the one place the schema is written down. C builds names
+ * with the functions below (docs/ARCHITECTURE.md has the same table with
+ * every field); scripts get their key names (or P) in KEYS
+ * and ARGV, except where a script spells a name itself: that is noted as
+ * "Lua:" next to the key, and a rename must change those files too.
+ *
+ *   name                  type    holds                              TTL
+ *   P:jobs                zset    job keys, scored by due time (epoch ms;
+ *                                 while claimed: the lease end)      none
+ *                                 Lua: intake-apply.lua
+ *   P:job:<client>        hash    job key -> job body (below); client
+ *                                 percent-encoded as in job keys     none
+ *                                 Lua: intake-apply.lua; sched-*.lua and
+ *                                 ctl-jobs-cancel.lua get "P:job:"
+ *   P:dead                stream  dead letters (kind, reason, payload)
+ *                                 trimmed by intake-trim.lua         none
+ *                                 Lua: intake-apply.lua
+ *   P:lasterr             hash    stream entry id -> why it could not be
+ *                                 applied (cleared on ack)           none
+ *                                 Lua: intake-apply.lua
+ *   P:stats               hash    event counters (applied, duplicate,
+ *                                 invalid, poison)                   none
+ *                                 Lua: intake-apply.lua
+ *   P:client-events       hash    client id -> events applied        none
+ *                                 Lua: intake-apply.lua
+ *   P:suppressed          set     lower-cased addresses no campaign
+ *                                 mails                              none
+ *                                 Lua: intake-apply.lua
+ *   P:subscribed          hash    client id -> when its latest
+ *                                 consent.subscribed was applied (s): an
+ *                                 unsubscribe link issued before is refused
+ *                                 none; Lua: intake-apply.lua,
+ *                                 unsubscribe.lua
+ *   P:seen:<event id>     string  the stream id that applied the event
+ *                                 (duplicate check)     intake.dedup_window
+ *                                 Lua: intake-apply.lua
+ *   P:client:<id>         hash    the client's profile fields        none
+ *                                 Lua: intake-apply.lua, campaign-take.lua,
+ *                                 campaign-walk.lua
+ *   P:sent:<message id>   string  sent marker: the message went out
+ *                                 SUKI_KEY_SENT_TTL_S (30 days)
+ *                                 Lua: campaign-take.lua, campaign-walk.lua
+ *   P:daemon:<consumer>   hash    heartbeat: pid, version, started,
+ *                                 updated, counters, transports
+ *                                 SUKI_HEARTBEAT_TTL_S (heartbeat.h)
+ *   P:secret              string  the unsubscribe secret shared by every
+ *                                 sukid on this Redis                none
+ *   P:campaigns           set     campaign names                     none
+ *   P:campaign:<name>     hash    the campaign: state, counters, settings
+ *                                 none; Lua: campaign-claim.lua
+ *   P:cledger:<name>      hash    client id -> outcome               none
+ *   P:cpending:<name>     set     client ids queued, waiting for a runner
+ *   P:cinflight:<name>    set     client ids taken by the runner holding
+ *                                 the lease                          none
+ *   P:cheld:<name>        set     client ids a dead runner left in flight,
+ *                                 held until its transfers must have
+ *                                 ended (campaign hash's held_until)  none
+ *   P:clock:<name>        string  the runner lease: its token
+ *                                 SUKI_CAMPAIGN_LEASE_MS (campaign.h)
+ *                                 Lua: campaign-claim.lua
+ *
+ *   P:events              stream  the intake stream, unless intake.stream
+ *                                 names another                      none
+ *
+ * The stream's consumer group and the intake lists are named in the
+ * configuration (intake.group, intake.lists). */
+#ifndef SUKI_STORE_KEYS_H
+#define SUKI_STORE_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Names of the keys above, without "P:" (and without ":<id>"). */
+#define SUKI_KEY_EVENTS "events"
+#define SUKI_KEY_JOBS "jobs"
+#define SUKI_KEY_JOB "job"
+#define SUKI_KEY_DEAD "dead"
+#define SUKI_KEY_LASTERR "lasterr"
+#define SUKI_KEY_STATS "stats"
+#define SUKI_KEY_CLIENT_EVENTS "client-events"
+#define SUKI_KEY_SUPPRESSED "suppressed"
+#define SUKI_KEY_SEEN "seen"
+#define SUKI_KEY_CLIENT "client"
+#define SUKI_KEY_SENT "sent"
+#define SUKI_KEY_SUBSCRIBED "subscribed"
+#define SUKI_KEY_DAEMON "daemon"
+#define SUKI_KEY_SECRET "secret"
+#define SUKI_KEY_CAMPAIGNS "campaigns"
+#define SUKI_KEY_CAMPAIGN "campaign"
+#define SUKI_KEY_CLEDGER "cledger"
+#define SUKI_KEY_CPENDING "cpending"
+#define SUKI_KEY_CINFLIGHT "cinflight"
+#define SUKI_KEY_CHELD "cheld"
+#define SUKI_KEY_CLOCK "clock"
+
+/* How long a sent marker stays: a message is not sent twice within it. */
+#define SUKI_KEY_SENT_TTL_S (30 * 86400)
+
+/* "P:name". Returns owned. */
+char *suki_key(const char *prefix, const char *name);
+/* "P:kind:id" (id as given: callers pass what the schema says, e.g. a
+ * message id or a campaign name). id "" gives "P:kind:", the prefix of
+ * every such key (for a SCAN pattern or a script's ARGV). Returns owned. */
+char *suki_key_id(const char *prefix, const char *kind, const char *id);
+/* The same into buf[size]: returns the length, or -1 when it does not fit
+ * (buf then holds a truncated name). For hot paths that build many. */
+int suki_key_id_buf(char *buf, size_t size, const char *prefix,
+                    const char *kind, const char *id);
+
+#endif
