@@ -223,19 +223,6 @@ START_TEST(ids_and_markers)
     ck_assert_str_eq(d, "suki.invalid");
     free(d);
 
-    char *k = suki_compose_sent_key("suki", a);
-    char *want = suki_asprintf("suki:sent:%s", a);
-    ck_assert_str_eq(k, want);
-    char *p = suki_compose_sent_prefix("suki");
-    ck_assert_str_eq(p, "suki:sent:");
-    struct suki_buf kb = {0};
-    suki_compose_sent_key_add(&kb, "suki", a);
-    ck_assert_uint_eq(kb.len, strlen(want));
-    ck_assert_mem_eq(kb.p, want, kb.len);
-    free(kb.p);
-    free(p);
-    free(want);
-    free(k);
     free(w);
     free(w2);
     free(m);
