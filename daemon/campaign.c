@@ -3,7 +3,7 @@
 #include "store/scripts.h"
 #include "conf.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "deliver.h"
 #include "log.h"
 #include "metrics.h"
 #include "mime.h"
@@ -22,7 +22,6 @@
 #include <string.h>
 
 #define MANAGER_TICK_MS 250
-#define SENT_TTL_S (30 * 86400)
 #define SCAN_COUNT 200
 #define RETRY_BASE_MS 2000
 #define WINDOW_MIN 16
@@ -533,7 +532,7 @@ static void flush_outcomes(struct runner *ru)
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     snprintf(emin, sizeof(emin), "%d", c->campaign_error_min);
     snprintf(thr, sizeof(thr), "%.6f", c->campaign_error_threshold);
-    snprintf(ttl, sizeof(ttl), "%d", SENT_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_DISPATCH_SENT_TTL_S);
     av[0] = ru->token;
     av[1] = ttl;
     av[2] = now;
@@ -831,7 +830,7 @@ static int send_one(struct runner *ru, struct recip *rc)
                                  .message_id = msgid,
                                  .priority = SUKI_DISPATCH_PRIO_CAMPAIGN,
                                  .sent_marker = marker,
-                                 .sent_marker_ttl_s = SENT_TTL_S};
+                                 .sent_marker_ttl_s = SUKI_DISPATCH_SENT_TTL_S};
         struct cmsg *m = suki_calloc(1, sizeof(*m));
         m->rc = rc;
         m->msgid = msgid;
@@ -1026,7 +1025,8 @@ static void on_summary_sent(const struct suki_dispatch_result *res, void *arg)
                 suki_warnx("campaign %s: summary to %s failed: %s", ru->name,
                            ru->owner, res->reply);
             char ttl[16];
-            snprintf(ttl, sizeof(ttl), "%d", sent ? SENT_TTL_S : 0);
+            snprintf(ttl, sizeof(ttl), "%d",
+                     sent ? SUKI_DISPATCH_SENT_TTL_S : 0);
             const char *av[4] = {ru->k_hash, op->sent_key,
                                  sent ? "sent" : "failed", ttl};
             (void)suki_redis_eval(redis_of(ru), &summary_script, on_ignore,
@@ -1118,7 +1118,7 @@ static void on_summary_counts(struct suki_redis *r, redisReply *reply,
                                  .body_len = len,
                                  .message_id = msgid,
                                  .priority = SUKI_DISPATCH_PRIO_REMINDER,
-                                 .sent_marker_ttl_s = SENT_TTL_S};
+                                 .sent_marker_ttl_s = SUKI_DISPATCH_SENT_TTL_S};
         struct summary_op *op = suki_calloc(1, sizeof(*op));
         op->sent_key = suki_asprintf("%s:sent:%s", c->prefix, msgid);
         om.sent_marker = op->sent_key;

@@ -4,7 +4,7 @@
 
 #include "conf.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "deliver.h"
 #include "event.h"
 #include "log.h"
 #include "metrics.h"
@@ -590,7 +590,7 @@ static void send_all(struct fjob *fj)
         struct suki_outmsg om = {
             .sent_marker =
                 ml > 0 && (size_t)ml < sizeof(marker) ? marker : NULL,
-            .sent_marker_ttl_s = SUKI_SCHED_SENT_TTL_S,
+            .sent_marker_ttl_s = SUKI_DISPATCH_SENT_TTL_S,
             .channel = fj->channel,
             .from = fj->from ? fj->from : "",
             .rcpt = m->rcpt ? rcpt : NULL,

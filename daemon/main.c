@@ -4,8 +4,7 @@
 #include "campaign.h"
 #include "conf.h"
 #include "daemon.h"
-#include "agent.h"
-#include "dispatch.h"
+#include "deliver.h"
 #include "http.h"
 #include "heartbeat.h"
 #include "intake.h"
@@ -40,7 +39,7 @@ static struct suki_daemon D;
 static const char *conf_path = DEFAULT_CONF;
 static struct event *stop_timer;
 static struct suki_sched *sched;         /* the scheduler and fire path */
-static struct suki_agent *agent;         /* the delivery agent (agent.h) */
+static struct suki_agent *agent;         /* the delivery agent (deliver.h) */
 static struct suki_campaigns *campaigns; /* campaign runners */
 static struct suki_intake *intake;       /* the event intake */
 static struct suki_heartbeat *heartbeat; /* P:daemon:<consumer> */
@@ -374,6 +373,9 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int opt;
+    /* sukid's own binary, started again by sukid as its delivery agent */
+    if (argc > 1 && strcmp(argv[1], SUKI_AGENT_ARG) == 0)
+        return suki_agent_main(argc, argv);
     while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -453,7 +455,6 @@ int main(int argc, char **argv)
     D.redis = suki_redis_new(D.base, D.conf, "main", on_redis_state, NULL);
     intake = suki_intake_new(&D);
     struct suki_err derr = {{0}};
-    /* before any thread exists: the agent is forked */
     agent = suki_agent_new(D.base, &D.conf, &derr);
     if (!agent) {
         suki_err_log("%s; not starting", derr.msg);

@@ -5,7 +5,7 @@
 
 #include "conf.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "deliver.h"
 #include "fire.h"
 #include "log.h"
 #include "metrics.h"
@@ -647,7 +647,7 @@ static void send_batch(struct suki_sched *s, struct settle_batch *b)
 {
     /* Fixed part first: the keys and ARGV[1..3]. */
     char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%d", SUKI_SCHED_SENT_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", SUKI_DISPATCH_SENT_TTL_S);
     const char *fixed[] = {s->k_jobs, s->k_dead, ttl, s->sent_prefix,
                            s->job_prefix};
     size_t nf = SUKI_ARRAY_LEN(fixed);

@@ -28,8 +28,6 @@ struct suki_sched;
 
 /* Longest wait between two claims (another daemon may schedule sooner). */
 #define SUKI_SCHED_MAX_SLEEP_MS 1000
-/* TTL of P:sent:<message id> markers (seconds): 30 days. */
-#define SUKI_SCHED_SENT_TTL_S (30 * 86400)
 
 /* One claimed job, owned by the scheduler until it is settled. */
 struct suki_sched_job {

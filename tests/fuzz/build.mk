@@ -20,7 +20,7 @@ LIBS = $(shell pkg-config --libs $(PKGS)) -pthread -ldl -lm
 
 # Every daemon source but the two programs' main files: an archive, so each
 # harness links only what it reaches.
-SRCDIRS = lib daemon
+SRCDIRS = lib daemon daemon/deliver
 CORE_SRC = $(filter-out daemon/main.c,$(wildcard $(addsuffix /*.c,$(SRCDIRS))))
 CORE_OBJ = $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC)) $(O)/obj/store/scripts.o
 STORE_LUA = $(filter-out %.inc.lua,$(wildcard lib/store/*.lua))

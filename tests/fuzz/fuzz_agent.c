@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_frame.h"
+#include "wire.h"
 #include "util.h"
 #include "fuzz.h"
 
@@ -20,9 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NULL_STR 0xffffffffu
 
-static void check_result(const struct suki_frame_rd *before,
-                         const struct suki_frame_rd *after,
-                         const struct suki_frame_result *res)
+static void check_result(const struct deliver_wire_rd *before,
+                         const struct deliver_wire_rd *after,
+                         const struct deliver_wire_result *res)
 {
     if (after->p < before->p || after->p + after->n != before->p + before->n)
         FAIL("reader left its frame");
@@ -65,7 +65,7 @@ static uint64_t take_u64(struct src *s)
 static void round_trip(const uint8_t *data, size_t size)
 {
     struct src s = {data, size};
-    struct suki_frame_result want = {0}, got;
+    struct deliver_wire_result want = {0}, got;
     want.lane_id = take_u64(&s);
     want.token = take_u64(&s);
     want.st = (int)(int32_t)take_u64(&s);
@@ -112,16 +112,16 @@ static void round_trip(const uint8_t *data, size_t size)
     z = (uint32_t)(b.len - sizeof(z));
     memcpy(b.p, &z, sizeof(z));
 
-    struct suki_frame_rd r;
+    struct deliver_wire_rd r;
     size_t whole = 0;
     char t = 0;
-    if (suki_frame_split(b.p, b.len, &t, &r, &whole) != 1 || t != 'R' ||
+    if (deliver_wire_split(b.p, b.len, &t, &r, &whole) != 1 || t != 'R' ||
         whole != b.len)
         FAIL("written frame does not split");
-    if (suki_frame_split(b.p, b.len - 1, &t, &r, &whole) != 0)
+    if (deliver_wire_split(b.p, b.len - 1, &t, &r, &whole) != 0)
         FAIL("a frame short of one byte is not 'not all there yet'");
-    suki_frame_split(b.p, b.len, &t, &r, &whole);
-    if (!suki_frame_result_decode(&r, &got))
+    deliver_wire_split(b.p, b.len, &t, &r, &whole);
+    if (!deliver_wire_get_result(&r, &got))
         FAIL("written R frame does not decode");
     if (r.n != 0)
         FAIL("%zu bytes left after the R frame", r.n);
@@ -139,7 +139,7 @@ static void round_trip(const uint8_t *data, size_t size)
         if (i && got.codes[i - 1] != codes[i - 1])
             FAIL("R frame code changed");
     }
-    suki_frame_result_clear(&got);
+    deliver_wire_result_clear(&got);
     free(b.p);
 }
 
@@ -148,23 +148,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *p = (const char *)data;
     size_t have = size;
     for (int frames = 0; frames < 64; frames++) {
-        struct suki_frame_rd r, r0;
+        struct deliver_wire_rd r, r0;
         char type;
         size_t whole = 0;
-        int rc = suki_frame_split(p, have, &type, &r, &whole);
+        int rc = deliver_wire_split(p, have, &type, &r, &whole);
         if (rc <= 0)
             break;
         if (whole > have || r.p != p + 5 || r.n + 5 != whole)
             FAIL("frame of %zu bytes in %zu", whole, have);
         r0 = r;
         if (type == 'R') {
-            struct suki_frame_result res;
-            bool ok = suki_frame_result_decode(&r, &res);
+            struct deliver_wire_result res;
+            bool ok = deliver_wire_get_result(&r, &res);
             if (ok != !r.bad)
                 FAIL("decode result and reader disagree");
             if (ok)
                 check_result(&r0, &r, &res);
-            suki_frame_result_clear(&res);
+            deliver_wire_result_clear(&res);
         }
         p += whole;
         have -= whole;
