@@ -366,7 +366,7 @@ void deliver_wire_put_result(struct suki_buf *b, uint64_t lane_id,
     deliver_wire_begin(b, DELIVER_WIRE_RESULT);
     deliver_wire_put_u64(b, lane_id);
     deliver_wire_put_u64(b, x->token);
-    deliver_wire_put_i64(b, x->res_status);
+    deliver_wire_put_i64(b, (int)x->res_status);
     deliver_wire_put_i64(b, x->res_code);
     deliver_wire_put_str(b, x->res_reply);
     deliver_wire_put_i64(b, x->res_retry_after_ms);
