@@ -373,6 +373,14 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int opt;
+    /* Each batch allocates and frees a few hundred KiB. With the dispatch
+     * threads running, glibc giving that back at once (heap trim, munmap)
+     * costs a TLB shoot-down on every core each time: 16% of intake CPU in
+     * a profile (the delivery agent, with its lane threads, alike). Keeping the
+     * freed memory for the next batch bounds RSS by the peak, which the
+     * benchmarks measure anyway. */
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     /* sukid's own binary, started again by sukid as its delivery agent */
     if (argc > 1 && strcmp(argv[1], SUKI_AGENT_ARG) == 0)
         return suki_agent_main(argc, argv);
@@ -402,13 +410,6 @@ int main(int argc, char **argv)
     suki_log_init("sukid");
     if (test)
         return check_only();
-    /* Each batch allocates and frees a few hundred KiB. With the dispatch
-     * threads running, glibc giving that back at once (heap trim, munmap)
-     * costs a TLB shoot-down on every core each time: 16% of intake CPU in
-     * a profile. Keeping the freed memory for the next batch bounds RSS by
-     * the peak, which the benchmarks measure anyway. */
-    mallopt(M_TRIM_THRESHOLD, 16 << 20);
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     raise_nofile();
 
     struct suki_conf_diags d = {0};

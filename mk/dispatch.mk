@@ -15,6 +15,12 @@ TESTS += tests/unit/check_dispatch
 tests_unit_check_dispatch_SOURCES = tests/unit/check_dispatch.c
 tests_unit_check_dispatch_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_dispatch_LDADD = $(UNIT_LIBS)
+# the delivery agent's frames (daemon/deliver/wire.h)
+check_PROGRAMS += tests/unit/check_wire
+TESTS += tests/unit/check_wire
+tests_unit_check_wire_SOURCES = tests/unit/check_wire.c
+tests_unit_check_wire_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_wire_LDADD = $(UNIT_LIBS)
 endif
 
 # Integration: a small client that sends through suki_dispatch and prints one

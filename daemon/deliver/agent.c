@@ -67,11 +67,10 @@ struct child {
     struct bufferevent *bev; /* NULL once sukid is gone */
     struct deliver_hub hub;
     struct event *results;
-    struct event *tick;    /* markers to retry, the orphan deadline */
-    struct event *mark_ev; /* the tick's work, 2 ms after a marker */
-    struct suki_redis *redis;
-    struct suki_conf *rconf; /* owned, from a D frame, or NULL (the copy
-                                of sukid's at the fork) */
+    struct event *tick;       /* markers to retry, the orphan deadline */
+    struct event *mark_ev;    /* the tick's work, 2 ms after a marker */
+    struct suki_redis *redis; /* NULL until sukid's first D frame */
+    struct suki_conf *rconf;  /* owned, from the last D frame */
     LIST_HEAD(, alane) lanes;
     LIST_HEAD(, aconf) confs;
     struct suki_buf out;    /* frame being built */

@@ -81,7 +81,7 @@
  * handed to the lane and not back) starts at max_connections and grows by
  * one with each message written, up to this many, so that under load the
  * lane always has work queued while the caller's loop is busy and fsyncs
- * the directory once per chunk (dispatch_thread.c); any failure shrinks it
+ * the directory once per chunk (spool.c); any failure shrinks it
  * back to max_connections, so a broken spool fails as few messages as
  * before the breaker opens. */
 #define SPOOL_WINDOW 256

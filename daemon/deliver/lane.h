@@ -154,8 +154,9 @@ struct deliver_lane_fd {
 };
 
 /* A lane. The front gets it from a backend, hands it xfers, asks it to stop
- * and joins it. The fields from `thread` to `pid` are the thread backend's
- * (a proxy lane leaves them unused; its own state wraps the lane, proxy.c). */
+ * and joins it. `thread`, `efd`, `fds` and the lane-thread fields are the
+ * thread backend's; a proxy lane leaves them unused (its own state wraps
+ * the lane, proxy.c). */
 struct deliver_lane {
     TAILQ_ENTRY(deliver_lane) link; /* front: the dispatcher's dying list */
     const struct deliver_backend *be;
@@ -167,8 +168,8 @@ struct deliver_lane {
     struct deliver_xq inbox;
     bool stop;   /* leave the loop, cancel what is left */
     bool exited; /* the thread is about to return: join it */
-    struct deliver_lane_fd
-        *fds; /* every socket libcurl holds open in this lane */
+    /* every socket libcurl holds open in this lane */
+    struct deliver_lane_fd *fds;
     size_t n_fds, cap_fds;
     /* lane thread only (set up by the front before the thread starts,
      * freed by the thread before it returns) */
