@@ -7,7 +7,7 @@
 
 #include "conf.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "deliver.h"
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"

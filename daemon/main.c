@@ -4,8 +4,7 @@
 #include "campaign.h"
 #include "conf.h"
 #include "daemon.h"
-#include "agent.h"
-#include "dispatch.h"
+#include "deliver.h"
 #include "http.h"
 #include "heartbeat.h"
 #include "intake.h"
@@ -40,7 +39,7 @@ static struct suki_daemon D;
 static const char *conf_path = DEFAULT_CONF;
 static struct event *stop_timer;
 static struct suki_sched *sched;         /* the scheduler and fire path */
-static struct suki_agent *agent;         /* the delivery agent (agent.h) */
+static struct suki_agent *agent;         /* the delivery agent (deliver.h) */
 static struct suki_campaigns *campaigns; /* campaign runners */
 static struct suki_intake *intake;       /* the event intake */
 static struct suki_heartbeat *heartbeat; /* P:daemon:<consumer> */
@@ -396,6 +395,17 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int opt;
+    /* Each batch allocates and frees a few hundred KiB. With the dispatch
+     * threads running, glibc giving that back at once (heap trim, munmap)
+     * costs a TLB shoot-down on every core each time: 16% of intake CPU in
+     * a profile (the delivery agent, with its lane threads, alike). Keeping the
+     * freed memory for the next batch bounds RSS by the peak, which the
+     * benchmarks measure anyway. */
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    /* sukid's own binary, started again by sukid as its delivery agent */
+    if (argc > 1 && strcmp(argv[1], SUKI_AGENT_ARG) == 0)
+        return suki_agent_main(argc, argv);
     while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -422,13 +432,6 @@ int main(int argc, char **argv)
     suki_log_init("sukid");
     if (test)
         return check_only();
-    /* Each batch allocates and frees a few hundred KiB. With the dispatch
-     * threads running, glibc giving that back at once (heap trim, munmap)
-     * costs a TLB shoot-down on every core each time: 16% of intake CPU in
-     * a profile. Keeping the freed memory for the next batch bounds RSS by
-     * the peak, which the benchmarks measure anyway. */
-    mallopt(M_TRIM_THRESHOLD, 16 << 20);
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     raise_nofile();
 
     struct suki_conf_diags d = {0};
@@ -475,7 +478,6 @@ int main(int argc, char **argv)
     D.redis = suki_redis_new(D.base, D.conf, "main", on_redis_state, NULL);
     intake = suki_intake_new(&D);
     struct suki_err derr = {{0}};
-    /* before any thread exists: the agent is forked */
     agent = suki_agent_new(D.base, &D.conf, &derr);
     if (!agent) {
         suki_err_log("%s; not starting", derr.msg);

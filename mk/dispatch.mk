@@ -1,9 +1,13 @@
 # dispatch area: appends to the variables set up in Makefile.am
-# Message delivery: libcurl multi on libevent, SMTP / HTTP / spool; the
-# transfers run on worker threads (dispatch_thread.c).
-libsukicore_la_SOURCES += daemon/dispatch.c daemon/dispatch.h \
-	daemon/agent.c daemon/agent.h daemon/agent_frame.h \
-	daemon/dispatch_thread.c daemon/dispatch_thread.h
+# Message delivery (daemon/deliver/, one public header deliver.h): the
+# front, two lane backends (worker threads, the delivery agent's proxy),
+# one file per transport, the agent process and its wire format.
+libsukicore_la_SOURCES += daemon/deliver/deliver.h \
+	daemon/deliver/front.c daemon/deliver/lane.h daemon/deliver/core.c \
+	daemon/deliver/thread.c daemon/deliver/transport.h \
+	daemon/deliver/smtp.c daemon/deliver/http.c daemon/deliver/spool.c \
+	daemon/deliver/proxy.c daemon/deliver/agent.c \
+	daemon/deliver/wire.c daemon/deliver/wire.h
 
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/check_dispatch
@@ -11,6 +15,12 @@ TESTS += tests/unit/check_dispatch
 tests_unit_check_dispatch_SOURCES = tests/unit/check_dispatch.c
 tests_unit_check_dispatch_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_dispatch_LDADD = $(UNIT_LIBS)
+# the delivery agent's frames (daemon/deliver/wire.h)
+check_PROGRAMS += tests/unit/check_wire
+TESTS += tests/unit/check_wire
+tests_unit_check_wire_SOURCES = tests/unit/check_wire.c
+tests_unit_check_wire_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_wire_LDADD = $(UNIT_LIBS)
 endif
 
 # Integration: a small client that sends through suki_dispatch and prints one

@@ -5,7 +5,7 @@
 #include "conf.h"
 #include "daemon.h"
 #include "deliver/compose.h"
-#include "dispatch.h"
+#include "deliver.h"
 #include "event.h"
 #include "log.h"
 #include "metrics.h"

@@ -1,49 +1,35 @@
-/* fuzz_agent.c - the delivery agent's frame decoding (agent_frame.h): the
- * input is what sukid reads from the agent's channel.
+/* fuzz_agent.c - the delivery agent's frame decoding (wire.h): the input
+ * is what sukid reads from the agent's channel.
  *
- * Frames are split off the input as frame_next does; R frames are decoded
- * as frame_result does. Properties: a split frame lies inside the input;
- * a decode that succeeds read only inside its frame, with as many
- * recipient entries as it said; a garbled frame is reported as garbled
- * (sukid then replaces the agent), never a crash. Then the first input
- * bytes give the values of an R frame that is written in the channel's
- * layout (agent.c) and must decode to exactly those values. */
+ * Frames are split off the input as deliver_wire_next does; R frames are
+ * decoded as proxy.c does. Properties: a split frame lies inside the
+ * input; a decode that succeeds read the whole frame, no byte more or
+ * less, with as many recipient entries as it said; a garbled frame is
+ * reported as garbled (sukid then replaces the agent), never a crash.
+ * Then the first input bytes give the values of an R frame that the
+ * agent's encoder (deliver_wire_put_result) writes and that must decode to
+ * exactly those values, and fail to decode with a byte more or one less. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_frame.h"
+#include "wire.h"
 #include "util.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NULL_STR 0xffffffffu
-
-static void check_result(const struct suki_frame_rd *before,
-                         const struct suki_frame_rd *after,
-                         const struct suki_frame_result *res)
+static void check_result(const struct deliver_wire_rd *before,
+                         const struct deliver_wire_rd *after,
+                         const struct deliver_wire_result *res)
 {
     if (after->p < before->p || after->p + after->n != before->p + before->n)
         FAIL("reader left its frame");
+    if (after->n != 0)
+        FAIL("%zu bytes left over in a frame that decoded", after->n);
     if (res->n > before->n / 12)
         FAIL("%llu recipients in a %zu-byte frame", (unsigned long long)res->n,
              before->n);
-}
-
-/* ---- writing an R frame in the channel's layout ---- */
-
-static void put_u64(struct suki_buf *b, uint64_t v)
-{
-    suki_buf_add(b, &v, sizeof(v));
-}
-
-static void put_str(struct suki_buf *b, const char *s, size_t n)
-{
-    uint32_t len = s ? (uint32_t)n : NULL_STR;
-    suki_buf_add(b, &len, sizeof(len));
-    if (s)
-        suki_buf_add(b, s, n);
 }
 
 /* Values from the input: numbers from its bytes, strings its slices. */
@@ -65,7 +51,7 @@ static uint64_t take_u64(struct src *s)
 static void round_trip(const uint8_t *data, size_t size)
 {
     struct src s = {data, size};
-    struct suki_frame_result want = {0}, got;
+    struct deliver_wire_result want = {0}, got;
     want.lane_id = take_u64(&s);
     want.token = take_u64(&s);
     want.st = (int)(int32_t)take_u64(&s);
@@ -90,38 +76,38 @@ static void round_trip(const uint8_t *data, size_t size)
     for (uint64_t i = 0; i < want.n; i++)
         codes[i] = (int)(int16_t)(shape >> (40 + 2 * i));
 
+    /* the agent's side: an xfer with that outcome, through its encoder */
+    struct deliver_xfer x = {0};
+    char *rr[8];
+    x.token = want.token;
+    x.res_status = (enum suki_dispatch_status)want.st;
+    x.res_code = want.code;
+    x.res_reply = str[0] ? suki_strndup(str[0], len[0]) : NULL;
+    x.res_retry_after_ms = want.retry_after;
+    x.res_cancelled = want.cancelled;
+    x.local = want.local;
+    x.rcpt_sent = want.rcpt_sent;
+    x.n_rcpt = (size_t)want.n;
+    x.rcpt_code = codes;
+    x.rcpt_reply = rr;
+    for (uint64_t i = 0; i < want.n; i++)
+        rr[i] = str[i + 1] ? suki_strndup(str[i + 1], len[i + 1]) : NULL;
     struct suki_buf b = {0};
-    uint32_t z = 0;
-    char type = 'R';
-    suki_buf_add(&b, &z, sizeof(z));
-    suki_buf_add(&b, &type, 1);
-    put_u64(&b, want.lane_id);
-    put_u64(&b, want.token);
-    put_u64(&b, (uint64_t)want.st);
-    put_u64(&b, (uint64_t)(int64_t)want.code);
-    put_str(&b, str[0], len[0]);
-    put_u64(&b, (uint64_t)want.retry_after);
-    put_u64(&b, want.cancelled);
-    put_u64(&b, want.local);
-    put_u64(&b, want.rcpt_sent);
-    put_u64(&b, want.n);
-    for (uint64_t i = 0; i < want.n; i++) {
-        put_u64(&b, (uint64_t)(int64_t)codes[i]);
-        put_str(&b, str[i + 1], len[i + 1]);
-    }
-    z = (uint32_t)(b.len - sizeof(z));
-    memcpy(b.p, &z, sizeof(z));
+    deliver_wire_put_result(&b, want.lane_id, &x);
+    free(x.res_reply);
+    for (uint64_t i = 0; i < want.n; i++)
+        free(rr[i]);
 
-    struct suki_frame_rd r;
+    struct deliver_wire_rd r;
     size_t whole = 0;
     char t = 0;
-    if (suki_frame_split(b.p, b.len, &t, &r, &whole) != 1 || t != 'R' ||
+    if (deliver_wire_split(b.p, b.len, &t, &r, &whole) != 1 || t != 'R' ||
         whole != b.len)
         FAIL("written frame does not split");
-    if (suki_frame_split(b.p, b.len - 1, &t, &r, &whole) != 0)
+    if (deliver_wire_split(b.p, b.len - 1, &t, &r, &whole) != 0)
         FAIL("a frame short of one byte is not 'not all there yet'");
-    suki_frame_split(b.p, b.len, &t, &r, &whole);
-    if (!suki_frame_result_decode(&r, &got))
+    deliver_wire_split(b.p, b.len, &t, &r, &whole);
+    if (!deliver_wire_get_result(&r, &got))
         FAIL("written R frame does not decode");
     if (r.n != 0)
         FAIL("%zu bytes left after the R frame", r.n);
@@ -139,7 +125,26 @@ static void round_trip(const uint8_t *data, size_t size)
         if (i && got.codes[i - 1] != codes[i - 1])
             FAIL("R frame code changed");
     }
-    suki_frame_result_clear(&got);
+    deliver_wire_result_clear(&got);
+
+    /* one byte more inside the frame, or one less: garbled, not a result */
+    for (int d = 1; d >= -1; d -= 2) {
+        struct suki_buf c = {0};
+        suki_buf_add(&c, b.p, b.len);
+        if (d > 0)
+            suki_buf_add(&c, "", 1);
+        else
+            c.len--;
+        uint32_t z = (uint32_t)(c.len - sizeof(z));
+        memcpy(c.p, &z, sizeof(z));
+        if (deliver_wire_split(c.p, c.len, &t, &r, &whole) != 1)
+            FAIL("resized frame does not split");
+        if (deliver_wire_get_result(&r, &got) || !r.bad)
+            FAIL("an R frame with a byte %s decodes",
+                 d > 0 ? "left over" : "missing");
+        deliver_wire_result_clear(&got);
+        free(c.p);
+    }
     free(b.p);
 }
 
@@ -148,23 +153,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *p = (const char *)data;
     size_t have = size;
     for (int frames = 0; frames < 64; frames++) {
-        struct suki_frame_rd r, r0;
+        struct deliver_wire_rd r, r0;
         char type;
         size_t whole = 0;
-        int rc = suki_frame_split(p, have, &type, &r, &whole);
+        int rc = deliver_wire_split(p, have, &type, &r, &whole);
         if (rc <= 0)
             break;
         if (whole > have || r.p != p + 5 || r.n + 5 != whole)
             FAIL("frame of %zu bytes in %zu", whole, have);
         r0 = r;
         if (type == 'R') {
-            struct suki_frame_result res;
-            bool ok = suki_frame_result_decode(&r, &res);
+            struct deliver_wire_result res;
+            bool ok = deliver_wire_get_result(&r, &res);
             if (ok != !r.bad)
                 FAIL("decode result and reader disagree");
             if (ok)
                 check_result(&r0, &r, &res);
-            suki_frame_result_clear(&res);
+            deliver_wire_result_clear(&res);
         }
         p += whole;
         have -= whole;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # agent_kill.sh - the delivery agent, the child process of sukid that runs
-# the transfers (daemon/agent.h):
+# the transfers (daemon/deliver/deliver.h):
 #  1. sukid is killed (-9) while the SMTP server takes 1.5 s to answer the
 #     final ".": its agent finishes the transfer, sets the message's sent
 #     marker and exits; the daemon that takes the job over after its lease

@@ -25,7 +25,7 @@
 #include <event2/event.h>
 
 #include "conf.h"
-#include "dispatch.h"
+#include "deliver.h"
 #include "log.h"
 #include "util.h"
 

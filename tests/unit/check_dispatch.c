@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dispatch.h"
+#include "deliver.h"
 #include "metrics.h"
 #include "util.h"
 

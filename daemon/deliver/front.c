@@ -1,14 +1,16 @@
-/* dispatch.c - the dispatcher's front, on the caller's loop: per-transport
- * queues, priorities, token buckets, circuit breakers, counters and the
- * result callbacks; plus the pure helpers. The transfers themselves run on
- * worker threads ("lanes", dispatch_thread.c).
+/* front.c - the dispatcher's front, on the caller's loop: per-transport
+ * queues, priorities, token buckets, circuit breakers, counters, metrics
+ * and the result callbacks; plus the pure helpers they use. The transfers
+ * themselves run on lanes from a backend (lane.h): worker threads
+ * (thread.c) or, in sukid, proxies for threads in the delivery agent
+ * (proxy.c).
  *
  * Why threads: libcurl 7.88 waits blocking, even in the multi interface,
  * for the SMTP server's reply to the final "." and the spool transport
  * fsyncs files; on the caller's loop one slow server froze the whole
  * daemon. Each lane has its own event_base and multi handle; messages go
  * to it and come back over mutex-protected lists and eventfds (see
- * dispatch_thread.h).
+ * lane.h).
  *
  * Split: the front decides what starts when and hands a message to a lane
  * only when its transport has a free slot (max_connections), a token (rate)
@@ -20,8 +22,8 @@
  * overtakes whatever has not started.
  *
  * In sukid the lanes are proxies for lane threads in the delivery agent, a
- * child process (agent.h, suki_dispatch_set_agent), so that transfers in
- * flight outlive a killed sukid; the front does not see the difference.
+ * process of its own (proxy.c, suki_dispatch_set_agent), so that transfers
+ * in flight outlive a killed sukid; the front does not see the difference.
  *
  * Lanes per transport: an SMTP transport gets up to max_connections lanes,
  * started on first use, each running one transfer at a time over its own
@@ -35,7 +37,7 @@
  * Lanes stop when their transport goes away and are joined once they say
  * they have exited; suki_dispatch_free stops and joins them all.
  *
- * Life of a message (struct xfer): send() copies it and puts it on its
+ * Life of a message (struct deliver_xfer): send() copies it and puts it on its
  * transport's queue (one list per priority); pump() takes it off when the
  * limits allow and start() puts it on a lane's outbox; the flush event (a
  * zero timeout on the caller's loop, so nothing leaves during send()) posts
@@ -65,9 +67,8 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "agent.h"
-#include "dispatch.h"
-#include "dispatch_thread.h"
+#include "deliver.h"
+#include "lane.h"
 #include "log.h"
 #include "metrics.h"
 #include "mime.h"
@@ -80,19 +81,19 @@
  * handed to the lane and not back) starts at max_connections and grows by
  * one with each message written, up to this many, so that under load the
  * lane always has work queued while the caller's loop is busy and fsyncs
- * the directory once per chunk (dispatch_thread.c); any failure shrinks it
+ * the directory once per chunk (spool.c); any failure shrinks it
  * back to max_connections, so a broken spool fails as few messages as
  * before the breaker opens. */
 #define SPOOL_WINDOW 256
 #define DEFAULT_COOLDOWN_MS 30000
 #define ADDR_MAX 320
 
-struct transport {
-    TAILQ_ENTRY(transport) link;
+struct deliver_transport {
+    TAILQ_ENTRY(deliver_transport) link;
     struct suki_dispatch *d;
-    char *name;         /* owned */
-    struct tconf *conf; /* current settings (ref) */
-    struct xq q[2];     /* by priority */
+    char *name;                 /* owned */
+    struct deliver_tconf *conf; /* current settings (ref) */
+    struct deliver_xq q[2];     /* by priority */
     size_t queued, in_flight;
     size_t nxfers; /* xfers pointing here, whatever their state */
     struct suki_dispatch_bucket bucket;
@@ -104,27 +105,28 @@ struct transport {
     bool retired;       /* removed by configure, draining */
     bool seen;          /* scratch for configure */
     uint64_t sent, tempfail, permfail;
-    size_t window;       /* spool: the grown window (0: max_connections) */
-    struct lane **lanes; /* owned, started on first use */
+    size_t window; /* spool: the grown window (0: max_connections) */
+    struct deliver_lane **lanes; /* owned, started on first use */
     size_t n_lanes, cap_lanes;
 };
 
 struct suki_dispatch {
     struct event_base *base; /* borrowed */
-    struct hub hub;          /* the lanes' way back */
+    struct deliver_hub hub;  /* the lanes' way back */
     struct event *results;   /* hub.efd readable */
     struct event *flush;     /* zero-timeout: outboxes to the lanes */
     struct event *defer;     /* zero-timeout: local results */
-    TAILQ_HEAD(, transport) transports;
-    TAILQ_HEAD(, lane) dying; /* stopped, to be joined */
-    struct xq deferred;
+    TAILQ_HEAD(, deliver_transport) transports;
+    TAILQ_HEAD(, deliver_lane) dying; /* stopped, to be joined */
+    struct deliver_xq deferred;
     size_t pending, max_pending;
     bool closing;
-    struct suki_agent *agent; /* borrowed or NULL: lanes are threads here */
+    const struct deliver_backend *be; /* where lanes come from */
+    void *be_ctx;
 };
 
 static void kick(struct suki_dispatch *d);
-static void pump(struct transport *t);
+static void pump(struct deliver_transport *t);
 
 /* ------------------------------------------------------------------ */
 /* pure helpers                                                        */
@@ -153,104 +155,6 @@ const char *suki_dispatch_breaker_name(enum suki_breaker_state s)
         return "half-open";
     }
     return "?";
-}
-
-bool suki_dispatch_curl_is_tls(int curl_code)
-{
-    switch ((CURLcode)curl_code) {
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_USE_SSL_FAILED:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_SHUTDOWN_FAILED:
-        return true;
-    default:
-        return false;
-    }
-}
-
-enum suki_dispatch_status suki_dispatch_classify_smtp(int curl_code,
-                                                      int smtp_code,
-                                                      enum suki_smtp_stage st)
-{
-    if (curl_code == CURLE_OK)
-        return SUKI_DISPATCH_SENT;
-    if (smtp_code >= 500 && smtp_code <= 599) {
-        switch (st) {
-        case SUKI_SMTP_MAIL:
-        case SUKI_SMTP_RCPT:
-        case SUKI_SMTP_DATA:
-        case SUKI_SMTP_EOD:
-            return SUKI_DISPATCH_PERMFAIL;
-        default:
-            break;
-        }
-    }
-    return SUKI_DISPATCH_TEMPFAIL;
-}
-
-enum suki_dispatch_status suki_dispatch_classify_http(int curl_code,
-                                                      long http_status)
-{
-    if (curl_code != CURLE_OK)
-        return SUKI_DISPATCH_TEMPFAIL;
-    if (http_status >= 200 && http_status <= 299)
-        return SUKI_DISPATCH_SENT;
-    if (http_status == 408 || http_status == 429)
-        return SUKI_DISPATCH_TEMPFAIL;
-    if (http_status >= 400 && http_status <= 499)
-        return SUKI_DISPATCH_PERMFAIL;
-    return SUKI_DISPATCH_TEMPFAIL;
-}
-
-int suki_dispatch_parse_retry_after(const char *value, int64_t now_ms,
-                                    int64_t *out_ms)
-{
-    char buf[96];
-    const char *p;
-    size_t n;
-    bool digits = true;
-
-    if (!value)
-        return -EINVAL;
-    while (*value == ' ' || *value == '\t')
-        value++;
-    n = strlen(value);
-    while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t' ||
-                     value[n - 1] == '\r' || value[n - 1] == '\n'))
-        n--;
-    if (n == 0 || n >= sizeof(buf))
-        return -EINVAL;
-    memcpy(buf, value, n);
-    buf[n] = '\0';
-    for (p = buf; *p; p++)
-        if (*p < '0' || *p > '9')
-            digits = false;
-    if (digits) {
-        int64_t s;
-        /* cap at a year: a larger delay is a server bug, not a plan */
-        if (suki_parse_i64(buf, 0, INT64_C(366) * 86400, &s) != 0)
-            return -EINVAL;
-        *out_ms = s * 1000;
-        return 0;
-    }
-    /* HTTP-date in any of the three RFC 9110 forms; curl_getdate parses
-     * them all (and a few more lenient ones). */
-    time_t t = curl_getdate(buf, NULL);
-    if (t == (time_t)-1)
-        return -EINVAL;
-    int64_t ms = (int64_t)t * 1000 - now_ms;
-    *out_ms = ms > 0 ? ms : 0;
-    return 0;
 }
 
 static double bucket_burst(double rate)
@@ -357,61 +261,6 @@ bool suki_dispatch_addr_ok(const char *addr, bool allow_empty, const char **why)
     return true;
 }
 
-static bool spool_char_ok(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' ||
-           c == '+' || c == '=' || c == '-';
-}
-
-int suki_dispatch_spool_name(const char *message_id, char *buf, size_t len)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *p, *end;
-    size_t o = 0;
-    size_t n;
-    uint64_t h = UINT64_C(14695981039346656037);
-    char tail[24];
-
-    if (!message_id)
-        return -EINVAL;
-    n = strlen(message_id);
-    p = (const unsigned char *)message_id;
-    if (n >= 2 && p[0] == '<' && p[n - 1] == '>') {
-        p++;
-        n -= 2;
-    }
-    if (n == 0)
-        return -EINVAL;
-    end = p + n;
-    for (const unsigned char *q = p; q < end; q++) {
-        h ^= *q;
-        h *= UINT64_C(1099511628211);
-    }
-    /* 160 encoded bytes + "-" + 16 hex + ".eml" < 256 */
-    for (; p < end && o < 160; p++) {
-        if (spool_char_ok(*p) && !(o == 0 && *p == '.')) {
-            if (o + 1 >= len)
-                return -ENOSPC;
-            buf[o++] = (char)*p;
-        } else {
-            if (o + 3 >= len)
-                return -ENOSPC;
-            buf[o++] = '%';
-            buf[o++] = hex[*p >> 4];
-            buf[o++] = hex[*p & 15];
-        }
-    }
-    if (p < end)
-        snprintf(tail, sizeof(tail), "-%016llx.eml", (unsigned long long)h);
-    else
-        snprintf(tail, sizeof(tail), ".eml");
-    n = strlen(tail);
-    if (o + n + 1 > len)
-        return -ENOSPC;
-    memcpy(buf + o, tail, n + 1);
-    return 0;
-}
 /* ------------------------------------------------------------------ */
 /* settings snapshots                                                  */
 
@@ -420,26 +269,10 @@ static char *dup_or_null(const char *s)
     return s ? suki_strdup(s) : NULL;
 }
 
-static struct tconf *tconf_ref(struct tconf *c)
+static struct deliver_tconf *tconf_ref(struct deliver_tconf *c)
 {
     c->refs++;
     return c;
-}
-
-void suki_dispatch_tconf_unref(struct tconf *c)
-{
-    if (!c || --c->refs > 0)
-        return;
-    if (c->agent)
-        suki_agent_conf_gone(c->agent, c);
-    free(c->name);
-    free(c->url);
-    free(c->spool_dir);
-    free(c->username);
-    free(c->password);
-    free(c->ca_file);
-    curl_slist_free_all(c->headers);
-    free(c);
 }
 
 static bool header_part_ok(const char *s, bool is_name)
@@ -466,9 +299,9 @@ static struct curl_slist *slist_add(struct curl_slist *l, const char *s)
 }
 
 /* Returns a snapshot (refs = 1) or NULL when src is unusable. */
-static struct tconf *tconf_new(const struct suki_transport_conf *src)
+static struct deliver_tconf *tconf_new(const struct suki_transport_conf *src)
 {
-    struct tconf *c;
+    struct deliver_tconf *c;
     bool have_ct = false;
 
     if (!src->name || !*src->name)
@@ -490,7 +323,7 @@ static struct tconf *tconf_new(const struct suki_transport_conf *src)
     else if (src->url && strncmp(src->url, "spool://", 8) == 0)
         c->spool_dir = suki_strdup(src->url + 8);
     if (c->kind == SUKI_TRANSPORT_SPOOL && (!c->spool_dir || !*c->spool_dir)) {
-        suki_dispatch_tconf_unref(c);
+        deliver_tconf_unref(c);
         return NULL;
     }
     c->starttls = src->starttls;
@@ -530,16 +363,16 @@ static struct tconf *tconf_new(const struct suki_transport_conf *src)
 
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct transport *t = arg;
+    struct deliver_transport *t = arg;
     (void)fd;
     (void)what;
     kick(t->d);
 }
 
-static struct transport *transport_find(const struct suki_dispatch *d,
-                                        const char *name)
+static struct deliver_transport *transport_find(const struct suki_dispatch *d,
+                                                const char *name)
 {
-    struct transport *t;
+    struct deliver_transport *t;
     TAILQ_FOREACH(t, &d->transports, link)
     {
         if (strcmp(t->name, name) == 0)
@@ -548,16 +381,17 @@ static struct transport *transport_find(const struct suki_dispatch *d,
     return NULL;
 }
 
-static void set_breaker_metric(struct transport *t)
+static void set_breaker_metric(struct deliver_transport *t)
 {
     struct suki_channel_metrics *m = suki_metrics_channel(t->name);
     if (m)
         m->breaker_open = t->breaker != SUKI_BREAKER_CLOSED;
 }
 
-static struct transport *transport_new(struct suki_dispatch *d, struct tconf *c)
+static struct deliver_transport *transport_new(struct suki_dispatch *d,
+                                               struct deliver_tconf *c)
 {
-    struct transport *t = suki_calloc(1, sizeof(*t));
+    struct deliver_transport *t = suki_calloc(1, sizeof(*t));
 
     t->d = d;
     t->name = suki_strdup(c->name);
@@ -578,23 +412,23 @@ static struct transport *transport_new(struct suki_dispatch *d, struct tconf *c)
 
 /* Free t; its lanes (idle: nothing refers to t) are told to stop and wait
  * on the dying list to be joined. */
-static void transport_free(struct transport *t)
+static void transport_free(struct deliver_transport *t)
 {
     struct suki_dispatch *d = t->d;
 
     for (size_t i = 0; i < t->n_lanes; i++) {
         TAILQ_INSERT_TAIL(&d->dying, t->lanes[i], link);
-        suki_dispatch_lane_stop(t->lanes[i], false);
+        t->lanes[i]->be->stop(t->lanes[i], false);
     }
     free(t->lanes);
     TAILQ_REMOVE(&d->transports, t, link);
     event_free(t->wake);
-    suki_dispatch_tconf_unref(t->conf);
+    deliver_tconf_unref(t->conf);
     free(t->name);
     free(t);
 }
 
-static void breaker_open(struct transport *t, const char *reply)
+static void breaker_open(struct deliver_transport *t, const char *reply)
 {
     char dur[32];
 
@@ -608,7 +442,7 @@ static void breaker_open(struct transport *t, const char *reply)
 }
 
 /* Breaker and counters for a finished (not cancelled, not local) xfer. */
-static void account(struct transport *t, const struct xfer *x,
+static void account(struct deliver_transport *t, const struct deliver_xfer *x,
                     enum suki_dispatch_status st, const char *reply)
 {
     if (st != SUKI_DISPATCH_SENT)
@@ -644,11 +478,12 @@ static void account(struct transport *t, const struct xfer *x,
 /* The lane x should run on: for SMTP the first idle one (starting a new one
  * while fewer than max_connections exist), else the transport's only lane.
  * NULL with err filled when no thread could be started. */
-static struct lane *lane_for(struct transport *t, struct suki_err *err)
+static struct deliver_lane *lane_for(struct deliver_transport *t,
+                                     struct suki_err *err)
 {
-    const struct tconf *c = t->conf;
+    const struct deliver_tconf *c = t->conf;
     size_t want = 1, best = SIZE_MAX;
-    struct lane *l;
+    struct deliver_lane *l;
 
     if (c->kind == SUKI_TRANSPORT_SMTP) {
         want = (size_t)c->max_connections;
@@ -664,8 +499,7 @@ static struct lane *lane_for(struct transport *t, struct suki_err *err)
     /* every SMTP lane is busy: only after a reload lowered the limit */
     if (t->n_lanes >= want && best != SIZE_MAX)
         return t->lanes[best];
-    l = t->d->agent ? suki_agent_lane_new(t->d->agent, &t->d->hub, err)
-                    : suki_dispatch_lane_new(&t->d->hub, err);
+    l = t->d->be->lane_new(t->d->be_ctx, &t->d->hub, err);
     if (!l)
         return best != SIZE_MAX ? t->lanes[best] : NULL;
     if (t->n_lanes == t->cap_lanes) {
@@ -679,13 +513,13 @@ static struct lane *lane_for(struct transport *t, struct suki_err *err)
 /* Join the stopped lanes that have exited (they do not wait). */
 static void reap(struct suki_dispatch *d)
 {
-    struct lane *l, *next;
+    struct deliver_lane *l, *next;
 
     for (l = TAILQ_FIRST(&d->dying); l; l = next) {
         next = TAILQ_NEXT(l, link);
-        if (suki_dispatch_lane_exited(l)) {
+        if (l->be->exited(l)) {
             TAILQ_REMOVE(&d->dying, l, link);
-            suki_dispatch_lane_join(l);
+            l->be->join(l);
         }
     }
 }
@@ -693,36 +527,18 @@ static void reap(struct suki_dispatch *d)
 /* ------------------------------------------------------------------ */
 /* xfer lifetime                                                       */
 
-void suki_dispatch_xfer_clear(struct xfer *x)
-{
-    free(x->message_id);
-    free(x->from);
-    for (size_t i = 0; i < x->n_rcpt; i++) {
-        free(x->rcpt[i]);
-        if (x->rcpt_reply)
-            free(x->rcpt_reply[i]);
-    }
-    free(x->rcpt);
-    free(x->rcpt_reply);
-    free(x->rcpt_code);
-    curl_slist_free_all(x->rcpt_list);
-    free(x->body);
-    free(x->sent_marker);
-    free(x->res_reply);
-}
-
-static void xfer_free(struct xfer *x)
+static void xfer_free(struct deliver_xfer *x)
 {
     x->t->nxfers--;
     suki_dispatch_gate_unref(x->gate);
-    suki_dispatch_tconf_unref(x->conf);
-    suki_dispatch_xfer_clear(x);
+    deliver_tconf_unref(x->conf);
+    deliver_xfer_clear(x);
     free(x);
 }
 
 /* Build per-recipient entries in rc (caller-provided, n_rcpt long) from the
  * trace, fix up the overall status, and point r at them. */
-static void smtp_rcpts(struct xfer *x, struct suki_dispatch_result *r,
+static void smtp_rcpts(struct deliver_xfer *x, struct suki_dispatch_result *r,
                        struct suki_dispatch_rcpt *rc)
 {
     size_t failed = 0;
@@ -769,9 +585,9 @@ static void smtp_rcpts(struct xfer *x, struct suki_dispatch_result *r,
  * outcome (res_*) is set. Bookkeeping first, then the callback, then free;
  * t is not touched after the callback except through xfer_free's nxfers--
  * (t cannot go away while nxfers > 0). */
-static void complete(struct xfer *x)
+static void complete(struct deliver_xfer *x)
 {
-    struct transport *t = x->t;
+    struct deliver_transport *t = x->t;
     struct suki_dispatch *d = t->d;
     struct suki_dispatch_result r;
     struct suki_dispatch_rcpt *rc = NULL;
@@ -814,7 +630,7 @@ static void complete(struct xfer *x)
     free(rc);
 }
 
-static void set_result(struct xfer *x, enum suki_dispatch_status st,
+static void set_result(struct deliver_xfer *x, enum suki_dispatch_status st,
                        const char *reply, bool cancelled)
 {
     x->res_status = st;
@@ -825,15 +641,16 @@ static void set_result(struct xfer *x, enum suki_dispatch_status st,
 }
 
 /* Report a result decided on the caller's thread now. */
-static void complete_simple(struct xfer *x, enum suki_dispatch_status st,
-                            const char *reply, bool cancelled)
+static void complete_simple(struct deliver_xfer *x,
+                            enum suki_dispatch_status st, const char *reply,
+                            bool cancelled)
 {
     set_result(x, st, reply, cancelled);
     complete(x);
 }
 
 /* Finish x later from the loop with a locally decided result. */
-static void defer_local(struct xfer *x, enum suki_dispatch_status st,
+static void defer_local(struct deliver_xfer *x, enum suki_dispatch_status st,
                         const char *reply)
 {
     struct suki_dispatch *d = x->t->d;
@@ -848,8 +665,8 @@ static void defer_local(struct xfer *x, enum suki_dispatch_status st,
 static void defer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct suki_dispatch *d = arg;
-    struct xq batch;
-    struct xfer *x;
+    struct deliver_xq batch;
+    struct deliver_xfer *x;
 
     (void)fd;
     (void)what;
@@ -868,14 +685,14 @@ static void defer_cb(evutil_socket_t fd, short what, void *arg)
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct suki_dispatch *d = arg;
-    struct transport *t;
+    struct deliver_transport *t;
 
     (void)fd;
     (void)what;
     TAILQ_FOREACH(t, &d->transports, link)
     {
         for (size_t i = 0; i < t->n_lanes; i++)
-            suki_dispatch_lane_post(t->lanes[i], &t->lanes[i]->outbox);
+            t->lanes[i]->be->post(t->lanes[i], &t->lanes[i]->outbox);
     }
 }
 
@@ -885,11 +702,11 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 static void results_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct suki_dispatch *d = arg;
-    struct xq batch;
-    struct xfer *x;
+    struct deliver_xq batch;
+    struct deliver_xfer *x;
 
     (void)what;
-    suki_dispatch_efd_drain(fd);
+    deliver_efd_drain(fd);
     TAILQ_INIT(&batch);
     pthread_mutex_lock(&d->hub.mu);
     TAILQ_CONCAT(&batch, &d->hub.done, link);
@@ -905,16 +722,16 @@ static void results_cb(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------ */
 /* starting transfers                                                  */
 
-static void start(struct transport *t, struct xfer *x)
+static void start(struct deliver_transport *t, struct deliver_xfer *x)
 {
     struct suki_dispatch *d = t->d;
     struct suki_err err = {{0}};
-    struct lane *l;
+    struct deliver_lane *l;
 
     t->queued--;
     t->in_flight++;
     x->in_slot = true;
-    suki_dispatch_tconf_unref(x->conf);
+    deliver_tconf_unref(x->conf);
     x->conf = tconf_ref(t->conf);
     l = lane_for(t, &err);
     if (!l) {
@@ -930,7 +747,7 @@ static void start(struct transport *t, struct xfer *x)
 
 /* Messages t may have started and not back: max_connections, or the
  * spool window once it has grown past that. */
-static size_t slots(const struct transport *t)
+static size_t slots(const struct deliver_transport *t)
 {
     size_t n = (size_t)t->conf->max_connections;
 
@@ -940,7 +757,7 @@ static size_t slots(const struct transport *t)
 }
 
 /* Start what t's limits allow. Never calls a callback. */
-static void pump(struct transport *t)
+static void pump(struct deliver_transport *t)
 {
     int64_t now;
 
@@ -955,7 +772,7 @@ static void pump(struct transport *t)
         t->breaker = SUKI_BREAKER_HALF_OPEN;
     }
     while (t->queued > 0 && t->in_flight < slots(t)) {
-        struct xfer *x;
+        struct deliver_xfer *x;
         int q = TAILQ_EMPTY(&t->q[0]) ? 1 : 0;
         x = TAILQ_FIRST(&t->q[q]);
         if (x->gate && now >= x->gate->open_until_ms) {
@@ -985,7 +802,7 @@ static void pump(struct transport *t)
 
 static void kick(struct suki_dispatch *d)
 {
-    struct transport *t, *next;
+    struct deliver_transport *t, *next;
 
     TAILQ_FOREACH(t, &d->transports, link)
     {
@@ -1017,6 +834,7 @@ struct suki_dispatch *suki_dispatch_new(struct event_base *base,
     }
     d = suki_calloc(1, sizeof(*d));
     d->base = base;
+    d->be = &deliver_threads;
     d->max_pending = DEFAULT_MAX_PENDING;
     TAILQ_INIT(&d->transports);
     TAILQ_INIT(&d->dying);
@@ -1060,17 +878,19 @@ fail:
     return NULL;
 }
 
-void suki_dispatch_set_agent(struct suki_dispatch *d, struct suki_agent *a)
+void deliver_front_set_backend(struct suki_dispatch *d,
+                               const struct deliver_backend *be, void *ctx)
 {
-    d->agent = a;
+    d->be = be;
+    d->be_ctx = ctx;
 }
 
 void suki_dispatch_free(struct suki_dispatch *d)
 {
-    struct transport *t;
-    struct xfer *x;
-    struct lane *l;
-    struct xq back;
+    struct deliver_transport *t;
+    struct deliver_xfer *x;
+    struct deliver_lane *l;
+    struct deliver_xq back;
 
     if (!d)
         return;
@@ -1108,21 +928,21 @@ void suki_dispatch_free(struct suki_dispatch *d)
     TAILQ_FOREACH(t, &d->transports, link)
     {
         for (size_t i = 0; i < t->n_lanes; i++)
-            suki_dispatch_lane_stop(t->lanes[i], true);
+            t->lanes[i]->be->stop(t->lanes[i], true);
     }
     TAILQ_FOREACH(l, &d->dying, link)
     {
-        suki_dispatch_lane_stop(l, true);
+        l->be->stop(l, true);
     }
     TAILQ_FOREACH(t, &d->transports, link)
     {
         for (size_t i = 0; i < t->n_lanes; i++)
-            suki_dispatch_lane_join(t->lanes[i]);
+            t->lanes[i]->be->join(t->lanes[i]);
         t->n_lanes = 0;
     }
     while ((l = TAILQ_FIRST(&d->dying)) != NULL) {
         TAILQ_REMOVE(&d->dying, l, link);
-        suki_dispatch_lane_join(l);
+        l->be->join(l);
     }
     /* what the lanes gave back: finished with their outcome, the rest
      * cancelled; the lanes are gone */
@@ -1152,8 +972,8 @@ int suki_dispatch_configure(struct suki_dispatch *d,
                             const struct suki_transport_conf *transports,
                             size_t n)
 {
-    struct tconf **c;
-    struct transport *t;
+    struct deliver_tconf **c;
+    struct deliver_transport *t;
 
     if (n > 0 && !transports)
         return -EINVAL;
@@ -1169,10 +989,12 @@ int suki_dispatch_configure(struct suki_dispatch *d,
         c[i] = tconf_new(&transports[i]);
         if (!c[i]) {
             for (size_t j = 0; j < i; j++)
-                suki_dispatch_tconf_unref(c[j]);
+                deliver_tconf_unref(c[j]);
             free(c);
             return -EINVAL;
         }
+        c[i]->be = d->be;
+        c[i]->be_ctx = d->be_ctx;
     }
     TAILQ_FOREACH(t, &d->transports, link)
     {
@@ -1181,7 +1003,7 @@ int suki_dispatch_configure(struct suki_dispatch *d,
     for (size_t i = 0; i < n; i++) {
         t = transport_find(d, c[i]->name);
         if (t) {
-            suki_dispatch_tconf_unref(t->conf);
+            deliver_tconf_unref(t->conf);
             t->conf = c[i];
             t->retired = false;
             suki_dispatch_bucket_set_rate(&t->bucket, c[i]->rate,
@@ -1240,8 +1062,8 @@ void suki_dispatch_gate_unref(struct suki_dispatch_gate *g)
 int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
                        suki_dispatch_cb cb, void *arg)
 {
-    struct transport *t;
-    struct xfer *x;
+    struct deliver_transport *t;
+    struct deliver_xfer *x;
     const char *why = NULL, *bad_addr = NULL;
     char name[SUKI_DISPATCH_NAME_MAX];
 
@@ -1310,8 +1132,7 @@ int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
     d->pending++;
     if (bad_addr) {
         char clean[96], *msg;
-        suki_dispatch_copy_clean(clean, sizeof(clean), bad_addr,
-                                 strlen(bad_addr));
+        deliver_copy_clean(clean, sizeof(clean), bad_addr, strlen(bad_addr));
         msg = suki_asprintf("refused envelope address \"%s\": %s (not sent)",
                             clean, why);
         defer_local(x, SUKI_DISPATCH_PERMFAIL, msg);
@@ -1344,7 +1165,7 @@ int suki_dispatch_transport_state(const struct suki_dispatch *d,
                                   const char *name,
                                   struct suki_dispatch_tstate *out)
 {
-    const struct transport *t;
+    const struct deliver_transport *t;
 
     if (!d || !name || !out)
         return -EINVAL;

@@ -1,5 +1,7 @@
-/* dispatch.h - message delivery over SMTP, HTTP webhooks and a spool
- * directory with the libcurl multi-socket interface.
+/* deliver.h - message delivery over SMTP, HTTP webhooks and a spool
+ * directory with the libcurl multi-socket interface: the one header of
+ * daemon/deliver/ for the rest of the daemon (the dispatcher, and the
+ * delivery agent it can run its transfers in).
  *
  * The dispatcher delivers one message and classifies the outcome; the caller
  * does the bookkeeping (recording sent messages, retry schedules,
@@ -25,12 +27,13 @@
  * suki_dispatch_free(), see there). A callback may call suki_dispatch_send(),
  * suki_dispatch_configure() and the query functions, but must not call
  * suki_dispatch_free(). */
-#ifndef SUKI_DISPATCH_H
-#define SUKI_DISPATCH_H
+#ifndef SUKI_DELIVER_H
+#define SUKI_DELIVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "conf.h"
 #include "util.h"
@@ -157,10 +160,60 @@ struct suki_dispatch_tstate {
 struct suki_dispatch *suki_dispatch_new(struct event_base *base,
                                         struct suki_err *err);
 
-/* Run the transfers in delivery agent a (agent.h; borrowed, must outlive
- * d) instead of threads of this process. Call before the first message. */
+/* ---- the delivery agent ----
+ *
+ * A process of its own (sukid-agent) that runs the dispatcher's transfers,
+ * and finishes them when sukid dies.
+ *
+ * Why a process: a message whose final "." the server has taken, but whose
+ * "250" has not reached sukid's bookkeeping yet, is in doubt. If sukid is
+ * killed then, the next runner cannot tell it went out and sends it again.
+ * The agent owns the connections: when sukid dies (kill -9, a crash) it
+ * keeps going until every transfer it holds is over, sets the sent marker
+ * (suki_outmsg.sent_marker) of each message a server took, and only then
+ * exits. The next runner finds the marker and does not send again. This is
+ * Postfix's split between qmgr and its smtp(8) delivery agents.
+ *
+ * The front (queues, buckets, breakers, callbacks) stays in sukid; its
+ * lanes are proxies whose transfers run on real lane threads in the agent.
+ * The agent is sukid's own binary executed afresh (it inherits no heap),
+ * and talks to sukid over a socketpair (wire.h).
+ *
+ * If the agent dies while sukid lives, its transfers come back TEMPFAIL
+ * (they may have gone out: at-least-once, as before) and sukid starts a new
+ * agent. Everything here runs on sukid's loop. */
 struct suki_agent;
+
+/* Start the agent. *confp (borrowed, read at each start and reload) gives
+ * the Redis settings for the sent markers and the log level; base is
+ * sukid's loop. Returns owned, or NULL with err filled. */
+struct suki_agent *suki_agent_new(struct event_base *base,
+                                  struct suki_conf *const *confp,
+                                  struct suki_err *err);
+
+/* Close the channel (the agent exits once it holds nothing) and wait up to
+ * wait_ms for it; call after suki_dispatch_free. Returns 0 when it exited
+ * with status 0, else -1 (logged). NULL is fine. */
+int suki_agent_free(struct suki_agent *a, int64_t wait_ms);
+
+/* sukid reloaded *confp: pass its Redis settings and log level on. */
+void suki_agent_reload(struct suki_agent *a);
+
+/* The agent's pid, or 0 while none runs. */
+pid_t suki_agent_pid(const struct suki_agent *a);
+
+/* Run the transfers in delivery agent a (borrowed, must outlive d)
+ * instead of threads of this process. Call before suki_dispatch_configure
+ * and the first message. */
 void suki_dispatch_set_agent(struct suki_dispatch *d, struct suki_agent *a);
+
+/* The argument by which suki_agent_new starts sukid's binary as the agent:
+ * argv = {"sukid-agent", SUKI_AGENT_ARG, "<channel fd>", NULL}. */
+#define SUKI_AGENT_ARG "--delivery-agent"
+
+/* The agent's main: argv as above (sukid's main hands it over when
+ * argv[1] is SUKI_AGENT_ARG). Returns the exit status. */
+int suki_agent_main(int argc, char **argv);
 
 /* Abort every transfer, stop and join the worker threads, and free d (NULL
  * is fine). Each message not yet reported gets its callback now: one whose
