@@ -954,6 +954,9 @@ static int h_schedule(struct suki_actions *a, const struct suki_jobspec *spec)
     json_t *root = json_object();
     bool bad = json_object_set_new(root, SUKI_JOB_DUE,
                                    json_integer(spec->due_ms)) != 0;
+    if (a->ev && a->ev->order_ms && a->ev->order_ms != a->ev->at_ms)
+        bad = bad || json_object_set_new(root, SUKI_JOB_ORDER,
+                                         json_integer(a->ev->order_ms)) != 0;
     if (a->ev && !bad) {
         json_t *e = job_event_json(a->ev);
         bad = !e || json_object_set_new(root, SUKI_JOB_EVENT, e) != 0;

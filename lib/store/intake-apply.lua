@@ -1,10 +1,13 @@
 #!lua
 -- Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
--- ms, consumer, lowest and highest entry id of the batch, then one record
--- per entry:
+-- ms, consumer, lowest and highest entry id of the batch, order window ms
+-- (0: no ordering), then one record per entry:
 --   sid 'a[i][U|S][j]' client [jclient] [event_id] [addr] counts (field
 --       value)*nf (key due body | prefix "")*na
---                                     counts: nf and na, two bytes each
+--                                     counts: nf and na, two bytes each,
+--                                     then the event's order time (its
+--                                     at, but not after its arrival;
+--                                     epoch ms) in decimal
 --                                     apply: schedule, or cancel by key
 --                                     prefix, in the job hash
 --                                     P:job:<jclient> (jclient: with 'j',
@@ -30,11 +33,22 @@
 -- later in the batch takes them back out); the per-client event counters
 -- (hash P:client-events, field = client) with one HMGET and one HSET per 500
 -- clients. The shared keys' types are checked once; the profile's when it
--- is written to, the job hash's by its first write (pcall). Returns
--- {applied, duplicate, invalid, poison, earliest due or -1, skipped}.
+-- is written to, the job hash's by its first write (pcall).
+--
+-- Order (docs/ARCHITECTURE.md, "Events out of order"): the event's at
+-- decides, not its arrival. A profile field is written only when at is not
+-- older than the at of the event that last set it (kept in the profile as
+-- 'at:<field>'); a schedule only when at is not older than the last event
+-- that scheduled into or cancelled its subject or its rule for the client
+-- (P:at:<jclient>, field = key prefix, expiring after the order window);
+-- a cancel takes out only jobs whose triggering event is not newer than
+-- it. Returns {applied, duplicate, invalid, poison, earliest due or -1,
+-- skipped, outdated (applied events with a part overruled by a newer
+-- event)}.
 local stream, group = KEYS[1], ARGV[1]
 local P, now, ttl, me = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local jobs, JP = P .. ':jobs', P .. ':job:'
+local ow = tonumber(ARGV[8])
+local jobs, JP, AP = P .. ':jobs', P .. ':job:', P .. ':at:'
 local dead, lasterr, stats = P .. ':dead', P .. ':lasterr', P .. ':stats'
 local supk, evk = P .. ':suppressed', P .. ':client-events'
 local tc = {}
@@ -66,10 +80,43 @@ for _, d in ipairs({'', 'i'}) do
     AOP['a' .. d .. u .. 'j'] = {d ~= '', u, true}
   end
 end
+-- HMGET of any number of fields, 500 per call (unpack's limit), as a
+-- pcall: a wrong-typed key answers an error table and writes nothing.
+local function hmget(k, f)
+  local out = {}
+  for j = 1, #f, 500 do
+    local r = redis.pcall('HMGET', k, unpack(f, j, math.min(j + 499, #f)))
+    if r.err then return r end
+    for x = 1, #r do out[#out + 1] = r[x] end
+  end
+  return out
+end
+local function hset(k, kv)
+  for j = 1, #kv, 1000 do
+    redis.call('HSET', k, unpack(kv, j, math.min(j + 999, #kv)))
+  end
+end
+-- The triggering event's order time in a stored job body: "o" right after
+-- "d" when it is not the event's at ({"d":…,"o":…} / {"d":…,"e":{"t":…,
+-- "a":at,…}}); nil for a body without an event (cancelled as before).
+local function body_at(body)
+  local o = string.match(body, '^{"d":%-?%d+,"o":(%-?%d+)')
+  if o then return tonumber(o) end
+  return tonumber(string.match(body, '"e":{"t":"[^"]*","a":(%-?%d+)'))
+end
+-- Marker k (a key prefix) moves up to this event's at (am: the markers
+-- read, mk: the field/value pairs to write).
+local function raise(am, mk, k, at, ats)
+  if am and k ~= '' and at > (am[k] or at - 1) then
+    am[k] = at
+    mk[#mk + 1] = k
+    mk[#mk + 1] = ats
+  end
+end
 local cnt = {0, 0, 0, 0}
-local stale, earliest = 0, -1
+local stale, earliest, outdated = 0, -1, 0
 local acked, pz, evc, evn = {}, {}, {}, {}
-local i = 8
+local i = 9
 while i <= #ARGV do
   local sid, op = ARGV[i], ARGV[i + 1]
   i = i + 2
@@ -84,8 +131,11 @@ while i <= #ARGV do
     if f[3] then jc = ARGV[i]; i = i + 1 end
     if f[1] then eid = ARGV[i]; i = i + 1 end
     if sup ~= '' then addr = ARGV[i]; i = i + 1 end
-    local c1, c2, c3, c4 = string.byte(ARGV[i], 1, 4)
+    local cs = ARGV[i]
+    local c1, c2, c3, c4 = string.byte(cs, 1, 4)
     local nf, na = c1 * 256 + c2, c3 * 256 + c4
+    local ats = string.sub(cs, 5)
+    local at = tonumber(ats) or 0
     local fs = i + 1
     local as = fs + 2 * nf
     i = as
@@ -105,56 +155,146 @@ while i <= #ARGV do
         local t = kt(ck)
         if t ~= 'none' and t ~= 'hash' then bad = ck end
       end
-      local b, hk = as, nil
-      if not bad and na > 0 then
-        if ARGV[b + 1] ~= '' then
-          r = redis.pcall('HSET', jh, ARGV[b], ARGV[b + 2])
-          if type(r) == 'number' then pz[ARGV[b]] = ARGV[b + 1] end
-          b = b + 3
-          na = na - 1
-        else
-          r = redis.pcall('HKEYS', jh)
-          hk = r
+      -- What newer events already decided: pm[k] is the at of profile
+      -- field k's last writer (psup: of the consent), am[prefix] of the
+      -- last schedule into / cancel of that prefix; sk[a]: action a is a
+      -- schedule older than its subject's or rule's last event.
+      local pm, psup, am, ak, sk = nil, nil, nil, nil, {}
+      if ow > 0 and not bad and (nf > 0 or (sup ~= '' and addr == '')) then
+        local q = {}
+        for k = 0, nf - 1 do q[#q + 1] = 'at:' .. ARGV[fs + 2 * k] end
+        if sup ~= '' and addr == '' then q[#q + 1] = 'at:consent' end
+        r = hmget(ck, q)
+        if r.err then bad = ck else
+          pm = {}
+          for k = 1, nf do pm[k] = tonumber(r[k]) end
+          if sup ~= '' and addr == '' then psup = tonumber(r[nf + 1]) end
         end
-        if type(r) == 'table' and r.err then bad = jh end
+      end
+      if ow > 0 and not bad and na > 0 then
+        ak = AP .. jc
+        local q, b = {}, as
+        for a = 1, na do
+          if ARGV[b + 1] ~= '' then
+            q[#q + 1] = string.match(ARGV[b], '^[^:]*:[^:]*:[^:]*:') or ''
+            q[#q + 1] = string.match(ARGV[b], '^[^:]*:[^:]*:') or ''
+            b = b + 3
+          else
+            q[#q + 1] = ARGV[b]
+            b = b + 2
+          end
+        end
+        r = hmget(ak, q)
+        if r.err then bad = ak else
+          am = {}
+          for k = 1, #q do
+            local v = tonumber(r[k])
+            if v and (not am[q[k]] or v > am[q[k]]) then am[q[k]] = v end
+          end
+          b = as
+          for a = 1, na do
+            if ARGV[b + 1] ~= '' then
+              local sp = string.match(ARGV[b], '^[^:]*:[^:]*:[^:]*:') or ''
+              local rp = string.match(ARGV[b], '^[^:]*:[^:]*:') or ''
+              sk[a] = at < (am[sp] or at) or at < (am[rp] or at)
+              b = b + 3
+            else
+              b = b + 2
+            end
+          end
+        end
+      end
+      -- The job hash's type is probed by the first write (or read) of it;
+      -- pa: the schedule that write already made.
+      local b, hk, pa = as, nil, 0
+      if not bad and na > 0 then
+        local a = 1
+        while a <= na and sk[a] do
+          b = b + 3
+          a = a + 1
+        end
+        if a <= na then
+          if ARGV[b + 1] ~= '' then
+            r = redis.pcall('HSET', jh, ARGV[b], ARGV[b + 2])
+            pa = a
+          else
+            r = redis.pcall(am and 'HGETALL' or 'HKEYS', jh)
+            hk = r
+          end
+          if type(r) == 'table' and r.err then bad = jh end
+        end
       end
       if bad then
         redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad .. ' is a ' .. redis.call('TYPE', bad).ok)
       else
+        local drop, mk = false, {}
         acked[#acked + 1] = sid
         if eid ~= '' then
           redis.call('SET', P .. ':seen:' .. eid, sid, 'PX', ttl)
         end
         if nf > 0 then
-          redis.call('HSET', ck, 'updated', now, unpack(ARGV, fs, fs + 2 * nf - 1))
+          local kv = {'updated', now}
+          for k = 0, nf - 1 do
+            if pm and at < (pm[k + 1] or at) then
+              drop = true
+            else
+              kv[#kv + 1] = ARGV[fs + 2 * k]
+              kv[#kv + 1] = ARGV[fs + 2 * k + 1]
+              if pm then
+                kv[#kv + 1] = 'at:' .. ARGV[fs + 2 * k]
+                kv[#kv + 1] = ats
+              end
+            end
+          end
+          if #kv > 2 then hset(ck, kv) end
         end
-        if sup ~= '' then
+        if sup ~= '' and psup and at < psup then
+          drop = true
+        elseif sup ~= '' then
           if addr == '' then addr = redis.call('HGET', ck, 'email') or '' end
           if addr ~= '' then
             if sup == 'U' then redis.call('SADD', supk, string.lower(addr))
             else redis.call('SREM', supk, string.lower(addr)) end
           end
         end
+        b = as
         for a = 1, na do
           local key, due = ARGV[b], ARGV[b + 1]
           if due ~= '' then
-            redis.call('HSET', jh, key, ARGV[b + 2])
-            pz[key] = due
+            if sk[a] then
+              drop = true
+            else
+              if a ~= pa then redis.call('HSET', jh, key, ARGV[b + 2]) end
+              pz[key] = due
+              raise(am, mk, string.match(key, '^[^:]*:[^:]*:[^:]*:') or '', at, ats)
+            end
             b = b + 3
           else
             b = b + 2
-            local keys = hk or redis.call('HKEYS', jh)
+            local keys = hk or redis.call(am and 'HGETALL' or 'HKEYS', jh)
             hk = nil
-            local n = #key
-            for _, m in ipairs(keys) do
+            local n, st = #key, am and 2 or 1
+            for x = 1, #keys, st do
+              local m = keys[x]
               if string.sub(m, 1, n) == key then
-                redis.call('ZREM', jobs, m)
-                redis.call('HDEL', jh, m)
-                pz[m] = nil
+                local ja = am and body_at(keys[x + 1])
+                if ja and ja > at then
+                  drop = true -- triggered by a newer event: it stays
+                else
+                  redis.call('ZREM', jobs, m)
+                  redis.call('HDEL', jh, m)
+                  pz[m] = nil
+                end
               end
             end
+            raise(am, mk, key, at, ats)
           end
         end
+        if #mk > 0 then
+          hset(ak, mk)
+          redis.call('PEXPIRE', ak, ow)
+        end
+        if drop then outdated = outdated + 1 end
         if not evc[client] then evn[#evn + 1] = client end
         evc[client] = (evc[client] or 0) + 1
         cnt[1] = cnt[1] + 1
@@ -222,4 +362,7 @@ local names = {'events_applied', 'events_duplicate', 'events_invalid',
 for j = 1, 4 do
   if cnt[j] > 0 then redis.call('HINCRBY', stats, names[j], cnt[j]) end
 end
-return {cnt[1], cnt[2], cnt[3], cnt[4], earliest, stale}
+if outdated > 0 then
+  redis.call('HINCRBY', stats, 'events_outdated', outdated)
+end
+return {cnt[1], cnt[2], cnt[3], cnt[4], earliest, stale, outdated}
