@@ -40,7 +40,7 @@
 -- older than the at of the event that last set it (kept in the profile as
 -- 'at:<field>'); a schedule only when at is not older than the last event
 -- that scheduled into or cancelled its subject or its rule for the client
--- (P:at:<jclient>, field = key prefix, expiring after the order window);
+-- (P:at:<key prefix>, expiring after the order window);
 -- a cancel takes out only jobs whose triggering event is not newer than
 -- it. Returns {applied, duplicate, invalid, poison, earliest due or -1,
 -- skipped, outdated (applied events with a part overruled by a newer
@@ -104,13 +104,63 @@ local function body_at(body)
   if o then return tonumber(o) end
   return tonumber(string.match(body, '"e":{"t":"[^"]*","a":(%-?%d+)'))
 end
--- Marker k (a key prefix) moves up to this event's at (am: the markers
--- read, mk: the field/value pairs to write).
-local function raise(am, mk, k, at, ats)
-  if am and k ~= '' and at > (am[k] or at - 1) then
-    am[k] = at
-    mk[#mk + 1] = k
-    mk[#mk + 1] = ats
+-- Job-key prefix k -> order time of the newest event that scheduled into
+-- or cancelled it (P:at:<k>): every marker the batch may need is read with
+-- one MGET per 500 up front (a key of another type reads as none); AD
+-- holds the ones to write, each with one SET PX at the end.
+local AM, AD = {}, {}
+local function sprefix(key) return string.match(key, '^[^:]*:[^:]*:[^:]*:') or '' end
+local function rprefix(key) return string.match(key, '^[^:]*:[^:]*:') or '' end
+if ow > 0 then
+  local q, qs = {}, {}
+  local function need(k)
+    if k ~= '' and not qs[k] then qs[k] = true; q[#q + 1] = k end
+  end
+  local j = 9
+  while j <= #ARGV do
+    local op = ARGV[j + 1]
+    j = j + 2
+    if op == 'e' then
+      j = j + 1
+    elseif AOP[op] then
+      local f = AOP[op]
+      j = j + 1
+      if f[3] then j = j + 1 end
+      if f[1] then j = j + 1 end
+      if f[2] ~= '' then j = j + 1 end
+      local c1, c2, c3, c4 = string.byte(ARGV[j], 1, 4)
+      local na = c3 * 256 + c4
+      j = j + 1 + 2 * (c1 * 256 + c2)
+      for a = 1, na do
+        if ARGV[j + 1] ~= '' then
+          need(sprefix(ARGV[j]))
+          need(rprefix(ARGV[j]))
+          j = j + 3
+        else
+          need(ARGV[j])
+          j = j + 2
+        end
+      end
+    elseif op ~= 'k' then
+      j = j + 4 + 2 * tonumber(ARGV[j + 3])
+    end
+  end
+  for j = 1, #q, 500 do
+    local e = math.min(j + 499, #q)
+    local ks = {}
+    for k = j, e do ks[#ks + 1] = AP .. q[k] end
+    local r = redis.call('MGET', unpack(ks))
+    for k = j, e do
+      local v = tonumber(r[k - j + 1])
+      if v then AM[q[k]] = v end
+    end
+  end
+end
+-- Marker k moves up to this event's order time.
+local function raise(k, at, ats)
+  if ow > 0 and k ~= '' and at > (AM[k] or at - 1) then
+    AM[k] = at
+    AD[k] = ats
   end
 end
 local cnt = {0, 0, 0, 0}
@@ -155,11 +205,11 @@ while i <= #ARGV do
         local t = kt(ck)
         if t ~= 'none' and t ~= 'hash' then bad = ck end
       end
-      -- What newer events already decided: pm[k] is the at of profile
-      -- field k's last writer (psup: of the consent), am[prefix] of the
-      -- last schedule into / cancel of that prefix; sk[a]: action a is a
-      -- schedule older than its subject's or rule's last event.
-      local pm, psup, am, ak, sk = nil, nil, nil, nil, {}
+      -- What newer events already decided: pm[k] is the order time of
+      -- profile field k's last writer (psup: of the consent), am (AM) the
+      -- reminder markers; sk[a]: action a is a schedule older than its
+      -- subject's or rule's last event.
+      local pm, psup, am, sk = nil, nil, nil, {}
       if ow > 0 and not bad and (nf > 0 or (sup ~= '' and addr == '')) then
         local q = {}
         for k = 0, nf - 1 do q[#q + 1] = 'at:' .. ARGV[fs + 2 * k] end
@@ -172,35 +222,15 @@ while i <= #ARGV do
         end
       end
       if ow > 0 and not bad and na > 0 then
-        ak = AP .. jc
-        local q, b = {}, as
+        am = AM
+        local b = as
         for a = 1, na do
           if ARGV[b + 1] ~= '' then
-            q[#q + 1] = string.match(ARGV[b], '^[^:]*:[^:]*:[^:]*:') or ''
-            q[#q + 1] = string.match(ARGV[b], '^[^:]*:[^:]*:') or ''
+            local sp, rp = sprefix(ARGV[b]), rprefix(ARGV[b])
+            sk[a] = at < (am[sp] or at) or at < (am[rp] or at)
             b = b + 3
           else
-            q[#q + 1] = ARGV[b]
             b = b + 2
-          end
-        end
-        r = hmget(ak, q)
-        if r.err then bad = ak else
-          am = {}
-          for k = 1, #q do
-            local v = tonumber(r[k])
-            if v and (not am[q[k]] or v > am[q[k]]) then am[q[k]] = v end
-          end
-          b = as
-          for a = 1, na do
-            if ARGV[b + 1] ~= '' then
-              local sp = string.match(ARGV[b], '^[^:]*:[^:]*:[^:]*:') or ''
-              local rp = string.match(ARGV[b], '^[^:]*:[^:]*:') or ''
-              sk[a] = at < (am[sp] or at) or at < (am[rp] or at)
-              b = b + 3
-            else
-              b = b + 2
-            end
           end
         end
       end
@@ -227,7 +257,7 @@ while i <= #ARGV do
       if bad then
         redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad .. ' is a ' .. redis.call('TYPE', bad).ok)
       else
-        local drop, mk = false, {}
+        local drop = false
         acked[#acked + 1] = sid
         if eid ~= '' then
           redis.call('SET', P .. ':seen:' .. eid, sid, 'PX', ttl)
@@ -266,7 +296,7 @@ while i <= #ARGV do
             else
               if a ~= pa then redis.call('HSET', jh, key, ARGV[b + 2]) end
               pz[key] = due
-              raise(am, mk, string.match(key, '^[^:]*:[^:]*:[^:]*:') or '', at, ats)
+              raise(sprefix(key), at, ats)
             end
             b = b + 3
           else
@@ -287,12 +317,8 @@ while i <= #ARGV do
                 end
               end
             end
-            raise(am, mk, key, at, ats)
+            raise(key, at, ats)
           end
-        end
-        if #mk > 0 then
-          hset(ak, mk)
-          redis.call('PEXPIRE', ak, ow)
         end
         if drop then outdated = outdated + 1 end
         if not evc[client] then evn[#evn + 1] = client end
@@ -328,6 +354,9 @@ while i <= #ARGV do
       end
     end
   end
+end
+for k, v in pairs(AD) do
+  redis.call('SET', AP .. k, v, 'PX', ow)
 end
 local z = {}
 for key, due in pairs(pz) do

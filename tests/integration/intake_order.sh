@@ -133,7 +133,7 @@ ok "a dead-lettered event's profile fields are not seen by later events"
 # ghost, c-late, c-moved, p1, f-late and f-early each lost a part to a
 # newer event
 [ "$(stat outdated)" = 6 ] || fail "outdated $(stat outdated), want 6"
-[ "$(rcli TTL suki:at:c-late)" -gt 2500000 ] || fail "marker TTL: $(rcli TTL suki:at:c-late)"
+[ "$(rcli TTL suki:at:ren:c-late:K:)" -gt 2500000 ] || fail "marker TTL: $(rcli TTL suki:at:ren:c-late:K:)"
 stop_sukid a || fail "exit status $?"
 
 # Past the window the markers are gone: the older contract.signed is
@@ -148,7 +148,8 @@ signed w2 "$H2"
 terminated w "$H1"
 wait_for 10 '[ "$(stat applied)" = 3 ]' || fail "window: applied $(stat applied)"
 [ -z "$(jobs w2)" ] || fail "window: within it: $(jobs w2)"
-wait_for 10 '[ "$(rcli EXISTS suki:at:w)" = 0 ]' || fail "window: marker kept"
+[ "$(rcli EXISTS suki:at:ren:w:K:)" = 1 ] || fail "window: no marker"
+wait_for 10 '[ "$(rcli EXISTS suki:at:ren:w:K:)" = 0 ]' || fail "window: marker kept"
 signed w "$H2"
 wait_for 10 '[ "$(stat applied)" = 4 ]' || fail "window: applied $(stat applied)"
 [ "$(jobs w)" = "ren:w:K:30d ren:w:K:7d " ] || fail "window: past it: $(jobs w)"
