@@ -38,11 +38,10 @@
 -- Order (docs/ARCHITECTURE.md, "Events out of order"): the event's at
 -- decides, not its arrival. A profile field is written only when at is not
 -- older than the at of the event that last set it (kept in the profile as
--- 'at:<field>'); a schedule only when at is not older than the last event
--- that scheduled into or cancelled its subject or its rule for the client
--- (P:at:<key prefix>, expiring after the order window);
--- a cancel takes out only jobs whose triggering event is not newer than
--- it. Returns {applied, duplicate, invalid, poison, earliest due or -1,
+-- 'at:<field>'); a schedule only when at is not older than the event of
+-- the job it replaces nor than the last cancel of its subject or its rule
+-- for the client (P:at:<key prefix>, expiring after the order window); a
+-- cancel takes out only jobs whose triggering event is not newer than it. Returns {applied, duplicate, invalid, poison, earliest due or -1,
 -- skipped, outdated (applied events with a part overruled by a newer
 -- event)}.
 local stream, group = KEYS[1], ARGV[1]
@@ -104,8 +103,8 @@ local function body_at(body)
   if o then return tonumber(o) end
   return tonumber(string.match(body, '"e":{"t":"[^"]*","a":(%-?%d+)'))
 end
--- Job-key prefix k -> order time of the newest event that scheduled into
--- or cancelled it (P:at:<k>): every marker the batch may need is read with
+-- Job-key prefix k -> order time of the newest event that cancelled it
+-- (P:at:<k>): every marker the batch may need is read with
 -- one MGET per 500 up front (a key of another type reads as none); AD
 -- holds the ones to write, each with one SET PX at the end.
 local AM, AD = {}, {}
@@ -207,8 +206,7 @@ while i <= #ARGV do
       end
       -- What newer events already decided: pm[k] is the order time of
       -- profile field k's last writer (psup: of the consent), am (AM) the
-      -- reminder markers; sk[a]: action a is a schedule older than its
-      -- subject's or rule's last event.
+      -- cancel markers; sk[a]: action a is a schedule to drop.
       local pm, psup, am, sk = nil, nil, nil, {}
       if ow > 0 and not bad and (nf > 0 or (sup ~= '' and addr == '')) then
         local q = {}
@@ -221,38 +219,49 @@ while i <= #ARGV do
           if sup ~= '' and addr == '' then psup = tonumber(r[nf + 1]) end
         end
       end
+      -- The job hash's type is probed by the first command on it, a pcall
+      -- that fails without effect. With ordering it reads the jobs the
+      -- event's schedules would replace: a schedule is dropped when that
+      -- job's event is newer, or when its subject or rule was cancelled
+      -- by a newer event. Without, it is the first write (pa: that
+      -- schedule) or the first cancel's read (hk).
+      local b, hk, pa = as, nil, 0
       if ow > 0 and not bad and na > 0 then
         am = AM
-        local b = as
+        local q, qa, nc = {}, {}, 0
         for a = 1, na do
           if ARGV[b + 1] ~= '' then
             local sp, rp = sprefix(ARGV[b]), rprefix(ARGV[b])
             sk[a] = at < (am[sp] or at) or at < (am[rp] or at)
+            if not sk[a] then q[#q + 1] = ARGV[b]; qa[#qa + 1] = a end
             b = b + 3
           else
+            nc = nc + 1
             b = b + 2
           end
         end
-      end
-      -- The job hash's type is probed by the first write (or read) of it;
-      -- pa: the schedule that write already made.
-      local b, hk, pa = as, nil, 0
-      if not bad and na > 0 then
-        local a = 1
-        while a <= na and sk[a] do
-          b = b + 3
-          a = a + 1
-        end
-        if a <= na then
-          if ARGV[b + 1] ~= '' then
-            r = redis.pcall('HSET', jh, ARGV[b], ARGV[b + 2])
-            pa = a
-          else
-            r = redis.pcall(am and 'HGETALL' or 'HKEYS', jh)
-            hk = r
+        if #q > 0 then
+          r = hmget(jh, q)
+          if r.err then bad = jh else
+            for x = 1, #q do
+              local ja = r[x] and body_at(r[x])
+              if ja and ja > at then sk[qa[x]] = true end
+            end
           end
-          if type(r) == 'table' and r.err then bad = jh end
+        elseif nc > 0 then
+          r = redis.pcall('HGETALL', jh)
+          hk = r
+          if r.err then bad = jh end
         end
+      elseif not bad and na > 0 then
+        if ARGV[b + 1] ~= '' then
+          r = redis.pcall('HSET', jh, ARGV[b], ARGV[b + 2])
+          pa = 1
+        else
+          r = redis.pcall('HKEYS', jh)
+          hk = r
+        end
+        if type(r) == 'table' and r.err then bad = jh end
       end
       if bad then
         redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad .. ' is a ' .. redis.call('TYPE', bad).ok)
@@ -287,16 +296,19 @@ while i <= #ARGV do
             else redis.call('SREM', supk, string.lower(addr)) end
           end
         end
+        -- nk: subjects where this event's cancel left a newer event's
+        -- job (a renewal restating them): its schedules there are older
+        -- too, whichever slots they name
+        local nk = nil
         b = as
         for a = 1, na do
           local key, due = ARGV[b], ARGV[b + 1]
           if due ~= '' then
-            if sk[a] then
+            if sk[a] or (nk and nk[sprefix(key)]) then
               drop = true
             else
               if a ~= pa then redis.call('HSET', jh, key, ARGV[b + 2]) end
               pz[key] = due
-              raise(sprefix(key), at, ats)
             end
             b = b + 3
           else
@@ -310,6 +322,8 @@ while i <= #ARGV do
                 local ja = am and body_at(keys[x + 1])
                 if ja and ja > at then
                   drop = true -- triggered by a newer event: it stays
+                  nk = nk or {}
+                  nk[sprefix(m)] = true
                 else
                   redis.call('ZREM', jobs, m)
                   redis.call('HDEL', jh, m)

@@ -68,6 +68,9 @@ terminated c-inorder "$H1"
 signed c-live "$H2"
 updated c-moved "$H1" "$E90"
 signed c-moved "$H2" "$E60"
+# the newer event's 30d alert has passed; the older one would name it
+updated c-slot "$H1" "$(date -u -d '+20 days' +%F)"
+signed c-slot "$H2" "$E60"
 ev '{"type":"client.updated","client":"p1","at":"'"$H1"'","data":{"email":"new@p1.example","timezone":"Asia/Manila"}}'
 ev '{"type":"client.updated","client":"p1","at":"'"$H2"'","data":{"email":"old@p1.example","name":"P One","timezone":"America/Chicago"}}'
 # dated a year ahead: ordered by its arrival, so it does not outrank the
@@ -89,7 +92,7 @@ long=$(printf 'x%.0s' $(seq 1 600))
 ev '{"type":"client.created","client":"r1","data":{"timezone":"Asia/Manila","ticket":"'"$long"'"}}'
 meeting r1 "${DAY}T10:00:00+08:00"
 start_sukid a "$CONF"
-wait_for 20 '[ "$(stat applied)" = 22 ]' || fail "applied $(stat applied), want 22"
+wait_for 20 '[ "$(stat applied)" = 24 ]' || fail "applied $(stat applied), want 24"
 [ "$(stat invalid)" = 1 ] || fail "invalid $(stat invalid)"
 [ "$(group_pending)" = 0 ] || fail "pending $(group_pending)"
 
@@ -100,6 +103,7 @@ jobs() { rcli HKEYS "suki:job:$1" | grep . | sort | tr '\n' ' '; }
 [ "$(jobs c-live)" = "ren:c-live:K:30d ren:c-live:K:7d " ] || fail "live contract: $(jobs c-live)"
 rcli HGET suki:job:c-moved ren:c-moved:K:30d | grep -q "\"ends_at\":\"$E90\"" ||
     fail "older contract.signed moved the alerts back: $(rcli HGET suki:job:c-moved ren:c-moved:K:30d)"
+[ "$(jobs c-slot)" = "ren:c-slot:K:7d " ] || fail "older contract.signed revived a passed alert: $(jobs c-slot)"
 ok "renewal: an older contract.signed neither revives terminated alerts nor moves updated ones"
 
 [ "$(rcli HGET suki:client:p1 email)" = new@p1.example ] ||
@@ -130,9 +134,9 @@ r1due=$(($(date -d "TZ=\"America/New_York\" $(date -d "$nyday +3 days" +%F) 09:0
 [ -z "$(rcli HGET suki:client:r1 timezone)" ] || fail "dead-lettered profile written"
 ok "a dead-lettered event's profile fields are not seen by later events"
 
-# ghost, c-late, c-moved, p1, f-late and f-early each lost a part to a
-# newer event
-[ "$(stat outdated)" = 6 ] || fail "outdated $(stat outdated), want 6"
+# ghost, c-late, c-moved, c-slot, p1, f-late and f-early each lost a part
+# to a newer event
+[ "$(stat outdated)" = 7 ] || fail "outdated $(stat outdated), want 7"
 [ "$(rcli TTL suki:at:ren:c-late:K:)" -gt 2500000 ] || fail "marker TTL: $(rcli TTL suki:at:ren:c-late:K:)"
 stop_sukid a || fail "exit status $?"
 
