@@ -219,49 +219,42 @@ while i <= #ARGV do
           if sup ~= '' and addr == '' then psup = tonumber(r[nf + 1]) end
         end
       end
-      -- The job hash's type is probed by the first command on it, a pcall
-      -- that fails without effect. With ordering it reads the jobs the
-      -- event's schedules would replace: a schedule is dropped when that
-      -- job's event is newer, or when its subject or rule was cancelled
-      -- by a newer event. Without, it is the first write (pa: that
-      -- schedule) or the first cancel's read (hk).
-      local b, hk, pa = as, nil, 0
-      if ow > 0 and not bad and na > 0 then
-        am = AM
-        local q, qa, nc = {}, {}, 0
-        for a = 1, na do
-          if ARGV[b + 1] ~= '' then
-            local sp, rp = sprefix(ARGV[b]), rprefix(ARGV[b])
-            sk[a] = at < (am[sp] or at) or at < (am[rp] or at)
-            if not sk[a] then q[#q + 1] = ARGV[b]; qa[#qa + 1] = a end
-            b = b + 3
-          else
-            nc = nc + 1
-            b = b + 2
-          end
-        end
-        if #q > 0 then
-          r = hmget(jh, q)
-          if r.err then bad = jh else
-            for x = 1, #q do
-              local ja = r[x] and body_at(r[x])
-              if ja and ja > at then sk[qa[x]] = true end
+      -- The job hash's type is probed by the entry's first command on it,
+      -- a pcall that fails without effect: the first schedule's write (pa,
+      -- pr: its reply) or the first cancel's read (hk). With ordering a
+      -- schedule is dropped when its subject or rule was cancelled by a
+      -- newer event (sk), and written with HSETNX: a job already there is
+      -- replaced only when its event is not newer.
+      local b, hk, pa, pr = as, nil, 0, nil
+      if not bad and na > 0 then
+        local a = 1
+        if ow > 0 then
+          am = AM
+          local x = as
+          for k = 1, na do
+            if ARGV[x + 1] ~= '' then
+              local sp, rp = sprefix(ARGV[x]), rprefix(ARGV[x])
+              sk[k] = at < (am[sp] or at) or at < (am[rp] or at)
+              x = x + 3
+            else
+              x = x + 2
             end
           end
-        elseif nc > 0 then
-          r = redis.pcall('HGETALL', jh)
-          hk = r
-          if r.err then bad = jh end
+          while a <= na and sk[a] do
+            b = b + 3
+            a = a + 1
+          end
         end
-      elseif not bad and na > 0 then
-        if ARGV[b + 1] ~= '' then
-          r = redis.pcall('HSET', jh, ARGV[b], ARGV[b + 2])
-          pa = 1
-        else
-          r = redis.pcall('HKEYS', jh)
-          hk = r
+        if a <= na then
+          if ARGV[b + 1] ~= '' then
+            r = redis.pcall(am and 'HSETNX' or 'HSET', jh, ARGV[b], ARGV[b + 2])
+            pa, pr = a, r
+          else
+            r = redis.pcall(am and 'HGETALL' or 'HKEYS', jh)
+            hk = r
+          end
+          if type(r) == 'table' and r.err then bad = jh end
         end
-        if type(r) == 'table' and r.err then bad = jh end
       end
       if bad then
         redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad .. ' is a ' .. redis.call('TYPE', bad).ok)
@@ -306,6 +299,16 @@ while i <= #ARGV do
           if due ~= '' then
             if sk[a] or (nk and nk[sprefix(key)]) then
               drop = true
+            elseif am then
+              local set = pr
+              if a ~= pa then set = redis.call('HSETNX', jh, key, ARGV[b + 2]) end
+              local ja = set == 0 and body_at(redis.call('HGET', jh, key) or '')
+              if ja and ja > at then
+                drop = true -- the job there has a newer event
+              else
+                if set == 0 then redis.call('HSET', jh, key, ARGV[b + 2]) end
+                pz[key] = due
+              end
             else
               if a ~= pa then redis.call('HSET', jh, key, ARGV[b + 2]) end
               pz[key] = due

@@ -86,13 +86,15 @@ contact f-early "$H2"
 meeting f-inorder "$H2"
 contact f-inorder "$H1"
 meeting f-live "$H2"
+meeting f-again "$H1"
+meeting f-again "$H2"
 # refused for good: its job key is too long, so it is dead-lettered; the
 # meeting after it in the same batch must not see its time zone
 long=$(printf 'x%.0s' $(seq 1 600))
 ev '{"type":"client.created","client":"r1","data":{"timezone":"Asia/Manila","ticket":"'"$long"'"}}'
 meeting r1 "${DAY}T10:00:00+08:00"
 start_sukid a "$CONF"
-wait_for 20 '[ "$(stat applied)" = 24 ]' || fail "applied $(stat applied), want 24"
+wait_for 20 '[ "$(stat applied)" = 26 ]' || fail "applied $(stat applied), want 26"
 [ "$(stat invalid)" = 1 ] || fail "invalid $(stat invalid)"
 [ "$(group_pending)" = 0 ] || fail "pending $(group_pending)"
 
@@ -124,6 +126,9 @@ ok "profile: per field, the newer event's value stays"
 [ "$(jobs f-early)" = "fu:f-early:: " ] || fail "an older contact cancelled the follow-up: $(jobs f-early)"
 [ -z "$(jobs f-inorder)" ] || fail "in order: $(jobs f-inorder)"
 [ "$(jobs f-live)" = "fu:f-live:: " ] || fail "follow-up: $(jobs f-live)"
+h1ms=$(($(date -d "$H1" +%s) * 1000))
+rcli HGET suki:job:f-again fu:f-again:: | grep -q "\"a\":$h1ms" ||
+    fail "an older meeting replaced the newer one's follow-up: $(rcli HGET suki:job:f-again fu:f-again::)"
 ok "follow-up: only a contact after the meeting cancels it, whatever arrives first"
 
 # (the global zone, New York: the meeting is on the day before there)
@@ -134,9 +139,9 @@ r1due=$(($(date -d "TZ=\"America/New_York\" $(date -d "$nyday +3 days" +%F) 09:0
 [ -z "$(rcli HGET suki:client:r1 timezone)" ] || fail "dead-lettered profile written"
 ok "a dead-lettered event's profile fields are not seen by later events"
 
-# ghost, c-late, c-moved, c-slot, p1, f-late and f-early each lost a part
-# to a newer event
-[ "$(stat outdated)" = 7 ] || fail "outdated $(stat outdated), want 7"
+# ghost, c-late, c-moved, c-slot, p1, f-late, f-early and f-again each
+# lost a part to a newer event
+[ "$(stat outdated)" = 8 ] || fail "outdated $(stat outdated), want 8"
 [ "$(rcli TTL suki:at:ren:c-late:K:)" -gt 2500000 ] || fail "marker TTL: $(rcli TTL suki:at:ren:c-late:K:)"
 stop_sukid a || fail "exit status $?"
 
