@@ -108,8 +108,15 @@ end
 -- one MGET per 500 up front (a key of another type reads as none); AD
 -- holds the ones to write, each with one SET PX at the end.
 local AM, AD = {}, {}
-local function sprefix(key) return string.match(key, '^[^:]*:[^:]*:[^:]*:') or '' end
-local function rprefix(key) return string.match(key, '^[^:]*:[^:]*:') or '' end
+-- "rule:client:subject:" of a job key ('' when it has fewer parts), and
+-- of the schedule at ARGV[j], with "rule:client:", from the read-ahead.
+local function sprefix(key)
+  local p = string.find(key, ':', 1, true)
+  p = p and string.find(key, ':', p + 1, true)
+  p = p and string.find(key, ':', p + 1, true)
+  return p and string.sub(key, 1, p) or ''
+end
+local SPX, RPX, NOSK = {}, {}, {}
 if ow > 0 then
   local q, qs = {}, {}
   local function need(k)
@@ -132,8 +139,15 @@ if ow > 0 then
       j = j + 1 + 2 * (c1 * 256 + c2)
       for a = 1, na do
         if ARGV[j + 1] ~= '' then
-          need(sprefix(ARGV[j]))
-          need(rprefix(ARGV[j]))
+          local key = ARGV[j]
+          local p = string.find(key, ':', 1, true)
+          p = p and string.find(key, ':', p + 1, true)
+          local q3 = p and string.find(key, ':', p + 1, true)
+          local rp = p and string.sub(key, 1, p) or ''
+          local sp = q3 and string.sub(key, 1, q3) or ''
+          SPX[j], RPX[j] = sp, rp
+          need(sp)
+          need(rp)
           j = j + 3
         else
           need(ARGV[j])
@@ -207,7 +221,7 @@ while i <= #ARGV do
       -- What newer events already decided: pm[k] is the order time of
       -- profile field k's last writer (psup: of the consent), am (AM) the
       -- cancel markers; sk[a]: action a is a schedule to drop.
-      local pm, psup, am, sk = nil, nil, nil, {}
+      local pm, psup, am, sk = nil, nil, nil, NOSK
       if ow > 0 and not bad and (nf > 0 or (sup ~= '' and addr == '')) then
         local q = {}
         for k = 0, nf - 1 do q[#q + 1] = 'at:' .. ARGV[fs + 2 * k] end
@@ -229,11 +243,11 @@ while i <= #ARGV do
       if not bad and na > 0 then
         local a = 1
         if ow > 0 then
-          am = AM
+          am, sk = AM, {}
           local x = as
           for k = 1, na do
             if ARGV[x + 1] ~= '' then
-              local sp, rp = sprefix(ARGV[x]), rprefix(ARGV[x])
+              local sp, rp = SPX[x], RPX[x]
               sk[k] = at < (am[sp] or at) or at < (am[rp] or at)
               x = x + 3
             else
@@ -297,7 +311,7 @@ while i <= #ARGV do
         for a = 1, na do
           local key, due = ARGV[b], ARGV[b + 1]
           if due ~= '' then
-            if sk[a] or (nk and nk[sprefix(key)]) then
+            if sk[a] or (nk and nk[SPX[b]]) then
               drop = true
             elseif am then
               local set = pr
