@@ -385,6 +385,10 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
     for (size_t k = 0; k + 1 < prof->elements; k += 2) {
         const redisReply *f = prof->element[k], *v = prof->element[k + 1];
         int64_t ms;
+        /* "at:<field>": the at of the event that set <field>, the
+         * intake's to order events by; not part of the profile */
+        if (strncmp(f->str, "at:", 3) == 0)
+            continue;
         /* when the profile last changed: stored in ms, shown like every
          * other time sukictl prints */
         if (strcmp(f->str, "updated") == 0 &&

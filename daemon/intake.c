@@ -496,6 +496,10 @@ static void entry_from_reply(struct batch *b, struct entry *e,
         return;
     }
     e->op = OP_APPLY;
+    /* Nothing happens after it arrived: a producer's clock ahead, or an
+     * event dated in the future, would otherwise outrank every later
+     * event of its client (see "Events out of order"). */
+    e->ev->order_ms = at && e->ev->at_ms > at ? at : e->ev->at_ms;
     /* Poison candidates keep the payload for the dead letter. */
     if (b->recovered) {
         e->payload = arena_memdup(&b->ar, ev->str, ev->len);
@@ -679,6 +683,35 @@ static int cmp_idref_id(const void *key, const void *elem)
     return strcmp(key, ((const struct idref *)elem)->id);
 }
 
+/* Play e's profile fields onto cl as the apply script writes them: with
+ * ordered, a field whose last writer is newer than e ("at:<field>", the
+ * order time of that event) keeps its value, and the others record e's. */
+static void profile_apply(struct suki_client *cl, const struct entry *e,
+                          bool ordered)
+{
+    char at[24], mk[64];
+    snprintf(at, sizeof(at), "%" PRId64, e->ev->order_ms);
+    for (size_t k = 0; k < e->npf; k++) {
+        if (ordered) {
+            snprintf(mk, sizeof(mk), "at:%s", e->pf[k].field);
+            const char *old = suki_rules_client_get(cl, mk);
+            if (old && strtoll(old, NULL, 10) > e->ev->order_ms)
+                continue;
+            suki_rules_client_set(cl, mk, at);
+        }
+        suki_rules_client_set(cl, e->pf[k].field, e->pf[k].value);
+    }
+}
+
+/* A copy of cl (returns owned). */
+static struct suki_client *client_dup(const struct suki_client *cl)
+{
+    struct suki_client *d = suki_rules_client_new(cl->id);
+    for (size_t k = 0; k < cl->n; k++)
+        suki_rules_client_set(d, cl->v[k].field, cl->v[k].value);
+    return d;
+}
+
 /* The profiles of b were read before the applies of the batches sent
  * after them ran: play those batches' profile writes and event ids onto
  * b's in-memory view, oldest first, as the scripts will apply them. */
@@ -692,8 +725,8 @@ static void patch_profiles(struct batch *b)
             if (x->op != OP_APPLY || x->skip)
                 continue;
             struct suki_client *cl = batch_client(b, x->ev->client);
-            for (size_t k = 0; cl && k < x->npf; k++)
-                suki_rules_client_set(cl, x->pf[k].field, x->pf[k].value);
+            if (cl)
+                profile_apply(cl, x, C(b->in)->order_window_ms > 0);
             if (!x->ev->id || b->nids == 0)
                 continue;
             const struct idref *hit = bsearch(x->ev->id, b->ids, b->nids,
@@ -782,9 +815,14 @@ static void run_rules(struct batch *b)
         suki_event_profile_fields(e->ev, collect_field, ctx);
         if (!rules)
             continue;
+        /* The event's rules see its own profile fields; later events see
+         * them only once the event is sure to apply (a refused or failed
+         * event writes none), so they go on a copy until then. */
         struct suki_client *cl = k == SIZE_MAX ? NULL : b->cl[k];
-        for (size_t f = 0; cl && f < e->npf; f++)
-            suki_rules_client_set(cl, e->pf[f].field, e->pf[f].value);
+        if (cl && e->npf > 0) {
+            cl = client_dup(cl);
+            profile_apply(cl, e, C(in)->order_window_ms > 0);
+        }
         suki_rules_actions_init(&e->acts);
         e->acts_used = true;
         struct suki_err err = {{0}};
@@ -799,6 +837,14 @@ static void run_rules(struct batch *b)
             rc = suki_err_set(&err, -E2BIG,
                               "more than 65,535 actions or "
                               "profile fields");
+        if (cl && cl != b->cl[k]) {
+            if (rc < 0) {
+                suki_rules_client_free(cl);
+            } else {
+                suki_rules_client_free(b->cl[k]);
+                b->cl[k] = cl;
+            }
+        }
         if (rc < 0) {
             suki_warnx("intake: event %s (%s, client %s) not applied: %s",
                        e->sid, e->ev->type, e->ev->client, err.msg);
@@ -1055,14 +1101,14 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
             argv_str(a, json_is_string(em) ? json_string_value(em) : "");
         }
         /* both counts in one argument, two bytes each (run_rules keeps
-         * them below 65,536) */
+         * them below 65,536), then the event's at: the script orders by it */
         size_t na = e->acts_used ? e->acts.n : 0;
-        char *cnt = arena_alloc(&b->ar, 4);
+        char *cnt = arena_printf(&b->ar, "....%" PRId64, e->ev->order_ms);
         cnt[0] = (char)(e->npf >> 8);
         cnt[1] = (char)(e->npf & 0xff);
         cnt[2] = (char)(na >> 8);
         cnt[3] = (char)(na & 0xff);
-        argv_push(a, cnt, 4);
+        argv_push(a, cnt, 4 + strlen(cnt + 4));
         for (size_t k = 0; k < e->npf; k++) {
             argv_str(a, e->pf[k].field);
             argv_str(a, e->pf[k].value);
@@ -1117,6 +1163,7 @@ static void send_apply(struct batch *b)
     }
     argv_str(&a, lo ? lo : "-");
     argv_str(&a, hi ? hi : "+");
+    argv_str(&a, arena_printf(&b->ar, "%" PRId64, c->order_window_ms));
     for (size_t i = 0; i < b->n; i++)
         push_entry(&a, b, &b->e[i]);
     if (b->n == 0) {

@@ -27,14 +27,14 @@ struct suki_ruleset;
 
 /* A client's profile: a small owned list of field/value pairs, filled by
  * the intake from Redis HGETALL. */
-struct suki_client_field {
+struct suki_rules_client_field {
     char *field; /* owned */
     char *value; /* owned */
 };
 
 struct suki_client {
-    char *id;                    /* owned or NULL */
-    struct suki_client_field *v; /* owned array */
+    char *id;                          /* owned or NULL */
+    struct suki_rules_client_field *v; /* owned array */
     size_t n, cap;
 };
 

@@ -466,6 +466,8 @@ static void load_intake(struct loader *ld, const config_setting_t *root)
         KR("max_deliveries", KT_INT, struct suki_conf, max_deliveries, 1, 1000),
         KR("dedup_window", KT_DURATION, struct suki_conf, dedup_window_ms, 1000,
            366LL * 86400000),
+        KR("order_window", KT_DURATION, struct suki_conf, order_window_ms, 0,
+           366LL * 86400000),
         KR("keep", KT_INT64, struct suki_conf, keep, 0, 1000000000),
         KR("block", KT_DURATION, struct suki_conf, block_ms, 10, 60000),
     };
@@ -995,6 +997,7 @@ static void conf_defaults(struct suki_conf *c)
     c->claim_idle_ms = 60000;
     c->max_deliveries = 5;
     c->dedup_window_ms = 7LL * 86400000;
+    c->order_window_ms = 30LL * 86400000;
     c->keep = 100000;
     c->block_ms = 1000;
     c->lease_ms = 60000;

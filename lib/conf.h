@@ -133,6 +133,7 @@ struct suki_conf {
     int64_t claim_idle_ms;   /* default 60s */
     int max_deliveries;      /* default 5 */
     int64_t dedup_window_ms; /* default 7d */
+    int64_t order_window_ms; /* event order kept; default 30d, 0 off */
     int64_t keep;            /* stream entries kept after ack; 100000 */
     int64_t block_ms;        /* XREADGROUP BLOCK; default 1s */
 

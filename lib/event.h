@@ -21,6 +21,9 @@ struct suki_event {
     char *client;     /* client id */
     char *manager;    /* top-level manager or NULL */
     int64_t at_ms;    /* "at", or receive time when absent */
+    int64_t order_ms; /* what orders it against other events: at, but
+                         not later than its arrival (0: at); set by the
+                         intake */
     json_t *root;     /* the whole document (one reference); NULL for an
                          event built by suki_event_new */
     json_t *data;     /* "data" object (maybe empty): borrowed from root, or

@@ -30,7 +30,7 @@ INTAKE_TESTS = tests/integration/intake_basic.sh \
 	tests/integration/intake_two.sh tests/integration/intake_redis_restart.sh \
 	tests/integration/intake_lists.sh tests/integration/intake_trim.sh \
 	tests/integration/intake_poison.sh tests/integration/intake_rules.sh \
-	tests/integration/sukictl_intake.sh
+	tests/integration/intake_order.sh tests/integration/sukictl_intake.sh
 TESTS += $(INTAKE_TESTS)
 EXTRA_DIST += $(INTAKE_TESTS) tests/integration/lib.sh \
 	tests/integration/sukitest.py bench/bench_intake.sh

@@ -1,10 +1,13 @@
 #!lua
 -- Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
--- ms, consumer, lowest and highest entry id of the batch, then one record
--- per entry:
+-- ms, consumer, lowest and highest entry id of the batch, order window ms
+-- (0: no ordering), then one record per entry:
 --   sid 'a[i][U|S][j]' client [jclient] [event_id] [addr] counts (field
 --       value)*nf (key due body | prefix "")*na
---                                     counts: nf and na, two bytes each
+--                                     counts: nf and na, two bytes each,
+--                                     then the event's order time (its
+--                                     at, but not after its arrival;
+--                                     epoch ms) in decimal
 --                                     apply: schedule, or cancel by key
 --                                     prefix, in the job hash
 --                                     P:job:<jclient> (jclient: with 'j',
@@ -34,11 +37,21 @@
 -- later in the batch takes them back out); the per-client event counters
 -- (hash P:client-events, field = client) with one HMGET and one HSET per 500
 -- clients. The shared keys' types are checked once; the profile's when it
--- is written to, the job hash's by its first write (pcall). Returns
--- {applied, duplicate, invalid, poison, earliest due or -1, skipped}.
+-- is written to, the job hash's by its first write (pcall).
+--
+-- Order (docs/ARCHITECTURE.md, "Events out of order"): the event's at
+-- decides, not its arrival. A profile field is written only when at is not
+-- older than the at of the event that last set it (kept in the profile as
+-- 'at:<field>'); a schedule only when at is not older than the event of
+-- the job it replaces nor than the last cancel of its subject or its rule
+-- for the client (P:at:<key prefix>, expiring after the order window); a
+-- cancel takes out only jobs whose triggering event is not newer than it. Returns {applied, duplicate, invalid, poison, earliest due or -1,
+-- skipped, outdated (applied events with a part overruled by a newer
+-- event)}.
 local stream, group = KEYS[1], ARGV[1]
 local P, now, ttl, me = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local jobs, JP = P .. ':jobs', P .. ':job:'
+local ow = tonumber(ARGV[8])
+local jobs, JP, AP = P .. ':jobs', P .. ':job:', P .. ':at:'
 local dead, lasterr, stats = P .. ':dead', P .. ':lasterr', P .. ':stats'
 local supk, evk = P .. ':suppressed', P .. ':client-events'
 local subk = P .. ':subscribed'
@@ -72,10 +85,107 @@ for _, d in ipairs({'', 'i'}) do
     AOP['a' .. d .. u .. 'j'] = {d ~= '', u, true}
   end
 end
+-- HMGET of any number of fields, 500 per call (unpack's limit), as a
+-- pcall: a wrong-typed key answers an error table and writes nothing.
+local function hmget(k, f)
+  local out = {}
+  for j = 1, #f, 500 do
+    local r = redis.pcall('HMGET', k, unpack(f, j, math.min(j + 499, #f)))
+    if r.err then return r end
+    for x = 1, #r do out[#out + 1] = r[x] end
+  end
+  return out
+end
+local function hset(k, kv)
+  for j = 1, #kv, 1000 do
+    redis.call('HSET', k, unpack(kv, j, math.min(j + 999, #kv)))
+  end
+end
+-- The triggering event's order time in a stored job body: "o" right after
+-- "d" when it is not the event's at ({"d":…,"o":…} / {"d":…,"e":{"t":…,
+-- "a":at,…}}); nil for a body without an event (cancelled as before).
+local function body_at(body)
+  local o = string.match(body, '^{"d":%-?%d+,"o":(%-?%d+)')
+  if o then return tonumber(o) end
+  return tonumber(string.match(body, '"e":{"t":"[^"]*","a":(%-?%d+)'))
+end
+-- Job-key prefix k -> order time of the newest event that cancelled it
+-- (P:at:<k>): every marker the batch may need is read with
+-- one MGET per 500 up front (a key of another type reads as none); AD
+-- holds the ones to write, each with one SET PX at the end.
+local AM, AD = {}, {}
+-- "rule:client:subject:" of a job key ('' when it has fewer parts), and
+-- of the schedule at ARGV[j], with "rule:client:", from the read-ahead.
+local function sprefix(key)
+  local p = string.find(key, ':', 1, true)
+  p = p and string.find(key, ':', p + 1, true)
+  p = p and string.find(key, ':', p + 1, true)
+  return p and string.sub(key, 1, p) or ''
+end
+local SPX, RPX, NOSK = {}, {}, {}
+if ow > 0 then
+  local q, qs = {}, {}
+  local function need(k)
+    if k ~= '' and not qs[k] then qs[k] = true; q[#q + 1] = k end
+  end
+  local j = 9
+  while j <= #ARGV do
+    local op = ARGV[j + 1]
+    j = j + 2
+    if op == 'e' then
+      j = j + 1
+    elseif AOP[op] then
+      local f = AOP[op]
+      j = j + 1
+      if f[3] then j = j + 1 end
+      if f[1] then j = j + 1 end
+      if f[2] ~= '' then j = j + 1 end
+      local c1, c2, c3, c4 = string.byte(ARGV[j], 1, 4)
+      local na = c3 * 256 + c4
+      j = j + 1 + 2 * (c1 * 256 + c2)
+      for a = 1, na do
+        if ARGV[j + 1] ~= '' then
+          local key = ARGV[j]
+          local p = string.find(key, ':', 1, true)
+          p = p and string.find(key, ':', p + 1, true)
+          local q3 = p and string.find(key, ':', p + 1, true)
+          local rp = p and string.sub(key, 1, p) or ''
+          local sp = q3 and string.sub(key, 1, q3) or ''
+          SPX[j], RPX[j] = sp, rp
+          need(sp)
+          need(rp)
+          j = j + 3
+        else
+          need(ARGV[j])
+          j = j + 2
+        end
+      end
+    elseif op ~= 'k' then
+      j = j + 4 + 2 * tonumber(ARGV[j + 3])
+    end
+  end
+  for j = 1, #q, 500 do
+    local e = math.min(j + 499, #q)
+    local ks = {}
+    for k = j, e do ks[#ks + 1] = AP .. q[k] end
+    local r = redis.call('MGET', unpack(ks))
+    for k = j, e do
+      local v = tonumber(r[k - j + 1])
+      if v then AM[q[k]] = v end
+    end
+  end
+end
+-- Marker k moves up to this event's order time.
+local function raise(k, at, ats)
+  if ow > 0 and k ~= '' and at > (AM[k] or at - 1) then
+    AM[k] = at
+    AD[k] = ats
+  end
+end
 local cnt = {0, 0, 0, 0}
-local stale, earliest = 0, -1
+local stale, earliest, outdated = 0, -1, 0
 local acked, pz, evc, evn = {}, {}, {}, {}
-local i = 8
+local i = 9
 while i <= #ARGV do
   local sid, op = ARGV[i], ARGV[i + 1]
   i = i + 2
@@ -90,8 +200,11 @@ while i <= #ARGV do
     if f[3] then jc = ARGV[i]; i = i + 1 end
     if f[1] then eid = ARGV[i]; i = i + 1 end
     if sup ~= '' then addr = ARGV[i]; i = i + 1 end
-    local c1, c2, c3, c4 = string.byte(ARGV[i], 1, 4)
+    local cs = ARGV[i]
+    local c1, c2, c3, c4 = string.byte(cs, 1, 4)
     local nf, na = c1 * 256 + c2, c3 * 256 + c4
+    local ats = string.sub(cs, 5)
+    local at = tonumber(ats) or 0
     local fs = i + 1
     local as = fs + 2 * nf
     i = as
@@ -111,30 +224,85 @@ while i <= #ARGV do
         local t = kt(ck)
         if t ~= 'none' and t ~= 'hash' then bad = ck end
       end
-      local b, hk = as, nil
-      if not bad and na > 0 then
-        if ARGV[b + 1] ~= '' then
-          r = redis.pcall('HSET', jh, ARGV[b], ARGV[b + 2])
-          if type(r) == 'number' then pz[ARGV[b]] = ARGV[b + 1] end
-          b = b + 3
-          na = na - 1
-        else
-          r = redis.pcall('HKEYS', jh)
-          hk = r
+      -- What newer events already decided: pm[k] is the order time of
+      -- profile field k's last writer (psup: of the consent), am (AM) the
+      -- cancel markers; sk[a]: action a is a schedule to drop.
+      local pm, psup, am, sk = nil, nil, nil, NOSK
+      if ow > 0 and not bad and (nf > 0 or (sup ~= '' and addr == '')) then
+        local q = {}
+        for k = 0, nf - 1 do q[#q + 1] = 'at:' .. ARGV[fs + 2 * k] end
+        if sup ~= '' and addr == '' then q[#q + 1] = 'at:consent' end
+        r = hmget(ck, q)
+        if r.err then bad = ck else
+          pm = {}
+          for k = 1, nf do pm[k] = tonumber(r[k]) end
+          if sup ~= '' and addr == '' then psup = tonumber(r[nf + 1]) end
         end
-        if type(r) == 'table' and r.err then bad = jh end
+      end
+      -- The job hash's type is probed by the entry's first command on it,
+      -- a pcall that fails without effect: the first schedule's write (pa,
+      -- pr: its reply) or the first cancel's read (hk). With ordering a
+      -- schedule is dropped when its subject or rule was cancelled by a
+      -- newer event (sk), and written with HSETNX: a job already there is
+      -- replaced only when its event is not newer.
+      local b, hk, pa, pr = as, nil, 0, nil
+      if not bad and na > 0 then
+        local a = 1
+        if ow > 0 then
+          am, sk = AM, {}
+          local x = as
+          for k = 1, na do
+            if ARGV[x + 1] ~= '' then
+              local sp, rp = SPX[x], RPX[x]
+              sk[k] = at < (am[sp] or at) or at < (am[rp] or at)
+              x = x + 3
+            else
+              x = x + 2
+            end
+          end
+          while a <= na and sk[a] do
+            b = b + 3
+            a = a + 1
+          end
+        end
+        if a <= na then
+          if ARGV[b + 1] ~= '' then
+            r = redis.pcall(am and 'HSETNX' or 'HSET', jh, ARGV[b], ARGV[b + 2])
+            pa, pr = a, r
+          else
+            r = redis.pcall(am and 'HGETALL' or 'HKEYS', jh)
+            hk = r
+          end
+          if type(r) == 'table' and r.err then bad = jh end
+        end
       end
       if bad then
         redis.call('HSET', lasterr, sid, 'cannot apply: key ' .. bad .. ' is a ' .. redis.call('TYPE', bad).ok)
       else
+        local drop = false
         acked[#acked + 1] = sid
         if eid ~= '' then
           redis.call('SET', P .. ':seen:' .. eid, sid, 'PX', ttl)
         end
         if nf > 0 then
-          redis.call('HSET', ck, 'updated', now, unpack(ARGV, fs, fs + 2 * nf - 1))
+          local kv = {'updated', now}
+          for k = 0, nf - 1 do
+            if pm and at < (pm[k + 1] or at) then
+              drop = true
+            else
+              kv[#kv + 1] = ARGV[fs + 2 * k]
+              kv[#kv + 1] = ARGV[fs + 2 * k + 1]
+              if pm then
+                kv[#kv + 1] = 'at:' .. ARGV[fs + 2 * k]
+                kv[#kv + 1] = ats
+              end
+            end
+          end
+          if #kv > 2 then hset(ck, kv) end
         end
-        if sup ~= '' then
+        if sup ~= '' and psup and at < psup then
+          drop = true
+        elseif sup ~= '' then
           if addr == '' then addr = redis.call('HGET', ck, 'email') or '' end
           if addr ~= '' then
             if sup == 'U' then redis.call('SADD', supk, string.lower(addr))
@@ -142,26 +310,55 @@ while i <= #ARGV do
           end
           if sup == 'S' then redis.call('HSET', subk, client, now) end
         end
+        -- nk: subjects where this event's cancel left a newer event's
+        -- job (a renewal restating them): its schedules there are older
+        -- too, whichever slots they name
+        local nk = nil
+        b = as
         for a = 1, na do
           local key, due = ARGV[b], ARGV[b + 1]
           if due ~= '' then
-            redis.call('HSET', jh, key, ARGV[b + 2])
-            pz[key] = due
+            if sk[a] or (nk and nk[SPX[b]]) then
+              drop = true
+            elseif am then
+              local set = pr
+              if a ~= pa then set = redis.call('HSETNX', jh, key, ARGV[b + 2]) end
+              local ja = set == 0 and body_at(redis.call('HGET', jh, key) or '')
+              if ja and ja > at then
+                drop = true -- the job there has a newer event
+              else
+                if set == 0 then redis.call('HSET', jh, key, ARGV[b + 2]) end
+                pz[key] = due
+              end
+            else
+              if a ~= pa then redis.call('HSET', jh, key, ARGV[b + 2]) end
+              pz[key] = due
+            end
             b = b + 3
           else
             b = b + 2
-            local keys = hk or redis.call('HKEYS', jh)
+            local keys = hk or redis.call(am and 'HGETALL' or 'HKEYS', jh)
             hk = nil
-            local n = #key
-            for _, m in ipairs(keys) do
+            local n, st = #key, am and 2 or 1
+            for x = 1, #keys, st do
+              local m = keys[x]
               if string.sub(m, 1, n) == key then
-                redis.call('ZREM', jobs, m)
-                redis.call('HDEL', jh, m)
-                pz[m] = nil
+                local ja = am and body_at(keys[x + 1])
+                if ja and ja > at then
+                  drop = true -- triggered by a newer event: it stays
+                  nk = nk or {}
+                  nk[sprefix(m)] = true
+                else
+                  redis.call('ZREM', jobs, m)
+                  redis.call('HDEL', jh, m)
+                  pz[m] = nil
+                end
               end
             end
+            raise(key, at, ats)
           end
         end
+        if drop then outdated = outdated + 1 end
         if not evc[client] then evn[#evn + 1] = client end
         evc[client] = (evc[client] or 0) + 1
         cnt[1] = cnt[1] + 1
@@ -196,6 +393,9 @@ while i <= #ARGV do
     end
   end
 end
+for k, v in pairs(AD) do
+  redis.call('SET', AP .. k, v, 'PX', ow)
+end
 local z = {}
 for key, due in pairs(pz) do
   z[#z + 1] = due
@@ -229,4 +429,7 @@ local names = {'events_applied', 'events_duplicate', 'events_invalid',
 for j = 1, 4 do
   if cnt[j] > 0 then redis.call('HINCRBY', stats, names[j], cnt[j]) end
 end
-return {cnt[1], cnt[2], cnt[3], cnt[4], earliest, stale}
+if outdated > 0 then
+  redis.call('HINCRBY', stats, 'events_outdated', outdated)
+end
+return {cnt[1], cnt[2], cnt[3], cnt[4], earliest, stale, outdated}

@@ -378,6 +378,10 @@ char *suki_job_body(const struct suki_job_fields *f)
     json_t *root = json_object();
     bool bad =
         json_object_set_new(root, SUKI_JOB_DUE, json_integer(f->due_ms)) != 0;
+    const struct suki_event *ev = f->event;
+    if (ev && ev->order_ms && ev->order_ms != ev->at_ms)
+        bad = bad || json_object_set_new(root, SUKI_JOB_ORDER,
+                                         json_integer(ev->order_ms)) != 0;
     if (f->event && !bad) {
         json_t *e = job_event_json(f->event);
         bad = !e || json_object_set_new(root, SUKI_JOB_EVENT, e) != 0;

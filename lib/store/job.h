@@ -57,6 +57,9 @@ bool suki_job_key_client(const char *key, const char **c, size_t *len);
 #define SUKI_JOB_NOTIFY "n"   /* plugin's notify list, when not the rule's */
 #define SUKI_JOB_ATTEMPT "a"  /* failed delivery attempts so far */
 #define SUKI_JOB_RETRY "r"    /* time of the next attempt, epoch ms */
+/* The event's order time (struct suki_event order_ms) when not its at;
+ * right after "d", where the intake's apply script reads it. */
+#define SUKI_JOB_ORDER "o"
 /* Members of the stored event; its client is the key's. */
 #define SUKI_JOB_EV_TYPE "t"
 #define SUKI_JOB_EV_AT "a" /* epoch ms */

@@ -38,9 +38,17 @@
  *   P:seen:<event id>     string  the stream id that applied the event
  *                                 (duplicate check)     intake.dedup_window
  *                                 Lua: intake-apply.lua
- *   P:client:<id>         hash    the client's profile fields        none
+ *   P:client:<id>         hash    the client's profile fields, each with
+ *                                 "at:<field>", the at of the event that
+ *                                 set it (events apply by their at) none
  *                                 Lua: intake-apply.lua, campaign-take.lua,
  *                                 campaign-walk.lua
+ *   P:at:<rule:client:subject:>  string  the at (ms) of the newest event
+ *                                 that cancelled that subject's (or, with
+ *                                 "rule:client:", the rule's) reminders:
+ *                                 an older trigger arriving later does not
+ *                                 schedule        intake.order_window
+ *                                 Lua: intake-apply.lua
  *   P:sent:<message id>   string  sent marker: the message went out
  *                                 SUKI_KEY_SENT_TTL_S (30 days)
  *                                 Lua: campaign-take.lua, campaign-walk.lua

@@ -41,7 +41,7 @@ rules = ( { name = "fu"; use = "followup"; on = [ "meeting.held" ];
 
 # both events in the stream before sukid starts: one batch
 rcli XADD suki:events '*' event '{"type":"client.created","client":"acme","id":"a1","manager":"m@acme.ph","data":{"timezone":"Asia/Manila"}}' >/dev/null
-rcli XADD suki:events '*' event '{"type":"meeting.held","client":"acme","id":"a2","at":"'"$at"'"}' >/dev/null
+msid=$(rcli XADD suki:events '*' event '{"type":"meeting.held","client":"acme","id":"a2","at":"'"$at"'"}')
 start_sukid a "$CONF"
 wait_for 10 '[ "$(stat applied)" = 2 ]' || fail "applied $(stat applied)"
 [ "$(rcli ZCARD suki:jobs)" = 1 ] || fail "jobs: $(rcli ZCARD suki:jobs)"
@@ -50,9 +50,10 @@ due=$(rcli ZSCORE suki:jobs "$key")
 [ "$due" = "$due_ms" ] ||
     fail "due $due ($(date -u -d @$((due / 1000)))), want $due_iso"
 # the compact body: due time and event (its client is the key's); the
-# rule's template, channel and notify list are not repeated
+# rule's template, channel and notify list are not repeated; the meeting is
+# dated after its arrival, so it is ordered by its arrival ("o")
 body=$(rcli HGET suki:job:acme "$key")
-echo "$body" | grep -qx "{\"d\":$due_ms,\"e\":{\"t\":\"meeting.held\",\"a\":$at_ms,\"i\":\"a2\"}}" ||
+echo "$body" | grep -qx "{\"d\":$due_ms,\"o\":${msid%-*},\"e\":{\"t\":\"meeting.held\",\"a\":$at_ms,\"i\":\"a2\"}}" ||
     fail "job body: $body"
 [ "$(rcli HKEYS suki:job:acme)" = "$key" ] || fail "client job hash"
 sukictl client acme | grep -q "$due_iso  *$key" ||
