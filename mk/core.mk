@@ -119,3 +119,7 @@ tests_integration_redis_cancel_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_integration_redis_cancel_LDADD = libsukicore.la $(DEPS_LIBS)
 TESTS += tests/integration/redis_cancel.sh
 EXTRA_DIST += tests/integration/redis_cancel.sh
+
+# No two modules include each other (lib/, daemon/, ctl/).
+TESTS += tests/unit/include_cycles.sh
+EXTRA_DIST += tests/unit/include_cycles.sh tests/unit/include_cycles.py
