@@ -2,10 +2,14 @@
 """chaos_check.py - what reached the SMTP server(s) and Redis, against what
 the producer had acknowledged.
 
-  chaos_check.py --smtpd DIR [--smtpd DIR...] --want FILE --port PORT
-                 [--prefix P] [--maybe FILE] [--dup-ok FILE]
+  chaos_check.py (--smtpd DIR [--smtpd DIR...] | --spool DIR --log LOG)
+                 --want FILE --port PORT [--prefix P] [--maybe FILE]
+                 [--dup-ok FILE]
 
-DIR: a directory of tests/integration/smtp_server.py (msg-N.eml). FILE:
+DIR: a directory of tests/integration/smtp_server.py (msg-N.eml), or with
+--spool a spool directory (one <Message-ID>.eml each: a second delivery
+replaces the first, so the copies are counted from sukid's log LOG, one
+"message-id=<id>, status=sent" line per delivery). FILE:
 client ids, one a line (producer.py's --acked). Each reminder is matched to
 its client by the sched-test template's Subject ("Reminder sched-test for
 <client>"). Checks, exiting 1 with the reason when one fails:
@@ -37,7 +41,9 @@ def lines(path):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--smtpd", action="append", required=True)
+    p.add_argument("--smtpd", action="append", default=[])
+    p.add_argument("--spool")
+    p.add_argument("--log")
     p.add_argument("--want", required=True)
     p.add_argument("--maybe")
     p.add_argument("--dup-ok")
@@ -48,18 +54,26 @@ def main():
     dup_ok = set(x.strip("<>") for x in lines(a.dup_ok))
     by_mid = collections.Counter()
     mid_client = {}
-    for d in a.smtpd:
-        for f in glob.glob(d + "/msg-*.eml"):
-            head = open(f, "rb").read().split(b"\r\n\r\n", 1)[0]
-            head = head.decode("utf-8", "replace")
-            m = re.search(r"(?mi)^Subject: Reminder sched-test for (\S+)", head)
-            i = re.search(r"(?mi)^Message-ID: (\S+)", head)
-            if not m or not i:
-                print("FAIL: %s is no reminder" % f)
-                return 1
-            mid = i.group(1).strip("<>")
-            by_mid[mid] += 1
-            mid_client[mid] = m.group(1)
+    files = [f for d in a.smtpd for f in glob.glob(d + "/msg-*.eml")]
+    if a.spool:
+        files = glob.glob(a.spool + "/*.eml")
+    for f in files:
+        head = open(f, "rb").read().split(b"\r\n\r\n", 1)[0]
+        head = head.decode("utf-8", "replace")
+        m = re.search(r"(?mi)^Subject: Reminder sched-test for (\S+)", head)
+        i = re.search(r"(?mi)^Message-ID: (\S+)", head)
+        if not m or not i:
+            print("FAIL: %s is no reminder" % f)
+            return 1
+        mid = i.group(1).strip("<>")
+        by_mid[mid] += 1
+        mid_client[mid] = m.group(1)
+    if a.spool:
+        sent = collections.Counter(
+            m.group(1).strip("<>") for m in re.finditer(
+                r"message-id=(\S+), status=sent", open(a.log).read()))
+        for mid in by_mid:
+            by_mid[mid] = sent[mid]
     got = collections.Counter(mid_client.values())
     errs = []
     missing = sorted(want - set(got))

@@ -75,11 +75,14 @@ chaos_smtpd_stop()
 # with short retries and leases and a 2 s claim_idle, so that whatever a
 # fault leaves behind comes back within a CI run. MAX_CONN (4) and
 # SMTP_TIMEOUT (5s) set the email transport's max_connections and timeout,
-# EMAIL_EXTRA adds other keys to it.
+# EMAIL_EXTRA adds other keys to it. With CHAOS_SPOOL=DIR the transport
+# is that spool directory instead (and chaos_end reads it).
 chaos_conf()
 {
+    _url="url = \"smtp://127.0.0.1:${SMTP_PORT:-}\"; starttls = \"off\";"
+    [ -n "${CHAOS_SPOOL:-}" ] && _url="url = \"spool://$CHAOS_SPOOL\";"
     SCHED_EXTRA=${SCHED_EXTRA:-'lease = "5s";'} \
-        EMAIL="url = \"smtp://127.0.0.1:$SMTP_PORT\"; starttls = \"off\";
+        EMAIL="$_url
                timeout = \"${SMTP_TIMEOUT:-5s}\"; retry_initial = \"1s\";
                retry_max = \"2s\"; max_attempts = 1000;
                max_connections = ${MAX_CONN:-4}; ${EMAIL_EXTRA:-}" \
@@ -153,8 +156,10 @@ chaos_end()
     sleep 2 # a second copy of anything would be on its way by now
     sort -u "$T/acked" >"$T/want"
     # shellcheck disable=SC2046
-    out=$("$PY" "$top_srcdir/tests/chaos/chaos_check.py" \
-        $(for d in $SMTPD_DIRS; do echo --smtpd "$d"; done) \
+    _from=$(for d in $SMTPD_DIRS; do echo --smtpd "$d"; done)
+    [ -n "${CHAOS_SPOOL:-}" ] &&
+        _from="--spool $CHAOS_SPOOL --log $T/sukid-a.log"
+    out=$("$PY" "$top_srcdir/tests/chaos/chaos_check.py" $_from \
         --want "$T/want" --maybe "$T/maybe" --dup-ok "$T/dup_ok" \
         --port "$REDIS_PORT" --prefix "$SUKI_PREFIX") || fail "$out"
     echo "$out"
