@@ -141,6 +141,8 @@ struct suki_sched {
     struct settle_batch *pend;  /* records being collected */
     struct settle_batch *retry; /* failed batches to resend */
     size_t settles_inflight;    /* settle calls awaiting their reply */
+    int64_t settle_warn_ms;     /* monotonic: the last "settling failed" */
+    size_t settle_fails;        /* failed settle calls since that line */
     struct settle_batch **live; /* batches awaiting replies (orphaning) */
     size_t n_live, cap_live;
 
@@ -534,11 +536,21 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
                      b->records, rep->str);
         batch_free(b);
     } else if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        if (b->tries++ % 30 == 0)
+        /* One line per 5 s for all batches: while Redis refuses writes,
+         * every job that finishes fails its own settle call, hundreds a
+         * second under load, and a line each drowned the log. */
+        int64_t now = suki_mono_ms();
+        b->tries++;
+        s->settle_fails++;
+        if (s->settle_warn_ms == 0 || now - s->settle_warn_ms >= 5000) {
             suki_warnx("scheduler: settling %zu jobs failed (%u times): %s; "
-                       "retrying",
-                       b->records, b->tries,
-                       rep ? rep->str : "redis link down");
+                       "retrying (%zu failed settle calls since the last "
+                       "such line)",
+                       b->records, b->tries, rep ? rep->str : "redis link down",
+                       s->settle_fails);
+            s->settle_warn_ms = now;
+            s->settle_fails = 0;
+        }
         if (!s->stop_done) {
             b->next = s->retry;
             s->retry = b;
