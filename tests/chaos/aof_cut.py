@@ -7,10 +7,11 @@ everysec can: cut the append-only file back to an earlier length.
                                  manifest, Redis 7 multi-part AOF) and its
                                  length
   aof_cut.py cut FILE SIZE TAIL  (Redis stopped) move the bytes past SIZE
-                                 of FILE into TAIL and truncate FILE to
-                                 SIZE: everything Redis wrote after the
-                                 mark is gone, as if it had never reached
-                                 the disk
+                                 of FILE (moved back to the end of a whole
+                                 command outside MULTI/EXEC) into TAIL and
+                                 truncate FILE there: everything Redis
+                                 wrote after the mark is gone, as if it
+                                 had never reached the disk
   aof_cut.py parse PREFIX STREAM FILE...
                                  what the commands in FILEs wrote: one line
                                  "event CLIENT" per XADD of an event to
@@ -68,6 +69,40 @@ def commands(data):
             i += 1
 
 
+def boundary(data, size):
+    """The largest length <= size that ends after a whole command and
+    outside MULTI/EXEC: the mark may have been taken in the middle of one
+    of Redis's writes, and Redis drops a transaction cut short when it
+    loads, which would lose writes the tail does not show."""
+    i, good, multi = 0, 0, None
+    while i < size:
+        try:
+            if data[i:i + 1] != b"*":
+                raise ValueError
+            e = data.index(b"\r\n", i)
+            k = int(data[i + 1:e])
+            j = e + 2
+            name = None
+            for _ in range(k):
+                e = data.index(b"\r\n", j)
+                ln = int(data[j + 1:e])
+                if name is None:
+                    name = data[e + 2:e + 2 + ln].upper()
+                j = e + 2 + ln + 2
+            if j > size:
+                break
+        except ValueError:
+            break
+        if name == b"MULTI":
+            multi = i
+        elif name == b"EXEC":
+            multi = None
+        i = j
+        if multi is None:
+            good = i
+    return good
+
+
 def main():
     op = sys.argv[1]
     if op == "mark":
@@ -76,8 +111,9 @@ def main():
     elif op == "cut":
         f, size, tail = sys.argv[2], int(sys.argv[3]), sys.argv[4]
         with open(f, "rb") as fh:
-            fh.seek(size)
-            rest = fh.read()
+            data = fh.read()
+        size = boundary(data, size)
+        rest = data[size:]
         with open(tail, "wb") as fh:
             fh.write(rest)
         os.truncate(f, size)
