@@ -11,7 +11,7 @@ CHAOS_TESTS = tests/chaos/recover_large.sh tests/chaos/sched_batch_large.sh \
 CHAOS_TESTS += tests/chaos/redis_kill.sh tests/chaos/redis_kill_everysec.sh \
 	tests/chaos/redis_loading.sh tests/chaos/redis_sleep.sh \
 	tests/chaos/smtp_outage.sh tests/chaos/spool_fault.sh \
-	tests/chaos/redis_oom.sh
+	tests/chaos/redis_oom.sh tests/chaos/lease_lapsed.sh
 TESTS += $(CHAOS_TESTS)
 EXTRA_DIST += $(CHAOS_TESTS)
 EXTRA_DIST += tests/chaos/fault_proxy.py

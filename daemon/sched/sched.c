@@ -330,11 +330,34 @@ static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
     if (got > 0)
         suki_debug("scheduler: claimed %zu due jobs (%zu in flight)", got,
                    s->inflight);
+    /* A job still being sent here whose lease ran out in Redis (its
+     * renewals refused: LOADING, OOM, an outage longer than the lease)
+     * comes back in a claim once Redis takes writes again; firing it
+     * again sent its message a second time while the first transfer was
+     * still under way. The in-flight list is searched only when such a
+     * job may exist: a lease in memory ends at most one reply (the command
+     * timeout) after the lease in Redis. */
+    bool lapsed = false;
+    for (struct suki_sched_job *x = s->head; x && !lapsed; x = x->next)
+        lapsed = x->lease_end_ms <= now + s->D->conf->redis_command_timeout_ms;
     for (size_t i = 0; i < got; i++) {
         redisReply *k = rep->element[3 + 2 * i];
         redisReply *b = rep->element[4 + 2 * i];
         if (k->type != REDIS_REPLY_STRING || b->type != REDIS_REPLY_STRING)
             continue;
+        struct suki_sched_job *x = lapsed ? s->head : NULL;
+        for (; x; x = x->next)
+            if (strcmp(x->key, k->str) == 0 && x->body_len == b->len &&
+                memcmp(x->body, b->str, b->len) == 0)
+                break;
+        if (x) {
+            /* The claim gave its lease back to us: keep the one transfer. */
+            x->lease_end_ms = now + s->lease_ms;
+            suki_info("job %s: its lease ran out while it was being sent "
+                      "here; taken back, not sent again",
+                      x->key);
+            continue;
+        }
         /* One allocation for the job, its key and its body. */
         struct suki_sched_job *j =
             suki_calloc(1, sizeof(*j) + k->len + 1 + b->len + 1);
