@@ -29,6 +29,7 @@ produce_bg "$N" 600 100
 k=0
 while [ $k -lt $KILLS ]; do
     sleep "0.$(($(od -An -N1 -tu1 /dev/urandom) % 5 + 3))"
+    # shellcheck disable=SC2046 # "FILE SIZE" into $1 $2
     set -- $("$PY" "$top_srcdir/tests/chaos/aof_cut.py" mark "$REDIS_DIR")
     sleep "0.$(($(od -An -N1 -tu1 /dev/urandom) % 8 + 2))"
     stop_redis kill
