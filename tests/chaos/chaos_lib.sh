@@ -91,14 +91,16 @@ chaos_conf()
     "$SUKID" -t -c "$1" >/dev/null || fail "config refused: $("$SUKID" -t -c "$1" 2>&1)"
 }
 
-# produce COUNT START RATE - write events k<START>..k<START+COUNT-1>
-# through producer.py (in the foreground: run it with & for a background
-# load, then produce_wait). Acknowledged ones go to $T/acked.
+# produce COUNT START RATE [producer.py options] - write events
+# k<START>..k<START+COUNT-1> through producer.py (in the foreground: see
+# produce_bg). Acknowledged ones go to $T/acked.
 produce()
 {
+    _c=$1 _s=$2 _r=$3
+    shift 3
     "$PY" "$top_srcdir/tests/chaos/producer.py" --port "$REDIS_PORT" \
-        --stream "$SUKI_PREFIX:events" --acked "$T/acked" --count "$1" \
-        --start "$2" --rate "$3" >>"$T/producer.log" 2>&1
+        --stream "$SUKI_PREFIX:events" --acked "$T/acked" --count "$_c" \
+        --start "$_s" --rate "$_r" "$@" >>"$T/producer.log" 2>&1
 }
 
 # produce_bg COUNT START RATE - produce in the background (PRODUCER pid)

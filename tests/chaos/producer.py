@@ -3,9 +3,12 @@
 
   producer.py --port PORT --stream KEY --acked FILE --count N
               [--start S] [--rate PER_S] [--type T] [--client-prefix P]
+              [--due-in SECONDS]
 
 Writes N events, one XADD each: {"id": "<P><i>", "type": T, "client":
-"<P><i>", "at": an hour ago}, for i = S .. S+N-1, at most PER_S a second.
+"<P><i>", "at": an hour ago}, for i = S .. S+N-1, at most PER_S a second
+(with --due-in, "at" is an hour less SECONDS ago: the sched-test rule's
+reminders fall due that much later).
 An XADD that fails (connection refused or lost, -LOADING, -OOM, a timeout)
 is written again until Redis acknowledges it, as a careful producer does;
 the event's id lets sukid drop the copy when the first write did land.
@@ -31,8 +34,10 @@ def main():
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--type", default="sched.test")
     p.add_argument("--client-prefix", default="k")
+    p.add_argument("--due-in", type=float, default=0.0)
     a = p.parse_args()
-    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                       time.gmtime(time.time() - 3600 + a.due_in))
     out = open(a.acked, "a")
     r = None
     retries = 0

@@ -3,8 +3,9 @@
 # set 64 KiB below what Redis uses (about 3-4 MiB here), so every write that
 # would grow it is refused with -OOM: the producer's XADDs (it retries),
 # intake's apply script (each spell starts with a backlog of 300 events
-# written while sukid was stopped, SIGSTOP), the scheduler's claims and
-# settles, the agent's sent markers. After 4 s memory is freed (a 1 MiB ballast key deleted),
+# written while sukid was stopped, SIGSTOP), the scheduler's claims (100
+# reminders fall due 3 s into each spell) and settles, the agent's sent
+# markers. After 4 s memory is freed (a 1 MiB ballast key deleted),
 # the next time maxmemory is raised (0, no limit). Intake and scheduler
 # must say so in the log (naming OOM), lose nothing and recover: every
 # reminder exactly once, every event applied once, nothing pending, no job
@@ -32,11 +33,16 @@ squeeze()
     wait_for 10 '! rcli SET probe 1 >/dev/null 2>&1 || rcli SET probe 1 | grep -q OOM' ||
         fail "Redis still takes writes at maxmemory $(rcli CONFIG GET maxmemory | tail -1)"
 }
-# backlog: 300 events in the stream that sukid has not read yet when Redis
-# fills up (k100000...)
+# backlog: 100 reminders that fall due 3 s later, so the scheduler's
+# claims meet the full Redis, and 300 events in the stream that sukid has
+# not read yet when Redis fills up, so do intake's applies (k100000...)
 b=100000
 backlog()
 {
+    produce 100 $b 5000 --due-in 3
+    b=$((b + 100))
+    wait_for 10 '[ "$(rcli HGET "$SUKI_PREFIX:client-events" k$((b - 1)))" = 1 ]' ||
+        fail "the reminders due later were not scheduled"
     kill -STOP "$SUKID_PID_a"
     produce 300 $b 5000
     b=$((b + 300))
