@@ -7,9 +7,17 @@ CHAOS_TESTS = tests/chaos/recover_large.sh tests/chaos/sched_batch_large.sh \
 	tests/chaos/two_daemons_slow.sh tests/chaos/campaign_takeover_slow.sh \
 	tests/chaos/campaign_takeover_unsent.sh tests/chaos/campaign_takeover_stall.sh \
 	tests/chaos/lane_stale_fd.sh tests/chaos/agent_stuck.sh
+# fault runs on chaos_lib.sh's workload and checks
+CHAOS_TESTS += tests/chaos/redis_kill.sh tests/chaos/redis_kill_everysec.sh \
+	tests/chaos/redis_loading.sh tests/chaos/redis_sleep.sh \
+	tests/chaos/smtp_outage.sh tests/chaos/spool_fault.sh \
+	tests/chaos/redis_oom.sh tests/chaos/lease_lapsed.sh
 TESTS += $(CHAOS_TESTS)
 EXTRA_DIST += $(CHAOS_TESTS)
 EXTRA_DIST += tests/chaos/fault_proxy.py
+# the workload and checks of the fault runs (redis_kill.sh and the others)
+EXTRA_DIST += tests/chaos/chaos_lib.sh tests/chaos/producer.py \
+	tests/chaos/chaos_check.py tests/chaos/aof_cut.py
 
 # A wall clock moved by $SUKI_CLOCK_SHIFT seconds, preloaded into sukid and
 # redis-server alike (never installed; no sanitizer: it goes into Redis).

@@ -83,6 +83,8 @@ struct suki_sched {
     struct settle_batch *pend;  /* records being collected */
     struct settle_batch *retry; /* failed batches to resend */
     size_t settles_inflight;    /* settle calls awaiting their reply */
+    int64_t settle_warn_ms;     /* monotonic: the last "settling failed" */
+    size_t settle_fails;        /* failed settle calls since that line */
 
     /* from the configuration */
     char *k_jobs, *job_prefix, *k_dead, *sent_prefix;
@@ -269,11 +271,34 @@ static void on_claim(struct suki_redis *r, redisReply *rep, void *arg)
     if (got > 0)
         suki_debug("scheduler: claimed %zu due jobs (%zu in flight)", got,
                    s->inflight);
+    /* A job still being sent here whose lease ran out in Redis (its
+     * renewals refused: LOADING, OOM, an outage longer than the lease)
+     * comes back in a claim once Redis takes writes again; firing it
+     * again sent its message a second time while the first transfer was
+     * still under way. The in-flight list is searched only when such a
+     * job may exist: a lease in memory ends at most one reply (the command
+     * timeout) after the lease in Redis. */
+    bool lapsed = false;
+    for (struct suki_sched_job *x = s->head; x && !lapsed; x = x->next)
+        lapsed = x->lease_end_ms <= now + s->D->conf->redis_command_timeout_ms;
     for (size_t i = 0; i < got; i++) {
         redisReply *k = rep->element[3 + 2 * i];
         redisReply *b = rep->element[4 + 2 * i];
         if (k->type != REDIS_REPLY_STRING || b->type != REDIS_REPLY_STRING)
             continue;
+        struct suki_sched_job *x = lapsed ? s->head : NULL;
+        for (; x; x = x->next)
+            if (strcmp(x->key, k->str) == 0 && x->body_len == b->len &&
+                memcmp(x->body, b->str, b->len) == 0)
+                break;
+        if (x) {
+            /* The claim gave its lease back to us: keep the one transfer. */
+            x->lease_end_ms = now + s->lease_ms;
+            suki_info("job %s: its lease ran out while it was being sent "
+                      "here; taken back, not sent again",
+                      x->key);
+            continue;
+        }
         /* One allocation for the job, its key and its body. */
         struct suki_sched_job *j =
             suki_calloc(1, sizeof(*j) + k->len + 1 + b->len + 1);
@@ -442,11 +467,21 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
                      b->records, rep->str);
         batch_free(b);
     } else if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        if (b->tries++ % 30 == 0)
+        /* One line per 5 s for all batches: while Redis refuses writes,
+         * every job that finishes fails its own settle call, hundreds a
+         * second under load, and a line each drowned the log. */
+        int64_t now = suki_mono_ms();
+        b->tries++;
+        s->settle_fails++;
+        if (s->settle_warn_ms == 0 || now - s->settle_warn_ms >= 5000) {
             suki_warnx("scheduler: settling %zu jobs failed (%u times): %s; "
-                       "retrying",
-                       b->records, b->tries,
-                       rep ? rep->str : "redis link down");
+                       "retrying (%zu failed settle calls since the last "
+                       "such line)",
+                       b->records, b->tries, rep ? rep->str : "redis link down",
+                       s->settle_fails);
+            s->settle_warn_ms = now;
+            s->settle_fails = 0;
+        }
         if (!s->stop_done) {
             b->next = s->retry;
             s->retry = b;
