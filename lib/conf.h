@@ -162,9 +162,11 @@ struct suki_conf {
     char *campaign_transport; /* owned, default "email" */
 
     /* http */
-    char *http_listen;        /* owned "host:port"; "" disables */
-    char *public_url;         /* owned */
-    char *unsubscribe_secret; /* owned or NULL (from file) */
+    char *http_listen;               /* owned "host:port"; "" disables */
+    char *public_url;                /* owned */
+    char *unsubscribe_secret;        /* owned or NULL (from file) */
+    int http_max_connections;        /* default 512 */
+    int64_t http_request_timeout_ms; /* headers and body; default 10s */
 
     /* daemon */
     int64_t shutdown_timeout_ms; /* default 10s */
