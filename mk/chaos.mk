@@ -6,7 +6,7 @@ CHAOS_TESTS = tests/chaos/recover_large.sh tests/chaos/sched_batch_large.sh \
 	tests/chaos/http_flood.sh tests/chaos/soak.sh \
 	tests/chaos/two_daemons_slow.sh tests/chaos/campaign_takeover_slow.sh \
 	tests/chaos/lane_stale_fd.sh tests/chaos/agent_stuck.sh \
-	tests/chaos/http_slowloris.sh
+	tests/chaos/http_slowloris.sh tests/chaos/huge_events.sh
 TESTS += $(CHAOS_TESTS)
 EXTRA_DIST += $(CHAOS_TESTS)
 EXTRA_DIST += tests/chaos/fault_proxy.py tests/chaos/slowloris.py
