@@ -36,7 +36,8 @@
 #define CONN_TIMEOUT_S 10
 /* After accept() ran out of descriptors: this long before the next try. */
 #define ACCEPT_PAUSE_MS 250
-/* Connections cut off at the deadline: one log line at most this often. */
+/* Connections shed at the limit or cut off at the deadline: one log line
+ * each at most this often. */
 #define CUT_LOG_EVERY_MS 10000
 
 /* One accepted connection, by descriptor. libevent 2.1 has no connection
@@ -84,9 +85,9 @@ struct suki_http {
     struct bufferevent **fresh; /* connections whose fd is not set yet */
     size_t nfresh, fresh_cap;
     struct event *collect_ev;
-    bool shed_warned;
-    int cut_unlogged;   /* cut off at the deadline since the last log */
-    int64_t cut_logged; /* mono ms of that log */
+    int64_t shed_logged; /* mono ms of the last "shedding" log */
+    int cut_unlogged;    /* cut off at the deadline since the last log */
+    int64_t cut_logged;  /* mono ms of that log */
 };
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)
@@ -195,11 +196,12 @@ static void admit(struct suki_http *h, int fd)
     int max = h->D->conf->http_max_connections;
     if (h->nconns >= max) {
         suki_metrics.http_shed_limit++;
-        if (!h->shed_warned) {
+        int64_t now = suki_mono_ms();
+        if (!h->shed_logged || now - h->shed_logged >= CUT_LOG_EVERY_MS) {
             suki_warnx("http: %d connections open (http.max_connections); "
                        "shedding the oldest waiting ones",
                        h->nconns);
-            h->shed_warned = true;
+            h->shed_logged = now;
         }
         if (!shed_oldest(h)) {
             shutdown(fd, SHUT_RDWR); /* every one busy: this one goes */
@@ -271,8 +273,6 @@ static void sweep(struct suki_http *h, int64_t now)
         h->cut_unlogged = 0;
         h->cut_logged = now;
     }
-    if (h->nconns < h->D->conf->http_max_connections)
-        h->shed_warned = false;
 }
 
 static struct conn *req_conn(struct suki_http *h, struct evhttp_request *req)
