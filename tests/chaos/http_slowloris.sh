@@ -7,7 +7,7 @@
 # each new connection takes the place of the oldest waiting one, every slow
 # connection is closed within the deadline (plus the 500 ms tick), /healthz
 # on a fresh connection answers within 1 s all along, the shedding is
-# logged once, and sukid stays near idle.
+# logged at most every 10 s, and sukid stays near idle.
 . "$top_srcdir/tests/integration/lib.sh"
 need redis-server redis-cli curl "$SUKID"
 
