@@ -575,12 +575,13 @@ static void adapt_count(struct suki_intake *in, const redisReply *list)
         in->read_count = 1;
     } else {
         size_t n = list->elements, bytes = reply_bytes(list);
-        if (bytes > READ_BUDGET && n > 0)
+        if (bytes > READ_BUDGET && n > 0) {
             in->read_count = (int)(n * READ_BUDGET / bytes);
-        else if (n >= (size_t)in->asked)
-            in->read_count = 2 * was;
-        if (in->read_count < 1)
-            in->read_count = 1;
+            if (in->read_count < 1)
+                in->read_count = 1;
+        } else if (n >= (size_t)in->asked) {
+            in->read_count = 2 * was; /* read_count() caps it at batch */
+        }
     }
     int now = read_count(in);
     if (now < was && !in->count_warned) {
