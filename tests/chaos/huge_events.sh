@@ -76,7 +76,7 @@ grow=$(((peak - base) / 1024))
 echo "VmHWM baseline $((base / 1024)) MB, peak $((peak / 1024)) MB (+$grow MB)"
 [ "$grow" -lt 100 ] || fail "peak RSS grew by $grow MB (baseline $((base / 1024)) MB)"
 [ "$(clients_not_once 1800 200)" = 0 ] || fail "normal events not applied once"
-ok "2,000 normal events applied and 100 of 5 MB dead-lettered; peak RSS +$grow MB"
+ok "2,000 normal events applied and 100 of 5 MB dead-lettered; peak RSS +$grow MB${SUKI_AS_LIMIT_MB:+ (address space limited to $SUKI_AS_LIMIT_MB MB)}"
 
 # each dead letter: the size, SHA-256 and the first 4 KiB of its event
 rcli --no-raw XRANGE suki:dead - + >"$T/dead.out"
