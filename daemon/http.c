@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -25,6 +26,7 @@
 #include <sys/queue.h> /* TAILQ_FIRST for evkeyvalq */
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -35,6 +37,23 @@
 #define CONN_TIMEOUT_S 10
 /* After accept() ran out of descriptors: this long before the next try. */
 #define ACCEPT_PAUSE_MS 250
+/* Connections shed at the limit or cut off at the deadline: one log line
+ * each at most this often. */
+#define CUT_LOG_EVERY_MS 10000
+
+/* One accepted connection, by descriptor. libevent 2.1 has no connection
+ * limit, and its timeout is an idle one that each byte resets (a client
+ * sending a header byte every few seconds stays for ever), so sukid keeps
+ * its own account. evhttp owns and closes the descriptor without telling
+ * anyone: an entry whose descriptor is closed, or is now another file
+ * (st_dev/st_ino), is gone. sukid only ever shutdown()s a connection, so
+ * that evhttp reads EOF and frees it itself. */
+struct conn {
+    dev_t dev;
+    ino_t ino;     /* 0: no connection */
+    int64_t since; /* accepted, or its previous request done (mono ms) */
+    bool busy;     /* a request read and its reply not yet written */
+};
 
 struct suki_http {
     struct suki_daemon *D;
@@ -52,6 +71,15 @@ struct suki_http {
     int reserve_fd;          /* given up to shed a connection on EMFILE */
     struct event *resume_ev; /* accepting again after EMFILE */
     bool fd_warned;
+    struct conn *conns; /* by descriptor */
+    int conns_cap;
+    int nconns;                 /* live entries */
+    struct bufferevent **fresh; /* connections whose fd is not set yet */
+    size_t nfresh, fresh_cap;
+    struct event *collect_ev;
+    int64_t shed_logged; /* mono ms of the last "shedding" log */
+    int cut_unlogged;    /* cut off at the deadline since the last log */
+    int64_t cut_logged;  /* mono ms of that log */
 };
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)
@@ -100,6 +128,163 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
     }
     evconnlistener_disable(lev);
     suki_timer_ms(h->resume_ev, ACCEPT_PAUSE_MS);
+}
+
+/* ---- connections ---- */
+
+static bool conn_alive(const struct conn *c, int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino;
+}
+
+static void conn_drop(struct suki_http *h, int fd)
+{
+    h->conns[fd].ino = 0;
+    h->nconns--;
+}
+
+/* At the limit, the connection that has waited longest for its request
+ * makes room: refusing the new one instead would let a few hundred slow
+ * clients lock everyone else out (and /healthz with them) for the whole
+ * request_timeout. */
+static bool shed_oldest(struct suki_http *h)
+{
+    int old = -1;
+    for (int fd = 0; fd < h->conns_cap; fd++) {
+        const struct conn *c = &h->conns[fd];
+        if (!c->ino || c->busy)
+            continue;
+        if (!conn_alive(c, fd)) {
+            conn_drop(h, fd); /* closed meanwhile: room already */
+            return true;
+        }
+        if (old < 0 || c->since < h->conns[old].since)
+            old = fd;
+    }
+    if (old < 0)
+        return false;
+    shutdown(old, SHUT_RDWR);
+    conn_drop(h, old);
+    return true;
+}
+
+static void admit(struct suki_http *h, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return;
+    if (fd >= h->conns_cap) {
+        int cap = h->conns_cap ? h->conns_cap : 64;
+        while (cap <= fd)
+            cap *= 2;
+        h->conns = suki_realloc(h->conns, (size_t)cap * sizeof(*h->conns));
+        memset(h->conns + h->conns_cap, 0,
+               (size_t)(cap - h->conns_cap) * sizeof(*h->conns));
+        h->conns_cap = cap;
+    }
+    if (h->conns[fd].ino) /* its old connection is closed: fd reused */
+        conn_drop(h, fd);
+    int max = h->D->conf->http_max_connections;
+    if (h->nconns >= max) {
+        suki_metrics.http_shed_limit++;
+        int64_t now = suki_mono_ms();
+        if (!h->shed_logged || now - h->shed_logged >= CUT_LOG_EVERY_MS) {
+            suki_warnx("http: %d connections open (http.max_connections); "
+                       "shedding the oldest waiting ones",
+                       h->nconns);
+            h->shed_logged = now;
+        }
+        if (!shed_oldest(h)) {
+            shutdown(fd, SHUT_RDWR); /* every one busy: this one goes */
+            return;
+        }
+    }
+    h->conns[fd] = (struct conn){st.st_dev, st.st_ino, suki_mono_ms(), false};
+    h->nconns++;
+}
+
+/* evhttp sets the descriptor on the bufferevent only after this returns;
+ * the reference keeps the bufferevent (and its fd) until on_collect, later
+ * in the same loop iteration, reads it. */
+static struct bufferevent *on_new_bev(struct event_base *base, void *arg)
+{
+    struct suki_http *h = arg;
+    struct bufferevent *bev =
+        bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev)
+        return NULL; /* evhttp makes one itself: not counted */
+    if (h->nfresh == h->fresh_cap) {
+        h->fresh_cap = h->fresh_cap ? 2 * h->fresh_cap : 16;
+        h->fresh = suki_realloc(h->fresh, h->fresh_cap * sizeof(*h->fresh));
+    }
+    bufferevent_incref(bev);
+    h->fresh[h->nfresh++] = bev;
+    event_active(h->collect_ev, EV_TIMEOUT, 1);
+    return bev;
+}
+
+static void on_collect(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_http *h = arg;
+    for (size_t i = 0; i < h->nfresh; i++) {
+        evutil_socket_t s = bufferevent_getfd(h->fresh[i]);
+        if (s >= 0)
+            admit(h, s);
+        bufferevent_decref(h->fresh[i]);
+    }
+    h->nfresh = 0;
+}
+
+/* From the tick: forget closed connections, cut off those past the
+ * request deadline. */
+static void sweep(struct suki_http *h, int64_t now)
+{
+    int64_t limit = h->D->conf->http_request_timeout_ms;
+    int cut = 0;
+    for (int fd = 0; fd < h->conns_cap; fd++) {
+        struct conn *c = &h->conns[fd];
+        if (!c->ino)
+            continue;
+        if (!conn_alive(c, fd)) {
+            conn_drop(h, fd);
+        } else if (!c->busy && now - c->since >= limit) {
+            shutdown(fd, SHUT_RDWR);
+            conn_drop(h, fd);
+            cut++;
+        }
+    }
+    suki_metrics.http_shed_deadline += (uint64_t)cut;
+    h->cut_unlogged += cut;
+    if (h->cut_unlogged && now - h->cut_logged >= CUT_LOG_EVERY_MS) {
+        suki_warnx("http: %d connections sent no whole request within "
+                   "http.request_timeout; closed",
+                   h->cut_unlogged);
+        h->cut_unlogged = 0;
+        h->cut_logged = now;
+    }
+}
+
+static struct conn *req_conn(struct suki_http *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev =
+        evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0 || fd >= h->conns_cap || !h->conns[fd].ino)
+        return NULL;
+    return &h->conns[fd];
+}
+
+static void on_request_done(struct evhttp_request *req, void *arg)
+{
+    struct conn *c = req_conn(arg, req);
+    if (c) {
+        c->busy = false;
+        c->since = suki_mono_ms(); /* the next request's deadline */
+    }
 }
 
 static char *key(struct suki_http *h, const char *suffix)
@@ -347,6 +532,10 @@ static bool ambiguous_length(struct evhttp_request *req)
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct suki_http *h = arg;
+    struct conn *c = req_conn(h, req);
+    if (c)
+        c->busy = true;
+    evhttp_request_set_on_complete_cb(req, on_request_done, h);
     if (ambiguous_length(req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
                           "close");
@@ -437,6 +626,7 @@ void suki_http_tick(struct suki_http *h)
 {
     int64_t now = suki_mono_ms();
     h->last_tick = now;
+    sweep(h, now);
     if (h->fd_warned && !evtimer_pending(h->resume_ev, NULL))
         h->fd_warned = false; /* accepting again: a new shortage is news */
     if (!suki_redis_is_up(h->D->redis))
@@ -543,6 +733,9 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_POST);
     evhttp_set_gencb(h->http, on_request, h);
+    evhttp_set_bevcb(h->http, on_new_bev, h);
+    h->collect_ev = event_new(D->base, -1, 0, on_collect, h);
+    SUKI_ASSERT(h->collect_ev);
     h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     errno = 0;
     h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
@@ -553,6 +746,7 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
                      "another address, or \"\" to disable)",
                      listen, e ? strerror(e) : "cannot bind");
         evhttp_free(h->http);
+        event_free(h->collect_ev);
         if (h->reserve_fd >= 0)
             close(h->reserve_fd);
         if (h->secret) {
@@ -606,6 +800,11 @@ void suki_http_free(struct suki_http *h)
         the_server = NULL;
     event_free(h->resume_ev);
     evhttp_free(h->http);
+    for (size_t i = 0; i < h->nfresh; i++)
+        bufferevent_decref(h->fresh[i]);
+    event_free(h->collect_ev);
+    free(h->fresh);
+    free(h->conns);
     if (h->reserve_fd >= 0)
         close(h->reserve_fd);
     if (h->secret) {

@@ -297,6 +297,9 @@ struct suki_intake {
     void *nudge_arg;
     int64_t last_err_log; /* monotonic ms, rate limit */
     bool lists_warned;
+    int read_count; /* entries per read, 0: batch (see adapt_count) */
+    int asked;      /* what the read or recovery in flight asked for */
+    bool count_warned;
 };
 
 /* Batches in flight at most: one applying, one queued behind it, one whose
@@ -304,6 +307,12 @@ struct suki_intake {
 #define INTAKE_DEPTH 4
 
 static void drive(struct suki_intake *in);
+
+/* Bytes of entries one read should carry at most: a few huge entries per
+ * read, not a batch of them (256 of 5 MB took Redis and sukid past the
+ * command timeout, and then the same read came again after the
+ * reconnect, for ever). */
+#define READ_BUDGET (16 << 20)
 
 static const struct suki_conf *C(const struct suki_intake *in)
 {
@@ -416,13 +425,16 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
  * max_event_size (or 64 KiB), so it can be replayed after a fix; otherwise
  * its size, SHA-256 and first DEAD_MAX_PAYLOAD bytes, so that one
  * producer's huge entries cannot fill Redis with copies of themselves. */
+static size_t whole_max(const struct suki_intake *in)
+{
+    size_t whole = (size_t)C(in)->max_event_size;
+    return whole < 65536 ? 65536 : whole;
+}
+
 static void dead_payload(struct batch *b, struct entry *e, const char *p,
                          size_t n)
 {
-    size_t whole = (size_t)C(b->in)->max_event_size;
-    if (whole < 65536)
-        whole = 65536;
-    if (n <= whole) {
+    if (n <= whole_max(b->in)) {
         e->payload = arena_memdup(&b->ar, p, n);
         e->payload_len = n;
         return;
@@ -477,12 +489,33 @@ static void entry_from_reply(struct batch *b, struct entry *e,
         for (size_t k = 0; k < 2 * e->nf; k++) {
             const redisReply *x = fv->element[k];
             bool s = x->type == REDIS_REPLY_STRING;
-            size_t n = s ? x->len : 0;
+            const char *p;
+            size_t n, size;
+            char hex[65];
+            if (!s || !suki_redis_cut(x, &size, hex, &p, &n)) {
+                p = s ? x->str : "";
+                n = s ? x->len : 0;
+            }
             if (n > DEAD_MAX_VALUE)
                 n = DEAD_MAX_VALUE;
-            e->fields[k] = s ? arena_memdup(&b->ar, x->str, n) : "";
+            e->fields[k] = s ? arena_memdup(&b->ar, p, n) : "";
             e->flens[k] = n;
         }
+        return;
+    }
+    size_t size, keep;
+    char hex[65];
+    const char *prefix;
+    if (suki_redis_cut(ev, &size, hex, &prefix, &keep)) {
+        /* read cut (see suki_intake_new): what dead_payload keeps of an
+         * oversize event, without the whole of it ever in memory */
+        e->op = OP_INVALID;
+        e->reason = arena_printf(&b->ar,
+                                 "too large (%zu bytes, max %" PRId64
+                                 "); sha256 %s, the first %zu bytes kept",
+                                 size, C(in)->max_event_size, hex, keep);
+        e->payload = arena_memdup(&b->ar, prefix, keep);
+        e->payload_len = keep;
         return;
     }
     struct suki_event_limits lim = {(size_t)C(in)->max_event_size, 0};
@@ -507,6 +540,59 @@ static void entry_from_reply(struct batch *b, struct entry *e,
     }
 }
 
+static int read_count(const struct suki_intake *in)
+{
+    int b = C(in)->batch;
+    return in->read_count > 0 && in->read_count < b ? in->read_count : b;
+}
+
+/* Size of the entries of a reply, cut strings at their original size. */
+static size_t reply_bytes(const redisReply *x)
+{
+    size_t size, n;
+    char hex[65];
+    const char *p;
+    if (suki_redis_cut(x, &size, hex, &p, &n))
+        return size;
+    if (x->type == REDIS_REPLY_STRING)
+        return x->len;
+    size_t sum = 0;
+    if (x->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < x->elements; i++)
+            sum += reply_bytes(x->element[i]);
+    return sum;
+}
+
+/* After a read of n entries and bytes: the next reads ask for what fits
+ * READ_BUDGET, and grow back by doubling. A read that got no reply (link
+ * lost, timed out, out of memory) may have been too large: one entry at a
+ * time then, so that the same huge entries are not read again for ever. */
+static void adapt_count(struct suki_intake *in, const redisReply *list)
+{
+    int was = read_count(in);
+    if (!list) {
+        in->read_count = 1;
+    } else {
+        size_t n = list->elements, bytes = reply_bytes(list);
+        if (bytes > READ_BUDGET && n > 0) {
+            in->read_count = (int)(n * READ_BUDGET / bytes);
+            if (in->read_count < 1)
+                in->read_count = 1;
+        } else if (n >= (size_t)in->asked) {
+            in->read_count = 2 * was; /* read_count() caps it at batch */
+        }
+    }
+    int now = read_count(in);
+    if (now < was && !in->count_warned) {
+        suki_warnx("intake: reading %d entr%s at a time (large entries, "
+                   "or a read that failed)",
+                   now, now == 1 ? "y" : "ies");
+        in->count_warned = true;
+    } else if (now == C(in)->batch) {
+        in->count_warned = false;
+    }
+}
+
 static void process_batch(struct batch *b);
 
 /* XREADGROUP reply: nil (timeout) or [[stream, [[id, fields], ...]]]. */
@@ -520,6 +606,7 @@ static void on_read(struct suki_redis *r, redisReply *reply, void *arg)
     if (in->freeing)
         return;
     if (!reply) {
+        adapt_count(in, NULL);
         in->chain_busy = false;
         drive(in);
         return;
@@ -558,8 +645,9 @@ static void on_read(struct suki_redis *r, redisReply *reply, void *arg)
         drive(in);
         return;
     }
+    adapt_count(in, list);
     struct batch *b = batch_new(in, list->elements);
-    b->full = list->elements >= (size_t)C(in)->batch;
+    b->full = list->elements >= (size_t)in->asked;
     in->chain_busy = false;
     if (!own) {
         in->backlog = b->full;
@@ -601,13 +689,16 @@ static void on_recover(struct suki_redis *r, redisReply *reply, void *arg)
         }
         in->recover_again = false;
         in->chain_busy = false;
+        if (!reply)
+            adapt_count(in, NULL);
         if (reply)
             retry_later(in, 1000);
         else
             drive(in);
         return;
     }
-    in->recover_again = reply->elements >= (size_t)C(in)->batch;
+    in->recover_again = reply->elements >= (size_t)in->asked;
+    adapt_count(in, reply);
     if (reply->elements == 0) {
         in->chain_busy = false;
         drive(in);
@@ -1243,7 +1334,8 @@ static void send_read(struct suki_intake *in, bool own, bool block)
 {
     const struct suki_conf *c = C(in);
     char count[24], block_ms[24];
-    snprintf(count, sizeof(count), "%d", c->batch);
+    in->asked = read_count(in);
+    snprintf(count, sizeof(count), "%d", in->asked);
     snprintf(block_ms, sizeof(block_ms), "%" PRId64, c->block_ms);
     const char *av[12] = {"XREADGROUP",    "GROUP", in->group,
                           in->D->consumer, "COUNT", count};
@@ -1271,7 +1363,8 @@ static void send_recover(struct suki_intake *in)
     const struct suki_conf *c = C(in);
     char idle[24], count[24];
     snprintf(idle, sizeof(idle), "%" PRId64, c->claim_idle_ms);
-    snprintf(count, sizeof(count), "%d", c->batch);
+    in->asked = read_count(in);
+    snprintf(count, sizeof(count), "%d", in->asked);
     char *lasterr = suki_key(c->prefix, SUKI_KEY_LASTERR);
     const char *av[6] = {in->stream,      lasterr, in->group,
                          in->D->consumer, idle,    count};
@@ -1555,6 +1648,11 @@ struct suki_intake *suki_intake_new(struct suki_daemon *D)
     in->done_ev = evtimer_new(D->base, finish_stop, in);
     SUKI_ASSERT(in->retry_ev && in->lists_ev && in->maint_ev && in->done_ev);
     in->link = suki_redis_new(D->base, D->conf, "intake", on_link_state, in);
+    /* An entry's strings beyond what a dead letter keeps whole arrive cut:
+     * producers' huge entries (100 of 5 MB drove sukid to 1.4 GB, and
+     * under a memory limit into a livelock of out of memory, reconnect,
+     * the same read again) cost one bulk in hiredis's buffer at a time. */
+    suki_redis_cap_strings(in->link, whole_max(in));
     suki_redis_add_script(in->link, &apply_script);
     suki_redis_add_script(in->link, &recover_script);
     suki_redis_add_script(D->redis, &lists_script);
@@ -1567,6 +1665,7 @@ struct suki_intake *suki_intake_new(struct suki_daemon *D)
 void suki_intake_reload(struct suki_intake *in)
 {
     suki_redis_set_conf(in->link, in->D->conf);
+    suki_redis_cap_strings(in->link, whole_max(in));
     in->lists_warned = false;
     if (!in->stopping && !in->lists_busy &&
         !evtimer_pending(in->lists_ev, NULL))

@@ -934,6 +934,10 @@ static void load_http(struct loader *ld, const config_setting_t *root)
           unsubscribe_secret),
         K("unsubscribe_max_age", KT_DURATION, struct suki_conf,
           unsubscribe_max_age_ms),
+        KR("max_connections", KT_INT, struct suki_conf, http_max_connections, 1,
+           1000000),
+        KR("request_timeout", KT_DURATION, struct suki_conf,
+           http_request_timeout_ms, 1000, 3600000),
     };
     const config_setting_t *g = group_of(ld, root, "http");
     if (g)
@@ -1013,6 +1017,8 @@ static void conf_defaults(struct suki_conf *c)
     c->campaign_transport = suki_strdup("email");
     c->http_listen = suki_strdup("127.0.0.1:9187");
     c->public_url = suki_strdup("http://127.0.0.1:9187");
+    c->http_max_connections = 512;
+    c->http_request_timeout_ms = 10000;
     c->shutdown_timeout_ms = 10000;
     c->log_level = LOG_INFO;
 }

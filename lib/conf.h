@@ -168,6 +168,8 @@ struct suki_conf {
     char *unsubscribe_secret; /* owned or NULL (from file) */
     /* unsubscribe links older are refused; 0 = none */
     int64_t unsubscribe_max_age_ms;
+    int http_max_connections;        /* default 512 */
+    int64_t http_request_timeout_ms; /* headers and body; default 10s */
 
     /* daemon */
     int64_t shutdown_timeout_ms; /* default 10s */

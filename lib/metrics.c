@@ -106,6 +106,16 @@ char *suki_metrics_render(void)
                     "suki_agent_restarts_total %llu\n",
                     (unsigned long long)m->agent_restarts);
     suki_buf_printf(&b,
+                    "# HELP suki_http_connections_shed_total HTTP "
+                    "connections closed by sukid: over http.max_connections, "
+                    "or past http.request_timeout.\n"
+                    "# TYPE suki_http_connections_shed_total counter\n"
+                    "suki_http_connections_shed_total{reason=\"limit\"} %llu\n"
+                    "suki_http_connections_shed_total{reason=\"deadline\"} "
+                    "%llu\n",
+                    (unsigned long long)m->http_shed_limit,
+                    (unsigned long long)m->http_shed_deadline);
+    suki_buf_printf(&b,
                     "# HELP suki_job_lateness_seconds How late jobs fired.\n"
                     "# TYPE suki_job_lateness_seconds histogram\n");
     for (int i = 0; i < SUKI_LATENESS_BUCKETS; i++)

@@ -42,8 +42,10 @@ struct suki_metrics {
     uint64_t jobs_dropped_rule;  /* ...{reason="rule"} */
     uint64_t rule_errors;        /* suki_rule_errors_total */
     uint64_t agent_restarts;     /* suki_agent_restarts_total */
-    int64_t dead_entries;        /* gauge, refreshed from Redis */
-    int redis_up;                /* 1 when the command link is up */
+    /* suki_http_connections_shed_total{reason="limit"|"deadline"} */
+    uint64_t http_shed_limit, http_shed_deadline;
+    int64_t dead_entries; /* gauge, refreshed from Redis */
+    int redis_up;         /* 1 when the command link is up */
     /* lateness histogram of fired jobs (seconds, cumulative buckets) */
     uint64_t lateness_bucket[SUKI_LATENESS_BUCKETS];
     uint64_t lateness_count;

@@ -11,6 +11,7 @@
 #include <event2/util.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,9 +57,84 @@ struct suki_redis {
     struct pending *head, *tail; /* in send order */
     struct suki_redis_script *scripts[MAX_SCRIPTS];
     size_t n_scripts;
+    size_t string_cap; /* 0: none; the reader's privdata points here */
 };
 
 static void start_connect(struct suki_redis *r);
+
+/* ---- cut strings ---- */
+
+/* NUL first: no text (and no JSON event) starts like this. */
+static const char cut_magic[] = "\0suki-cut\0";
+#define CUT_MAGIC_LEN (sizeof(cut_magic) - 1)
+#define CUT_HEAD_LEN (CUT_MAGIC_LEN + 20 + 1 + 64 + 1)
+
+static redisReplyObjectFunctions *hiredis_fn; /* hiredis's own */
+static redisReplyObjectFunctions cut_fn;
+
+/* hiredis has the whole bulk in its buffer here; only the cut copy is
+ * kept. */
+static void *cut_string(const redisReadTask *task, char *str, size_t len)
+{
+    const size_t *cap = NULL;
+    for (const redisReadTask *t = task; t && !cap; t = t->parent)
+        cap = t->privdata;
+    if (task->type != REDIS_REPLY_STRING || !cap || !*cap || len <= *cap)
+        return hiredis_fn->createString(task, str, len);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+    if (EVP_Digest(str, len, md, &mdlen, EVP_sha256(), NULL) == 1)
+        suki_hex(md, mdlen, hex);
+    size_t keep = len < SUKI_REDIS_CUT_PREFIX ? len : SUKI_REDIS_CUT_PREFIX;
+    char *buf = malloc(CUT_HEAD_LEN + keep);
+    if (!buf)
+        return NULL; /* hiredis: out of memory */
+    memcpy(buf, cut_magic, CUT_MAGIC_LEN);
+    snprintf(buf + CUT_MAGIC_LEN, CUT_HEAD_LEN - CUT_MAGIC_LEN + 1,
+             "%020zu %-64.64s\n", len, hex);
+    memcpy(buf + CUT_HEAD_LEN, str, keep);
+    void *obj = hiredis_fn->createString(task, buf, CUT_HEAD_LEN + keep);
+    free(buf);
+    return obj;
+}
+
+static void cap_reader(struct suki_redis *r, redisAsyncContext *ac)
+{
+    if (!ac || !r->string_cap)
+        return;
+    redisReader *rd = ac->c.reader;
+    if (!hiredis_fn) {
+        hiredis_fn = rd->fn;
+        cut_fn = *hiredis_fn;
+        cut_fn.createString = cut_string;
+    }
+    rd->fn = &cut_fn;
+    rd->privdata = &r->string_cap;
+}
+
+void suki_redis_cap_strings(struct suki_redis *r, size_t cap)
+{
+    r->string_cap = cap;
+    cap_reader(r, r->ac);
+}
+
+bool suki_redis_cut(const redisReply *x, size_t *size, char sha256[65],
+                    const char **prefix, size_t *prefix_len)
+{
+    if (!x || x->type != REDIS_REPLY_STRING || x->len < CUT_HEAD_LEN ||
+        memcmp(x->str, cut_magic, CUT_MAGIC_LEN) != 0)
+        return false;
+    const char *h = x->str + CUT_MAGIC_LEN;
+    *size = (size_t)strtoull(h, NULL, 10);
+    memcpy(sha256, h + 21, 64);
+    sha256[64] = '\0';
+    for (int i = 63; i >= 0 && sha256[i] == ' '; i--)
+        sha256[i] = '\0';
+    *prefix = x->str + CUT_HEAD_LEN;
+    *prefix_len = x->len - CUT_HEAD_LEN;
+    return true;
+}
 
 /* hiredis resolves a host name with a blocking getaddrinfo(); names are
  * looked up with evdns first, so the loop never waits. One resolver per
@@ -598,6 +674,7 @@ static void connect_to(struct suki_redis *r, const char *ip)
         return;
     }
     ac->data = r;
+    cap_reader(r, ac);
     if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
         redisAsyncFree(ac);
         schedule_reconnect(r);

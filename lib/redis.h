@@ -114,6 +114,19 @@ void suki_redis_args_ptrs(const struct suki_redis_args *a, const char **argv,
 /* Free what a holds and zero it (reusable). */
 void suki_redis_args_clear(struct suki_redis_args *a);
 
+/* Strings in replies longer than cap (0: no limit) arrive cut: a string
+ * the size of the original, its SHA-256 and its first
+ * SUKI_REDIS_CUT_PREFIX bytes, recognised by suki_redis_cut(). A producer's
+ * huge stream entry then costs sukid the one bulk hiredis is reading, not
+ * a copy of every entry of a reply (and of the reply's raw bytes). */
+#define SUKI_REDIS_CUT_PREFIX 4096
+void suki_redis_cap_strings(struct suki_redis *r, size_t cap);
+
+/* Whether x is a cut string; then its original *size, *sha256 (64 hex
+ * digits, NUL-terminated) and the kept prefix. */
+bool suki_redis_cut(const redisReply *x, size_t *size, char sha256[65],
+                    const char **prefix, size_t *prefix_len);
+
 /* Register a script to be loaded at every (re)connect. */
 void suki_redis_add_script(struct suki_redis *r, struct suki_redis_script *s);
 

@@ -6,7 +6,8 @@ CHAOS_TESTS = tests/chaos/recover_large.sh tests/chaos/sched_batch_large.sh \
 	tests/chaos/http_flood.sh tests/chaos/soak.sh \
 	tests/chaos/two_daemons_slow.sh tests/chaos/campaign_takeover_slow.sh \
 	tests/chaos/campaign_takeover_unsent.sh tests/chaos/campaign_takeover_stall.sh \
-	tests/chaos/lane_stale_fd.sh tests/chaos/agent_stuck.sh
+	tests/chaos/lane_stale_fd.sh tests/chaos/agent_stuck.sh \
+	tests/chaos/http_slowloris.sh tests/chaos/huge_events.sh
 # fault runs on chaos_lib.sh's workload and checks
 CHAOS_TESTS += tests/chaos/redis_kill.sh tests/chaos/redis_kill_everysec.sh \
 	tests/chaos/redis_loading.sh tests/chaos/redis_sleep.sh \
@@ -14,7 +15,7 @@ CHAOS_TESTS += tests/chaos/redis_kill.sh tests/chaos/redis_kill_everysec.sh \
 	tests/chaos/redis_oom.sh tests/chaos/lease_lapsed.sh
 TESTS += $(CHAOS_TESTS)
 EXTRA_DIST += $(CHAOS_TESTS)
-EXTRA_DIST += tests/chaos/fault_proxy.py
+EXTRA_DIST += tests/chaos/fault_proxy.py tests/chaos/slowloris.py
 # the workload and checks of the fault runs (redis_kill.sh and the others)
 EXTRA_DIST += tests/chaos/chaos_lib.sh tests/chaos/producer.py \
 	tests/chaos/chaos_check.py tests/chaos/aof_cut.py

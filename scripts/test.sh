@@ -3,7 +3,8 @@
 # build with AddressSanitizer + UndefinedBehaviorSanitizer and -Werror, run
 # every unit, integration and fault-injection test (each starts its own
 # redis-server, SMTP and HTTP servers on loopback and stops them), then run
-# the unit tests once more under valgrind in a plain build, then each
+# the unit tests once more under valgrind in a plain build (and, there,
+# tests/chaos/huge_events.sh under an address-space limit), then each
 # fuzzer briefly. The last line is "N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
@@ -57,6 +58,15 @@ if [ "${SUKI_VALGRIND:-1}" = 1 ]; then
         # shellcheck disable=SC2086
         run_check _build/valgrind -- TESTS="$UNIT $(echo $VG_DAEMON)" \
             LOG_COMPILER="$TOP/scripts/valgrind-wrap.sh"
+    )
+    set -- $(count _build/valgrind)
+    grep -E '^(FAIL|ERROR|SKIP):' _build/valgrind/check.out || true
+    pass=$((pass + $1)) fail=$((fail + $2))
+    # Huge events with sukid under an address-space limit, which only a
+    # build without sanitizers can run.
+    (
+        export SUKI_AS_LIMIT_MB=300
+        run_check _build/valgrind -- TESTS=tests/chaos/huge_events.sh
     )
     set -- $(count _build/valgrind)
     grep -E '^(FAIL|ERROR|SKIP):' _build/valgrind/check.out || true

@@ -175,6 +175,10 @@ static const struct {
      "No such file"},
     {"scheduler = { lease = \"500ms\"; };\n", 3,
      "'lease' must be between 1s and"},
+    {"http = { max_connections = 0; };\n", 3,
+     "'max_connections' must be between 1 and 1000000"},
+    {"http = { request_timeout = \"100ms\"; };\n", 3,
+     "'request_timeout' must be between 1s and 1h"},
 };
 
 START_TEST(broken_configs)
