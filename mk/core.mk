@@ -50,7 +50,7 @@ EXTRA_DIST += conf/sukid.conf systemd/sukid.service.in \
 	conf/examples/events.jsonl scripts/deps.sh scripts/test.sh \
 	scripts/demo.sh scripts/valgrind-wrap.sh scripts/valgrind-sukid.sh \
 	scripts/cppcheck.sh scripts/format.sh \
-	docs/ARCHITECTURE.md \
+	docs/ARCHITECTURE.md bench/RESULTS.md \
 	.clang-format .ci/run
 # The configuration holds no secrets (those live in files of their own, see
 # sukid(8)) and the service's dynamic user must read it: 0644. The secrets'
