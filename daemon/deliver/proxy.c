@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -232,9 +233,11 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 /* Start the agent: fork, and in the child execute sukid's own binary
  * afresh as "sukid-agent" with the channel's end, so the agent starts from
  * a clean heap, no thread and no descriptor of sukid's but the channel
- * (and stdin/out/err). /proc/self/exe is the binary this sukid runs even
- * after a package upgrade replaced the file, so both ends always speak
- * the same frames. */
+ * (and stdin/out/err). The binary is the one this sukid runs, by the path
+ * /proc/self/exe names, and /proc/self/exe itself once a package upgrade
+ * replaced the file, so both ends always speak the same frames. (The path
+ * first: under valgrind /proc/self/exe is valgrind's own tool, while
+ * readlink of it is the program's path.) */
 static int agent_start(struct suki_agent *a, struct suki_err *err)
 {
     int sv[2];
@@ -249,7 +252,16 @@ static int agent_start(struct suki_agent *a, struct suki_err *err)
     snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
     char *const argv[] = {(char *)"sukid-agent", (char *)SUKI_AGENT_ARG, fdarg,
                           NULL};
-    static const char nomsg[] = "sukid-agent: cannot execute /proc/self/exe\n";
+    static const char nomsg[] = "sukid-agent: cannot execute sukid\n";
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    static const char gone[] = " (deleted)";
+    if (n <= 0 || (size_t)n >= sizeof(exe) - 1 ||
+        ((size_t)n >= sizeof(gone) - 1 &&
+         memcmp(exe + n - (sizeof(gone) - 1), gone, sizeof(gone) - 1) == 0))
+        snprintf(exe, sizeof(exe), "/proc/self/exe");
+    else
+        exe[n] = '\0';
     /* Signals wait until the child has dropped sukid's handlers (which
      * would wake sukid's loop). */
     sigset_t all, old;
@@ -277,7 +289,7 @@ static int agent_start(struct suki_agent *a, struct suki_err *err)
                     close(i);
         }
         if (fcntl(fd, F_SETFD, 0) == 0)
-            execv("/proc/self/exe", argv);
+            execv(exe, argv);
         ssize_t w = write(2, nomsg, sizeof(nomsg) - 1);
         (void)w;
         _exit(127);
