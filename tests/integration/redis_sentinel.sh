@@ -6,15 +6,18 @@
 # is killed (-9) mid-stream: after the failover every event the producer
 # saw confirmed is applied exactly once, every follow-up (a mail through
 # aiosmtpd) arrives exactly once, none twice; sukictl finds the new
-# primary too.
+# primary too. Then the old primary comes back and is made a replica.
+# HA_MODE=sleep (redis_sentinel_sleep.sh): the primary freezes for 8 s
+# (DEBUG SLEEP) instead of dying, and wakes up to find itself replaced.
 . "$top_srcdir/tests/integration/lib.sh"
 need redis-server redis-cli redis-sentinel "$SUKID" "$SUKICTL" "$PY"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || fail "python3-aiosmtpd is missing"
 P=$SUKI_PREFIX
 N=${N:-400}
+HA_MODE=${HA_MODE:-kill}
 
 # ---- servers ------------------------------------------------------------
-start_redis --appendonly no
+start_redis --appendonly no --enable-debug-command yes
 P0=$REDIS_PORT
 spawn_replica()
 {
@@ -115,8 +118,14 @@ lib_track $PROD
 wait_for 30 '[ "$(wc -l <"$CONFIRMED" 2>/dev/null || echo 0)" -ge $((N / 3)) ]' ||
     fail "the producer is stuck: $(cat "$T/producer.log")"
 KILLED_AT=$(wc -l <"$CONFIRMED")
-stop_redis kill
-ok "primary $P0 killed (-9) after $KILLED_AT confirmed events"
+if [ "$HA_MODE" = sleep ]; then
+    rcli DEBUG SLEEP 8 >/dev/null 2>&1 &
+    SLEEPER=$!
+    ok "primary $P0 frozen (DEBUG SLEEP 8) after $KILLED_AT confirmed events"
+else
+    stop_redis kill
+    ok "primary $P0 killed (-9) after $KILLED_AT confirmed events"
+fi
 
 wait_for 30 '[ -n "$(redis-cli -p $S1 SENTINEL get-master-addr-by-name suki | grep -vx "127.0.0.1\|$P0")" ]' ||
     fail "no failover"
@@ -130,6 +139,17 @@ NEW=$(redis-cli -p "$S1" SENTINEL get-master-addr-by-name suki | tail -1)
 NC=$(wc -l <"$CONFIRMED")
 [ "$NC" = "$N" ] || fail "confirmed $NC of $N"
 ok "failover to $NEW; the producer had all $N confirmed ($(cat "$T/producer.log"))"
+
+# ---- the old primary back, as a replica --------------------------------------
+if [ "$HA_MODE" = sleep ]; then
+    wait "$SLEEPER"
+else
+    REDIS_PORT=$P0 _redis_spawn # as it was: a primary, empty
+    REDIS_PORT=$NEW
+fi
+wait_for 30 '[ "$(redis-cli -p $P0 ROLE | head -1)" = slave ]' ||
+    fail "the old primary $P0 was not made a replica: $(redis-cli -p $P0 ROLE | head -1)"
+ok "the old primary $P0 is back as a replica"
 
 # ---- nothing lost, nothing twice ------------------------------------------
 applied_once()
