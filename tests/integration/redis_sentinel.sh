@@ -101,7 +101,7 @@ EOF
 start_sukid a "$CONF"
 grep -q "names 127.0.0.1:$P0 as primary 'suki'" "$T/sukid-a.log" ||
     fail "sukid did not ask the sentinels: $(cat "$T/sukid-a.log")"
-sukictl status >"$T/status0.out" 2>&1 || fail "sukictl status: $(cat "$T/status0.out")"
+wait_for 10 'sukictl status >"$T/status0.out" 2>&1' || fail "sukictl status: $(cat "$T/status0.out")"
 ok "sukid and sukictl found the primary $P0 through the sentinels"
 # a reload hands the agent its Redis settings in a frame: the sentinels
 # must survive it (the agent follows the failover below with them)
@@ -187,7 +187,7 @@ for l in main intake agent; do
     grep -q "redis $l: sentinel 127.0.0.1:[0-9]* names 127.0.0.1:$NEW as primary" "$T/sukid-a.log" ||
         fail "link $l did not follow the failover to $NEW"
 done
-sukictl status >"$T/status1.out" 2>&1 || fail "sukictl status after the failover: $(cat "$T/status1.out")"
+wait_for 10 'sukictl status >"$T/status1.out" 2>&1' || fail "sukictl status after the failover: $(cat "$T/status1.out")"
 stop_sukid a || fail "sukid exit status $? on SIGTERM"
 ok "main, intake and agent links followed the failover, sukictl finds $NEW, clean stop"
 exit 0

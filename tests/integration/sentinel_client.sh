@@ -53,7 +53,8 @@ wait_for 15 'grep -q "consumer group ready" "$T/sukid-a.log"' ||
     fail "sukid did not come up on the primary: $(tail -5 "$T/sukid-a.log")"
 rcli XADD "$P:events" '*' event '{"type":"x.y","client":"c1","id":"i1"}' >/dev/null
 wait_for 10 '[ "$(stat applied)" = 1 ]' || fail "not applied on A"
-sukictl status >"$T/st.out" 2>&1 || fail "sukictl status: $(cat "$T/st.out")"
+# the heartbeat (every 2 s) says the daemon is up once it reaches Redis
+wait_for 10 'sukictl status >"$T/st.out" 2>&1' || fail "sukictl status: $(cat "$T/st.out")"
 ok "the primary $A taken once the sentinel names it"
 
 # a failover as Sentinel does it: B promoted, the switch announced (A is
