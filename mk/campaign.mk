@@ -29,7 +29,8 @@ EXTRA_DIST += \
 	tests/integration/campaign_basic.sh \
 	tests/integration/campaign_kill.sh \
 	tests/integration/campaign_control.sh \
-	bench/bench_campaign.sh
+	bench/bench_campaign.sh \
+	bench/bench_http_intake.sh
 TESTS += \
 	tests/integration/http_endpoints.sh \
 	tests/integration/http_unsubscribe.sh \
