@@ -174,10 +174,17 @@ PYEOF
 [ "$(xlen)" = 7 ] || fail "413 added"
 [ "$(post application/json "$T/max.json")" = 202 ] || fail "max_body: $(head -c 300 "$T/out")"
 [ "$(xlen)" = 8 ] || fail "max_body xlen $(xlen)"
+# chunked bodies have the same limit
+[ "$(post application/json "$T/over.json" -H 'Transfer-Encoding: chunked')" = 413 ] ||
+    fail "chunked max_body+1: $(head -c 300 "$T/out")"
+[ "$(xlen)" = 8 ] || fail "chunked 413 added"
+[ "$(post application/json "$T/arr.json" -H 'Transfer-Encoding: chunked')" = 202 ] ||
+    fail "chunked: $(cat "$T/out")"
+[ "$(xlen)" = 11 ] || fail "chunked xlen $(xlen)"
 # the other paths keep their small limit
 [ "$(code -X POST --data-binary @"$T/max.json" "http://127.0.0.1:$HP/u/x")" = 413 ] ||
     fail "large body to /u/"
-ok "413 at 1048577 bytes; 1048576 accepted"
+ok "413 at 1048577 bytes (also chunked); 1048576 accepted"
 
 rcli SET suki:events2 x >/dev/null # for the last part
 
