@@ -72,6 +72,15 @@ mkconf "$T/none.conf" "intake_tokens_file = \"$T/tokens.none\";"
 "$SUKID" -t -c "$T/none.conf" >"$T/t.out" 2>&1 && fail "empty tokens accepted"
 grep -q 'holds no token' "$T/t.out" || fail "-t: $(cat "$T/t.out")"
 ok "tokens file: 0644 and token-less refused by sukid -t"
+# under systemd the file comes as the credential suki_<name>
+mkdir -p "$T/cred"
+cp "$T/tokens" "$T/cred/suki_intake.tokens"
+chmod 600 "$T/cred/suki_intake.tokens"
+mkconf "$T/cred.conf" 'intake_tokens_file = "/nonexistent/credentials/intake.tokens";'
+"$SUKID" -t -c "$T/cred.conf" >"$T/t.out" 2>&1 && fail "missing tokens file accepted"
+CREDENTIALS_DIRECTORY=$T/cred "$SUKID" -t -c "$T/cred.conf" >"$T/t.out" 2>&1 ||
+    fail "credential not used: $(cat "$T/t.out")"
+ok "tokens file read from \$CREDENTIALS_DIRECTORY/suki_intake.tokens"
 
 # ---- on ----
 mkconf "$T/a.conf" "intake_tokens_file = \"$T/tokens\";"
