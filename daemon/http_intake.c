@@ -34,8 +34,8 @@ static void count(enum suki_http_intake_result r)
     suki_metrics.http_intake[r]++;
 }
 
-static void reply_json(struct evhttp_request *req, int code,
-                       const char *reason, json_t *o)
+static void reply_json(struct evhttp_request *req, int code, const char *reason,
+                       json_t *o)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "application/json");
@@ -338,8 +338,7 @@ static void serve_post(struct suki_daemon *D, const void *owner,
             json_object_set_new(
                 o, "more", json_integer((json_int_t)(b.n_errors - MAX_ERRORS)));
         suki_info("http: POST %s: refused a body of %zu event%s (%zu bad)",
-                  SUKI_HTTP_INTAKE_PATH, b.n, b.n == 1 ? "" : "s",
-                  b.n_errors);
+                  SUKI_HTTP_INTAKE_PATH, b.n, b.n == 1 ? "" : "s", b.n_errors);
         reply_json(req, HTTP_BADREQUEST, "Bad Request", o);
         suki_redis_args_clear(&b.args);
         return;
@@ -383,8 +382,7 @@ void suki_http_intake_serve(struct suki_daemon *D, const void *owner,
         count(SUKI_HI_METHOD);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           "POST");
-        reply_error(req, HTTP_BADMETHOD, "Method Not Allowed",
-                    "use POST");
+        reply_error(req, HTTP_BADMETHOD, "Method Not Allowed", "use POST");
         return;
     }
     serve_post(D, owner, req);
