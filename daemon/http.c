@@ -1,5 +1,6 @@
 /* http.c - /metrics, /healthz and the unsubscribe pages on evhttp. */
 #include "http.h"
+#include "http_intake.h"
 #include "store/scripts.h"
 #include "store/keys.h"
 #include "conf.h"
@@ -551,6 +552,22 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_text(req, HTTP_BADREQUEST, "Bad Request", "bad request");
         return;
     }
+    if (strcmp(path, SUKI_HTTP_INTAKE_PATH) == 0) {
+        suki_http_intake_serve(h->D, h, req);
+        return;
+    }
+    /* the listener takes the intake's larger bodies; nobody else needs them */
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > MAX_BODY) {
+        reply_text(req, 413, "Payload Too Large", "request body too large");
+        return;
+    }
+    if (!get && m != EVHTTP_REQ_POST) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          "GET, HEAD, POST");
+        reply_text(req, HTTP_BADMETHOD, "Method Not Allowed",
+                   "method not allowed");
+        return;
+    }
     if (strncmp(path, "/u/", 3) == 0) {
         serve_unsub(h, req, path + 3);
         return;
@@ -728,10 +745,16 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
     h->http = evhttp_new(D->base);
     SUKI_ASSERT(h->http);
     evhttp_set_max_headers_size(h->http, MAX_HEADERS);
-    evhttp_set_max_body_size(h->http, MAX_BODY);
+    evhttp_set_max_body_size(h->http,
+                             suki_http_intake_max_body(D->conf, MAX_BODY));
+    /* an oversized body is read off before the 413, which the client
+     * then sees instead of a reset */
+    evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_timeout(h->http, CONN_TIMEOUT_S);
-    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_POST);
+    /* the others too, for a 405 rather than libevent's 501 */
+    evhttp_set_allowed_methods(
+        h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(h->http, on_request, h);
     evhttp_set_bevcb(h->http, on_new_bev, h);
     h->collect_ev = event_new(D->base, -1, 0, on_collect, h);
@@ -778,6 +801,7 @@ void suki_http_reload(struct suki_http *h)
         suki_warnx("http: listen changed to \"%s\"; still on \"%s\" until "
                    "restart",
                    c->http_listen, h->listen);
+    evhttp_set_max_body_size(h->http, suki_http_intake_max_body(c, MAX_BODY));
     struct suki_err err = {{0}};
     if (c->unsubscribe_secret) {
         if (set_secret_from_conf(h, &err) < 0)

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <libconfig.h>
 #include <libgen.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,6 +545,8 @@ static void load_intake(struct loader *ld, const config_setting_t *root)
            366LL * 86400000),
         KR("keep", KT_INT64, struct suki_conf, keep, 0, 1000000000),
         KR("block", KT_DURATION, struct suki_conf, block_ms, 10, 60000),
+        KR("max_body", KT_INT64, struct suki_conf, max_body, 1024,
+           64 * 1024 * 1024),
     };
     const config_setting_t *g = group_of(ld, root, "intake");
     if (g)
@@ -999,6 +1002,33 @@ static void load_campaigns(struct loader *ld, const config_setting_t *root)
              "campaigns: unknown channel '%s'", ld->c->campaign_transport);
 }
 
+/* The tokens of intake_tokens_file, one a line; blank lines, surrounding
+ * blanks and "# ..." comment lines are not tokens. The file's text is
+ * wiped once split. */
+static void split_tokens(struct suki_conf *c)
+{
+    char *raw = c->intake_raw;
+    c->intake_raw = NULL;
+    c->intake_tokens = suki_calloc(1, sizeof(char *));
+    c->n_intake_tokens = 0;
+    for (char *p = raw; *p;) {
+        size_t n = strcspn(p, "\n");
+        char *next = p[n] ? p + n + 1 : p + n;
+        while (n > 0 && strchr(" \t\r", p[n - 1]))
+            n--;
+        size_t lead = strspn(p, " \t");
+        if (lead < n && p[lead] != '#') {
+            c->intake_tokens = suki_realloc(
+                c->intake_tokens, (c->n_intake_tokens + 1) * sizeof(char *));
+            c->intake_tokens[c->n_intake_tokens++] =
+                suki_strndup(p + lead, n - lead);
+        }
+        p = next;
+    }
+    OPENSSL_cleanse(raw, strlen(raw));
+    free(raw);
+}
+
 static void load_http(struct loader *ld, const config_setting_t *root)
 {
     static const struct keydef keys[] = {
@@ -1012,10 +1042,20 @@ static void load_http(struct loader *ld, const config_setting_t *root)
            1000000),
         KR("request_timeout", KT_DURATION, struct suki_conf,
            http_request_timeout_ms, 1000, 3600000),
+        K("intake_tokens_file", KT_SECRET, struct suki_conf, intake_raw),
+        K("intake_signing_secret_file", KT_SECRET, struct suki_conf,
+          intake_signing_secret),
     };
     const config_setting_t *g = group_of(ld, root, "http");
     if (g)
         apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), ld->c, "http", NULL);
+    if (ld->c->intake_raw) {
+        split_tokens(ld->c);
+        if (ld->c->n_intake_tokens == 0)
+            DIAG(ld, config_setting_get_member(g, "intake_tokens_file"),
+                 "'intake_tokens_file' holds no token (one per line; "
+                 "lines starting with # are comments)");
+    }
     const char *l = ld->c->http_listen;
     if (l[0]) {
         const char *colon = strrchr(l, ':');
@@ -1072,6 +1112,7 @@ static void conf_defaults(struct suki_conf *c)
     c->group = suki_strdup("sukid");
     c->batch = 256;
     c->max_event_size = 65536;
+    c->max_body = 1024 * 1024;
     c->claim_idle_ms = 60000;
     c->max_deliveries = 5;
     c->dedup_window_ms = 7LL * 86400000;
@@ -1261,6 +1302,17 @@ void suki_conf_unref(struct suki_conf *c)
     free(c->http_listen);
     free(c->public_url);
     free(c->unsubscribe_secret);
+    for (size_t i = 0; i < c->n_intake_tokens; i++) {
+        OPENSSL_cleanse(c->intake_tokens[i], strlen(c->intake_tokens[i]));
+        free(c->intake_tokens[i]);
+    }
+    free(c->intake_tokens);
+    if (c->intake_signing_secret) {
+        OPENSSL_cleanse(c->intake_signing_secret,
+                        strlen(c->intake_signing_secret));
+        free(c->intake_signing_secret);
+    }
+    free(c->intake_raw);
     free(c);
 }
 

@@ -142,6 +142,7 @@ struct suki_conf {
     int64_t order_window_ms; /* event order kept; default 30d, 0 off */
     int64_t keep;            /* stream entries kept after ack; 100000 */
     int64_t block_ms;        /* XREADGROUP BLOCK; default 1s */
+    int64_t max_body;        /* POST /v1/events body limit; default 1 MiB */
 
     /* scheduler */
     int64_t lease_ms;    /* default 60s */
@@ -176,6 +177,12 @@ struct suki_conf {
     int64_t unsubscribe_max_age_ms;
     int http_max_connections;        /* default 512 */
     int64_t http_request_timeout_ms; /* headers and body; default 10s */
+    /* POST /v1/events bearer tokens (owned, from intake_tokens_file);
+     * intake_tokens NULL: the endpoint is off (404) */
+    char **intake_tokens;
+    size_t n_intake_tokens;
+    char *intake_signing_secret; /* owned or NULL (from file) */
+    char *intake_raw; /* loading only: the tokens file before the split */
 
     /* daemon */
     int64_t shutdown_timeout_ms; /* default 10s */

@@ -70,6 +70,14 @@ char *suki_metrics_render(void)
     for (int i = 0; i < SUKI_EV__COUNT; i++)
         suki_buf_printf(&b, "suki_events_total{result=\"%s\"} %llu\n",
                         ev_names[i], (unsigned long long)m->events[i]);
+    static const char *hi_names[] = {"accepted", "invalid",    "unauthorized",
+                                     "method",   "media_type", "unavailable"};
+    suki_buf_printf(&b, "# HELP suki_http_intake_total Requests to POST "
+                        "/v1/events, by result.\n"
+                        "# TYPE suki_http_intake_total counter\n");
+    for (int i = 0; i < SUKI_HI__COUNT; i++)
+        suki_buf_printf(&b, "suki_http_intake_total{result=\"%s\"} %llu\n",
+                        hi_names[i], (unsigned long long)m->http_intake[i]);
     suki_buf_printf(
         &b,
         "# HELP suki_intake_lag_seconds Age of the oldest event read "

@@ -24,6 +24,18 @@ enum suki_msg_result {
     SUKI_MSG__COUNT
 };
 
+/* Outcomes of POST /v1/events, by the status answered. A 413 is not
+ * among them: libevent answers it before the request reaches sukid. */
+enum suki_http_intake_result {
+    SUKI_HI_ACCEPTED,     /* 202 */
+    SUKI_HI_INVALID,      /* 400 */
+    SUKI_HI_UNAUTHORIZED, /* 401: token or signature */
+    SUKI_HI_METHOD,       /* 405 */
+    SUKI_HI_MEDIA_TYPE,   /* 415 */
+    SUKI_HI_UNAVAILABLE,  /* 503: Redis down or failed, or stopping */
+    SUKI_HI__COUNT
+};
+
 #define SUKI_METRICS_MAX_CHANNELS 16
 #define SUKI_LATENESS_BUCKETS 12
 
@@ -35,9 +47,11 @@ struct suki_channel_metrics {
 
 struct suki_metrics {
     uint64_t events[SUKI_EV__COUNT]; /* suki_events_total{result} */
-    double intake_lag_s;             /* suki_intake_lag_seconds */
-    int64_t jobs_scheduled;          /* gauge, refreshed from Redis */
-    uint64_t jobs_fired;             /* suki_jobs_fired_total */
+    /* suki_http_intake_total{result} */
+    uint64_t http_intake[SUKI_HI__COUNT];
+    double intake_lag_s;         /* suki_intake_lag_seconds */
+    int64_t jobs_scheduled;      /* gauge, refreshed from Redis */
+    uint64_t jobs_fired;         /* suki_jobs_fired_total */
     uint64_t jobs_dropped_stale; /* suki_jobs_dropped_total{reason="stale"} */
     uint64_t jobs_dropped_rule;  /* ...{reason="rule"} */
     uint64_t rule_errors;        /* suki_rule_errors_total */

@@ -4,6 +4,7 @@
 libsukicore_la_SOURCES += \
 	lib/unsub.c lib/unsub.h \
 	daemon/http.c daemon/http.h \
+	daemon/http_intake.c daemon/http_intake.h \
 	daemon/campaign.c daemon/campaign.h
 sukictl_SOURCES += ctl/ctl_campaign.c
 
@@ -22,14 +23,18 @@ endif
 EXTRA_DIST += \
 	tests/integration/http_endpoints.sh \
 	tests/integration/http_unsubscribe.sh \
+	tests/integration/http_intake.sh \
+	tests/integration/http_intake_client.py \
 	tests/integration/campaign_lib.sh \
 	tests/integration/campaign_basic.sh \
 	tests/integration/campaign_kill.sh \
 	tests/integration/campaign_control.sh \
-	bench/bench_campaign.sh
+	bench/bench_campaign.sh \
+	bench/bench_http_intake.sh
 TESTS += \
 	tests/integration/http_endpoints.sh \
 	tests/integration/http_unsubscribe.sh \
+	tests/integration/http_intake.sh \
 	tests/integration/campaign_basic.sh \
 	tests/integration/campaign_kill.sh \
 	tests/integration/campaign_control.sh

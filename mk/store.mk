@@ -14,6 +14,7 @@ STORE_LUA = \
 	$(srcdir)/lib/store/ctl-campaign-retry-done.lua \
 	$(srcdir)/lib/store/ctl-intake-replay.lua \
 	$(srcdir)/lib/store/ctl-jobs-cancel.lua \
+	$(srcdir)/lib/store/http-events.lua \
 	$(srcdir)/lib/store/intake-apply.lua \
 	$(srcdir)/lib/store/intake-lists.lua \
 	$(srcdir)/lib/store/intake-recover.lua \
