@@ -427,7 +427,7 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
         struct suki_err err = {{0}};
         bool ok = suki_job_parse(key, body->str, body->len, &jd, &err) == 0;
         if (ok)
-            (void)suki_jobdata_defaults(&jd, ctl->conf);
+            (void)suki_job_defaults(&jd, ctl->conf);
         else
             (void)suki_job_key_split(key, &jd.rule, &jd.client, &jd.subject,
                                      &jd.slot);
@@ -450,7 +450,7 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
                 json_object_set_new(j, copy[k][0], json_string(copy[k][1]));
         if (!ok)
             json_object_set_new(j, "error", json_string(err.msg));
-        suki_jobdata_clear(&jd);
+        suki_job_clear(&jd);
         freeReplyObject(sc);
         json_array_append_new(jl, j);
     }

@@ -33,11 +33,11 @@ static void show(struct listing *l, const char *key, int64_t score,
         (void)suki_job_key_split(key, &jd.rule, &jd.client, &jd.subject,
                                  &jd.slot);
     } else {
-        (void)suki_jobdata_defaults(&jd, l->ctl->conf);
+        (void)suki_job_defaults(&jd, l->ctl->conf);
     }
     int64_t due = ok ? jd.due_ms : score;
     if (due >= l->due_before) {
-        suki_jobdata_clear(&jd);
+        suki_job_clear(&jd);
         return;
     }
     char dbuf[40], nbuf[40];
@@ -83,7 +83,7 @@ static void show(struct listing *l, const char *key, int64_t score,
                jd.client ? jd.client : "?", jd.attempt, key);
     }
     l->shown++;
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
 }
 
 /* Show the jobs whose keys are keys[0..n): ZSCORE and HGET each, pipelined,

@@ -199,9 +199,6 @@ int suki_agent_free(struct suki_agent *a, int64_t wait_ms);
 /* sukid reloaded *confp: pass its Redis settings and log level on. */
 void suki_agent_reload(struct suki_agent *a);
 
-/* The agent's pid, or 0 while none runs. */
-pid_t suki_agent_pid(const struct suki_agent *a);
-
 /* Run the transfers in delivery agent a (borrowed, must outlive d)
  * instead of threads of this process. Call before suki_dispatch_configure
  * and the first message. */

@@ -436,11 +436,6 @@ struct suki_agent *suki_agent_new(struct event_base *base,
     return a;
 }
 
-pid_t suki_agent_pid(const struct suki_agent *a)
-{
-    return a ? a->pid : 0;
-}
-
 void suki_dispatch_set_agent(struct suki_dispatch *d, struct suki_agent *a)
 {
     deliver_front_set_backend(d, &deliver_proxy, a);

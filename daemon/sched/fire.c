@@ -87,8 +87,8 @@ struct suki_fire {
 
 /* ---- pure helpers ------------------------------------------------- */
 
-int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
-                              int64_t retry_after_ms, uint64_t rnd)
+int64_t suki_fire_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
+                             int64_t retry_after_ms, uint64_t rnd)
 {
     if (initial_ms < 1)
         initial_ms = 1;
@@ -123,7 +123,7 @@ static void fjob_free(struct fjob *fj)
         free(fj->msgs[i].reply);
     }
     free(fj->msgs);
-    suki_jobdata_clear(&fj->jd);
+    suki_job_clear(&fj->jd);
     suki_conf_unref(fj->conf);
     free(fj->channel);
     free(fj->from);
@@ -462,7 +462,7 @@ static void conclude(struct fjob *fj)
          * recorded so it is not sent twice. */
         st.op = SUKI_SETTLE_LEAVE;
     } else if (n_temp > 0 && !give_up) {
-        int64_t delay = suki_sched_backoff_ms(
+        int64_t delay = suki_fire_backoff_ms(
             next_attempt, tc ? tc->retry_initial_ms : 60000,
             tc ? tc->retry_max_ms : 3600000, fj->retry_after_ms, suki_rand64());
         nb = suki_job_body_update(fj->sj->body, next_attempt, now + delay, 0);
@@ -835,7 +835,7 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
         free(why);
         return;
     }
-    (void)suki_jobdata_defaults(&fj->jd, fj->conf);
+    (void)suki_job_defaults(&fj->jd, fj->conf);
     fj->channel = suki_strdup(fj->jd.channel ? fj->jd.channel : "email");
     int64_t now = suki_now_ms();
     int64_t at = fj->jd.retry_at_ms > 0 ? fj->jd.retry_at_ms : fj->jd.due_ms;

@@ -110,7 +110,7 @@ bool suki_fire_has_room(const struct suki_fire *f);
  * initial * 2^(attempt-1) capped at max_ms, with "equal jitter" (a random
  * point in the upper half, from rnd), then at least retry_after_ms (the
  * server's Retry-After; capped at one day). Always >= 1 ms. */
-int64_t suki_sched_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
-                              int64_t retry_after_ms, uint64_t rnd);
+int64_t suki_fire_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms,
+                             int64_t retry_after_ms, uint64_t rnd);
 
 #endif

@@ -157,7 +157,7 @@ bool suki_job_key_client(const char *key, const char **c, size_t *len)
     return true;
 }
 
-void suki_jobdata_clear(struct suki_jobdata *j)
+void suki_job_clear(struct suki_jobdata *j)
 {
     free(j->key);
     free(j->rule);
@@ -302,7 +302,7 @@ int suki_job_parse(const char *key, const char *body, size_t len,
 out:
     json_decref(root);
     if (rc < 0)
-        suki_jobdata_clear(out);
+        suki_job_clear(out);
     return rc;
 }
 
@@ -315,7 +315,7 @@ static const struct suki_rule_conf *conf_rule(const struct suki_conf *conf,
     return NULL;
 }
 
-bool suki_jobdata_defaults(struct suki_jobdata *j, const struct suki_conf *conf)
+bool suki_job_defaults(struct suki_jobdata *j, const struct suki_conf *conf)
 {
     const struct suki_rule_conf *rc = conf_rule(conf, j->rule);
     if (rc && !j->template_name && rc->template_name)

@@ -82,15 +82,15 @@ struct suki_job_fields {
 char *suki_job_body(const struct suki_job_fields *f);
 
 /* A job rebuilt from its key and stored body. All owned; release with
- * suki_jobdata_clear(). */
+ * suki_job_clear(). */
 struct suki_jobdata {
     char *key; /* the key as given */
     char *rule;
     char *client;
     char *subject;       /* "" when none */
     char *slot;          /* "" when none */
-    char *template_name; /* NULL: the rule's (suki_jobdata_defaults) */
-    char *channel;       /* NULL: the rule's (suki_jobdata_defaults) */
+    char *template_name; /* NULL: the rule's (suki_job_defaults) */
+    char *channel;       /* NULL: the rule's (suki_job_defaults) */
     char **notify;       /* n_notify == 0: the rule's */
     size_t n_notify;
     int64_t due_ms;
@@ -102,7 +102,7 @@ struct suki_jobdata {
 /* Parse a job from its key and body (body[0..len), need not end in NUL).
  * The event is built from the parsed JSON directly (suki_event_new). On
  * success returns 0 and fills *out (caller owns; clear it with
- * suki_jobdata_clear()); on a malformed key or body returns -EINVAL with
+ * suki_job_clear()); on a malformed key or body returns -EINVAL with
  * err filled and *out left cleared. Bodies written before the compact
  * format (with "rule", "client", ... members) are refused. */
 int suki_job_parse(const char *key, const char *body, size_t len,
@@ -111,10 +111,9 @@ int suki_job_parse(const char *key, const char *body, size_t len,
  * channel and notify (the job's own values win); channel "email" when the
  * rule is not configured. Returns true when the rule was found. conf
  * borrowed. */
-bool suki_jobdata_defaults(struct suki_jobdata *j,
-                           const struct suki_conf *conf);
+bool suki_job_defaults(struct suki_jobdata *j, const struct suki_conf *conf);
 /* Free what a suki_jobdata owns and zero it. Accepts a zeroed struct. */
-void suki_jobdata_clear(struct suki_jobdata *j);
+void suki_job_clear(struct suki_jobdata *j);
 
 /* The body with its retry state replaced: attempt and retry_at_ms (0
  * removes them), and the due time when due_ms > 0. Every other member is

@@ -85,7 +85,7 @@ static void job_round_trip(const struct suki_event *ev)
         abort();
     }
     same_event(ev, jd.event);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     free(key);
     free(body);
 }

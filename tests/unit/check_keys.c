@@ -114,9 +114,9 @@ START_TEST(body_roundtrip_full)
     ck_assert_int_eq(jr.due_ms, 1800000000000LL);
     ck_assert_str_eq(jr.template_name, "followup-2");
     ck_assert_str_eq(jr.event->id, "ev-9");
-    suki_jobdata_clear(&jr);
+    suki_job_clear(&jr);
 
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     ck_assert_ptr_null(jd.key);
     free(nb);
     free(key);
@@ -139,7 +139,7 @@ START_TEST(body_roundtrip_minimal)
     ck_assert_ptr_null(jd.template_name);
     ck_assert_ptr_null(jd.channel);
     ck_assert_uint_eq(jd.n_notify, 0);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     free(body);
 }
 END_TEST

@@ -431,7 +431,7 @@ START_TEST(schedule_body_roundtrip)
     ck_assert_ptr_null(jd.channel);
     ck_assert_int_eq(jd.n_notify, 0);
     /* ...they come from the configuration */
-    ck_assert(suki_jobdata_defaults(&jd, suki_rules_conf(set)));
+    ck_assert(suki_job_defaults(&jd, suki_rules_conf(set)));
     ck_assert_str_eq(jd.template_name, "renewal-alert");
     ck_assert_str_eq(jd.channel, "email");
     ck_assert_int_eq(jd.n_notify, 2);
@@ -456,7 +456,7 @@ START_TEST(schedule_body_roundtrip)
              "\"C:1\",\"ends_at\":\"2027-06-30\",\"value\":12000}}}",
              (long long)x->due_ms, (long long)ev->at_ms);
     ck_assert_str_eq(x->body, want);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     (void)now;
     suki_rules_actions_clear(&acts);
     suki_event_free(ev);
@@ -522,15 +522,15 @@ START_TEST(job_parse_errors)
     ck_assert_int_eq(jd.n_notify, 1);
     ck_assert_ptr_null(jd.event);
     /* the job's own values win over the rule's; an unknown rule: email */
-    ck_assert(!suki_jobdata_defaults(&jd, NULL));
+    ck_assert(!suki_job_defaults(&jd, NULL));
     ck_assert_str_eq(jd.channel, "chat");
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     ck_assert_int_eq(suki_job_parse("r:c::", "{\"d\":5}", 7, &jd, NULL), 0);
     ck_assert_ptr_null(jd.channel);
-    ck_assert(!suki_jobdata_defaults(&jd, NULL));
+    ck_assert(!suki_job_defaults(&jd, NULL));
     ck_assert_str_eq(jd.channel, "email");
     ck_assert_ptr_null(jd.template_name);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
 
     /* the hash of a client's bodies, from the id or from a key */
     char *h = suki_job_hash_key("suki", "acme ph", NULL);
@@ -813,7 +813,7 @@ START_TEST(due_max_lateness)
     ck_assert_msg(strncmp(err.msg, "stale", 5) == 0, "%s", err.msg);
     ck_assert_ptr_nonnull(strstr(err.msg, "3d late"));
     ck_assert_int_eq(suki_metrics.jobs_dropped_stale, stale + 1);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
 
     /* a rule without max_lateness never drops as stale */
     jd = job_for(set,
@@ -827,7 +827,7 @@ START_TEST(due_max_lateness)
                                        &defer, &err),
                      0);
     ck_assert_int_eq(verdict, SUKI_DUE_SEND);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     suki_rules_free(set);
 }
 END_TEST
@@ -846,7 +846,7 @@ START_TEST(due_unknown_rule)
     ck_assert_int_eq(verdict, SUKI_DUE_DROP);
     ck_assert_str_eq(err.msg, "rule 'gone' is no longer configured");
     ck_assert_int_eq(suki_metrics.jobs_dropped_rule, before + 1);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     suki_rules_free(set);
 }
 END_TEST
@@ -872,7 +872,7 @@ START_TEST(due_renewal_anchor_passed)
                      0);
     ck_assert_int_eq(verdict, SUKI_DUE_DROP);
     ck_assert_msg(strstr(err.msg, "ends_at has passed") != NULL, "%s", err.msg);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     suki_rules_free(set);
 }
 END_TEST
@@ -918,7 +918,7 @@ START_TEST(due_verdicts)
         ck_assert_int_eq(defer, 6000 + 3600000);
     ck_assert_msg(strstr(err.msg, due_modes[_i].msg) != NULL,
                   "error '%s' lacks '%s'", err.msg, due_modes[_i].msg);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     suki_rules_free(set);
 }
 END_TEST
@@ -942,7 +942,7 @@ static int recipients(struct suki_ruleset *set, const char *key,
         free(v[i]);
     }
     free(v);
-    suki_jobdata_clear(&jd);
+    suki_job_clear(&jd);
     return rc;
 }
 

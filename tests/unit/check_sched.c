@@ -20,39 +20,39 @@ START_TEST(backoff_grows_and_caps)
         int64_t d = ini;
         for (int i = 1; i < a; i++)
             d = d * 2 > max ? max : d * 2;
-        int64_t lo = suki_sched_backoff_ms(a, ini, max, 0, 0);
+        int64_t lo = suki_fire_backoff_ms(a, ini, max, 0, 0);
         ck_assert_int_eq(lo, d - d / 2);
         for (uint64_t r = 1; r < 2000000; r += 99991) {
-            int64_t v = suki_sched_backoff_ms(a, ini, max, 0, r);
+            int64_t v = suki_fire_backoff_ms(a, ini, max, 0, r);
             ck_assert_int_ge(v, d - d / 2);
             ck_assert_int_le(v, d);
         }
         /* the top of the window */
         ck_assert_int_eq(
-            suki_sched_backoff_ms(a, ini, max, 0, (uint64_t)(d / 2)), d);
+            suki_fire_backoff_ms(a, ini, max, 0, (uint64_t)(d / 2)), d);
     }
-    ck_assert_int_eq(suki_sched_backoff_ms(1, 1000, 8000, 0, 0), 500);
-    ck_assert_int_eq(suki_sched_backoff_ms(2, 1000, 8000, 0, 0), 1000);
-    ck_assert_int_eq(suki_sched_backoff_ms(4, 1000, 8000, 0, 0), 4000);
-    ck_assert_int_eq(suki_sched_backoff_ms(5, 1000, 8000, 0, 0), 4000);
-    ck_assert_int_eq(suki_sched_backoff_ms(500, 1000, 8000, 0, 0), 4000);
+    ck_assert_int_eq(suki_fire_backoff_ms(1, 1000, 8000, 0, 0), 500);
+    ck_assert_int_eq(suki_fire_backoff_ms(2, 1000, 8000, 0, 0), 1000);
+    ck_assert_int_eq(suki_fire_backoff_ms(4, 1000, 8000, 0, 0), 4000);
+    ck_assert_int_eq(suki_fire_backoff_ms(5, 1000, 8000, 0, 0), 4000);
+    ck_assert_int_eq(suki_fire_backoff_ms(500, 1000, 8000, 0, 0), 4000);
 }
 END_TEST
 
 START_TEST(backoff_edges)
 {
     /* Retry-After wins when longer, capped at a day. */
-    ck_assert_int_eq(suki_sched_backoff_ms(1, 1000, 8000, 120000, 0), 120000);
-    ck_assert_int_eq(suki_sched_backoff_ms(1, 1000, 8000, 10, 0), 500);
-    ck_assert_int_eq(suki_sched_backoff_ms(1, 1000, 8000, 999999999999LL, 0),
+    ck_assert_int_eq(suki_fire_backoff_ms(1, 1000, 8000, 120000, 0), 120000);
+    ck_assert_int_eq(suki_fire_backoff_ms(1, 1000, 8000, 10, 0), 500);
+    ck_assert_int_eq(suki_fire_backoff_ms(1, 1000, 8000, 999999999999LL, 0),
                      86400000);
     /* Nonsense inputs still give a positive delay. */
-    ck_assert_int_ge(suki_sched_backoff_ms(0, 0, 0, 0, 0), 1);
-    ck_assert_int_ge(suki_sched_backoff_ms(-3, -1, -1, -1, 77), 1);
+    ck_assert_int_ge(suki_fire_backoff_ms(0, 0, 0, 0, 0), 1);
+    ck_assert_int_ge(suki_fire_backoff_ms(-3, -1, -1, -1, 77), 1);
     /* max below initial: initial is the cap */
-    ck_assert_int_le(suki_sched_backoff_ms(9, 5000, 10, 0, 12345), 5000);
+    ck_assert_int_le(suki_fire_backoff_ms(9, 5000, 10, 0, 12345), 5000);
     /* no overflow at huge attempt numbers and a huge cap */
-    int64_t v = suki_sched_backoff_ms(100000, 1, INT64_MAX / 4, 0, 0);
+    int64_t v = suki_fire_backoff_ms(100000, 1, INT64_MAX / 4, 0, 0);
     ck_assert_int_gt(v, 0);
 }
 END_TEST
@@ -92,8 +92,8 @@ START_TEST(body_update_roundtrip)
     ck_assert_str_eq(b1, "{\"d\":1795000000000,\"e\":{\"t\":\"meeting.held\","
                          "\"a\":1795485600000},\"t\":\"t\",\"n\":[\"manager\"],"
                          "\"a\":3,\"r\":1795000123456}");
-    suki_jobdata_clear(&a);
-    suki_jobdata_clear(&b);
+    suki_job_clear(&a);
+    suki_job_clear(&b);
 
     /* A defer moves "due" and clears the retry state. */
     char *b2 = suki_job_body_update(b1, 0, 0, 1796000000000LL);
@@ -105,7 +105,7 @@ START_TEST(body_update_roundtrip)
     ck_assert_int_eq(suki_job_parse(key, b2, strlen(b2), &b, &err), 0);
     ck_assert_int_eq(b.attempt, 0);
     ck_assert_int_eq(b.due_ms, 1796000000000LL);
-    suki_jobdata_clear(&b);
+    suki_job_clear(&b);
     /* Updating twice gives the same bytes (no duplicate fields). */
     char *b3 = suki_job_body_update(b1, 3, 1795000123456LL, 0);
     ck_assert_str_eq(b1, b3);
