@@ -370,6 +370,20 @@ static json_t *job_event_json(const struct suki_event *ev)
     return e;
 }
 
+/* root as compact JSON, root released. json_dumps allocates with malloc;
+ * the caller gets a suki-owned copy, so every string is freed the same way.
+ * NULL when a string is not valid UTF-8. */
+static char *dump(json_t *root)
+{
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (!text)
+        return NULL;
+    char *out = suki_strdup(text);
+    free(text);
+    return out;
+}
+
 char *suki_job_body(const struct suki_job_fields *f)
 {
     /* Only what the key and the rule's configuration do not say: the due
@@ -397,15 +411,11 @@ char *suki_job_body(const struct suki_job_fields *f)
         json_t *n = json_strings(f->notify, f->n_notify);
         bad = !n || json_object_set_new(root, SUKI_JOB_NOTIFY, n) != 0;
     }
-    char *text = bad ? NULL : json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!text)
+    if (bad) {
+        json_decref(root);
         return NULL;
-    /* json_dumps allocates with malloc; hand over a suki-owned copy so
-     * every string is freed the same way. */
-    char *out = suki_strdup(text);
-    free(text);
-    return out;
+    }
+    return dump(root);
 }
 
 /* ---- retry state ---------------------------------------------------- */
@@ -428,13 +438,7 @@ char *suki_job_body_update(const char *body, int attempt, int64_t retry_at_ms,
         json_object_set_new(root, SUKI_JOB_RETRY, json_integer(retry_at_ms));
     else
         json_object_del(root, SUKI_JOB_RETRY);
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!text)
-        return NULL;
-    char *out = suki_strdup(text);
-    free(text);
-    return out;
+    return dump(root);
 }
 
 int suki_job_body_retry(const char *body, int *attempt, int64_t *retry_at_ms)
