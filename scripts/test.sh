@@ -87,10 +87,10 @@ else
     fail=$((fail + 1))
 fi
 if [ "${SUKI_FUZZ:-1}" = 1 ]; then
-    # Every libFuzzer harness for 20 s (tests/fuzz/README.md has the long
+    # Every libFuzzer harness for 30 s (tests/fuzz/README.md has the long
     # run): each harness is one test, and a build failure one failure.
     mkdir -p _build/fuzz
-    sh tests/fuzz/run.sh 20 >_build/fuzz/run.out 2>&1 || true
+    sh tests/fuzz/run.sh 30 >_build/fuzz/run.out 2>&1 || true
     grep -A3 'FOUND SOMETHING' _build/fuzz/run.out || true
     set -- $(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' _build/fuzz/run.out)
     if [ $# -eq 2 ]; then
