@@ -38,3 +38,6 @@ lib/store/scripts.c: $(STORE_LUA) $(STORE_INC) $(srcdir)/lib/store/embed.sh
 
 TESTS += tests/unit/lua_syntax.sh
 EXTRA_DIST += tests/unit/lua_syntax.sh
+
+TESTS += tests/integration/lua_wrongtype.sh
+EXTRA_DIST += tests/integration/lua_wrongtype.sh

@@ -68,3 +68,17 @@ local function release_held()
   redis.call('HDEL', KEYS[1], 'held_until')
   return 0
 end
+-- Redis does not roll back a script that fails midway, so the scripts that
+-- write several of these keys check every key's type before the first
+-- write: a key of the wrong type fails the call with nothing changed.
+local function wrong_types()
+  local want = {'hash', 'hash', 'set', 'set', 'set', 'string', 'set'}
+  for i, t in ipairs(want) do
+    local have = redis.call('TYPE', KEYS[i]).ok
+    if have ~= 'none' and have ~= t then
+      return redis.error_reply('key ' .. KEYS[i] .. ' is a ' .. have ..
+        ', not a ' .. t)
+    end
+  end
+  return nil
+end

@@ -4,6 +4,10 @@
 -- Pauses the campaign when the error rate since its last start passes the
 -- threshold. Returns {completed, paused}.
 --! include campaign-common.inc.lua
+do
+  local bad = wrong_types()
+  if bad then return bad end
+end
 local ttl, now = ARGV[2], ARGV[3]
 local emin, thr = tonumber(ARGV[4]), tonumber(ARGV[5])
 for i = 6, #ARGV, 4 do

@@ -16,6 +16,10 @@
 -- ...} (held: -1 nothing held, 0 released now, else ms to wait),
 -- {'state', state} or {'lost'}.
 --! include campaign-common.inc.lua
+do
+  local bad = wrong_types()
+  if bad then return bad end
+end
 local P, count, optin, now = ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5]
 local hold = tonumber(ARGV[9])
 if not count or not hold then

@@ -8,6 +8,10 @@
 -- completed, held, id, profile, ...}, {'done', completed, held},
 -- {'state', state} or {'lost'}.
 --! include campaign-common.inc.lua
+do
+  local bad = wrong_types()
+  if bad then return bad end
+end
 local P, kind, val = ARGV[2], ARGV[3], ARGV[4]
 local count, optin, want = tonumber(ARGV[5]), ARGV[6] == '1', tonumber(ARGV[7])
 local now, cname, dom = ARGV[8], ARGV[9], ARGV[10]

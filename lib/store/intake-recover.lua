@@ -3,6 +3,12 @@
 -- stream, KEYS[2] P:lasterr; ARGV: group, consumer, min_idle ms, count.
 -- Returns {{id, deliveries before this claim, last error, fields}, ...};
 -- fields is 0 for an entry no longer in the stream.
+-- P:lasterr's type first: an HGET failing after an XCLAIM would leave that
+-- claim done (Redis does not roll back) and the entries' errors unread.
+local lt = redis.call('TYPE', KEYS[2]).ok
+if lt ~= 'none' and lt ~= 'hash' then
+  return redis.error_reply('key ' .. KEYS[2] .. ' is a ' .. lt .. ', not a hash')
+end
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', ARGV[4])
 if #p == 0 then return {} end
 local ids, cnt = {}, {}

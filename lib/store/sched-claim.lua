@@ -14,8 +14,11 @@ local out = {'-1', 0, now}
 local z = {}
 for _, k in ipairs(due) do
   local h = jobhash(k)
-  local b = h and redis.call('HGET', h, k)
-  if b then
+  -- a job hash of the wrong type leaves its job where it is, unclaimed
+  -- (pcall: an error would come after the ZREMs before it, kept by Redis)
+  local b = h and redis.pcall('HGET', h, k)
+  if type(b) == 'table' and b.err then
+  elseif b then
     z[#z + 1] = lease_end
     z[#z + 1] = k
     out[#out + 1] = k

@@ -35,6 +35,14 @@ while i <= #ARGV do
   end
   i = j
 end
+-- Redis does not roll back: the shared keys' types are checked before the
+-- first write, and a job hash of the wrong type leaves that job alone.
+for k, t in pairs({[KEYS[1]] = 'zset', [KEYS[2]] = 'stream'}) do
+  local have = redis.call('TYPE', k).ok
+  if have ~= 'none' and have ~= t then
+    return redis.error_reply('key ' .. k .. ' is a ' .. have .. ', not a ' .. t)
+  end
+end
 local done, gone = 0, {}
 i = 4
 while i <= #ARGV do
@@ -51,7 +59,8 @@ while i <= #ARGV do
   end
   i = i + nm
   local h = jobhash(key)
-  local held = op ~= 'L' and h and redis.call('HGET', h, key) == claimed
+  local cur = op ~= 'L' and h and redis.pcall('HGET', h, key)
+  local held = type(cur) == 'string' and cur == claimed
   for _ = 1, nd do
     local nf = tonumber(ARGV[i])
     if held then

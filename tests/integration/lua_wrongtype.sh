@@ -1,0 +1,68 @@
+#!/bin/sh
+# lua_wrongtype.sh - the scripts meet a key of the wrong type before their
+# first write, against a real redis-server: nothing half done (Redis does
+# not roll back a script that fails midway), nothing lost.
+. "$top_srcdir/tests/integration/lib.sh"
+need redis-server redis-cli
+start_redis --appendonly no
+dir=$top_srcdir/lib/store
+# script NAME: the script with its fragments inlined, as embed.sh does
+script()
+{
+    awk -v dir="$dir" '/^--! include / { while ((getline l < (dir "/" $3)) > 0) print l; next } { print }' \
+        "$dir/$1.lua"
+}
+
+# campaign-take with the suppressed set a string: refused before the held
+# set moves or a pending recipient is popped.
+rcli SET s:suppressed oops >/dev/null
+rcli HSET s:campaign:c state running >/dev/null
+rcli SET s:clock:c tok >/dev/null
+rcli SADD s:cinflight:c u1 >/dev/null
+rcli SADD s:cpending:c u2 >/dev/null
+rcli HSET s:cledger:c u1 queued u2 queued >/dev/null
+rcli HSET s:client:u2 email u2@example.ph >/dev/null
+out=$(rcli EVAL "$(script campaign-take)" 7 s:campaign:c s:cledger:c \
+    s:cpending:c s:cinflight:c s:suppressed s:clock:c s:cheld:c \
+    tok s 10 0 "$(date +%s000)" 1 c example.ph 40000 2>&1)
+case $out in *"not a set"*) ;; *) fail "campaign-take: want a type error, got: $out" ;; esac
+[ "$(rcli SMEMBERS s:cpending:c)" = u2 ] || fail "campaign-take: u2 left the pending set"
+[ "$(rcli SMEMBERS s:cinflight:c)" = u1 ] || fail "campaign-take: the in-flight set moved"
+[ "$(rcli EXISTS s:cheld:c)" = 0 ] || fail "campaign-take: a held set was written"
+[ -z "$(rcli HGET s:campaign:c held_until)" ] || fail "campaign-take: held_until written"
+echo "ok: campaign-take refuses a wrong-typed key with nothing changed"
+
+# campaign-outcome likewise (the held set a string this time)
+rcli DEL s:suppressed >/dev/null
+rcli SET s:cheld:c oops >/dev/null
+out=$(rcli EVAL "$(script campaign-outcome)" 7 s:campaign:c s:cledger:c \
+    s:cpending:c s:cinflight:c s:suppressed s:clock:c s:cheld:c \
+    tok 0 "$(date +%s000)" 10 0.5 u1 sent "" "" 2>&1)
+case $out in *"not a set"*) ;; *) fail "campaign-outcome: want a type error, got: $out" ;; esac
+[ "$(rcli HGET s:cledger:c u1)" = queued ] || fail "campaign-outcome: the ledger changed"
+echo "ok: campaign-outcome refuses a wrong-typed key with nothing changed"
+
+# sched-claim: a job whose hash is of the wrong type stays where it is;
+# the others are claimed (before, the call failed after its ZREMs, on
+# every claim: the scheduler was stuck behind that job for good).
+now=$(date +%s000)
+rcli ZADD s:jobs $((now - 3000)) r:gone:: $((now - 2000)) r:bad:: $((now - 1000)) r:good:: >/dev/null
+rcli SET s:job:bad oops >/dev/null
+rcli HSET s:job:good r:good:: '{"d":1}' >/dev/null
+out=$(rcli EVAL "$(script sched-claim)" 1 s:jobs 60000 100 s:job: 2>&1)
+case $out in *ERR*|*WRONGTYPE*) fail "sched-claim failed: $out" ;; esac
+echo "$out" | grep -qx 'r:good::' || fail "sched-claim: the good job was not claimed: $out"
+echo "$out" | grep -q 'r:bad::' && fail "sched-claim: the wrong-typed job was claimed: $out"
+[ -n "$(rcli ZSCORE s:jobs r:bad::)" ] || fail "sched-claim: the wrong-typed job was removed"
+[ -z "$(rcli ZSCORE s:jobs r:gone::)" ] || fail "sched-claim: a job without a body was kept"
+echo "ok: sched-claim leaves a wrong-typed job and claims the rest"
+
+# intake-recover with P:lasterr a string: refused before any XCLAIM
+rcli XGROUP CREATE s:events g '$' MKSTREAM >/dev/null
+rcli XADD s:events '*' event '{}' >/dev/null
+rcli XREADGROUP GROUP g dead COUNT 10 STREAMS s:events '>' >/dev/null
+rcli SET s:lasterr oops >/dev/null
+out=$(rcli EVAL "$(script intake-recover)" 2 s:events s:lasterr g me 0 100 2>&1)
+case $out in *"not a hash"*) ;; *) fail "intake-recover: want a type error, got: $out" ;; esac
+rcli XPENDING s:events g - + 10 | grep -q dead || fail "intake-recover: the entry changed consumer"
+echo "ok: intake-recover refuses a wrong-typed P:lasterr before claiming"
