@@ -22,6 +22,10 @@ local e = redis.call('HGET', KEYS[2], 'email')
 redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 1 and
    (not e or e == '' or string.lower(e) == ARGV[1]) then
-  redis.call('HSET', KEYS[2], 'consent', 'false')
+  -- the click is the newest word on consent: a consent.subscribed dated
+  -- before it, arriving later, does not undo it (events apply by their at)
+  local t = redis.call('TIME')
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('HSET', KEYS[2], 'consent', 'false', 'at:consent', ms)
 end
 return 1
