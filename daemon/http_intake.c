@@ -274,7 +274,9 @@ static void on_added(struct suki_redis *r, redisReply *reply, void *arg)
          * perhaps added: the retry this asks for is harmless by id) */
         suki_warnx("http: POST %s: adding %zu event%s failed: %s",
                    SUKI_HTTP_INTAKE_PATH, op->n, op->n == 1 ? "" : "s",
-                   reply ? reply->str : "redis unreachable");
+                   !reply                             ? "redis unreachable"
+                   : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                      : "unexpected reply");
         reply_unavailable(op->req, "events not added; try again");
     } else {
         count(SUKI_HI_ACCEPTED);

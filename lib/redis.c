@@ -1211,12 +1211,14 @@ static redisContext *sync_open(const char *host, int port, const char *upath,
                  : redisConnectWithTimeout(host, port, tv);
 }
 
-/* Ask the sentinels in turn for the primary (blocking: sukictl only).
+/* Ask the sentinels in turn for the primary (blocking: sukictl, and the
+ * heartbeat's last write after the loop has stopped, which can then wait
+ * up to each sentinel's connect and command timeout).
  * Returns 0 and an owned *host, or -EHOSTUNREACH with err filled. */
 static int sync_ask(const struct suki_conf *c, char **host, int *port,
                     struct suki_err *err)
 {
-    char last[200] = "no sentinel configured";
+    char last[512] = "no sentinel configured";
     for (size_t i = 0; i < c->n_redis_sentinels; i++) {
         char *sh;
         int sp;
@@ -1226,7 +1228,8 @@ static int sync_ask(const struct suki_conf *c, char **host, int *port,
             sync_open(sh, sp, NULL, c->redis_connect_timeout_ms);
         free(sh);
         if (!ctx || ctx->err) {
-            snprintf(last, sizeof(last), "%s: %s", c->redis_sentinels[i],
+            snprintf(last, sizeof(last), "%.200s: %.250s",
+                     c->redis_sentinels[i],
                      ctx ? ctx->errstr : "out of memory");
             redisFree(ctx);
             continue;
@@ -1237,8 +1240,8 @@ static int sync_ask(const struct suki_conf *c, char **host, int *port,
         struct suki_err aerr = {{0}};
         if (sync_auth(ctx, c->redis_sentinel_username,
                       c->redis_sentinel_password, "sentinel", &aerr) < 0) {
-            snprintf(last, sizeof(last), "%s: %s", c->redis_sentinels[i],
-                     aerr.msg);
+            snprintf(last, sizeof(last), "%.200s: %.250s",
+                     c->redis_sentinels[i], aerr.msg);
             redisFree(ctx);
             continue;
         }
@@ -1256,7 +1259,7 @@ static int sync_ask(const struct suki_conf *c, char **host, int *port,
             redisFree(ctx);
             return 0;
         }
-        snprintf(last, sizeof(last), "%s: %s", c->redis_sentinels[i],
+        snprintf(last, sizeof(last), "%.200s: %.250s", c->redis_sentinels[i],
                  !rep                             ? ctx->errstr
                  : rep->type == REDIS_REPLY_ERROR ? rep->str
                  : rep->type == REDIS_REPLY_NIL   ? "does not know that name"
