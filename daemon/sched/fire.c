@@ -654,16 +654,10 @@ static void on_mark_timer(evutil_socket_t fd, short what, void *arg)
         for (size_t x = 0; x < fj->n_msgs; x++) {
             if (fj->msgs[x].st != FM_NEW)
                 continue;
-            char key[512];
-            if (suki_key_id_buf(key, sizeof(key), fj->conf->prefix,
-                                SUKI_KEY_SENT, fj->msgs[x].msgid) < 0) {
-                char *k = suki_key_id(fj->conf->prefix, SUKI_KEY_SENT,
-                                      fj->msgs[x].msgid);
-                suki_redis_args_str(&a, k);
-                free(k);
-            } else {
-                suki_redis_args_str(&a, key);
-            }
+            char *k =
+                suki_key_id(fj->conf->prefix, SUKI_KEY_SENT, fj->msgs[x].msgid);
+            suki_redis_args_str(&a, k);
+            free(k);
         }
     }
     const char **argv = suki_calloc(a.n, sizeof(char *));

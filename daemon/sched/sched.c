@@ -448,6 +448,18 @@ static void arm_flush(struct suki_sched *s)
     }
 }
 
+/* Keep b for the retry timer (the link is down or Redis refused it). */
+static void queue_retry(struct suki_sched *s, struct settle_batch *b)
+{
+    b->next = s->retry;
+    s->retry = b;
+    if (!evtimer_pending(s->retry_ev, NULL)) {
+        struct timeval tv = {SETTLE_RETRY_MS / 1000,
+                             (SETTLE_RETRY_MS % 1000) * 1000};
+        evtimer_add(s->retry_ev, &tv);
+    }
+}
+
 static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
 {
     struct settle_batch *b = arg;
@@ -483,13 +495,7 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
             s->settle_fails = 0;
         }
         if (!s->stop_done) {
-            b->next = s->retry;
-            s->retry = b;
-            if (!evtimer_pending(s->retry_ev, NULL)) {
-                struct timeval tv = {SETTLE_RETRY_MS / 1000,
-                                     (SETTLE_RETRY_MS % 1000) * 1000};
-                evtimer_add(s->retry_ev, &tv);
-            }
+            queue_retry(s, b);
         } else {
             suki_warnx("scheduler: stopped with %zu settles unwritten; their "
                        "jobs come back when their lease ends and what they "
@@ -531,13 +537,7 @@ static void send_batch(struct suki_sched *s, struct settle_batch *b)
         return;
     }
     /* Link down: keep it for the retry when the link is back. */
-    b->next = s->retry;
-    s->retry = b;
-    if (!evtimer_pending(s->retry_ev, NULL)) {
-        struct timeval tv = {SETTLE_RETRY_MS / 1000,
-                             (SETTLE_RETRY_MS % 1000) * 1000};
-        evtimer_add(s->retry_ev, &tv);
-    }
+    queue_retry(s, b);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
