@@ -1,10 +1,25 @@
 #!/bin/sh
 # embed.sh OUT.c SCRIPT.lua... - the Redis scripts as C strings, one
 # "const char suki_lua_NAME[]" per script (NAME: the file's name, '-' -> '_').
+# embed.sh --expand SCRIPT.lua - that script as Redis gets it, on stdout (the
+# tests lint and run exactly this).
 # A line "--! include X.inc.lua" is replaced by that fragment (from the
 # script's directory), so helpers shared by several scripts are written once.
 # Scripts stay .lua files to be read, linted (luac -p) and diffed as Lua.
 set -eu
+expand() { # SCRIPT.lua: the script with its fragments inlined
+    awk -v dir="$(dirname "$1")" '
+        /^--! include / {
+            inc = dir "/" $3
+            while ((getline l < inc) > 0) print l
+            close(inc); next
+        }
+        { print }' "$1"
+}
+if [ "$1" = --expand ]; then
+    expand "$2"
+    exit
+fi
 out=$1; shift
 tmp=$out.tmp
 for f in "$@"; do
@@ -18,16 +33,9 @@ done
     echo '#include "store/scripts.h"'
     for f in "$@"; do
         name=$(basename "$f" .lua | tr -- - _)
-        dir=$(dirname "$f")
         echo
         echo "const char suki_lua_$name[] ="
-        awk -v dir="$dir" '
-            /^--! include / {
-                inc = dir "/" $3
-                while ((getline l < inc) > 0) print l
-                close(inc); next
-            }
-            { print }' "$f" |
+        expand "$f" |
             sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/.*/    "&\\n"/'
         echo '    ;'
     done

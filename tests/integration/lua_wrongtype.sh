@@ -6,12 +6,8 @@
 need redis-server redis-cli
 start_redis --appendonly no
 dir=$top_srcdir/lib/store
-# script NAME: the script with its fragments inlined, as embed.sh does
-script()
-{
-    awk -v dir="$dir" '/^--! include / { while ((getline l < (dir "/" $3)) > 0) print l; next } { print }' \
-        "$dir/$1.lua"
-}
+# script NAME: the script as Redis gets it
+script() { sh "$dir/embed.sh" --expand "$dir/$1.lua"; }
 
 # campaign-take with the suppressed set a string: refused before the held
 # set moves or a pending recipient is popped.
