@@ -4,7 +4,7 @@
 # jobs / cancel.
 libsukicore_la_SOURCES += daemon/sched/sched.c daemon/sched/sched.h \
 	daemon/sched/fire.c daemon/sched/fire.h
-sukictl_SOURCES += ctl/ctl_jobs.c
+sukictl_SOURCES += ctl/ctl_jobs.c ctl/ctl_digest.c
 # intake: consumer group, validation, atomic apply, recovery, lists, trim
 libsukicore_la_SOURCES += daemon/intake.c daemon/intake.h
 sukictl_SOURCES += ctl/ctl_intake.c

@@ -64,6 +64,24 @@ daemon = { shutdown_timeout = "5s"; };
 CONFEOF
 "$SUKID" -t -c "$CONF" >"$T/check.out" 2>&1 || { cat "$T/check.out"; fail "sukid -t refused the digest config"; }
 
+# sukid -t: a digest template without the {{#items}} list, a digests
+# section without a template, digest = true with no digests section.
+mkdir -p "$T/tmpl-bad"
+cp "$top_srcdir"/conf/templates/*.tmpl "$T/tmpl-bad/"
+printf 'subject: digest\n--- text\nnothing listed\n' >"$T/tmpl-bad/manager-digest.en.tmpl"
+sed "s|$top_srcdir/conf/templates|$T/tmpl-bad|" "$CONF" >"$T/bad1.conf"
+"$SUKID" -t -c "$T/bad1.conf" >"$T/bad1.out" 2>&1 && fail "sukid -t took a digest template without a list"
+line=$(grep -n '^digests' "$T/bad1.conf" | cut -d: -f1)
+grep -q "^$T/bad1.conf:$line: digests: template 'manager-digest' ($T/tmpl-bad/manager-digest.en.tmpl) has no {{#items}}" "$T/bad1.out" ||
+    { cat "$T/bad1.out"; fail "no FILE:LINE for the template without a list"; }
+sed '/^digests/s|timezone = "Asia/Manila"; *$|timezone = "Asia/Manila"; template = "nope";|' "$CONF" >"$T/bad2.conf"
+"$SUKID" -t -c "$T/bad2.conf" >"$T/bad2.out" 2>&1 && fail "sukid -t took a missing digest template"
+grep -q "bad2.conf:$line: digests: no template 'nope'" "$T/bad2.out" || { cat "$T/bad2.out"; fail "missing template message"; }
+grep -v '^digests\|^ *locales' "$CONF" >"$T/bad3.conf"
+"$SUKID" -t -c "$T/bad3.conf" >"$T/bad3.out" 2>&1 && fail "sukid -t took digest = true without digests"
+grep -q "bad3.conf:[0-9]*: rule 'follow-up': digest = true needs a digests" "$T/bad3.out" || { cat "$T/bad3.out"; fail "digest without digests message"; }
+ok "sukid -t refuses bad digest configurations with FILE:LINE"
+
 start_sukid a "$CONF"
 start_sukid b "$CONF"
 
@@ -100,6 +118,18 @@ wait_for 10 '[ "$(rcli HLEN suki:held:maria@example.ph)" = 3 ] && [ "$(rcli HLEN
     fail "unless did not drop the held items"
 [ -z "$(rcli HKEYS suki:held-by:dagat)" ] || fail "held-by:dagat left: $(rcli HKEYS suki:held-by:dagat)"
 ok "unless dropped dagat's held items"
+sukictl digest list --to maria@example.ph --json >"$T/list.json" || fail "digest list failed"
+"$PY" - "$T/list.json" <<'PYEOF' || fail "digest list --json"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 3, rows
+assert {r["client"] for r in rows} == {"acme", "bayan"}, rows
+assert {r["rule"] for r in rows} == {"follow-up", "renewal", "escalation"}, rows
+assert all(r["to"] == "maria@example.ph" and r["due"].endswith("Z") for r in rows), rows
+assert any(r.get("ticket") == "T-1" for r in rows) and any(r.get("contract") == "C-1" for r in rows), rows
+PYEOF
+[ "$(sukictl digest list | grep -c example.ph)" = 6 ] || fail "digest list: $(sukictl digest list)"
+ok "sukictl digest list shows what is held"
 
 # kill -9 between hold and send: the items stay, a restarted sukid sends.
 stop_sukid a KILL
@@ -157,6 +187,22 @@ PYEOF
 ok "one digest per recipient at $AT with every item, both locales"
 [ "$(rcli EXISTS suki:held:maria@example.ph)" = 0 ] || fail "maria's items not removed"
 [ "$(rcli HLEN suki:job:~digest)" = 0 ] || fail "digest jobs left: $(rcli HKEYS suki:job:~digest)"
+
+# sukictl digest send: now, through the same path.
+push '{"type":"meeting.held","client":"kubo","data":{"summary":"review"}}'
+wait_for 15 '[ "$(rcli HLEN suki:held:juan@example.ph)" = 1 ]' || fail "kubo follow-up not held"
+sukictl digest send --to Juan@Example.ph | grep -q "digest for juan@example.ph queued: 1 item" || fail "digest send"
+wait_for 15 '[ "$(ls "$T/mail"/msg-*.json | wc -l)" = 5 ]' || fail "digest send did not send"
+"$PY" - "$T/mail" <<'PYEOF' || fail "sent-now digest"
+import email, email.policy, glob, json, sys
+f = sorted(glob.glob(sys.argv[1] + "/msg-*.json"), key=lambda p: int(p.split("-")[-1][:-5]))[-1]
+assert json.load(open(f))["rcpt_tos"] == ["juan@example.ph"], f
+m = email.message_from_bytes(open(f[:-5] + ".eml", "rb").read(), policy=email.policy.default)
+t = m.get_body(preferencelist=("plain",)).get_content()
+assert "follow-up" in t and "Kubo Hardware" in t and "1 item(s)" in m["Subject"], t
+PYEOF
+[ "$(sukictl digest list)" = "nothing held" ] || fail "still held: $(sukictl digest list)"
+ok "sukictl digest send sends now"
 stop_sukid a || fail "sukid a did not stop cleanly"
 stop_sukid b || fail "sukid b did not stop cleanly"
 ok "digest"
