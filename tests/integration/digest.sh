@@ -97,9 +97,14 @@ push "{\"type\":\"contract.signed\",\"client\":\"acme\",\"data\":{\"contract\":\
 push '{"type":"meeting.held","client":"bayan","data":{"summary":"kickoff"}}'
 push '{"type":"complaint.opened","client":"kubo","data":{"ticket":"T-9"}}'
 push '{"type":"complaint.opened","client":"dagat","data":{"ticket":"T-5"}}'
+# many more of maria's clients fall due over the "day"
+for n in 01 02 03 04 05 06 07 08 09 10; do
+    push "{\"type\":\"client.created\",\"client\":\"m$n\",\"data\":{\"name\":\"Tindahan $n\",\"manager\":\"maria@example.ph\"}}"
+    push "{\"type\":\"meeting.held\",\"client\":\"m$n\",\"data\":{\"summary\":\"visit $n\"}}"
+done
 
-# Held: maria 4 (acme T-1 and C-1, bayan, dagat), juan 1, lead 3.
-wait_for 30 '[ "$(rcli HLEN suki:held:maria@example.ph)" = 4 ] && [ "$(rcli HLEN suki:held:lead@example.ph)" = 3 ] && [ "$(rcli HLEN suki:held:juan@example.ph)" = 1 ]' ||
+# Held: maria 14 (acme T-1 and C-1, bayan, dagat, m01..m10), juan 1, lead 3.
+wait_for 30 '[ "$(rcli HLEN suki:held:maria@example.ph)" = 14 ] && [ "$(rcli HLEN suki:held:lead@example.ph)" = 3 ] && [ "$(rcli HLEN suki:held:juan@example.ph)" = 1 ]' ||
     fail "items not held: maria $(rcli HLEN suki:held:maria@example.ph) lead $(rcli HLEN suki:held:lead@example.ph) juan $(rcli HLEN suki:held:juan@example.ph)"
 ok "reminders held for maria, juan and lead"
 [ "$(rcli SCARD suki:held-to)" = 3 ] || fail "held-to: $(rcli SMEMBERS suki:held-to)"
@@ -114,7 +119,7 @@ ok "client mail went out immediately; managers' mail held"
 
 # unless: the resolved complaint's items go before the digest.
 push '{"type":"complaint.resolved","client":"dagat","data":{"ticket":"T-5"}}'
-wait_for 10 '[ "$(rcli HLEN suki:held:maria@example.ph)" = 3 ] && [ "$(rcli HLEN suki:held:lead@example.ph)" = 2 ]' ||
+wait_for 10 '[ "$(rcli HLEN suki:held:maria@example.ph)" = 13 ] && [ "$(rcli HLEN suki:held:lead@example.ph)" = 2 ]' ||
     fail "unless did not drop the held items"
 [ -z "$(rcli HKEYS suki:held-by:dagat)" ] || fail "held-by:dagat left: $(rcli HKEYS suki:held-by:dagat)"
 ok "unless dropped dagat's held items"
@@ -122,18 +127,18 @@ sukictl digest list --to maria@example.ph --json >"$T/list.json" || fail "digest
 "$PY" - "$T/list.json" <<'PYEOF' || fail "digest list --json"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-assert len(rows) == 3, rows
-assert {r["client"] for r in rows} == {"acme", "bayan"}, rows
+assert len(rows) == 13, rows
+assert {r["client"] for r in rows} == {"acme", "bayan"} | {"m%02d" % i for i in range(1, 11)}, rows
 assert {r["rule"] for r in rows} == {"follow-up", "renewal", "escalation"}, rows
 assert all(r["to"] == "maria@example.ph" and r["due"].endswith("Z") for r in rows), rows
 assert any(r.get("ticket") == "T-1" for r in rows) and any(r.get("contract") == "C-1" for r in rows), rows
 PYEOF
-[ "$(sukictl digest list | grep -c example.ph)" = 6 ] || fail "digest list: $(sukictl digest list)"
+[ "$(sukictl digest list | grep -c example.ph)" = 16 ] || fail "digest list: $(sukictl digest list)"
 ok "sukictl digest list shows what is held"
 
 # kill -9 between hold and send: the items stay, a restarted sukid sends.
 stop_sukid a KILL
-[ "$(rcli HLEN suki:held:maria@example.ph)" = 3 ] || fail "kill -9 lost held items"
+[ "$(rcli HLEN suki:held:maria@example.ph)" = 13 ] || fail "kill -9 lost held items"
 start_sukid a "$CONF"
 ok "held items survive kill -9"
 
@@ -165,7 +170,10 @@ for r in ("maria@example.ph", "juan@example.ph", "lead@example.ph"):
 maria = got["maria@example.ph"][0]
 assert maria["Subject"].startswith("Buod ng mga paalala"), maria["Subject"]
 t = body(maria, "plain")
-assert "Magandang umaga" in t and "3 bagay" in maria["Subject"], t
+assert "Magandang umaga" in t and "13 bagay para sa 12 kliyente" in maria["Subject"], maria["Subject"]
+for i in range(1, 11):
+    assert "Tindahan %02d" % i in t and "visit %02d" % i in t, (i, t)
+assert t.count("follow-up") == 11, t
 for w in ("Acme Trading", "Bayan Foods", "T-1", "C-1", "follow-up",
           "renewal", "escalation", "takdang oras"):
     assert w in t, (w, t)
