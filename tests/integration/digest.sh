@@ -82,6 +82,13 @@ grep -v '^digests\|^ *locales' "$CONF" >"$T/bad3.conf"
 grep -q "bad3.conf:[0-9]*: rule 'follow-up': digest = true needs a digests" "$T/bad3.out" || { cat "$T/bad3.out"; fail "digest without digests message"; }
 ok "sukid -t refuses bad digest configurations with FILE:LINE"
 
+sukictl digest bogus 2>"$T/usage.err"; [ $? = 2 ] || fail "digest bogus: want exit 2"
+grep -q "unknown subcommand 'bogus'" "$T/usage.err" || fail "digest bogus: $(cat "$T/usage.err")"
+sukictl digest send --to not-an-address 2>"$T/usage.err"; [ $? = 2 ] || fail "digest --to without @: want exit 2"
+[ "$(sukictl digest list)" = "nothing held" ] || fail "digest list before anything: $(sukictl digest list)"
+[ "$(sukictl digest send)" = "nothing held" ] || fail "digest send with nothing held"
+[ "$(rcli EXISTS suki:job:~digest)" = 0 ] || fail "digest send queued a job with nothing held"
+
 start_sukid a "$CONF"
 start_sukid b "$CONF"
 
