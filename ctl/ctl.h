@@ -61,6 +61,8 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv);
 /* ctl_jobs.c: list scheduled jobs; cancel one by key (exit 1 if none). */
 int sukictl_jobs(struct sukictl *ctl, int argc, char **argv);
 int sukictl_cancel(struct sukictl *ctl, int argc, char **argv);
+/* ctl_digest.c: digest list [--to ADDR] | digest send [--to ADDR]. */
+int sukictl_digest(struct sukictl *ctl, int argc, char **argv);
 /* ctl_campaign.c */
 int sukictl_campaign(struct sukictl *ctl, int argc, char **argv);
 int sukictl_suppress(struct sukictl *ctl, int argc, char **argv);

@@ -48,6 +48,12 @@ static const struct sukictl_cmd commands[] = {
      "  dead drop ID     delete one"},
     {"client", "ID", "a client's stored profile and pending jobs",
      sukictl_client, true, NULL},
+    {"digest", "[list|send] [--to ADDR]", "held digest items; send them now",
+     sukictl_digest, true,
+     "  digest [list] [--to ADDR]  every held item (with --json: one object\n"
+     "                             per item: to, key, client, rule, subject,\n"
+     "                             due)\n"
+     "  digest send [--to ADDR]    send the digests now (sukid sends them)"},
 };
 
 void sukictl_errx(const char *fmt, ...)

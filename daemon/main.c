@@ -157,6 +157,23 @@ static int confset_load(const char *path, struct confset *cs,
                                 "rule '%s': no template '%s' in %s", r->name,
                                 r->template_name, cs->conf->templates_dir);
     }
+    /* The digest lists every held item: a template without {{#items}}
+     * would send a digest that says nothing. */
+    const char *df = NULL;
+    if (cs->templates && cs->conf->digests &&
+        !suki_templates_has_list(cs->templates, cs->conf->digest_template,
+                                 "items", &df)) {
+        if (df)
+            suki_conf_diags_add(d, cs->conf->digest_file, cs->conf->digest_line,
+                                "digests: template '%s' (%s) has no "
+                                "{{#items}}...{{/items}} list in its text",
+                                cs->conf->digest_template, df);
+        else
+            suki_conf_diags_add(d, cs->conf->digest_file, cs->conf->digest_line,
+                                "digests: no template '%s' in %s",
+                                cs->conf->digest_template,
+                                cs->conf->templates_dir);
+    }
     if (d->n > before || !cs->templates || !cs->rules) {
         confset_free(cs);
         return -EINVAL;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
 
@@ -807,6 +808,7 @@ static void load_rule(struct loader *ld, config_setting_t *g,
         KR("max_lateness", KT_DURATION, struct suki_rule_conf, max_lateness_ms,
            0, 0),
         K("timezone", KT_STRING, struct suki_rule_conf, timezone),
+        K("digest", KT_BOOL, struct suki_rule_conf, digest),
     };
     r->setting = g;
     r->file = src_file(ld, g);
@@ -867,6 +869,11 @@ static void load_rule(struct loader *ld, config_setting_t *g,
     if (r->timezone && !suki_tz_valid(r->timezone))
         DIAG(ld, config_setting_get_member(g, "timezone"),
              "rule '%s': unknown timezone \"%s\"", r->name, r->timezone);
+    if (r->digest && !ld->c->digests)
+        DIAG(ld, config_setting_get_member(g, "digest"),
+             "rule '%s': digest = true needs a digests = { at = ...; } "
+             "section",
+             r->name);
 }
 
 static void load_rules(struct loader *ld, config_setting_t *root)
@@ -894,6 +901,63 @@ static void load_rules(struct loader *ld, config_setting_t *root)
                 DIAG(ld, g, "duplicate rule name '%s' (first at line %d)",
                      r->name, c->rules[j].line);
     }
+}
+
+/* digests = { at; timezone; template; locales = [ "ADDRESS LOCALE" ] }.
+ * The template's list section is checked with the templates (main.c). */
+static void load_digests(struct loader *ld, const config_setting_t *root)
+{
+    static const struct keydef keys[] = {
+        KC("at"),
+        K("timezone", KT_STRING, struct suki_conf, digest_timezone),
+        K("template", KT_STRING, struct suki_conf, digest_template),
+        KL("locales", struct suki_conf, digest_locales, n_digest_locales),
+    };
+    struct suki_conf *c = ld->c;
+    const config_setting_t *g = group_of(ld, root, "digests");
+    if (!g)
+        return;
+    c->digests = true;
+    c->digest_file = src_file(ld, g);
+    c->digest_line = src_line(g);
+    apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), c, "digests", NULL);
+    const config_setting_t *s = config_setting_get_member(g, "at");
+    if (s && (config_setting_type(s) != CONFIG_TYPE_STRING ||
+              suki_time_parse_hhmm(config_setting_get_string(s), &c->digest_hh,
+                                   &c->digest_mm) < 0))
+        DIAG(ld, s,
+             "digests: 'at' must be a local time \"HH:MM\" "
+             "(00:00 to 23:59)");
+    if (!c->digest_timezone)
+        c->digest_timezone = suki_strdup(c->timezone);
+    else if (!suki_tz_valid(c->digest_timezone))
+        DIAG(ld, config_setting_get_member(g, "timezone"),
+             "digests: unknown timezone \"%s\" (want an IANA name such as "
+             "\"Asia/Manila\")",
+             c->digest_timezone);
+    if (!c->digest_template)
+        c->digest_template = suki_strdup("manager-digest");
+    for (size_t i = 0; i < c->n_digest_locales; i++) {
+        const char *e = c->digest_locales[i], *sp = strchr(e, ' ');
+        if (!sp || sp == e || !strchr(e, '@') || sp[1] == '\0' ||
+            strchr(sp + 1, ' ') || (size_t)(sp - e) >= 320 ||
+            strlen(sp + 1) >= 32)
+            DIAG(ld, config_setting_get_member(g, "locales"),
+                 "digests: locales entry \"%s\" is not \"ADDRESS LOCALE\" "
+                 "(e.g. \"maria@example.ph tl\")",
+                 e);
+    }
+}
+
+const char *suki_conf_digest_locale(const struct suki_conf *c, const char *addr)
+{
+    size_t n = addr ? strlen(addr) : 0;
+    for (size_t i = 0; n && i < c->n_digest_locales; i++) {
+        const char *e = c->digest_locales[i];
+        if (strncasecmp(e, addr, n) == 0 && e[n] == ' ')
+            return e + n + 1;
+    }
+    return NULL;
 }
 
 static void load_campaigns(struct loader *ld, const config_setting_t *root)
@@ -1051,6 +1115,7 @@ static void conf_defaults(struct suki_conf *c)
     c->templates_dir = suki_strdup(SYSCONFDIR "/suki/templates");
     c->default_locale = suki_strdup("en");
     c->timezone = suki_strdup("UTC");
+    c->digest_hh = 8;
     c->campaign_consent = suki_strdup("opt-out");
     c->campaign_rate = 10;
     c->campaign_error_threshold = 0.2;
@@ -1126,10 +1191,10 @@ static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
         return NULL;
     }
     config_setting_t *root = config_root_setting(c->cfg);
-    static const char *top[] = {"redis",      "intake",    "scheduler",
-                                "plugins",    "templates", "timezone",
-                                "transports", "roles",     "rules",
-                                "campaigns",  "http",      "daemon"};
+    static const char *top[] = {
+        "redis",    "intake",     "scheduler", "plugins", "templates",
+        "timezone", "transports", "roles",     "rules",   "campaigns",
+        "http",     "daemon",     "digests"};
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -1150,6 +1215,7 @@ static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
     load_timezone(&ld, root);
     load_transports(&ld, root);
     load_roles(&ld, root);
+    load_digests(&ld, root);
     load_rules(&ld, root);
     load_campaigns(&ld, root);
     load_http(&ld, root);
@@ -1216,6 +1282,11 @@ void suki_conf_unref(struct suki_conf *c)
     for (size_t i = 0; i < c->n_rules; i++)
         rule_free(&c->rules[i]);
     free(c->rules);
+    free(c->digest_timezone);
+    free(c->digest_template);
+    for (size_t i = 0; i < c->n_digest_locales; i++)
+        free(c->digest_locales[i]);
+    free(c->digest_locales);
     free(c->campaign_consent);
     free(c->campaign_transport);
     free(c->http_listen);

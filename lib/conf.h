@@ -98,8 +98,9 @@ struct suki_rule_conf {
     char *channel;       /* owned, default "email" */
     char **subject;      /* owned: data fields naming the subject */
     size_t n_subject;
-    int64_t max_lateness_ms;          /* 0 = never drop as stale */
-    char *timezone;                   /* owned or NULL */
+    int64_t max_lateness_ms; /* 0 = never drop as stale */
+    char *timezone;          /* owned or NULL */
+    bool digest; /* manager and role: messages wait for the digest */
     struct config_setting_t *setting; /* borrowed from suki_conf.cfg */
     const char *file;                 /* borrowed */
     int line;
@@ -156,6 +157,16 @@ struct suki_conf {
     struct suki_rule_conf *rules; /* owned */
     size_t n_rules;
 
+    /* digests = { ... }; on when the section is there */
+    bool digests;
+    int digest_hh, digest_mm; /* digests.at, default 08:00 */
+    char *digest_timezone;    /* owned: default the global timezone */
+    char *digest_template;    /* owned: default "manager-digest" */
+    char **digest_locales;    /* owned: "ADDRESS LOCALE" pairs */
+    size_t n_digest_locales;
+    const char *digest_file; /* borrowed: where the section is */
+    int digest_line;
+
     /* campaigns */
     char *campaign_consent;          /* owned: "opt-out" | "opt-in" */
     double campaign_rate;            /* default per-campaign rate, msgs/s */
@@ -203,6 +214,10 @@ void suki_conf_unref(struct suki_conf *c);
 /* Look up a transport by channel name; NULL when absent. Borrowed. */
 const struct suki_transport_conf *suki_conf_transport(const struct suki_conf *c,
                                                       const char *name);
+/* The locale digests.locales gives addr (case-insensitive), or NULL.
+ * Borrowed: valid while c is. */
+const char *suki_conf_digest_locale(const struct suki_conf *c,
+                                    const char *addr);
 /* Look up a role's address; NULL when absent. Borrowed. */
 const char *suki_conf_role(const struct suki_conf *c, const char *name);
 

@@ -2,8 +2,8 @@
  *
  * No packaged C template library exists in Debian 12, so this renderer is
  * ours; it is kept deliberately small: variables, raw variables, sections,
- * inverted sections and comments, compiled once at load into a flat node
- * array and rendered without recursion. */
+ * inverted sections, list sections and comments, compiled once at load into
+ * a flat node array and rendered without recursion. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -22,7 +22,27 @@ enum node_kind {
     NODE_RAW,      /* {{{ name }}} or {{& name}} */
     NODE_SECTION,  /* {{#name}}: body is nodes (i, skip) */
     NODE_INVERTED, /* {{^name}} */
+    NODE_LIST,     /* {{#clients}} / {{#items}}: body once per entry */
+    NODE_LIST_INV, /* {{^items}}: body when the list is empty */
 };
+
+/* The lists a template can repeat over, and the root that names the
+ * current entry's fields inside (template.h). */
+static const struct {
+    const char *name, *root;
+} list_defs[] = {
+    {"clients", "client"},
+    {"items", "item"},
+};
+
+static int list_index(const char *s, size_t n)
+{
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(list_defs); i++)
+        if (strlen(list_defs[i].name) == n &&
+            memcmp(list_defs[i].name, s, n) == 0)
+            return (int)i;
+    return -1;
+}
 
 struct node {
     enum node_kind kind;
@@ -83,8 +103,8 @@ static void diag(struct diag_ctx *c, int line, const char *fmt, ...)
 /* ---- names ---- */
 
 static const char *const var_roots[] = {
-    "client",  "event",           "data",     "rule", "due",
-    "manager", "unsubscribe_url", "campaign",
+    "client",  "event",           "data",     "rule",   "due",
+    "manager", "unsubscribe_url", "campaign", "digest",
 };
 
 static bool name_char(char c)
@@ -157,6 +177,7 @@ struct compiler {
     struct part *p;
     struct open_section stack[MAX_DEPTH];
     int depth;
+    int in_list[SUKI_ARRAY_LEN(list_defs)]; /* open {{#list}} per list */
 };
 
 static bool is_blank(char c)
@@ -206,36 +227,81 @@ static const char *scan_tag(const char *s, const char *eol, const char **end,
     return NULL;
 }
 
+static bool open_section(struct compiler *c, int line, enum node_kind kind,
+                         const char *name, size_t nlen)
+{
+    if (c->depth == MAX_DEPTH) {
+        diag(c->dc, line, "sections nested deeper than %d", MAX_DEPTH);
+        return false;
+    }
+    c->stack[c->depth].node = c->p->n;
+    c->stack[c->depth].line = line;
+    c->depth++;
+    part_push(c->p, kind, name, nlen);
+    return true;
+}
+
+/* A name of the current list entry: item.FIELD inside {{#items}}. Returns
+ * an error text, or NULL when it is one. */
+static const char *check_item_name(const struct compiler *c, const char *name,
+                                   size_t nlen)
+{
+    if (c->in_list[list_index("items", 5)] == 0)
+        return "outside a {{#items}} list:";
+    if (nlen == 5 || name[5] == '.' || name[nlen - 1] == '.')
+        return "bad variable name";
+    for (size_t i = 5; i < nlen; i++)
+        if (!name_char(name[i]) && name[i] != '.')
+            return "bad variable name";
+    return NULL;
+}
+
 /* Handle one tag; returns false after reporting an error. */
 static bool compile_tag(struct compiler *c, int line, char sigil,
                         const char *name, size_t nlen)
 {
     const char *why;
+    int li;
 
     if (sigil == '!')
         return true;
-    why = check_var_name(name, nlen);
+    li = list_index(name, nlen);
+    if (li >= 0 && (sigil == '#' || sigil == '^')) {
+        if (c->in_list[li] > 0) {
+            diag(c->dc, line, "list '{{#%s}}' inside itself",
+                 list_defs[li].name);
+            return false;
+        }
+        /* An inverted list shows its body once, when the list is empty. */
+        if (sigil == '#')
+            c->in_list[li]++;
+        return open_section(c, line, sigil == '#' ? NODE_LIST : NODE_LIST_INV,
+                            name, nlen);
+    }
+    if (li >= 0 && sigil != '/') {
+        diag(c->dc, line, "'%.*s' is a list: use {{#%.*s}}...{{/%.*s}}",
+             (int)nlen, name, (int)nlen, name, (int)nlen, name);
+        return false;
+    }
+    if (li < 0 && nlen >= 5 && memcmp(name, "item.", 5) == 0)
+        why = check_item_name(c, name, nlen);
+    else if (li < 0)
+        why = check_var_name(name, nlen);
+    else
+        why = NULL;
     if (why != NULL) {
         diag(c->dc, line, "%s '%.*s'%s", why, (int)nlen, name,
              strcmp(why, "unknown variable") == 0
                  ? " (names start with client., event., data., rule., "
-                   "campaign., due, manager or unsubscribe_url)"
+                   "campaign., digest., due, manager or unsubscribe_url)"
                  : "");
         return false;
     }
     switch (sigil) {
     case '#':
     case '^':
-        if (c->depth == MAX_DEPTH) {
-            diag(c->dc, line, "sections nested deeper than %d", MAX_DEPTH);
-            return false;
-        }
-        c->stack[c->depth].node = c->p->n;
-        c->stack[c->depth].line = line;
-        c->depth++;
-        part_push(c->p, sigil == '#' ? NODE_SECTION : NODE_INVERTED, name,
-                  nlen);
-        return true;
+        return open_section(
+            c, line, sigil == '#' ? NODE_SECTION : NODE_INVERTED, name, nlen);
     case '/': {
         struct node *open;
         if (c->depth == 0) {
@@ -247,11 +313,15 @@ static bool compile_tag(struct compiler *c, int line, char sigil,
         if (open->len != nlen || memcmp(open->s, name, nlen) != 0) {
             diag(c->dc, line,
                  "'{{/%.*s}}' does not match '{{%c%s}}' opened on line %d",
-                 (int)nlen, name, open->kind == NODE_SECTION ? '#' : '^',
+                 (int)nlen, name,
+                 open->kind == NODE_SECTION || open->kind == NODE_LIST ? '#'
+                                                                       : '^',
                  open->s, c->stack[c->depth - 1].line);
             return false;
         }
         open->skip = c->p->n;
+        if (open->kind == NODE_LIST)
+            c->in_list[list_index(open->s, open->len)]--;
         c->depth--;
         return true;
     }
@@ -332,7 +402,8 @@ static bool compile_part(struct diag_ctx *dc, struct part *p, const char *src,
     if (c.depth > 0) {
         struct node *open = &p->v[c.stack[c.depth - 1].node];
         diag(dc, c.stack[c.depth - 1].line, "unclosed section '{{%c%s}}'",
-             open->kind == NODE_SECTION ? '#' : '^', open->s);
+             open->kind == NODE_SECTION || open->kind == NODE_LIST ? '#' : '^',
+             open->s);
         return false;
     }
     return true;
@@ -819,16 +890,39 @@ static void put_value(struct suki_buf *b, const char *v, enum ctx ctx,
     }
 }
 
+/* One list being repeated: its node and the entry shown now. */
+struct list_frame {
+    size_t node, idx, n;
+};
+
 static void render_part(const struct part *p, enum ctx ctx,
-                        const char *(*lookup)(const char *, void *), void *arg,
+                        const char *(*lookup)(const char *, void *),
+                        const struct suki_template_lists *lists, void *arg,
                         struct suki_buf *b)
 {
+    struct list_frame stack[MAX_DEPTH];
+    int depth = 0;
     size_t i = 0;
 
-    while (i < p->n) {
+    for (;;) {
+        if (depth > 0 && i == p->v[stack[depth - 1].node].skip) {
+            /* The end of a list's body: its next entry, or past it. */
+            struct list_frame *fr = &stack[depth - 1];
+            if (++fr->idx < fr->n) {
+                lists->enter(p->v[fr->node].s, fr->idx, arg);
+                i = fr->node + 1;
+            } else {
+                lists->enter(p->v[fr->node].s, SUKI_TEMPLATE_LIST_END, arg);
+                depth--;
+            }
+            continue;
+        }
+        if (i >= p->n)
+            break;
         const struct node *nd = &p->v[i];
         const char *val;
         bool shown;
+        size_t n;
         switch (nd->kind) {
         case NODE_TEXT:
             suki_buf_add(b, nd->s, nd->len);
@@ -849,8 +943,48 @@ static void render_part(const struct part *p, enum ctx ctx,
                 shown = !shown;
             i = shown ? i + 1 : nd->skip;
             break;
+        case NODE_LIST:
+        case NODE_LIST_INV:
+            n = lists ? lists->count(nd->s, arg) : 0;
+            if (nd->kind == NODE_LIST_INV) {
+                i = n == 0 ? i + 1 : nd->skip;
+                break;
+            }
+            if (n == 0 || depth == MAX_DEPTH) {
+                i = nd->skip;
+                break;
+            }
+            stack[depth++] = (struct list_frame){.node = i, .idx = 0, .n = n};
+            lists->enter(nd->s, 0, arg);
+            i++;
+            break;
         }
     }
+}
+
+/* True when part p repeats over list. */
+static bool part_has_list(const struct part *p, const char *list)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].kind == NODE_LIST && strcmp(p->v[i].s, list) == 0)
+            return true;
+    return false;
+}
+
+/* See template.h. */
+bool suki_templates_has_list(const struct suki_templates *t, const char *name,
+                             const char *list, const char **file)
+{
+    const struct tmpl *tp = (t && name) ? find_tmpl(t, name) : NULL;
+    if (tp == NULL)
+        return false;
+    for (size_t i = 0; i < tp->n; i++)
+        if (!part_has_list(&tp->v[i].text, list)) {
+            if (file)
+                *file = tp->v[i].file;
+            return false;
+        }
+    return true;
 }
 
 static const struct variant *pick_variant(const struct tmpl *tp,
@@ -882,6 +1016,17 @@ int suki_template_render(const struct suki_templates *t, const char *name,
                          void *arg, struct suki_rendered *out,
                          struct suki_err *err)
 {
+    return suki_template_render_lists(t, name, locale, lookup, NULL, arg, out,
+                                      err);
+}
+
+/* See template.h. */
+int suki_template_render_lists(
+    const struct suki_templates *t, const char *name, const char *locale,
+    const char *(*lookup)(const char *var, void *arg),
+    const struct suki_template_lists *lists, void *arg,
+    struct suki_rendered *out, struct suki_err *err)
+{
     const struct tmpl *tp;
     const struct variant *v;
     struct suki_buf b = {0};
@@ -896,7 +1041,7 @@ int suki_template_render(const struct suki_templates *t, const char *name,
     if (v == NULL)
         return suki_err_set(err, -ENOENT, "no variant of template '%s'", name);
 
-    render_part(&v->subject, CTX_SUBJECT, lookup, arg, &b);
+    render_part(&v->subject, CTX_SUBJECT, lookup, lists, arg, &b);
     /* Trim, cut at a character boundary when too long. */
     start = 0;
     len = b.len;
@@ -916,10 +1061,10 @@ int suki_template_render(const struct suki_templates *t, const char *name,
     free(b.p);
     memset(&b, 0, sizeof(b));
 
-    render_part(&v->text, CTX_TEXT, lookup, arg, &b);
+    render_part(&v->text, CTX_TEXT, lookup, lists, arg, &b);
     out->text = suki_buf_take(&b);
     if (v->has_html) {
-        render_part(&v->html, CTX_HTML, lookup, arg, &b);
+        render_part(&v->html, CTX_HTML, lookup, lists, arg, &b);
         out->html = suki_buf_take(&b);
     }
     if (strlen(out->text) > SUKI_TEMPLATE_BODY_MAX ||

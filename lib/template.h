@@ -22,10 +22,20 @@
  *     {{{ name }}}       value, never escaped ({{& name}} is the same)
  *     {{#name}}...{{/name}}  shown when the value is present and non-empty
  *     {{^name}}...{{/name}}  shown when the value is absent or empty
+ *     {{#clients}}...{{/clients}}  once per entry of a list (below)
+ *     {{#items}}...{{/items}}      likewise; {{^items}}...{{/items}} is
+ *                                  shown when the list is empty
  *     {{! comment }}     nothing
+ * The lists are `clients` (the current entry's fields are client.*) and
+ * `items` (item.*: a name such as {{item.rule}} is valid only inside
+ * {{#items}}); `items` may be nested in `clients`, once: inside a client
+ * entry it holds that client's items, outside all of them. The renderer
+ * asks the caller's suki_template_lists how many entries a list has and
+ * which one is current.
  * A line holding only a section or comment tag (and blanks) vanishes whole,
  * so sections do not leave empty lines behind. Names start with one of the
- * roots client, event, data, rule, due, manager, unsubscribe_url (a typo
+ * roots client, event, data, rule, due, manager, unsubscribe_url, digest,
+ * campaign (a typo
  * such as {{clinet.name}} is a load error); a variable the event or profile
  * does not carry renders empty. Malformed tags, unclosed or mismatched
  * sections, unknown header keys, a missing `--- text` line, a subject that
@@ -86,6 +96,33 @@ int suki_template_render(const struct suki_templates *t, const char *name,
                          const char *(*lookup)(const char *var, void *arg),
                          void *arg, struct suki_rendered *out,
                          struct suki_err *err);
+
+#define SUKI_TEMPLATE_LIST_END ((size_t)-1)
+
+/* The caller's lists for {{#clients}} and {{#items}}; called during the
+ * render only. */
+struct suki_template_lists {
+    /* Entries of list ("clients" or "items") in the current scope: the
+     * items of the current client inside {{#clients}}, else all. */
+    size_t (*count)(const char *list, void *arg);
+    /* Make entry i of list the current one: lookup() then answers its
+     * client.* or item.* names until the next enter. i is
+     * SUKI_TEMPLATE_LIST_END when the list ends (no entry is current). */
+    void (*enter)(const char *list, size_t i, void *arg);
+};
+
+/* suki_template_render() with lists (NULL: every list is empty). */
+int suki_template_render_lists(
+    const struct suki_templates *t, const char *name, const char *locale,
+    const char *(*lookup)(const char *var, void *arg),
+    const struct suki_template_lists *lists, void *arg,
+    struct suki_rendered *out, struct suki_err *err);
+
+/* True when every variant of template name repeats over list in its text
+ * body; when not, *file (may be NULL) names the first variant that does
+ * not. Borrows; *file is borrowed from t. */
+bool suki_templates_has_list(const struct suki_templates *t, const char *name,
+                             const char *list, const char **file);
 
 /* Free the strings of r and zero it; accepts NULL. */
 void suki_rendered_clear(struct suki_rendered *r);

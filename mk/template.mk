@@ -7,6 +7,8 @@ libsukicore_la_SOURCES += \
 templatesdir = $(sysconfdir)/suki/templates
 dist_templates_DATA = \
 	conf/templates/followup-reminder.en.tmpl \
+	conf/templates/manager-digest.en.tmpl \
+	conf/templates/manager-digest.tl.tmpl \
 	conf/templates/followup-reminder.tl.tmpl \
 	conf/templates/renewal-alert.en.tmpl \
 	conf/templates/renewal-alert.tl.tmpl \

@@ -11,6 +11,8 @@
 #include "metrics.h"
 #include "redis.h"
 #include "rules.h"
+#include "store/job.h"
+#include "store/keys.h"
 #include "template.h"
 #include "timeutil.h"
 #include "util.h"
@@ -66,9 +68,13 @@ struct fjob {
     enum suki_transport_kind kind;
     struct fmsg *msgs; /* owned array */
     size_t n_msgs;
-    size_t waiting;         /* dispatcher callbacks outstanding */
-    int64_t retry_after_ms; /* the largest Retry-After seen */
-    bool cancelled;         /* the dispatcher was freed */
+    size_t waiting;                  /* dispatcher callbacks outstanding */
+    int64_t retry_after_ms;          /* the largest Retry-After seen */
+    bool cancelled;                  /* the dispatcher was freed */
+    struct suki_settle_op_args *ops; /* owned array: digest ops */
+    size_t n_ops;
+    char **strs; /* owned: the strings the ops point at */
+    size_t n_strs;
 };
 
 /* Jobs waiting for one MGET of their sent markers. */
@@ -123,6 +129,10 @@ static void fjob_free(struct fjob *fj)
         free(fj->msgs[i].reply);
     }
     free(fj->msgs);
+    free(fj->ops);
+    for (size_t i = 0; i < fj->n_strs; i++)
+        free(fj->strs[i]);
+    free(fj->strs);
     suki_job_clear(&fj->jd);
     suki_conf_unref(fj->conf);
     free(fj->channel);
@@ -453,8 +463,12 @@ static void conclude(struct fjob *fj)
                    m->rcpt ? " to " : "", m->rcpt ? m->rcpt : "", reason);
         suki_metrics_msg(fj->channel, SUKI_MSG_FAILED);
     }
-    struct suki_settle st = {
-        .marks = marks, .n_marks = n_marks, .dead = dead, .n_dead = n_dead};
+    struct suki_settle st = {.marks = marks,
+                             .n_marks = n_marks,
+                             .dead = dead,
+                             .n_dead = n_dead,
+                             .ops = fj->ops,
+                             .n_ops = fj->n_ops};
     char *nb = NULL;
     int64_t now = suki_now_ms();
     if (fj->cancelled) {
@@ -696,6 +710,386 @@ static void check_markers(struct fjob *fj)
     }
 }
 
+/* ---- digests: holding ------------------------------------------- */
+
+/* s, owned by fj until it is freed. */
+static const char *fj_keep(struct fjob *fj, char *s)
+{
+    fj->strs = suki_realloc(fj->strs, (fj->n_strs + 1) * sizeof(*fj->strs));
+    fj->strs[fj->n_strs++] = s;
+    return s;
+}
+
+static struct suki_settle_op_args *add_op(struct fjob *fj)
+{
+    fj->ops = suki_realloc(fj->ops, (fj->n_ops + 1) * sizeof(*fj->ops));
+    struct suki_settle_op_args *o = &fj->ops[fj->n_ops++];
+    memset(o, 0, sizeof(*o));
+    return o;
+}
+
+static char *lower_dup(const char *s)
+{
+    char *d = suki_strdup(s);
+    for (char *p = d; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return d;
+}
+
+/* The digest job of rcpt (lower case) for the first digests.at after
+ * now: appends dhash, dkey, dbody and ddue to o. */
+static void digest_job_args(struct fjob *fj, struct suki_settle_op_args *o,
+                            const char *rcpt, int64_t after_ms)
+{
+    const struct suki_conf *c = fj->conf;
+    int64_t due = suki_time_at_local(after_ms, c->digest_hh, c->digest_mm,
+                                     c->digest_timezone);
+    struct suki_tm tm = {0};
+    (void)suki_time_to_local(due, c->digest_timezone, &tm);
+    char slot[16];
+    snprintf(slot, sizeof(slot), "%04d-%02d-%02d", tm.year % 10000, tm.mon,
+             tm.mday);
+    char *key = suki_job_key(SUKI_DIGEST_RULE, SUKI_DIGEST_RULE, rcpt, slot);
+    o->v[o->n++] =
+        fj_keep(fj, suki_job_hash_key(c->prefix, SUKI_DIGEST_RULE, key));
+    o->v[o->n++] = fj_keep(fj, key);
+    o->v[o->n++] = fj_keep(fj, suki_asprintf("{\"d\":%" PRId64 "}", due));
+    o->v[o->n++] = fj_keep(fj, suki_asprintf("%" PRId64, due));
+}
+
+/* P:held-by:<client> of job key, with the client part as the key spells
+ * it (percent-encoded), as intake-apply.lua builds it from the job hash. */
+static char *held_by_key(const char *prefix, const char *jobkey)
+{
+    const char *c = "";
+    size_t n = 0;
+    (void)suki_job_key_client(jobkey, &c, &n);
+    return suki_asprintf("%s:%s:%.*s", prefix, SUKI_KEY_HELD_BY, (int)n, c);
+}
+
+static bool rule_digests(const struct fjob *fj)
+{
+    if (!fj->conf->digests)
+        return false;
+    for (size_t i = 0; i < fj->conf->n_rules; i++)
+        if (strcmp(fj->conf->rules[i].name, fj->jd.rule) == 0)
+            return fj->conf->rules[i].digest;
+    return false;
+}
+
+/* The held item of this job (JSON, owned): what the digest lists. */
+static char *held_item(const struct fjob *fj, int64_t now)
+{
+    struct suki_event *ev = fj->jd.event;
+    const char *name = suki_rules_client_get(fj->cl, "name");
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "c", fj->jd.client, "n",
+                  name ? name : "", "r", fj->jd.rule, "s", fj->jd.subject, "d",
+                  (json_int_t)fj->jd.due_ms, "h", (json_int_t)now);
+    static const char *const fields[] = {"contract", "ends_at", "ticket",
+                                         "order",    "deal",    "summary"};
+    for (size_t i = 0; ev && i < SUKI_ARRAY_LEN(fields); i++) {
+        const char *v = suki_event_data_str(ev, fields[i]);
+        if (v && *v)
+            json_object_set_new(o, fields[i], json_string(v));
+    }
+    if (ev && ev->type)
+        json_object_set_new(o, "t", json_string(ev->type));
+    char *out = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return out;
+}
+
+/* A digest = true rule: take its manager and role: recipients out of
+ * rcpt and hold them (ops written with the job's completion). The client's
+ * own address is never held. */
+static void hold_recipients(struct fjob *fj, char **rcpt, size_t *n_rcpt)
+{
+    char *const *spec = fj->jd.notify;
+    size_t nspec = fj->jd.n_notify;
+    for (size_t i = 0; nspec == 0 && i < fj->conf->n_rules; i++)
+        if (strcmp(fj->conf->rules[i].name, fj->jd.rule) == 0) {
+            spec = fj->conf->rules[i].notify;
+            nspec = fj->conf->rules[i].n_notify;
+        }
+    const char *cmail = suki_rules_client_get(fj->cl, "email");
+    int64_t now = suki_now_ms();
+    const char *item = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < *n_rcpt; i++) {
+        bool held = false;
+        for (size_t j = 0; j < nspec && !held; j++) {
+            const char *a = NULL;
+            if (strcmp(spec[j], "manager") == 0)
+                a = manager_of(fj);
+            else if (strncmp(spec[j], "role:", 5) == 0)
+                a = suki_conf_role(fj->conf, spec[j] + 5);
+            held = a && strcasecmp(a, rcpt[i]) == 0;
+        }
+        if (held && cmail && strcasecmp(cmail, rcpt[i]) == 0)
+            held = false;
+        if (!held) {
+            rcpt[k++] = rcpt[i];
+            continue;
+        }
+        if (!item)
+            item = fj_keep(fj, held_item(fj, now));
+        char *lc = lower_dup(rcpt[i]);
+        free(rcpt[i]);
+        struct suki_settle_op_args *o = add_op(fj);
+        o->v[o->n++] = "H";
+        o->v[o->n++] =
+            fj_keep(fj, suki_key_id(fj->conf->prefix, SUKI_KEY_HELD, lc));
+        o->v[o->n++] = fj_keep(fj, held_by_key(fj->conf->prefix, fj->jd.key));
+        o->v[o->n++] = fj_keep(fj, suki_asprintf("%s\n%s", fj->jd.key, lc));
+        o->v[o->n++] =
+            fj_keep(fj, suki_key(fj->conf->prefix, SUKI_KEY_HELD_TO));
+        o->v[o->n++] = fj_keep(fj, lc);
+        o->v[o->n++] = fj->jd.key;
+        o->v[o->n++] = item;
+        digest_job_args(fj, o, lc, now);
+        suki_info("job %s: to=<%s> held for the digest", fj->sj->key, lc);
+    }
+    *n_rcpt = k;
+}
+
+/* ---- digests: sending ------------------------------------------- */
+
+struct ditem {
+    json_t *o;         /* owned */
+    const char *field; /* borrowed from the reply: the job key */
+    const char *raw;   /* borrowed: the stored item */
+    int64_t due;
+};
+
+struct digest_ctx {
+    struct fjob *fj;
+    struct ditem *v;
+    size_t n;
+    size_t *client_start; /* index of each client's first item */
+    size_t n_clients;
+    int cur_client; /* -1: none */
+    size_t cur_item;
+    const char *tz;
+    char count[24], clients[24], date[16];
+    char **pool;
+    size_t n_pool;
+};
+
+static int ditem_cmp(const void *a, const void *b)
+{
+    const struct ditem *x = a, *y = b;
+    int c = strcmp(json_string_value(json_object_get(x->o, "c")),
+                   json_string_value(json_object_get(y->o, "c")));
+    if (c)
+        return c;
+    return x->due < y->due ? -1 : x->due > y->due;
+}
+
+static size_t d_count(const char *list, void *arg)
+{
+    struct digest_ctx *c = arg;
+    if (strcmp(list, "clients") == 0)
+        return c->n_clients;
+    if (c->cur_client < 0)
+        return c->n;
+    size_t k = (size_t)c->cur_client;
+    size_t end = k + 1 < c->n_clients ? c->client_start[k + 1] : c->n;
+    return end - c->client_start[k];
+}
+
+static void d_enter(const char *list, size_t i, void *arg)
+{
+    struct digest_ctx *c = arg;
+    if (strcmp(list, "clients") == 0) {
+        c->cur_client = i == SUKI_TEMPLATE_LIST_END ? -1 : (int)i;
+        c->cur_item = c->cur_client >= 0 ? c->client_start[i] : 0;
+        return;
+    }
+    if (i == SUKI_TEMPLATE_LIST_END)
+        return;
+    c->cur_item = (c->cur_client >= 0 ? c->client_start[c->cur_client] : 0) + i;
+}
+
+static const char *d_keep(struct digest_ctx *c, char *s)
+{
+    c->pool = suki_realloc(c->pool, (c->n_pool + 1) * sizeof(*c->pool));
+    c->pool[c->n_pool++] = s;
+    return s;
+}
+
+static const char *d_lookup(const char *var, void *arg)
+{
+    struct digest_ctx *c = arg;
+    if (strcmp(var, "digest.count") == 0)
+        return c->count;
+    if (strcmp(var, "digest.clients") == 0)
+        return c->clients;
+    if (strcmp(var, "digest.date") == 0)
+        return c->date;
+    if (strcmp(var, "manager") == 0)
+        return c->fj->jd.subject;
+    const struct ditem *it = NULL;
+    if (c->cur_client >= 0 && strncmp(var, "client.", 7) == 0)
+        it = &c->v[c->client_start[c->cur_client]];
+    else if (strncmp(var, "item.", 5) == 0 && c->cur_item < c->n)
+        it = &c->v[c->cur_item];
+    if (!it)
+        return NULL;
+    const char *f = strchr(var, '.') + 1;
+    if (var[0] == 'c')
+        f = strcmp(f, "id") == 0 ? "c" : strcmp(f, "name") == 0 ? "n" : "";
+    else if (strcmp(f, "rule") == 0)
+        f = "r";
+    else if (strcmp(f, "subject") == 0)
+        f = "s";
+    else if (strcmp(f, "event") == 0)
+        f = "t";
+    else if (strcmp(f, "about") == 0) {
+        const char *s = json_string_value(json_object_get(it->o, "s"));
+        const char *t = json_string_value(json_object_get(it->o, "t"));
+        if (s && *s)
+            return s;
+        return t;
+    } else if (strcmp(f, "due") == 0) {
+        struct suki_tm tm;
+        if (suki_time_to_local(it->due, c->tz, &tm) < 0)
+            return NULL;
+        return d_keep(c,
+                      suki_asprintf("%04d-%02d-%02d %02d:%02d (%s)", tm.year,
+                                    tm.mon, tm.mday, tm.hour, tm.min, c->tz));
+    }
+    json_t *v = json_object_get(it->o, f);
+    const char *sv = json_string_value(v);
+    return sv && *sv ? sv : NULL;
+}
+
+/* HGETALL P:held:<rcpt> answered: compose the digest of every item held
+ * by the digest's due time, one message with the usual marker check;
+ * the completion removes exactly these items. */
+static void on_held(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    struct fjob *fj = arg;
+    if (orphaned(fj) || !rep || rep->type != REDIS_REPLY_ARRAY) {
+        finish_simple(fj, SUKI_SETTLE_LEAVE);
+        return;
+    }
+    const char *rcpt = fj->jd.subject;
+    struct digest_ctx c = {
+        .fj = fj, .cur_client = -1, .tz = fj->conf->digest_timezone};
+    c.v = suki_calloc(rep->elements / 2 + 1, sizeof(*c.v));
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        redisReply *k = rep->element[i], *v = rep->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        json_t *o = json_loads(v->str, 0, NULL);
+        json_int_t h = json_integer_value(json_object_get(o, "h"));
+        if (!o || !json_is_string(json_object_get(o, "c")) ||
+            h > fj->jd.due_ms) {
+            json_decref(o); /* held after this digest's time: the next */
+            continue;
+        }
+        c.v[c.n++] = (struct ditem){
+            .o = o,
+            .field = k->str,
+            .raw = v->str,
+            .due = (int64_t)json_integer_value(json_object_get(o, "d"))};
+    }
+    /* The next digest for what stays (held later, or a bad item). */
+    char *lc = lower_dup(rcpt);
+    fj_keep(fj, lc);
+    const char *heldk =
+        fj_keep(fj, suki_key_id(fj->conf->prefix, SUKI_KEY_HELD, lc));
+    const char *heldto =
+        fj_keep(fj, suki_key(fj->conf->prefix, SUKI_KEY_HELD_TO));
+    struct suki_err err = {{0}};
+    int rc = 0;
+    if (c.n > 0) {
+        qsort(c.v, c.n, sizeof(*c.v), ditem_cmp);
+        c.client_start = suki_calloc(c.n, sizeof(size_t));
+        for (size_t i = 0; i < c.n; i++)
+            if (i == 0 ||
+                ditem_cmp(&(struct ditem){.o = c.v[i - 1].o, .due = 0},
+                          &(struct ditem){.o = c.v[i].o, .due = 0}))
+                c.client_start[c.n_clients++] = i;
+        snprintf(c.count, sizeof(c.count), "%zu", c.n);
+        snprintf(c.clients, sizeof(c.clients), "%zu", c.n_clients);
+        struct suki_tm tm = {0};
+        (void)suki_time_to_local(fj->jd.due_ms, c.tz, &tm);
+        snprintf(c.date, sizeof(c.date), "%04d-%02d-%02d", tm.year % 10000,
+                 tm.mon, tm.mday);
+        for (size_t i = 0; i < c.n; i++) {
+            struct suki_settle_op_args *o = add_op(fj);
+            o->v[o->n++] = "X";
+            o->v[o->n++] = heldk;
+            o->v[o->n++] =
+                fj_keep(fj, held_by_key(fj->conf->prefix, c.v[i].field));
+            o->v[o->n++] =
+                fj_keep(fj, suki_asprintf("%s\n%s", c.v[i].field, lc));
+            o->v[o->n++] = heldto;
+            o->v[o->n++] = lc;
+            o->v[o->n++] = fj_keep(fj, suki_strdup(c.v[i].field));
+            o->v[o->n++] = fj_keep(fj, suki_strdup(c.v[i].raw));
+        }
+        const struct suki_transport_conf *tc =
+            suki_conf_transport(fj->conf, fj->channel);
+        struct suki_rendered rd = {0};
+        const struct suki_template_lists lists = {d_count, d_enter};
+        const char *loc = suki_conf_digest_locale(fj->conf, rcpt);
+        if (!tc || tc->kind == SUKI_TRANSPORT_HTTP)
+            rc = suki_err_set(&err, -EINVAL,
+                              "digest: channel '%s' is not email", fj->channel);
+        else
+            rc = suki_template_render_lists(fj->f->D->templates,
+                                            fj->conf->digest_template, loc,
+                                            d_lookup, &lists, &c, &rd, &err);
+        struct suki_compose_sender snd = {0};
+        if (rc == 0)
+            rc = suki_compose_sender_init(&snd, tc, false, NULL, &err);
+        if (rc == 0) {
+            if (tc->from && snd.from.addr)
+                fj->from = suki_strdup(snd.from.addr);
+            struct fmsg *m = add_msg(fj);
+            m->rcpt = suki_strdup(rcpt);
+            m->msgid = suki_compose_reminder_id(fj->jd.key, fj->jd.due_ms, rcpt,
+                                                snd.from.addr);
+            struct suki_compose_mail cm = {.sender = &snd,
+                                           .to = rcpt,
+                                           .content = &rd,
+                                           .message_id = m->msgid,
+                                           .date_ms = suki_now_ms(),
+                                           .job_key = fj->jd.key};
+            if (suki_compose_mime(&cm, &m->body, &m->len, &err) < 0)
+                msg_fail(m, FM_PERMFAIL, err.msg);
+        }
+        suki_compose_sender_clear(&snd);
+        suki_rendered_clear(&rd);
+    }
+    struct suki_settle_op_args *o = add_op(fj);
+    o->v[o->n++] = "N";
+    o->v[o->n++] = heldk;
+    digest_job_args(fj, o, lc, fj->jd.due_ms + 60000);
+    size_t n_items = c.n;
+    for (size_t i = 0; i < c.n; i++)
+        json_decref(c.v[i].o);
+    free(c.v);
+    free(c.client_start);
+    for (size_t i = 0; i < c.n_pool; i++)
+        free(c.pool[i]);
+    free(c.pool);
+    if (rc < 0) {
+        /* Nothing removed: the items wait, the job is a dead letter. */
+        fj->n_ops = 0;
+        finish_dead_job(fj, err.msg);
+        return;
+    }
+    suki_info("job %s: digest of %zu item(s) to <%s>", fj->sj->key, n_items,
+              rcpt);
+    check_markers(fj);
+}
+
 /* ---- on_due, recipients, messages --------------------------------- */
 
 /* The job with its profile: ask the rule, resolve the recipients, build
@@ -768,6 +1162,14 @@ static void fire_with_profile(struct fjob *fj)
     }
     const struct suki_transport_conf *tc =
         suki_conf_transport(fj->conf, fj->channel);
+    if (tc && tc->kind != SUKI_TRANSPORT_HTTP && rule_digests(fj)) {
+        hold_recipients(fj, rcpt, &n_rcpt);
+        if (n_rcpt == 0) {
+            free(rcpt);
+            conclude(fj);
+            return;
+        }
+    }
     if (!tc) {
         char *why = suki_asprintf("no transport for channel '%s'", fj->channel);
         suki_metrics_msg(fj->channel, SUKI_MSG_FAILED);
@@ -838,6 +1240,15 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
     suki_debug("job %s fired: late %" PRId64 " ms, attempt %d", j->key,
                now - at, fj->jd.attempt);
 
+    if (strcmp(fj->jd.rule, SUKI_DIGEST_RULE) == 0) {
+        char *hk = suki_key_id(fj->conf->prefix, SUKI_KEY_HELD, fj->jd.subject);
+        const char *hv[2] = {"HGETALL", hk};
+        int hrc = suki_redis_argv(f->D->redis, on_held, fj, 0, 2, hv, NULL);
+        free(hk);
+        if (hrc < 0)
+            finish_simple(fj, SUKI_SETTLE_LEAVE);
+        return;
+    }
     char kbuf[256];
     char *pk = kbuf;
     if (suki_key_id_buf(kbuf, sizeof(kbuf), fj->conf->prefix, SUKI_KEY_CLIENT,

@@ -68,6 +68,12 @@ struct suki_sched_dead {
     const char *message_id; /* or NULL */
 };
 
+/* One digest op written with a completion (sched-settle.lua: H, X, N). */
+struct suki_settle_op_args {
+    const char *v[12]; /* v[0] the op letter, then its arguments */
+    size_t n;
+};
+
 /* How a fired job ends. Everything is borrowed for the call (copied). */
 struct suki_settle {
     enum suki_settle_op op;
@@ -77,6 +83,8 @@ struct suki_settle {
     size_t n_marks;
     const struct suki_sched_dead *dead; /* dead letters to write */
     size_t n_dead;
+    const struct suki_settle_op_args *ops; /* digest holds and releases */
+    size_t n_ops;
 };
 
 /* The scheduler's completion: settle j (consumed: freed there) as st says

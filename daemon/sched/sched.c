@@ -606,14 +606,14 @@ static void settle(struct suki_sched_job *j, const struct suki_settle *st)
     struct settle_batch *b = s->pend;
     struct suki_redis_args *a = &b->args;
     char hdr[64];
-    int hl = snprintf(hdr, sizeof(hdr), "%c %" PRId64 " %zu %zu",
+    int hl = snprintf(hdr, sizeof(hdr), "%c %" PRId64 " %zu %zu %zu",
                       st->op == SUKI_SETTLE_COMPLETE     ? 'C'
                       : st->op == SUKI_SETTLE_RESCHEDULE ? 'R'
                                                          : 'L',
                       st->op == SUKI_SETTLE_RESCHEDULE && st->due_ms > 0
                           ? st->due_ms
                           : (int64_t)0,
-                      st->n_marks, st->n_dead);
+                      st->n_marks, st->n_dead, st->n_ops);
     suki_redis_args_add(a, hdr, (size_t)hl);
     suki_redis_args_str(a, j->key);
     suki_redis_args_add(a, j->body, j->body_len);
@@ -645,6 +645,11 @@ static void settle(struct suki_sched_job *j, const struct suki_settle *st)
         }
         suki_redis_args_str(a, "at");
         suki_redis_args_int(a, suki_now_ms());
+    }
+    for (size_t i = 0; i < st->n_ops; i++) {
+        suki_redis_args_int(a, (int64_t)st->ops[i].n);
+        for (size_t k = 0; k < st->ops[i].n; k++)
+            suki_redis_args_str(a, st->ops[i].v[k]);
     }
     b->records++;
     job_free(j);

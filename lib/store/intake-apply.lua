@@ -16,6 +16,9 @@
 --                                     profile's email, when "") to /
 --                                     removes it from P:suppressed
 --                                     (consent.unsubscribed / subscribed);
+--                                     a cancel also drops the held digest
+--                                     items of its prefix (P:held-by:<jc>,
+--                                     P:held:<rcpt>, P:held-to);
 --                                     'S' also sets P:subscribed[client] =
 --                                     now_ms: unsubscribe links made
 --                                     before it are refused
@@ -352,6 +355,28 @@ while i <= #ARGV do
                   redis.call('ZREM', jobs, m)
                   redis.call('HDEL', jh, m)
                   pz[m] = nil
+                end
+              end
+            end
+            -- held digest items of that prefix go too (DESIGN: an unless
+            -- before the digest drops the item); pcall: a key of a wrong
+            -- type must not fail the batch after its first write
+            local hb = P .. ':held-by:' .. jc
+            local hf = redis.pcall('HKEYS', hb)
+            if type(hf) == 'table' then
+              for x = 1, #hf do
+                local f = hf[x]
+                if string.sub(f, 1, n) == key then
+                  local nl = string.find(f, '\n', 1, true)
+                  if nl then
+                    local to = string.sub(f, nl + 1)
+                    local hk = P .. ':held:' .. to
+                    redis.pcall('HDEL', hk, string.sub(f, 1, nl - 1))
+                    if redis.pcall('EXISTS', hk) == 0 then
+                      redis.pcall('SREM', P .. ':held-to', to)
+                    end
+                  end
+                  redis.pcall('HDEL', hb, f)
                 end
               end
             end

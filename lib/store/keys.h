@@ -64,6 +64,18 @@
  *   P:cpending:<name>     set     client ids queued, waiting for a runner
  *   P:cinflight:<name>    set     client ids taken by the runner holding
  *                                 the lease                          none
+ *   P:held:<rcpt>         hash    digests: job key -> held item (JSON:
+ *                                 c client, n name, r rule, s subject,
+ *                                 d due, h held at, data fields)    none
+ *                                 Lua: intake-apply.lua
+ *   P:held-by:<client>    hash    "job key\nrcpt" -> 1: the client's held
+ *                                 items, for unless                  none
+ *                                 Lua: intake-apply.lua
+ *   P:held-to             set     recipients with held items         none
+ *                                 Lua: intake-apply.lua
+ *   digest jobs           job     key ~digest:~digest:<rcpt>:<slot> in
+ *                                 P:job:~digest and P:jobs; slot is the
+ *                                 local date (YYYY-MM-DD) or now-<ms>
  *   P:cheld:<name>        set     client ids a dead runner left in flight,
  *                                 held until its transfers must have
  *                                 ended (campaign hash's held_until)  none
@@ -108,6 +120,10 @@
 
 /* How long a sent marker stays: a message is not sent twice within it. */
 #define SUKI_KEY_SENT_TTL_S (30 * 86400)
+#define SUKI_KEY_HELD "held"
+#define SUKI_KEY_HELD_BY "held-by"
+#define SUKI_KEY_HELD_TO "held-to"
+#define SUKI_DIGEST_RULE "~digest" /* rule and client part of a digest job */
 
 /* "P:name". Returns owned. */
 char *suki_key(const char *prefix, const char *name);

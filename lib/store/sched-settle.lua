@@ -1,7 +1,18 @@
 -- KEYS[1] P:jobs, KEYS[2] P:dead.
 -- ARGV ttl, sent-key prefix, "P:job:", then records:
---   "op due nmarks ndead" key claimed_body [new_body] mark*
---   (nfields field*)*ndead
+--   "op due nmarks ndead [nops]" key claimed_body [new_body] mark*
+--   (nfields field*)*ndead (nargs arg*)*nops
+-- ops (digests, docs/ARCHITECTURE.md), applied with a completion only:
+--   H held heldby field heldto rcpt jobkey item dhash dkey dbody ddue
+--     hold item for rcpt (HSET held jobkey item, heldby field, SADD heldto
+--     rcpt) and make sure its digest job dkey exists (HSETNX + ZADD NX)
+--   X held heldby field heldto rcpt jobkey item
+--     a digest sent item: removed only while it is still the same item
+--   N held dhash dkey dbody ddue
+--     items left in held (held after the digest was composed): their
+--     digest job dkey, as H does
+-- Their writes use pcall: a key of a wrong type loses that op, never the
+-- settle's other writes.
 -- (few arguments per job: each costs a copy in sukid and a Lua string in
 -- Redis). op C completes, R reschedules to due with new_body (both only
 -- when the stored body is still the claimed one: a job replaced meanwhile
@@ -16,16 +27,16 @@
 local ttl, sp, JP = ARGV[1], ARGV[2], ARGV[3]
 --! include sched-job-hash.inc.lua
 local function rec(i)
-  local op, due, nm, nd =
-    string.match(ARGV[i], '^(%a) (%d+) (%d+) (%d+)$')
+  local op, due, nm, nd, no =
+    string.match(ARGV[i], '^(%a) (%d+) (%d+) (%d+) ?(%d*)$')
   if not op then return nil end
   local j = i + 3 + (op == 'R' and 1 or 0) + tonumber(nm)
-  for _ = 1, tonumber(nd) do
+  for _ = 1, tonumber(nd) + (tonumber(no) or 0) do
     local nf = tonumber(ARGV[j])
     if not nf then return nil end
     j = j + nf + 1
   end
-  return op, due, tonumber(nm), tonumber(nd), j
+  return op, due, tonumber(nm), tonumber(nd), j, tonumber(no) or 0
 end
 local i = 4
 while i <= #ARGV do
@@ -43,10 +54,40 @@ for k, t in pairs({[KEYS[1]] = 'zset', [KEYS[2]] = 'stream'}) do
     return redis.error_reply('key ' .. k .. ' is a ' .. have .. ', not a ' .. t)
   end
 end
+-- digest jobs added here: the ZREM of the completed jobs at the end must
+-- not take one out that a later record of the batch added again
+local readd = {}
+local function digest_job(dh, dk, db, dd)
+  if redis.pcall('HSETNX', dh, dk, db) == 1 then
+    redis.pcall('ZADD', KEYS[1], 'NX', dd, dk)
+    readd[dk] = {dh, dd}
+  end
+end
+local function apply_op(a, n)
+  local o = ARGV[a]
+  if o == 'H' and n == 12 then
+    redis.pcall('HSET', ARGV[a + 1], ARGV[a + 6], ARGV[a + 7])
+    redis.pcall('HSET', ARGV[a + 2], ARGV[a + 3], '1')
+    redis.pcall('SADD', ARGV[a + 4], ARGV[a + 5])
+    digest_job(ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11])
+  elseif o == 'X' and n == 8 then
+    if redis.pcall('HGET', ARGV[a + 1], ARGV[a + 6]) == ARGV[a + 7] then
+      redis.pcall('HDEL', ARGV[a + 1], ARGV[a + 6])
+      redis.pcall('HDEL', ARGV[a + 2], ARGV[a + 3])
+    end
+    if redis.pcall('EXISTS', ARGV[a + 1]) == 0 then
+      redis.pcall('SREM', ARGV[a + 4], ARGV[a + 5])
+    end
+  elseif o == 'N' and n == 6 then
+    if redis.pcall('EXISTS', ARGV[a + 1]) == 1 then
+      digest_job(ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+    end
+  end
+end
 local done, gone = 0, {}
 i = 4
 while i <= #ARGV do
-  local op, due, nm, nd, nexti = rec(i)
+  local op, due, nm, nd, nexti, no = rec(i)
   local key, claimed = ARGV[i + 1], ARGV[i + 2]
   i = i + 3
   local nb
@@ -68,6 +109,14 @@ while i <= #ARGV do
     end
     i = i + nf + 1
   end
+  -- ops after the job's own removal below would see the digest job gone:
+  -- a completed digest job is removed first, then its N op may add the next
+  local ops = {}
+  for _ = 1, no do
+    local nf = tonumber(ARGV[i])
+    ops[#ops + 1] = {i + 1, nf}
+    i = i + nf + 1
+  end
   i = nexti
   if held then
     if op == 'C' then
@@ -78,10 +127,20 @@ while i <= #ARGV do
       redis.call('ZADD', KEYS[1], due, key)
     end
     done = done + 1
+    if op == 'C' then
+      for _, o in ipairs(ops) do apply_op(o[1], o[2]) end
+    end
   end
 end
 for g = 1, #gone, 1000 do
   local e = math.min(g + 999, #gone)
   redis.call('ZREM', KEYS[1], unpack(gone, g, e))
+end
+if #gone > 0 then
+  for dk, v in pairs(readd) do
+    if redis.pcall('HEXISTS', v[1], dk) == 1 then
+      redis.call('ZADD', KEYS[1], 'NX', v[2], dk)
+    end
+  end
 end
 return done

@@ -62,3 +62,17 @@ out=$(rcli EVAL "$(script intake-recover)" 2 s:events s:lasterr g me 0 100 2>&1)
 case $out in *"not a hash"*) ;; *) fail "intake-recover: want a type error, got: $out" ;; esac
 rcli XPENDING s:events g - + 10 | grep -q dead || fail "intake-recover: the entry changed consumer"
 echo "ok: intake-recover refuses a wrong-typed P:lasterr before claiming"
+
+# sched-settle with a digest hold (H op) whose P:held:<rcpt> is a string:
+# the job still completes and the rest of the hold is written; nothing fails.
+rcli HSET s:job:dc r:dc:: '{"d":1}' >/dev/null
+rcli ZADD s:jobs 1 r:dc:: >/dev/null
+rcli SET s:held:m@x.ph oops >/dev/null
+out=$(rcli EVAL "$(script sched-settle)" 2 s:jobs s:dead 60 s:sent: s:job: \
+    "C 0 0 0 1" r:dc:: '{"d":1}' 12 H s:held:m@x.ph s:held-by:dc "r:dc::
+m@x.ph" s:held-to m@x.ph r:dc:: '{"c":"dc"}' 's:job:~digest' '~digest:~digest:m@x.ph:2026-01-01' '{"d":5}' 5 2>&1)
+[ "$out" = 1 ] || fail "sched-settle with a wrong-typed held key: $out"
+[ "$(rcli HEXISTS s:job:dc r:dc::)" = 0 ] || fail "sched-settle: the job was not completed"
+[ "$(rcli GET s:held:m@x.ph)" = oops ] || fail "sched-settle: the string was changed"
+[ "$(rcli ZSCORE s:jobs '~digest:~digest:m@x.ph:2026-01-01')" = 5 ] || fail "sched-settle: no digest job"
+echo "ok: sched-settle completes a job whose digest hold meets a wrong-typed key"

@@ -179,7 +179,50 @@ static const struct {
      "'max_connections' must be between 1 and 1000000"},
     {"http = { request_timeout = \"100ms\"; };\n", 3,
      "'request_timeout' must be between 1s and 1h"},
+    {"digests = {\n at = \"25:00\"; };\n", 4,
+     "digests: 'at' must be a local time \"HH:MM\""},
+    {"digests = { at = 8; };\n", 3, "digests: 'at' must be a local time"},
+    {"digests = { at = \"08:00\";\n timezone = \"Asia/Atlantis\"; };\n", 4,
+     "digests: unknown timezone \"Asia/Atlantis\""},
+    {"digests = { tmpl = \"x\"; };\n", 3, "unknown key 'tmpl' in digests"},
+    {"digests = { locales = [ \"maria@example.ph\" ]; };\n", 3,
+     "is not \"ADDRESS LOCALE\""},
+    {"digests = 1;\n", 3, "'digests' must be a group"},
+    {"rules = ( { name = \"a\"; use = \"followup\"; on = \"x\"; template = "
+     "\"t\"; notify = \"manager\";\n digest = true; } );\n",
+     4, "rule 'a': digest = true needs a digests"},
+    {"digests = { at = \"08:00\"; };\nrules = ( { name = \"a\"; use = "
+     "\"followup\"; on = \"x\"; template = \"t\"; notify = \"manager\";\n "
+     "digest = \"yes\"; } );\n",
+     5, "'digest' must be true or false"},
 };
+
+START_TEST(digests_section)
+{
+    struct suki_conf_diags d = {0};
+    const char *body =
+        "timezone = \"Asia/Manila\";\n"
+        "digests = { at = \"07:30\"; locales = [ \"Maria@Example.ph tl\" ]; "
+        "};\n"
+        "rules = ( { name = \"a\"; use = \"followup\"; on = \"x\"; "
+        "template = \"t\"; notify = \"manager\"; digest = true; } );\n";
+    struct suki_conf *c = suki_conf_load(write_conf("dig.conf", body), &d);
+    ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "?");
+    ck_assert(c->digests);
+    ck_assert_int_eq(c->digest_hh, 7);
+    ck_assert_int_eq(c->digest_mm, 30);
+    ck_assert_str_eq(c->digest_timezone, "Asia/Manila");
+    ck_assert_str_eq(c->digest_template, "manager-digest");
+    ck_assert_str_eq(suki_conf_digest_locale(c, "maria@example.ph"), "tl");
+    ck_assert_ptr_null(suki_conf_digest_locale(c, "maria@example"));
+    ck_assert(c->rules[0].digest);
+    suki_conf_unref(c);
+    c = suki_conf_load(write_conf("nodig.conf", ""), &d);
+    ck_assert(c != NULL && !c->digests);
+    suki_conf_unref(c);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
 
 START_TEST(broken_configs)
 {
@@ -314,6 +357,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, urls_and_values);
     tcase_add_test(tc, example_config);
     tcase_add_test(tc, secret_file_permissions);
+    tcase_add_test(tc, digests_section);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -519,7 +519,8 @@ START_TEST(shipped_templates)
     print_diags(&d);
     ck_assert_uint_eq(d.n, 0);
     ck_assert_ptr_nonnull(t);
-    ck_assert_uint_eq(suki_templates_count(t), SUKI_ARRAY_LEN(shipped));
+    /* + manager-digest, checked in shipped_digest */
+    ck_assert_uint_eq(suki_templates_count(t), SUKI_ARRAY_LEN(shipped) + 1);
     for (size_t i = 0; i < SUKI_ARRAY_LEN(shipped); i++) {
         ck_assert(suki_templates_has(t, shipped[i]));
         for (size_t l = 0; l < SUKI_ARRAY_LEN(locales); l++) {
@@ -585,6 +586,179 @@ START_TEST(shipped_templates)
 }
 END_TEST
 
+/* ---- list sections ---- */
+
+/* Two clients with 2 and 1 items; "items" outside a client is all 3. */
+struct listdata {
+    int client; /* current client, -1 outside */
+    int item;   /* current item (index into all) */
+    char buf[32];
+};
+
+static const char *const L_CLIENTS[] = {"Acme", "Bayan"};
+static const char *const L_ITEMS[] = {"renewal", "follow-up", "escalation"};
+static const int L_OWNER[] = {0, 0, 1};
+
+static size_t l_count(const char *list, void *arg)
+{
+    struct listdata *d = arg;
+    if (strcmp(list, "clients") == 0)
+        return 2;
+    if (d->client < 0)
+        return 3;
+    return d->client == 0 ? 2 : 1;
+}
+
+static void l_enter(const char *list, size_t i, void *arg)
+{
+    struct listdata *d = arg;
+    if (strcmp(list, "clients") == 0) {
+        d->client = i == SUKI_TEMPLATE_LIST_END ? -1 : (int)i;
+        return;
+    }
+    if (i == SUKI_TEMPLATE_LIST_END)
+        return;
+    d->item = d->client == 1 ? 2 : (int)i;
+}
+
+static const char *l_lookup(const char *var, void *arg)
+{
+    struct listdata *d = arg;
+    if (strcmp(var, "client.name") == 0)
+        return d->client >= 0 ? L_CLIENTS[d->client] : NULL;
+    if (strcmp(var, "item.rule") == 0)
+        return L_ITEMS[d->item];
+    if (strcmp(var, "item.owner") == 0) {
+        snprintf(d->buf, sizeof(d->buf), "%d", L_OWNER[d->item]);
+        return d->buf;
+    }
+    if (strcmp(var, "item.none") == 0)
+        return NULL;
+    if (strcmp(var, "digest.count") == 0)
+        return "3";
+    return NULL;
+}
+
+START_TEST(render_lists)
+{
+    struct suki_conf_diags d = {0};
+    const struct suki_template_lists lists = {l_count, l_enter};
+    struct suki_rendered r;
+    struct suki_err err = {{0}};
+    struct listdata ld = {.client = -1};
+    const char *file = NULL;
+
+    make_tmpdir();
+    write_str(
+        "dig.en.tmpl",
+        "subject: {{digest.count}} items\n--- text\n"
+        "{{#clients}}\n"
+        "* {{client.name}}\n"
+        "{{#items}}\n"
+        "  - {{item.rule}}{{#item.none}}never{{/item.none}}\n"
+        "{{/items}}\n"
+        "{{/clients}}\n"
+        "{{^items}}\nnothing held\n{{/items}}\n"
+        "--- html\n<ul>{{#items}}<li>{{item.rule}}</li>{{/items}}</ul>\n");
+    write_str("flat.en.tmpl", "subject: s\n--- text\nno list here\n"
+                              "--- html\n{{#items}}{{item.rule}}{{/items}}\n");
+    struct suki_templates *t = suki_templates_load(tmpdir, "en", &d);
+    ck_assert_msg(t != NULL, "%s", d.n ? d.v[0].msg : "?");
+    ck_assert_int_eq(suki_template_render_lists(t, "dig", "en", l_lookup,
+                                                &lists, &ld, &r, &err),
+                     0);
+    ck_assert_str_eq(r.subject, "3 items");
+    ck_assert_str_eq(r.text, "* Acme\n  - renewal\n  - follow-up\n"
+                             "* Bayan\n  - escalation\n");
+    ck_assert_str_eq(r.html, "<ul><li>renewal</li><li>follow-up</li>"
+                             "<li>escalation</li></ul>\n");
+    suki_rendered_clear(&r);
+    /* Without lists every list is empty: the inverted one shows. */
+    ck_assert_int_eq(
+        suki_template_render(t, "dig", "en", l_lookup, &ld, &r, &err), 0);
+    ck_assert_str_eq(r.text, "nothing held\n");
+    suki_rendered_clear(&r);
+    /* A list only in the HTML part does not count for the digest. */
+    ck_assert(suki_templates_has_list(t, "dig", "items", NULL));
+    ck_assert(!suki_templates_has_list(t, "flat", "items", &file));
+    ck_assert_ptr_nonnull(strstr(file, "flat.en.tmpl"));
+    ck_assert(!suki_templates_has_list(t, "nope", "items", NULL));
+    suki_templates_free(t);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(list_errors)
+{
+    static const struct {
+        const char *body;
+        int line;
+        const char *msg;
+    } cases[] = {
+        {"{{item.rule}}\n", 3, "outside a {{#items}} list"},
+        {"{{#items}}\n{{#items}}\n{{/items}}\n{{/items}}\n", 4,
+         "list '{{#items}}' inside itself"},
+        {"{{items}}\n", 3, "'items' is a list"},
+        {"{{#clients}}\n{{/items}}\n", 4, "does not match '{{#clients}}'"},
+        {"{{#clients}}\n", 3, "unclosed section '{{#clients}}'"},
+        {"{{#items}}{{item.}}{{/items}}\n", 3, "bad variable name"},
+        {"{{#items}}{{item.a b}}{{/items}}\n", 3, "bad variable name"},
+        {"{{#clients}}{{/clients}}{{item.rule}}\n", 3, "outside a"},
+    };
+    struct suki_conf_diags d = {0};
+    make_tmpdir();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *body = suki_asprintf("subject: s\n--- text\n%s", cases[i].body);
+        write_str("x.en.tmpl", body);
+        free(body);
+        ck_assert_ptr_null(suki_templates_load(tmpdir, "en", &d));
+        ck_assert_msg(d.n == 1 && d.v[0].line == cases[i].line &&
+                          strstr(d.v[0].msg, cases[i].msg) != NULL,
+                      "case %zu: got %d: %s", i, d.n ? d.v[0].line : -1,
+                      d.n ? d.v[0].msg : "(none)");
+        suki_conf_diags_clear(&d);
+    }
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(shipped_digest)
+{
+    static const char *const locales[] = {"en", "tl"};
+    static const char *const want[] = {"Your digest for", "Buod ng mga"};
+    const struct suki_template_lists lists = {l_count, l_enter};
+    struct suki_conf_diags d = {0};
+    struct suki_templates *t =
+        suki_templates_load(SRCDIR "/conf/templates", "en", &d);
+    ck_assert_ptr_nonnull(t);
+    ck_assert(suki_templates_has_list(t, "manager-digest", "items", NULL));
+    for (size_t l = 0; l < SUKI_ARRAY_LEN(locales); l++) {
+        struct listdata ld = {.client = -1};
+        struct suki_rendered r;
+        struct suki_err err = {{0}};
+        ck_assert_int_eq(suki_template_render_lists(t, "manager-digest",
+                                                    locales[l], l_lookup,
+                                                    &lists, &ld, &r, &err),
+                         0);
+        ck_assert_str_eq(r.locale, locales[l]);
+        ck_assert_ptr_nonnull(strstr(r.subject, want[l]));
+        ck_assert_ptr_null(strstr(r.text, "{{"));
+        ck_assert_ptr_nonnull(r.html);
+        for (size_t i = 0; i < 3; i++) {
+            ck_assert_ptr_nonnull(strstr(r.text, L_ITEMS[i]));
+            ck_assert_ptr_nonnull(strstr(r.html, L_ITEMS[i]));
+        }
+        /* grouped: Acme's two items come before Bayan and its one */
+        const char *a = strstr(r.text, "Acme"), *b = strstr(r.text, "Bayan");
+        ck_assert(a && b && a < strstr(r.text, "follow-up") &&
+                  strstr(r.text, "follow-up") < b &&
+                  b < strstr(r.text, "escalation"));
+        suki_rendered_clear(&r);
+    }
+    suki_templates_free(t);
+}
+END_TEST
+
 static Suite *template_suite(void)
 {
     Suite *s = suite_create("template");
@@ -596,6 +770,8 @@ static Suite *template_suite(void)
     tcase_add_test(tc, locale_fallback);
     tcase_add_test(tc, missing_template);
     tcase_add_test(tc, crlf_file_and_empty_dir);
+    tcase_add_test(tc, render_lists);
+    tcase_add_test(tc, list_errors);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, load_errors_fixtures);
@@ -603,6 +779,7 @@ static Suite *template_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("shipped");
     tcase_add_test(tc, shipped_templates);
+    tcase_add_test(tc, shipped_digest);
     suite_add_tcase(s, tc);
     return s;
 }
