@@ -81,8 +81,8 @@ static int list(struct sukictl *ctl, const char *to)
                     "{s:s, s:s, s:s, s:s, s:s, s:s}", "to", rc[i], "key",
                     r->element[j]->str, "client", jstr(o, "c"), "rule",
                     jstr(o, "r"), "subject", jstr(o, "s"), "due", due);
-                static const char *const f[] = {"contract", "ends_at",
-                                                "ticket", "summary"};
+                static const char *const f[] = {"contract", "ends_at", "ticket",
+                                                "summary"};
                 for (size_t x = 0; x < SUKI_ARRAY_LEN(f); x++)
                     if (*jstr(o, f[x]))
                         json_object_set_new(out, f[x],
@@ -138,7 +138,8 @@ static int send_now(struct sukictl *ctl, const char *to)
         }
         char slot[40];
         snprintf(slot, sizeof(slot), "now-%" PRId64, now);
-        char *key = suki_job_key(SUKI_DIGEST_RULE, SUKI_DIGEST_RULE, rc[i], slot);
+        char *key =
+            suki_job_key(SUKI_DIGEST_RULE, SUKI_DIGEST_RULE, rc[i], slot);
         char *jh = suki_job_hash_key(ctl->conf->prefix, SUKI_DIGEST_RULE, key);
         char *body = suki_asprintf("{\"d\":%" PRId64 "}", now);
         char due[24];
