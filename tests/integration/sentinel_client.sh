@@ -78,6 +78,16 @@ redis-cli -p "$B" XADD "$P:events" '*' event '{"type":"x.y","client":"c2","id":"
 wait_for 10 '[ "$(redis-cli -p $B HGET $P:stats events_applied)" = 2 ]' || fail "not applied on B"
 ok "+switch-master moved main, intake and agent to $B"
 
+# A must hold everything B took before A is promoted. master_link_status:up
+# on A says only that A loaded B's snapshot: with diskless sync B streams
+# the writes made after its fork (here i2 and its apply) once it has reaped
+# the fork child, and a replica promoted before then loses them, as any
+# failover to a lagging replica does (redis.min_replicas is the guard in
+# sukid). Promoting A at once lost i2 in about 1 run in 3.
+[ "$(redis-cli -p "$B" WAIT 1 10000)" = 1 ] || fail "A did not acknowledge B's writes"
+[ "$(stat applied)" = 2 ] || fail "A has $(stat applied) applied events, not 2, before its promotion"
+[ "$(rcli XLEN "$P:events")" = 2 ] || fail "A's stream lacks i2 before its promotion"
+
 # swap back with no message: the next write meets READONLY
 L0=$(wc -l <"$T/sukid-a.log")
 echo "127.0.0.1 $A" >"$T/answer"
