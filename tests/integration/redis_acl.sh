@@ -24,6 +24,19 @@ for c in $(cat "$top_srcdir"/lib/store/*.lua |
     echo " $CMDS " | grep -q " +$c " ||
         fail "lib/store calls $c, which the ACL in sukid(8) lacks"
 done
+# and so must every command the C code sends: an argv literal ({"HSET", ...)
+# or a sukictl_cmd format; a word Redis does not know as a command (an
+# error name) is left out, and so are AUTH (every user may) and SENTINEL
+# (sent to the sentinels, not to this server)
+for c in $( {
+    grep -rhoE '\{ *"[A-Z]+"' "$top_srcdir/daemon" "$top_srcdir/lib" "$top_srcdir/ctl"
+    grep -rhoE 'sukictl_cmd\([a-z]+, *"[A-Z]+' "$top_srcdir/ctl"
+} | grep -oE '[A-Z]{3,}' | tr A-Z a-z | sort -u); do
+    case $c in auth | sentinel) continue ;; esac
+    [ -n "$(rcli COMMAND INFO "$c" | head -1)" ] || continue
+    echo " $CMDS " | grep -qE " \+$c( |\|)" ||
+        fail "the C code sends $(echo "$c" | tr a-z A-Z), which the ACL in sukid(8) lacks"
+done
 acl_user()
 {
     _u=$1
