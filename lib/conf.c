@@ -509,6 +509,9 @@ static void load_redis(struct loader *ld, const config_setting_t *root)
            redis_connect_timeout_ms, 100, 600000),
         KR("command_timeout", KT_DURATION, struct suki_conf,
            redis_command_timeout_ms, 100, 600000),
+        KR("min_replicas", KT_INT, struct suki_conf, redis_min_replicas, 0, 16),
+        KR("wait_timeout", KT_DURATION, struct suki_conf, redis_wait_timeout_ms,
+           10, 60000),
     };
     const config_setting_t *g = group_of(ld, root, "redis");
     if (g)
@@ -1173,6 +1176,7 @@ static void conf_defaults(struct suki_conf *c)
     c->prefix = suki_strdup("suki");
     c->redis_connect_timeout_ms = 5000;
     c->redis_command_timeout_ms = 10000;
+    c->redis_wait_timeout_ms = 1000;
     c->group = suki_strdup("sukid");
     c->batch = 256;
     c->max_event_size = 65536;

@@ -129,6 +129,10 @@ struct suki_conf {
     char *prefix;                     /* owned, default "suki" */
     int64_t redis_connect_timeout_ms; /* default 5s */
     int64_t redis_command_timeout_ms; /* default 10s */
+    /* redis.min_replicas: WAIT for this many replicas before an applied
+     * batch, a sent marker or a settle counts as done (0: no WAIT) */
+    int redis_min_replicas;
+    int64_t redis_wait_timeout_ms; /* redis.wait_timeout, default 1s */
 
     /* intake */
     char *stream; /* owned, default "<prefix>:events" */

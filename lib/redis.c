@@ -61,6 +61,8 @@ struct suki_redis {
     redisAsyncContext *sub; /* subscribed to +switch-master */
     struct event *sub_ev;   /* subscribe (again) */
     int64_t connect_timeout_ms, command_timeout_ms;
+    int min_replicas;
+    int64_t wait_timeout_ms;
     redisAsyncContext *ac;
     struct evdns_getaddrinfo_request *dns_req; /* lookup in flight */
     enum link_state state;
@@ -293,6 +295,8 @@ static void copy_conf(struct suki_redis *r, const struct suki_conf *c)
     r->db = c->redis_db;
     r->connect_timeout_ms = c->redis_connect_timeout_ms;
     r->command_timeout_ms = c->redis_command_timeout_ms;
+    r->min_replicas = c->redis_min_replicas;
+    r->wait_timeout_ms = c->redis_wait_timeout_ms;
 }
 
 static const char *where(const struct suki_redis *r, char *buf, size_t len)
@@ -1176,6 +1180,65 @@ bool suki_redis_error_is_temporary(const redisReply *reply)
 bool suki_redis_is_up(const struct suki_redis *r)
 {
     return r && r->state == LINK_UP;
+}
+
+/* ---- redis.min_replicas ---------------------------------------------- */
+
+int suki_redis_min_replicas(const struct suki_redis *r)
+{
+    return r ? r->min_replicas : 0;
+}
+
+int suki_redis_wait(struct suki_redis *r, const void *owner, suki_redis_cb cb,
+                    void *arg)
+{
+    char n[16], ms[24];
+    snprintf(n, sizeof(n), "%d", r->min_replicas);
+    snprintf(ms, sizeof(ms), "%" PRId64, r->wait_timeout_ms);
+    const char *av[3] = {"WAIT", n, ms};
+    /* Redis answers WAIT at its timeout at the latest: the command
+     * timeout runs from there. */
+    return suki_redis_argv_owned(r, owner, cb, arg,
+                                 r->wait_timeout_ms + r->command_timeout_ms, 3,
+                                 av, NULL);
+}
+
+bool suki_redis_wait_ok(const struct suki_redis *r, const redisReply *reply)
+{
+    if (!reply)
+        return false;
+    if (reply->type == REDIS_REPLY_INTEGER &&
+        reply->integer >= r->min_replicas) {
+        if (suki_metrics.redis_replicas_short)
+            suki_notice("redis %s: WAIT counts %lld replicas again (%d "
+                        "wanted); work held for them goes on",
+                        r->name, reply->integer, r->min_replicas);
+        suki_metrics.redis_replicas_short = 0;
+        suki_metrics.redis_replicas_acked = (int)reply->integer;
+        return true;
+    }
+    suki_metrics.redis_wait_short++;
+    long long got = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (!suki_metrics.redis_replicas_short) {
+        /* Once, not per batch: while replicas are short every batch,
+         * marker and settle answers short. */
+        if (got >= 0)
+            suki_warnx("redis %s: WAIT %d %" PRId64 " counted %lld replicas; "
+                       "applied events, sent markers and settles stay "
+                       "pending and are retried until %d replicas have them "
+                       "(redis.min_replicas; suki_redis_wait_short_total "
+                       "counts)",
+                       r->name, r->min_replicas, r->wait_timeout_ms, got,
+                       r->min_replicas);
+        else
+            suki_warnx("redis %s: WAIT failed: %s; the work it guards stays "
+                       "pending and is retried",
+                       r->name,
+                       reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+    }
+    suki_metrics.redis_replicas_short = 1;
+    suki_metrics.redis_replicas_acked = got > 0 ? (int)got : 0;
+    return false;
 }
 
 /* AUTH [user] password on a blocking context; NULL reply or error fills

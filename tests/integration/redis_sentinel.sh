@@ -9,6 +9,10 @@
 # primary too. Then the old primary comes back and is made a replica.
 # HA_MODE=sleep (redis_sentinel_sleep.sh): the primary freezes for 8 s
 # (DEBUG SLEEP) instead of dying, and wakes up to find itself replaced.
+# MIN_REPLICAS=1 (redis_sentinel_wait.sh): the same with redis.min_replicas
+# = 1, then both replicas frozen (SIGSTOP): sukid keeps running, logs the
+# short WAIT once, counts it, sukictl status says so, and the event sent
+# meanwhile is applied and followed up exactly once when they are back.
 . "$top_srcdir/tests/integration/lib.sh"
 need redis-server redis-cli redis-sentinel "$SUKID" "$SUKICTL" "$PY"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || fail "python3-aiosmtpd is missing"
@@ -83,16 +87,22 @@ subject: Follow-up for {{client.id}}
 Follow-up of {{client.id}}.
 EOT
 CONF=$T/sukid.conf
+HTTP='listen = "";'
+if [ -n "${MIN_REPLICAS:-}" ]; then
+    HP=$(free_port)
+    HTTP="listen = \"127.0.0.1:$HP\";"
+fi
 cat >"$CONF" <<EOF
 redis = { sentinels = [ $SLIST ]; master = "suki"; prefix = "$P";
-          command_timeout = "3s"; connect_timeout = "1s"; };
+          command_timeout = "3s"; connect_timeout = "1s";
+          ${MIN_REPLICAS:+min_replicas = $MIN_REPLICAS;} };
 intake = { stream = "$P:events"; block = "200ms"; claim_idle = "2s"; };
 scheduler = { lease = "5s"; };
 plugins = { dir = "$T/plugins"; };
 templates = { dir = "$T/templates"; };
 transports = { email = { url = "smtp://127.0.0.1:$(cat "$T/smtp.port")";
                          starttls = "off"; from = "Test <test@example.com>"; }; };
-http = { listen = ""; };
+http = { $HTTP };
 daemon = { shutdown_timeout = "5s"; log_level = "info"; };
 rules = ( { name = "ha"; use = "followup"; on = [ "ha.test" ]; after = "1s";
             notify = [ "ops@example.com" ]; template = "ha"; } );
@@ -181,6 +191,43 @@ TWICE=$(mails | sort | uniq -d | wc -l)
 [ "$TWICE" = 0 ] || fail "$TWICE follow-ups arrived twice: $(mails | sort | uniq -d | head)"
 [ "$(mails | wc -l)" = "$N" ] || fail "$(mails | wc -l) mails for $N events"
 ok "$N follow-ups, each exactly once"
+
+if [ -n "${MIN_REPLICAS:-}" ]; then
+    # ---- too few replicas: held, not lost, not sent twice ------------------
+    NEW=$(redis-cli -p "$S1" SENTINEL get-master-addr-by-name suki | tail -1)
+    FROZEN=""
+    for p in $RPORTS $P0; do
+        [ "$p" = "$NEW" ] && continue
+        if [ "$p" = "$P0" ]; then FROZEN="$FROZEN $REDIS_PID"; else eval "FROZEN=\"\$FROZEN \$PID_$p\""; fi
+    done
+    [ "$(echo $FROZEN | wc -w)" = 2 ] || fail "replicas to freeze: $FROZEN"
+    WAITS=$(rcli INFO commandstats | sed -n 's/^cmdstat_wait:calls=\([0-9]*\),.*/\1/p')
+    [ "${WAITS:-0}" -gt 0 ] || fail "sukid sent no WAIT to the new primary"
+    L0=$(wc -l <"$T/sukid-a.log")
+    since() { tail -n +"$((L0 + 1))" "$T/sukid-a.log"; }
+    kill -STOP $FROZEN
+    rcli XADD "$P:events" '*' event '{"type":"ha.test","client":"short","id":"short1"}' >/dev/null
+    wait_for 15 'since | grep -q "WAIT 1 1000 counted 0 replicas"' ||
+        fail "no short WAIT logged: $(since | tail -5)"
+    wait_for 10 '! sukictl status >"$T/short.out" 2>&1 && grep -q "replicas short: WAIT counted 0 of the 1" "$T/short.out"' ||
+        fail "sukictl status does not say so: $(cat "$T/short.out")"
+    sleep 3
+    SHORT=$(curl -s "http://127.0.0.1:$HP/metrics" | sed -n 's/^suki_redis_wait_short_total //p')
+    [ "${SHORT:-0}" -ge 3 ] || fail "suki_redis_wait_short_total is ${SHORT:-unset}"
+    [ "$(since | grep -c "sukid\[$SUKID_PID_a\].*counted 0 replicas")" = 1 ] ||
+        fail "the short WAIT not logged once: $(since | grep -c "counted 0 replicas") lines"
+    kill -0 "$SUKID_PID_a" || fail "sukid exited"
+    ok "replicas frozen: sukid runs on, one log line for $SHORT short WAITs, sukictl status: $(grep -o "replicas short.*of the 1" "$T/short.out")"
+    kill -CONT $FROZEN
+    wait_for 15 'since | grep -q "WAIT counts [12] replicas again"' || fail "no recovery logged: $(since | tail -5)"
+    wait_for 30 '[ "$(mails | grep -c "^short$")" = 1 ]' || fail "the held event's follow-up: $(mails | grep -c "^short$")"
+    wait_for 30 '[ "$(rcli ZCARD $P:jobs)" = 0 ]' || fail "$(rcli ZCARD $P:jobs) jobs left"
+    wait_for 10 'sukictl status >"$T/short2.out" 2>&1' || fail "sukictl status after: $(cat "$T/short2.out")"
+    sleep 2
+    [ "$(mails | grep -c "^short$")" = 1 ] || fail "the held event's follow-up went out $(mails | grep -c "^short$") times"
+    [ "$(rcli HGET "$P:client-events" short)" = 1 ] || fail "the held event not applied once"
+    ok "replicas back: the held event applied once, its follow-up sent once, status well"
+fi
 
 NEW=$(redis-cli -p "$S1" SENTINEL get-master-addr-by-name suki | tail -1)
 for l in main intake agent; do

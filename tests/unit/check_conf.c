@@ -50,6 +50,8 @@ START_TEST(minimal_defaults)
     ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "");
     ck_assert_str_eq(c->redis_host, "127.0.0.1");
     ck_assert_int_eq(c->redis_port, 6379);
+    ck_assert_int_eq(c->redis_min_replicas, 0); /* no WAIT */
+    ck_assert_int_eq(c->redis_wait_timeout_ms, 1000);
     ck_assert_str_eq(c->stream, "suki:events");
     ck_assert_str_eq(c->group, "sukid");
     ck_assert_int_eq(c->batch, 256);
@@ -211,6 +213,13 @@ static const struct {
      "'username' needs 'password_file'"},
     {"redis = { sentinels = ( \"h:1\", 2 ); master = \"m\"; };\n", 3,
      "'sentinels' must hold strings"},
+    {"redis = {\n min_replicas = 17; };\n", 4,
+     "'min_replicas' must be between 0 and 16 (got 17)"},
+    {"redis = { min_replicas = -1; };\n", 3, "'min_replicas' must be between"},
+    {"redis = { min_replicas = \"1\"; };\n", 3,
+     "'min_replicas' must be an integer"},
+    {"redis = { min_replicas = 1;\n wait_timeout = \"5ms\"; };\n", 4,
+     "'wait_timeout' must be between"},
 };
 
 START_TEST(digests_section)
@@ -248,12 +257,14 @@ START_TEST(sentinel_config)
         "redis = { url = \"redis://ignored:1/3\";\n"
         " sentinels = [ \"10.0.0.1:26379\", \"[::1]:26380\", "
         "\"s3.example.ph:26381\" ];\n master = \"suki\"; sentinel_username "
-        "= \"sn\"; };\n");
+        "= \"sn\";\n min_replicas = 1; wait_timeout = \"250ms\"; };\n");
     struct suki_conf *c = suki_conf_load(path, &d);
     ck_assert_msg(c != NULL, "refused: %s", d.n ? d.v[0].msg : "?");
     ck_assert_int_eq((int)c->n_redis_sentinels, 3);
     ck_assert_str_eq(c->redis_master, "suki");
     ck_assert_str_eq(c->redis_sentinel_username, "sn");
+    ck_assert_int_eq(c->redis_min_replicas, 1);
+    ck_assert_int_eq(c->redis_wait_timeout_ms, 250);
     ck_assert_int_eq(c->redis_db, 3);
     char *h;
     int port;

@@ -118,6 +118,8 @@ START_TEST(redis_settings)
     c.redis_master = (char *)"suki";
     c.redis_username = (char *)"u";
     c.redis_sentinel_password = (char *)"spw";
+    c.redis_min_replicas = 2;
+    c.redis_wait_timeout_ms = 750;
     struct suki_buf b = {0};
     int level = 0;
     deliver_wire_put_redis(&b, &c, 7);
@@ -140,6 +142,8 @@ START_TEST(redis_settings)
     ck_assert_str_eq(got->redis_username, "u");
     ck_assert_ptr_null(got->redis_sentinel_username);
     ck_assert_str_eq(got->redis_sentinel_password, "spw");
+    ck_assert_int_eq(got->redis_min_replicas, 2);
+    ck_assert_int_eq(got->redis_wait_timeout_ms, 750);
     suki_conf_unref(got);
     for (int d = 1; d >= -1; d -= 2) {
         struct suki_buf x = resized(&b, d);
