@@ -2,8 +2,8 @@
 -- Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
 -- ms, consumer, lowest and highest entry id of the batch, order window ms
 -- (0: no ordering), then one record per entry:
---   sid 'a[i][U|S][j]' client [jclient] [event_id] [addr] counts (field
---       value)*nf (key due body | prefix "")*na
+--   sid 'a[i][U|S][j][r|R]' client [jclient] [event_id] [addr] [month
+--       [manager] type] counts (field value)*nf (key due body | prefix "")*na
 --                                     counts: nf and na, two bytes each,
 --                                     then the event's order time (its
 --                                     at, but not after its arrival;
@@ -23,6 +23,13 @@
 --                                     now_ms: unsubscribe links made
 --                                     before it are refused
 --                                     (unsubscribe.lua).
+--                                     'r' / 'R': count the event for the
+--                                     monthly report (P:report:<month>:
+--                                     <manager>, keys.h): month "YYYY-MM",
+--                                     the manager ('r'; 'R': read from the
+--                                     profile once the event is applied),
+--                                     type ["\n" amount in centavos for
+--                                     deal.*, ticket for complaint.*].
 --                                     Every argument an event does not
 --                                     need is left out: each costs a Lua
 --                                     string.
@@ -84,9 +91,59 @@ end
 local AOP = {}
 for _, d in ipairs({'', 'i'}) do
   for _, u in ipairs({'', 'U', 'S'}) do
-    AOP['a' .. d .. u] = {d ~= '', u, false}
-    AOP['a' .. d .. u .. 'j'] = {d ~= '', u, true}
+    for _, r in ipairs({'', 'r', 'R'}) do
+      AOP['a' .. d .. u .. r] = {d ~= '', u, false, r}
+      AOP['a' .. d .. u .. 'j' .. r] = {d ~= '', u, true, r}
+    end
   end
+end
+-- Report counters (reports.monthly): RC[key][field] sums the batch's
+-- increments, written with one HINCRBY per key and field at the end (as
+-- P:client-events); RM[month][manager] the managers to add to that month's
+-- set. The keys' names are the batch's own; their writes are pcalls, so a
+-- key of a wrong type loses its counters, never the batch.
+local RP, RMP, RTP = P .. ':report:', P .. ':report-managers:',
+  P .. ':report-ticket:'
+local RC, RM, rttl = {}, {}, 400 * 86400
+local function radd(k, f, n)
+  local t = RC[k]
+  if not t then t = {}; RC[k] = t end
+  t[f] = (t[f] or 0) + n
+end
+-- A complaint's open or resolve for counter key rk at order time at; tk
+-- its ticket's key (nil: no ticket, counted only). The ticket keeps both
+-- ends, so the time to resolve and "still open" come out the same
+-- whichever arrives first; a second open or resolve of the same ticket
+-- (another event id) counts as an event only.
+local function rcomplaint(open, rk, tk, at)
+  if not tk then
+    radd(rk, open and 'c_opened' or 'c_resolved', 1)
+    return
+  end
+  local v = redis.pcall('HMGET', tk, 'o', 'ok', 'r', 'rk')
+  if v.err then return end
+  local o, ok, r, rrk = tonumber(v[1]), v[2], tonumber(v[3]), v[4]
+  if open then
+    if o then return end
+    redis.pcall('HSET', tk, 'o', at, 'ok', rk)
+    radd(rk, 'c_opened', 1)
+    if r and rrk then
+      radd(rrk, 'c_ttr_ms', math.max(0, r - at))
+      radd(rrk, 'c_ttr_n', 1)
+    else
+      radd(rk, 'c_open', 1)
+    end
+  else
+    if r then return end
+    redis.pcall('HSET', tk, 'r', at, 'rk', rk)
+    radd(rk, 'c_resolved', 1)
+    if o and ok then
+      radd(rk, 'c_ttr_ms', math.max(0, at - o))
+      radd(rk, 'c_ttr_n', 1)
+      radd(ok, 'c_open', -1)
+    end
+  end
+  redis.pcall('EXPIRE', tk, rttl)
 end
 -- HMGET of any number of fields, 500 per call (unpack's limit), as a
 -- pcall: a wrong-typed key answers an error table and writes nothing.
@@ -143,6 +200,7 @@ if ow > 0 then
       if f[3] then j = j + 1 end
       if f[1] then j = j + 1 end
       if f[2] ~= '' then j = j + 1 end
+      if f[4] == 'r' then j = j + 3 elseif f[4] == 'R' then j = j + 2 end
       local c1, c2, c3, c4 = string.byte(ARGV[j], 1, 4)
       local na = c3 * 256 + c4
       j = j + 1 + 2 * (c1 * 256 + c2)
@@ -203,6 +261,14 @@ while i <= #ARGV do
     if f[3] then jc = ARGV[i]; i = i + 1 end
     if f[1] then eid = ARGV[i]; i = i + 1 end
     if sup ~= '' then addr = ARGV[i]; i = i + 1 end
+    local rmon, rmgr, rtype = nil, nil, nil
+    if f[4] == 'r' then
+      rmon, rmgr, rtype = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+      i = i + 3
+    elseif f[4] == 'R' then
+      rmon, rtype = ARGV[i], ARGV[i + 1]
+      i = i + 2
+    end
     local cs = ARGV[i]
     local c1, c2, c3, c4 = string.byte(cs, 1, 4)
     local nf, na = c1 * 256 + c2, c3 * 256 + c4
@@ -303,12 +369,14 @@ while i <= #ARGV do
           end
           if #kv > 2 then hset(ck, kv) end
         end
+        local unsub = false
         if sup ~= '' and psup and at < psup then
           drop = true
         elseif sup ~= '' then
           if addr == '' then addr = redis.call('HGET', ck, 'email') or '' end
           if addr ~= '' then
-            if sup == 'U' then redis.call('SADD', supk, string.lower(addr))
+            if sup == 'U' then
+              unsub = redis.call('SADD', supk, string.lower(addr)) == 1
             else redis.call('SREM', supk, string.lower(addr)) end
           end
           if sup == 'S' then redis.call('HSET', subk, client, now) end
@@ -384,6 +452,34 @@ while i <= #ARGV do
           end
         end
         if drop then outdated = outdated + 1 end
+        if rmon then
+          if not rmgr then
+            -- no profile read by sukid (no rules): the manager the
+            -- profile has now, this event's own field written above
+            local m = redis.pcall('HGET', ck, 'manager')
+            rmgr = type(m) == 'string' and m or ''
+          end
+          local rk = rmon .. ':' .. rmgr
+          local t = RM[rmon]
+          if not t then t = {}; RM[rmon] = t end
+          t[rmgr] = true
+          local nl = string.find(rtype, '\n', 1, true)
+          local x = ''
+          if nl then
+            x = string.sub(rtype, nl + 1)
+            rtype = string.sub(rtype, 1, nl - 1)
+          end
+          radd(rk, 'e:' .. rtype, 1)
+          if unsub then radd(rk, 'unsub', 1) end
+          if rtype == 'deal.won' or rtype == 'deal.lost' then
+            local w = rtype == 'deal.won' and 'won' or 'lost'
+            radd(rk, w, 1)
+            if x ~= '' then radd(rk, w .. '_cents', tonumber(x) or 0) end
+          elseif rtype == 'complaint.opened' or rtype == 'complaint.resolved' then
+            rcomplaint(rtype == 'complaint.opened', rk,
+              x ~= '' and RTP .. client .. ':' .. x or nil, at)
+          end
+        end
         if not evc[client] then evn[#evn + 1] = client end
         evc[client] = (evc[client] or 0) + 1
         cnt[1] = cnt[1] + 1
@@ -440,6 +536,22 @@ for j = 1, #evn, 500 do
     kv[#kv + 1] = (tonumber(old[k - j + 1]) or 0) + evc[evn[k]]
   end
   redis.call('HSET', evk, unpack(kv))
+end
+for k, t in pairs(RC) do
+  for f, n in pairs(t) do
+    if n ~= 0 then
+      redis.pcall('HINCRBY', RP .. k, f, string.format('%.0f', n))
+    end
+  end
+  redis.pcall('EXPIRE', RP .. k, rttl)
+end
+for mon, t in pairs(RM) do
+  local ms = {}
+  for m in pairs(t) do ms[#ms + 1] = m end
+  for j = 1, #ms, 500 do
+    redis.pcall('SADD', RMP .. mon, unpack(ms, j, math.min(j + 499, #ms)))
+  end
+  redis.pcall('EXPIRE', RMP .. mon, rttl)
 end
 for j = 1, #acked, 500 do
   redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, #acked)))

@@ -1,0 +1,153 @@
+#!/bin/bash
+# report.sh - the monthly report counters and sukictl report against a
+# real redis-server: a month of events for three managers (the previous
+# calendar month in Asia/Manila, computed now), with events at 00:30 on its
+# first day and 23:30 on its last and one just outside each edge, arrivals
+# out of order (a complaint resolved before it was opened, a meeting after
+# a later deal), duplicate ids in a later batch and a client moving to
+# another manager. Run twice: with the shipped rules (sukid reads the
+# profile and passes the manager) and without rules (the script reads it).
+# The JSON figures must match the model in report_events.py exactly.
+. "$top_srcdir/tests/integration/lib.sh"
+need redis-server redis-cli "$PY"
+
+start_redis
+"$PY" "$top_srcdir/tests/integration/report_events.py" "$T" || fail "event generator"
+read -r PM PPM CUR <"$T/months"
+RULES=$(awk '/^roles = \{/,/^\};/; /^rules = \(/,/^\);/' "$top_srcdir/conf/sukid.conf")
+REPORTS='reports = { monthly = { day = 1; at = "08:00"; timezone = "Asia/Manila";
+                        to = [ "manager", "boss@example.ph" ]; }; };'
+
+# one configuration per prefix: "suki" with the shipped rules, "nr" without
+CONF_R=$T/rules.conf
+PLUGINS_DIR=$top_builddir/plugins/.libs TEMPLATES_DIR=$top_srcdir/conf/templates \
+    write_conf "$CONF_R" "$RULES
+$REPORTS"
+CONF_N=$T/norules.conf
+SUKI_PREFIX=nr write_conf "$CONF_N" "$REPORTS"
+"$SUKID" -t -c "$CONF_R" >"$T/t.out" 2>&1 || { cat "$T/t.out"; fail "sukid -t refused the rules config"; }
+
+# bad --month values: a clear message, the usage exit code
+CONF=$CONF_R
+for m in 2026-13 2026-00 26-11 2026-1 2026-11x; do
+    sukictl report --month "$m" >/dev/null 2>"$T/m.err"
+    rc=$?
+    [ $rc = 2 ] || fail "--month $m: exit $rc, want 2"
+    grep -q "report: --month $m is not a month YYYY-MM" "$T/m.err" || fail "--month $m: $(cat "$T/m.err")"
+done
+sukictl report --bogus >/dev/null 2>&1; [ $? = 2 ] || fail "report --bogus: want exit 2"
+ok "bad --month and options are usage errors (exit 2) with a clear message"
+
+start_sukid r "$CONF_R"
+start_sukid n "$CONF_N"
+push_all()
+{
+    for pre in suki nr; do
+        while read -r line; do
+            rcli XADD "$pre:events" '*' event "$line" >/dev/null
+        done <"$1"
+    done
+}
+push_all "$T/events1.jsonl"
+n1=$(wc -l <"$T/events1.jsonl")
+wait_for 30 "[ \"\$(rcli HGET suki:stats events_applied)\" = $n1 ] && [ \"\$(rcli HGET nr:stats events_applied)\" = $n1 ]" ||
+    fail "first push not applied: $(rcli HGETALL suki:stats) / $(rcli HGETALL nr:stats)"
+push_all "$T/events2.jsonl"
+wait_for 30 '[ "$(rcli HGET suki:stats events_duplicate)" = 3 ] && [ "$(rcli HGET nr:stats events_duplicate)" = 3 ] && [ "$(rcli HGET suki:stats events_applied)" = $((n1 + 1)) ] && [ "$(rcli HGET nr:stats events_applied)" = $((n1 + 1)) ]' ||
+    fail "second push: $(rcli HGETALL suki:stats) / $(rcli HGETALL nr:stats)"
+ok "$((n1 + 1)) events applied, 3 duplicates refused, on both prefixes"
+
+check()
+{
+    # check CONF LABEL: every month's --json figures against the model
+    for m in "$PM" "$PPM" "$CUR"; do
+        "$SUKICTL" -c "$1" report --month "$m" --json >"$T/$2-$m.json" 2>"$T/$2.err" ||
+            fail "$2: report --month $m failed: $(cat "$T/$2.err")"
+    done
+    "$PY" - "$T" "$2" "$PM" "$PPM" "$CUR" <<'PYEOF' || fail "$2: the report figures are not exact"
+import json, sys
+T, label, months = sys.argv[1], sys.argv[2], sys.argv[3:]
+exp = json.load(open(T + "/expected.json"))
+for m in months:
+    got = {}
+    for line in open("%s/%s-%s.json" % (T, label, m)):
+        o = json.loads(line)
+        assert o["month"] == m, o
+        got[o["manager"]] = o
+    want = exp.get(m, {})
+    assert sorted(got) == sorted(want), (m, sorted(got), sorted(want))
+    for mgr, w in want.items():
+        g = got[mgr]
+        for k, v in w.items():
+            assert g[k] == v, (m, mgr, k, g[k], v)
+        for k in ("reminders_sent", "campaign_sent"):
+            assert isinstance(g[k], int), (k, g)
+        assert isinstance(g["contracts_ending"], list), g
+pm = {o["manager"]: o for o in map(json.loads, open("%s/%s-%s.json" % (T, label, months[0])))}
+# a few figures by hand, should the model and the code agree wrongly
+a, b, c = pm["ana@example.ph"], pm["ben@example.ph"], pm["carla@example.ph"]
+assert a["deals_won"] == 2 and a["deals_won_amount"] == 15500.5, a
+assert a["deals_lost"] == 1 and a["deals_lost_amount"] == 999.99, a
+assert a["events"]["client.created"] == 4 and a["events"]["meeting.held"] == 2, a
+assert b["complaints_opened"] == 2 and b["complaints_resolved"] == 1, b
+assert b["complaints_open"] == 1 and b["resolve_hours_avg"] == 48.0, b
+assert b["events"]["meeting.held"] == 1 and b["events"]["client.updated"] == 1, b
+assert c["unsubscribes"] == 1 and c["bounces"] == 1 and c["resolve_hours_avg"] == 12.0, c
+assert c["events"]["meeting.held"] == 1 and c["events"]["consent.unsubscribed"] == 1, c
+cur = {o["manager"]: o for o in map(json.loads, open("%s/%s-%s.json" % (T, label, months[2])))}
+assert cur["ana@example.ph"]["events"] == {"deal.won": 1}, cur
+PYEOF
+}
+check "$CONF_R" rules
+ok "with rules: the figures of $PPM, $PM and $CUR are exact"
+check "$CONF_N" norules
+ok "without rules: the figures of $PPM, $PM and $CUR are exact"
+
+# contracts ending within 60 days, from the renewal jobs (rules only)
+"$PY" - "$T/rules-$PM.json" <<'PYEOF' || fail "contracts ending"
+import json, sys
+pm = {o["manager"]: o for o in map(json.loads, open(sys.argv[1]))}
+ce = pm["ana@example.ph"]["contracts_ending"]
+assert [(x["client"], x["contract"]) for x in ce] == [("a1", "C-45")], ce
+assert pm["ben@example.ph"]["contracts_ending"] == [], pm["ben@example.ph"]
+PYEOF
+ok "contracts ending within 60 days: C-45 for ana, not C-100 for ben"
+
+# one manager, text
+CONF=$CONF_R
+sukictl report --month "$PM" --manager ben@example.ph >"$T/ben.txt" || fail "report --manager"
+grep -q "^report $PM for ben@example.ph" "$T/ben.txt" || fail "text report: $(cat "$T/ben.txt")"
+grep -q "complaints opened: 2, resolved: 1, still open: 1, average time to resolve: 48.0 h" "$T/ben.txt" ||
+    fail "text report figures: $(cat "$T/ben.txt")"
+[ "$(grep -c '^report' "$T/ben.txt")" = 1 ] || fail "--manager printed others"
+ok "sukictl report --manager prints one manager's report as text"
+
+# the counters expire: no key without a TTL
+for k in $(rcli --scan --pattern 'suki:report*') $(rcli --scan --pattern 'nr:report*'); do
+    ttl=$(rcli TTL "$k")
+    [ "$ttl" -gt $((399 * 86400)) ] || fail "$k: TTL $ttl"
+done
+ok "every report key expires (400 days)"
+
+# Wrong-typed report keys lose their counters, never the batch: with sukid
+# stopped, one batch for dan (his counter key and a ticket's key strings),
+# ana and a new month's manager set.
+stop_sukid r
+at=$("$PY" -c 'import json; print(json.loads(open("'"$T"'/events1.jsonl").readline())["at"])')
+rcli SET "suki:report:$PM:dan@example.ph" oops >/dev/null
+rcli SET suki:report-ticket:d1:T-9 oops >/dev/null
+before=$(rcli HGET suki:stats events_applied)
+for e in "{\"type\":\"client.created\",\"client\":\"d1\",\"at\":\"$at\",\"data\":{\"manager\":\"dan@example.ph\"}}" \
+         "{\"type\":\"complaint.opened\",\"client\":\"d1\",\"at\":\"$at\",\"data\":{\"ticket\":\"T-9\"}}" \
+         "{\"type\":\"meeting.held\",\"client\":\"a2\",\"at\":\"$at\"}"; do
+    rcli XADD suki:events '*' event "$e" >/dev/null
+done
+start_sukid r "$CONF_R"
+wait_for 20 '[ "$(rcli HGET suki:stats events_applied)" = $((before + 3)) ]' ||
+    fail "wrong-typed report keys: $(rcli HGETALL suki:stats); $(rcli HGETALL suki:lasterr)"
+[ "$(rcli GET "suki:report:$PM:dan@example.ph")" = oops ] || fail "dan's wrong-typed key changed"
+[ "$(rcli HGET suki:client:d1 manager)" = dan@example.ph ] || fail "d1's profile not written"
+[ "$(rcli HGET "suki:report:$PM:ana@example.ph" e:meeting.held)" = 3 ] ||
+    fail "ana's counter in the same batch: $(rcli HGET "suki:report:$PM:ana@example.ph" e:meeting.held)"
+[ "$(rcli HLEN suki:lasterr)" = 0 ] || fail "lasterr: $(rcli HGETALL suki:lasterr)"
+ok "wrong-typed report keys lose only their own counters"
