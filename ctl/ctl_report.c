@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DAY_MS ((int64_t)86400000)
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
+
+#define DAY_MS ((int64_t)86400000)
 
 /* Whether rule name r is triggered by contract.* events (its jobs are the
  * contracts' renewal alerts). */
@@ -72,16 +72,16 @@ static int contracts(struct sukictl *ctl, json_t *reps, int64_t now)
                 char *ck = suki_key_id(c->prefix, SUKI_KEY_CLIENT, cl);
                 redisReply *m = sukictl_cmd(ctl, "HMGET %s manager name", ck);
                 free(ck);
-                const char *mgr = m && m->elements == 2 &&
-                                          m->element[0]->type ==
-                                              REDIS_REPLY_STRING
-                                      ? m->element[0]->str
-                                      : "";
-                const char *nm = m && m->elements == 2 &&
-                                         m->element[1]->type ==
-                                             REDIS_REPLY_STRING
-                                     ? m->element[1]->str
-                                     : "";
+                const char *mgr =
+                    m && m->elements == 2 &&
+                            m->element[0]->type == REDIS_REPLY_STRING
+                        ? m->element[0]->str
+                        : "";
+                const char *nm =
+                    m && m->elements == 2 &&
+                            m->element[1]->type == REDIS_REPLY_STRING
+                        ? m->element[1]->str
+                        : "";
                 json_t *r = json_object_get(reps, mgr);
                 char e[40];
                 suki_time_format_rfc3339(ends, e, sizeof(e));
@@ -116,8 +116,15 @@ static void print_text(const json_t *r)
     json_object_foreach(json_object_get(r, "events"), k, v) total +=
         json_integer_value(v);
     printf("  events: %lld\n", (long long)total);
-    json_object_foreach(json_object_get(r, "events"), k, v)
-        printf("    %-28s %lld\n", k, (long long)json_integer_value(v));
+    json_t *ev = json_object_get(r, "events");
+    size_t ne = json_object_size(ev), n = 0;
+    const char **tv = suki_calloc(ne + 1, sizeof(*tv));
+    json_object_foreach(ev, k, v) tv[n++] = k;
+    qsort(tv, ne, sizeof(*tv), cmp_str);
+    for (size_t i = 0; i < ne; i++)
+        printf("    %-28s %lld\n", tv[i],
+               (long long)json_integer_value(json_object_get(ev, tv[i])));
+    free(tv);
 #define I(name) ((long long)json_integer_value(json_object_get(r, name)))
 #define F(name) (json_real_value(json_object_get(r, name)))
     printf("  deals won: %lld (%.2f), lost: %lld (%.2f)\n", I("deals_won"),
@@ -136,8 +143,7 @@ static void print_text(const json_t *r)
     printf("  contracts ending within 60 days: %zu\n", json_array_size(ce));
     size_t i;
     json_array_foreach(ce, i, v) printf(
-        "    %s  %s %s%s%s\n",
-        json_string_value(json_object_get(v, "ends_at")),
+        "    %s  %s %s%s%s\n", json_string_value(json_object_get(v, "ends_at")),
         json_string_value(json_object_get(v, "client")),
         json_string_value(json_object_get(v, "contract")),
         *json_string_value(json_object_get(v, "name")) ? "  " : "",
@@ -145,60 +151,60 @@ static void print_text(const json_t *r)
 }
 
 /* The report objects of month (manager -> report, owned), for manager only
- * when given. Returns NULL after printing why. */
+ * when given, from the month's counter hash (fields "<counter> <manager>").
+ * Returns NULL after printing why. */
 static json_t *build(struct sukictl *ctl, const char *month,
                      const char *manager, int64_t now)
 {
-    const char *pre = ctl->conf->prefix;
-    char **mv = NULL;
-    size_t nm = 0;
-    redisReply *s = NULL;
-    if (manager) {
-        mv = suki_calloc(1, sizeof(*mv));
-        mv[nm++] = (char *)manager;
-    } else {
-        char *k = suki_key_id(pre, SUKI_KEY_REPORT_MANAGERS, month);
-        s = sukictl_cmd(ctl, "SMEMBERS %s", k);
-        free(k);
-        if (!s)
-            return NULL;
-        mv = suki_calloc(s->elements + 1, sizeof(*mv));
-        for (size_t i = 0; i < s->elements; i++)
-            if (s->element[i]->type == REDIS_REPLY_STRING)
-                mv[nm++] = s->element[i]->str;
-        qsort(mv, nm, sizeof(*mv), cmp_str);
-    }
-    json_t *reps = json_object();
-    bool ok = true;
-    for (size_t i = 0; ok && i < nm; i++) {
-        char *id = suki_asprintf("%s:%s", month, mv[i]);
-        char *k = suki_key_id(pre, SUKI_KEY_REPORT, id);
-        free(id);
-        redisReply *h = sukictl_cmd(ctl, "HGETALL %s", k);
-        free(k);
-        if (!h) {
-            ok = false;
-            break;
+    char *k = suki_key_id(ctl->conf->prefix, SUKI_KEY_REPORT, month);
+    redisReply *h = sukictl_cmd(ctl, "HGETALL %s", k);
+    free(k);
+    if (!h)
+        return NULL;
+    /* manager -> [counter, value, ...] (borrowed from h) */
+    json_t *by = json_object();
+    for (size_t j = 0; j + 1 < h->elements; j += 2) {
+        const redisReply *f = h->element[j], *v = h->element[j + 1];
+        const char *sp =
+            f->type == REDIS_REPLY_STRING ? strchr(f->str, ' ') : NULL;
+        if (!sp || v->type != REDIS_REPLY_STRING ||
+            (manager && strcmp(sp + 1, manager) != 0))
+            continue;
+        json_t *a = json_object_get(by, sp + 1);
+        if (!a) {
+            a = json_array();
+            json_object_set_new(by, sp + 1, a);
         }
-        const char **kv = suki_calloc(h->elements + 1, sizeof(*kv));
-        size_t n = 0;
-        for (size_t j = 0; j + 1 < h->elements; j += 2)
-            if (h->element[j]->type == REDIS_REPLY_STRING &&
-                h->element[j + 1]->type == REDIS_REPLY_STRING) {
-                kv[n++] = h->element[j]->str;
-                kv[n++] = h->element[j + 1]->str;
-            }
-        json_object_set_new(reps, mv[i],
-                            suki_report_new(mv[i], month, kv, n));
-        free(kv);
-        freeReplyObject(h);
+        json_array_append_new(a, json_integer((json_int_t)j));
     }
-    free(mv);
-    if (s)
-        freeReplyObject(s);
-    if (ok && contracts(ctl, reps, now) < 0)
-        ok = false;
-    if (!ok) {
+    if (manager && !json_object_get(by, manager))
+        json_object_set_new(by, manager, json_array());
+    json_t *reps = json_object();
+    const char *m;
+    json_t *a;
+    json_object_foreach(by, m, a)
+    {
+        size_t n = json_array_size(a), i;
+        const char **kv = suki_calloc(2 * n + 1, sizeof(*kv));
+        char **names = suki_calloc(n + 1, sizeof(*names));
+        json_t *x;
+        json_array_foreach(a, i, x)
+        {
+            size_t j = (size_t)json_integer_value(x);
+            const char *f = h->element[j]->str;
+            names[i] = suki_strndup(f, (size_t)(strchr(f, ' ') - f));
+            kv[2 * i] = names[i];
+            kv[2 * i + 1] = h->element[j + 1]->str;
+        }
+        json_object_set_new(reps, m, suki_report_new(m, month, kv, 2 * n));
+        for (i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        free(kv);
+    }
+    json_decref(by);
+    freeReplyObject(h);
+    if (contracts(ctl, reps, now) < 0) {
         json_decref(reps);
         return NULL;
     }
@@ -240,8 +246,8 @@ int sukictl_report(struct sukictl *ctl, int argc, char **argv)
     int y, m;
     char mon[8];
     int64_t now = suki_now_ms();
-    const char *tz = ctl->conf->reports ? ctl->conf->report_timezone
-                                        : ctl->conf->timezone;
+    const char *tz =
+        ctl->conf->reports ? ctl->conf->report_timezone : ctl->conf->timezone;
     if (month) {
         if (suki_report_parse_month(month, &y, &m) < 0) {
             sukictl_errx("report: --month %s is not a month YYYY-MM (01 to "
@@ -269,11 +275,15 @@ int sukictl_report(struct sukictl *ctl, int argc, char **argv)
     json_t *reps = build(ctl, mon, manager, now);
     if (!reps)
         return SUKICTL_FAILED;
+    /* managers in order, "" (clients without one) first */
+    size_t nm = json_object_size(reps), shown = 0;
+    const char **mv = suki_calloc(nm + 1, sizeof(*mv));
     const char *k;
     json_t *r;
-    size_t shown = 0;
-    json_object_foreach(reps, k, r)
-    {
+    json_object_foreach(reps, k, r) mv[shown++] = k;
+    qsort(mv, nm, sizeof(*mv), cmp_str);
+    for (size_t i = 0; i < nm; i++) {
+        r = json_object_get(reps, mv[i]);
         suki_report_finish(r);
         if (ctl->json) {
             char *s = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
@@ -282,8 +292,8 @@ int sukictl_report(struct sukictl *ctl, int argc, char **argv)
         } else {
             print_text(r);
         }
-        shown++;
     }
+    free(mv);
     if (!ctl->json && shown == 0)
         printf("no report for %s: no events counted\n", mon);
     json_decref(reps);

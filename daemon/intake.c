@@ -1168,26 +1168,36 @@ static bool actions_one_hash(const struct entry *e, const char **c, size_t *len)
     return true;
 }
 
-/* The report part of an applied event: its month bucket, the manager
- * (when the profile was read), and its type, with "\n" and the figure a
- * counter needs: a deal's amount in centavos, a complaint's ticket. */
+/* The report part of an applied event: its month bucket, and the field
+ * of its events counter, "e:<type> <manager>" (without the manager when no
+ * profile was read: the script reads it), with "\n" and the figure a deal
+ * (its amount in centavos) or a complaint (its ticket) adds. Built here, so
+ * the script concatenates nothing for most events. */
 static void push_report(struct argv *a, struct batch *b, struct entry *e,
                         const char *month)
 {
     argv_push(a, arena_memdup(&b->ar, month, 7), 7); /* argv borrows */
-    if (e->mgr_known)
-        argv_str(a, e->mgr ? e->mgr : "");
     const char *t = e->ev->type, *x = NULL;
     int64_t cents;
-    if (strncmp(t, "deal.", 5) == 0 &&
-        suki_report_amount_cents(suki_event_data_str(e->ev, "amount"), &cents))
-        x = arena_printf(&b->ar, "%" PRId64, cents);
-    else if (strncmp(t, "complaint.", 10) == 0)
+    if (strncmp(t, "deal.", 5) == 0)
+        x = suki_report_amount_cents(suki_event_data_str(e->ev, "amount"),
+                                     &cents)
+                ? arena_printf(&b->ar, "%" PRId64, cents)
+                : "";
+    else if (strncmp(t, "complaint.", 10) == 0) {
         x = suki_event_data_str(e->ev, "ticket");
-    if (x && *x)
-        argv_str(a, arena_printf(&b->ar, "%s\n%s", t, x));
+        if (!x || strchr(x, '\n'))
+            x = "";
+    }
+    const char *m = e->mgr ? e->mgr : "";
+    if (e->mgr_known && x)
+        argv_str(a, arena_printf(&b->ar, "e:%s %s\n%s", t, m, x));
+    else if (e->mgr_known)
+        argv_str(a, arena_printf(&b->ar, "e:%s %s", t, m));
+    else if (x)
+        argv_str(a, arena_printf(&b->ar, "e:%s\n%s", t, x));
     else
-        argv_str(a, t);
+        argv_str(a, arena_printf(&b->ar, "e:%s", t));
 }
 
 static void push_entry(struct argv *a, struct batch *b, struct entry *e)

@@ -76,26 +76,27 @@
  *   digest jobs           job     key ~digest:~digest:<rcpt>:<slot> in
  *                                 P:job:~digest and P:jobs; slot is the
  *                                 local date (YYYY-MM-DD) or now-<ms>
- *   P:report:<YYYY-MM>:<manager>  hash  the monthly report counters of
- *                                 a manager's clients in that month (local
- *                                 month in reports.monthly.timezone;
- *                                 manager "" for clients without one):
- *                                 e:<type> events applied by type; won,
- *                                 won_cents, lost, lost_cents (deals);
- *                                 c_opened, c_resolved, c_open (opened
- *                                 that month, not resolved yet),
- *                                 c_ttr_ms, c_ttr_n (time to resolve,
- *                                 summed, and how many); unsub; sent_rem,
- *                                 sent_camp (reminders, campaign mail)
+ *   P:report:<YYYY-MM>    hash    the monthly report counters of that
+ *                                 month (local month in
+ *                                 reports.monthly.timezone), fields
+ *                                 "<counter> <manager>" (manager "" for
+ *                                 clients without one): e:<type> events
+ *                                 applied by type; won, won_cents, lost,
+ *                                 lost_cents (deals); c_opened,
+ *                                 c_resolved, c_open (opened that month,
+ *                                 not resolved yet), c_ttr_ms, c_ttr_n
+ *                                 (time to resolve, summed, and how many);
+ *                                 unsub; sent_rem, sent_camp (reminders,
+ *                                 campaign mail sent)
  *                                 SUKI_REPORT_TTL_S (store/report.h)
  *                                 Lua: intake-apply.lua, sched-settle.lua
  *                                 (ARGV), campaign-outcome.lua (ARGV)
- *   P:report-managers:<YYYY-MM>  set  managers with counters that month
- *                                 SUKI_REPORT_TTL_S; Lua: as above
- *   P:report-ticket:<client>:<ticket>  hash  a complaint's o (opened at,
- *                                 ms), ok (its counter key), r, rk (the
- *                                 same for resolved): time to resolve and
- *                                 still open, whichever arrives first
+ *   P:report-tickets:<gen>  hash  complaints' tickets: "<client>\n<ticket>"
+ *                                 -> "o\nomonth\nomgr\nr\nrmonth\nrmgr"
+ *                                 (opened and resolved at, ms, and whose
+ *                                 counters): time to resolve and still
+ *                                 open, whichever arrives first; gen =
+ *                                 now / 200 days, read with the one before
  *                                 SUKI_REPORT_TTL_S; Lua: intake-apply.lua
  *   report jobs           job     key ~report:~report:<rcpt>:<YYYY-MM> in
  *                                 P:job:~report and P:jobs (rcpt: a
@@ -149,8 +150,7 @@
 #define SUKI_KEY_HELD_TO "held-to"
 #define SUKI_DIGEST_RULE "~digest" /* rule and client part of a digest job */
 #define SUKI_KEY_REPORT "report"
-#define SUKI_KEY_REPORT_MANAGERS "report-managers"
-#define SUKI_KEY_REPORT_TICKET "report-ticket"
+#define SUKI_KEY_REPORT_TICKETS "report-tickets"
 #define SUKI_REPORT_RULE "~report" /* rule and client part of a report job */
 
 /* "P:name". Returns owned. */

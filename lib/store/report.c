@@ -156,8 +156,8 @@ void suki_report_add(json_t *sum, const json_t *one)
     json_object_foreach((json_t *)one, k, v)
     {
         if (json_is_integer(v) && strcmp(k, "bounces") != 0)
-            json_object_set_new(sum, k,
-                                json_integer(jint(sum, k) + json_integer_value(v)));
+            json_object_set_new(
+                sum, k, json_integer(jint(sum, k) + json_integer_value(v)));
     }
     json_t *se = json_object_get(sum, "events");
     json_object_foreach(json_object_get(one, "events"), k, v)
