@@ -13,6 +13,7 @@
 #include "rules.h"
 #include "store/job.h"
 #include "store/keys.h"
+#include "store/report.h"
 #include "template.h"
 #include "timeutil.h"
 #include "util.h"
@@ -75,6 +76,8 @@ struct fjob {
     size_t n_ops;
     char **strs; /* owned: the strings the ops point at */
     size_t n_strs;
+    char *rmanager; /* owned: a rule job's manager for the report's
+                       "reminders sent" ("" none), NULL: not counted */
 };
 
 /* Jobs waiting for one MGET of their sent markers. */
@@ -137,6 +140,7 @@ static void fjob_free(struct fjob *fj)
     suki_conf_unref(fj->conf);
     free(fj->channel);
     free(fj->from);
+    free(fj->rmanager);
     free(fj);
 }
 
@@ -405,6 +409,26 @@ static int build(struct fjob *fj, const struct suki_transport_conf *tc,
 
 /* ---- concluding --------------------------------------------------- */
 
+static const char *fj_keep(struct fjob *fj, char *s);
+static struct suki_settle_op_args *add_op(struct fjob *fj);
+
+/* The report's "reminders sent" of the job's manager, in the month it
+ * went out: an I op per message sent, counted once per message id (the
+ * script marks its sent marker counted), whatever becomes of the job. */
+static void count_sent(struct fjob *fj, const char *msgid)
+{
+    const struct suki_conf *c = fj->conf;
+    char mon[8];
+    if (!c->reports ||
+        suki_report_month(suki_now_ms(), c->report_timezone, mon) < 0)
+        return;
+    struct suki_settle_op_args *o = add_op(fj);
+    o->v[o->n++] = "I";
+    o->v[o->n++] = fj_keep(fj, suki_key_id(c->prefix, SUKI_KEY_REPORT, mon));
+    o->v[o->n++] = fj_keep(fj, suki_asprintf("sent_rem %s", fj->rmanager));
+    o->v[o->n++] = msgid; /* lives with fj->msgs */
+}
+
 static void conclude(struct fjob *fj)
 {
     if (orphaned(fj)) {
@@ -429,6 +453,8 @@ static void conclude(struct fjob *fj)
         if (m->st == FM_SENT) {
             marks[n_marks++] = m->msgid;
             suki_metrics_msg(fj->channel, SUKI_MSG_SENT);
+            if (fj->rmanager)
+                count_sent(fj, m->msgid);
         } else if (m->st == FM_TEMPFAIL || m->st == FM_WAITING ||
                    m->st == FM_NEW) {
             n_temp++;
@@ -1132,6 +1158,10 @@ static void fire_with_profile(struct fjob *fj)
         }
     }
 
+    if (fj->conf->reports) {
+        const char *m = manager_of(fj);
+        fj->rmanager = suki_strdup(m ? m : "");
+    }
     char **rcpt = NULL;
     size_t n_rcpt = 0;
     int rc;

@@ -33,7 +33,7 @@ rcli DEL s:suppressed >/dev/null
 rcli SET s:cheld:c oops >/dev/null
 out=$(rcli EVAL "$(script campaign-outcome)" 7 s:campaign:c s:cledger:c \
     s:cpending:c s:cinflight:c s:suppressed s:clock:c s:cheld:c \
-    tok 0 "$(date +%s000)" 10 0.5 u1 sent "" "" 2>&1)
+    tok 0 "$(date +%s000)" 10 0.5 "" u1 sent "" "" "" 2>&1)
 case $out in *"not a set"*) ;; *) fail "campaign-outcome: want a type error, got: $out" ;; esac
 [ "$(rcli HGET s:cledger:c u1)" = queued ] || fail "campaign-outcome: the ledger changed"
 echo "ok: campaign-outcome refuses a wrong-typed key with nothing changed"
