@@ -156,6 +156,30 @@ for k in $(rcli --scan --pattern 'suki:report*') $(rcli --scan --pattern 'nr:rep
 done
 ok "every report key expires (400 days)"
 
+# an unsubscribe click counts for the client's manager in the month it
+# happened, once however often it is clicked (the "nr" sukid, now with its
+# HTTP listener)
+need curl
+stop_sukid n
+HP=$(free_port)
+sed -i "s|^http = .*|http = { listen = \"127.0.0.1:$HP\"; public_url = \"http://127.0.0.1:$HP/\"; };|" "$CONF_N"
+start_sukid n "$CONF_N"
+wait_for 10 '[ -n "$(rcli GET nr:secret)" ] && grep -q "shared unsubscribe secret" "$T/sukid-n.log"' || fail "no unsubscribe secret"
+TOK=$("$PY" -c '
+import hmac, hashlib, base64, sys
+s, c, a = (x.encode() for x in sys.argv[1:4])
+p = c + b"\0" + a.lower()
+m = hmac.new(s, b"suki-unsub-1\0" + p, hashlib.sha256).digest()[:16]
+e = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+print(e(p) + "." + e(m))' "$(rcli GET nr:secret)" c1 c1@client.ph)
+for n in 1 2; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d List-Unsubscribe=One-Click "http://127.0.0.1:$HP/u/$TOK")
+    [ "$code" = 200 ] || fail "unsubscribe POST $n: $code"
+done
+[ "$(rcli HGET "nr:report:$CUR" "unsub carla@example.ph")" = 1 ] ||
+    fail "click unsubscribe counted $(rcli HGET "nr:report:$CUR" "unsub carla@example.ph")"
+ok "an unsubscribe click counts once for carla in $CUR"
+
 # campaign mail counts for the client's manager in the month it went out
 CONF=$CONF_R
 sukictl campaign create promo --template campaign-example --audience all >/dev/null ||
