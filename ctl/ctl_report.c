@@ -211,14 +211,103 @@ static json_t *build(struct sukictl *ctl, const char *month,
     return reps;
 }
 
+/* One report job due now (sukid sends it as the monthly one: template,
+ * sent markers, retries), its report in the body. Returns 0 or -1. */
+static int queue(struct sukictl *ctl, const char *subject, const char *month,
+                 json_t *r, int64_t now)
+{
+    char slot[48];
+    snprintf(slot, sizeof(slot), "%s.now-%" PRId64, month, now);
+    char *key = suki_job_key(SUKI_REPORT_RULE, SUKI_REPORT_RULE, subject, slot);
+    char *jh = suki_job_hash_key(ctl->conf->prefix, SUKI_REPORT_RULE, key);
+    char *jobs = sukictl_key(ctl, SUKI_KEY_JOBS);
+    json_t *b = json_pack("{s:I, s:O}", SUKI_JOB_DUE, (json_int_t)now, "rp", r);
+    char *body = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(b);
+    char due[24];
+    snprintf(due, sizeof(due), "%" PRId64, now);
+    /* one MULTI: a job hash entry without its index entry would never fire */
+    redisReply *m = sukictl_cmd(ctl, "MULTI");
+    if (m)
+        freeReplyObject(m);
+    const char *hs[] = {"HSET", jh, key, body};
+    const char *za[] = {"ZADD", jobs, due, key};
+    redisReply *x = m ? sukictl_cmdargv(ctl, 4, hs, NULL) : NULL;
+    redisReply *y = x ? sukictl_cmdargv(ctl, 4, za, NULL) : NULL;
+    redisReply *e = y ? sukictl_cmd(ctl, "EXEC") : NULL;
+    int rc = e && e->type == REDIS_REPLY_ARRAY ? 0 : -1;
+    if (x)
+        freeReplyObject(x);
+    if (y)
+        freeReplyObject(y);
+    if (e)
+        freeReplyObject(e);
+    free(key);
+    free(jh);
+    free(jobs);
+    free(body);
+    return rc;
+}
+
+/* --send: each manager's report (with an address) and, without --manager,
+ * the roll-up for every other address in reports.monthly.to. */
+static int send_now(struct sukictl *ctl, json_t *reps, const char *month,
+                    const char *manager, int64_t now)
+{
+    const struct suki_conf *c = ctl->conf;
+    bool to_managers = false;
+    for (size_t i = 0; i < c->n_report_to; i++)
+        to_managers = to_managers || strcmp(c->report_to[i], "manager") == 0;
+    json_t *all = suki_report_new("", month, NULL, 0);
+    const char *m;
+    json_t *r;
+    size_t queued = 0;
+    int ret = SUKICTL_OK;
+    json_object_foreach(reps, m, r)
+    {
+        suki_report_add(all, r);
+        if (!(to_managers || manager) || !strchr(m, '@'))
+            continue;
+        suki_report_finish(r);
+        if (queue(ctl, m, month, r, now) < 0) {
+            ret = SUKICTL_FAILED;
+            continue;
+        }
+        printf("report %s for %s queued\n", month, m);
+        queued++;
+    }
+    suki_report_finish(all);
+    json_object_set_new(all, "rollup", json_true());
+    json_object_set_new(all, "managers",
+                        json_integer((json_int_t)json_object_size(reps)));
+    for (size_t i = 0; !manager && i < c->n_report_to; i++) {
+        if (strcmp(c->report_to[i], "manager") == 0)
+            continue;
+        char *sub = suki_asprintf("*%s", c->report_to[i]);
+        if (queue(ctl, sub, month, all, now) < 0)
+            ret = SUKICTL_FAILED;
+        else {
+            printf("roll-up %s for %s queued\n", month, c->report_to[i]);
+            queued++;
+        }
+        free(sub);
+    }
+    json_decref(all);
+    if (queued == 0 && ret == SUKICTL_OK)
+        printf("nothing to send for %s\n", month);
+    return ret;
+}
+
 int sukictl_report(struct sukictl *ctl, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"manager", required_argument, NULL, 'm'},
         {"month", required_argument, NULL, 'M'},
         {"json", no_argument, NULL, 'j'},
+        {"send", no_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
     const char *manager = NULL, *month = NULL;
+    bool send = false;
     int c, rc = SUKICTL_OK;
     char **av = suki_calloc((size_t)argc + 2, sizeof(char *));
     av[0] = "report";
@@ -233,6 +322,8 @@ int sukictl_report(struct sukictl *ctl, int argc, char **argv)
             month = optarg;
         else if (c == 'j')
             ctl->json = true;
+        else if (c == 's')
+            send = true;
         else
             rc = SUKICTL_USAGE;
     }
@@ -267,6 +358,10 @@ int sukictl_report(struct sukictl *ctl, int argc, char **argv)
         sukictl_errx("report: --manager must be an address");
         return SUKICTL_USAGE;
     }
+    if (send && !ctl->conf->reports) {
+        sukictl_errx("report --send: reports.monthly is not configured");
+        return SUKICTL_FAILED;
+    }
     if (!ctl->conf->reports)
         fprintf(stderr, "sukictl: report: reports.monthly is not configured: "
                         "no counters are kept\n");
@@ -275,6 +370,11 @@ int sukictl_report(struct sukictl *ctl, int argc, char **argv)
     json_t *reps = build(ctl, mon, manager, now);
     if (!reps)
         return SUKICTL_FAILED;
+    if (send) {
+        rc = send_now(ctl, reps, mon, manager, now);
+        json_decref(reps);
+        return rc;
+    }
     /* managers in order, "" (clients without one) first */
     size_t nm = json_object_size(reps), shown = 0;
     const char **mv = suki_calloc(nm + 1, sizeof(*mv));

@@ -98,9 +98,16 @@
  *                                 open, whichever arrives first; gen =
  *                                 now / 200 days, read with the one before
  *                                 SUKI_REPORT_TTL_S; Lua: intake-apply.lua
+ *   P:report-sent:<YYYY-MM>  string  that month's report planner ran
+ *                                 (no sukid schedules it again)
+ *                                 SUKI_REPORT_TTL_S
  *   report jobs           job     key ~report:~report:<rcpt>:<YYYY-MM> in
  *                                 P:job:~report and P:jobs (rcpt: a
- *                                 manager, or "*" + a roll-up address)
+ *                                 manager, or "*" + a roll-up address; the
+ *                                 body's "rp": the report), made by the
+ *                                 month's planner ~report:~report:~plan:
+ *                                 <YYYY-MM>; sukictl report --send's slot
+ *                                 is <YYYY-MM>.now-<ms>
  *   P:cheld:<name>        set     client ids a dead runner left in flight,
  *                                 held until its transfers must have
  *                                 ended (campaign hash's held_until)  none
@@ -151,6 +158,7 @@
 #define SUKI_DIGEST_RULE "~digest" /* rule and client part of a digest job */
 #define SUKI_KEY_REPORT "report"
 #define SUKI_KEY_REPORT_TICKETS "report-tickets"
+#define SUKI_KEY_REPORT_SENT "report-sent"
 #define SUKI_REPORT_RULE "~report" /* rule and client part of a report job */
 
 /* "P:name". Returns owned. */

@@ -59,6 +59,15 @@ void suki_report_prev_month(int year, int mon, char out[8])
     format_month(year, mon, out);
 }
 
+void suki_report_next_month(int year, int mon, char out[8])
+{
+    if (++mon > 12) {
+        mon = 1;
+        year++;
+    }
+    format_month(year, mon, out);
+}
+
 bool suki_report_amount_cents(const char *s, int64_t *cents)
 {
     if (!s || !*s)

@@ -20,8 +20,9 @@ int suki_report_month(int64_t ms, const char *tz, char out[8]);
 /* Strict "YYYY-MM" (month 01..12, year 1970..9999). Returns 0 or -EINVAL. */
 int suki_report_parse_month(const char *s, int *year, int *mon);
 
-/* The month before "YYYY-MM" into out[8]. */
+/* The month before / after year-mon, "YYYY-MM", into out[8]. */
 void suki_report_prev_month(int year, int mon, char out[8]);
+void suki_report_next_month(int year, int mon, char out[8]);
 
 /* A deal's amount (a JSON number or a decimal string such as "12500.50")
  * in centavos, rounded. Returns false for anything else. */

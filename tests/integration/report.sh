@@ -24,7 +24,7 @@ PLUGINS_DIR=$top_builddir/plugins/.libs TEMPLATES_DIR=$top_srcdir/conf/templates
     write_conf "$CONF_R" "$RULES
 $REPORTS"
 CONF_N=$T/norules.conf
-SUKI_PREFIX=nr write_conf "$CONF_N" "$REPORTS"
+SUKI_PREFIX=nr TEMPLATES_DIR=$top_srcdir/conf/templates write_conf "$CONF_N" "$REPORTS"
 "$SUKID" -t -c "$CONF_R" >"$T/t.out" 2>&1 || { cat "$T/t.out"; fail "sukid -t refused the rules config"; }
 
 # bad --month values: a clear message, the usage exit code
