@@ -35,7 +35,10 @@ drain()
     "$2/sukid" -c "$3" >>"$T/sukid-$1.log" 2>&1 &
     pid=$!
     lib_track $pid
-    while [ "$(stat applied)" -lt "$4" ]; do sleep 0.02; done
+    while [ "$(stat applied)" -lt "$4" ]; do
+        kill -0 $pid 2>/dev/null || fail "sukid $1 exited: $(tail -3 "$T/sukid-$1.log")"
+        sleep 0.02
+    done
     t1=$(now_ms)
     kill $pid
     wait $pid
@@ -55,8 +58,12 @@ if [ "$mode" = intake ]; then
     PLUGINS_DIR=$top_builddir/plugins/.libs TEMPLATES_DIR=$top_srcdir/conf/templates \
         LOG_LEVEL=notice write_conf "$T/on.conf" "$RULES
 $REPORTS"
-    # the old build with its own plugins
-    sed "s|$top_builddir/plugins|$OLD/plugins|" "$T/off.conf" >"$T/old.conf"
+    # the old build with its own plugins, and the templates it knows
+    mkdir -p "$T/old-templates"
+    cp "$top_srcdir"/conf/templates/*.tmpl "$T/old-templates/"
+    rm -f "$T"/old-templates/monthly-report.*
+    sed "s|$top_builddir/plugins|$OLD/plugins|; s|$top_srcdir/conf/templates|$T/old-templates|" \
+        "$T/off.conf" >"$T/old.conf"
     echo "report counters, intake: $N events a run, $R rounds, $(nproc) cores"
     olds="" news="" offs="" ratios=""
     for r in $(seq 1 "$R"); do
@@ -70,6 +77,100 @@ $REPORTS"
     echo "median events/s: old $(echo "$olds" | median), new with counters" \
         "$(echo "$news" | median), new without $(echo "$offs" | median);" \
         "median ratio new-with/old (per mille): $(echo "$ratios" | median)"
+    exit 0
+fi
+
+if [ "$mode" = memory ]; then
+    # Redis bytes per manager-month: the counters a CRM's day of N events
+    # (1,000 managers) leaves in this month's hash, over its managers
+    N=${2:-100000}
+    PLUGINS_DIR=$top_builddir/plugins/.libs TEMPLATES_DIR=$top_srcdir/conf/templates \
+        LOG_LEVEL=notice write_conf "$T/on.conf" "$RULES
+$REPORTS"
+    drain counters "$NEW" "$T/on.conf" "$N"
+    k=$(rcli --scan --pattern 'suki:report:*' | head -1)
+    bytes=$(rcli MEMORY USAGE "$k" SAMPLES 0)
+    fields=$(rcli HLEN "$k")
+    mgrs=$(rcli HKEYS "$k" | sed 's/^[^ ]* //' | sort -u | wc -l)
+    tk=$(rcli --scan --pattern 'suki:report-tickets:*' | head -1)
+    tb=$(rcli MEMORY USAGE "$tk" SAMPLES 0)
+    tn=$(rcli HLEN "$tk")
+    echo "memory: $k: $fields fields for $mgrs managers, $bytes bytes =" \
+        "$((bytes / mgrs)) bytes per manager-month; tickets $tk: $tn tickets," \
+        "$tb bytes = $((tb / tn)) bytes per ticket"
+    exit 0
+fi
+
+if [ "$mode" = send ]; then
+    M=${2:-1000}
+    C=${3:-100}
+    PLUGINS_DIR=$top_builddir/plugins/.libs TEMPLATES_DIR=$top_srcdir/conf/templates \
+        LOG_LEVEL=notice write_conf "$T/send.conf" "$RULES
+reports = { monthly = { timezone = \"Asia/Manila\"; to = [ \"manager\", \"boss@example.ph\" ]; }; };"
+    PM=$("$PY" -c 'import datetime, zoneinfo
+d = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Manila")).date().replace(day=1) - datetime.timedelta(days=1)
+print(d.strftime("%Y-%m"))')
+    # the month's counters as the intake leaves them (20 events a client
+    # in 8 types, and the other figures), M x C profiles, and one contract
+    # a client whose renewal alert is pending (a tenth end within 60 days)
+    "$PY" - "$M" "$C" "$PM" "$top_srcdir" <<'PYEOF' | redis-cli -p "$REDIS_PORT" --pipe >/dev/null
+import sys, time
+sys.path.insert(0, sys.argv[4] + "/tests/integration")
+from sukitest import resp
+M, C, pm = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+w = sys.stdout.buffer
+now = int(time.time() * 1000)
+types = ["meeting.held", "contact.call", "contact.email", "proposal.sent",
+         "order.fulfilled", "complaint.opened", "complaint.resolved",
+         "deal.won"]
+for m in range(M):
+    mg = "am%d@example.ph" % m
+    kv = []
+    for t, n in zip(types, (600, 500, 400, 200, 150, 60, 50, 40)):
+        kv += ["e:%s %s" % (t, mg), str(n)]
+    kv += ["won " + mg, "40", "won_cents " + mg, "123456700",
+           "c_opened " + mg, "60", "c_resolved " + mg, "50",
+           "c_open " + mg, "10", "c_ttr_ms " + mg, "360000000",
+           "c_ttr_n " + mg, "50", "sent_rem " + mg, "300"]
+    w.write(resp("HSET", "suki:report:" + pm, *kv))
+    for c in range(C):
+        cid = "c%d-%d" % (m, c)
+        w.write(resp("HSET", "suki:client:" + cid, "name", "Client " + cid,
+                     "email", cid + "@client.ph", "manager", mg))
+        soon = c % 10 == 0
+        ends = now + (30 if soon else 200) * 86400000
+        due = ends - 7 * 86400000
+        key = "contract-renewal:%s:k%s:7d" % (cid, cid)
+        body = ('{"d":%d,"e":{"t":"contract.signed","a":%d,"d":{"contract":'
+                '"k%s","ends_at":"%s"}}}') % (due, now, cid,
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends / 1000)))
+        w.write(resp("HSET", "suki:job:" + cid, key, body))
+        w.write(resp("ZADD", "suki:jobs", str(due), key))
+w.flush()
+PYEOF
+    mb=$(rcli MEMORY USAGE "suki:report:$PM" SAMPLES 0)
+    echo "send: $M managers x $C clients, $(rcli ZCARD suki:jobs) contract jobs," \
+        "$(rcli HLEN "suki:report:$PM") counter fields, $mb bytes =" \
+        "$((mb / M)) bytes per manager-month"
+    "$NEW/sukid" -c "$T/send.conf" >>"$T/sukid-send.log" 2>&1 &
+    pid=$!
+    lib_track $pid
+    wait_for 30 'grep -q "consumer group ready" "$T/sukid-send.log"' || fail "sukid did not start"
+    t0=$(now_ms)
+    rcli HSET suki:job:~report "~report:~report:~plan:$PM" "{\"d\":$t0}" >/dev/null
+    rcli ZADD suki:jobs "$t0" "~report:~report:~plan:$PM" >/dev/null
+    want=$((M + 1))
+    while [ "$(ls "$T/spool" | wc -l)" -lt "$want" ]; do
+        kill -0 $pid 2>/dev/null || fail "sukid exited: $(tail -3 "$T/sukid-send.log")"
+        sleep 0.05
+    done
+    t1=$(now_ms)
+    slow=$(rcli SLOWLOG GET 1 | sed -n '3p;5p' | tr '\n' ' ')
+    kill $pid
+    wait $pid
+    lib_untrack $pid
+    echo "send: $want reports built and delivered (spool) in $((t1 - t0)) ms;" \
+        "the slowest Redis command (us, script): ${slow:-none over 10 ms}"
     exit 0
 fi
 
