@@ -581,7 +581,7 @@ for mon, t in pairs(RC) do
     local kv = {}
     for x = 1, #fs do
       kv[#kv + 1] = fs[x]
-      kv[#kv + 1] = string.format('%.0f', (tonumber(old[x]) or 0) + t[fs[x]])
+      kv[#kv + 1] = (tonumber(old[x]) or 0) + t[fs[x]] -- exact below 1e14
     end
     for j = 1, #kv, 1000 do
       redis.pcall('HSET', k, unpack(kv, j, math.min(j + 999, #kv)))
