@@ -54,6 +54,16 @@ static const struct sukictl_cmd commands[] = {
      "                             per item: to, key, client, rule, subject,\n"
      "                             due)\n"
      "  digest send [--to ADDR]    send the digests now (sukid sends them)"},
+    {"report", "[--manager ADDR] [--month YYYY-MM] [--json] [--send]",
+     "the monthly report of each manager", sukictl_report, true,
+     "  --manager ADDR    only this manager's report\n"
+     "  --month YYYY-MM   that month (default: the last one, in\n"
+     "                    reports.monthly.timezone)\n"
+     "  --json            one object per manager: manager, month, events\n"
+     "                    {type: count} and the other figures\n"
+     "  --send            send the reports now (sukid sends them): each\n"
+     "                    manager's, and without --manager the roll-up to\n"
+     "                    the other reports.monthly.to addresses"},
 };
 
 void sukictl_errx(const char *fmt, ...)

@@ -1,6 +1,7 @@
 /* campaign.c - the campaign manager and runners (see campaign.h). */
 #include "campaign.h"
 #include "store/keys.h"
+#include "store/report.h"
 #include "store/scripts.h"
 #include "conf.h"
 #include "daemon.h"
@@ -174,6 +175,7 @@ struct recip {
 /* An outcome to write (kept and retried while Redis is away). */
 struct outcome {
     char *id, *oc, *sent_key, *suppress;
+    char *rfield; /* report counter field "sent_camp <manager>", or NULL */
     struct outcome *next;
 };
 
@@ -261,6 +263,7 @@ static void outcome_free(struct outcome *o)
     free(o->oc);
     free(o->sent_key);
     free(o->suppress);
+    free(o->rfield);
     free(o);
 }
 
@@ -488,7 +491,7 @@ static void flush_outcomes(struct runner *ru)
     }
     if (!ru->out_head)
         ru->out_tail = NULL;
-    size_t nargs = 5 + 4 * n;
+    size_t nargs = 6 + 5 * n;
     const char **av = suki_calloc(nargs, sizeof(char *));
     char now[32], emin[32], thr[32], ttl[32];
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
@@ -500,12 +503,20 @@ static void flush_outcomes(struct runner *ru)
     av[2] = now;
     av[3] = emin;
     av[4] = thr;
-    size_t k = 5;
+    /* campaign mail counts in the report of the month it went out */
+    char mon[8];
+    char *rk = c->reports && suki_report_month(suki_now_ms(),
+                                               c->report_timezone, mon) == 0
+                   ? suki_key_id(c->prefix, SUKI_KEY_REPORT, mon)
+                   : NULL;
+    av[5] = rk ? rk : "";
+    size_t k = 6;
     for (struct outcome *o = op->head; o; o = o->next) {
         av[k++] = o->id;
         av[k++] = o->oc;
         av[k++] = o->sent_key ? o->sent_key : "";
         av[k++] = o->suppress ? o->suppress : "";
+        av[k++] = o->rfield ? o->rfield : "";
     }
     op->ru = ru; /* the reference is taken by runner_eval */
     int argc = RUNNER_NKEYS + (int)nargs;
@@ -522,6 +533,7 @@ static void flush_outcomes(struct runner *ru)
                              RUNNER_NKEYS, argc, all, NULL);
     free(all);
     free(av);
+    free(rk);
     if (rc < 0) {
         /* link down: back in front, retried from the renewal tick */
         struct outcome *t = op->head;
@@ -546,10 +558,23 @@ static void on_flush_ev(evutil_socket_t fd, short what, void *arg)
     flush_outcomes(arg);
 }
 
+/* The manager a sent campaign mail counts for in the report (the
+ * client's; "" for none), or NULL when no reports are kept. */
+static const char *report_manager(struct runner *ru, const struct recip *rc)
+{
+    if (!conf_of(ru)->reports)
+        return NULL;
+    const char *m = suki_rules_client_get(rc->prof, "manager");
+    return m ? m : "";
+}
+
 static void add_outcome(struct runner *ru, const char *id, const char *oc,
-                        const char *sent_key, const char *suppress)
+                        const char *sent_key, const char *suppress,
+                        const char *manager)
 {
     struct outcome *o = suki_calloc(1, sizeof(*o));
+    if (manager)
+        o->rfield = suki_asprintf("sent_camp %s", manager);
     o->id = suki_strdup(id);
     o->oc = suki_strdup(oc);
     for (char *p = o->oc; *p; p++)
@@ -616,7 +641,8 @@ static void on_sent(const struct suki_dispatch_result *res, void *arg)
     if (res->status == SUKI_DISPATCH_SENT) {
         /* Recorded even by a detached runner: it was delivered. */
         if (!ru->dead)
-            add_outcome(ru, rc->id, "sent", m->marker, NULL);
+            add_outcome(ru, rc->id, "sent", m->marker, NULL,
+                        report_manager(ru, rc));
         suki_metrics.campaign_msgs[SUKI_MSG_SENT]++;
         suki_metrics_msg(res->channel, SUKI_MSG_SENT);
         recip_free(rc);
@@ -653,7 +679,7 @@ static void on_sent(const struct suki_dispatch_result *res, void *arg)
             "failed:%s%.160s",
             res->status == SUKI_DISPATCH_TEMPFAIL ? "temporary: " : "",
             res->reply);
-        add_outcome(ru, rc->id, oc, NULL, addr_refused ? m->addr : NULL);
+        add_outcome(ru, rc->id, oc, NULL, addr_refused ? m->addr : NULL, NULL);
         free(oc);
         suki_metrics.campaign_msgs[SUKI_MSG_FAILED]++;
         suki_metrics_msg(res->channel, SUKI_MSG_FAILED);
@@ -716,7 +742,7 @@ static int send_one(struct runner *ru, struct recip *rc)
     }
     const char *email = suki_rules_client_get(rc->prof, "email");
     if (!email || !suki_mime_addr_valid(email)) {
-        add_outcome(ru, rc->id, "skipped:bad-address", NULL, NULL);
+        add_outcome(ru, rc->id, "skipped:bad-address", NULL, NULL, NULL);
         suki_metrics.campaign_msgs[SUKI_MSG_SKIPPED]++;
         recip_free(rc);
         return 0;
@@ -762,7 +788,7 @@ static int send_one(struct runner *ru, struct recip *rc)
     int ret = 0;
     if (!body) {
         char *oc = suki_asprintf("failed:%s", err.msg);
-        add_outcome(ru, rc->id, oc, NULL, NULL);
+        add_outcome(ru, rc->id, oc, NULL, NULL, NULL);
         free(oc);
         suki_metrics.campaign_msgs[SUKI_MSG_FAILED]++;
         recip_free(rc);
@@ -806,7 +832,7 @@ static int send_one(struct runner *ru, struct recip *rc)
                 ret = -ECANCELED;
             } else {
                 add_outcome(ru, rc->id, "failed:refused by the dispatcher",
-                            NULL, NULL);
+                            NULL, NULL, NULL);
                 recip_free(rc);
             }
         }

@@ -3,6 +3,7 @@
 #include "http_intake.h"
 #include "store/scripts.h"
 #include "store/keys.h"
+#include "store/report.h"
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
@@ -493,9 +494,17 @@ static void serve_unsub(struct suki_http *h, struct evhttp_request *req,
     char *ksub = key(h, SUKI_KEY_SUBSCRIBED);
     char when[32];
     snprintf(when, sizeof(when), "%" PRId64, issued);
-    const char *av[6] = {ks, kc, ksub, addr, client, when};
+    /* the click counts in the report of the month it happened */
+    const struct suki_conf *c = h->D->conf;
+    char mon[8];
+    char *kr = c->reports && suki_report_month(suki_now_ms(),
+                                               c->report_timezone, mon) == 0
+                   ? suki_key_id(c->prefix, SUKI_KEY_REPORT, mon)
+                   : suki_strdup("");
+    const char *av[7] = {ks, kc, ksub, addr, client, when, kr};
     int rc = suki_redis_eval_owned(h->D->redis, h, &unsub_script, on_unsub_done,
-                                   op, 3, 6, av, NULL);
+                                   op, 3, 7, av, NULL);
+    free(kr);
     free(ks);
     free(suffix);
     free(kc);

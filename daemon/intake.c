@@ -21,6 +21,7 @@
 #include "store/scripts.h"
 #include "store/job.h"
 #include "store/keys.h"
+#include "store/report.h"
 
 #include "conf.h"
 #include "daemon.h"
@@ -231,6 +232,11 @@ struct entry {
     struct suki_actions acts;
     bool acts_used;
     bool skip; /* known duplicate: no rules */
+    /* the client's manager once the event applies, as the in-memory
+     * profile says (rules path: arena, NULL for none); mgr_known false:
+     * no profile was read, the script looks it up */
+    const char *mgr;
+    bool mgr_known;
 };
 
 struct idref {
@@ -937,6 +943,13 @@ static void run_rules(struct batch *b)
                 b->cl[k] = cl;
             }
         }
+        if (rc == 0 && k != SIZE_MAX && C(in)->reports) {
+            /* the report counts the event for the manager it leaves the
+             * client with (its own manager field included) */
+            const char *m = suki_rules_client_get(b->cl[k], "manager");
+            e->mgr = m ? arena_memdup(&b->ar, m, strlen(m)) : NULL;
+            e->mgr_known = true;
+        }
         if (rc < 0) {
             suki_warnx("intake: event %s (%s, client %s) not applied: %s",
                        e->sid, e->ev->type, e->ev->client, err.msg);
@@ -1202,6 +1215,38 @@ static bool actions_one_hash(const struct entry *e, const char **c, size_t *len)
     return true;
 }
 
+/* The report part of an applied event: its month bucket, and the field
+ * of its events counter, "e:<type> <manager>" (without the manager when no
+ * profile was read: the script reads it), with "\n" and the figure a deal
+ * (its amount in centavos) or a complaint (its ticket) adds. Built here, so
+ * the script concatenates nothing for most events. */
+static void push_report(struct argv *a, struct batch *b, struct entry *e,
+                        const char *month)
+{
+    argv_push(a, arena_memdup(&b->ar, month, 7), 7); /* argv borrows */
+    const char *t = e->ev->type, *x = NULL;
+    int64_t cents;
+    if (strncmp(t, "deal.", 5) == 0)
+        x = suki_report_amount_cents(suki_event_data_str(e->ev, "amount"),
+                                     &cents)
+                ? arena_printf(&b->ar, "%" PRId64, cents)
+                : "";
+    else if (strncmp(t, "complaint.", 10) == 0) {
+        x = suki_event_data_str(e->ev, "ticket");
+        if (!x || strchr(x, '\n'))
+            x = "";
+    }
+    const char *m = e->mgr ? e->mgr : "";
+    if (e->mgr_known && x)
+        argv_str(a, arena_printf(&b->ar, "e:%s %s\n%s", t, m, x));
+    else if (e->mgr_known)
+        argv_str(a, arena_printf(&b->ar, "e:%s %s", t, m));
+    else if (x)
+        argv_str(a, arena_printf(&b->ar, "e:%s\n%s", t, x));
+    else
+        argv_str(a, arena_printf(&b->ar, "e:%s", t));
+}
+
 static void push_entry(struct argv *a, struct batch *b, struct entry *e)
 {
     static const char *const ops[] = {"a", "i", "p", "e", "k"};
@@ -1218,7 +1263,7 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
             sup = 'U';
         else if (strcmp(e->ev->type, "consent.subscribed") == 0)
             sup = 'S';
-        char op[5];
+        char op[6];
         size_t on = 0;
         op[on++] = 'a';
         if (e->ev->id)
@@ -1227,6 +1272,13 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
             op[on++] = sup;
         if (jd)
             op[on++] = 'j';
+        const struct suki_conf *c = C(b->in);
+        char month[8];
+        if (c->reports &&
+            suki_report_month(e->ev->at_ms, c->report_timezone, month) == 0)
+            op[on++] = e->mgr_known ? 'r' : 'R';
+        else
+            month[0] = '\0';
         a->v[a->n - 1] = arena_memdup(&b->ar, op, on); /* the plain "a" */
         a->len[a->n - 1] = on;
         argv_str(a, client);
@@ -1238,6 +1290,8 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
             json_t *em = json_object_get(e->ev->data, "email");
             argv_str(a, json_is_string(em) ? json_string_value(em) : "");
         }
+        if (month[0])
+            push_report(a, b, e, month);
         /* both counts in one argument, two bytes each (run_rules keeps
          * them below 65,536), then the event's at: the script orders by it */
         size_t na = e->acts_used ? e->acts.n : 0;

@@ -174,6 +174,22 @@ static int confset_load(const char *path, struct confset *cs,
                                 cs->conf->digest_template,
                                 cs->conf->templates_dir);
     }
+    /* The monthly report's chart is its {{#items}} (the events by type). */
+    const char *rf = NULL;
+    if (cs->templates && cs->conf->reports &&
+        !suki_templates_has_list(cs->templates, cs->conf->report_template,
+                                 "items", &rf)) {
+        if (rf)
+            suki_conf_diags_add(d, cs->conf->report_file, cs->conf->report_line,
+                                "reports.monthly: template '%s' (%s) has no "
+                                "{{#items}}...{{/items}} list in its text",
+                                cs->conf->report_template, rf);
+        else
+            suki_conf_diags_add(d, cs->conf->report_file, cs->conf->report_line,
+                                "reports.monthly: no template '%s' in %s",
+                                cs->conf->report_template,
+                                cs->conf->templates_dir);
+    }
     if (d->n > before || !cs->templates || !cs->rules) {
         confset_free(cs);
         return -EINVAL;

@@ -1026,6 +1026,68 @@ static void load_digests(struct loader *ld, const config_setting_t *root)
     }
 }
 
+/* reports = { monthly = { day; at; timezone; template; to = [...] } }.
+ * The template's list section is checked with the templates (main.c). */
+static void load_reports(struct loader *ld, const config_setting_t *root)
+{
+    static const struct keydef keys[] = {
+        KR("day", KT_INT, struct suki_conf, report_day, 1, 28),
+        KC("at"),
+        K("timezone", KT_STRING, struct suki_conf, report_timezone),
+        K("template", KT_STRING, struct suki_conf, report_template),
+        KL("to", struct suki_conf, report_to, n_report_to),
+    };
+    struct suki_conf *c = ld->c;
+    const config_setting_t *r = group_of(ld, root, "reports");
+    if (!r)
+        return;
+    int n = config_setting_length(r);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(r, (unsigned)i);
+        const char *name = config_setting_name(s);
+        if (!name || strcmp(name, "monthly") != 0)
+            DIAG(ld, s, "unknown key '%s' in reports (only 'monthly')",
+                 name ? name : "?");
+    }
+    const config_setting_t *g = group_of(ld, r, "monthly");
+    if (!g)
+        return;
+    c->reports = true;
+    c->report_file = src_file(ld, g);
+    c->report_line = src_line(g);
+    apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), c, "reports.monthly", NULL);
+    const config_setting_t *s = config_setting_get_member(g, "at");
+    if (s && (config_setting_type(s) != CONFIG_TYPE_STRING ||
+              suki_time_parse_hhmm(config_setting_get_string(s), &c->report_hh,
+                                   &c->report_mm) < 0))
+        DIAG(ld, s,
+             "reports.monthly: 'at' must be a local time \"HH:MM\" "
+             "(00:00 to 23:59)");
+    if (!c->report_timezone)
+        c->report_timezone = suki_strdup(c->timezone);
+    else if (!suki_tz_valid(c->report_timezone))
+        DIAG(ld, config_setting_get_member(g, "timezone"),
+             "reports.monthly: unknown timezone \"%s\" (want an IANA name "
+             "such as \"Asia/Manila\")",
+             c->report_timezone);
+    if (!c->report_template)
+        c->report_template = suki_strdup("monthly-report");
+    if (!config_setting_get_member(g, "to")) {
+        c->report_to = suki_calloc(1, sizeof(*c->report_to));
+        c->report_to[0] = suki_strdup("manager");
+        c->n_report_to = 1;
+    }
+    for (size_t i = 0; i < c->n_report_to; i++) {
+        const char *e = c->report_to[i];
+        if (strcmp(e, "manager") != 0 &&
+            (!strchr(e, '@') || strpbrk(e, " \t\r\n<>,") || strlen(e) >= 320))
+            DIAG(ld, config_setting_get_member(g, "to"),
+                 "reports.monthly: 'to' entry \"%s\" is neither \"manager\" "
+                 "nor an email address",
+                 e);
+    }
+}
+
 const char *suki_conf_digest_locale(const struct suki_conf *c, const char *addr)
 {
     size_t n = addr ? strlen(addr) : 0;
@@ -1194,6 +1256,8 @@ static void conf_defaults(struct suki_conf *c)
     c->default_locale = suki_strdup("en");
     c->timezone = suki_strdup("UTC");
     c->digest_hh = 8;
+    c->report_day = 1;
+    c->report_hh = 8;
     c->campaign_consent = suki_strdup("opt-out");
     c->campaign_rate = 10;
     c->campaign_error_threshold = 0.2;
@@ -1272,7 +1336,7 @@ static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
     static const char *top[] = {
         "redis",    "intake",     "scheduler", "plugins", "templates",
         "timezone", "transports", "roles",     "rules",   "campaigns",
-        "http",     "daemon",     "digests"};
+        "http",     "daemon",     "digests",   "reports"};
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -1294,6 +1358,7 @@ static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
     load_transports(&ld, root);
     load_roles(&ld, root);
     load_digests(&ld, root);
+    load_reports(&ld, root);
     load_rules(&ld, root);
     load_campaigns(&ld, root);
     load_http(&ld, root);
@@ -1369,6 +1434,11 @@ void suki_conf_unref(struct suki_conf *c)
     free(c->rules);
     free(c->digest_timezone);
     free(c->digest_template);
+    free(c->report_timezone);
+    free(c->report_template);
+    for (size_t i = 0; i < c->n_report_to; i++)
+        free(c->report_to[i]);
+    free(c->report_to);
     for (size_t i = 0; i < c->n_digest_locales; i++)
         free(c->digest_locales[i]);
     free(c->digest_locales);

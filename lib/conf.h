@@ -177,6 +177,18 @@ struct suki_conf {
     const char *digest_file; /* borrowed: where the section is */
     int digest_line;
 
+    /* reports = { monthly = { ... }; }; on (counters kept, reports sent)
+     * when reports.monthly is there */
+    bool reports;
+    int report_day;           /* day of the month, 1..28; default 1 */
+    int report_hh, report_mm; /* at, default 08:00 */
+    char *report_timezone;    /* owned: default the global timezone */
+    char *report_template;    /* owned: default "monthly-report" */
+    char **report_to;         /* owned: "manager" and addresses */
+    size_t n_report_to;       /* default: [ "manager" ] */
+    const char *report_file;  /* borrowed: where the section is */
+    int report_line;
+
     /* campaigns */
     char *campaign_consent;          /* owned: "opt-out" | "opt-in" */
     double campaign_rate;            /* default per-campaign rate, msgs/s */

@@ -104,7 +104,7 @@ static void diag(struct diag_ctx *c, int line, const char *fmt, ...)
 
 static const char *const var_roots[] = {
     "client",  "event",           "data",     "rule",   "due",
-    "manager", "unsubscribe_url", "campaign", "digest",
+    "manager", "unsubscribe_url", "campaign", "digest", "report",
 };
 
 static bool name_char(char c)
@@ -293,7 +293,8 @@ static bool compile_tag(struct compiler *c, int line, char sigil,
         diag(c->dc, line, "%s '%.*s'%s", why, (int)nlen, name,
              strcmp(why, "unknown variable") == 0
                  ? " (names start with client., event., data., rule., "
-                   "campaign., digest., due, manager or unsubscribe_url)"
+                   "campaign., digest., report., due, manager or "
+                   "unsubscribe_url)"
                  : "");
         return false;
     }

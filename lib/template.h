@@ -35,7 +35,7 @@
  * A line holding only a section or comment tag (and blanks) vanishes whole,
  * so sections do not leave empty lines behind. Names start with one of the
  * roots client, event, data, rule, due, manager, unsubscribe_url, digest,
- * campaign (a typo
+ * campaign, report (a typo
  * such as {{clinet.name}} is a load error); a variable the event or profile
  * does not carry renders empty. Malformed tags, unclosed or mismatched
  * sections, unknown header keys, a missing `--- text` line, a subject that

@@ -6,6 +6,7 @@ libsukicore_la_SOURCES += \
 	lib/metrics.c lib/metrics.h \
 	lib/redis.c lib/redis.h daemon/daemon.h \
 	lib/store/keys.c lib/store/keys.h lib/store/job.c lib/store/job.h \
+	lib/store/report.c lib/store/report.h \
 	daemon/heartbeat.c daemon/heartbeat.h
 
 sbin_PROGRAMS += sukid

@@ -4,7 +4,7 @@
 # jobs / cancel.
 libsukicore_la_SOURCES += daemon/sched/sched.c daemon/sched/sched.h \
 	daemon/sched/fire.c daemon/sched/fire.h
-sukictl_SOURCES += ctl/ctl_jobs.c ctl/ctl_digest.c
+sukictl_SOURCES += ctl/ctl_jobs.c ctl/ctl_digest.c ctl/ctl_report.c
 # intake: consumer group, validation, atomic apply, recovery, lists, trim
 libsukicore_la_SOURCES += daemon/intake.c daemon/intake.h
 sukictl_SOURCES += ctl/ctl_intake.c
@@ -18,10 +18,10 @@ tests_unit_check_sched_SOURCES = tests/unit/check_sched.c
 tests_unit_check_sched_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_sched_LDADD = $(UNIT_LIBS)
 endif
-TESTS += tests/integration/digest.sh tests/integration/sched_basic.sh tests/integration/sched_two.sh \
+TESTS += tests/integration/digest.sh tests/integration/report.sh tests/integration/report_send.sh tests/integration/sched_basic.sh tests/integration/sched_two.sh \
 	tests/integration/sched_crash.sh tests/integration/sched_late.sh \
 	tests/integration/sched_retry.sh tests/integration/sched_stop.sh
-EXTRA_DIST += tests/integration/digest.sh tests/integration/sched_basic.sh \
+EXTRA_DIST += tests/integration/digest.sh tests/integration/report.sh tests/integration/report_send.sh tests/integration/report_events.py tests/integration/sched_basic.sh \
 	tests/integration/sched_two.sh tests/integration/sched_crash.sh \
 	tests/integration/sched_late.sh tests/integration/sched_retry.sh \
 	tests/integration/sched_stop.sh tests/integration/sched_lib.sh tests/integration/sched_jobs.py

@@ -19,7 +19,9 @@ STORE_LUA = \
 	$(srcdir)/lib/store/intake-lists.lua \
 	$(srcdir)/lib/store/intake-recover.lua \
 	$(srcdir)/lib/store/intake-trim.lua \
+	$(srcdir)/lib/store/report-plan.lua \
 	$(srcdir)/lib/store/sched-claim.lua \
+	$(srcdir)/lib/store/sched-ensure.lua \
 	$(srcdir)/lib/store/sched-renew.lua \
 	$(srcdir)/lib/store/sched-settle.lua \
 	$(srcdir)/lib/store/unsubscribe.lua

@@ -9,6 +9,8 @@ dist_templates_DATA = \
 	conf/templates/followup-reminder.en.tmpl \
 	conf/templates/manager-digest.en.tmpl \
 	conf/templates/manager-digest.tl.tmpl \
+	conf/templates/monthly-report.en.tmpl \
+	conf/templates/monthly-report.tl.tmpl \
 	conf/templates/followup-reminder.tl.tmpl \
 	conf/templates/renewal-alert.en.tmpl \
 	conf/templates/renewal-alert.tl.tmpl \

@@ -13,6 +13,8 @@
 #include "rules.h"
 #include "store/job.h"
 #include "store/keys.h"
+#include "store/report.h"
+#include "store/scripts.h"
 #include "template.h"
 #include "timeutil.h"
 #include "util.h"
@@ -75,6 +77,8 @@ struct fjob {
     size_t n_ops;
     char **strs; /* owned: the strings the ops point at */
     size_t n_strs;
+    char *rmanager; /* owned: a rule job's manager for the report's
+                       "reminders sent" ("" none), NULL: not counted */
 };
 
 /* Jobs waiting for one MGET of their sent markers. */
@@ -137,6 +141,7 @@ static void fjob_free(struct fjob *fj)
     suki_conf_unref(fj->conf);
     free(fj->channel);
     free(fj->from);
+    free(fj->rmanager);
     free(fj);
 }
 
@@ -405,6 +410,26 @@ static int build(struct fjob *fj, const struct suki_transport_conf *tc,
 
 /* ---- concluding --------------------------------------------------- */
 
+static const char *fj_keep(struct fjob *fj, char *s);
+static struct suki_settle_op_args *add_op(struct fjob *fj);
+
+/* The report's "reminders sent" of the job's manager, in the month it
+ * went out: an I op per message sent, counted once per message id (the
+ * script marks its sent marker counted), whatever becomes of the job. */
+static void count_sent(struct fjob *fj, const char *msgid)
+{
+    const struct suki_conf *c = fj->conf;
+    char mon[8];
+    if (!c->reports ||
+        suki_report_month(suki_now_ms(), c->report_timezone, mon) < 0)
+        return;
+    struct suki_settle_op_args *o = add_op(fj);
+    o->v[o->n++] = "I";
+    o->v[o->n++] = fj_keep(fj, suki_key_id(c->prefix, SUKI_KEY_REPORT, mon));
+    o->v[o->n++] = fj_keep(fj, suki_asprintf("sent_rem %s", fj->rmanager));
+    o->v[o->n++] = msgid; /* lives with fj->msgs */
+}
+
 static void conclude(struct fjob *fj)
 {
     if (orphaned(fj)) {
@@ -429,6 +454,8 @@ static void conclude(struct fjob *fj)
         if (m->st == FM_SENT) {
             marks[n_marks++] = m->msgid;
             suki_metrics_msg(fj->channel, SUKI_MSG_SENT);
+            if (fj->rmanager)
+                count_sent(fj, m->msgid);
         } else if (m->st == FM_TEMPFAIL || m->st == FM_WAITING ||
                    m->st == FM_NEW) {
             n_temp++;
@@ -1090,6 +1117,524 @@ static void on_held(struct suki_redis *r, redisReply *rep, void *arg)
     check_markers(fj);
 }
 
+/* ---- monthly reports ---------------------------------------------- */
+
+static struct suki_redis_script plan_script = {
+    .name = "report-plan",
+    .src = suki_lua_report_plan,
+};
+
+#define REPORT_WINDOW_MS ((int64_t)60 * 86400000) /* contracts ending */
+
+/* The report of month year-mon goes out on reports.monthly.day of the
+ * month after, at its at, in its zone. */
+static int64_t report_due(const struct suki_conf *c, int year, int mon)
+{
+    struct suki_tm tm = {.year = mon == 12 ? year + 1 : year,
+                         .mon = mon == 12 ? 1 : mon + 1,
+                         .mday = c->report_day,
+                         .hour = c->report_hh,
+                         .min = c->report_mm};
+    int64_t ms = 0;
+    (void)suki_time_from_local(&tm, c->report_timezone, &ms);
+    return ms;
+}
+
+/* A J op: the job key (rule and client SUKI_REPORT_RULE, subject, slot
+ * month) with body, due at due, unless it exists. */
+static void report_job_op(struct fjob *fj, const char *subject,
+                          const char *month, char *body, int64_t due)
+{
+    struct suki_settle_op_args *o = add_op(fj);
+    char *key =
+        suki_job_key(SUKI_REPORT_RULE, SUKI_REPORT_RULE, subject, month);
+    o->v[o->n++] = "J";
+    o->v[o->n++] =
+        fj_keep(fj, suki_job_hash_key(fj->conf->prefix, SUKI_REPORT_RULE, key));
+    o->v[o->n++] = fj_keep(fj, key);
+    o->v[o->n++] = fj_keep(fj, body);
+    o->v[o->n++] = fj_keep(fj, suki_asprintf("%" PRId64, due));
+}
+
+/* The planner's read answered: one job per recipient with its report in
+ * the body (so each is sent, retried and marked on its own, without
+ * reading the counters again), and the next month's planner. */
+static void on_plan(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    struct fjob *fj = arg;
+    if (orphaned(fj) || !rep || rep->type != REDIS_REPLY_ARRAY ||
+        rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_ARRAY ||
+        rep->element[1]->type != REDIS_REPLY_ARRAY) {
+        if (!orphaned(fj))
+            suki_warnx("job %s: cannot read the report counters (%s); the "
+                       "job comes back when its lease ends",
+                       fj->sj->key,
+                       rep && rep->type == REDIS_REPLY_ERROR
+                           ? rep->str
+                           : "redis link down");
+        finish_simple(fj, SUKI_SETTLE_LEAVE);
+        return;
+    }
+    const struct suki_conf *c = fj->conf;
+    const char *month = fj->jd.slot;
+    const redisReply *kv = rep->element[0], *ct = rep->element[1];
+    /* manager -> [field index, ...] */
+    json_t *by = json_object();
+    for (size_t j = 0; j + 1 < kv->elements; j += 2) {
+        const redisReply *f = kv->element[j], *v = kv->element[j + 1];
+        const char *sp =
+            f->type == REDIS_REPLY_STRING ? strchr(f->str, ' ') : NULL;
+        if (!sp || v->type != REDIS_REPLY_STRING)
+            continue;
+        json_t *a = json_object_get(by, sp + 1);
+        if (!a) {
+            a = json_array();
+            json_object_set_new(by, sp + 1, a);
+        }
+        json_array_append_new(a, json_integer((json_int_t)j));
+    }
+    json_t *reps = json_object();
+    const char *m;
+    json_t *a;
+    json_object_foreach(by, m, a)
+    {
+        size_t n = json_array_size(a), i;
+        const char **fv = suki_calloc(2 * n + 1, sizeof(*fv));
+        char **names = suki_calloc(n + 1, sizeof(*names));
+        json_t *x;
+        json_array_foreach(a, i, x)
+        {
+            size_t j = (size_t)json_integer_value(x);
+            const char *f = kv->element[j]->str;
+            names[i] = suki_strndup(f, (size_t)(strchr(f, ' ') - f));
+            fv[2 * i] = names[i];
+            fv[2 * i + 1] = kv->element[j + 1]->str;
+        }
+        json_object_set_new(reps, m, suki_report_new(m, month, fv, 2 * n));
+        for (i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        free(fv);
+    }
+    json_decref(by);
+    /* the contracts ending within 60 days of the report's time */
+    int64_t from = fj->jd.due_ms, to = from + REPORT_WINDOW_MS;
+    json_t *seen = json_object();
+    for (size_t j = 0; j + 3 < ct->elements; j += 4) {
+        char *cl = NULL, *cn = NULL;
+        int64_t ends;
+        if (ct->element[j]->type != REDIS_REPLY_STRING ||
+            ct->element[j + 1]->type != REDIS_REPLY_STRING ||
+            !suki_report_contract(ct->element[j]->str, ct->element[j + 1]->str,
+                                  from, to, &cl, &cn, &ends))
+            continue;
+        char *id = suki_asprintf("%s\n%s\n%" PRId64, cl, cn, ends);
+        const char *mg = ct->element[j + 2]->type == REDIS_REPLY_STRING
+                             ? ct->element[j + 2]->str
+                             : "";
+        const char *nm = ct->element[j + 3]->type == REDIS_REPLY_STRING
+                             ? ct->element[j + 3]->str
+                             : "";
+        if (!json_object_get(seen, id)) {
+            json_object_set_new(seen, id, json_true());
+            json_t *rr = json_object_get(reps, mg);
+            if (!rr) {
+                rr = suki_report_new(mg, month, NULL, 0);
+                json_object_set_new(reps, mg, rr);
+            }
+            char e[40];
+            suki_time_format_rfc3339(ends, e, sizeof(e));
+            json_array_append_new(json_object_get(rr, "contracts_ending"),
+                                  json_pack("{s:s, s:s, s:s, s:s}", "client",
+                                            cl, "name", nm, "contract", cn,
+                                            "ends_at", e));
+        }
+        free(id);
+        free(cl);
+        free(cn);
+    }
+    json_decref(seen);
+    json_t *all = suki_report_new("", month, NULL, 0);
+    size_t n_jobs = 0;
+    bool to_managers = false;
+    for (size_t i = 0; i < c->n_report_to; i++)
+        to_managers = to_managers || strcmp(c->report_to[i], "manager") == 0;
+    json_object_foreach(reps, m, a)
+    {
+        suki_report_add(all, a);
+        if (!to_managers || !strchr(m, '@'))
+            continue; /* no address: in the roll-up only */
+        suki_report_finish(a);
+        json_t *body =
+            json_pack("{s:I, s:O}", SUKI_JOB_DUE, (json_int_t)from, "rp", a);
+        report_job_op(fj, m, month,
+                      json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS), from);
+        json_decref(body);
+        n_jobs++;
+    }
+    suki_report_finish(all);
+    json_object_set_new(all, "rollup", json_true());
+    json_object_set_new(all, "managers",
+                        json_integer((json_int_t)json_object_size(reps)));
+    for (size_t i = 0; i < c->n_report_to; i++) {
+        if (strcmp(c->report_to[i], "manager") == 0)
+            continue;
+        char *sub = suki_asprintf("*%s", c->report_to[i]);
+        json_t *body =
+            json_pack("{s:I, s:O}", SUKI_JOB_DUE, (json_int_t)from, "rp", all);
+        report_job_op(fj, sub, month,
+                      json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS), from);
+        json_decref(body);
+        free(sub);
+        n_jobs++;
+    }
+    json_decref(all);
+    json_decref(reps);
+    /* the next month's planner */
+    int y, mo;
+    char next[8];
+    if (suki_report_parse_month(month, &y, &mo) == 0) {
+        suki_report_next_month(y, mo, next);
+        (void)suki_report_parse_month(next, &y, &mo);
+        int64_t nd = report_due(c, y, mo);
+        report_job_op(fj, "~plan", next,
+                      suki_asprintf("{\"d\":%" PRId64 "}", nd), nd);
+    }
+    /* this month is done: a sukid starting before the next month's report
+     * time must not schedule it again */
+    struct suki_settle_op_args *mk = add_op(fj);
+    mk->v[mk->n++] = "M";
+    mk->v[mk->n++] =
+        fj_keep(fj, suki_key_id(c->prefix, SUKI_KEY_REPORT_SENT, month));
+    mk->v[mk->n++] = fj_keep(fj, suki_asprintf("%d", SUKI_REPORT_TTL_S));
+    suki_info("job %s: %zu monthly report(s) for %s queued", fj->sj->key,
+              n_jobs, month);
+    struct suki_settle st = {
+        .op = SUKI_SETTLE_COMPLETE, .ops = fj->ops, .n_ops = fj->n_ops};
+    finish(fj, &st);
+}
+
+/* The template's view of one report: report.* figures, items = the
+ * month's events by type (most first, with a bar width in percent of the
+ * largest), clients = the contracts ending. */
+struct report_ctx {
+    json_t *r; /* borrowed */
+    const char **types;
+    size_t n_types, cur_item, cur_client;
+    json_int_t max;
+    char buf[64];
+    char **pool;
+    size_t n_pool;
+};
+
+static const char *r_keep(struct report_ctx *c, char *s)
+{
+    c->pool = suki_realloc(c->pool, (c->n_pool + 1) * sizeof(*c->pool));
+    c->pool[c->n_pool++] = s;
+    return s;
+}
+
+static size_t r_count(const char *list, void *arg)
+{
+    struct report_ctx *c = arg;
+    if (strcmp(list, "items") == 0)
+        return c->n_types;
+    return json_array_size(json_object_get(c->r, "contracts_ending"));
+}
+
+static void r_enter(const char *list, size_t i, void *arg)
+{
+    struct report_ctx *c = arg;
+    if (strcmp(list, "items") == 0)
+        c->cur_item = i;
+    else
+        c->cur_client = i;
+}
+
+/* 1234567.5 -> "1,234,567.50" */
+static const char *r_amount(struct report_ctx *c, double v)
+{
+    char raw[48];
+    snprintf(raw, sizeof(raw), "%.2f", v);
+    char *dot = strchr(raw, '.');
+    size_t il = dot ? (size_t)(dot - raw) : strlen(raw), neg = raw[0] == '-';
+    char out[64];
+    size_t o = 0;
+    for (size_t i = 0; i < il; i++) {
+        if (i > neg && (il - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = raw[i];
+    }
+    snprintf(out + o, sizeof(out) - o, "%s", dot ? dot : "");
+    return r_keep(c, suki_strdup(out));
+}
+
+static const char *r_lookup(const char *var, void *arg)
+{
+    struct report_ctx *c = arg;
+    json_t *ev = json_object_get(c->r, "events");
+    if (strncmp(var, "item.", 5) == 0) {
+        if (c->cur_item >= c->n_types)
+            return NULL;
+        const char *t = c->types[c->cur_item];
+        json_int_t n = json_integer_value(json_object_get(ev, t));
+        if (strcmp(var + 5, "type") == 0)
+            return t;
+        if (strcmp(var + 5, "count") == 0)
+            return r_keep(c, suki_asprintf("%lld", (long long)n));
+        if (strcmp(var + 5, "pct") == 0) {
+            json_int_t p = c->max ? n * 100 / c->max : 0;
+            return r_keep(c, suki_asprintf("%lld", (long long)(p < 1 ? 1 : p)));
+        }
+        if (strcmp(var + 5, "rest") == 0) { /* the bar's empty part */
+            json_int_t p = c->max ? n * 100 / c->max : 0;
+            return r_keep(
+                c, suki_asprintf("%lld", (long long)(100 - (p < 1 ? 1 : p))));
+        }
+        return NULL;
+    }
+    if (strncmp(var, "client.", 7) == 0) {
+        json_t *x = json_array_get(json_object_get(c->r, "contracts_ending"),
+                                   c->cur_client);
+        const char *f = var + 7;
+        if (strcmp(f, "id") == 0)
+            f = "client";
+        if (strcmp(f, "ends_at") == 0) {
+            const char *e = json_string_value(json_object_get(x, "ends_at"));
+            return e ? r_keep(c, suki_strndup(e, 10)) : NULL; /* the date */
+        }
+        return json_string_value(json_object_get(x, f));
+    }
+    if (strcmp(var, "manager") == 0 || strcmp(var, "report.manager") == 0) {
+        const char *m = json_string_value(json_object_get(c->r, "manager"));
+        return m && *m ? m : NULL;
+    }
+    if (strncmp(var, "report.", 7) != 0)
+        return NULL;
+    const char *f = var + 7;
+    if (strcmp(f, "month") == 0)
+        return json_string_value(json_object_get(c->r, "month"));
+    if (strcmp(f, "rollup") == 0)
+        return json_is_true(json_object_get(c->r, "rollup")) ? "1" : NULL;
+    if (strcmp(f, "events_total") == 0) {
+        json_int_t t = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(ev, k, v) t += json_integer_value(v);
+        return r_keep(c, suki_asprintf("%lld", (long long)t));
+    }
+    if (strcmp(f, "contracts_count") == 0)
+        return r_keep(c, suki_asprintf("%zu", json_array_size(json_object_get(
+                                                  c->r, "contracts_ending"))));
+    json_t *v = json_object_get(c->r, f);
+    if (json_is_integer(v))
+        return r_keep(c,
+                      suki_asprintf("%lld", (long long)json_integer_value(v)));
+    if (json_is_real(v) && strstr(f, "amount"))
+        return r_amount(c, json_real_value(v));
+    if (json_is_real(v))
+        return r_keep(c, suki_asprintf("%.1f", json_real_value(v)));
+    return NULL;
+}
+
+static json_t *r_sort_ev; /* for qsort: the events object being sorted */
+
+static int r_cmp(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    json_int_t nx = json_integer_value(json_object_get(r_sort_ev, x));
+    json_int_t ny = json_integer_value(json_object_get(r_sort_ev, y));
+    if (nx != ny)
+        return nx > ny ? -1 : 1;
+    return strcmp(x, y);
+}
+
+/* A recipient's report job: render the monthly-report template with the
+ * report its body carries and send it as other mail (sent markers, retry,
+ * dead letters). */
+static void report_send(struct fjob *fj)
+{
+    const struct suki_conf *c = fj->conf;
+    const char *sub = fj->jd.subject;
+    const char *rcpt = sub[0] == '*' ? sub + 1 : sub;
+    json_t *body = json_loads(fj->sj->body, 0, NULL);
+    json_t *r = json_object_get(body, "rp");
+    struct suki_err err = {{0}};
+    int rc = 0;
+    if (!json_is_object(r) || !json_is_object(json_object_get(r, "events")))
+        rc = suki_err_set(&err, -EINVAL, "report job without its report");
+    else if (!strchr(rcpt, '@'))
+        rc = suki_err_set(&err, -EINVAL,
+                          "report recipient '%s' is not an "
+                          "address",
+                          rcpt);
+    const struct suki_transport_conf *tc = suki_conf_transport(c, fj->channel);
+    if (rc == 0 && (!tc || tc->kind == SUKI_TRANSPORT_HTTP))
+        rc = suki_err_set(&err, -EINVAL, "report: channel '%s' is not email",
+                          fj->channel);
+    struct report_ctx rx = {.r = r};
+    struct suki_rendered rd = {0};
+    if (rc == 0) {
+        json_t *ev = json_object_get(r, "events");
+        rx.types = suki_calloc(json_object_size(ev) + 1, sizeof(char *));
+        const char *k;
+        json_t *v;
+        json_object_foreach(ev, k, v)
+        {
+            rx.types[rx.n_types++] = k;
+            if (json_integer_value(v) > rx.max)
+                rx.max = json_integer_value(v);
+        }
+        r_sort_ev = ev;
+        qsort(rx.types, rx.n_types, sizeof(*rx.types), r_cmp);
+        r_sort_ev = NULL;
+        const struct suki_template_lists lists = {r_count, r_enter};
+        rc = suki_template_render_lists(fj->f->D->templates, c->report_template,
+                                        suki_conf_digest_locale(c, rcpt),
+                                        r_lookup, &lists, &rx, &rd, &err);
+    }
+    struct suki_compose_sender snd = {0};
+    if (rc == 0)
+        rc = suki_compose_sender_init(&snd, tc, false, NULL, &err);
+    if (rc == 0) {
+        if (tc->from && snd.from.addr)
+            fj->from = suki_strdup(snd.from.addr);
+        struct fmsg *m = add_msg(fj);
+        m->rcpt = suki_strdup(rcpt);
+        m->msgid = suki_compose_reminder_id(fj->jd.key, fj->jd.due_ms, rcpt,
+                                            snd.from.addr);
+        struct suki_compose_mail cm = {.sender = &snd,
+                                       .to = rcpt,
+                                       .content = &rd,
+                                       .message_id = m->msgid,
+                                       .date_ms = suki_now_ms(),
+                                       .job_key = fj->jd.key};
+        if (suki_compose_mime(&cm, &m->body, &m->len, &err) < 0)
+            msg_fail(m, FM_PERMFAIL, err.msg);
+    }
+    suki_compose_sender_clear(&snd);
+    suki_rendered_clear(&rd);
+    free(rx.types);
+    for (size_t i = 0; i < rx.n_pool; i++)
+        free(rx.pool[i]);
+    free(rx.pool);
+    json_decref(body);
+    if (rc < 0) {
+        finish_dead_job(fj, err.msg);
+        return;
+    }
+    check_markers(fj);
+}
+
+static struct suki_redis_script ensure_script = {
+    .name = "sched-ensure",
+    .src = suki_lua_sched_ensure,
+};
+
+static void on_ensure(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    (void)r;
+    (void)arg;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        suki_warnx("reports: cannot schedule the monthly report: %s", rep->str);
+    else if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
+        suki_info("reports: the next monthly report is scheduled");
+}
+
+void suki_fire_report_ensure(struct suki_fire *f)
+{
+    const struct suki_conf *c = f->D->conf;
+    if (!c->reports)
+        return;
+    /* the next report time: this month's, or next month's once it passed */
+    int64_t now = suki_now_ms();
+    char cur[8], mon[8];
+    int y, m;
+    if (suki_report_month(now, c->report_timezone, cur) < 0)
+        return;
+    (void)suki_report_parse_month(cur, &y, &m);
+    suki_report_prev_month(y, m, mon);
+    (void)suki_report_parse_month(mon, &y, &m);
+    int64_t due = report_due(c, y, m);
+    if (due <= now) {
+        memcpy(mon, cur, sizeof(mon));
+        (void)suki_report_parse_month(mon, &y, &m);
+        due = report_due(c, y, m);
+    }
+    char *key = suki_job_key(SUKI_REPORT_RULE, SUKI_REPORT_RULE, "~plan", mon);
+    char *jh = suki_job_hash_key(c->prefix, SUKI_REPORT_RULE, key);
+    char *jobs = suki_key(c->prefix, SUKI_KEY_JOBS);
+    char *body = suki_asprintf("{\"d\":%" PRId64 "}", due);
+    char *ds = suki_asprintf("%" PRId64, due);
+    char *done = suki_key_id(c->prefix, SUKI_KEY_REPORT_SENT, mon);
+    const char *av[6] = {jh, jobs, key, body, ds, done};
+    (void)suki_redis_eval(f->D->redis, &ensure_script, on_ensure, NULL, 2, 6,
+                          av, NULL);
+    free(done);
+    free(key);
+    free(jh);
+    free(jobs);
+    free(body);
+    free(ds);
+}
+
+/* A ~report job fired: the month's planner reads the counters and the
+ * contracts; a recipient's job sends its report. */
+static void report_fire(struct fjob *fj)
+{
+    const struct suki_conf *c = fj->conf;
+    if (strcmp(fj->jd.subject, "~plan") != 0) {
+        report_send(fj);
+        return;
+    }
+    if (!c->reports) {
+        finish_dead_job(fj, "report planner: reports.monthly is not "
+                            "configured");
+        return;
+    }
+    char *kr = suki_key_id(c->prefix, SUKI_KEY_REPORT, fj->jd.slot);
+    char *kj = suki_key(c->prefix, SUKI_KEY_JOBS);
+    char *jp = suki_key_id(c->prefix, SUKI_KEY_JOB, "");
+    char *cp = suki_key_id(c->prefix, SUKI_KEY_CLIENT, "");
+    char *lim = suki_asprintf("%" PRId64, fj->jd.due_ms + REPORT_WINDOW_MS);
+    size_t n = 5;
+    const char **av = suki_calloc(n + c->n_rules + 1, sizeof(char *));
+    char **own = suki_calloc(c->n_rules + 1, sizeof(char *));
+    size_t n_own = 0;
+    av[0] = kr;
+    av[1] = kj;
+    av[2] = lim;
+    av[3] = jp;
+    av[4] = cp;
+    for (size_t i = 0; i < c->n_rules; i++) {
+        bool contract = false;
+        for (size_t j = 0; j < c->rules[i].n_on; j++)
+            contract =
+                contract || strncmp(c->rules[i].on[j], "contract.", 9) == 0;
+        if (!contract)
+            continue;
+        /* the rule as job keys spell it */
+        char *k = suki_job_key(c->rules[i].name, "x", NULL, NULL);
+        *strchr(k, ':') = '\0';
+        own[n_own++] = k;
+        av[n++] = k;
+    }
+    int rc = suki_redis_eval(fj->f->D->redis, &plan_script, on_plan, fj, 2,
+                             (int)n, av, NULL);
+    for (size_t i = 0; i < n_own; i++)
+        free(own[i]);
+    free(own);
+    free(av);
+    free(kr);
+    free(kj);
+    free(jp);
+    free(cp);
+    free(lim);
+    if (rc < 0)
+        finish_simple(fj, SUKI_SETTLE_LEAVE);
+}
+
 /* ---- on_due, recipients, messages --------------------------------- */
 
 /* The job with its profile: ask the rule, resolve the recipients, build
@@ -1132,6 +1677,10 @@ static void fire_with_profile(struct fjob *fj)
         }
     }
 
+    if (fj->conf->reports) {
+        const char *m = manager_of(fj);
+        fj->rmanager = suki_strdup(m ? m : "");
+    }
     char **rcpt = NULL;
     size_t n_rcpt = 0;
     int rc;
@@ -1240,6 +1789,10 @@ void suki_fire_job(struct suki_fire *f, struct suki_sched_job *j)
     suki_debug("job %s fired: late %" PRId64 " ms, attempt %d", j->key,
                now - at, fj->jd.attempt);
 
+    if (strcmp(fj->jd.rule, SUKI_REPORT_RULE) == 0) {
+        report_fire(fj);
+        return;
+    }
     if (strcmp(fj->jd.rule, SUKI_DIGEST_RULE) == 0) {
         char *hk = suki_key_id(fj->conf->prefix, SUKI_KEY_HELD, fj->jd.subject);
         const char *hv[2] = {"HGETALL", hk};
@@ -1270,6 +1823,8 @@ struct suki_fire *suki_fire_new(struct suki_daemon *D,
     f->settle = settle;
     f->mark_ev = evtimer_new(D->base, on_mark_timer, f);
     SUKI_ASSERT(f->mark_ev);
+    suki_redis_add_script(D->redis, &plan_script);
+    suki_redis_add_script(D->redis, &ensure_script);
     return f;
 }
 

@@ -93,6 +93,10 @@ struct suki_settle {
 typedef void (*suki_fire_settle_cb)(struct suki_sched_job *j,
                                     const struct suki_settle *st);
 
+/* reports.monthly: make sure the planner job of the next monthly report
+ * exists (a deterministic key per month: every sukid may ask). */
+void suki_fire_report_ensure(struct suki_fire *f);
+
 /* Create the fire path on D (borrowed, must outlive it); every fired job
  * ends in settle. Never NULL. */
 struct suki_fire *suki_fire_new(struct suki_daemon *D,

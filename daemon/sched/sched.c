@@ -171,6 +171,7 @@ void suki_sched_redis_state(struct suki_sched *s, bool up)
             evtimer_del(s->retry_ev);
             on_retry(-1, 0, s);
         }
+        suki_fire_report_ensure(s->fire);
         arm(s, 0);
     }
 }
@@ -775,14 +776,17 @@ struct suki_sched *suki_sched_new(struct suki_daemon *D)
     suki_redis_add_script(D->redis, &settle_script);
     suki_redis_add_script(D->redis, &renew_script);
     s->fire = suki_fire_new(D, settle);
-    if (suki_redis_is_up(D->redis))
+    if (suki_redis_is_up(D->redis)) {
+        suki_fire_report_ensure(s->fire);
         arm(s, 0);
+    }
     return s;
 }
 
 void suki_sched_reload(struct suki_sched *s)
 {
     load_conf(s);
+    suki_fire_report_ensure(s->fire);
     if (!s->stopping && !s->claiming && !s->blocked)
         arm(s, 0);
 }

@@ -1,6 +1,10 @@
--- Record outcomes. ARGV: token, sent ttl, now, error_min, threshold, then
--- groups of (client, outcome, sent marker key or '', address to suppress
--- or ''). Only entries still `queued` change the ledger and counters.
+-- Record outcomes. ARGV: token, sent ttl, now, error_min, threshold, the
+-- report counters' month hash (P:report:<month>, '' without reports),
+-- then groups of (client, outcome, sent marker key or '', address to
+-- suppress or '', report field "sent_camp <manager>" or ''). Only entries
+-- still `queued` change the ledger and counters (and a sent one the
+-- report's, once per recipient: a pcall'd HMGET and HSET of the month hash
+-- at the end, so a hash of the wrong type loses only that figure).
 -- Pauses the campaign when the error rate since its last start passes the
 -- threshold. Returns {completed, paused}.
 --! include campaign-common.inc.lua
@@ -10,7 +14,8 @@ do
 end
 local ttl, now = ARGV[2], ARGV[3]
 local emin, thr = tonumber(ARGV[4]), tonumber(ARGV[5])
-for i = 6, #ARGV, 4 do
+local rk, rc, rf = ARGV[6], {}, {}
+for i = 7, #ARGV, 5 do
   local id, oc, sk, sa = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if redis.call('HGET', KEYS[2], id) == 'queued' then
     redis.call('HSET', KEYS[2], id, oc)
@@ -18,6 +23,11 @@ for i = 6, #ARGV, 4 do
     if oc == 'sent' then
       add('sent', 1)
       add('err_sent', 1)
+      local f = ARGV[i + 4]
+      if rk ~= '' and f ~= '' then
+        if not rc[f] then rf[#rf + 1] = f end
+        rc[f] = (rc[f] or 0) + 1
+      end
     elseif string.sub(oc, 1, 7) == 'failed:' then
       add('failed', 1)
       add('err_failed', 1)
@@ -30,6 +40,18 @@ for i = 6, #ARGV, 4 do
   redis.call('SREM', KEYS[7], id)
   if sk ~= '' then redis.call('SET', sk, '1', 'EX', ttl) end
   if sa ~= '' then redis.call('SADD', KEYS[5], sa) end
+end
+if #rf > 0 then
+  local old = redis.pcall('HMGET', rk, unpack(rf))
+  if not old.err then
+    local kv = {}
+    for x = 1, #rf do
+      kv[#kv + 1] = rf[x]
+      kv[#kv + 1] = string.format('%.0f', (tonumber(old[x]) or 0) + rc[rf[x]])
+    end
+    redis.pcall('HSET', rk, unpack(kv))
+    redis.pcall('EXPIRE', rk, 400 * 86400)
+  end
 end
 flush()
 local h = redis.call('HMGET', KEYS[1], 'state', 'err_sent', 'err_failed')

@@ -2,8 +2,8 @@
 -- Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
 -- ms, consumer, lowest and highest entry id of the batch, order window ms
 -- (0: no ordering), then one record per entry:
---   sid 'a[i][U|S][j]' client [jclient] [event_id] [addr] counts (field
---       value)*nf (key due body | prefix "")*na
+--   sid 'a[i][U|S][j][r|R]' client [jclient] [event_id] [addr] [month
+--       field] counts (field value)*nf (key due body | prefix "")*na
 --                                     counts: nf and na, two bytes each,
 --                                     then the event's order time (its
 --                                     at, but not after its arrival;
@@ -23,6 +23,14 @@
 --                                     now_ms: unsubscribe links made
 --                                     before it are refused
 --                                     (unsubscribe.lua).
+--                                     'r' / 'R': count the event for the
+--                                     monthly report (P:report:<month>,
+--                                     keys.h): month "YYYY-MM", then
+--                                     "e:<type> <manager>" ('R': "e:<type>",
+--                                     the manager read from the profile
+--                                     once the event is applied), with
+--                                     "\n" and the amount in centavos for
+--                                     deal.*, the ticket for complaint.*.
 --                                     Every argument an event does not
 --                                     need is left out: each costs a Lua
 --                                     string.
@@ -84,9 +92,64 @@ end
 local AOP = {}
 for _, d in ipairs({'', 'i'}) do
   for _, u in ipairs({'', 'U', 'S'}) do
-    AOP['a' .. d .. u] = {d ~= '', u, false}
-    AOP['a' .. d .. u .. 'j'] = {d ~= '', u, true}
+    for _, r in ipairs({'', 'r', 'R'}) do
+      AOP['a' .. d .. u .. r] = {d ~= '', u, false, r}
+      AOP['a' .. d .. u .. 'j' .. r] = {d ~= '', u, true, r}
+    end
   end
+end
+-- Report counters (reports.monthly), one hash per month P:report:<YYYY-MM>
+-- with fields "<counter> <manager>": RC[month][field] sums the batch's
+-- increments, written at the end with one HMGET and one HSET per 500
+-- fields (as P:client-events), and one EXPIRE per month. Complaints'
+-- tickets live in hashes of 200-day generations, P:report-tickets:<gen>
+-- (gen = now / 200 days), field "<client>\n<ticket>", value "o\nomonth\n
+-- omgr\nr\nrmonth\nrmgr": read ahead from this generation and the one
+-- before (TK), written to this one at the end (TD). The writes are pcalls:
+-- a key of a wrong type loses its counters, never the batch.
+local RP, RTP = P .. ':report:', P .. ':report-tickets:'
+local RC, TK, TD, rttl = {}, {}, {}, 400 * 86400
+local rgen = math.floor(tonumber(now) / (200 * 86400000))
+local function radd(mon, mgr, c, n)
+  local t = RC[mon]
+  if not t then t = {}; RC[mon] = t end
+  local f = c .. ' ' .. mgr
+  t[f] = (t[f] or 0) + n
+end
+-- A complaint's open or resolve for manager mgr in month mon at order
+-- time at; tk its ticket's key (nil: no ticket, counted only). The ticket
+-- keeps both ends, so the time to resolve (counted in the resolve's month)
+-- and "still open" (the open's) come out the same whichever arrives first;
+-- a second open or resolve of the same ticket (another event id) counts as
+-- an event only.
+local function rcomplaint(open, mon, mgr, tk, at)
+  if not tk then
+    radd(mon, mgr, open and 'c_opened' or 'c_resolved', 1)
+    return
+  end
+  local t = TK[tk]
+  if not t then t = {}; TK[tk] = t end
+  if open then
+    if t.o then return end
+    t.o, t.om, t.og = at, mon, mgr
+    radd(mon, mgr, 'c_opened', 1)
+    if t.r then
+      radd(t.rm, t.rg, 'c_ttr_ms', math.max(0, t.r - at))
+      radd(t.rm, t.rg, 'c_ttr_n', 1)
+    else
+      radd(mon, mgr, 'c_open', 1)
+    end
+  else
+    if t.r then return end
+    t.r, t.rm, t.rg = at, mon, mgr
+    radd(mon, mgr, 'c_resolved', 1)
+    if t.o then
+      radd(mon, mgr, 'c_ttr_ms', math.max(0, at - t.o))
+      radd(mon, mgr, 'c_ttr_n', 1)
+      radd(t.om, t.og, 'c_open', -1)
+    end
+  end
+  TD[tk] = t
 end
 -- HMGET of any number of fields, 500 per call (unpack's limit), as a
 -- pcall: a wrong-typed key answers an error table and writes nothing.
@@ -126,8 +189,8 @@ local function sprefix(key)
   return p and string.sub(key, 1, p) or ''
 end
 local SPX, RPX, NOSK = {}, {}, {}
-if ow > 0 then
-  local q, qs = {}, {}
+do
+  local q, qs, tq = {}, {}, {}
   local function need(k)
     if k ~= '' and not qs[k] then qs[k] = true; q[#q + 1] = k end
   end
@@ -139,14 +202,26 @@ if ow > 0 then
       j = j + 1
     elseif AOP[op] then
       local f = AOP[op]
+      local cl = ARGV[j]
       j = j + 1
       if f[3] then j = j + 1 end
       if f[1] then j = j + 1 end
       if f[2] ~= '' then j = j + 1 end
+      if f[4] ~= '' then
+        local rt = ARGV[j + 1]
+        if string.find(rt, '^e:complaint%.') then
+          local nl = string.find(rt, '\n', 1, true)
+          if nl and nl < #rt then
+            local tk = cl .. '\n' .. string.sub(rt, nl + 1)
+            if TK[tk] == nil then TK[tk] = false; tq[#tq + 1] = tk end
+          end
+        end
+        j = j + 2
+      end
       local c1, c2, c3, c4 = string.byte(ARGV[j], 1, 4)
       local na = c3 * 256 + c4
       j = j + 1 + 2 * (c1 * 256 + c2)
-      for a = 1, na do
+      for a = 1, ow > 0 and na or 0 do
         if ARGV[j + 1] ~= '' then
           local key = ARGV[j]
           local p = string.find(key, ':', 1, true)
@@ -163,8 +238,26 @@ if ow > 0 then
           j = j + 2
         end
       end
+      if ow == 0 then
+        for a = 1, na do
+          if ARGV[j + 1] ~= '' then j = j + 3 else j = j + 2 end
+        end
+      end
     elseif op ~= 'k' then
       j = j + 4 + 2 * tonumber(ARGV[j + 3])
+    end
+  end
+  if #tq > 0 then
+    local cur = hmget(RTP .. rgen, tq)
+    local prev = hmget(RTP .. (rgen - 1), tq)
+    for k = 1, #tq do
+      local v = (not cur.err and cur[k]) or (not prev.err and prev[k]) or ''
+      local o, om, og, rr, rm, rg = string.match(v,
+        '^(%d*)\n(%d*%-?%d*)\n([^\n]*)\n(%d*)\n(%d*%-?%d*)\n([^\n]*)$')
+      local t = {}
+      if o and o ~= '' then t.o, t.om, t.og = tonumber(o), om, og end
+      if rr and rr ~= '' then t.r, t.rm, t.rg = tonumber(rr), rm, rg end
+      TK[tq[k]] = t
     end
   end
   for j = 1, #q, 500 do
@@ -203,6 +296,11 @@ while i <= #ARGV do
     if f[3] then jc = ARGV[i]; i = i + 1 end
     if f[1] then eid = ARGV[i]; i = i + 1 end
     if sup ~= '' then addr = ARGV[i]; i = i + 1 end
+    local rmon, rfe = nil, nil
+    if f[4] ~= '' then
+      rmon, rfe = ARGV[i], ARGV[i + 1]
+      i = i + 2
+    end
     local cs = ARGV[i]
     local c1, c2, c3, c4 = string.byte(cs, 1, 4)
     local nf, na = c1 * 256 + c2, c3 * 256 + c4
@@ -303,12 +401,14 @@ while i <= #ARGV do
           end
           if #kv > 2 then hset(ck, kv) end
         end
+        local unsub = false
         if sup ~= '' and psup and at < psup then
           drop = true
         elseif sup ~= '' then
           if addr == '' then addr = redis.call('HGET', ck, 'email') or '' end
           if addr ~= '' then
-            if sup == 'U' then redis.call('SADD', supk, string.lower(addr))
+            if sup == 'U' then
+              unsub = redis.call('SADD', supk, string.lower(addr)) == 1
             else redis.call('SREM', supk, string.lower(addr)) end
           end
           if sup == 'S' then redis.call('HSET', subk, client, now) end
@@ -384,6 +484,38 @@ while i <= #ARGV do
           end
         end
         if drop then outdated = outdated + 1 end
+        if rmon then
+          -- rfe: the events counter's field "e:<type> <manager>" (with
+          -- 'R' without the manager: no profile was read by sukid, so the
+          -- one the profile has now, this event's own field written above)
+          -- and for deals and complaints "\n" and their figure
+          local fe, x = rfe, nil
+          local nl = string.find(fe, '\n', 1, true)
+          if nl then
+            x = string.sub(fe, nl + 1)
+            fe = string.sub(fe, 1, nl - 1)
+          end
+          if f[4] == 'R' then
+            local m = redis.pcall('HGET', ck, 'manager')
+            fe = fe .. ' ' .. (type(m) == 'string' and m or '')
+          end
+          local t = RC[rmon]
+          if not t then t = {}; RC[rmon] = t end
+          t[fe] = (t[fe] or 0) + 1
+          if x or unsub then
+            local sp = string.find(fe, ' ', 1, true)
+            local rtype, rmgr = string.sub(fe, 3, sp - 1), string.sub(fe, sp + 1)
+            if unsub then radd(rmon, rmgr, 'unsub', 1) end
+            if rtype == 'deal.won' or rtype == 'deal.lost' then
+              local w = rtype == 'deal.won' and 'won' or 'lost'
+              radd(rmon, rmgr, w, 1)
+              if x ~= '' then radd(rmon, rmgr, w .. '_cents', tonumber(x) or 0) end
+            elseif x and string.find(rtype, '^complaint%.') then
+              rcomplaint(rtype == 'complaint.opened', rmon, rmgr,
+                x ~= '' and client .. '\n' .. x or nil, at)
+            end
+          end
+        end
         if not evc[client] then evn[#evn + 1] = client end
         evc[client] = (evc[client] or 0) + 1
         cnt[1] = cnt[1] + 1
@@ -440,6 +572,35 @@ for j = 1, #evn, 500 do
     kv[#kv + 1] = (tonumber(old[k - j + 1]) or 0) + evc[evn[k]]
   end
   redis.call('HSET', evk, unpack(kv))
+end
+for mon, t in pairs(RC) do
+  local k, fs = RP .. mon, {}
+  for f in pairs(t) do fs[#fs + 1] = f end
+  local old = hmget(k, fs)
+  if not old.err then
+    local kv = {}
+    for x = 1, #fs do
+      kv[#kv + 1] = fs[x]
+      kv[#kv + 1] = (tonumber(old[x]) or 0) + t[fs[x]] -- exact below 1e14
+    end
+    for j = 1, #kv, 1000 do
+      redis.pcall('HSET', k, unpack(kv, j, math.min(j + 999, #kv)))
+    end
+    redis.pcall('EXPIRE', k, rttl)
+  end
+end
+local function ms(v) return v and string.format('%.0f', v) or '' end
+local tkv = {}
+for tk, t in pairs(TD) do
+  tkv[#tkv + 1] = tk
+  tkv[#tkv + 1] = ms(t.o) .. '\n' .. (t.om or '') .. '\n' .. (t.og or '') ..
+    '\n' .. ms(t.r) .. '\n' .. (t.rm or '') .. '\n' .. (t.rg or '')
+end
+if #tkv > 0 then
+  for j = 1, #tkv, 1000 do
+    redis.pcall('HSET', RTP .. rgen, unpack(tkv, j, math.min(j + 999, #tkv)))
+  end
+  redis.pcall('EXPIRE', RTP .. rgen, rttl)
 end
 for j = 1, #acked, 500 do
   redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, #acked)))

@@ -76,6 +76,38 @@
  *   digest jobs           job     key ~digest:~digest:<rcpt>:<slot> in
  *                                 P:job:~digest and P:jobs; slot is the
  *                                 local date (YYYY-MM-DD) or now-<ms>
+ *   P:report:<YYYY-MM>    hash    the monthly report counters of that
+ *                                 month (local month in
+ *                                 reports.monthly.timezone), fields
+ *                                 "<counter> <manager>" (manager "" for
+ *                                 clients without one): e:<type> events
+ *                                 applied by type; won, won_cents, lost,
+ *                                 lost_cents (deals); c_opened,
+ *                                 c_resolved, c_open (opened that month,
+ *                                 not resolved yet), c_ttr_ms, c_ttr_n
+ *                                 (time to resolve, summed, and how many);
+ *                                 unsub; sent_rem, sent_camp (reminders,
+ *                                 campaign mail sent)
+ *                                 SUKI_REPORT_TTL_S (store/report.h)
+ *                                 Lua: intake-apply.lua, sched-settle.lua
+ *                                 (ARGV), campaign-outcome.lua (ARGV)
+ *   P:report-tickets:<gen>  hash  complaints' tickets: "<client>\n<ticket>"
+ *                                 -> "o\nomonth\nomgr\nr\nrmonth\nrmgr"
+ *                                 (opened and resolved at, ms, and whose
+ *                                 counters): time to resolve and still
+ *                                 open, whichever arrives first; gen =
+ *                                 now / 200 days, read with the one before
+ *                                 SUKI_REPORT_TTL_S; Lua: intake-apply.lua
+ *   P:report-sent:<YYYY-MM>  string  that month's report planner ran
+ *                                 (no sukid schedules it again)
+ *                                 SUKI_REPORT_TTL_S
+ *   report jobs           job     key ~report:~report:<rcpt>:<YYYY-MM> in
+ *                                 P:job:~report and P:jobs (rcpt: a
+ *                                 manager, or "*" + a roll-up address; the
+ *                                 body's "rp": the report), made by the
+ *                                 month's planner ~report:~report:~plan:
+ *                                 <YYYY-MM>; sukictl report --send's slot
+ *                                 is <YYYY-MM>.now-<ms>
  *   P:cheld:<name>        set     client ids a dead runner left in flight,
  *                                 held until its transfers must have
  *                                 ended (campaign hash's held_until)  none
@@ -124,6 +156,10 @@
 #define SUKI_KEY_HELD_BY "held-by"
 #define SUKI_KEY_HELD_TO "held-to"
 #define SUKI_DIGEST_RULE "~digest" /* rule and client part of a digest job */
+#define SUKI_KEY_REPORT "report"
+#define SUKI_KEY_REPORT_TICKETS "report-tickets"
+#define SUKI_KEY_REPORT_SENT "report-sent"
+#define SUKI_REPORT_RULE "~report" /* rule and client part of a report job */
 
 /* "P:name". Returns owned. */
 char *suki_key(const char *prefix, const char *name);

@@ -11,6 +11,16 @@
 --   N held dhash dkey dbody ddue
 --     items left in held (held after the digest was composed): their
 --     digest job dkey, as H does
+--   J dhash dkey dbody ddue
+--     a job that must exist (the monthly report's, one per recipient and
+--     month, and the next planner): HSETNX + ZADD NX, as H's digest job
+--   M key ttl
+--     a marker (SET key 1 EX ttl): the monthly report's planner ran
+--   I hash field msgid
+--     the monthly report's counter of a message sent (HINCRBY, EXPIRE 400
+--     days), whatever the record's op and whether the job is still the
+--     claimed one (an unless may have removed it meanwhile): once per
+--     message id, by its sent marker's value ("c": counted)
 -- Their writes use pcall: a key of a wrong type loses that op, never the
 -- settle's other writes.
 -- (few arguments per job: each costs a copy in sukid and a Lua string in
@@ -78,6 +88,16 @@ local function apply_op(a, n)
     if redis.pcall('EXISTS', ARGV[a + 1]) == 0 then
       redis.pcall('SREM', ARGV[a + 4], ARGV[a + 5])
     end
+  elseif o == 'J' and n == 5 then
+    digest_job(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
+  elseif o == 'M' and n == 3 then
+    redis.pcall('SET', ARGV[a + 1], '1', 'EX', ARGV[a + 2])
+  elseif o == 'I' and n == 4 then
+    local was = redis.pcall('SET', sp .. ARGV[a + 3], 'c', 'EX', ttl, 'GET')
+    if type(was) ~= 'table' and was ~= 'c' then
+      redis.pcall('HINCRBY', ARGV[a + 1], ARGV[a + 2], 1)
+      redis.pcall('EXPIRE', ARGV[a + 1], 400 * 86400)
+    end
   elseif o == 'N' and n == 6 then
     if redis.pcall('EXISTS', ARGV[a + 1]) == 1 then
       digest_job(ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
@@ -128,8 +148,13 @@ while i <= #ARGV do
     end
     done = done + 1
     if op == 'C' then
-      for _, o in ipairs(ops) do apply_op(o[1], o[2]) end
+      for _, o in ipairs(ops) do
+        if ARGV[o[1]] ~= 'I' then apply_op(o[1], o[2]) end
+      end
     end
+  end
+  for _, o in ipairs(ops) do
+    if ARGV[o[1]] == 'I' then apply_op(o[1], o[2]) end
   end
 end
 for g = 1, #gone, 1000 do

@@ -2,7 +2,9 @@
 -- as not consenting when it still has this address (or none). KEYS:
 -- suppressed set, profile, P:subscribed (client -> ms its latest
 -- consent.subscribed was applied); ARGV: address, client, the token's
--- issue time in seconds (0 for a token without one). A token issued
+-- issue time in seconds (0 for a token without one), the report counters'
+-- month hash (P:report:<month>, '' without reports: an address newly
+-- suppressed counts as an unsubscribe of the client's manager). A token issued
 -- before that second is refused with no change: replaying an old link must
 -- not undo a newer subscription. Returns 1 (unsubscribed) or
 -- {'stale', subscribed ms}.
@@ -19,7 +21,12 @@ end
 local sub = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '')
 if sub and issued < math.floor(sub / 1000) then return {'stale', sub} end
 local e = redis.call('HGET', KEYS[2], 'email')
-redis.call('SADD', KEYS[1], ARGV[1])
+local new = redis.call('SADD', KEYS[1], ARGV[1]) == 1
+if new and (ARGV[4] or '') ~= '' then
+  local m = redis.call('HGET', KEYS[2], 'manager') or ''
+  redis.pcall('HINCRBY', ARGV[4], 'unsub ' .. m, 1)
+  redis.pcall('EXPIRE', ARGV[4], 400 * 86400)
+end
 if redis.call('EXISTS', KEYS[2]) == 1 and
    (not e or e == '' or string.lower(e) == ARGV[1]) then
   -- the click is the newest word on consent: a consent.subscribed dated

@@ -33,7 +33,7 @@ rcli DEL s:suppressed >/dev/null
 rcli SET s:cheld:c oops >/dev/null
 out=$(rcli EVAL "$(script campaign-outcome)" 7 s:campaign:c s:cledger:c \
     s:cpending:c s:cinflight:c s:suppressed s:clock:c s:cheld:c \
-    tok 0 "$(date +%s000)" 10 0.5 u1 sent "" "" 2>&1)
+    tok 0 "$(date +%s000)" 10 0.5 "" u1 sent "" "" "" 2>&1)
 case $out in *"not a set"*) ;; *) fail "campaign-outcome: want a type error, got: $out" ;; esac
 [ "$(rcli HGET s:cledger:c u1)" = queued ] || fail "campaign-outcome: the ledger changed"
 echo "ok: campaign-outcome refuses a wrong-typed key with nothing changed"
@@ -76,3 +76,29 @@ m@x.ph" s:held-to m@x.ph r:dc:: '{"c":"dc"}' 's:job:~digest' '~digest:~digest:m@
 [ "$(rcli GET s:held:m@x.ph)" = oops ] || fail "sched-settle: the string was changed"
 [ "$(rcli ZSCORE s:jobs '~digest:~digest:m@x.ph:2026-01-01')" = 5 ] || fail "sched-settle: no digest job"
 echo "ok: sched-settle completes a job whose digest hold meets a wrong-typed key"
+
+# sched-settle with the report ops meeting wrong-typed keys: an I op whose
+# counter hash and sent marker are of the wrong type, an M op over a hash;
+# the job completes, the J op's job is made, nothing fails.
+rcli HSET s:job:rp r:rp:: '{"d":1}' >/dev/null
+rcli ZADD s:jobs 1 r:rp:: >/dev/null
+rcli SET s:report:2026-11 oops >/dev/null
+rcli HSET s:sent:m1 x y >/dev/null
+out=$(rcli EVAL "$(script sched-settle)" 2 s:jobs s:dead 60 s:sent: s:job: \
+    "C 0 0 0 2" r:rp:: '{"d":1}' 4 I s:report:2026-11 'sent_rem m@x.ph' m1 \
+    5 J 's:job:~report' '~report:~report:m@x.ph:2026-11' '{"d":7}' 7 2>&1)
+[ "$out" = 1 ] || fail "sched-settle with wrong-typed report keys: $out"
+[ "$(rcli HEXISTS s:job:rp r:rp::)" = 0 ] || fail "sched-settle (report ops): the job was not completed"
+[ "$(rcli GET s:report:2026-11)" = oops ] || fail "sched-settle: the counter string changed"
+[ "$(rcli ZSCORE s:jobs '~report:~report:m@x.ph:2026-11')" = 7 ] || fail "sched-settle: no report job"
+echo "ok: sched-settle completes a job whose report ops meet wrong-typed keys"
+
+# sched-ensure with the job hash a string: refused before any write;
+# report-plan (read only) with the counters a string: reads as empty.
+rcli SET 's:job:~report' oops >/dev/null
+out=$(rcli EVAL "$(script sched-ensure)" 2 's:job:~report' s:jobs k '{"d":9}' 9 s:report-sent:x 2>&1)
+case $out in *"not a hash"*) ;; *) fail "sched-ensure: want a type error, got: $out" ;; esac
+[ -z "$(rcli ZSCORE s:jobs k)" ] || fail "sched-ensure: indexed a job it could not store"
+out=$(rcli EVAL "$(script report-plan)" 2 s:report:2026-11 s:jobs 99 s:job: s:client: r 2>&1)
+case $out in *ERR*|*WRONGTYPE*) fail "report-plan failed: $out" ;; esac
+echo "ok: sched-ensure refuses a wrong-typed job hash; report-plan reads a wrong-typed counter hash as empty"

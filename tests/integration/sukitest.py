@@ -6,12 +6,14 @@ arbitrary bytes (invalid UTF-8, NUL) where redis-cli cannot.
 
 As a program:
   sukitest.py gen N [--start S] [--ids] [--cmd xadd|lpush] [--key KEY]
-              [--type T] [--client-prefix P] [--mix CLIENTS]
+              [--type T] [--client-prefix P] [--mix CLIENTS [--managers M]]
       print RESP commands for `redis-cli --pipe`: N events for clients
       P<S>..P<S+N-1> (one event each), with ids "e<i>" when --ids.
       --mix: a CRM's day instead: DESIGN's event types in turn (profile
       updates, meetings, calls, proposals, complaints, contracts, orders)
-      for CLIENTS clients, each event for client P<i mod CLIENTS>.
+      for CLIENTS clients, each event for client P<i mod CLIENTS>;
+      --managers: client P<c> gets manager am<c mod M>@example.ph, not all
+      am@example.ph.
   sukitest.py xadd PORT STREAM FIELD HEXVALUE [FIELD HEXVALUE...]
       XADD raw bytes given in hex; prints the new stream id.
 """
@@ -95,7 +97,7 @@ MIX = [
 def gen(argv):
     n = int(argv[0])
     start, ids, cmd, key = 0, False, "xadd", "suki:events"
-    etype, cprefix, mix = "meeting.held", "c", 0
+    etype, cprefix, mix, managers = "meeting.held", "c", 0, 0
     i = 1
     while i < len(argv):
         a = argv[i]
@@ -113,6 +115,8 @@ def gen(argv):
             cprefix = argv[i + 1]; i += 2
         elif a == "--mix":
             mix = int(argv[i + 1]); i += 2
+        elif a == "--managers":
+            managers = int(argv[i + 1]); i += 2
         else:
             raise SystemExit("gen: unknown option " + a)
     w = sys.stdout.buffer
@@ -123,6 +127,8 @@ def gen(argv):
             doc = '{"type":"%s","client":"%s%d"%s,"data":%s}' % (
                 t, cprefix, k % mix, (',"id":"e%d"' % k) if ids else "",
                 data.replace("N", str(k)))
+            if managers:
+                doc = doc.replace("am@", "am%d@" % (k % mix % managers))
         else:
             doc = '{"type":"%s","client":"%s%d"%s,"data":{"n":%d}}' % (
                 etype, cprefix, k, (',"id":"e%d"' % k) if ids else "", k)

@@ -220,7 +220,50 @@ static const struct {
      "'min_replicas' must be an integer"},
     {"redis = { min_replicas = 1;\n wait_timeout = \"5ms\"; };\n", 4,
      "'wait_timeout' must be between"},
+    {"reports = { monthly = {\n at = \"25:00\"; }; };\n", 4,
+     "reports.monthly: 'at' must be a local time \"HH:MM\""},
+    {"reports = { monthly = {\n timezone = \"Asia/Atlantis\"; }; };\n", 4,
+     "reports.monthly: unknown timezone \"Asia/Atlantis\""},
+    {"reports = { monthly = {\n day = 31; }; };\n", 4,
+     "'day' must be between 1 and 28"},
+    {"reports = { monthly = {\n to = [ \"manager\", \"boss\" ]; }; };\n", 4,
+     "'to' entry \"boss\" is neither \"manager\" nor an email address"},
+    {"reports = { weekly = { }; };\n", 3, "unknown key 'weekly' in reports"},
+    {"reports = { monthly = { tmpl = \"x\"; }; };\n", 3,
+     "unknown key 'tmpl' in reports.monthly"},
+    {"reports = { monthly = 1; };\n", 3, "'monthly' must be a group"},
 };
+
+START_TEST(reports_section)
+{
+    struct suki_conf_diags d = {0};
+    const char *body = "timezone = \"Asia/Manila\";\n"
+                       "reports = { monthly = { day = 2; at = \"07:15\"; "
+                       "to = [ \"manager\", \"boss@example.ph\" ]; }; };\n";
+    struct suki_conf *c = suki_conf_load(write_conf("rep.conf", body), &d);
+    ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "?");
+    ck_assert(c->reports);
+    ck_assert_int_eq(c->report_day, 2);
+    ck_assert_int_eq(c->report_hh, 7);
+    ck_assert_int_eq(c->report_mm, 15);
+    ck_assert_str_eq(c->report_timezone, "Asia/Manila");
+    ck_assert_str_eq(c->report_template, "monthly-report");
+    ck_assert_uint_eq(c->n_report_to, 2);
+    ck_assert_str_eq(c->report_to[1], "boss@example.ph");
+    suki_conf_unref(c);
+    c = suki_conf_load(
+        write_conf("rep2.conf", "reports = { monthly = { }; };\n"), &d);
+    ck_assert(c != NULL && c->reports && c->report_day == 1);
+    ck_assert(c->report_hh == 8 && c->n_report_to == 1);
+    ck_assert_str_eq(c->report_to[0], "manager");
+    ck_assert_str_eq(c->report_timezone, "UTC");
+    suki_conf_unref(c);
+    c = suki_conf_load(write_conf("norep.conf", ""), &d);
+    ck_assert(c != NULL && !c->reports);
+    suki_conf_unref(c);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
 
 START_TEST(digests_section)
 {
@@ -419,6 +462,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, sentinel_config);
     tcase_add_test(tc, secret_file_permissions);
     tcase_add_test(tc, digests_section);
+    tcase_add_test(tc, reports_section);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);
