@@ -995,6 +995,35 @@ static const char *d_lookup(const char *var, void *arg)
 /* HGETALL P:held:<rcpt> answered: compose the digest of every item held
  * by the digest's due time, one message with the usual marker check;
  * the completion removes exactly these items. */
+/* One message a job renders itself (a digest, a report) to rcpt, under
+ * the reminder Message-ID of its key and due, so a resend reuses it. */
+static int add_rendered_msg(struct fjob *fj,
+                            const struct suki_transport_conf *tc,
+                            const char *rcpt, const struct suki_rendered *rd,
+                            struct suki_err *err)
+{
+    struct suki_compose_sender snd = {0};
+    int rc = suki_compose_sender_init(&snd, tc, false, NULL, err);
+    if (rc == 0) {
+        if (tc->from && snd.from.addr)
+            fj->from = suki_strdup(snd.from.addr);
+        struct fmsg *m = add_msg(fj);
+        m->rcpt = suki_strdup(rcpt);
+        m->msgid = suki_compose_reminder_id(fj->jd.key, fj->jd.due_ms, rcpt,
+                                            snd.from.addr);
+        struct suki_compose_mail cm = {.sender = &snd,
+                                       .to = rcpt,
+                                       .content = rd,
+                                       .message_id = m->msgid,
+                                       .date_ms = suki_now_ms(),
+                                       .job_key = fj->jd.key};
+        if (suki_compose_mime(&cm, &m->body, &m->len, err) < 0)
+            msg_fail(m, FM_PERMFAIL, err->msg);
+    }
+    suki_compose_sender_clear(&snd);
+    return rc;
+}
+
 static void on_held(struct suki_redis *r, redisReply *rep, void *arg)
 {
     (void)r;
@@ -1072,26 +1101,8 @@ static void on_held(struct suki_redis *r, redisReply *rep, void *arg)
             rc = suki_template_render_lists(fj->f->D->templates,
                                             fj->conf->digest_template, loc,
                                             d_lookup, &lists, &c, &rd, &err);
-        struct suki_compose_sender snd = {0};
         if (rc == 0)
-            rc = suki_compose_sender_init(&snd, tc, false, NULL, &err);
-        if (rc == 0) {
-            if (tc->from && snd.from.addr)
-                fj->from = suki_strdup(snd.from.addr);
-            struct fmsg *m = add_msg(fj);
-            m->rcpt = suki_strdup(rcpt);
-            m->msgid = suki_compose_reminder_id(fj->jd.key, fj->jd.due_ms, rcpt,
-                                                snd.from.addr);
-            struct suki_compose_mail cm = {.sender = &snd,
-                                           .to = rcpt,
-                                           .content = &rd,
-                                           .message_id = m->msgid,
-                                           .date_ms = suki_now_ms(),
-                                           .job_key = fj->jd.key};
-            if (suki_compose_mime(&cm, &m->body, &m->len, &err) < 0)
-                msg_fail(m, FM_PERMFAIL, err.msg);
-        }
-        suki_compose_sender_clear(&snd);
+            rc = add_rendered_msg(fj, tc, rcpt, &rd, &err);
         suki_rendered_clear(&rd);
     }
     struct suki_settle_op_args *o = add_op(fj);
@@ -1179,45 +1190,7 @@ static void on_plan(struct suki_redis *r, redisReply *rep, void *arg)
     const struct suki_conf *c = fj->conf;
     const char *month = fj->jd.slot;
     const redisReply *kv = rep->element[0], *ct = rep->element[1];
-    /* manager -> [field index, ...] */
-    json_t *by = json_object();
-    for (size_t j = 0; j + 1 < kv->elements; j += 2) {
-        const redisReply *f = kv->element[j], *v = kv->element[j + 1];
-        const char *sp =
-            f->type == REDIS_REPLY_STRING ? strchr(f->str, ' ') : NULL;
-        if (!sp || v->type != REDIS_REPLY_STRING)
-            continue;
-        json_t *a = json_object_get(by, sp + 1);
-        if (!a) {
-            a = json_array();
-            json_object_set_new(by, sp + 1, a);
-        }
-        json_array_append_new(a, json_integer((json_int_t)j));
-    }
-    json_t *reps = json_object();
-    const char *m;
-    json_t *a;
-    json_object_foreach(by, m, a)
-    {
-        size_t n = json_array_size(a), i;
-        const char **fv = suki_calloc(2 * n + 1, sizeof(*fv));
-        char **names = suki_calloc(n + 1, sizeof(*names));
-        json_t *x;
-        json_array_foreach(a, i, x)
-        {
-            size_t j = (size_t)json_integer_value(x);
-            const char *f = kv->element[j]->str;
-            names[i] = suki_strndup(f, (size_t)(strchr(f, ' ') - f));
-            fv[2 * i] = names[i];
-            fv[2 * i + 1] = kv->element[j + 1]->str;
-        }
-        json_object_set_new(reps, m, suki_report_new(m, month, fv, 2 * n));
-        for (i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-        free(fv);
-    }
-    json_decref(by);
+    json_t *reps = suki_report_split(kv, month, NULL);
     /* the contracts ending within 60 days of the report's time */
     int64_t from = fj->jd.due_ms, to = from + REPORT_WINDOW_MS;
     json_t *seen = json_object();
@@ -1260,6 +1233,8 @@ static void on_plan(struct suki_redis *r, redisReply *rep, void *arg)
     bool to_managers = false;
     for (size_t i = 0; i < c->n_report_to; i++)
         to_managers = to_managers || strcmp(c->report_to[i], "manager") == 0;
+    const char *m;
+    json_t *a;
     json_object_foreach(reps, m, a)
     {
         suki_report_add(all, a);
@@ -1494,26 +1469,8 @@ static void report_send(struct fjob *fj)
                                         suki_conf_digest_locale(c, rcpt),
                                         r_lookup, &lists, &rx, &rd, &err);
     }
-    struct suki_compose_sender snd = {0};
     if (rc == 0)
-        rc = suki_compose_sender_init(&snd, tc, false, NULL, &err);
-    if (rc == 0) {
-        if (tc->from && snd.from.addr)
-            fj->from = suki_strdup(snd.from.addr);
-        struct fmsg *m = add_msg(fj);
-        m->rcpt = suki_strdup(rcpt);
-        m->msgid = suki_compose_reminder_id(fj->jd.key, fj->jd.due_ms, rcpt,
-                                            snd.from.addr);
-        struct suki_compose_mail cm = {.sender = &snd,
-                                       .to = rcpt,
-                                       .content = &rd,
-                                       .message_id = m->msgid,
-                                       .date_ms = suki_now_ms(),
-                                       .job_key = fj->jd.key};
-        if (suki_compose_mime(&cm, &m->body, &m->len, &err) < 0)
-            msg_fail(m, FM_PERMFAIL, err.msg);
-    }
-    suki_compose_sender_clear(&snd);
+        rc = add_rendered_msg(fj, tc, rcpt, &rd, &err);
     suki_rendered_clear(&rd);
     free(rx.types);
     for (size_t i = 0; i < rx.n_pool; i++)

@@ -5,6 +5,7 @@
 #include "timeutil.h"
 #include "util.h"
 
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include <errno.h>
@@ -219,4 +220,52 @@ bool suki_report_contract(const char *key, const char *body, int64_t from,
     }
     json_decref(b);
     return ok;
+}
+
+json_t *suki_report_split(const redisReply *h, const char *month,
+                          const char *only)
+{
+    /* manager -> [field index, ...] (the strings stay h's) */
+    json_t *by = json_object();
+    for (size_t j = 0; j + 1 < h->elements; j += 2) {
+        const redisReply *f = h->element[j], *v = h->element[j + 1];
+        const char *sp =
+            f->type == REDIS_REPLY_STRING ? strchr(f->str, ' ') : NULL;
+        if (!sp || v->type != REDIS_REPLY_STRING ||
+            (only && strcmp(sp + 1, only) != 0))
+            continue;
+        json_t *a = json_object_get(by, sp + 1);
+        if (!a) {
+            a = json_array();
+            json_object_set_new(by, sp + 1, a);
+        }
+        json_array_append_new(a, json_integer((json_int_t)j));
+    }
+    if (only && !json_object_get(by, only))
+        json_object_set_new(by, only, json_array());
+    json_t *reps = json_object();
+    const char *m;
+    json_t *a;
+    json_object_foreach(by, m, a)
+    {
+        size_t n = json_array_size(a), i;
+        const char **kv = suki_calloc(2 * n + 1, sizeof(*kv));
+        char **names = suki_calloc(n + 1, sizeof(*names));
+        json_t *x;
+        json_array_foreach(a, i, x)
+        {
+            size_t j = (size_t)json_integer_value(x);
+            const char *f = h->element[j]->str;
+            names[i] = suki_strndup(f, (size_t)(strchr(f, ' ') - f));
+            kv[2 * i] = names[i];
+            kv[2 * i + 1] = h->element[j + 1]->str;
+        }
+        json_object_set_new(reps, m, suki_report_new(m, month, kv, 2 * n));
+        for (i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        free(kv);
+    }
+    json_decref(by);
+    return reps;
 }

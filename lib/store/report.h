@@ -28,8 +28,6 @@ void suki_report_next_month(int year, int mon, char out[8]);
  * in centavos, rounded. Returns false for anything else. */
 bool suki_report_amount_cents(const char *s, int64_t *cents);
 
-#endif
-
 /* ---- the report of a manager-month (JSON) --------------------------- */
 
 struct json_t;
@@ -49,6 +47,13 @@ void suki_report_add(struct json_t *sum, const struct json_t *one);
 /* Drop the internal sums: what --json and templates show. */
 void suki_report_finish(struct json_t *r);
 
+struct redisReply;
+/* The reports of month, manager -> report (owned), from an HGETALL reply
+ * of its counter hash (fields "<counter> <manager>"); with only, just that
+ * manager's, empty if it has no figures. */
+struct json_t *suki_report_split(const struct redisReply *h, const char *month,
+                                 const char *only);
+
 /* A contract ending: when job (a stored renewal job, key and body) was
  * triggered by a contract.* event whose data.ends_at lies in [from, to),
  * fills client, contract (data.contract, or "") and ends_at (ms) and
@@ -56,3 +61,5 @@ void suki_report_finish(struct json_t *r);
 bool suki_report_contract(const char *key, const char *body, int64_t from,
                           int64_t to, char **client, char **contract,
                           int64_t *ends_at);
+
+#endif
