@@ -58,6 +58,7 @@ struct marker {
     struct marker *next;
     struct child *ch;
     char *key;
+    char *val; /* owned or NULL: "1" */
     int64_t ttl_s;
     bool warned; /* a refusal of it was logged */
 };
@@ -110,6 +111,7 @@ static void on_marker(struct suki_redis *r, redisReply *reply, void *arg)
         suki_warnx("delivery agent: cannot set sent marker %s: %s", m->key,
                    reply->str);
     free(m->key);
+    free(m->val);
     free(m);
     child_maybe_exit(ch);
 }
@@ -118,7 +120,8 @@ static void marker_send(struct child *ch, struct marker *m)
 {
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%" PRId64, m->ttl_s > 0 ? m->ttl_s : 1);
-    const char *argv[5] = {"SET", m->key, "1", "EX", ttl};
+    const char *argv[5] = {"SET", m->key, m->val && *m->val ? m->val : "1",
+                           "EX", ttl};
     /* no Redis before sukid's first D frame: the marker waits */
     if (ch->redis &&
         suki_redis_argv(ch->redis, on_marker, m, 0, 5, argv, NULL) == 0) {
@@ -158,8 +161,10 @@ static void child_result(struct child *ch, uint64_t lane_id,
         struct marker *m = suki_calloc(1, sizeof(*m));
         m->ch = ch;
         m->key = x->sent_marker;
+        m->val = x->sent_value;
         m->ttl_s = x->sent_marker_ttl_s;
         x->sent_marker = NULL;
+        x->sent_value = NULL;
         /* Markers wait a moment and go out together: Redis then reads a
          * batch of SETs per wake-up instead of one. */
         m->next = ch->retry;
@@ -554,6 +559,7 @@ static int child_main(int fd)
     while ((m = ch.retry) != NULL) {
         ch.retry = m->next;
         free(m->key);
+        free(m->val);
         free(m);
     }
     event_free(ch.results);

@@ -1,6 +1,6 @@
 -- Record outcomes. ARGV: token, sent ttl, now, error_min, threshold, then
--- groups of (client, outcome, sent marker key or '', address to suppress
--- or ''). Only entries still `queued` change the ledger and counters.
+-- groups of (client, outcome, sent marker key or '', the marker's value
+-- (the campaign's record, lib/store/keys.h), address to suppress or ''). Only entries still `queued` change the ledger and counters.
 -- Pauses the campaign when the error rate since its last start passes the
 -- threshold. Returns {completed, paused}.
 --! include campaign-common.inc.lua
@@ -10,8 +10,9 @@ do
 end
 local ttl, now = ARGV[2], ARGV[3]
 local emin, thr = tonumber(ARGV[4]), tonumber(ARGV[5])
-for i = 6, #ARGV, 4 do
-  local id, oc, sk, sa = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+for i = 6, #ARGV, 5 do
+  local id, oc, sk, sv, sa =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if redis.call('HGET', KEYS[2], id) == 'queued' then
     redis.call('HSET', KEYS[2], id, oc)
     add('queued', -1)
@@ -28,7 +29,7 @@ for i = 6, #ARGV, 4 do
   redis.call('SREM', KEYS[4], id)
   redis.call('SREM', KEYS[3], id)
   redis.call('SREM', KEYS[7], id)
-  if sk ~= '' then redis.call('SET', sk, '1', 'EX', ttl) end
+  if sk ~= '' then redis.call('SET', sk, sv ~= '' and sv or '1', 'EX', ttl) end
   if sa ~= '' then redis.call('SADD', KEYS[5], sa) end
 end
 flush()

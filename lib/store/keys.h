@@ -49,9 +49,17 @@
  *                                 an older trigger arriving later does not
  *                                 schedule        intake.order_window
  *                                 Lua: intake-apply.lua
- *   P:sent:<message id>   string  sent marker: the message went out
+ *   P:sent:<message id>   string  sent marker: the message went out;
+ *                                 its value is the record of what it was
+ *                                 about, read when a reply or a bounce
+ *                                 names it: the job key (rule:client:
+ *                                 subject:slot), for campaign mail
+ *                                 ~campaign:<client>:<name>: (job key
+ *                                 syntax, SUKI_CAMPAIGN_RULE); "1" for
+ *                                 what is about no client
  *                                 SUKI_KEY_SENT_TTL_S (30 days)
- *                                 Lua: campaign-take.lua, campaign-walk.lua
+ *                                 Lua: campaign-take.lua, campaign-walk.lua,
+ *                                 campaign-outcome.lua, sched-settle.lua
  *   P:daemon:<consumer>   hash    heartbeat: pid, version, started,
  *                                 updated, counters, transports
  *                                 SUKI_HEARTBEAT_TTL_S (heartbeat.h)
@@ -124,6 +132,8 @@
 #define SUKI_KEY_HELD_BY "held-by"
 #define SUKI_KEY_HELD_TO "held-to"
 #define SUKI_DIGEST_RULE "~digest" /* rule and client part of a digest job */
+/* rule part of a campaign message's record (the P:sent value) */
+#define SUKI_CAMPAIGN_RULE "~campaign"
 
 /* "P:name". Returns owned. */
 char *suki_key(const char *prefix, const char *name);

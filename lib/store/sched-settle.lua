@@ -96,7 +96,8 @@ while i <= #ARGV do
     i = i + 1
   end
   for m = 0, nm - 1 do
-    redis.call('SET', sp .. ARGV[i + m], '1', 'EX', ttl, 'NX')
+    -- the value is the record inbound mail reads (lib/store/keys.h)
+    redis.call('SET', sp .. ARGV[i + m], key, 'EX', ttl, 'NX')
   end
   i = i + nm
   local h = jobhash(key)
