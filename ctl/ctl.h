@@ -63,6 +63,8 @@ int sukictl_jobs(struct sukictl *ctl, int argc, char **argv);
 int sukictl_cancel(struct sukictl *ctl, int argc, char **argv);
 /* ctl_digest.c: digest list [--to ADDR] | digest send [--to ADDR]. */
 int sukictl_digest(struct sukictl *ctl, int argc, char **argv);
+/* ctl_inbound.c: inbound status [--json]: the IMAP poller's state. */
+int sukictl_inbound(struct sukictl *ctl, int argc, char **argv);
 /* ctl_campaign.c */
 int sukictl_campaign(struct sukictl *ctl, int argc, char **argv);
 int sukictl_suppress(struct sukictl *ctl, int argc, char **argv);

@@ -54,6 +54,12 @@ static const struct sukictl_cmd commands[] = {
      "                             per item: to, key, client, rule, subject,\n"
      "                             due)\n"
      "  digest send [--to ADDR]    send the digests now (sukid sends them)"},
+    {"inbound", "status [--json]",
+     "the replies-and-bounces mailbox: last poll, messages by kind",
+     sukictl_inbound, true,
+     "  inbound status   last poll and its error, UIDs processed, counts by\n"
+     "                   kind (with --json: one object with kinds, an object\n"
+     "                   of kind -> count)"},
 };
 
 void sukictl_errx(const char *fmt, ...)

@@ -262,8 +262,8 @@ static GMimeObject *find_child(GMimeMultipart *mp, const char *type,
 
 /* The reported message's Message-ID (and To, for complaints) from its
  * message/rfc822 (message/global) or text/rfc822-headers part. */
-static void original_of(GMimeMultipart *mp, GMimeParserOptions *opt,
-                        char **id, char **to)
+static void original_of(GMimeMultipart *mp, GMimeParserOptions *opt, char **id,
+                        char **to)
 {
     GMimeObject *c = find_child(mp, "message", "rfc822");
     if (!c)
@@ -494,11 +494,17 @@ static void read_refs(GMimeMessage *msg, struct suki_inbound_msg *out)
 /* Subjects that out-of-office replies carry when they carry no header
  * that says so (lower-case, matched as a prefix of the lower-cased
  * subject). */
-static const char *const ooo_subjects[] = {
-    "out of office",   "out of the office", "automatic reply",
-    "auto reply",      "auto-reply",        "autoreply",
-    "auto:",           "away from office",  "on vacation",
-    "abwesenheitsnotiz", "réponse automatique"};
+static const char *const ooo_subjects[] = {"out of office",
+                                           "out of the office",
+                                           "automatic reply",
+                                           "auto reply",
+                                           "auto-reply",
+                                           "autoreply",
+                                           "auto:",
+                                           "away from office",
+                                           "on vacation",
+                                           "abwesenheitsnotiz",
+                                           "réponse automatique"};
 
 static bool is_autoreply(GMimeMessage *msg, const char *subject)
 {
@@ -579,9 +585,10 @@ void suki_inbound_parse(const char *data, size_t len,
     out->subject = clean_text(g_mime_message_get_subject(msg));
     GMimeObject *body = g_mime_message_get_mime_part(msg);
     GMimeContentType *ct = body ? g_mime_object_get_content_type(body) : NULL;
-    const char *rt = ct && g_mime_content_type_is_type(ct, "multipart", "report")
-                         ? g_mime_content_type_get_parameter(ct, "report-type")
-                         : NULL;
+    const char *rt =
+        ct && g_mime_content_type_is_type(ct, "multipart", "report")
+            ? g_mime_content_type_get_parameter(ct, "report-type")
+            : NULL;
     if (st.why) {
         /* checked first: what follows must not act on a guess */
     } else if (rt && GMIME_IS_MULTIPART(body) &&

@@ -91,6 +91,14 @@
  *                                 SUKI_CAMPAIGN_LEASE_MS (campaign.h)
  *                                 Lua: campaign-claim.lua
  *
+ *   P:inbound             hash    the IMAP poller's state: uidvalidity,
+ *                                 last (highest UID done), polled_at,
+ *                                 ok_at, error, done_at, uids, n:<kind>,
+ *                                 suppressed, holder (daemon/inbound.h)
+ *                                 none; Lua: inbound-poll.lua,
+ *                                 inbound-apply.lua
+ *   P:inbound-lease       string  the poller's lease token   2 x poll + 5s
+ *
  *   P:events              stream  the intake stream, unless intake.stream
  *                                 names another                      none
  *
@@ -125,6 +133,8 @@
 #define SUKI_KEY_CINFLIGHT "cinflight"
 #define SUKI_KEY_CHELD "cheld"
 #define SUKI_KEY_CLOCK "clock"
+#define SUKI_KEY_INBOUND "inbound"
+#define SUKI_KEY_INBOUND_LEASE "inbound-lease"
 
 /* How long a sent marker stays: a message is not sent twice within it. */
 #define SUKI_KEY_SENT_TTL_S (30 * 86400)

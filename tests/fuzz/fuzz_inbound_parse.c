@@ -25,9 +25,11 @@ static bool utf8_ok(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         unsigned c = *p;
-        int n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-                           : (c & 0xf8) == 0xf0   ? 3
-                                                  : -1;
+        int n = c < 0x80             ? 0
+                : (c & 0xe0) == 0xc0 ? 1
+                : (c & 0xf0) == 0xe0 ? 2
+                : (c & 0xf8) == 0xf0 ? 3
+                                     : -1;
         if (n < 0 || (c < 0x80 && (c < 0x20 || c == 0x7f)))
             return false;
         p++;
@@ -78,7 +80,8 @@ static void check(const struct suki_inbound_msg *m)
     check_text("subject", m->subject, SUKI_INBOUND_TEXT_MAX);
     check_text("feedback type", m->feedback_type, SUKI_INBOUND_TEXT_MAX);
     check_text("complainant", m->complainant, SUKI_INBOUND_TEXT_MAX);
-    if (m->n_refs > SUKI_INBOUND_MAX_REFS || m->n_rcpts > SUKI_INBOUND_MAX_RCPTS)
+    if (m->n_refs > SUKI_INBOUND_MAX_REFS ||
+        m->n_rcpts > SUKI_INBOUND_MAX_RCPTS)
         FAIL("too many refs or recipients");
     if (m->kind == SUKI_INBOUND_REPLY && m->n_refs == 0)
         FAIL("a reply to nothing");

@@ -76,3 +76,36 @@ m@x.ph" s:held-to m@x.ph r:dc:: '{"c":"dc"}' 's:job:~digest' '~digest:~digest:m@
 [ "$(rcli GET s:held:m@x.ph)" = oops ] || fail "sched-settle: the string was changed"
 [ "$(rcli ZSCORE s:jobs '~digest:~digest:m@x.ph:2026-01-01')" = 5 ] || fail "sched-settle: no digest job"
 echo "ok: sched-settle completes a job whose digest hold meets a wrong-typed key"
+
+# inbound-apply with P:suppressed a string, then with a counter that is no
+# number: refused before the event is added or the UID marked done.
+rcli SET s:inbound-lease tok >/dev/null
+rcli HSET s:inbound uidvalidity 7 last 3 >/dev/null
+rcli DEL s:suppressed >/dev/null
+rcli SET s:suppressed oops >/dev/null
+out=$(rcli EVAL "$(script inbound-apply)" 4 s:inbound-lease s:inbound s:events-in s:suppressed \
+    tok 7 4 bounce "$(date +%s000)" 10000 a@x.ph '{"type":"email.bounced","client":"c"}' 2>&1)
+case $out in *"not a set"*) ;; *) fail "inbound-apply: want a type error, got: $out" ;; esac
+rcli DEL s:suppressed >/dev/null
+rcli HSET s:inbound n:bounce many >/dev/null
+out=$(rcli EVAL "$(script inbound-apply)" 4 s:inbound-lease s:inbound s:events-in s:suppressed \
+    tok 7 4 bounce "$(date +%s000)" 10000 a@x.ph '{"type":"email.bounced","client":"c"}' 2>&1)
+case $out in *"is not a number"*) ;; *) fail "inbound-apply: want a counter error, got: $out" ;; esac
+[ "$(rcli EXISTS s:events-in)" = 0 ] || fail "inbound-apply: an event was added"
+[ "$(rcli EXISTS s:suppressed)" = 0 ] || fail "inbound-apply: an address was suppressed"
+[ "$(rcli HGET s:inbound last)" = 3 ] || fail "inbound-apply: the UID was marked done"
+# and it works once the counter is fixed; a second run is 'done'
+rcli HSET s:inbound n:bounce 0 >/dev/null
+out=$(rcli EVAL "$(script inbound-apply)" 4 s:inbound-lease s:inbound s:events-in s:suppressed \
+    tok 7 4 bounce "$(date +%s000)" 10000 a@x.ph '{"type":"email.bounced","client":"c"}' 2>&1)
+[ "$(echo $out)" = "ok 1 1" ] || fail "inbound-apply: $out"
+out=$(rcli EVAL "$(script inbound-apply)" 4 s:inbound-lease s:inbound s:events-in s:suppressed \
+    tok 7 4 bounce "$(date +%s000)" 10000 a@x.ph '{"type":"email.bounced","client":"c"}' 2>&1)
+[ "$out" = done ] || fail "inbound-apply again: $out"
+[ "$(rcli XLEN s:events-in)" = 1 ] || fail "inbound-apply: events $(rcli XLEN s:events-in)"
+# inbound-poll with the lease key a hash
+rcli DEL s:inbound-lease >/dev/null
+rcli HSET s:inbound-lease x 1 >/dev/null
+out=$(rcli EVAL "$(script inbound-poll)" 2 s:inbound-lease s:inbound L tok 10000 1 2>&1)
+case $out in *"not a string"*) ;; *) fail "inbound-poll: want a type error, got: $out" ;; esac
+echo "ok: inbound-apply and inbound-poll refuse wrong-typed keys with nothing changed"
