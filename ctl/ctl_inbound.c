@@ -75,7 +75,8 @@ static int status(struct sukictl *ctl)
         json_object_set_new(o, "configured",
                             json_boolean(ctl->conf && ctl->conf->inbound));
         json_object_set_new(o, "polling", json_boolean(leased));
-        json_object_set_new(o, "last_poll_ms", json_integer(num(h, "polled_at")));
+        json_object_set_new(o, "last_poll_ms",
+                            json_integer(num(h, "polled_at")));
         json_object_set_new(o, "last_ok_ms", json_integer(num(h, "ok_at")));
         json_object_set_new(o, "error", json_string(err ? err : ""));
         json_object_set_new(o, "uidvalidity",
@@ -84,7 +85,8 @@ static int status(struct sukictl *ctl)
                                             : ""));
         json_object_set_new(o, "last_uid", json_integer(num(h, "last")));
         json_object_set_new(o, "uids_processed", json_integer(num(h, "uids")));
-        json_object_set_new(o, "suppressed", json_integer(num(h, "suppressed")));
+        json_object_set_new(o, "suppressed",
+                            json_integer(num(h, "suppressed")));
         json_object_set_new(o, "kinds", k);
         char *s = json_dumps(o, JSON_COMPACT);
         printf("%s\n", s);
@@ -93,8 +95,8 @@ static int status(struct sukictl *ctl)
     } else {
         char *poll = when(h, "polled_at"), *ok = when(h, "ok_at");
         printf("mailbox     %s\n", ctl->conf && ctl->conf->inbound
-                                        ? ctl->conf->inbound_url
-                                        : "(no inbound section)");
+                                       ? ctl->conf->inbound_url
+                                       : "(no inbound section)");
         printf("poller      %s\n",
                leased ? "a sukid holds the lease" : "none polling");
         printf("last poll   %s\n", poll);

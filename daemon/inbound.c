@@ -44,8 +44,14 @@
 /* How often a poller without an inbound section (or without Redis) looks
  * again. */
 #define IDLE_CHECK_MS 1000
-/* Bytes of a listing kept (a line per message: 1000 lines are ~40 KiB). */
-#define LIST_MAX (4 * 1024 * 1024)
+/* Bytes of a listing kept (a line per message). */
+#define LIST_MAX (1024 * 1024)
+/* Messages listed by one command. libcurl 7.88 fails a command whose
+ * answer it has counted past 300 KiB of "headers" ("Too large response
+ * headers"), and it counts more than the bytes: against Dovecot, FETCH
+ * 1:200 (UID RFC822.SIZE), 9 KiB, failed at line 136. 50 lines stay far
+ * below that. */
+#define LIST_WINDOW 50
 /* Sockets one poller may hold at once (one connection, plus a spare while
  * libcurl replaces a dead one). */
 #define MAX_SOCKS 8
@@ -58,8 +64,10 @@ static struct suki_redis_script apply_script = {
 enum step {
     ST_IDLE,   /* waiting for the next poll */
     ST_LEASE,  /* inbound-poll L */
-    ST_LIST,   /* UID FETCH last+1:* (UID RFC822.SIZE) */
+    ST_SYNC,   /* NOOP */
+    ST_STATUS, /* STATUS "MAILBOX" (MESSAGES UIDNEXT UIDVALIDITY) */
     ST_STATE,  /* inbound-poll V */
+    ST_LIST,   /* FETCH a:b (UID RFC822.SIZE) */
     ST_FETCH,  /* one message */
     ST_LOOKUP, /* the records of the ids it names */
     ST_APPLY,  /* inbound-apply */
@@ -95,14 +103,14 @@ struct suki_inbound {
     bool over; /* the body passed body_max */
     /* the mailbox */
     char uidvalidity[24];
-    /* what the last SELECT said: libcurl selects again only on a new
-     * connection (or another mailbox), so a listing on the cached one
-     * shows none */
-    char selected[24];
-    uint64_t last, listed_from;
+    uint64_t last;       /* the highest UID done */
+    uint64_t exists;     /* STATUS MESSAGES */
+    uint64_t uidnext;    /* STATUS UIDNEXT */
+    uint64_t window_end; /* the last sequence number listed */
     struct todo *todo;
     size_t n_todo, i_todo;
-    bool more; /* the listing had more than a batch */
+    bool more;         /* messages after the window listed */
+    size_t batch_done; /* messages done in this poll */
     uint64_t fail_uid;
     int fail_count;
     /* the message being processed */
@@ -219,8 +227,7 @@ static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
-                   void *sockp)
+static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
 {
     struct suki_inbound *in = userp;
     struct sockinfo *si = sockp;
@@ -249,8 +256,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
         curl_multi_assign(in->multi, s, si);
     } else {
         event_del(si->ev);
-        if (event_assign(si->ev, in->D->base, s, kind, sock_event_cb, si) !=
-            0)
+        if (event_assign(si->ev, in->D->base, s, kind, sock_event_cb, si) != 0)
             return -1;
     }
     return event_add(si->ev, NULL) == 0 ? 0 : -1;
@@ -317,8 +323,7 @@ static void drain(struct suki_inbound *in)
         if (cc != CURLE_OK) {
             /* see the top: never reuse a connection a transfer failed on */
             curl_socket_t s = CURL_SOCKET_BAD;
-            if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &s) ==
-                    CURLE_OK &&
+            if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK &&
                 s != CURL_SOCKET_BAD)
                 shutdown(s, SHUT_RDWR);
         }
@@ -384,8 +389,8 @@ static int start(struct suki_inbound *in, const char *url, const char *custom,
     SET(CURLOPT_CLOSESOCKETDATA, in);
 #undef SET
     if (rc != CURLE_OK) {
-        char *m = suki_asprintf("curl option refused: %s",
-                                curl_easy_strerror(rc));
+        char *m =
+            suki_asprintf("curl option refused: %s", curl_easy_strerror(rc));
         report_error(in, m);
         free(m);
         curl_easy_cleanup(e);
@@ -393,8 +398,8 @@ static int start(struct suki_inbound *in, const char *url, const char *custom,
     }
     CURLMcode mc = curl_multi_add_handle(in->multi, e);
     if (mc != CURLM_OK) {
-        char *m = suki_asprintf("curl_multi_add_handle: %s",
-                                curl_multi_strerror(mc));
+        char *m =
+            suki_asprintf("curl_multi_add_handle: %s", curl_multi_strerror(mc));
         report_error(in, m);
         free(m);
         curl_easy_cleanup(e);
@@ -438,6 +443,7 @@ static bool reply_error(struct suki_inbound *in, redisReply *rep,
 /* ---- one message -------------------------------------------------- */
 
 static void process_next(struct suki_inbound *in);
+static void list_window(struct suki_inbound *in, uint64_t first);
 static void apply(struct suki_inbound *in, enum suki_inbound_result kind,
                   const char *suppress, const char *event);
 
@@ -485,8 +491,7 @@ static void on_applied(struct suki_redis *r, redisReply *rep, void *arg)
         in->fail_uid = 0;
         in->fail_count = 0;
     } else if (strcmp(st, "done") == 0) {
-        suki_info("inbound: UID %" PRIu64 " was done before; flagging it",
-                  uid);
+        suki_info("inbound: UID %" PRIu64 " was done before; flagging it", uid);
         in->last = uid;
     } else if (strcmp(st, "lease") == 0) {
         suki_warnx("inbound: lost the poller's lease; another sukid polls");
@@ -531,8 +536,8 @@ static void apply(struct suki_inbound *in, enum suki_inbound_result kind,
     in->st = ST_APPLY;
     if (kind < SUKI_IN__COUNT)
         suki_metrics.inbound[kind]++;
-    int rc = suki_redis_eval_owned(in->D->redis, in, &apply_script,
-                                   on_applied, in, 4, argc, av, NULL);
+    int rc = suki_redis_eval_owned(in->D->redis, in, &apply_script, on_applied,
+                                   in, 4, argc, av, NULL);
     free(kl);
     free(kh);
     free(ks);
@@ -566,8 +571,8 @@ static char *make_event(struct suki_inbound *in, const char *type,
     char *doc = NULL;
     if (suki_event_new(&p, &ev, &err) == 0) {
         doc = suki_event_dump(ev);
-        struct suki_event_limits lim = {
-            .max_size = (size_t)in->conf->max_event_size};
+        struct suki_event_limits lim = {.max_size =
+                                            (size_t)in->conf->max_event_size};
         if (suki_event_parse(doc, strlen(doc), &lim, suki_now_ms(), &chk,
                              &err) < 0) {
             free(doc);
@@ -711,7 +716,8 @@ static void on_records(struct suki_redis *r, redisReply *rep, void *arg)
             x->rec = suki_strdup(rec);
             x->ref = suki_strdup(m->refs[hit]);
             rule = client = subject = NULL;
-            char *pk = suki_key_id(in->conf->prefix, SUKI_KEY_CLIENT, x->client);
+            char *pk =
+                suki_key_id(in->conf->prefix, SUKI_KEY_CLIENT, x->client);
             const char *av[3] = {"HMGET", pk, "manager"};
             in->st = ST_LOOKUP;
             int rc = suki_redis_argv_owned(in->D->redis, in, on_profile, x, 0,
@@ -871,6 +877,13 @@ static void process_next(struct suki_inbound *in)
     if (in->stopped)
         return;
     if (in->i_todo >= in->n_todo) {
+        in->batch_done += in->n_todo;
+        if (in->more && in->batch_done < SUKI_INBOUND_BATCH) {
+            /* the next window in the same poll (the lease is renewed by
+             * each message done); past a batch, a new poll renews it */
+            list_window(in, in->window_end + 1);
+            return;
+        }
         end_round_normal(in);
         return;
     }
@@ -924,24 +937,33 @@ static bool parse_fetch_line(const char *l, size_t n, struct todo *t)
     return true;
 }
 
-static bool find_uidvalidity(const struct suki_buf *h, char out[24])
+/* The number after "NAME " in the STATUS line of body, or false. */
+static bool status_item(const struct suki_buf *b, const char *name, uint64_t *v,
+                        char *text, size_t size)
 {
-    const char *tag = "[UIDVALIDITY ";
-    for (size_t i = 0; h->p && i + 13 < h->len; i++) {
-        if (memcmp(h->p + i, tag, 13) != 0)
+    size_t nl = strlen(name);
+    for (size_t i = 0; b->p && i + nl + 1 < b->len; i++) {
+        if (memcmp(b->p + i, name, nl) != 0 || b->p[i + nl] != ' ' ||
+            (i > 0 && b->p[i - 1] != ' ' && b->p[i - 1] != '('))
             continue;
+        const char *p = b->p + i + nl + 1;
         size_t k = 0;
-        const char *p = h->p + i + 13;
-        while (k < 20 && i + 13 + k < h->len && p[k] >= '0' && p[k] <= '9')
+        while (k < 20 && i + nl + 1 + k < b->len && p[k] >= '0' && p[k] <= '9')
             k++;
         if (k == 0 || k >= 20)
             return false;
-        memcpy(out, p, k);
-        out[k] = '\0';
+        char num[24];
+        memcpy(num, p, k);
+        num[k] = '\0';
+        *v = strtoull(num, NULL, 10);
+        if (text)
+            suki_strlcpy(text, num, size);
         return true;
     }
     return false;
 }
+
+static void list_window(struct suki_inbound *in, uint64_t first);
 
 static void on_state(struct suki_redis *r, redisReply *rep, void *arg)
 {
@@ -961,21 +983,26 @@ static void on_state(struct suki_redis *r, redisReply *rep, void *arg)
     }
     const char *last = str_elem(rep, 1);
     uint64_t l = last ? strtoull(last, NULL, 10) : 0;
-    if (l != in->listed_from) {
+    if (l != in->last)
         /* a new UIDVALIDITY: everything from 1 again (the events' ids make
          * what was done before harmless) */
-        suki_notice("inbound: %s has UIDVALIDITY %s now; reading it from "
-                    "the start",
+        suki_notice("inbound: %s has UIDVALIDITY %s; reading it from the "
+                    "start",
                     in->conf->inbound_url, in->uidvalidity);
-        in->last = l;
-        end_round(in, 0);
+    in->last = l;
+    /* UIDs grow with sequence numbers, and at most uidnext - 1 - last
+     * messages have a UID above last: the first of them is at this
+     * sequence number or later */
+    uint64_t top = in->uidnext > 0 ? in->uidnext - 1 : 0;
+    if (in->exists == 0 || top <= in->last) {
+        end_round_normal(in);
         return;
     }
-    process_next(in);
+    uint64_t above = top - in->last;
+    list_window(in, above >= in->exists ? 1 : in->exists - above + 1);
 }
 
-static void on_error_recorded(struct suki_redis *r, redisReply *rep,
-                              void *arg)
+static void on_error_recorded(struct suki_redis *r, redisReply *rep, void *arg)
 {
     struct suki_inbound *in = arg;
     (void)rep;
@@ -984,55 +1011,40 @@ static void on_error_recorded(struct suki_redis *r, redisReply *rep,
     end_round(in, in->conf->inbound_poll_ms);
 }
 
-static void on_listed(struct suki_inbound *in, CURLcode cc)
+/* A listing failed: say so, and record it for sukictl inbound status. */
+static void list_failed(struct suki_inbound *in, const char *what, CURLcode cc)
 {
-    char v[24] = "";
-    if (cc == CURLE_OK && find_uidvalidity(&in->hdrs, v))
-        suki_strlcpy(in->selected, v, sizeof(in->selected));
-    else if (cc == CURLE_OK && in->selected[0])
-        suki_strlcpy(v, in->selected, sizeof(v));
-    if (cc != CURLE_OK || !v[0]) {
-        in->selected[0] = '\0';
-        char *m = cc != CURLE_OK
-                      ? suki_asprintf("listing %s: %s", in->conf->inbound_url,
-                                      curl_easy_strerror(cc))
-                      : suki_asprintf("listing %s: the server did not say its "
-                                      "UIDVALIDITY",
-                                      in->conf->inbound_url);
-        report_error(in, m);
-        char now[24];
-        snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
-        const char *args[5] = {"V", in->token, "", now, m};
-        /* recorded for sukictl inbound status */
-        in->st = ST_STATE;
-        poll_eval(in, on_error_recorded, args, 5);
-        free(m);
+    char *m = cc != CURLE_OK
+                  ? suki_asprintf("%s %s: %s", what, in->conf->inbound_url,
+                                  curl_easy_strerror(cc))
+                  : suki_asprintf("%s %s: the server's answer is not "
+                                  "understood",
+                                  what, in->conf->inbound_url);
+    report_error(in, m);
+    char now[24];
+    snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
+    const char *args[5] = {"V", in->token, "", now, m};
+    in->st = ST_STATE;
+    poll_eval(in, on_error_recorded, args, 5);
+    free(m);
+}
+
+/* STATUS answered: the mailbox's size, next UID and UIDVALIDITY. Asked
+ * of the server every poll rather than read from SELECT, which libcurl
+ * sends only on a new connection. */
+static void on_status(struct suki_inbound *in, CURLcode cc)
+{
+    char v[24];
+    uint64_t validity;
+    if (cc != CURLE_OK ||
+        !status_item(&in->body, "UIDVALIDITY", &validity, v, sizeof(v)) ||
+        !status_item(&in->body, "MESSAGES", &in->exists, NULL, 0) ||
+        !status_item(&in->body, "UIDNEXT", &in->uidnext, NULL, 0)) {
+        list_failed(in, "asking the STATUS of", cc);
         return;
     }
     clear_error(in);
     suki_strlcpy(in->uidvalidity, v, sizeof(in->uidvalidity));
-    size_t cap = SUKI_INBOUND_BATCH;
-    in->todo = suki_calloc(cap, sizeof(*in->todo));
-    in->n_todo = 0;
-    in->more = false;
-    const char *p = in->body.p, *end = p ? p + in->body.len : p;
-    while (p && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        while (n > 0 && p[n - 1] == '\r')
-            n--;
-        struct todo t;
-        if (parse_fetch_line(p, n, &t) && t.uid > in->listed_from) {
-            if (in->n_todo < cap)
-                in->todo[in->n_todo++] = t;
-            else
-                in->more = true;
-        }
-        p = nl ? nl + 1 : end;
-    }
-    qsort(in->todo, in->n_todo, sizeof(*in->todo), cmp_todo);
-    /* the largest UIDs were perhaps left out, never a smaller one: the
-     * next listing starts after the last done */
     char now[24];
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
     const char *args[5] = {"V", in->token, in->uidvalidity, now, ""};
@@ -1040,14 +1052,89 @@ static void on_listed(struct suki_inbound *in, CURLcode cc)
     poll_eval(in, on_state, args, 5);
 }
 
-static void list(struct suki_inbound *in)
+static void on_listed(struct suki_inbound *in, CURLcode cc)
 {
-    char cmd[64];
-    in->listed_from = in->last;
-    snprintf(cmd, sizeof(cmd), "UID FETCH %" PRIu64 ":* (UID RFC822.SIZE)",
-             in->last + 1);
+    if (cc != CURLE_OK) {
+        list_failed(in, "listing", cc);
+        return;
+    }
+    size_t cap = LIST_WINDOW;
+    free(in->todo);
+    in->todo = suki_calloc(cap, sizeof(*in->todo));
+    in->n_todo = 0;
+    const char *p = in->body.p, *end = p ? p + in->body.len : p;
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        while (n > 0 && p[n - 1] == '\r')
+            n--;
+        struct todo t;
+        if (parse_fetch_line(p, n, &t) && t.uid > in->last && in->n_todo < cap)
+            in->todo[in->n_todo++] = t;
+        p = nl ? nl + 1 : end;
+    }
+    qsort(in->todo, in->n_todo, sizeof(*in->todo), cmp_todo);
+    in->more = in->window_end < in->exists;
+    if (in->n_todo == 0 && in->more) {
+        /* only messages done before in this window (UIDs with gaps) */
+        list_window(in, in->window_end + 1);
+        return;
+    }
+    process_next(in);
+}
+
+/* The messages of sequence numbers first.. (a batch at most): their UIDs
+ * and sizes. By sequence number, not UID, so that one listing is at most
+ * a batch of short lines (libcurl 7.88 refuses a command's answer over
+ * 300 KiB, which UID FETCH last+1:* passes at some 7,000 messages). */
+static void list_window(struct suki_inbound *in, uint64_t first)
+{
+    char cmd[80];
+    uint64_t last = first + LIST_WINDOW - 1;
+    if (last > in->exists)
+        last = in->exists;
+    in->window_end = last;
+    snprintf(cmd, sizeof(cmd),
+             "FETCH %" PRIu64 ":%" PRIu64 " (UID RFC822.SIZE)", first, last);
     in->st = ST_LIST;
     if (start(in, in->conf->inbound_url, cmd, LIST_MAX) < 0)
+        end_round(in, in->conf->inbound_poll_ms);
+}
+
+/* NOOP first: on the connection libcurl keeps, the mailbox stays
+ * selected, and STATUS of the selected mailbox answers from the session's
+ * view (Dovecot does), which takes in new mail only at a command such as
+ * NOOP. */
+static void sync_view(struct suki_inbound *in)
+{
+    in->st = ST_SYNC;
+    if (start(in, in->conf->inbound_url, "NOOP", 65536) < 0)
+        end_round(in, in->conf->inbound_poll_ms);
+}
+
+/* STATUS "MAILBOX" (MESSAGES UIDNEXT UIDVALIDITY), the name from the url
+ * (one name of letters, digits, - _ . and %XX escapes: sukid.conf(5)). */
+static void status(struct suki_inbound *in)
+{
+    const char *u = in->conf->inbound_url;
+    const char *path = strchr(strstr(u, "://") + 3, '/');
+    int len = 0;
+    char *name = curl_easy_unescape(NULL, path ? path + 1 : "INBOX", 0, &len);
+    struct suki_buf cmd = {0};
+    suki_buf_str(&cmd, "STATUS \"");
+    for (int i = 0; name && i < len; i++) {
+        char c = name[i];
+        if (c == '"' || c == '\\')
+            suki_buf_add(&cmd, "\\", 1);
+        if ((unsigned char)c >= 0x20 && c != 0x7f)
+            suki_buf_add(&cmd, &c, 1);
+    }
+    suki_buf_str(&cmd, "\" (MESSAGES UIDNEXT UIDVALIDITY)");
+    curl_free(name);
+    in->st = ST_STATUS;
+    int rc = start(in, in->conf->inbound_url, cmd.p, 65536);
+    free(cmd.p);
+    if (rc < 0)
         end_round(in, in->conf->inbound_poll_ms);
 }
 
@@ -1070,12 +1157,21 @@ static void on_lease(struct suki_redis *r, redisReply *rep, void *arg)
     const char *v = str_elem(rep, 1), *last = str_elem(rep, 2);
     suki_strlcpy(in->uidvalidity, v ? v : "", sizeof(in->uidvalidity));
     in->last = last && *last ? strtoull(last, NULL, 10) : 0;
-    list(in);
+    sync_view(in);
 }
 
 static void transfer_done(struct suki_inbound *in, CURLcode cc)
 {
     switch (in->st) {
+    case ST_SYNC:
+        if (cc == CURLE_OK)
+            status(in);
+        else
+            list_failed(in, "NOOP on", cc);
+        break;
+    case ST_STATUS:
+        on_status(in, cc);
+        break;
     case ST_LIST:
         on_listed(in, cc);
         break;
@@ -1103,6 +1199,8 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
         return;
     }
     in->conf = suki_conf_ref(D->conf);
+    in->more = false;
+    in->batch_done = 0;
     char ttl[24], now[24];
     snprintf(ttl, sizeof(ttl), "%" PRId64, lease_ttl(in->conf));
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());

@@ -11,10 +11,14 @@
  *                    done_at, uids (messages done), n:<kind> counters,
  *                    suppressed, holder
  *
- * Every poll (inbound.poll): take or renew the lease; list the UIDs above
- * last with their sizes (UID FETCH last+1:* (UID RFC822.SIZE), after the
- * SELECT that tells the UIDVALIDITY: a new one starts again from 0); then
- * one message at a time, in UID order: fetch it (;UIDVALIDITY=V/;UID=n,
+ * Every poll (inbound.poll): take or renew the lease; NOOP (the mailbox's
+ * new mail into the session's view), STATUS (MESSAGES UIDNEXT
+ * UIDVALIDITY: a new UIDVALIDITY starts again from 0); list the messages
+ * above last with their sizes, a window of 50 sequence numbers at a time
+ * from where the first of them must be (FETCH a:b (UID RFC822.SIZE)),
+ * up to SUKI_INBOUND_BATCH a poll; one message at a time, in UID order:
+ * fetch it
+ * (;UIDVALIDITY=V/;UID=n,
  * so a mailbox recreated meanwhile fails the fetch), classify it
  * (inbound_parse.c), look up what it names among the records of sent mail
  * (the P:sent:<Message-ID> values), and in one script
@@ -40,7 +44,7 @@
 struct suki_daemon;
 struct suki_inbound;
 
-/* Messages taken from one listing; more wait for the next, at once. */
+/* Messages done in one poll; more wait for the next, at once. */
 #define SUKI_INBOUND_BATCH 1000
 /* A message that fails to fetch this many times running is skipped as
  * malformed, so that one message never stalls the mailbox. */

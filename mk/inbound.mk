@@ -13,6 +13,6 @@ tests_unit_check_inbound_parse_LDADD = $(UNIT_LIBS)
 endif
 EXTRA_DIST += tests/fixtures/inbound
 
-TESTS += tests/integration/inbound_imap.sh
-EXTRA_DIST += tests/integration/inbound_imap.sh \
+TESTS += tests/integration/inbound_imap.sh tests/integration/inbound_failover.sh
+EXTRA_DIST += tests/integration/inbound_imap.sh tests/integration/inbound_failover.sh \
 	tests/integration/dovecot_lib.sh tests/integration/imap_fill.py

@@ -11,6 +11,7 @@ like what sukid's replies-and-bounces mailbox receives.
     malformed                  truncated MIME, 10,000 parts, 20 MB, bad
                                encodings (four messages)
     replies N MSGID FROM       N distinct replies
+    others N                   N newsletters
 User suki, password secret, mailbox INBOX, TLS checked against CAFILE.
 """
 import imaplib
@@ -208,6 +209,8 @@ def main():
         msgs = [other()]
     elif kind == "malformed":
         msgs = malformed()
+    elif kind == "others":
+        msgs = (other() for _ in range(int(args[0])))
     elif kind == "replies":
         msgs = (reply(args[1], args[2], "Re: thanks", i)
                 for i in range(int(args[0])))

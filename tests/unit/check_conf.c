@@ -406,7 +406,7 @@ START_TEST(example_config)
     struct suki_conf *c = suki_conf_load(path, &d);
     ck_assert_msg(c != NULL, "%s:%d: %s", d.n ? d.v[0].file : "",
                   d.n ? d.v[0].line : 0, d.n ? d.v[0].msg : "");
-    ck_assert_int_eq((int)c->n_rules, 5);
+    ck_assert_int_eq((int)c->n_rules, 6);
     ck_assert_str_eq(c->timezone, "Asia/Manila");
     suki_conf_unref(c);
 }
