@@ -115,8 +115,9 @@ struct suki_inbound {
     int fail_count;
     /* the message being processed */
     struct suki_inbound_msg msg;
-    char digest[65]; /* sha256 of its bytes: the events' id */
-    char **looked;   /* the P:sent keys asked for */
+    char digest[65];               /* sha256 of its bytes: the events' id */
+    enum suki_inbound_result kind; /* what apply() was asked to record */
+    char **looked;                 /* the P:sent keys asked for */
     size_t n_looked;
     char *error; /* the last error logged, to log only changes */
 };
@@ -487,6 +488,9 @@ static void on_applied(struct suki_redis *r, redisReply *rep, void *arg)
                          : "";
     uint64_t uid = in->todo[in->i_todo].uid;
     if (strcmp(st, "ok") == 0) {
+        /* counted once it is done: not for a lost lease, nor twice */
+        if (in->kind < SUKI_IN__COUNT)
+            suki_metrics.inbound[in->kind]++;
         in->last = uid;
         in->fail_uid = 0;
         in->fail_count = 0;
@@ -534,16 +538,13 @@ static void apply(struct suki_inbound *in, enum suki_inbound_result kind,
                           event};
     int argc = event ? 12 : 11;
     in->st = ST_APPLY;
-    if (kind < SUKI_IN__COUNT)
-        suki_metrics.inbound[kind]++;
+    in->kind = kind;
     int rc = suki_redis_eval_owned(in->D->redis, in, &apply_script, on_applied,
                                    in, 4, argc, av, NULL);
     free(kl);
     free(kh);
     free(ks);
     if (rc < 0) {
-        if (kind < SUKI_IN__COUNT)
-            suki_metrics.inbound[kind]--;
         report_error(in, "redis is not reachable");
         end_round(in, IDLE_CHECK_MS);
         return;
