@@ -11,7 +11,8 @@
 /* Live daemons from their heartbeats (P:daemon:<consumer>, see
  * heartbeat.c): an array of objects; any open circuit breaker makes the
  * status fail, since mail is then waiting. */
-static json_t *daemons(struct sukictl *ctl, bool *breaker_open)
+static json_t *daemons(struct sukictl *ctl, bool *breaker_open,
+                       bool *replicas_short)
 {
     json_t *a = json_array();
     char *pattern = suki_key_id(ctl->conf->prefix, SUKI_KEY_DAEMON, "*");
@@ -51,6 +52,8 @@ static json_t *daemons(struct sukictl *ctl, bool *breaker_open)
                     json_object_set_new(d, f, t ? t : json_array());
                 } else {
                     int64_t n;
+                    if (strcmp(f, "replicas_short") == 0 && strcmp(v, "1") == 0)
+                        *replicas_short = true;
                     json_object_set_new(
                         d, f,
                         suki_parse_i64(v, INT64_MIN, INT64_MAX, &n) == 0
@@ -78,6 +81,13 @@ static void print_daemon(json_t *d)
            (long long)((now - started) / 1000),
            (long long)json_integer_value(json_object_get(d, "events_applied")),
            (long long)json_integer_value(json_object_get(d, "jobs_fired")));
+    if (json_integer_value(json_object_get(d, "replicas_short")))
+        printf(
+            "    replicas short: WAIT counted %lld of the %lld replicas "
+            "redis.min_replicas wants; applied events, sent markers and "
+            "settles are held until they are back\n",
+            (long long)json_integer_value(json_object_get(d, "replicas_acked")),
+            (long long)json_integer_value(json_object_get(d, "min_replicas")));
     size_t i;
     json_t *t;
     json_array_foreach(json_object_get(d, "transports"), i, t)
@@ -146,11 +156,12 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
             json_object_set_new(o, "jobs_scheduled",
                                 json_integer(int_reply(ctl, "ZCARD %s", jobs)));
             free(jobs);
-            bool open = false;
-            json_t *live = daemons(ctl, &open);
+            bool open = false, rshort = false;
+            json_t *live = daemons(ctl, &open, &rshort);
             json_object_set_new(o, "daemons", live);
             json_object_set_new(o, "breaker_open", json_boolean(open));
-            if (open)
+            json_object_set_new(o, "replicas_short", json_boolean(rshort));
+            if (open || rshort)
                 ok = false;
             /* Events and jobs wait, unseen, while no sukid runs: that is
              * a failure to report, not a figure to read between lines. */
