@@ -65,6 +65,8 @@ int sukictl_cancel(struct sukictl *ctl, int argc, char **argv);
 int sukictl_digest(struct sukictl *ctl, int argc, char **argv);
 /* ctl_report.c: report [--manager ADDR] [--month YYYY-MM] [--send]. */
 int sukictl_report(struct sukictl *ctl, int argc, char **argv);
+/* ctl_inbound.c: inbound status [--json]: the IMAP poller's state. */
+int sukictl_inbound(struct sukictl *ctl, int argc, char **argv);
 /* ctl_campaign.c */
 int sukictl_campaign(struct sukictl *ctl, int argc, char **argv);
 int sukictl_suppress(struct sukictl *ctl, int argc, char **argv);

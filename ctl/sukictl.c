@@ -64,6 +64,12 @@ static const struct sukictl_cmd commands[] = {
      "  --send            send the reports now (sukid sends them): each\n"
      "                    manager's, and without --manager the roll-up to\n"
      "                    the other reports.monthly.to addresses"},
+    {"inbound", "status [--json]",
+     "the replies-and-bounces mailbox: last poll, messages by kind",
+     sukictl_inbound, true,
+     "  inbound status   last poll and its error, UIDs processed, counts by\n"
+     "                   kind (with --json: one object with kinds, an object\n"
+     "                   of kind -> count)"},
 };
 
 void sukictl_errx(const char *fmt, ...)

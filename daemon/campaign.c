@@ -2,6 +2,7 @@
 #include "campaign.h"
 #include "store/keys.h"
 #include "store/report.h"
+#include "store/job.h"
 #include "store/scripts.h"
 #include "conf.h"
 #include "daemon.h"
@@ -491,7 +492,7 @@ static void flush_outcomes(struct runner *ru)
     }
     if (!ru->out_head)
         ru->out_tail = NULL;
-    size_t nargs = 6 + 5 * n;
+    size_t nargs = 6 + 6 * n;
     const char **av = suki_calloc(nargs, sizeof(char *));
     char now[32], emin[32], thr[32], ttl[32];
     snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
@@ -511,10 +512,19 @@ static void flush_outcomes(struct runner *ru)
                    : NULL;
     av[5] = rk ? rk : "";
     size_t k = 6;
+    /* the markers' values: what inbound mail naming them is about */
+    char **recs = suki_calloc(n ? n : 1, sizeof(char *));
+    size_t nr = 0;
     for (struct outcome *o = op->head; o; o = o->next) {
         av[k++] = o->id;
         av[k++] = o->oc;
         av[k++] = o->sent_key ? o->sent_key : "";
+        if (o->sent_key) {
+            recs[nr] = suki_job_key(SUKI_CAMPAIGN_RULE, o->id, ru->name, NULL);
+            av[k++] = recs[nr++];
+        } else {
+            av[k++] = "";
+        }
         av[k++] = o->suppress ? o->suppress : "";
         av[k++] = o->rfield ? o->rfield : "";
     }
@@ -534,6 +544,9 @@ static void flush_outcomes(struct runner *ru)
     free(all);
     free(av);
     free(rk);
+    for (size_t i = 0; i < nr; i++)
+        free(recs[i]);
+    free(recs);
     if (rc < 0) {
         /* link down: back in front, retried from the renewal tick */
         struct outcome *t = op->head;
@@ -795,6 +808,7 @@ static int send_one(struct runner *ru, struct recip *rc)
     } else {
         const char *rcpt[1] = {email};
         char *marker = suki_key_id(c->prefix, SUKI_KEY_SENT, msgid);
+        char *record = suki_job_key(SUKI_CAMPAIGN_RULE, rc->id, ru->name, NULL);
         struct suki_outmsg om = {.channel = c->campaign_transport,
                                  .from = snd.from.addr,
                                  .rcpt = rcpt,
@@ -805,6 +819,7 @@ static int send_one(struct runner *ru, struct recip *rc)
                                  .priority = SUKI_DISPATCH_PRIO_CAMPAIGN,
                                  .sent_marker = marker,
                                  .sent_marker_ttl_s = SUKI_KEY_SENT_TTL_S,
+                                 .sent_value = record,
                                  .gate = ru->gate};
         struct cmsg *m = suki_calloc(1, sizeof(*m));
         m->rc = rc;
@@ -813,6 +828,7 @@ static int send_one(struct runner *ru, struct recip *rc)
         rc->attempts++;
         m->marker = marker;
         int src = suki_dispatch_send(cm->D->dispatch, &om, on_sent, m);
+        free(record);
         if (src == 0) {
             m->ru = runner_ref(ru);
             ru->inflight++;

@@ -7,6 +7,7 @@
 #include "deliver.h"
 #include "http.h"
 #include "heartbeat.h"
+#include "inbound.h"
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
@@ -43,6 +44,7 @@ static struct suki_agent *agent;         /* the delivery agent (deliver.h) */
 static struct suki_campaigns *campaigns; /* campaign runners */
 static struct suki_intake *intake;       /* the event intake */
 static struct suki_heartbeat *heartbeat; /* P:daemon:<consumer> */
+static struct suki_inbound *inbound;     /* the IMAP poller */
 /* Modules still draining at a stop, plus one for begin_stop itself; the
  * loop ends when it reaches 0 (see stop_step). */
 static int stop_pending;
@@ -262,6 +264,7 @@ static void begin_stop(void)
     suki_notice("stopping: finishing work in flight");
     notify("STOPPING=1\nSTATUS=stopping");
     stop_pending = 1;
+    suki_inbound_stop(inbound);
     if (campaigns) {
         stop_pending++;
         suki_campaigns_stop(campaigns, stop_step, NULL);
@@ -529,6 +532,7 @@ int main(int argc, char **argv)
     heartbeat = suki_heartbeat_new(&D);
     suki_intake_set_nudge(intake, nudge_sched, sched);
     campaigns = suki_campaigns_new(&D);
+    inbound = suki_inbound_new(&D);
     if (D.conf->http_listen[0]) {
         /* Like a web server: a port we cannot bind is a startup error. */
         struct suki_err herr = {{0}};
@@ -563,6 +567,7 @@ int main(int argc, char **argv)
      * D.redis (suki_redis_cancel); fire's orphaned jobs are freed by
      * suki_redis_free's callbacks. */
     suki_heartbeat_free(heartbeat);
+    suki_inbound_free(inbound);
     suki_campaigns_free(campaigns);
     suki_dispatch_free(D.dispatch);
     int agent_rc = suki_agent_free(agent, D.conf->shutdown_timeout_ms);

@@ -1200,6 +1200,113 @@ static void load_http(struct loader *ld, const config_setting_t *root)
              "public_url \"%s\" must start with http:// or https://", u);
 }
 
+/* Whether host names this machine (imap:// without TLS is only for a
+ * server on the same host). */
+static bool loopback_host(const char *h, size_t n)
+{
+    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(names); i++)
+        if (n == strlen(names[i]) && strncasecmp(h, names[i], n) == 0)
+            return true;
+    return n > 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n;
+}
+
+static void load_inbound(struct loader *ld, const config_setting_t *root)
+{
+    static const struct keydef keys[] = {
+        K("url", KT_STRING, struct suki_conf, inbound_url),
+        K("username", KT_STRING, struct suki_conf, inbound_username),
+        K("password_file", KT_SECRET, struct suki_conf, inbound_password),
+        KC("starttls"),
+        K("ca_file", KT_PATH, struct suki_conf, inbound_ca_file),
+        K("tls_verify", KT_BOOL, struct suki_conf, inbound_tls_verify),
+        KR("poll", KT_DURATION, struct suki_conf, inbound_poll_ms, 1000,
+           86400000),
+        KR("timeout", KT_DURATION, struct suki_conf, inbound_timeout_ms, 1000,
+           3600000),
+    };
+    struct suki_conf *c = ld->c;
+    const config_setting_t *g = group_of(ld, root, "inbound");
+    if (!g)
+        return;
+    c->inbound = true;
+    apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), c, "inbound", NULL);
+    const config_setting_t *s = config_setting_get_member(g, "starttls");
+    if (s) {
+        const char *v = config_setting_type(s) == CONFIG_TYPE_STRING
+                            ? config_setting_get_string(s)
+                            : "";
+        if (strcmp(v, "required") == 0)
+            c->inbound_starttls = SUKI_STARTTLS_REQUIRED;
+        else if (strcmp(v, "off") == 0)
+            c->inbound_starttls = SUKI_STARTTLS_OFF;
+        else
+            /* no "try": a server that stops offering STARTTLS would get the
+             * password in clear */
+            DIAG(ld, s,
+                 "inbound: 'starttls' must be \"required\" or \"off\" "
+                 "(off only for a server on this host)");
+    }
+    if (!c->inbound_username)
+        DIAG(ld, g, "inbound needs a username");
+    if (!c->inbound_password && !config_setting_get_member(g, "password_file"))
+        DIAG(ld, g, "inbound needs a password_file");
+    const config_setting_t *us = config_setting_get_member(g, "url");
+    const char *u = c->inbound_url;
+    if (!u) {
+        DIAG(ld, g, "inbound needs a url (imaps://host/INBOX)");
+        return;
+    }
+    bool tls = strncmp(u, "imaps://", 8) == 0;
+    if (!tls && strncmp(u, "imap://", 7) != 0) {
+        DIAG(ld, us, "inbound url \"%s\" must start with imaps:// or imap://",
+             u);
+        return;
+    }
+    const char *h = u + (tls ? 8 : 7);
+    size_t hl = strcspn(h, "/");
+    const char *path = h + hl;
+    if (memchr(h, '@', hl)) {
+        DIAG(ld, us,
+             "inbound url must not carry a user or password; use "
+             "username and password_file");
+        return;
+    }
+    if (hl == 0 || h[0] == ':') {
+        DIAG(ld, us, "inbound url \"%s\" has no host", u);
+        return;
+    }
+    if (!path[0] || !path[1]) {
+        DIAG(ld, us, "inbound url \"%s\" names no mailbox (imaps://host/INBOX)",
+             u);
+        return;
+    }
+    if (strpbrk(path + 1, ";?#/ ") ||
+        strspn(path + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789-_.%") != strlen(path + 1)) {
+        DIAG(ld, us,
+             "inbound url \"%s\": the mailbox must be one name of letters, "
+             "digits, - _ . or %%XX escapes, without ;UID or other parts",
+             u);
+        return;
+    }
+    /* the host without a port, for the loopback check */
+    size_t hn = hl;
+    if (h[0] == '[') {
+        const char *rb = memchr(h, ']', hl);
+        hn = rb ? (size_t)(rb - h) + 1 : hl;
+    } else {
+        const char *colon = memchr(h, ':', hl);
+        if (colon)
+            hn = (size_t)(colon - h);
+    }
+    if (!tls && c->inbound_starttls == SUKI_STARTTLS_OFF &&
+        !loopback_host(h, hn))
+        DIAG(ld, s,
+             "inbound: starttls = \"off\" sends the password in clear; "
+             "only for a server on this host (127.0.0.1, ::1, localhost)");
+}
+
 static void load_daemon(struct loader *ld, const config_setting_t *root)
 {
     static const struct keydef keys[] = {
@@ -1269,6 +1376,10 @@ static void conf_defaults(struct suki_conf *c)
     c->http_request_timeout_ms = 10000;
     c->shutdown_timeout_ms = 10000;
     c->log_level = LOG_INFO;
+    c->inbound_starttls = SUKI_STARTTLS_REQUIRED;
+    c->inbound_tls_verify = true;
+    c->inbound_poll_ms = 60000;
+    c->inbound_timeout_ms = 60000;
 }
 
 /* libconfig's text is mostly just "syntax error", which read "syntax
@@ -1336,7 +1447,7 @@ static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
     static const char *top[] = {
         "redis",    "intake",     "scheduler", "plugins", "templates",
         "timezone", "transports", "roles",     "rules",   "campaigns",
-        "http",     "daemon",     "digests",   "reports"};
+        "http",     "daemon",     "digests",   "reports", "inbound"};
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -1362,6 +1473,7 @@ static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
     load_rules(&ld, root);
     load_campaigns(&ld, root);
     load_http(&ld, root);
+    load_inbound(&ld, root);
     load_daemon(&ld, root);
     free(ld.basedir);
     if (d && d->n > before && !partial) {
@@ -1458,6 +1570,13 @@ void suki_conf_unref(struct suki_conf *c)
         free(c->intake_signing_secret);
     }
     free(c->intake_raw);
+    free(c->inbound_url);
+    free(c->inbound_username);
+    if (c->inbound_password) {
+        OPENSSL_cleanse(c->inbound_password, strlen(c->inbound_password));
+        free(c->inbound_password);
+    }
+    free(c->inbound_ca_file);
     free(c);
 }
 

@@ -211,6 +211,19 @@ struct suki_conf {
     char *intake_signing_secret; /* owned or NULL (from file) */
     char *intake_raw; /* loading only: the tokens file before the split */
 
+    /* inbound = { ... }: replies and bounces read over IMAP; on when the
+     * section is there */
+    bool inbound;
+    char *inbound_url;      /* owned: imap(s)://host[:port]/MAILBOX */
+    char *inbound_username; /* owned */
+    char *inbound_password; /* owned, from password_file (or credential) */
+    enum suki_starttls inbound_starttls; /* imap://: required (or off on
+                                            loopback); never "try" */
+    char *inbound_ca_file;               /* owned or NULL */
+    bool inbound_tls_verify;             /* default true */
+    int64_t inbound_poll_ms;             /* default 60s, at least 1s */
+    int64_t inbound_timeout_ms;          /* one IMAP command; default 60s */
+
     /* daemon */
     int64_t shutdown_timeout_ms; /* default 10s */
     int log_level;               /* syslog level, default LOG_INFO */

@@ -72,6 +72,13 @@ char *suki_metrics_render(void)
                         ev_names[i], (unsigned long long)m->events[i]);
     static const char *hi_names[] = {"accepted", "invalid",    "unauthorized",
                                      "method",   "media_type", "unavailable"};
+    suki_buf_printf(&b, "# HELP suki_inbound_messages_total Messages read "
+                        "from the inbound mailbox, by what they were.\n"
+                        "# TYPE suki_inbound_messages_total counter\n");
+    for (int i = 0; i < SUKI_IN__COUNT; i++)
+        suki_buf_printf(&b, "suki_inbound_messages_total{kind=\"%s\"} %llu\n",
+                        suki_metrics_inbound_name((enum suki_inbound_result)i),
+                        (unsigned long long)m->inbound[i]);
     suki_buf_printf(&b, "# HELP suki_http_intake_total Requests to POST "
                         "/v1/events, by result.\n"
                         "# TYPE suki_http_intake_total counter\n");
@@ -182,4 +189,12 @@ char *suki_metrics_render(void)
         "suki_redis_replicas_short %d\n",
         (unsigned long long)m->redis_wait_short, m->redis_replicas_short);
     return suki_buf_take(&b);
+}
+
+const char *suki_metrics_inbound_name(enum suki_inbound_result k)
+{
+    static const char *const names[SUKI_IN__COUNT] = {
+        "reply",     "bounce", "delay",     "complaint",
+        "autoreply", "other",  "malformed", "gone"};
+    return (unsigned)k < SUKI_IN__COUNT ? names[k] : "other";
 }

@@ -36,6 +36,23 @@ enum suki_http_intake_result {
     SUKI_HI__COUNT
 };
 
+/* What a message read from the inbound mailbox was (daemon/inbound.h):
+ * suki_inbound_messages_total{kind}. */
+enum suki_inbound_result {
+    SUKI_IN_REPLY,
+    SUKI_IN_BOUNCE,
+    SUKI_IN_DELAY,
+    SUKI_IN_COMPLAINT,
+    SUKI_IN_AUTOREPLY,
+    SUKI_IN_OTHER,
+    SUKI_IN_MALFORMED,
+    SUKI_IN_GONE,
+    SUKI_IN__COUNT
+};
+
+/* "reply", "bounce", ... (static). */
+const char *suki_metrics_inbound_name(enum suki_inbound_result k);
+
 #define SUKI_METRICS_MAX_CHANNELS 16
 #define SUKI_LATENESS_BUCKETS 12
 
@@ -72,6 +89,7 @@ struct suki_metrics {
     struct suki_channel_metrics channels[SUKI_METRICS_MAX_CHANNELS];
     size_t n_channels;
     uint64_t campaign_msgs[SUKI_MSG__COUNT]; /* suki_campaign_messages_total */
+    uint64_t inbound[SUKI_IN__COUNT];        /* suki_inbound_messages_total */
 };
 
 /* The process-wide instance. */

@@ -15,6 +15,8 @@ STORE_LUA = \
 	$(srcdir)/lib/store/ctl-intake-replay.lua \
 	$(srcdir)/lib/store/ctl-jobs-cancel.lua \
 	$(srcdir)/lib/store/http-events.lua \
+	$(srcdir)/lib/store/inbound-apply.lua \
+	$(srcdir)/lib/store/inbound-poll.lua \
 	$(srcdir)/lib/store/intake-apply.lua \
 	$(srcdir)/lib/store/intake-lists.lua \
 	$(srcdir)/lib/store/intake-recover.lua \

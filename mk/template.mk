@@ -18,6 +18,8 @@ dist_templates_DATA = \
 	conf/templates/complaint-escalation.tl.tmpl \
 	conf/templates/referral-request.en.tmpl \
 	conf/templates/referral-request.tl.tmpl \
+	conf/templates/referral-followup.en.tmpl \
+	conf/templates/referral-followup.tl.tmpl \
 	conf/templates/meeting-prep.en.tmpl \
 	conf/templates/meeting-prep.tl.tmpl \
 	conf/templates/campaign-example.en.tmpl \

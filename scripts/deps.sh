@@ -4,9 +4,9 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config \
 libevent-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev libconfig-dev \
-libical-dev libsystemd-dev libssl-dev check \
+libical-dev libsystemd-dev libssl-dev check libgmime-3.0-dev \
 redis-server redis-tools redis-sentinel lua5.1 python3 python3-aiosmtpd python3-prometheus-client \
-postfix curl openssl valgrind procps util-linux cppcheck clang-14 clang-format-14 libclang-rt-14-dev \
+dovecot-imapd postfix curl openssl valgrind procps util-linux cppcheck clang-14 clang-format-14 libclang-rt-14-dev \
 systemd-container mmdebstrap dpkg-dev debhelper lintian fakeroot"
 missing=
 for p in $PKGS; do

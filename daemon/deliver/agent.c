@@ -58,6 +58,7 @@ struct marker {
     struct marker *next;
     struct child *ch;
     char *key;
+    char *val; /* owned or NULL: "1" */
     int64_t ttl_s;
     bool warned; /* a refusal of it was logged */
 };
@@ -91,6 +92,7 @@ static void marker_done(struct marker *m)
 {
     struct child *ch = m->ch;
     free(m->key);
+    free(m->val);
     free(m);
     child_maybe_exit(ch);
 }
@@ -144,10 +146,14 @@ static void marker_send(struct child *ch, struct marker *m)
 {
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%" PRId64, m->ttl_s > 0 ? m->ttl_s : 1);
-    const char *argv[5] = {"SET", m->key, "1", "EX", ttl};
+    /* NX: sukid's settle may have written this marker first, and marked it
+     * counted for the monthly report (sched-settle.lua's I op); it holds
+     * the same record, so the agent's copy only matters when it is first */
+    const char *argv[6] = {"SET", m->key, m->val && *m->val ? m->val : "1",
+                           "EX",  ttl,    "NX"};
     /* no Redis before sukid's first D frame: the marker waits */
     if (ch->redis &&
-        suki_redis_argv(ch->redis, on_marker, m, 0, 5, argv, NULL) == 0) {
+        suki_redis_argv(ch->redis, on_marker, m, 0, 6, argv, NULL) == 0) {
         ch->marking++;
         return;
     }
@@ -184,8 +190,10 @@ static void child_result(struct child *ch, uint64_t lane_id,
         struct marker *m = suki_calloc(1, sizeof(*m));
         m->ch = ch;
         m->key = x->sent_marker;
+        m->val = x->sent_value;
         m->ttl_s = x->sent_marker_ttl_s;
         x->sent_marker = NULL;
+        x->sent_value = NULL;
         /* Markers wait a moment and go out together: Redis then reads a
          * batch of SETs per wake-up instead of one. */
         m->next = ch->retry;
@@ -580,6 +588,7 @@ static int child_main(int fd)
     while ((m = ch.retry) != NULL) {
         ch.retry = m->next;
         free(m->key);
+        free(m->val);
         free(m);
     }
     event_free(ch.results);

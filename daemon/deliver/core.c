@@ -80,6 +80,7 @@ void deliver_xfer_clear(struct deliver_xfer *x)
     curl_slist_free_all(x->rcpt_list);
     free(x->body);
     free(x->sent_marker);
+    free(x->sent_value);
     free(x->res_reply);
 }
 

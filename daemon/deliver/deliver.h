@@ -73,6 +73,10 @@ struct suki_outmsg {
      * Ignored without an agent (suki_dispatch_set_agent). */
     const char *sent_marker;
     int64_t sent_marker_ttl_s;
+    /* The marker's value (NULL = "1"): the record of what the message was
+     * about (a job key, see lib/store/keys.h), read back when a reply or a
+     * bounce names this Message-ID. The caller's own write sets the same. */
+    const char *sent_value;
     /* NULL, or a gate (the dispatcher takes a reference) that must be open
      * when the message is handed to a transfer: see suki_dispatch_gate. */
     struct suki_dispatch_gate *gate;

@@ -1110,6 +1110,8 @@ int suki_dispatch_send(struct suki_dispatch *d, const struct suki_outmsg *m,
     if (m->sent_marker && *m->sent_marker) {
         x->sent_marker = suki_strdup(m->sent_marker);
         x->sent_marker_ttl_s = m->sent_marker_ttl_s;
+        if (m->sent_value && *m->sent_value)
+            x->sent_value = suki_strdup(m->sent_value);
     }
     x->stage = SUKI_SMTP_CONNECT;
     x->last_stage = SUKI_SMTP_CONNECT;

@@ -100,6 +100,7 @@ struct deliver_xfer {
     char *body; /* owned */
     size_t body_len;
     char *sent_marker; /* owned or NULL: see suki_outmsg */
+    char *sent_value;  /* owned or NULL ("1") */
     int64_t sent_marker_ttl_s;
     uint64_t token; /* names it on the delivery agent's channel */
     /* lane only, while running */

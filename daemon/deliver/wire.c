@@ -336,6 +336,7 @@ void deliver_wire_put_post(struct suki_buf *b, uint64_t lane_id,
     deliver_wire_put_mem(b, x->body, x->body_len);
     deliver_wire_put_str(b, x->sent_marker);
     deliver_wire_put_i64(b, x->sent_marker_ttl_s);
+    deliver_wire_put_str(b, x->sent_value);
     deliver_wire_close(b);
 }
 
@@ -369,6 +370,7 @@ struct deliver_xfer *deliver_wire_get_post(struct deliver_wire_rd *r,
     x->body = deliver_wire_get_str(r, &x->body_len);
     x->sent_marker = deliver_wire_get_str(r, NULL);
     x->sent_marker_ttl_s = deliver_wire_get_i64(r);
+    x->sent_value = deliver_wire_get_str(r, NULL);
     if (!deliver_wire_end(r)) {
         deliver_xfer_clear(x);
         free(x);

@@ -590,6 +590,7 @@ static void send_all(struct fjob *fj)
         struct suki_outmsg om = {
             .sent_marker = marker,
             .sent_marker_ttl_s = SUKI_KEY_SENT_TTL_S,
+            .sent_value = fj->sj->key,
             .channel = fj->channel,
             .from = fj->from ? fj->from : "",
             .rcpt = m->rcpt ? rcpt : NULL,

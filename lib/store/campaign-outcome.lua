@@ -1,10 +1,11 @@
 -- Record outcomes. ARGV: token, sent ttl, now, error_min, threshold, the
 -- report counters' month hash (P:report:<month>, '' without reports),
--- then groups of (client, outcome, sent marker key or '', address to
--- suppress or '', report field "sent_camp <manager>" or ''). Only entries
--- still `queued` change the ledger and counters (and a sent one the
--- report's, once per recipient: a pcall'd HMGET and HSET of the month hash
--- at the end, so a hash of the wrong type loses only that figure).
+-- then groups of (client, outcome, sent marker key or '', the marker's
+-- value (the campaign's record, lib/store/keys.h), address to suppress or
+-- '', report field "sent_camp <manager>" or ''). Only entries still
+-- `queued` change the ledger and counters (and a sent one the report's,
+-- once per recipient: a pcall'd HMGET and HSET of the month hash at the
+-- end, so a hash of the wrong type loses only that figure).
 -- Pauses the campaign when the error rate since its last start passes the
 -- threshold. Returns {completed, paused}.
 --! include campaign-common.inc.lua
@@ -15,15 +16,16 @@ end
 local ttl, now = ARGV[2], ARGV[3]
 local emin, thr = tonumber(ARGV[4]), tonumber(ARGV[5])
 local rk, rc, rf = ARGV[6], {}, {}
-for i = 7, #ARGV, 5 do
-  local id, oc, sk, sa = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+for i = 7, #ARGV, 6 do
+  local id, oc, sk, sv, sa =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if redis.call('HGET', KEYS[2], id) == 'queued' then
     redis.call('HSET', KEYS[2], id, oc)
     add('queued', -1)
     if oc == 'sent' then
       add('sent', 1)
       add('err_sent', 1)
-      local f = ARGV[i + 4]
+      local f = ARGV[i + 5]
       if rk ~= '' and f ~= '' then
         if not rc[f] then rf[#rf + 1] = f end
         rc[f] = (rc[f] or 0) + 1
@@ -38,7 +40,7 @@ for i = 7, #ARGV, 5 do
   redis.call('SREM', KEYS[4], id)
   redis.call('SREM', KEYS[3], id)
   redis.call('SREM', KEYS[7], id)
-  if sk ~= '' then redis.call('SET', sk, '1', 'EX', ttl) end
+  if sk ~= '' then redis.call('SET', sk, sv ~= '' and sv or '1', 'EX', ttl) end
   if sa ~= '' then redis.call('SADD', KEYS[5], sa) end
 end
 if #rf > 0 then

@@ -49,9 +49,17 @@
  *                                 an older trigger arriving later does not
  *                                 schedule        intake.order_window
  *                                 Lua: intake-apply.lua
- *   P:sent:<message id>   string  sent marker: the message went out
+ *   P:sent:<message id>   string  sent marker: the message went out;
+ *                                 its value is the record of what it was
+ *                                 about, read when a reply or a bounce
+ *                                 names it: the job key (rule:client:
+ *                                 subject:slot), for campaign mail
+ *                                 ~campaign:<client>:<name>: (job key
+ *                                 syntax, SUKI_CAMPAIGN_RULE); "1" for
+ *                                 what is about no client
  *                                 SUKI_KEY_SENT_TTL_S (30 days)
- *                                 Lua: campaign-take.lua, campaign-walk.lua
+ *                                 Lua: campaign-take.lua, campaign-walk.lua,
+ *                                 campaign-outcome.lua, sched-settle.lua
  *   P:daemon:<consumer>   hash    heartbeat: pid, version, started,
  *                                 updated, counters, transports
  *                                 SUKI_HEARTBEAT_TTL_S (heartbeat.h)
@@ -115,6 +123,14 @@
  *                                 SUKI_CAMPAIGN_LEASE_MS (campaign.h)
  *                                 Lua: campaign-claim.lua
  *
+ *   P:inbound             hash    the IMAP poller's state: uidvalidity,
+ *                                 last (highest UID done), polled_at,
+ *                                 ok_at, error, done_at, uids, n:<kind>,
+ *                                 suppressed, holder (daemon/inbound.h)
+ *                                 none; Lua: inbound-poll.lua,
+ *                                 inbound-apply.lua
+ *   P:inbound-lease       string  the poller's lease token   2 x poll + 5s
+ *
  *   P:events              stream  the intake stream, unless intake.stream
  *                                 names another                      none
  *
@@ -149,6 +165,8 @@
 #define SUKI_KEY_CINFLIGHT "cinflight"
 #define SUKI_KEY_CHELD "cheld"
 #define SUKI_KEY_CLOCK "clock"
+#define SUKI_KEY_INBOUND "inbound"
+#define SUKI_KEY_INBOUND_LEASE "inbound-lease"
 
 /* How long a sent marker stays: a message is not sent twice within it. */
 #define SUKI_KEY_SENT_TTL_S (30 * 86400)
@@ -160,6 +178,8 @@
 #define SUKI_KEY_REPORT_TICKETS "report-tickets"
 #define SUKI_KEY_REPORT_SENT "report-sent"
 #define SUKI_REPORT_RULE "~report" /* rule and client part of a report job */
+/* rule part of a campaign message's record (the P:sent value) */
+#define SUKI_CAMPAIGN_RULE "~campaign"
 
 /* "P:name". Returns owned. */
 char *suki_key(const char *prefix, const char *name);

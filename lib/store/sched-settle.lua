@@ -20,7 +20,8 @@
 --     the monthly report's counter of a message sent (HINCRBY, EXPIRE 400
 --     days), whatever the record's op and whether the job is still the
 --     claimed one (an unless may have removed it meanwhile): once per
---     message id, by its sent marker's value ("c": counted)
+--     message id, by its sent marker's value ("c\n" before the record:
+--     counted)
 -- Their writes use pcall: a key of a wrong type loses that op, never the
 -- settle's other writes.
 -- (few arguments per job: each costs a copy in sukid and a Lua string in
@@ -93,8 +94,12 @@ local function apply_op(a, n)
   elseif o == 'M' and n == 3 then
     redis.pcall('SET', ARGV[a + 1], '1', 'EX', ARGV[a + 2])
   elseif o == 'I' and n == 4 then
-    local was = redis.pcall('SET', sp .. ARGV[a + 3], 'c', 'EX', ttl, 'GET')
-    if type(was) ~= 'table' and was ~= 'c' then
+    -- counted marks the marker's value with a "c\n" before the record it
+    -- holds, which inbound mail still reads (inbound.c record_split)
+    local k = sp .. ARGV[a + 3]
+    local was = redis.pcall('GET', k)
+    if type(was) ~= 'table' and string.sub(was or '', 1, 2) ~= 'c\n' then
+      redis.pcall('SET', k, 'c\n' .. (was or ''), 'EX', ttl)
       redis.pcall('HINCRBY', ARGV[a + 1], ARGV[a + 2], 1)
       redis.pcall('EXPIRE', ARGV[a + 1], 400 * 86400)
     end
@@ -116,7 +121,8 @@ while i <= #ARGV do
     i = i + 1
   end
   for m = 0, nm - 1 do
-    redis.call('SET', sp .. ARGV[i + m], '1', 'EX', ttl, 'NX')
+    -- the value is the record inbound mail reads (lib/store/keys.h)
+    redis.call('SET', sp .. ARGV[i + m], key, 'EX', ttl, 'NX')
   end
   i = i + nm
   local h = jobhash(key)

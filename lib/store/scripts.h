@@ -20,6 +20,8 @@ extern const char suki_lua_ctl_campaign_retry_done[];
 extern const char suki_lua_ctl_intake_replay[];
 extern const char suki_lua_ctl_jobs_cancel[];
 extern const char suki_lua_http_events[];
+extern const char suki_lua_inbound_apply[];
+extern const char suki_lua_inbound_poll[];
 extern const char suki_lua_intake_apply[];
 extern const char suki_lua_intake_lists[];
 extern const char suki_lua_intake_recover[];

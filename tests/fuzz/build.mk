@@ -7,7 +7,7 @@ O ?= _build/fuzz
 # Directory holding the config.h of a configured tree (run.sh provides one).
 CONFIG_DIR ?= $(O)/cfg
 PKGS = libevent_core libevent_extra hiredis libcurl jansson libconfig \
-	libical libcrypto libsystemd
+	libical libcrypto libsystemd gmime-3.0
 
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer

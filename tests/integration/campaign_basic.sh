@@ -38,6 +38,11 @@ ok "campaign spring completed"
 [ "$(cfield spring remaining)" = 0 ] || fail "remaining not 0"
 # the summary goes out after the last outcome
 wait_for 10 '[ "$(cfield spring summary)" = sent ]' || fail "summary not sent"
+# each campaign message's sent marker records its client and campaign (what
+# a bounce or a reply naming its Message-ID is about)
+recs=$(for k in $(rcli --scan --pattern "$P:sent:*.campaign@*"); do rcli GET "$k"; done | sort | tr '\n' ' ')
+[ "$recs" = "~campaign:c0:spring: ~campaign:c1:spring: ~campaign:c2:spring: ~campaign:c3:spring: ~campaign:c4:spring: ~campaign:c5:spring: ~campaign:c6:spring: ~campaign:c7:spring: ~campaign:c8:spring: " ] ||
+    fail "campaign markers hold: $recs"
 
 "$PY" - "$T/smtp" <<'EOF' || fail "message checks failed"
 import email, email.policy, glob, json, sys, re

@@ -102,3 +102,36 @@ case $out in *"not a hash"*) ;; *) fail "sched-ensure: want a type error, got: $
 out=$(rcli EVAL "$(script report-plan)" 2 s:report:2026-11 s:jobs 99 s:job: s:client: r 2>&1)
 case $out in *ERR*|*WRONGTYPE*) fail "report-plan failed: $out" ;; esac
 echo "ok: sched-ensure refuses a wrong-typed job hash; report-plan reads a wrong-typed counter hash as empty"
+
+# inbound-apply with P:suppressed a string, then with a counter that is no
+# number: refused before the event is added or the UID marked done.
+rcli SET s:inbound-lease tok >/dev/null
+rcli HSET s:inbound uidvalidity 7 last 3 >/dev/null
+rcli DEL s:suppressed >/dev/null
+rcli SET s:suppressed oops >/dev/null
+out=$(rcli EVAL "$(script inbound-apply)" 4 s:inbound-lease s:inbound s:events-in s:suppressed \
+    tok 7 4 bounce "$(date +%s000)" 10000 a@x.ph '{"type":"email.bounced","client":"c"}' 2>&1)
+case $out in *"not a set"*) ;; *) fail "inbound-apply: want a type error, got: $out" ;; esac
+rcli DEL s:suppressed >/dev/null
+rcli HSET s:inbound n:bounce many >/dev/null
+out=$(rcli EVAL "$(script inbound-apply)" 4 s:inbound-lease s:inbound s:events-in s:suppressed \
+    tok 7 4 bounce "$(date +%s000)" 10000 a@x.ph '{"type":"email.bounced","client":"c"}' 2>&1)
+case $out in *"is not a number"*) ;; *) fail "inbound-apply: want a counter error, got: $out" ;; esac
+[ "$(rcli EXISTS s:events-in)" = 0 ] || fail "inbound-apply: an event was added"
+[ "$(rcli EXISTS s:suppressed)" = 0 ] || fail "inbound-apply: an address was suppressed"
+[ "$(rcli HGET s:inbound last)" = 3 ] || fail "inbound-apply: the UID was marked done"
+# and it works once the counter is fixed; a second run is 'done'
+rcli HSET s:inbound n:bounce 0 >/dev/null
+out=$(rcli EVAL "$(script inbound-apply)" 4 s:inbound-lease s:inbound s:events-in s:suppressed \
+    tok 7 4 bounce "$(date +%s000)" 10000 a@x.ph '{"type":"email.bounced","client":"c"}' 2>&1)
+[ "$(echo $out)" = "ok 1 1" ] || fail "inbound-apply: $out"
+out=$(rcli EVAL "$(script inbound-apply)" 4 s:inbound-lease s:inbound s:events-in s:suppressed \
+    tok 7 4 bounce "$(date +%s000)" 10000 a@x.ph '{"type":"email.bounced","client":"c"}' 2>&1)
+[ "$out" = done ] || fail "inbound-apply again: $out"
+[ "$(rcli XLEN s:events-in)" = 1 ] || fail "inbound-apply: events $(rcli XLEN s:events-in)"
+# inbound-poll with the lease key a hash
+rcli DEL s:inbound-lease >/dev/null
+rcli HSET s:inbound-lease x 1 >/dev/null
+out=$(rcli EVAL "$(script inbound-poll)" 2 s:inbound-lease s:inbound L tok 10000 1 2>&1)
+case $out in *"not a string"*) ;; *) fail "inbound-poll: want a type error, got: $out" ;; esac
+echo "ok: inbound-apply and inbound-poll refuse wrong-typed keys with nothing changed"

@@ -74,6 +74,7 @@ int main(int argc, char **argv)
     static const char *const names[] = {
         "followup-reminder", "renewal-alert", "complaint-escalation",
         "referral-request",  "meeting-prep",  "campaign-example",
+        "referral-followup",
     };
     static const char *const locales[] = {"en", "tl"};
     struct suki_mailbox from = {"Accounts", "accounts@example.ph"};

@@ -112,6 +112,12 @@ MARKS=$(rcli --scan --pattern "$P:sent:*" | wc -l)
 TTL=$(rcli TTL "$(rcli --scan --pattern "$P:sent:*" | head -1)")
 [ "$TTL" -gt $((29 * 86400)) ] && [ "$TTL" -le $((30 * 86400)) ] ||
     fail "sent marker TTL $TTL is not 30 days"
+# each marker records what the message was about (its job key): inbound
+# mail naming the Message-ID finds the client there
+for k in $(rcli --scan --pattern "$P:sent:*"); do
+    [ "$(rcli GET "$k")" = "sched-test:cx:soon:" ] ||
+        fail "marker $k holds '$(rcli GET "$k")', not the job key"
+done
 ok "a due job fires at its due time, once, is logged and removed with its body"
 
 stop_sukid a || fail "sukid did not exit 0"

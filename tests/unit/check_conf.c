@@ -232,6 +232,37 @@ static const struct {
     {"reports = { monthly = { tmpl = \"x\"; }; };\n", 3,
      "unknown key 'tmpl' in reports.monthly"},
     {"reports = { monthly = 1; };\n", 3, "'monthly' must be a group"},
+    /* inbound: the url, TLS, poll, what is required */
+    {"inbound = { url = \"http://m/INBOX\"; username = \"u\"; };\n", 3,
+     "must start with imaps:// or imap://"},
+    {"inbound = { url = \"imaps://u:pw@m/INBOX\"; username = \"u\"; };\n", 3,
+     "must not carry a user or password"},
+    {"inbound = { url = \"imaps://m\"; username = \"u\"; };\n", 3,
+     "names no mailbox"},
+    {"inbound = { url = \"imaps://m/INBOX;UID=3\"; username = \"u\"; };\n", 3,
+     "the mailbox must be one name"},
+    {"inbound = { url = \"imaps:///INBOX\"; username = \"u\"; };\n", 3,
+     "has no host"},
+    {"inbound = { url = \"imap://m/INBOX\"; username = \"u\";\n"
+     "  starttls = \"try\"; };\n",
+     4, "'starttls' must be \"required\" or \"off\""},
+    {"inbound = { url = \"imap://mail.example.ph/INBOX\"; username = \"u\";\n"
+     "  starttls = \"off\"; };\n",
+     4, "sends the password in clear"},
+    {"inbound = { url = \"imaps://m/INBOX\"; username = \"u\";\n"
+     "  poll = \"500ms\"; };\n",
+     4, "'poll' must be between"},
+    {"inbound = { url = \"imaps://m/INBOX\"; };\n", 3,
+     "inbound needs a username"},
+    {"inbound = { username = \"u\"; };\n", 3, "inbound needs a url"},
+    {"inbound = { url = \"imaps://m/INBOX\"; username = \"u\"; };\n", 3,
+     "inbound needs a password_file"},
+    {"inbound = { urll = \"imaps://m/INBOX\"; };\n", 3,
+     "unknown key 'urll' in inbound"},
+    {"inbound = 5;\n", 3, "'inbound' must be a group"},
+    {"inbound = { url = \"imaps://m/INBOX\"; username = \"u\";\n"
+     "  password_file = \"/nonexistent/imap.pass\"; };\n",
+     4, "'password_file': /nonexistent/imap.pass"},
 };
 
 START_TEST(reports_section)
@@ -430,6 +461,39 @@ START_TEST(secret_file_permissions)
 }
 END_TEST
 
+START_TEST(inbound_section)
+{
+    char sec[400];
+    snprintf(sec, sizeof(sec), "%s/imap.pass", tmpdir);
+    FILE *f = fopen(sec, "w");
+    fputs("imap-secret\n", f);
+    fclose(f);
+    chmod(sec, 0600);
+    char body[800];
+    snprintf(body, sizeof(body),
+             "inbound = { url = \"imap://127.0.0.1:1143/INBOX\";\n"
+             "  username = \"suki\"; password_file = \"%s\";\n"
+             "  starttls = \"off\"; poll = \"1s\"; };\n",
+             sec);
+    struct suki_conf_diags d = {0};
+    struct suki_conf *c = suki_conf_load(write_conf("in.conf", body), &d);
+    ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "?");
+    ck_assert(c->inbound);
+    ck_assert_str_eq(c->inbound_url, "imap://127.0.0.1:1143/INBOX");
+    ck_assert_str_eq(c->inbound_password, "imap-secret");
+    ck_assert_int_eq(c->inbound_starttls, SUKI_STARTTLS_OFF);
+    ck_assert_int_eq(c->inbound_poll_ms, 1000);
+    ck_assert_int_eq(c->inbound_timeout_ms, 60000);
+    ck_assert(c->inbound_tls_verify);
+    suki_conf_unref(c);
+    c = suki_conf_load(write_conf("noin.conf", ""), &d);
+    ck_assert(c != NULL && !c->inbound);
+    ck_assert_int_eq(c->inbound_poll_ms, 60000);
+    suki_conf_unref(c);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
 START_TEST(example_config)
 {
     /* The shipped example, pointed at directories that exist here. */
@@ -445,7 +509,7 @@ START_TEST(example_config)
     struct suki_conf *c = suki_conf_load(path, &d);
     ck_assert_msg(c != NULL, "%s:%d: %s", d.n ? d.v[0].file : "",
                   d.n ? d.v[0].line : 0, d.n ? d.v[0].msg : "");
-    ck_assert_int_eq((int)c->n_rules, 5);
+    ck_assert_int_eq((int)c->n_rules, 6);
     ck_assert_str_eq(c->timezone, "Asia/Manila");
     suki_conf_unref(c);
 }
@@ -463,6 +527,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, secret_file_permissions);
     tcase_add_test(tc, digests_section);
     tcase_add_test(tc, reports_section);
+    tcase_add_test(tc, inbound_section);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);

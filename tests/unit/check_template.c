@@ -475,6 +475,7 @@ END_TEST
 static const char *const shipped[] = {
     "followup-reminder", "renewal-alert", "complaint-escalation",
     "referral-request",  "meeting-prep",  "campaign-example",
+    "referral-followup",
 };
 
 static const struct kv sample[] = {

@@ -214,6 +214,7 @@ START_TEST(message_and_outcome)
     x.body_len = sizeof(body) - 1;
     x.sent_marker = (char *)"P:sent:m@x";
     x.sent_marker_ttl_s = SUKI_KEY_SENT_TTL_S;
+    x.sent_value = (char *)"r:c:s:";
     struct suki_buf b = {0};
     uint64_t lane = 0, conf = 0;
     deliver_wire_put_post(&b, 3, 4, &x);
@@ -232,6 +233,7 @@ START_TEST(message_and_outcome)
     ck_assert_mem_eq(got->body, body, sizeof(body) - 1);
     ck_assert_str_eq(got->sent_marker, "P:sent:m@x");
     ck_assert_int_eq(got->sent_marker_ttl_s, 30 * 86400);
+    ck_assert_str_eq(got->sent_value, "r:c:s:");
     ck_assert_int_eq(got->stage, SUKI_SMTP_CONNECT);
     ck_assert_ptr_nonnull(got->rcpt_code);
 
