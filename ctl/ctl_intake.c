@@ -2,6 +2,7 @@
  * events stream), dead (list, replay, drop dead letters), client (a stored
  * profile and its pending jobs), and the intake figures of status. */
 #include "ctl.h"
+#include "ops.h"
 #include "store/scripts.h"
 #include "event.h"
 #include "rules.h"
@@ -199,26 +200,9 @@ static void dead_print(struct sukictl *ctl, const redisReply *e)
 {
     const redisReply *id = e->element[0], *fv = e->element[1];
     if (ctl->json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "id", json_string(id->str));
-        for (size_t k = 0;
-             fv->type == REDIS_REPLY_ARRAY && k + 1 < fv->elements; k += 2) {
-            const redisReply *f = fv->element[k], *v = fv->element[k + 1];
-            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-                continue;
-            int64_t ms;
-            if (is_field(f, "at") &&
-                suki_parse_i64(v->str, 0, INT64_MAX, &ms) == 0) {
-                char at[40];
-                suki_time_format_rfc3339(ms, at, sizeof(at));
-                json_object_set_new(o, "at", json_string(at));
-                continue;
-            }
-            char *name = suki_strndup(f->str, f->len);
-            json_object_set_new(o, name, json_bytes(v->str, v->len));
-            free(name);
-        }
-        put_json(o);
+        json_t *o = suki_ops_dead_json(e); /* as GET /api/v1/dead has it */
+        if (o)
+            put_json(o);
         return;
     }
     const char *at = "-", *kind = "-", *source = "-", *reason = "-";
@@ -311,17 +295,27 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
         }
         freeReplyObject(r);
     } else {
-        const char *av[6] = {"EVAL", suki_lua_ctl_intake_replay, "2",
-                             dead,   ctl->conf->stream,          argv[1]};
-        redisReply *r = sukictl_cmdargv(ctl, 6, av, NULL);
-        if (r && r->type == REDIS_REPLY_STRING) {
+        /* ctl-intake-replay.lua, as the console's replay button: an
+         * event back into the stream, a message or job back into the
+         * schedule under its job key (the same Message-ID) */
+        struct suki_redis_args a = {0};
+        suki_ops_replay_args(ctl->conf, argv[1], &a);
+        redisReply *r = sukictl_eval(ctl, suki_lua_ctl_intake_replay, 3, &a);
+        suki_redis_args_clear(&a);
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING) {
+            bool ev = strcmp(r->element[0]->str, "event") == 0;
+            const char *as = r->element[1]->str;
             if (ctl->json)
-                put_json(json_pack("{s:s,s:s,s:s}", "id", argv[1],
-                                   "replayed_as", r->str, "stream",
-                                   ctl->conf->stream));
-            else
-                printf("replayed %s as %s in %s\n", argv[1], r->str,
+                put_json(json_pack(
+                    "{s:s,s:s,s:s}", "id", argv[1], ev ? "replayed_as" : "job",
+                    as, ev ? "stream" : "due", ev ? ctl->conf->stream : "now"));
+            else if (ev)
+                printf("replayed %s as %s in %s\n", argv[1], as,
                        ctl->conf->stream);
+            else
+                printf("replayed %s as job %s, due now\n", argv[1], as);
             rc = SUKICTL_OK;
         }
         freeReplyObject(r);
@@ -500,70 +494,4 @@ out:
     free(jobs);
     free(evk);
     return rc;
-}
-
-/* ---- status --------------------------------------------------------- */
-
-/* Add the intake figures to status: the group's pending entries, lag and
- * consumers, and the shared event counters from P:stats. */
-void sukictl_intake_status(struct sukictl *ctl, json_t *o)
-{
-    /* Before the first sukid or event there is no stream (XINFO answers
-     * "ERR no such key") or no group: nothing is pending and nothing is
-     * delivered yet, which is what the figures then say. */
-    json_object_set_new(o, "group", json_string(ctl->conf->group));
-    json_object_set_new(o, "consumers", json_integer(0));
-    json_object_set_new(o, "pending", json_integer(0));
-    json_object_set_new(
-        o, "lag",
-        json_integer(json_integer_value(json_object_get(o, "stream_length"))));
-    redisReply *r = NULL;
-    redisReply *t = sukictl_cmd(ctl, "TYPE %s", ctl->conf->stream);
-    if (t && t->type == REDIS_REPLY_STATUS && strcmp(t->str, "stream") == 0)
-        r = sukictl_cmd(ctl, "XINFO GROUPS %s", ctl->conf->stream);
-    freeReplyObject(t);
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
-         i++) {
-        const redisReply *g = r->element[i];
-        const redisReply *name = NULL;
-        long long pending = -1, consumers = -1, lag = -1;
-        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements;
-             k += 2) {
-            const redisReply *f = g->element[k], *v = g->element[k + 1];
-            if (is_field(f, "name"))
-                name = v;
-            else if (is_field(f, "pending") && v->type == REDIS_REPLY_INTEGER)
-                pending = v->integer;
-            else if (is_field(f, "consumers") && v->type == REDIS_REPLY_INTEGER)
-                consumers = v->integer;
-            else if (is_field(f, "lag") && v->type == REDIS_REPLY_INTEGER)
-                lag = v->integer;
-        }
-        if (!name || name->type != REDIS_REPLY_STRING ||
-            strcmp(name->str, ctl->conf->group) != 0)
-            continue;
-        json_object_set_new(o, "group", json_string(name->str));
-        json_object_set_new(o, "consumers", json_integer(consumers));
-        json_object_set_new(o, "pending", json_integer(pending));
-        /* entries not yet delivered to the group (null when Redis cannot
-         * tell, e.g. after XDEL inside the backlog) */
-        json_object_set_new(o, "lag",
-                            lag >= 0 ? json_integer(lag) : json_null());
-    }
-    freeReplyObject(r);
-    char *stats = sukictl_key(ctl, SUKI_KEY_STATS);
-    static const char *const names[] = {"applied", "duplicate", "invalid",
-                                        "poison"};
-    for (size_t i = 0; i < SUKI_ARRAY_LEN(names); i++) {
-        char field[32], out[32];
-        snprintf(field, sizeof(field), "events_%s", names[i]);
-        snprintf(out, sizeof(out), "events_%s", names[i]);
-        redisReply *v = sukictl_cmd(ctl, "HGET %s %s", stats, field);
-        int64_t n = 0;
-        if (v && v->type == REDIS_REPLY_STRING)
-            suki_parse_i64(v->str, 0, INT64_MAX, &n);
-        json_object_set_new(o, out, json_integer(n));
-        freeReplyObject(v);
-    }
-    free(stats);
 }

@@ -70,10 +70,21 @@ static void publish(struct suki_heartbeat *hb)
         "started",    started, "updated",    updated, "events_applied", applied,
         "jobs_fired", fired,   "transports", tj};
     const char *expire[] = {"EXPIRE", key, ttl};
+    /* the index of live daemons (sukictl status, the console); an entry
+     * an hour old is a daemon that died without its goodbye */
+    char *kd = suki_key(D->conf->prefix, SUKI_KEY_DAEMONS);
+    char old[32];
+    snprintf(old, sizeof(old), "(%lld", (long long)suki_now_ms() - 3600000);
+    const char *zadd[] = {"ZADD", kd, updated, D->consumer};
+    const char *zrem[] = {"ZREMRANGEBYSCORE", kd, "-inf", old};
     /* Replies are not needed: a lost heartbeat is refreshed in 2 s. */
     if (suki_redis_argv(D->redis, NULL, NULL, 0, SUKI_ARRAY_LEN(hset), hset,
-                        NULL) == 0)
+                        NULL) == 0) {
         (void)suki_redis_argv(D->redis, NULL, NULL, 0, 3, expire, NULL);
+        (void)suki_redis_argv(D->redis, NULL, NULL, 0, 4, zadd, NULL);
+        (void)suki_redis_argv(D->redis, NULL, NULL, 0, 4, zrem, NULL);
+    }
+    free(kd);
     free(tj);
     free(key);
 }
@@ -106,6 +117,9 @@ void suki_heartbeat_free(struct suki_heartbeat *hb)
             char *key =
                 suki_key_id(D->conf->prefix, SUKI_KEY_DAEMON, D->consumer);
             freeReplyObject(redisCommand(ctx, "DEL %s", key));
+            char *kd = suki_key(D->conf->prefix, SUKI_KEY_DAEMONS);
+            freeReplyObject(redisCommand(ctx, "ZREM %s %s", kd, D->consumer));
+            free(kd);
             free(key);
             redisFree(ctx);
         }

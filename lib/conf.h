@@ -189,6 +189,11 @@ struct suki_conf {
     char *intake_signing_secret; /* owned or NULL (from file) */
     char *intake_raw; /* loading only: the tokens file before the split */
 
+    /* console: the operator console's own listener (DESIGN Part 3) */
+    char *console_listen;       /* owned "host:port"; "" (default) = off */
+    char *console_users_file;   /* owned path; name:HASH lines */
+    bool console_secure_cookie; /* Secure cookie: served over TLS by a proxy */
+
     /* daemon */
     int64_t shutdown_timeout_ms; /* default 10s */
     int log_level;               /* syslog level, default LOG_INFO */

@@ -14,6 +14,9 @@ STORE_LUA = \
 	$(srcdir)/lib/store/ctl-campaign-retry-done.lua \
 	$(srcdir)/lib/store/ctl-intake-replay.lua \
 	$(srcdir)/lib/store/ctl-jobs-cancel.lua \
+	$(srcdir)/lib/store/ops-job.lua \
+	$(srcdir)/lib/store/ops-jobs-page.lua \
+	$(srcdir)/lib/store/ops-overview.lua \
 	$(srcdir)/lib/store/http-events.lua \
 	$(srcdir)/lib/store/intake-apply.lua \
 	$(srcdir)/lib/store/intake-lists.lua \

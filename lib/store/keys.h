@@ -55,6 +55,15 @@
  *   P:daemon:<consumer>   hash    heartbeat: pid, version, started,
  *                                 updated, counters, transports
  *                                 SUKI_HEARTBEAT_TTL_S (heartbeat.h)
+ *   P:daemons             zset    consumer -> its latest heartbeat (ms):
+ *                                 the live daemons without a SCAN; older
+ *                                 than an hour removed by the heartbeat none
+ *   P:jobs-held           zset    held jobs (sukictl jobs hold, the
+ *                                 console): job key -> its P:jobs score,
+ *                                 body kept in P:job:<client>        none
+ *   P:csession:<sha256>   hash    a console session (user, csrf) by the
+ *                                 SHA-256 of its cookie   console session TTL
+ *   P:cfail:<user|ip>     string  failed console logins   15 minutes
  *   P:secret              string  the unsubscribe secret shared by every
  *                                 sukid on this Redis                none
  *   P:campaigns           set     campaign names                     none
@@ -110,6 +119,10 @@
 #define SUKI_KEY_SUBSCRIBED "subscribed"
 #define SUKI_KEY_DAEMON "daemon"
 #define SUKI_KEY_SECRET "secret"
+#define SUKI_KEY_DAEMONS "daemons"
+#define SUKI_KEY_JOBS_HELD "jobs-held"
+#define SUKI_KEY_CSESSION "csession"
+#define SUKI_KEY_CFAIL "cfail"
 #define SUKI_KEY_CAMPAIGNS "campaigns"
 #define SUKI_KEY_CAMPAIGN "campaign"
 #define SUKI_KEY_CLEDGER "cledger"

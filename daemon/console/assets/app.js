@@ -1,0 +1,266 @@
+// suki console: plain JavaScript on the JSON API under /api/v1/ (no
+// library, nothing from another origin; the page's CSP allows neither).
+// Every value from the API goes into the page as text, never as HTML.
+'use strict';
+
+const state = { csrf: null, user: null, timer: null, jobsCursor: null, deadCursor: null };
+
+function $(id) { return document.getElementById(id); }
+
+function showError(msg) {
+  const e = $('error');
+  e.textContent = msg || '';
+  e.hidden = !msg;
+}
+
+async function api(method, path, body) {
+  const opt = { method, headers: {}, credentials: 'same-origin' };
+  if (method === 'POST') {
+    opt.headers['X-CSRF-Token'] = state.csrf || '';
+    opt.headers['Content-Type'] = 'application/json';
+    opt.body = JSON.stringify(body || {});
+  }
+  const r = await fetch('/api/v1/' + path, opt);
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (r.status === 401 && path !== 'login') {
+    state.csrf = null;
+    route('login');
+    throw new Error((data && data.error) || 'not logged in');
+  }
+  if (!r.ok) throw new Error((data && data.error) || ('HTTP ' + r.status));
+  return data;
+}
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function button(label, id, fn) {
+  const b = el('button', label);
+  b.type = 'button';
+  if (id) b.id = id;
+  b.addEventListener('click', fn);
+  return b;
+}
+
+function fmtTime(ms) {
+  if (typeof ms !== 'number') return '–';
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+// ---- pages ----
+
+const pages = ['login', 'overview', 'jobs', 'dead'];
+
+function route(name) {
+  if (state.timer) { clearInterval(state.timer); state.timer = null; }
+  if (!state.csrf && name !== 'login') name = 'login';
+  for (const p of pages) $('page-' + p).hidden = p !== name;
+  $('nav').hidden = name === 'login';
+  for (const p of pages.slice(1)) {
+    const a = $('nav-' + p);
+    if (a) a.className = p === name ? 'active' : '';
+  }
+  showError('');
+  if (name === 'overview') { loadOverview(); state.timer = setInterval(loadOverview, 5000); }
+  if (name === 'jobs') loadJobs(false);
+  if (name === 'dead') loadDead(false);
+  if (name === 'login') $('login-user').focus();
+}
+
+function fromHash() {
+  const h = location.hash.replace(/^#\/?/, '') || 'overview';
+  route(pages.includes(h) ? h : 'overview');
+}
+
+// ---- login ----
+
+async function login(ev) {
+  ev.preventDefault();
+  showError('');
+  try {
+    const r = await api('POST', 'login', {
+      user: $('login-user').value, password: $('login-password').value });
+    state.csrf = r.csrf;
+    state.user = r.user;
+    $('who').textContent = r.user;
+    $('login-password').value = '';
+    if (location.hash === '' || location.hash === '#/login') location.hash = '#/overview';
+    else fromHash();
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function logout() {
+  try { await api('POST', 'logout'); } catch (e) { /* gone already */ }
+  state.csrf = null;
+  route('login');
+}
+
+// ---- overview ----
+
+async function loadOverview() {
+  try {
+    const o = await api('GET', 'overview');
+    for (const k of ['stream_length', 'pending', 'lag', 'jobs_scheduled', 'dead_entries', 'events_applied']) {
+      $('ov-' + k).textContent = o[k] === null ? '?' : String(o[k]);
+    }
+    $('ov-lag_seconds').textContent = o.lag_seconds.toFixed(1);
+    const tb = $('daemons').tBodies[0];
+    tb.replaceChildren();
+    for (const d of o.daemons) {
+      const tr = el('tr');
+      tr.append(el('td', d.consumer), el('td', d.pid), el('td', d.version),
+        el('td', Math.round((o.now_ms - d.started) / 1000) + ' s'));
+      const td = el('td');
+      for (const t of d.transports || []) {
+        const s = el('div', t.name + ': ' + t.breaker + ', ' + t.queued + ' queued, ' +
+          t.sent + ' sent, ' + (t.tempfail + t.permfail) + ' failed',
+          t.breaker === 'closed' ? '' : 'breaker-open');
+        td.append(s);
+      }
+      tr.append(td);
+      tb.append(tr);
+    }
+    $('ov-updated').textContent = 'Last: ' + fmtTime(o.now_ms);
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+// ---- jobs ----
+
+function localToMs(v) { return v ? String(new Date(v).getTime()) : ''; }
+
+async function loadJobs(more) {
+  const q = new URLSearchParams();
+  const c = $('jobs-client').value.trim();
+  if (c) q.set('client', c);
+  const f = localToMs($('jobs-from').value), t = localToMs($('jobs-to').value);
+  if (f) q.set('from', f);
+  if (t) q.set('to', t);
+  if (more && state.jobsCursor) q.set('cursor', state.jobsCursor);
+  try {
+    const r = await api('GET', 'jobs?' + q.toString());
+    const tb = $('jobs').tBodies[0];
+    if (!more) tb.replaceChildren();
+    for (const j of r.jobs) {
+      const tr = el('tr');
+      tr.dataset.key = j.key;
+      tr.append(el('td', j.due), el('td', j.rule), el('td', j.client), el('td', j.attempt),
+        el('td', j.key, 'key'));
+      const td = el('td');
+      td.append(button('Send now', null, () => jobAction(j.key, 'run', tr)),
+        button('Hold', null, () => jobAction(j.key, 'hold', tr)),
+        button('Cancel', null, () => jobAction(j.key, 'cancel', tr)));
+      tr.append(td);
+      tb.append(tr);
+    }
+    state.jobsCursor = r.cursor;
+    $('jobs-more').hidden = !r.cursor;
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function jobAction(key, action, tr) {
+  if (action === 'cancel' && !confirm('Cancel ' + key + '?')) return;
+  try {
+    await api('POST', 'jobs/' + encodeURIComponent(key) + '/' + action);
+    if (action === 'cancel' || action === 'hold') tr.remove();
+    else tr.cells[0].textContent = 'now';
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+// ---- dead letters ----
+
+async function loadDead(more) {
+  const q = new URLSearchParams();
+  const k = $('dead-kind').value;
+  if (k) q.set('kind', k);
+  if (more && state.deadCursor) q.set('cursor', state.deadCursor);
+  try {
+    const r = await api('GET', 'dead?' + q.toString());
+    const tb = $('dead').tBodies[0];
+    if (!more) tb.replaceChildren();
+    for (const d of r.entries) {
+      const tr = el('tr');
+      tr.dataset.id = d.id;
+      const cb = el('input');
+      cb.type = 'checkbox';
+      cb.className = 'dead-select';
+      cb.value = d.id;
+      const c0 = el('td');
+      c0.append(cb);
+      tr.append(c0, el('td', d.at || d.id), el('td', d.kind), el('td', d.reason),
+        el('td', d.source || d.recipient || '', 'key'));
+      const td = el('td');
+      td.append(button('Inspect', null, () => inspectDead(d.id)),
+        button('Replay', 'replay-' + d.id, () => deadAction(d.id, 'replay', tr)),
+        button('Drop', null, () => deadAction(d.id, 'drop', tr)));
+      tr.append(td);
+      tb.append(tr);
+    }
+    state.deadCursor = r.cursor;
+    $('dead-more').hidden = !r.cursor;
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function inspectDead(id) {
+  try {
+    const d = await api('GET', 'dead/' + encodeURIComponent(id));
+    const p = $('dead-detail');
+    p.textContent = JSON.stringify(d, null, 2);
+    p.hidden = false;
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function deadAction(id, action, tr) {
+  try {
+    await api('POST', 'dead/' + encodeURIComponent(id) + '/' + action);
+    tr.remove();
+  } catch (e) {
+    showError(id + ': ' + e.message);
+  }
+}
+
+async function deadSelected(action) {
+  const boxes = Array.from(document.querySelectorAll('input.dead-select:checked'));
+  if (action === 'drop' && boxes.length && !confirm('Drop ' + boxes.length + ' dead letters?')) return;
+  for (const b of boxes) await deadAction(b.value, action, b.closest('tr'));
+}
+
+// ---- start ----
+
+document.addEventListener('DOMContentLoaded', async () => {
+  $('login-form').addEventListener('submit', login);
+  $('logout').addEventListener('click', logout);
+  $('jobs-form').addEventListener('submit', (e) => { e.preventDefault(); loadJobs(false); });
+  $('jobs-more').addEventListener('click', () => loadJobs(true));
+  $('dead-form').addEventListener('submit', (e) => { e.preventDefault(); loadDead(false); });
+  $('dead-more').addEventListener('click', () => loadDead(true));
+  $('dead-replay-selected').addEventListener('click', () => deadSelected('replay'));
+  $('dead-drop-selected').addEventListener('click', () => deadSelected('drop'));
+  $('dead-all').addEventListener('change', (e) => {
+    for (const b of document.querySelectorAll('input.dead-select')) b.checked = e.target.checked;
+  });
+  window.addEventListener('hashchange', fromHash);
+  try {
+    const s = await api('GET', 'session');
+    state.csrf = s.csrf;
+    state.user = s.user;
+    $('who').textContent = s.user;
+  } catch (e) { /* not logged in: the login page */ }
+  fromHash();
+});

@@ -1,0 +1,280 @@
+/* ops.c - the operator's operations shared by sukictl and the console. */
+#include "ops.h"
+#include "heartbeat.h"
+#include "store/job.h"
+#include "store/keys.h"
+#include "timeutil.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void add_key(struct suki_redis_args *a, const struct suki_conf *c,
+                    const char *suffix)
+{
+    char *k = suki_key(c->prefix, suffix);
+    suki_redis_args_str(a, k);
+    free(k);
+}
+
+void suki_ops_overview_args(const struct suki_conf *c,
+                            struct suki_redis_args *a)
+{
+    suki_redis_args_str(a, c->stream);
+    add_key(a, c, SUKI_KEY_DEAD);
+    add_key(a, c, SUKI_KEY_JOBS);
+    add_key(a, c, SUKI_KEY_STATS);
+    add_key(a, c, SUKI_KEY_DAEMONS);
+    suki_redis_args_str(a, c->group);
+    char *dp = suki_key_id(c->prefix, SUKI_KEY_DAEMON, "");
+    suki_redis_args_str(a, dp);
+    free(dp);
+    suki_redis_args_int(a, (int64_t)SUKI_HEARTBEAT_TTL_S * 1000);
+}
+
+static int64_t int_at(const redisReply *r, size_t i)
+{
+    const redisReply *e = r->element[i];
+    if (e->type == REDIS_REPLY_INTEGER)
+        return e->integer;
+    int64_t v = 0;
+    if (e->type == REDIS_REPLY_STRING)
+        (void)suki_parse_i64(e->str, INT64_MIN, INT64_MAX, &v);
+    return v;
+}
+
+/* A heartbeat hash as an object: numbers as numbers, transports parsed. */
+static json_t *daemon_json(const redisReply *name, const redisReply *h,
+                           bool *breaker_open)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "consumer", json_stringn(name->str, name->len));
+    for (size_t j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements;
+         j += 2) {
+        const char *f = h->element[j]->str;
+        const char *v = h->element[j + 1]->str;
+        if (!f || !v)
+            continue;
+        if (strcmp(f, "transports") == 0) {
+            json_t *t = json_loads(v, 0, NULL);
+            if (!json_is_array(t)) {
+                json_decref(t);
+                t = json_array();
+            }
+            size_t k;
+            json_t *e;
+            json_array_foreach(t, k, e)
+            {
+                const char *b =
+                    json_string_value(json_object_get(e, "breaker"));
+                if (b && strcmp(b, "closed") != 0)
+                    *breaker_open = true;
+            }
+            json_object_set_new(d, f, t);
+        } else {
+            int64_t n;
+            json_t *jv = suki_parse_i64(v, INT64_MIN, INT64_MAX, &n) == 0
+                             ? json_integer(n)
+                             : json_string(v);
+            json_object_set_new(d, f, jv ? jv : json_null());
+        }
+    }
+    return d;
+}
+
+json_t *suki_ops_overview_json(const struct suki_conf *c, const redisReply *r,
+                               bool *breaker_open)
+{
+    *breaker_open = false;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 14)
+        return NULL;
+    int64_t n = int_at(r, 13);
+    if (n < 0 || r->elements != 14 + 2 * (size_t)n)
+        return NULL;
+    json_t *o = json_object();
+    json_object_set_new(o, "stream_length", json_integer(int_at(r, 0)));
+    json_object_set_new(o, "group", json_string(c->group));
+    json_object_set_new(o, "consumers", json_integer(int_at(r, 2)));
+    json_object_set_new(o, "pending", json_integer(int_at(r, 3)));
+    int64_t lag = int_at(r, 4);
+    /* lag is null when Redis cannot tell (an XDEL inside the backlog) */
+    json_object_set_new(o, "lag", lag >= 0 ? json_integer(lag) : json_null());
+    int64_t oldest = int_at(r, 5), now = int_at(r, 12);
+    /* how long the oldest event not yet applied has waited: 0 when none */
+    json_object_set_new(
+        o, "lag_seconds",
+        json_real(oldest >= 0 && now > oldest ? (double)(now - oldest) / 1000.0
+                                              : 0.0));
+    json_object_set_new(o, "dead_entries", json_integer(int_at(r, 6)));
+    json_object_set_new(o, "jobs_scheduled", json_integer(int_at(r, 7)));
+    static const char *const names[] = {"events_applied", "events_duplicate",
+                                        "events_invalid", "events_poison"};
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(names); i++)
+        json_object_set_new(o, names[i], json_integer(int_at(r, 8 + i)));
+    json_object_set_new(o, "now_ms", json_integer(now));
+    json_t *a = json_array();
+    for (size_t i = 0; i < (size_t)n; i++) {
+        const redisReply *name = r->element[14 + 2 * i];
+        const redisReply *h = r->element[15 + 2 * i];
+        if (name->type == REDIS_REPLY_STRING)
+            json_array_append_new(a, daemon_json(name, h, breaker_open));
+    }
+    json_object_set_new(o, "daemons", a);
+    json_object_set_new(o, "breaker_open", json_boolean(*breaker_open));
+    return o;
+}
+
+/* Valid UTF-8 as is; otherwise with each byte that is not printable ASCII
+ * as \xNN (a payload is a producer's bytes). */
+static json_t *json_bytes(const char *s, size_t n)
+{
+    json_t *v = json_stringn(s, n);
+    if (v)
+        return v;
+    char *buf = suki_malloc(4 * n + 1);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+            buf[w++] = (char)ch;
+        } else {
+            snprintf(buf + w, 5, "\\x%02x", ch);
+            w += 4;
+        }
+    }
+    v = json_stringn(buf, w);
+    free(buf);
+    return v;
+}
+
+json_t *suki_ops_dead_json(const redisReply *e)
+{
+    if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return NULL;
+    const redisReply *fv = e->element[1];
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(e->element[0]->str));
+    for (size_t k = 0; fv->type == REDIS_REPLY_ARRAY && k + 1 < fv->elements;
+         k += 2) {
+        const redisReply *f = fv->element[k], *v = fv->element[k + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        char *name = suki_strndup(f->str, f->len);
+        int64_t ms;
+        if (strcmp(name, "at") == 0 &&
+            suki_parse_i64(v->str, 0, INT64_MAX, &ms) == 0) {
+            char at[40];
+            suki_time_format_rfc3339(ms, at, sizeof(at));
+            json_object_set_new(o, "at", json_string(at));
+            json_object_set_new(o, "at_ms", json_integer(ms));
+        } else {
+            json_object_set_new(o, name, json_bytes(v->str, v->len));
+        }
+        free(name);
+    }
+    if (!json_object_get(o, "kind"))
+        json_object_set_new(o, "kind", json_string("event"));
+    if (!json_object_get(o, "reason"))
+        json_object_set_new(o, "reason", json_string(""));
+    return o;
+}
+
+json_t *suki_ops_job_json(const struct suki_conf *c, const char *key,
+                          int64_t score, const char *body, size_t body_len)
+{
+    struct suki_jobdata jd;
+    struct suki_err err = {{0}};
+    bool ok = body && suki_job_parse(key, body, body_len, &jd, &err) == 0;
+    if (ok) {
+        (void)suki_job_defaults(&jd, c);
+    } else {
+        memset(&jd, 0, sizeof(jd));
+        (void)suki_job_key_split(key, &jd.rule, &jd.client, &jd.subject,
+                                 &jd.slot);
+        if (!body)
+            suki_err_set(&err, -ENOENT, "no body (the job just completed)");
+    }
+    int64_t due = ok ? jd.due_ms : score;
+    char dbuf[40];
+    suki_time_format_rfc3339(due, dbuf, sizeof(dbuf));
+    json_t *o = json_object();
+    json_object_set_new(o, "key", json_string(key));
+    json_object_set_new(o, "due", json_string(dbuf));
+    json_object_set_new(o, "due_ms", json_integer(due));
+    json_object_set_new(o, "next_ms", json_integer(score));
+    const char *copy[][2] = {{"rule", jd.rule},
+                             {"client", jd.client},
+                             {"subject", jd.subject},
+                             {"template", jd.template_name},
+                             {"channel", jd.channel}};
+    for (size_t k = 0; k < SUKI_ARRAY_LEN(copy); k++)
+        json_object_set_new(o, copy[k][0],
+                            copy[k][1] ? json_string(copy[k][1]) : json_null());
+    json_object_set_new(o, "attempt", json_integer(jd.attempt));
+    if (!ok)
+        json_object_set_new(o, "error", json_string(err.msg));
+    suki_job_clear(&jd);
+    return o;
+}
+
+void suki_ops_job_args(const struct suki_conf *c, const char *op,
+                       const char *key, struct suki_redis_args *a)
+{
+    add_key(a, c, SUKI_KEY_JOBS);
+    add_key(a, c, SUKI_KEY_JOBS_HELD);
+    suki_redis_args_str(a, op);
+    suki_redis_args_str(a, key);
+}
+
+void suki_ops_cancel_args(const struct suki_conf *c, const char *key,
+                          struct suki_redis_args *a)
+{
+    add_key(a, c, SUKI_KEY_JOBS);
+    add_key(a, c, SUKI_KEY_JOBS_HELD);
+    suki_redis_args_str(a, key);
+    char *jp = suki_key_id(c->prefix, SUKI_KEY_JOB, "");
+    suki_redis_args_str(a, jp);
+    free(jp);
+}
+
+void suki_ops_replay_args(const struct suki_conf *c, const char *id,
+                          struct suki_redis_args *a)
+{
+    add_key(a, c, SUKI_KEY_DEAD);
+    suki_redis_args_str(a, c->stream);
+    add_key(a, c, SUKI_KEY_JOBS);
+    suki_redis_args_str(a, id);
+    char *jp = suki_key_id(c->prefix, SUKI_KEY_JOB, "");
+    suki_redis_args_str(a, jp);
+    free(jp);
+}
+
+void suki_ops_jobs_page_args(const struct suki_conf *c, int64_t min,
+                             int64_t max, int64_t skip, int64_t count,
+                             struct suki_redis_args *a)
+{
+    add_key(a, c, SUKI_KEY_JOBS);
+    suki_redis_args_int(a, min);
+    suki_redis_args_int(a, max);
+    suki_redis_args_int(a, skip);
+    suki_redis_args_int(a, count);
+    char *jp = suki_key_id(c->prefix, SUKI_KEY_JOB, "");
+    suki_redis_args_str(a, jp);
+    free(jp);
+}
+
+bool suki_ops_stream_id_ok(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    if (n == 0 || n > 20)
+        return false;
+    if (s[n] == '\0')
+        return true;
+    if (s[n] != '-')
+        return false;
+    size_t m = strspn(s + n + 1, "0123456789");
+    return m > 0 && m <= 20 && s[n + 1 + m] == '\0';
+}
