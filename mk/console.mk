@@ -20,3 +20,11 @@ daemon/console/assets.c: $(CONSOLE_ASSETS) $(srcdir)/daemon/console/embed-assets
 TESTS += tests/integration/console_api.sh
 EXTRA_DIST += tests/integration/console_api.sh tests/integration/console_lib.sh \
 	tests/integration/console_api.py
+
+# A real browser: headless Chromium through python3-selenium.
+TESTS += tests/integration/console_browser.sh
+EXTRA_DIST += tests/integration/console_browser.sh \
+	tests/integration/console_browser.py
+clean-local: clean-console-artifacts
+clean-console-artifacts:
+	rm -rf tests/artifacts/console_browser

@@ -199,7 +199,7 @@ async function loadDead(more) {
       cb.value = d.id;
       const c0 = el('td');
       c0.append(cb);
-      tr.append(c0, el('td', d.at || d.id), el('td', d.kind), el('td', d.reason),
+      tr.append(c0, el('td', d.at || fmtTime(parseInt(d.id, 10))), el('td', d.kind), el('td', d.reason),
         el('td', d.source || d.recipient || '', 'key'));
       const td = el('td');
       td.append(button('Inspect', null, () => inspectDead(d.id)),
