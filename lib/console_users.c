@@ -31,7 +31,8 @@ static void sodium_setup(void)
 {
     sodium_ok = sodium_init() < 0 ? -1 : 0;
     if (sodium_ok == 0 &&
-        crypto_pwhash_str(dummy_hash, "-", 1, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+        crypto_pwhash_str(dummy_hash, "-", 1,
+                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
                           crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
         sodium_ok = -1;
 }
@@ -73,8 +74,7 @@ int suki_console_users_set(const char *path, const char *name,
                             name, SUKI_CONSOLE_NAME_MAX);
     size_t plen = strlen(password);
     if (plen == 0 || plen > SUKI_CONSOLE_PASSWORD_MAX)
-        return suki_err_set(err, -EINVAL,
-                            "the password must be 1 to %d bytes",
+        return suki_err_set(err, -EINVAL, "the password must be 1 to %d bytes",
                             SUKI_CONSOLE_PASSWORD_MAX);
     if (setup(err) < 0)
         return -ENOMEM;
@@ -150,9 +150,8 @@ int suki_console_users_check(const char *path, const char *name,
     suki_strlcpy(hash, dummy_hash, sizeof(hash));
     bool known = false;
     size_t ll = 0;
-    const char *line = suki_console_user_name_ok(name)
-                           ? find_line(text, name, &ll)
-                           : NULL;
+    const char *line =
+        suki_console_user_name_ok(name) ? find_line(text, name, &ll) : NULL;
     size_t nl = strlen(name);
     if (line && ll - nl - 1 < sizeof(hash)) {
         memcpy(hash, line + nl + 1, ll - nl - 1);

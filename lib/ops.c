@@ -103,10 +103,10 @@ json_t *suki_ops_overview_json(const struct suki_conf *c, const redisReply *r,
     json_object_set_new(o, "lag", lag >= 0 ? json_integer(lag) : json_null());
     int64_t oldest = int_at(r, 5), now = int_at(r, 12);
     /* how long the oldest event not yet applied has waited: 0 when none */
-    json_object_set_new(
-        o, "lag_seconds",
-        json_real(oldest >= 0 && now > oldest ? (double)(now - oldest) / 1000.0
-                                              : 0.0));
+    json_object_set_new(o, "lag_seconds",
+                        json_real(oldest >= 0 && now > oldest
+                                      ? (double)(now - oldest) / 1000.0
+                                      : 0.0));
     json_object_set_new(o, "dead_entries", json_integer(int_at(r, 6)));
     json_object_set_new(o, "jobs_scheduled", json_integer(int_at(r, 7)));
     static const char *const names[] = {"events_applied", "events_duplicate",

@@ -53,12 +53,13 @@ static const char CSP[] =
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-static struct suki_redis_script overview_script = {"ops-overview",
-                                                   suki_lua_ops_overview, {0}};
-static struct suki_redis_script job_script = {"ops-job", suki_lua_ops_job,
-                                              {0}};
-static struct suki_redis_script page_script = {"ops-jobs-page",
-                                               suki_lua_ops_jobs_page, {0}};
+static struct suki_redis_script overview_script = {
+    "ops-overview", suki_lua_ops_overview, {0}};
+static struct suki_redis_script charts_script = {
+    "ops-charts", suki_lua_ops_charts, {0}};
+static struct suki_redis_script job_script = {"ops-job", suki_lua_ops_job, {0}};
+static struct suki_redis_script page_script = {
+    "ops-jobs-page", suki_lua_ops_jobs_page, {0}};
 static struct suki_redis_script cancel_script = {
     "ctl-jobs-cancel", suki_lua_ctl_jobs_cancel, {0}};
 static struct suki_redis_script replay_script = {
@@ -98,6 +99,7 @@ enum route {
     R_LOGOUT,
     R_SESSION,
     R_OVERVIEW,
+    R_CHARTS,
     R_JOBS,
     R_JOB_ACTION,
     R_DEAD,
@@ -198,8 +200,8 @@ static void reply_error(struct evhttp_request *req, int code, const char *fmt,
 
 /* ---- requests in flight ---- */
 
-static struct creq *creq_new(struct suki_console *C,
-                             struct evhttp_request *req, enum route r)
+static struct creq *creq_new(struct suki_console *C, struct evhttp_request *req,
+                             enum route r)
 {
     struct creq *q = suki_calloc(1, sizeof(*q));
     q->C = C;
@@ -285,8 +287,8 @@ static int eval(struct creq *q, struct suki_redis_script *s, int nkeys,
 static int command(struct creq *q, suki_redis_cb cb, int argc,
                    const char **argv)
 {
-    int rc = suki_redis_argv_owned(q->C->D->redis, q->C, cb, q, 0, argc, argv,
-                                   NULL);
+    int rc =
+        suki_redis_argv_owned(q->C->D->redis, q->C, cb, q, 0, argc, argv, NULL);
     if (rc < 0)
         finish_error(q, 503, "redis is unreachable; try again");
     return rc;
@@ -429,8 +431,8 @@ static void on_session_made(struct suki_redis *r, redisReply *reply, void *arg)
     free(cookie);
     sodium_memzero(q->arg, strlen(q->arg));
     suki_notice("console: %s logged in", q->user);
-    finish_json(q, 200, json_pack("{s:s,s:s}", "csrf", q->csrf, "user",
-                                  q->user));
+    finish_json(q, 200,
+                json_pack("{s:s,s:s}", "csrf", q->csrf, "user", q->user));
 }
 
 static void login_checked(struct creq *q, const struct vjob *j)
@@ -463,9 +465,8 @@ static void login_checked(struct creq *q, const struct vjob *j)
     snprintf(created, sizeof(created), "%" PRId64, suki_now_ms());
     snprintf(ttl, sizeof(ttl), "%d", SESSION_TTL_S);
     const char *del[2] = {"DEL", q->fail_user};
-    (void)suki_redis_argv(q->C->D->redis, on_fail_noted, NULL, 0, 2, del,
-                          NULL);
-    const char *hset[] = {"HSET", sk,     "user",    q->user,
+    (void)suki_redis_argv(q->C->D->redis, on_fail_noted, NULL, 0, 2, del, NULL);
+    const char *hset[] = {"HSET", sk,      "user",    q->user,
                           "csrf", q->csrf, "created", created};
     const char *exp[] = {"EXPIRE", sk, ttl};
     (void)suki_redis_argv(q->C->D->redis, on_fail_noted, NULL, 0, 8, hset,
@@ -550,8 +551,9 @@ static void serve_login(struct creq *q)
     const char *user = json_string_value(json_object_get(q->body, "user"));
     const char *pw = json_string_value(json_object_get(q->body, "password"));
     if (!user || !pw) {
-        finish_error(q, 400, "the body must be {\"user\": string, "
-                             "\"password\": string}");
+        finish_error(q, 400,
+                     "the body must be {\"user\": string, "
+                     "\"password\": string}");
         return;
     }
     if (!q->C->D->conf->console_users_file) {
@@ -667,6 +669,62 @@ static void on_overview(struct suki_redis *r, redisReply *reply, void *arg)
     finish_json(q, 200, o);
 }
 
+/* ---- charts ---- */
+
+#define CHART_MINUTES 60
+#define CHART_FIELDS 7
+
+/* Per minute, oldest first: events/s, messages/s by result, and the
+ * scheduler's lateness (mean and max, seconds). The current minute's rates
+ * are over the seconds it has had so far. */
+static void on_charts(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    struct creq *q = arg;
+    if (redis_failed(q, r, reply))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != 2 + CHART_MINUTES * CHART_FIELDS) {
+        finish_error(q, 500, "unexpected reply from ops-charts");
+        return;
+    }
+    int64_t now = reply->element[0]->integer;
+    int64_t first = reply->element[1]->integer;
+    json_t *t = json_array(), *ev = json_array(), *sent = json_array(),
+           *failed = json_array(), *retried = json_array(),
+           *lavg = json_array(), *lmax = json_array();
+    for (size_t m = 0; m < CHART_MINUTES; m++) {
+        const redisReply *const *v =
+            (const redisReply *const *)reply->element + 2 + m * CHART_FIELDS;
+        int64_t start = (first + (int64_t)m) * 60000;
+        double secs =
+            m + 1 == CHART_MINUTES ? (double)(now - start) / 1000.0 : 60.0;
+        if (secs < 1.0)
+            secs = 1.0;
+        json_array_append_new(t, json_integer(start));
+        json_array_append_new(ev, json_real((double)v[0]->integer / secs));
+        json_array_append_new(sent, json_real((double)v[1]->integer / secs));
+        json_array_append_new(failed, json_real((double)v[2]->integer / secs));
+        json_array_append_new(retried, json_real((double)v[3]->integer / secs));
+        json_array_append_new(
+            lavg, v[4]->integer > 0 ? json_real((double)v[5]->integer / 1000.0 /
+                                                (double)v[4]->integer)
+                                    : json_null());
+        json_array_append_new(
+            lmax, v[4]->integer > 0 ? json_real((double)v[6]->integer / 1000.0)
+                                    : json_null());
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "minute_ms", t);
+    json_object_set_new(o, "events_per_s", ev);
+    json_object_set_new(o, "messages_per_s",
+                        json_pack("{s:o,s:o,s:o}", "sent", sent, "failed",
+                                  failed, "retried", retried));
+    json_object_set_new(o, "lateness_avg_s", lavg);
+    json_object_set_new(o, "lateness_max_s", lmax);
+    json_object_set_new(o, "now_ms", json_integer(now));
+    finish_json(q, 200, o);
+}
+
 /* ---- jobs ---- */
 
 static void on_jobs_page(struct suki_redis *r, redisReply *reply, void *arg)
@@ -767,8 +825,8 @@ static void on_client_jobs(struct suki_redis *r, redisReply *reply, void *arg)
     const char **argv = suki_calloc(a.n, sizeof(char *));
     size_t *lens = suki_calloc(a.n, sizeof(size_t));
     suki_redis_args_ptrs(&a, argv, lens);
-    int rc = suki_redis_argv_owned(q->C->D->redis, q->C, on_client_scores, q,
-                                   0, (int)a.n, argv, lens);
+    int rc = suki_redis_argv_owned(q->C->D->redis, q->C, on_client_scores, q, 0,
+                                   (int)a.n, argv, lens);
     free(argv);
     free(lens);
     suki_redis_args_clear(&a);
@@ -776,8 +834,7 @@ static void on_client_jobs(struct suki_redis *r, redisReply *reply, void *arg)
         finish_error(q, 503, "redis is unreachable; try again");
 }
 
-static void on_client_scores(struct suki_redis *r, redisReply *reply,
-                             void *arg)
+static void on_client_scores(struct suki_redis *r, redisReply *reply, void *arg)
 {
     struct creq *q = arg;
     if (redis_failed(q, r, reply))
@@ -807,8 +864,8 @@ static void on_client_scores(struct suki_redis *r, redisReply *reply,
     json_t *a = json_array();
     size_t from = 0;
     /* the same cursor as the whole schedule's: skip that many of min */
-    for (int64_t s = 0; from < kept && rows[from].score == q->min && s < q->skip;
-         s++)
+    for (int64_t s = 0;
+         from < kept && rows[from].score == q->min && s < q->skip; s++)
         from++;
     int64_t last = 0, same = 0;
     size_t i;
@@ -902,8 +959,9 @@ static void on_job_action(struct suki_redis *r, redisReply *reply, void *arg)
         return;
     }
     suki_notice("console: %s: %s job %s", q->user, q->action, q->arg);
-    finish_json(q, 200, json_pack("{s:s,s:s,s:b}", "key", q->arg, "action",
-                                  q->action, "done", 1));
+    finish_json(q, 200,
+                json_pack("{s:s,s:s,s:b}", "key", q->arg, "action", q->action,
+                          "done", 1));
 }
 
 static void serve_job_action(struct creq *q)
@@ -975,8 +1033,8 @@ static void serve_dead(struct creq *q, const struct evkeyvalq *qs)
     if (kind && *kind)
         q->kind = suki_strdup(kind);
     char *kd = key(q->C, SUKI_KEY_DEAD);
-    char *start = cursor && *cursor ? suki_asprintf("(%s", cursor)
-                                    : suki_strdup("+");
+    char *start =
+        cursor && *cursor ? suki_asprintf("(%s", cursor) : suki_strdup("+");
     char count[24];
     snprintf(count, sizeof(count), "%" PRId64, q->limit);
     /* newest first */
@@ -1001,8 +1059,7 @@ static void on_dead_one(struct suki_redis *r, redisReply *reply, void *arg)
     finish_json(q, 200, e);
 }
 
-static void on_dead_replayed(struct suki_redis *r, redisReply *reply,
-                             void *arg)
+static void on_dead_replayed(struct suki_redis *r, redisReply *reply, void *arg)
 {
     struct creq *q = arg;
     if (!r) {
@@ -1030,10 +1087,10 @@ static void on_dead_replayed(struct suki_redis *r, redisReply *reply,
         return;
     }
     const char *kind = reply->element[0]->str, *as = reply->element[1]->str;
-    suki_notice("console: %s: replayed dead letter %s (%s %s)", q->user,
-                q->arg, kind, as);
-    json_t *o = json_pack("{s:s,s:s,s:b}", "id", q->arg, "kind", kind,
-                          "replayed", 1);
+    suki_notice("console: %s: replayed dead letter %s (%s %s)", q->user, q->arg,
+                kind, as);
+    json_t *o =
+        json_pack("{s:s,s:s,s:b}", "id", q->arg, "kind", kind, "replayed", 1);
     json_object_set_new(o, strcmp(kind, "event") == 0 ? "stream_id" : "job",
                         json_string(as));
     finish_json(q, 200, o);
@@ -1104,6 +1161,15 @@ static void dispatch(struct creq *q)
         suki_ops_overview_args(q->C->D->conf, &a);
         (void)eval(q, &overview_script, SUKI_OPS_OVERVIEW_KEYS, &a,
                    on_overview);
+        break;
+    }
+    case R_CHARTS: {
+        struct suki_redis_args a = {0};
+        char *cp = suki_key_id(q->C->D->conf->prefix, SUKI_KEY_CHART, "");
+        suki_redis_args_str(&a, cp);
+        free(cp);
+        suki_redis_args_int(&a, CHART_MINUTES);
+        (void)eval(q, &charts_script, 0, &a, on_charts);
         break;
     }
     case R_JOBS:
@@ -1179,6 +1245,8 @@ static int route_of(size_t n, char *seg[4], enum route *r, bool *post)
         return *r = R_SESSION, 1;
     if (n == 1 && strcmp(seg[0], "overview") == 0)
         return *r = R_OVERVIEW, 1;
+    if (n == 1 && strcmp(seg[0], "charts") == 0)
+        return *r = R_CHARTS, 1;
     if (n == 1 && strcmp(seg[0], "jobs") == 0)
         return *r = R_JOBS, 1;
     if (n == 3 && strcmp(seg[0], "jobs") == 0 && *seg[1] &&
@@ -1241,13 +1309,14 @@ static void serve_api(struct suki_console *C, struct evhttp_request *req,
                 return;
             }
             json_error_t je;
-            q->body = json_loadb((const char *)evbuffer_pullup(in, -1), len,
-                                 0, &je);
+            q->body =
+                json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
             if (!q->body || !json_is_object(q->body)) {
                 char msg[300];
                 if (q->body)
-                    snprintf(msg, sizeof(msg), "the body must be a JSON "
-                                               "object");
+                    snprintf(msg, sizeof(msg),
+                             "the body must be a JSON "
+                             "object");
                 else
                     snprintf(msg, sizeof(msg),
                              "malformed JSON: %s (line %d, column %d)", je.text,
@@ -1310,9 +1379,9 @@ struct suki_console *suki_console_new(struct suki_daemon *D,
         suki_err_set(err, -ENOMEM, "console: libsodium cannot initialise");
         return NULL;
     }
-    struct suki_redis_script *scripts[] = {&overview_script, &job_script,
-                                           &page_script, &cancel_script,
-                                           &replay_script};
+    struct suki_redis_script *scripts[] = {&overview_script, &charts_script,
+                                           &job_script,      &page_script,
+                                           &cancel_script,   &replay_script};
     for (size_t i = 0; i < SUKI_ARRAY_LEN(scripts); i++)
         if (!scripts[i]->sha[0])
             suki_redis_script_init(scripts[i]);

@@ -422,6 +422,37 @@ def phase_dead():
           "the job is scheduled again (or already sent)")
     st, _, j, _ = s.post("/api/v1/dead/%s/replay" % m["id"])
     check(st == 404, "a second replay: 404", st)
+    # ---- charts: the buckets every daemon adds to ----
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        sent = failed = 0
+        for k in R.cmd("KEYS", P + ":chart:*"):
+            sent += int(R.cmd("HGET", k, "sent") or 0)
+            failed += int(R.cmd("HGET", k, "failed") or 0)
+        if sent >= 2 and failed >= 1:
+            break
+        time.sleep(0.2)
+    check(sent >= 2 and failed >= 1,
+          "the chart buckets in Redis count the messages sent (%d) and "
+          "failed (%d)" % (sent, failed))
+    ttl = min(R.cmd("TTL", k) for k in R.cmd("KEYS", P + ":chart:*"))
+    check(3600 < ttl <= 7800, "a chart bucket outlives the hour shown", ttl)
+    st, _, c, _ = s.get("/api/v1/charts")
+    check(st == 200 and len(c["minute_ms"]) == 60 and
+          all(is_int(t) for t in c["minute_ms"]) and
+          c["minute_ms"][-1] <= now_ms() < c["minute_ms"][-1] + 60000,
+          "charts: 60 minutes, the last one now", st)
+    ms = c["messages_per_s"]
+    check(all(isinstance(v, float) for k in ("sent", "failed", "retried")
+              for v in ms[k]) and sum(ms["sent"]) > 0 and
+          sum(ms["failed"]) > 0 and
+          all(isinstance(v, float) for v in c["events_per_s"]),
+          "charts: messages/s by result and events/s as numbers, the sends "
+          "of this test in them", ms)
+    late = [v for v in c["lateness_avg_s"] if v is not None]
+    check(late and all(isinstance(v, float) and v >= 0 for v in late) and
+          any(v is not None for v in c["lateness_max_s"]),
+          "charts: the scheduler's lateness of the jobs fired", late)
     st, _, j, _ = s.post("/api/v1/logout")
     check(st == 200 and R.cmd("KEYS", P + ":csession:*") == [],
           "logout: the session is gone from Redis")

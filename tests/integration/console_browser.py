@@ -103,6 +103,14 @@ try:
         shot("2-overview-mismatch")
         fail("overview figures %r, Redis has %r" % (
             {k: text("ov-" + k) for k in want}, want))
+    try:
+        wait.until(lambda d: all(
+            d.find_element(By.ID, c).get_attribute("data-points") == "60"
+            for c in ("chart-events", "chart-messages", "chart-lateness")))
+    except Exception:  # noqa: BLE001
+        shot("2-charts-missing")
+        fail("the three charts were not drawn with 60 minutes each")
+    ok("the three live charts are drawn, 60 minutes each")
     rows = drv.find_elements(By.CSS_SELECTOR, "#daemons tbody tr")
     if len(rows) != 1 or "email: closed" not in rows[0].text:
         fail("the daemons table: %r" % [r.text for r in rows])

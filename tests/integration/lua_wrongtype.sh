@@ -118,3 +118,12 @@ rcli SET o:events oops >/dev/null
 out=$(rcli EVAL "$(script ops-overview)" 5 o:events o:dead o:jobs o:stats o:daemons g o:daemon: 10000 2>&1)
 case $out in *ERR*) fail "ops-overview: $out" ;; esac
 echo "ok: ops-jobs-page and ops-overview on wrong-typed keys"
+
+# chart-add with its bucket a string: refused, the string kept.
+rcli SET o:chart:1 oops >/dev/null
+out=$(rcli EVAL "$(script chart-add)" 1 o:chart:1 7800 5 sent 1 2>&1)
+case $out in *"not a hash"*) ;; *) fail "chart-add: want a type error, got: $out" ;; esac
+[ "$(rcli GET o:chart:1)" = oops ] && [ "$(rcli TTL o:chart:1)" = -1 ] || fail "chart-add: the key changed"
+out=$(rcli EVAL "$(script ops-charts)" 0 o:chart: 60 2>&1)
+case $out in *ERR*) fail "ops-charts: $out" ;; esac
+echo "ok: chart-add refuses a wrong-typed bucket; ops-charts reads around it"

@@ -66,7 +66,12 @@ function route(name) {
     if (a) a.className = p === name ? 'active' : '';
   }
   showError('');
-  if (name === 'overview') { loadOverview(); state.timer = setInterval(loadOverview, 5000); }
+  if (name === 'overview') {
+    loadOverview();
+    loadCharts();
+    let n = 0;
+    state.timer = setInterval(() => { loadOverview(); if (++n % 3 === 0) loadCharts(); }, 5000);
+  }
   if (name === 'jobs') loadJobs(false);
   if (name === 'dead') loadDead(false);
   if (name === 'login') $('login-user').focus();
@@ -128,6 +133,60 @@ async function loadOverview() {
       tb.append(tr);
     }
     $('ov-updated').textContent = 'Last: ' + fmtTime(o.now_ms);
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+// ---- charts: a line per series on a canvas, no library ----
+
+const COLORS = ['#1f6fb2', '#c0392b', '#d68910'];
+
+function drawChart(id, times, series) {
+  const c = $(id);
+  const g = c.getContext('2d');
+  const w = c.width, h = c.height, left = 44, bottom = 18;
+  g.clearRect(0, 0, w, h);
+  let max = 0;
+  for (const s of series) for (const v of s) if (v !== null && v > max) max = v;
+  if (max <= 0) max = 1;
+  g.font = '11px sans-serif';
+  g.fillStyle = '#666';
+  g.strokeStyle = '#e4e4e4';
+  for (let i = 0; i <= 2; i++) {
+    const y = (h - bottom) * (1 - i / 2) + 0.5;
+    g.beginPath(); g.moveTo(left, y); g.lineTo(w, y); g.stroke();
+    g.fillText((max * i / 2).toPrecision(2), 2, Math.max(10, y));
+  }
+  const n = times.length;
+  const x = (i) => left + (w - left - 4) * i / Math.max(1, n - 1);
+  const t0 = new Date(times[0]), t1 = new Date(times[n - 1]);
+  g.fillText(t0.toISOString().slice(11, 16), left, h - 4);
+  g.fillText(t1.toISOString().slice(11, 16) + 'Z', w - 44, h - 4);
+  series.forEach((s, k) => {
+    g.strokeStyle = COLORS[k % COLORS.length];
+    g.lineWidth = 1.5;
+    g.beginPath();
+    let pen = false;
+    s.forEach((v, i) => {
+      if (v === null) { pen = false; return; }
+      const y = (h - bottom) * (1 - v / max);
+      if (pen) g.lineTo(x(i), y); else g.moveTo(x(i), y);
+      pen = true;
+    });
+    g.stroke();
+  });
+  c.dataset.max = String(max);
+  c.dataset.points = String(n);
+}
+
+async function loadCharts() {
+  try {
+    const r = await api('GET', 'charts');
+    drawChart('chart-events', r.minute_ms, [r.events_per_s]);
+    drawChart('chart-messages', r.minute_ms, [r.messages_per_s.sent,
+      r.messages_per_s.failed, r.messages_per_s.retried]);
+    drawChart('chart-lateness', r.minute_ms, [r.lateness_avg_s, r.lateness_max_s]);
   } catch (e) {
     showError(e.message);
   }
