@@ -1,5 +1,6 @@
 /* ops.c - the operator's operations shared by sukictl and the console. */
 #include "ops.h"
+#include "campaign.h"
 #include "heartbeat.h"
 #include "store/job.h"
 #include "store/keys.h"
@@ -277,4 +278,133 @@ bool suki_ops_stream_id_ok(const char *s)
         return false;
     size_t m = strspn(s + n + 1, "0123456789");
     return m > 0 && m <= 20 && s[n + 1 + m] == '\0';
+}
+
+void suki_ops_campaigns_args(const struct suki_conf *c, const char *name,
+                             struct suki_redis_args *a)
+{
+    add_key(a, c, SUKI_KEY_CAMPAIGNS);
+    char *cp = suki_key_id(c->prefix, SUKI_KEY_CAMPAIGN, "");
+    suki_redis_args_str(a, cp);
+    free(cp);
+    suki_redis_args_str(a, name ? name : "");
+}
+
+void suki_ops_campaign_control_args(const struct suki_conf *c, const char *name,
+                                    const char *cmd, struct suki_redis_args *a)
+{
+    char *kh = suki_key_id(c->prefix, SUKI_KEY_CAMPAIGN, name);
+    suki_redis_args_str(a, kh);
+    free(kh);
+    suki_redis_args_str(a, cmd);
+    suki_redis_args_int(a, suki_now_ms());
+}
+
+static const char *hstr(json_t *h, const char *k)
+{
+    json_t *v = json_object_get(h, k);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static long long hnum(json_t *h, const char *k)
+{
+    int64_t n;
+    if (suki_parse_i64(hstr(h, k), INT64_MIN, INT64_MAX, &n) == 0)
+        return n;
+    return 0;
+}
+
+/* One campaign's hash (as an object of strings) and its figures. */
+static json_t *campaign_json(const char *name, json_t *h, long long card)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "campaign", json_string(name));
+    static const char *const copy[] = {"state",    "reason", "template",
+                                       "audience", "owner",  "summary",
+                                       "runner"};
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(copy); i++)
+        json_object_set_new(o, copy[i], json_string(hstr(h, copy[i])));
+    const char *rate = hstr(h, "rate");
+    json_object_set_new(o, "rate", json_string(*rate ? rate : "default"));
+    static const char *const times[] = {"created", "start_at", "started",
+                                        "finished"};
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(times); i++) {
+        int64_t v;
+        char buf[40];
+        if (suki_parse_i64(hstr(h, times[i]), 1, INT64_MAX, &v) == 0) {
+            suki_time_format_rfc3339(v, buf, sizeof(buf));
+            json_object_set_new(o, times[i], json_string(buf));
+        } else {
+            json_object_set_new(o, times[i], json_null());
+        }
+    }
+    long long sent = hnum(h, "sent"), failed = hnum(h, "failed");
+    long long queued = hnum(h, "queued"), recips = hnum(h, "recipients");
+    static const char *const reasons[] = {"suppressed", "no_address",
+                                          "no_consent", "bad_address"};
+    json_t *sk = json_object();
+    long long skipped = 0;
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(reasons); i++) {
+        char f[32], label[32];
+        snprintf(f, sizeof(f), "skipped_%s", reasons[i]);
+        long long v = hnum(h, f);
+        skipped += v;
+        suki_strlcpy(label, reasons[i], sizeof(label));
+        for (char *p = label; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        json_object_set_new(sk, label, json_integer(v));
+    }
+    json_object_set_new(o, "recipients", json_integer(recips));
+    json_object_set_new(o, "sent", json_integer(sent));
+    json_object_set_new(o, "failed", json_integer(failed));
+    json_object_set_new(o, "skipped", json_integer(skipped));
+    json_object_set_new(o, "skipped_by_reason", sk);
+    json_object_set_new(o, "queued", json_integer(queued));
+    /* remaining: exact once the audience has been walked; before that an
+     * estimate from the set's size or how far the SCAN cursor has come */
+    bool walked = strcmp(hstr(h, "walk_done"), "1") == 0;
+    json_t *remaining = json_null();
+    double progress = walked ? 1.0 : 0.0;
+    if (walked) {
+        remaining = json_integer(queued);
+    } else if (strncmp(hstr(h, "audience"), "set=", 4) == 0) {
+        if (card >= 0) {
+            long long left = card - recips;
+            remaining = json_integer(queued + (left > 0 ? left : 0));
+            progress = card > 0 ? (double)recips / (double)card : 1.0;
+        }
+    } else {
+        uint64_t cur = strtoull(hstr(h, "cursor"), NULL, 10);
+        progress = suki_campaign_scan_fraction(cur);
+        if (progress > 0.0)
+            remaining = json_integer(
+                queued + (long long)((double)recips / progress - recips));
+    }
+    json_object_set_new(o, "remaining", remaining);
+    json_object_set_new(o, "remaining_exact", json_boolean(walked));
+    json_object_set_new(o, "walk_progress", json_real(progress));
+    return o;
+}
+
+json_t *suki_ops_campaigns_json(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 3 != 0)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->elements; i += 3) {
+        const redisReply *n = r->element[i], *h = r->element[i + 1];
+        if (n->type != REDIS_REPLY_STRING || h->type != REDIS_REPLY_ARRAY)
+            continue;
+        json_t *ho = json_object();
+        for (size_t k = 0; k + 1 < h->elements; k += 2)
+            if (h->element[k]->type == REDIS_REPLY_STRING &&
+                h->element[k + 1]->type == REDIS_REPLY_STRING)
+                json_object_set_new(ho, h->element[k]->str,
+                                    json_stringn(h->element[k + 1]->str,
+                                                 h->element[k + 1]->len));
+        json_array_append_new(a, campaign_json(n->str, ho, int_at(r, i + 2)));
+        json_decref(ho);
+    }
+    return a;
 }

@@ -51,6 +51,21 @@ void suki_ops_jobs_page_args(const struct suki_conf *c, int64_t min,
                              int64_t max, int64_t skip, int64_t count,
                              struct suki_redis_args *a);
 
+/* Keys and arguments of ops-campaigns.lua (1 key): one campaign, or all
+ * of them with name NULL. */
+void suki_ops_campaigns_args(const struct suki_conf *c, const char *name,
+                             struct suki_redis_args *a);
+/* Its reply as an array of campaign objects: campaign, state, reason,
+ * template, audience, rate, owner, created/start_at/started/finished
+ * (RFC 3339 or null), recipients, sent, failed, skipped,
+ * skipped_by_reason, queued, remaining (null: unknown yet),
+ * remaining_exact, walk_progress, summary, runner. NULL when the reply is
+ * not the script's. */
+json_t *suki_ops_campaigns_json(const redisReply *r);
+/* Keys and arguments of ctl-campaign-control.lua (1 key) for cmd (pause,
+ * resume, cancel). */
+void suki_ops_campaign_control_args(const struct suki_conf *c, const char *name,
+                                    const char *cmd, struct suki_redis_args *a);
 /* Whether s is a stream entry id ("ms-seq" or "ms"): what may go to XRANGE
  * and XDEL from outside. */
 bool suki_ops_stream_id_ok(const char *s);

@@ -15,6 +15,7 @@ STORE_LUA = \
 	$(srcdir)/lib/store/ctl-campaign-retry-done.lua \
 	$(srcdir)/lib/store/ctl-intake-replay.lua \
 	$(srcdir)/lib/store/ctl-jobs-cancel.lua \
+	$(srcdir)/lib/store/ops-campaigns.lua \
 	$(srcdir)/lib/store/ops-charts.lua \
 	$(srcdir)/lib/store/ops-job.lua \
 	$(srcdir)/lib/store/ops-jobs-page.lua \

@@ -1,6 +1,7 @@
 /* console.c - the operator console's pages and JSON API. */
 #include "console.h"
 #include "assets.h"
+#include "campaign.h"
 #include "conf.h"
 #include "console_users.h"
 #include "daemon.h"
@@ -57,6 +58,14 @@ static struct suki_redis_script overview_script = {
     "ops-overview", suki_lua_ops_overview, {0}};
 static struct suki_redis_script charts_script = {
     "ops-charts", suki_lua_ops_charts, {0}};
+static struct suki_redis_script campaigns_script = {
+    "ops-campaigns", suki_lua_ops_campaigns, {0}};
+static struct suki_redis_script control_script = {
+    "ctl-campaign-control", suki_lua_ctl_campaign_control, {0}};
+static struct suki_redis_script retry_chunk_script = {
+    "ctl-campaign-retry-chunk", suki_lua_ctl_campaign_retry_chunk, {0}};
+static struct suki_redis_script retry_done_script = {
+    "ctl-campaign-retry-done", suki_lua_ctl_campaign_retry_done, {0}};
 static struct suki_redis_script job_script = {"ops-job", suki_lua_ops_job, {0}};
 static struct suki_redis_script page_script = {
     "ops-jobs-page", suki_lua_ops_jobs_page, {0}};
@@ -105,6 +114,9 @@ enum route {
     R_DEAD,
     R_DEAD_ONE,
     R_DEAD_ACTION,
+    R_CAMPAIGNS,
+    R_CAMPAIGN,
+    R_CAMPAIGN_ACTION,
 };
 
 struct creq {
@@ -124,6 +136,9 @@ struct creq {
     int64_t min, max, skip, limit;
     char *kind; /* dead letters of this kind only */
     char *fail_user, *fail_ip;
+    /* campaign retry: the ledger's SCAN cursor, recipients queued again */
+    char cursor[32];
+    int64_t moved;
 };
 
 /* ---- replies ---- */
@@ -1130,6 +1145,153 @@ static void serve_dead_one(struct creq *q)
     free(kd);
 }
 
+/* ---- campaigns ---- */
+
+#define RETRY_CHUNK 1000
+
+static void on_campaigns(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    struct creq *q = arg;
+    if (redis_failed(q, r, reply))
+        return;
+    json_t *a = suki_ops_campaigns_json(reply);
+    if (!a) {
+        finish_error(q, 500, "unexpected reply from ops-campaigns");
+        return;
+    }
+    if (q->route == R_CAMPAIGNS) {
+        finish_json(q, 200, json_pack("{s:o}", "campaigns", a));
+        return;
+    }
+    json_t *o = json_incref(json_array_get(a, 0));
+    json_decref(a);
+    if (!o)
+        finish_error(q, 404, "no such campaign");
+    else
+        finish_json(q, 200, o);
+}
+
+/* The control script's refusals come before any write: an unknown
+ * campaign is 404, one in the wrong state 409. */
+static bool campaign_refused(struct creq *q, struct suki_redis *r,
+                             redisReply *reply)
+{
+    if (!r || !reply || reply->type != REDIS_REPLY_ERROR)
+        return false;
+    if (strstr(reply->str, "no such campaign"))
+        finish_error(q, 404, "no such campaign");
+    else
+        finish_error(q, 409, reply->str);
+    return true;
+}
+
+static void on_campaign_control(struct suki_redis *r, redisReply *reply,
+                                void *arg)
+{
+    struct creq *q = arg;
+    if (campaign_refused(q, r, reply) || redis_failed(q, r, reply))
+        return;
+    const char *st =
+        reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING
+            ? reply->str
+            : "";
+    suki_notice("console: %s: campaign %s: %s (%s)", q->user, q->arg, q->action,
+                st);
+    json_t *o = json_pack("{s:s,s:s,s:s}", "campaign", q->arg, "action",
+                          q->action, "state", st);
+    if (strcmp(q->action, "retry") == 0)
+        json_object_set_new(o, "retried", json_integer(q->moved));
+    finish_json(q, 200, o);
+}
+
+static void retry_chunk(struct creq *q);
+
+static void on_retry_chunk(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    struct creq *q = arg;
+    if (redis_failed(q, r, reply))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        finish_error(q, 500, "unexpected reply from the retry");
+        return;
+    }
+    suki_strlcpy(q->cursor, reply->element[0]->str, sizeof(q->cursor));
+    q->moved += reply->element[1]->integer;
+    if (strcmp(q->cursor, "0") != 0) {
+        retry_chunk(q); /* the ledger is walked a chunk per call */
+        return;
+    }
+    if (q->moved == 0) {
+        finish_json(q, 200,
+                    json_pack("{s:s,s:s,s:i}", "campaign", q->arg, "action",
+                              "retry", "retried", 0));
+        return;
+    }
+    struct suki_redis_args a = {0};
+    char *kh = suki_key_id(q->C->D->conf->prefix, SUKI_KEY_CAMPAIGN, q->arg);
+    suki_redis_args_str(&a, kh);
+    free(kh);
+    (void)eval(q, &retry_done_script, 1, &a, on_campaign_control);
+}
+
+static void retry_chunk(struct creq *q)
+{
+    const char *p = q->C->D->conf->prefix;
+    struct suki_redis_args a = {0};
+    const char *kinds[3] = {SUKI_KEY_CAMPAIGN, SUKI_KEY_CLEDGER,
+                            SUKI_KEY_CPENDING};
+    for (size_t i = 0; i < 3; i++) {
+        char *k = suki_key_id(p, kinds[i], q->arg);
+        suki_redis_args_str(&a, k);
+        free(k);
+    }
+    suki_redis_args_str(&a, q->cursor);
+    suki_redis_args_int(&a, RETRY_CHUNK);
+    (void)eval(q, &retry_chunk_script, 3, &a, on_retry_chunk);
+}
+
+/* Retry as sukictl campaign retry: not for a missing or cancelled one. */
+static void on_retry_state(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    struct creq *q = arg;
+    if (redis_failed(q, r, reply))
+        return;
+    if (reply->type != REDIS_REPLY_STRING) {
+        finish_error(q, 404, "no such campaign");
+        return;
+    }
+    if (strcmp(reply->str, "cancelled") == 0) {
+        finish_error(q, 409, "the campaign was cancelled; create a new one");
+        return;
+    }
+    suki_strlcpy(q->cursor, "0", sizeof(q->cursor));
+    retry_chunk(q);
+}
+
+static void serve_campaign(struct creq *q)
+{
+    if (q->route != R_CAMPAIGNS && !suki_campaign_name_ok(q->arg)) {
+        finish_error(q, 404, "no such campaign");
+        return;
+    }
+    struct suki_redis_args a = {0};
+    if (q->route != R_CAMPAIGN_ACTION) {
+        suki_ops_campaigns_args(q->C->D->conf,
+                                q->route == R_CAMPAIGN ? q->arg : NULL, &a);
+        (void)eval(q, &campaigns_script, 1, &a, on_campaigns);
+    } else if (strcmp(q->action, "retry") == 0) {
+        char *kh =
+            suki_key_id(q->C->D->conf->prefix, SUKI_KEY_CAMPAIGN, q->arg);
+        const char *av[3] = {"HGET", kh, "state"};
+        (void)command(q, on_retry_state, 3, av);
+        free(kh);
+    } else {
+        suki_ops_campaign_control_args(q->C->D->conf, q->arg, q->action, &a);
+        (void)eval(q, &control_script, 1, &a, on_campaign_control);
+    }
+}
+
 /* ---- routing ---- */
 
 static void dispatch(struct creq *q)
@@ -1185,6 +1347,11 @@ static void dispatch(struct creq *q)
     case R_DEAD_ACTION:
         serve_dead_one(q);
         break;
+    case R_CAMPAIGNS:
+    case R_CAMPAIGN:
+    case R_CAMPAIGN_ACTION:
+        serve_campaign(q);
+        break;
     }
     evhttp_clear_headers(&qs);
 }
@@ -1236,6 +1403,15 @@ static int route_of(size_t n, char *seg[4], enum route *r, bool *post)
     static const char *const job_acts[] = {"cancel", "run", "hold", "release",
                                            NULL};
     static const char *const dead_acts[] = {"replay", "drop", NULL};
+    static const char *const camp_acts[] = {"pause", "resume", "cancel",
+                                            "retry", NULL};
+    if (n == 1 && strcmp(seg[0], "campaigns") == 0)
+        return *r = R_CAMPAIGNS, 1;
+    if (n == 2 && strcmp(seg[0], "campaigns") == 0 && *seg[1])
+        return *r = R_CAMPAIGN, 1;
+    if (n == 3 && strcmp(seg[0], "campaigns") == 0 && *seg[1] &&
+        in(seg[2], camp_acts))
+        return *r = R_CAMPAIGN_ACTION, *post = true, 1;
     *post = false;
     if (n == 1 && strcmp(seg[0], "login") == 0)
         return *r = R_LOGIN, *post = true, 1;
@@ -1379,9 +1555,11 @@ struct suki_console *suki_console_new(struct suki_daemon *D,
         suki_err_set(err, -ENOMEM, "console: libsodium cannot initialise");
         return NULL;
     }
-    struct suki_redis_script *scripts[] = {&overview_script, &charts_script,
-                                           &job_script,      &page_script,
-                                           &cancel_script,   &replay_script};
+    struct suki_redis_script *scripts[] = {
+        &campaigns_script,  &control_script,  &retry_chunk_script,
+        &retry_done_script, &overview_script, &charts_script,
+        &job_script,        &page_script,     &cancel_script,
+        &replay_script};
     for (size_t i = 0; i < SUKI_ARRAY_LEN(scripts); i++)
         if (!scripts[i]->sha[0])
             suki_redis_script_init(scripts[i]);

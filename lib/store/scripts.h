@@ -20,6 +20,7 @@ extern const char suki_lua_ctl_campaign_retry_chunk[];
 extern const char suki_lua_ctl_campaign_retry_done[];
 extern const char suki_lua_ctl_intake_replay[];
 extern const char suki_lua_ctl_jobs_cancel[];
+extern const char suki_lua_ops_campaigns[];
 extern const char suki_lua_ops_charts[];
 extern const char suki_lua_ops_job[];
 extern const char suki_lua_ops_jobs_page[];

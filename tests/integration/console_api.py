@@ -334,6 +334,53 @@ def phase_auth():
     sc = R.cmd("ZSCORE", P + ":jobs", k)
     check(st == 200 and (sc is None or int(sc) <= now_ms()),
           "run: due now", sc)
+    # ---- campaigns ----
+    st, _, j, _ = s.get("/api/v1/campaigns")
+    check(st == 200 and [c["campaign"] for c in j["campaigns"]] ==
+          ["r1", "spring"], "campaigns: both, sorted", j)
+    c = j["campaigns"][0]
+    check(all(is_int(c[k]) for k in ("sent", "failed", "skipped", "queued",
+                                     "recipients")) and
+          c["sent"] == 1 and c["failed"] == 1 and c["state"] == "scheduled" and
+          isinstance(c["skipped_by_reason"], dict) and
+          (c["remaining"] is None or is_int(c["remaining"])),
+          "a campaign's figures as numbers", c)
+    st, _, j, _ = s.get("/api/v1/campaigns/spring")
+    check(st == 200 and j["campaign"] == "spring", "one campaign", st)
+    st, _, _, _ = s.get("/api/v1/campaigns/nosuch")
+    check(st == 404, "an unknown campaign: 404", st)
+    st, _, _, _ = s.get("/api/v1/campaigns/bad%20name")
+    check(st == 404, "a name no campaign can have: 404", st)
+    ck = P + ":campaign:spring"
+    st, _, j, _ = s.post("/api/v1/campaigns/spring/pause", csrf=False)
+    check(st == 403 and R.cmd("HGET", ck, "state") == b"scheduled",
+          "pause without the token: 403, nothing changed")
+    st, _, j, _ = s.post("/api/v1/campaigns/spring/pause")
+    check(st == 200 and j["state"] == "paused" and
+          R.cmd("HGET", ck, "state") == b"paused", "pause: paused in Redis", j)
+    st, _, j, _ = s.post("/api/v1/campaigns/spring/pause")
+    check(st == 409, "pause of a paused campaign: 409", (st, j))
+    st, _, j, _ = s.post("/api/v1/campaigns/spring/resume")
+    check(st == 200 and j["state"] == "scheduled" and
+          R.cmd("HGET", ck, "state") == b"scheduled",
+          "resume: scheduled again (it starts tomorrow)", j)
+    st, _, j, _ = s.post("/api/v1/campaigns/nosuch/pause")
+    check(st == 404, "pause of an unknown campaign: 404", st)
+    gen = int(R.cmd("HGET", P + ":campaign:r1", "gen") or 0)
+    st, _, j, _ = s.post("/api/v1/campaigns/r1/retry")
+    check(st == 200 and j["retried"] == 1 and
+          int(R.cmd("HGET", P + ":campaign:r1", "gen")) == gen + 1 and
+          R.cmd("HGET", P + ":cledger:r1", "u2") == b"sent",
+          "retry: the one failed recipient queued again, a new generation",
+          j)
+    st, _, j, _ = s.post("/api/v1/campaigns/r1/cancel")
+    check(st == 200 and R.cmd("HGET", P + ":campaign:r1", "state") ==
+          b"cancelled", "cancel: cancelled in Redis", j)
+    st, _, j, _ = s.post("/api/v1/campaigns/r1/retry")
+    check(st == 409, "retry of a cancelled campaign: 409", st)
+    st, _, j, _ = s.post("/api/v1/campaigns/nosuch/retry")
+    check(st == 404, "retry of an unknown campaign: 404", st)
+
     # held, cancelled, and the others are left alone
     for x in added[2:]:
         R.cmd("ZREM", P + ":jobs", x)

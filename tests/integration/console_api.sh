@@ -59,6 +59,15 @@ sukictl console passwd admin </dev/null >/dev/null 2>"$T/e"
 ok "console passwd refuses a bad name (exit 2) and an empty password (exit 1), file kept"
 
 # ---- the API ----------------------------------------------------------
+# campaigns that wait for tomorrow (nothing is sent); r1 has a failed
+# recipient to retry
+tomorrow=$(date -u -d tomorrow +%Y-%m-%dT%H:%M:%SZ)
+for c in spring r1; do
+    sukictl campaign create $c --template promo --audience all --start-at "$tomorrow" >/dev/null ||
+        fail "campaign create $c"
+done
+rcli HSET "$SUKI_PREFIX:cledger:r1" u1 failed:550 u2 sent >/dev/null
+rcli HSET "$SUKI_PREFIX:campaign:r1" failed 1 sent 1 >/dev/null
 export CP REDIS_PORT PREFIX=$SUKI_PREFIX TOPDIR=$top_srcdir STATE=$T/state
 "$PY" "$top_srcdir/tests/integration/console_api.py" auth || fail "console_api.py auth"
 

@@ -65,6 +65,19 @@ ok("headless Chromium started (%s)" % drv.capabilities.get("browserVersion"))
 wait = WebDriverWait(drv, 15)
 
 
+def click(id_):
+    # a real click; the campaigns table is redrawn every 5 s, so a button
+    # found just before a redraw is looked up again
+    from selenium.common.exceptions import StaleElementReferenceException
+    for _ in range(5):
+        try:
+            wait.until(EC.element_to_be_clickable((By.ID, id_))).click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    fail("could not click #" + id_)
+
+
 def shot(name):
     path = os.path.join(ART, name + ".png")
     drv.save_screenshot(path)
@@ -72,7 +85,10 @@ def shot(name):
 
 
 def text(id_):
-    return drv.find_element(By.ID, id_).text
+    # read in one step: the pages redraw their tables as they refresh
+    return drv.execute_script(
+        "const e = document.getElementById(arguments[0]);"
+        "return e ? e.textContent : '';", id_)
 
 
 try:
@@ -131,7 +147,7 @@ try:
     wait.until(EC.element_to_be_clickable((By.ID, "replay-" + dead_id)))
     shot("4-dead")
     xlen = R.cmd("XLEN", P + ":events")
-    drv.find_element(By.ID, "replay-" + dead_id).click()
+    click("replay-" + dead_id)
     wait.until(lambda d: not d.find_elements(By.ID, "replay-" + dead_id))
     shot("5-dead-replayed")
     if R.cmd("XRANGE", P + ":dead", dead_id, dead_id) != []:
@@ -147,6 +163,26 @@ try:
         fail("the replayed event reached neither the stream nor the profile")
     ok("a dead letter replayed from its page: gone from P:dead, the event "
        "back in the stream")
+
+    # pause and resume a campaign from its page
+    ck = P + ":campaign:spring"
+    drv.find_element(By.ID, "nav-campaigns").click()
+    wait.until(EC.element_to_be_clickable((By.ID, "pause-spring")))
+    if not text("state-spring").startswith("scheduled"):
+        fail("the campaign's state shows %r" % text("state-spring"))
+    shot("6-campaigns")
+    click("pause-spring")
+    wait.until(lambda d: text("state-spring").startswith("paused"))
+    if R.cmd("HGET", ck, "state") != b"paused":
+        fail("paused on the page, %r in Redis" % R.cmd("HGET", ck, "state"))
+    shot("7-campaign-paused")
+    wait.until(EC.element_to_be_clickable((By.ID, "resume-spring")))
+    click("resume-spring")
+    wait.until(lambda d: text("state-spring").startswith("scheduled"))
+    if R.cmd("HGET", ck, "state") != b"scheduled":
+        fail("resumed on the page, %r in Redis" % R.cmd("HGET", ck, "state"))
+    shot("8-campaign-resumed")
+    ok("a campaign paused and resumed from its page, as Redis has it")
 
     # nothing from another origin, and no CSP complaint
     entries = drv.execute_script(

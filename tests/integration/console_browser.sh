@@ -2,7 +2,8 @@
 # console_browser.sh - the operator console in headless Chromium
 # (python3-selenium + chromium-driver) against a real sukid and Redis: log
 # in, the overview's figures match Redis, the jobs are listed, a dead
-# letter is replayed from its page, and no request leaves the console's
+# letter is replayed from its page, a campaign is paused and resumed from
+# its page, and no request leaves the console's
 # origin. Screenshots are kept in tests/artifacts/console_browser/ of the
 # build tree. A browser that cannot start fails the test (never a skip).
 . "$top_srcdir/tests/integration/console_lib.sh"
@@ -19,6 +20,10 @@ DEAD_ID=$(rcli XADD "$SUKI_PREFIX:dead" '*' kind event reason "invalid: test" \
     source "$SUKI_PREFIX:events" \
     payload '{"type":"client.updated","client":"browser-replay","data":{"name":"B"}}')
 rcli XADD "$SUKI_PREFIX:dead" '*' kind event reason "another" payload '{}' >/dev/null
+
+tomorrow=$(date -u -d tomorrow +%Y-%m-%dT%H:%M:%SZ)
+sukictl campaign create spring --template promo --audience all --start-at "$tomorrow" >/dev/null ||
+    fail "campaign create"
 
 export CP REDIS_PORT PREFIX=$SUKI_PREFIX TOPDIR=$top_srcdir ARTIFACTS DEAD_ID \
     USER_NAME=admin PASSWORD='browser pw'

@@ -33,6 +33,13 @@ smtp_stop()
 
 console_start()
 {
+    mkdir -p "$T/templates"
+    # a campaign template (the console tests create campaigns that wait)
+    cat >"$T/templates/promo.en.tmpl" <<'EOT'
+subject: An offer for {{client.name}}
+--- text
+Hello {{client.name}}. Unsubscribe: {{unsubscribe_url}}
+EOT
     start_redis
     SP=$(free_port)
     smtp_start ${SMTP_ARGS:-}

@@ -54,7 +54,7 @@ function fmtTime(ms) {
 
 // ---- pages ----
 
-const pages = ['login', 'overview', 'jobs', 'dead'];
+const pages = ['login', 'overview', 'jobs', 'dead', 'campaigns'];
 
 function route(name) {
   if (state.timer) { clearInterval(state.timer); state.timer = null; }
@@ -74,6 +74,7 @@ function route(name) {
   }
   if (name === 'jobs') loadJobs(false);
   if (name === 'dead') loadDead(false);
+  if (name === 'campaigns') { loadCampaigns(); state.timer = setInterval(loadCampaigns, 5000); }
   if (name === 'login') $('login-user').focus();
 }
 
@@ -298,6 +299,55 @@ async function deadSelected(action) {
   const boxes = Array.from(document.querySelectorAll('input.dead-select:checked'));
   if (action === 'drop' && boxes.length && !confirm('Drop ' + boxes.length + ' dead letters?')) return;
   for (const b of boxes) await deadAction(b.value, action, b.closest('tr'));
+}
+
+// ---- campaigns ----
+
+async function loadCampaigns() {
+  try {
+    const r = await api('GET', 'campaigns');
+    const tb = $('campaigns').tBodies[0];
+    tb.replaceChildren();
+    for (const c of r.campaigns) {
+      const tr = el('tr');
+      tr.dataset.name = c.campaign;
+      const st = el('td', c.state + (c.reason ? ' (' + c.reason + ')' : ''));
+      st.id = 'state-' + c.campaign;
+      const done = c.sent + c.failed + c.skipped;
+      const bar = el('progress');
+      bar.max = 1;
+      bar.value = c.remaining === null ? c.walk_progress
+        : (done + c.remaining > 0 ? done / (done + c.remaining) : 1);
+      const pc = el('td');
+      pc.append(bar, el('span', ' ' + Math.round(bar.value * 100) + '%'));
+      const sk = c.skipped_by_reason;
+      const skipped = c.skipped + (c.skipped ? ' (' + Object.keys(sk).filter((k) => sk[k])
+        .map((k) => k + ' ' + sk[k]).join(', ') + ')' : '');
+      tr.append(el('td', c.campaign), st, pc, el('td', c.sent), el('td', c.failed),
+        el('td', skipped),
+        el('td', c.remaining === null ? '?' : (c.remaining_exact ? '' : '~') + c.remaining));
+      const td = el('td');
+      for (const a of ['pause', 'resume', 'cancel', 'retry']) {
+        const label = { pause: 'Pause', resume: 'Resume', cancel: 'Cancel', retry: 'Retry failed' }[a];
+        td.append(button(label, a + '-' + c.campaign, () => campaignAction(c.campaign, a)));
+      }
+      tr.append(td);
+      tb.append(tr);
+    }
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function campaignAction(name, action) {
+  if (action === 'cancel' && !confirm('Cancel campaign ' + name + '?')) return;
+  try {
+    await api('POST', 'campaigns/' + encodeURIComponent(name) + '/' + action);
+    showError('');
+  } catch (e) {
+    showError(name + ': ' + e.message);
+  }
+  loadCampaigns();
 }
 
 // ---- start ----
