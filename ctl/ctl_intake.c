@@ -354,7 +354,8 @@ static void json_typed_profile(json_t *p)
         json_object_set_new(p, "events", json_integer(n));
 }
 
-/* sukictl client ID: the stored profile and the client's pending jobs. */
+/* sukictl client ID: the stored profile and the client's pending jobs,
+ * read by ops-client.lua as the console's client page reads them. */
 int sukictl_client(struct sukictl *ctl, int argc, char **argv)
 {
     if (argc != 1) {
@@ -362,105 +363,26 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
         return SUKICTL_USAGE;
     }
     const char *id = argv[0];
-    char *pkey = suki_key_id(ctl->conf->prefix, SUKI_KEY_CLIENT, id);
-    char *jh = suki_job_hash_key(ctl->conf->prefix, id, NULL);
-    char *jobs = sukictl_key(ctl, SUKI_KEY_JOBS);
-    char *evk = sukictl_key(ctl, SUKI_KEY_CLIENT_EVENTS);
-    int rc = SUKICTL_FAILED;
-    redisReply *prof = sukictl_cmd(ctl, "HGETALL %s", pkey);
-    redisReply *nev = prof ? sukictl_cmd(ctl, "HGET %s %s", evk, id) : NULL;
-    redisReply *bodies = nev ? sukictl_cmd(ctl, "HGETALL %s", jh) : NULL;
-    if (!prof || !nev || !bodies)
-        goto out;
-    json_t *o = json_object();
-    json_t *p = json_object();
-    json_t *jl = json_array();
-    json_object_set_new(o, "client", json_string(id));
-    for (size_t k = 0; k + 1 < prof->elements; k += 2) {
-        const redisReply *f = prof->element[k], *v = prof->element[k + 1];
-        int64_t ms;
-        /* "at:<field>": the at of the event that set <field>, the
-         * intake's to order events by; not part of the profile */
-        if (strncmp(f->str, "at:", 3) == 0)
-            continue;
-        /* when the profile last changed: stored in ms, shown like every
-         * other time sukictl prints */
-        if (strcmp(f->str, "updated") == 0 &&
-            suki_parse_i64(v->str, 0, INT64_MAX, &ms) == 0) {
-            char at[40];
-            suki_time_format_rfc3339(ms, at, sizeof(at));
-            json_object_set_new(p, f->str, json_string(at));
-            continue;
-        }
-        json_object_set_new(p, f->str, json_bytes(v->str, v->len));
-    }
-    /* events applied for the client: kept apart from the profile (one
-     * hash for every client, so an event that changes no profile field
-     * creates no key), shown with it */
-    if (nev->type == REDIS_REPLY_STRING)
-        json_object_set_new(p, "events", json_bytes(nev->str, nev->len));
-    /* The job bodies are P:job:<client>; their scores pipelined. */
-    for (size_t i = 0; i + 1 < bodies->elements; i += 2)
-        redisAppendCommand(ctl->redis, "ZSCORE %s %b", jobs,
-                           bodies->element[i]->str,
-                           (size_t)bodies->element[i]->len);
-    for (size_t i = 0; i + 1 < bodies->elements; i += 2) {
-        const char *key = bodies->element[i]->str;
-        redisReply *body = bodies->element[i + 1];
-        redisReply *sc = NULL;
-        if (redisGetReply(ctl->redis, (void **)&sc) != REDIS_OK) {
-            sukictl_errx("redis: %s", ctl->redis->errstr);
-            json_decref(o);
-            json_decref(p);
-            json_decref(jl);
-            goto out;
-        }
-        json_t *j = json_object();
-        json_object_set_new(j, "key", json_string(key));
-        struct suki_jobdata jd;
-        struct suki_err err = {{0}};
-        bool ok = suki_job_parse(key, body->str, body->len, &jd, &err) == 0;
-        if (ok)
-            (void)suki_job_defaults(&jd, ctl->conf);
-        else
-            (void)suki_job_key_split(key, &jd.rule, &jd.client, &jd.subject,
-                                     &jd.slot);
-        int64_t score = -1;
-        if (sc && sc->type == REDIS_REPLY_STRING)
-            (void)suki_parse_i64(sc->str, 0, INT64_MAX, &score);
-        int64_t due = ok ? jd.due_ms : score;
-        if (due >= 0) {
-            char at[40];
-            suki_time_format_rfc3339(due, at, sizeof(at));
-            json_object_set_new(j, "due", json_string(at));
-        }
-        const char *copy[][2] = {{"rule", jd.rule},
-                                 {"subject", jd.subject},
-                                 {"slot", jd.slot},
-                                 {"template", jd.template_name},
-                                 {"channel", jd.channel}};
-        for (size_t k = 0; k < SUKI_ARRAY_LEN(copy); k++)
-            if (copy[k][1] && *copy[k][1])
-                json_object_set_new(j, copy[k][0], json_string(copy[k][1]));
-        if (!ok)
-            json_object_set_new(j, "error", json_string(err.msg));
-        suki_job_clear(&jd);
-        freeReplyObject(sc);
-        json_array_append_new(jl, j);
-    }
-    bool found = json_object_size(p) > 0 || json_array_size(jl) > 0;
-    json_object_set_new(o, "profile", p);
-    json_object_set_new(o, "jobs", jl);
+    struct suki_redis_args a = {0};
+    suki_ops_client_args(ctl->conf, id, &a);
+    redisReply *r = sukictl_eval(ctl, suki_lua_ops_client, 5, &a);
+    suki_redis_args_clear(&a);
+    bool found = false;
+    json_t *o = suki_ops_client_json(ctl->conf, id, r, &found);
+    freeReplyObject(r);
+    if (!o)
+        return SUKICTL_FAILED;
     if (!found) {
         sukictl_errx("no client '%s' (no profile, no pending jobs)", id);
         json_decref(o);
-        goto out;
+        return SUKICTL_FAILED;
     }
-    rc = SUKICTL_OK;
+    json_t *p = json_object_get(o, "profile");
+    json_t *jl = json_object_get(o, "jobs");
     if (ctl->json) {
         json_typed_profile(p);
         put_json(o);
-        goto out;
+        return SUKICTL_OK;
     }
     printf("client %s\n", id);
     const char *k;
@@ -482,16 +404,10 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
                json_string_value(json_object_get(v, "key")));
         if (json_is_string(rule))
             printf("  (rule %s)", json_string_value(rule));
+        if (json_is_true(json_object_get(v, "held")))
+            printf("  held");
         putchar('\n');
     }
     json_decref(o);
-out:
-    freeReplyObject(prof);
-    freeReplyObject(nev);
-    freeReplyObject(bodies);
-    free(pkey);
-    free(jh);
-    free(jobs);
-    free(evk);
-    return rc;
+    return SUKICTL_OK;
 }

@@ -12,6 +12,13 @@
 #include <unistd.h>
 
 /* The users file is read whole; a few hundred accounts fit easily. */
+/* Argon2id's cost: OWASP's recommended minimum (19 MiB, 2 passes), not
+ * libsodium's INTERACTIVE 64 MiB: each check of a login allocates that
+ * much in sukid (whose RSS is some 20 MiB otherwise), on the console's one
+ * hash thread, so one login at a time costs 19 MiB, and still ~30 ms of
+ * CPU per guess. A hash keeps its own parameters: older lines verify. */
+#define PW_OPSLIMIT 2
+#define PW_MEMLIMIT (19u * 1024 * 1024)
 #define USERS_MAX (1024 * 1024)
 
 bool suki_console_user_name_ok(const char *name)
@@ -31,9 +38,7 @@ static void sodium_setup(void)
 {
     sodium_ok = sodium_init() < 0 ? -1 : 0;
     if (sodium_ok == 0 &&
-        crypto_pwhash_str(dummy_hash, "-", 1,
-                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        crypto_pwhash_str(dummy_hash, "-", 1, PW_OPSLIMIT, PW_MEMLIMIT) != 0)
         sodium_ok = -1;
 }
 
@@ -79,9 +84,7 @@ int suki_console_users_set(const char *path, const char *name,
     if (setup(err) < 0)
         return -ENOMEM;
     char hash[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(hash, password, plen,
-                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    if (crypto_pwhash_str(hash, password, plen, PW_OPSLIMIT, PW_MEMLIMIT) != 0)
         return suki_err_set(err, -ENOMEM, "out of memory hashing the password");
     size_t len = 0;
     struct suki_err rerr = {{0}};

@@ -408,3 +408,95 @@ json_t *suki_ops_campaigns_json(const redisReply *r)
     }
     return a;
 }
+
+void suki_ops_client_args(const struct suki_conf *c, const char *id,
+                          struct suki_redis_args *a)
+{
+    char *k = suki_key_id(c->prefix, SUKI_KEY_CLIENT, id);
+    suki_redis_args_str(a, k);
+    free(k);
+    add_key(a, c, SUKI_KEY_CLIENT_EVENTS);
+    char *jh = suki_job_hash_key(c->prefix, id, NULL);
+    suki_redis_args_str(a, jh);
+    free(jh);
+    add_key(a, c, SUKI_KEY_JOBS);
+    add_key(a, c, SUKI_KEY_JOBS_HELD);
+    suki_redis_args_str(a, id);
+}
+
+static int job_next_cmp(const void *x, const void *y)
+{
+    json_t *const *a = x, *const *b = y;
+    json_int_t p = json_integer_value(json_object_get(*a, "next_ms"));
+    json_int_t q = json_integer_value(json_object_get(*b, "next_ms"));
+    if (p != q)
+        return p < q ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(*a, "key")),
+                  json_string_value(json_object_get(*b, "key")));
+}
+
+json_t *suki_ops_client_json(const struct suki_conf *c, const char *id,
+                             const redisReply *r, bool *found)
+{
+    *found = false;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY ||
+        r->element[2]->type != REDIS_REPLY_ARRAY ||
+        r->element[2]->elements % 4 != 0)
+        return NULL;
+    const redisReply *prof = r->element[0], *nev = r->element[1];
+    const redisReply *jobs = r->element[2];
+    json_t *p = json_object();
+    for (size_t k = 0; k + 1 < prof->elements; k += 2) {
+        const redisReply *f = prof->element[k], *v = prof->element[k + 1];
+        int64_t ms;
+        /* "at:<field>": the at of the event that set <field>, the
+         * intake's to order events by; not part of the profile */
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+            strncmp(f->str, "at:", 3) == 0)
+            continue;
+        /* when the profile last changed: stored in ms, shown like every
+         * other time */
+        if (strcmp(f->str, "updated") == 0 &&
+            suki_parse_i64(v->str, 0, INT64_MAX, &ms) == 0) {
+            char at[40];
+            suki_time_format_rfc3339(ms, at, sizeof(at));
+            json_object_set_new(p, f->str, json_string(at));
+            continue;
+        }
+        json_object_set_new(p, f->str, json_bytes(v->str, v->len));
+    }
+    /* events applied for the client: kept apart from the profile (one
+     * hash for every client), shown with it */
+    if (nev->type == REDIS_REPLY_STRING)
+        json_object_set_new(p, "events", json_bytes(nev->str, nev->len));
+    size_t n = jobs->elements / 4, kept = 0;
+    json_t **v = suki_calloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *k = jobs->element[4 * i];
+        const redisReply *b = jobs->element[4 * i + 1];
+        const redisReply *sc = jobs->element[4 * i + 2];
+        const redisReply *hs = jobs->element[4 * i + 3];
+        const redisReply *s = sc->type == REDIS_REPLY_STRING ? sc : hs;
+        int64_t score;
+        /* a body with neither index entry is being removed */
+        if (k->type != REDIS_REPLY_STRING || b->type != REDIS_REPLY_STRING ||
+            s->type != REDIS_REPLY_STRING ||
+            suki_parse_i64(s->str, INT64_MIN, INT64_MAX, &score) < 0)
+            continue;
+        v[kept] = suki_ops_job_json(c, k->str, score, b->str, b->len);
+        json_object_set_new(v[kept], "held", json_boolean(s == hs));
+        kept++;
+    }
+    qsort(v, kept, sizeof(*v), job_next_cmp);
+    json_t *jl = json_array();
+    for (size_t i = 0; i < kept; i++)
+        json_array_append_new(jl, v[i]);
+    free(v);
+    *found = json_object_size(p) > 0 || kept > 0;
+    json_t *o = json_object();
+    json_object_set_new(o, "client", json_string(id));
+    json_object_set_new(o, "profile", p);
+    json_object_set_new(o, "jobs", jl);
+    return o;
+}

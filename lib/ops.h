@@ -66,6 +66,17 @@ json_t *suki_ops_campaigns_json(const redisReply *r);
  * resume, cancel). */
 void suki_ops_campaign_control_args(const struct suki_conf *c, const char *name,
                                     const char *cmd, struct suki_redis_args *a);
+/* Keys and arguments of ops-client.lua (5 keys) for client id. */
+void suki_ops_client_args(const struct suki_conf *c, const char *id,
+                          struct suki_redis_args *a);
+/* Its reply: {client, profile (fields as strings, "updated" RFC 3339,
+ * "events" the events applied; the "at:" fields left out), jobs (as
+ * suki_ops_job_json, plus "held", in the order they are next looked at)}.
+ * *found: a profile or a job exists. NULL when the reply is not the
+ * script's. */
+json_t *suki_ops_client_json(const struct suki_conf *c, const char *id,
+                             const redisReply *r, bool *found);
+
 /* Whether s is a stream entry id ("ms-seq" or "ms"): what may go to XRANGE
  * and XDEL from outside. */
 bool suki_ops_stream_id_ok(const char *s);

@@ -17,6 +17,7 @@ STORE_LUA = \
 	$(srcdir)/lib/store/ctl-jobs-cancel.lua \
 	$(srcdir)/lib/store/ops-campaigns.lua \
 	$(srcdir)/lib/store/ops-charts.lua \
+	$(srcdir)/lib/store/ops-client.lua \
 	$(srcdir)/lib/store/ops-job.lua \
 	$(srcdir)/lib/store/ops-jobs-page.lua \
 	$(srcdir)/lib/store/ops-overview.lua \

@@ -66,6 +66,8 @@ static struct suki_redis_script retry_chunk_script = {
     "ctl-campaign-retry-chunk", suki_lua_ctl_campaign_retry_chunk, {0}};
 static struct suki_redis_script retry_done_script = {
     "ctl-campaign-retry-done", suki_lua_ctl_campaign_retry_done, {0}};
+static struct suki_redis_script client_script = {
+    "ops-client", suki_lua_ops_client, {0}};
 static struct suki_redis_script job_script = {"ops-job", suki_lua_ops_job, {0}};
 static struct suki_redis_script page_script = {
     "ops-jobs-page", suki_lua_ops_jobs_page, {0}};
@@ -77,7 +79,7 @@ static struct suki_redis_script replay_script = {
 struct creq;
 
 /* A login's password check, done by the worker thread: Argon2id takes
- * tens of milliseconds and 64 MiB, which the event loop must not wait
+ * tens of milliseconds and 19 MiB, which the event loop must not wait
  * for. One worker, so that a flood of logins costs one hash at a time;
  * the result comes back through a pipe the loop watches. */
 struct vjob {
@@ -117,6 +119,7 @@ enum route {
     R_CAMPAIGNS,
     R_CAMPAIGN,
     R_CAMPAIGN_ACTION,
+    R_CLIENT,
 };
 
 struct creq {
@@ -1292,6 +1295,25 @@ static void serve_campaign(struct creq *q)
     }
 }
 
+/* ---- clients ---- */
+
+static void on_client(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    struct creq *q = arg;
+    if (redis_failed(q, r, reply))
+        return;
+    bool found = false;
+    json_t *o = suki_ops_client_json(q->C->D->conf, q->arg, reply, &found);
+    if (!o) {
+        finish_error(q, 500, "unexpected reply from ops-client");
+    } else if (!found) {
+        json_decref(o);
+        finish_error(q, 404, "no such client (no profile, no pending jobs)");
+    } else {
+        finish_json(q, 200, o);
+    }
+}
+
 /* ---- routing ---- */
 
 static void dispatch(struct creq *q)
@@ -1347,6 +1369,12 @@ static void dispatch(struct creq *q)
     case R_DEAD_ACTION:
         serve_dead_one(q);
         break;
+    case R_CLIENT: {
+        struct suki_redis_args a = {0};
+        suki_ops_client_args(q->C->D->conf, q->arg, &a);
+        (void)eval(q, &client_script, 5, &a, on_client);
+        break;
+    }
     case R_CAMPAIGNS:
     case R_CAMPAIGN:
     case R_CAMPAIGN_ACTION:
@@ -1405,6 +1433,8 @@ static int route_of(size_t n, char *seg[4], enum route *r, bool *post)
     static const char *const dead_acts[] = {"replay", "drop", NULL};
     static const char *const camp_acts[] = {"pause", "resume", "cancel",
                                             "retry", NULL};
+    if (n == 2 && strcmp(seg[0], "clients") == 0 && *seg[1])
+        return *r = R_CLIENT, 1;
     if (n == 1 && strcmp(seg[0], "campaigns") == 0)
         return *r = R_CAMPAIGNS, 1;
     if (n == 2 && strcmp(seg[0], "campaigns") == 0 && *seg[1])
@@ -1556,10 +1586,10 @@ struct suki_console *suki_console_new(struct suki_daemon *D,
         return NULL;
     }
     struct suki_redis_script *scripts[] = {
-        &campaigns_script,  &control_script,  &retry_chunk_script,
-        &retry_done_script, &overview_script, &charts_script,
-        &job_script,        &page_script,     &cancel_script,
-        &replay_script};
+        &client_script,      &campaigns_script,  &control_script,
+        &retry_chunk_script, &retry_done_script, &overview_script,
+        &charts_script,      &job_script,        &page_script,
+        &cancel_script,      &replay_script};
     for (size_t i = 0; i < SUKI_ARRAY_LEN(scripts); i++)
         if (!scripts[i]->sha[0])
             suki_redis_script_init(scripts[i]);

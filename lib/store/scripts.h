@@ -22,6 +22,7 @@ extern const char suki_lua_ctl_intake_replay[];
 extern const char suki_lua_ctl_jobs_cancel[];
 extern const char suki_lua_ops_campaigns[];
 extern const char suki_lua_ops_charts[];
+extern const char suki_lua_ops_client[];
 extern const char suki_lua_ops_job[];
 extern const char suki_lua_ops_jobs_page[];
 extern const char suki_lua_ops_overview[];

@@ -316,6 +316,16 @@ def phase_auth():
           "hold: out of P:jobs into P:jobs-held with its time", j)
     st, _, j, _ = s.post("/api/v1/jobs/%s/hold" % qk)
     check(st == 404, "hold of a held job: 404", st)
+    st, _, c, _ = s.get("/api/v1/clients/c0")
+    held = [x for x in c["jobs"] if x["key"] == k]
+    check(st == 200 and c["client"] == "c0" and len(c["jobs"]) == 4 and
+          held and held[0]["held"] is True and
+          all(x["held"] is False for x in c["jobs"] if x["key"] != k) and
+          [x["next_ms"] for x in c["jobs"]] ==
+          sorted(x["next_ms"] for x in c["jobs"]),
+          "the client page: its jobs in order, the held one marked", c)
+    st, _, _, _ = s.get("/api/v1/clients/nobody-here")
+    check(st == 404, "an unknown client: 404", st)
     st, _, j, _ = s.post("/api/v1/jobs/%s/release" % qk)
     check(st == 200 and R.cmd("ZSCORE", P + ":jobs", k) == str(base).encode()
           and R.cmd("ZSCORE", P + ":jobs-held", k) is None,

@@ -184,6 +184,16 @@ try:
     shot("8-campaign-resumed")
     ok("a campaign paused and resumed from its page, as Redis has it")
 
+    # a client's page: its profile and pending reminders
+    drv.find_element(By.ID, "nav-client").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "client-id")))
+    drv.find_element(By.ID, "client-id").send_keys("c0")
+    drv.find_element(By.ID, "client-show").click()
+    wait.until(lambda d: text("client-jobs").count("sched-test:c0:") ==
+               len(R.cmd("HKEYS", P + ":job:c0")) > 0)
+    shot("9-client")
+    ok("the client page lists c0's pending reminders, as Redis has them")
+
     # nothing from another origin, and no CSP complaint
     entries = drv.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"

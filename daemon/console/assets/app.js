@@ -54,7 +54,7 @@ function fmtTime(ms) {
 
 // ---- pages ----
 
-const pages = ['login', 'overview', 'jobs', 'dead', 'campaigns'];
+const pages = ['login', 'overview', 'jobs', 'dead', 'campaigns', 'client'];
 
 function route(name) {
   if (state.timer) { clearInterval(state.timer); state.timer = null; }
@@ -350,6 +350,37 @@ async function campaignAction(name, action) {
   loadCampaigns();
 }
 
+// ---- client ----
+
+async function loadClient(ev) {
+  if (ev) ev.preventDefault();
+  const id = $('client-id').value.trim();
+  if (!id) return;
+  try {
+    const c = await api('GET', 'clients/' + encodeURIComponent(id));
+    const pt = $('client-profile').tBodies[0];
+    pt.replaceChildren();
+    for (const [k, v] of Object.entries(c.profile)) {
+      const tr = el('tr');
+      tr.append(el('th', k), el('td', v));
+      pt.append(tr);
+    }
+    const jt = $('client-jobs').tBodies[0];
+    jt.replaceChildren();
+    for (const j of c.jobs) {
+      const tr = el('tr');
+      tr.append(el('td', j.due), el('td', j.rule), el('td', j.subject), el('td', j.attempt),
+        el('td', j.held ? 'held' : 'scheduled'), el('td', j.key, 'key'));
+      jt.append(tr);
+    }
+    $('client-body').hidden = false;
+    showError('');
+  } catch (e) {
+    $('client-body').hidden = true;
+    showError(e.message);
+  }
+}
+
 // ---- start ----
 
 document.addEventListener('DOMContentLoaded', async () => {
@@ -357,6 +388,7 @@ document.addEventListener('DOMContentLoaded', async () => {
   $('logout').addEventListener('click', logout);
   $('jobs-form').addEventListener('submit', (e) => { e.preventDefault(); loadJobs(false); });
   $('jobs-more').addEventListener('click', () => loadJobs(true));
+  $('client-form').addEventListener('submit', loadClient);
   $('dead-form').addEventListener('submit', (e) => { e.preventDefault(); loadDead(false); });
   $('dead-more').addEventListener('click', () => loadDead(true));
   $('dead-replay-selected').addEventListener('click', () => deadSelected('replay'));
