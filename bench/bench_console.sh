@@ -16,6 +16,9 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 JOBS=${1:-1000000}
 DEAD=${2:-100000}
 RUNS=${RUNS:-20}
+# how often the polling console asks (the page: overview every 5 s)
+POLL_S=${POLL_S:-0.1}
+NEV=${NEV:-100000} # events per intake run
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 rss_kib() { awk '/^VmRSS/ { r = $2 } /^VmHWM/ { h = $2 } END { printf "%s (peak %s)", r, h }' /proc/"$1"/status; }
@@ -102,6 +105,7 @@ ttfb "GET /api/v1/dead (first page)" "/api/v1/dead?limit=50"
 ttfb "GET /api/v1/dead (deep cursor)" "/api/v1/dead?limit=50&cursor=$did"
 ttfb "GET /api/v1/dead/ID" "/api/v1/dead/$did"
 ttfb "GET /api/v1/campaigns" /api/v1/campaigns
+ttfb "GET /api/v1/clients/c7" /api/v1/clients/c7
 echo "sukid RSS after the calls:     $(rss_kib "$SPID") KiB"
 
 # a POST: hold and release one job (same costs as run and cancel)
@@ -115,9 +119,9 @@ for a in hold release; do
     printf '  %-34s %7.1f ms\n' "POST /api/v1/jobs/KEY/$a" "$(echo "${out#* }" | awk '{ print $1 * 1000 }')"
 done
 
-# the scheduler's throughput, alone and with a console polling the
-# overview, the jobs and the dead letters every 100 ms (a busy operator;
-# the page itself polls every 5 s)
+# the scheduler's and the intake's throughput, alone and with a console
+# polling the overview, the jobs, the dead letters and the charts every
+# POLL_S seconds (default 0.1: fifty times what the page does)
 sched_rate()
 {
     before=$(mail_count)
@@ -126,16 +130,35 @@ sched_rate()
     wait_for 120 "[ \$(mail_count) -ge $((before + 2000)) ]" || fail "2000 jobs not sent ($1)"
     echo $((2000 * 1000 / ($(now_ms) - t1 + 1)))
 }
-alone=$(sched_rate alone)
-( while :; do
-    for p in overview "jobs?limit=50" "dead?limit=50"; do
-        curl -s -o /dev/null -H "Cookie: $COOKIE" "$CURL_BASE/api/v1/$p"
-    done
-    sleep 0.1
-done ) &
-POLL=$!
-lib_track $POLL
-polled=$(sched_rate polled)
-kill $POLL
-echo "scheduler, 2000 jobs due now to the SMTP server: $alone msgs/s alone, $polled msgs/s with a console polling every 100 ms"
+# intake_rate START: events/s from the start of the push of NEV events
+# to the last one applied
+intake_rate()
+{
+    base=$(stat applied)
+    "$PY" "$top_srcdir/tests/integration/sukitest.py" gen "$NEV" --start "$1" \
+        >"$T/gen.resp" || fail "generator failed"
+    t1=$(now_ms)
+    redis-cli -p "$REDIS_PORT" --pipe <"$T/gen.resp" >/dev/null || fail "push failed"
+    wait_for 120 "[ \$(stat applied) -ge $((base + NEV)) ]" || fail "$NEV events not applied"
+    echo $((NEV * 1000 / ($(now_ms) - t1 + 1)))
+}
+poll_start()
+{
+    ( while :; do
+        for p in overview "jobs?limit=50" "dead?limit=50" charts; do
+            curl -s -o /dev/null -H "Cookie: $COOKIE" "$CURL_BASE/api/v1/$p"
+        done
+        sleep "$POLL_S"
+    done ) &
+    POLL=$!
+    lib_track $POLL
+}
+poll_stop() { kill $POLL; wait $POLL 2>/dev/null; lib_untrack $POLL; }
+# alternated: alone, polled, alone, polled
+s1=$(sched_rate a1); i1=$(intake_rate 1000000)
+poll_start; s2=$(sched_rate p1); i2=$(intake_rate 2000000); poll_stop
+s3=$(sched_rate a2); i3=$(intake_rate 3000000)
+poll_start; s4=$(sched_rate p2); i4=$(intake_rate 4000000); poll_stop
+echo "scheduler, 2000 jobs due now to the SMTP server (msgs/s): alone $s1, $s3; console polling every $POLL_S s $s2, $s4"
+echo "intake, $NEV events (events/s): alone $i1, $i3; console polling every $POLL_S s $i2, $i4"
 echo "sukid RSS at the end:          $(rss_kib "$SPID") KiB"

@@ -59,6 +59,7 @@ static int64_t last_heartbeat_ms;
 static int sigint_count;
 static struct suki_http *http_srv;   /* NULL when http.listen is "" */
 static struct suki_console *console; /* NULL unless console.listen */
+static char console_listen[256];     /* console.listen at the start */
 
 __attribute__((format(printf, 1, 2))) static void notify(const char *fmt, ...)
 {
@@ -325,6 +326,11 @@ static void reload(void)
     suki_agent_reload(agent);
     suki_conf_unref(old);
     suki_http_reload(http_srv);
+    /* the console reads its other settings live */
+    if (strcmp(D.conf->console_listen, console_listen) != 0)
+        suki_warnx("console: listen changed to \"%s\"; still \"%s\" until "
+                   "restart",
+                   D.conf->console_listen, console_listen);
     suki_notice("configuration reloaded");
     notify("READY=1\nSTATUS=running; configuration reloaded");
 }
@@ -525,6 +531,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    suki_strlcpy(console_listen, D.conf->console_listen,
+                 sizeof(console_listen));
     if (D.conf->console_listen[0]) {
         struct suki_err cerr = {{0}};
         console = suki_console_new(&D, &cerr);

@@ -141,6 +141,14 @@ rcli ZADD other:jobs 9999999999999 'r:c9:s:' >/dev/null
 [ "$(rcli EXISTS other:job:c9)" = 0 ] || fail "cancel left the body"
 ok "sukictl jobs hold, release, run, cancel: what the console's buttons do"
 
+# a reload with another console.listen: said, and the console stays
+sed -i "s|listen = \"127.0.0.1:$CP\"|listen = \"127.0.0.1:$(free_port)\"|" "$CONF"
+kill -HUP "$SUKID_PID_a"
+wait_for 10 'grep -q "console: listen changed to .*; still \"127.0.0.1:$CP\" until restart" "$T/sukid-a.log"' ||
+    fail "no warning for a changed console.listen"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$CURL_BASE/")" = 200 ] || fail "the console went away on reload"
+ok "a reload with another console.listen: warned, the console still on its port"
+
 kill -0 "$SUKID_PID_a" || fail "sukid died"
 stop_sukid a || fail "sukid did not stop cleanly"
 grep -q "console: listening on 127.0.0.1:$CP" "$T/sukid-a.log" || fail "no listening line"
