@@ -21,6 +21,13 @@ static void print_daemon(json_t *d)
            (long long)((now - started) / 1000),
            (long long)json_integer_value(json_object_get(d, "events_applied")),
            (long long)json_integer_value(json_object_get(d, "jobs_fired")));
+    if (json_integer_value(json_object_get(d, "replicas_short")))
+        printf(
+            "    replicas short: WAIT counted %lld of the %lld replicas "
+            "redis.min_replicas wants; applied events, sent markers and "
+            "settles are held until they are back\n",
+            (long long)json_integer_value(json_object_get(d, "replicas_acked")),
+            (long long)json_integer_value(json_object_get(d, "min_replicas")));
     size_t i;
     json_t *t;
     json_array_foreach(json_object_get(d, "transports"), i, t)
@@ -84,7 +91,7 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
             json_object_update(o, ov);
             json_decref(ov);
             json_t *live = json_object_get(o, "daemons");
-            if (open)
+            if (open || json_is_true(json_object_get(o, "replicas_short")))
                 ok = false;
             /* Events and jobs wait, unseen, while no sukid runs: that is
              * a failure to report, not a figure to read between lines. */

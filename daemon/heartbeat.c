@@ -133,6 +133,7 @@ static void publish(struct suki_heartbeat *hb)
     char *key = suki_key_id(D->conf->prefix, SUKI_KEY_DAEMON, D->consumer);
     char *tj = transports_json(D);
     char pid[16], started[32], updated[32], applied[32], fired[32], ttl[16];
+    char want[16], acked[16], shortv[4];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     snprintf(started, sizeof(started), "%lld", (long long)D->started_ms);
     snprintf(updated, sizeof(updated), "%lld", (long long)suki_now_ms());
@@ -141,10 +142,35 @@ static void publish(struct suki_heartbeat *hb)
     snprintf(fired, sizeof(fired), "%llu",
              (unsigned long long)suki_metrics.jobs_fired);
     snprintf(ttl, sizeof(ttl), "%d", SUKI_HEARTBEAT_TTL_S);
-    const char *hset[] = {
-        "HSET",       key,     "pid",        pid,     "version",        VERSION,
-        "started",    started, "updated",    updated, "events_applied", applied,
-        "jobs_fired", fired,   "transports", tj};
+    /* redis.min_replicas: sukictl status says when WAIT counts too few
+     * (work is then held, not lost) */
+    snprintf(want, sizeof(want), "%d", D->conf->redis_min_replicas);
+    snprintf(acked, sizeof(acked), "%d", suki_metrics.redis_replicas_acked);
+    snprintf(shortv, sizeof(shortv), "%d",
+             D->conf->redis_min_replicas > 0 &&
+                 suki_metrics.redis_replicas_short);
+    const char *hset[] = {"HSET",
+                          key,
+                          "pid",
+                          pid,
+                          "version",
+                          VERSION,
+                          "started",
+                          started,
+                          "updated",
+                          updated,
+                          "events_applied",
+                          applied,
+                          "jobs_fired",
+                          fired,
+                          "transports",
+                          tj,
+                          "min_replicas",
+                          want,
+                          "replicas_acked",
+                          acked,
+                          "replicas_short",
+                          shortv};
     const char *expire[] = {"EXPIRE", key, ttl};
     /* the index of live daemons (sukictl status, the console); an entry
      * an hour old is a daemon that died without its goodbye */

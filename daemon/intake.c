@@ -261,6 +261,7 @@ struct batch {
                            NULL (arena strings; rules path) */
     int replies_left;
     bool failed;
+    long long res[6]; /* the apply's counts, held for WAIT */
 };
 
 struct suki_intake {
@@ -1096,6 +1097,57 @@ static void process_batch(struct batch *b)
 
 /* ---- applying ------------------------------------------------------- */
 
+/* The batch counts as done: its counts go to the metrics, the scheduler
+ * hears of its earliest due job. */
+static void apply_counted(struct batch *b)
+{
+    struct suki_intake *in = b->in;
+    const long long *v = b->res;
+    for (int k = 0; k < SUKI_EV__COUNT; k++)
+        suki_metrics.events[k] += (uint64_t)(v[k] > 0 ? v[k] : 0);
+    if (v[2] || v[3])
+        suki_notice("intake: %lld invalid and %lld poison entries "
+                    "moved to the dead letters",
+                    v[2], v[3]);
+    if (v[4] >= 0 && in->nudge)
+        in->nudge(in->nudge_arg, (int64_t)v[4]);
+}
+
+static int send_apply_wait(struct batch *b);
+
+/* redis.min_replicas: the applied batch (applied and acknowledged in one
+ * script, so on a replica both or neither) is done once WAIT counts
+ * enough replicas. Until then it stays in the flight and WAIT is sent
+ * again, each time waiting up to wait_timeout; a lost link ends it as any
+ * unconfirmed batch ends: a primary that loses the apply in a failover
+ * loses its XACK too, and the entries come back pending. */
+static void on_apply_wait(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    struct batch *b = arg;
+    struct suki_intake *in = b->in;
+    if (in->freeing) {
+        batch_free(b);
+        return;
+    }
+    if (suki_redis_wait_ok(r, reply)) {
+        apply_counted(b);
+    } else if (reply && !in->stopping && send_apply_wait(b) == 0) {
+        return;
+    } else {
+        intake_err(in,
+                   "batch of %zu entries applied but not confirmed by "
+                   "%d replicas; if the primary loses it they come back",
+                   b->n, suki_redis_min_replicas(in->link));
+    }
+    batch_done(b);
+    drive(in);
+}
+
+static int send_apply_wait(struct batch *b)
+{
+    return suki_redis_wait(b->in->link, NULL, on_apply_wait, b);
+}
+
 static void on_apply(struct suki_redis *r, redisReply *reply, void *arg)
 {
     (void)r;
@@ -1116,19 +1168,14 @@ static void on_apply(struct suki_redis *r, redisReply *reply, void *arg)
                    "stay pending and come back",
                    b->n, reply->str);
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 6) {
-        long long v[6];
         for (size_t k = 0; k < 6; k++)
-            v[k] = reply->element[k]->type == REDIS_REPLY_INTEGER
-                       ? reply->element[k]->integer
-                       : 0;
-        for (int k = 0; k < SUKI_EV__COUNT; k++)
-            suki_metrics.events[k] += (uint64_t)(v[k] > 0 ? v[k] : 0);
-        if (v[2] || v[3])
-            suki_notice("intake: %lld invalid and %lld poison entries "
-                        "moved to the dead letters",
-                        v[2], v[3]);
-        if (v[4] >= 0 && in->nudge)
-            in->nudge(in->nudge_arg, (int64_t)v[4]);
+            b->res[k] = reply->element[k]->type == REDIS_REPLY_INTEGER
+                            ? reply->element[k]->integer
+                            : 0;
+        if (suki_redis_min_replicas(in->link) == 0)
+            apply_counted(b);
+        else if (send_apply_wait(b) == 0)
+            return;
     }
     batch_done(b);
     drive(in);

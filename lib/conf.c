@@ -426,22 +426,99 @@ static void parse_redis_url(struct loader *ld, const config_setting_t *s)
     }
 }
 
+int suki_conf_hostport(const char *s, char **host, int *port)
+{
+    const char *colon;
+    size_t hlen;
+    const char *h = s;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            return -EINVAL;
+        h = s + 1;
+        hlen = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || strchr(s, ':') != colon)
+            return -EINVAL;
+        hlen = (size_t)(colon - s);
+    }
+    int64_t p;
+    if (hlen == 0 || suki_parse_i64(colon + 1, 1, 65535, &p) < 0)
+        return -EINVAL;
+    *host = suki_strndup(h, hlen);
+    *port = (int)p;
+    return 0;
+}
+
+/* sentinels and master go together; the url then gives only the db. */
+static void load_sentinels(struct loader *ld, const config_setting_t *g)
+{
+    struct suki_conf *c = ld->c;
+    const config_setting_t *ss =
+        g ? config_setting_get_member(g, "sentinels") : NULL;
+    const config_setting_t *ms =
+        g ? config_setting_get_member(g, "master") : NULL;
+    for (size_t i = 0; i < c->n_redis_sentinels; i++) {
+        char *h;
+        int port;
+        if (suki_conf_hostport(c->redis_sentinels[i], &h, &port) < 0) {
+            DIAG(ld, ss,
+                 "redis sentinel \"%s\" must be \"host:port\" "
+                 "(\"[::1]:26379\" for IPv6)",
+                 c->redis_sentinels[i]);
+            continue;
+        }
+        free(h);
+    }
+    if (c->n_redis_sentinels > 64)
+        DIAG(ld, ss, "redis 'sentinels': at most 64");
+    if (c->redis_username && !c->redis_password)
+        DIAG(ld, g ? config_setting_get_member(g, "username") : NULL,
+             "redis 'username' needs 'password_file' (AUTH username "
+             "password)");
+    if (c->n_redis_sentinels && !c->redis_master)
+        DIAG(ld, ss,
+             "redis 'sentinels' needs 'master' (the name the "
+             "sentinels monitor)");
+    if (c->redis_master && !c->n_redis_sentinels)
+        DIAG(ld, ms, "redis 'master' needs 'sentinels'");
+    if (c->redis_master && !c->redis_master[0])
+        DIAG(ld, ms, "redis 'master' must not be empty");
+    if (c->n_redis_sentinels && c->redis_unix)
+        DIAG(ld, ss,
+             "redis 'sentinels' and a unix:// url do not go "
+             "together (the sentinels name a TCP address)");
+}
+
 static void load_redis(struct loader *ld, const config_setting_t *root)
 {
     static const struct keydef keys[] = {
         K("url", KT_STRING, struct suki_conf, redis_url),
         K("password_file", KT_SECRET, struct suki_conf, redis_password),
+        K("username", KT_STRING, struct suki_conf, redis_username),
+        KL("sentinels", struct suki_conf, redis_sentinels, n_redis_sentinels),
+        K("master", KT_STRING, struct suki_conf, redis_master),
+        K("sentinel_username", KT_STRING, struct suki_conf,
+          redis_sentinel_username),
+        K("sentinel_password_file", KT_SECRET, struct suki_conf,
+          redis_sentinel_password),
         K("prefix", KT_STRING, struct suki_conf, prefix),
         KR("connect_timeout", KT_DURATION, struct suki_conf,
            redis_connect_timeout_ms, 100, 600000),
         KR("command_timeout", KT_DURATION, struct suki_conf,
            redis_command_timeout_ms, 100, 600000),
+        KR("min_replicas", KT_INT, struct suki_conf, redis_min_replicas, 0, 16),
+        KR("wait_timeout", KT_DURATION, struct suki_conf, redis_wait_timeout_ms,
+           10, 60000),
     };
     const config_setting_t *g = group_of(ld, root, "redis");
     if (g)
         apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), ld->c, "redis", NULL);
     const config_setting_t *us = g ? config_setting_get_member(g, "url") : g;
     parse_redis_url(ld, us ? us : g);
+    load_sentinels(ld, g);
     const char *pf = ld->c->prefix;
     if (!pf[0] || strspn(pf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
                              "VWXYZ0123456789-_.:{}") != strlen(pf)) {
@@ -1131,6 +1208,7 @@ static void conf_defaults(struct suki_conf *c)
     c->prefix = suki_strdup("suki");
     c->redis_connect_timeout_ms = 5000;
     c->redis_command_timeout_ms = 10000;
+    c->redis_wait_timeout_ms = 1000;
     c->group = suki_strdup("sukid");
     c->batch = 256;
     c->max_event_size = 65536;
@@ -1294,6 +1372,13 @@ void suki_conf_unref(struct suki_conf *c)
     free(c->redis_host);
     free(c->redis_unix);
     free(c->redis_password);
+    free(c->redis_username);
+    for (size_t i = 0; i < c->n_redis_sentinels; i++)
+        free(c->redis_sentinels[i]);
+    free(c->redis_sentinels);
+    free(c->redis_master);
+    free(c->redis_sentinel_username);
+    free(c->redis_sentinel_password);
     free(c->prefix);
     free(c->stream);
     for (size_t i = 0; i < c->n_lists; i++)

@@ -120,9 +120,19 @@ struct suki_conf {
     char *redis_unix; /* owned or NULL */
     int redis_db;
     char *redis_password;             /* owned or NULL, from password_file */
+    char *redis_username;             /* owned or NULL: a Redis 6 ACL user */
+    char **redis_sentinels;           /* owned: "host:port" of each sentinel */
+    size_t n_redis_sentinels;         /* 0 = no Sentinel: url is the primary */
+    char *redis_master;               /* owned or NULL: the Sentinel name */
+    char *redis_sentinel_username;    /* owned or NULL */
+    char *redis_sentinel_password;    /* owned or NULL, from a file */
     char *prefix;                     /* owned, default "suki" */
     int64_t redis_connect_timeout_ms; /* default 5s */
     int64_t redis_command_timeout_ms; /* default 10s */
+    /* redis.min_replicas: WAIT for this many replicas before an applied
+     * batch, a sent marker or a settle counts as done (0: no WAIT) */
+    int redis_min_replicas;
+    int64_t redis_wait_timeout_ms; /* redis.wait_timeout, default 1s */
 
     /* intake */
     char *stream; /* owned, default "<prefix>:events" */
@@ -225,6 +235,10 @@ const char *suki_conf_digest_locale(const struct suki_conf *c,
                                     const char *addr);
 /* Look up a role's address; NULL when absent. Borrowed. */
 const char *suki_conf_role(const struct suki_conf *c, const char *name);
+
+/* Split "host:port" or "[v6]:port" (a sentinel's address). Returns 0 and
+ * an owned *host, or -EINVAL (nothing allocated). */
+int suki_conf_hostport(const char *s, char **host, int *port);
 
 /* Build a Redis key "<prefix>:<suffix>" (suki_key, store/keys.h, where
  * the key schema is). Returns owned. */

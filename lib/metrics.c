@@ -172,5 +172,16 @@ char *suki_metrics_render(void)
                     "# HELP suki_redis_up 1 when Redis is reachable.\n"
                     "# TYPE suki_redis_up gauge\nsuki_redis_up %d\n",
                     m->redis_up);
+    suki_buf_printf(
+        &b,
+        "# HELP suki_redis_wait_short_total WAIT answers (redis.min_replicas) "
+        "that counted fewer replicas than wanted.\n"
+        "# TYPE suki_redis_wait_short_total counter\n"
+        "suki_redis_wait_short_total %llu\n"
+        "# HELP suki_redis_replicas_short 1 while the last WAIT counted too "
+        "few replicas: work is held until they are back.\n"
+        "# TYPE suki_redis_replicas_short gauge\n"
+        "suki_redis_replicas_short %d\n",
+        (unsigned long long)m->redis_wait_short, m->redis_replicas_short);
     return suki_buf_take(&b);
 }

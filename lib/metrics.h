@@ -60,6 +60,11 @@ struct suki_metrics {
     uint64_t http_shed_limit, http_shed_deadline;
     int64_t dead_entries; /* gauge, refreshed from Redis */
     int redis_up;         /* 1 when the command link is up */
+    /* redis.min_replicas: WAIT answers with fewer replicas than asked
+     * (suki_redis_wait_short_total); whether the last answer was short,
+     * and how many replicas it counted */
+    uint64_t redis_wait_short;
+    int redis_replicas_short, redis_replicas_acked;
     /* lateness histogram of fired jobs (seconds, cumulative buckets) */
     uint64_t lateness_bucket[SUKI_LATENESS_BUCKETS];
     uint64_t lateness_count;

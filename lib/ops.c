@@ -48,7 +48,7 @@ static int64_t int_at(const redisReply *r, size_t i)
 
 /* A heartbeat hash as an object: numbers as numbers, transports parsed. */
 static json_t *daemon_json(const redisReply *name, const redisReply *h,
-                           bool *breaker_open)
+                           bool *breaker_open, bool *replicas_short)
 {
     json_t *d = json_object();
     json_object_set_new(d, "consumer", json_stringn(name->str, name->len));
@@ -76,6 +76,8 @@ static json_t *daemon_json(const redisReply *name, const redisReply *h,
             json_object_set_new(d, f, t);
         } else {
             int64_t n;
+            if (strcmp(f, "replicas_short") == 0 && strcmp(v, "1") == 0)
+                *replicas_short = true;
             json_t *jv = suki_parse_i64(v, INT64_MIN, INT64_MAX, &n) == 0
                              ? json_integer(n)
                              : json_string(v);
@@ -116,14 +118,18 @@ json_t *suki_ops_overview_json(const struct suki_conf *c, const redisReply *r,
         json_object_set_new(o, names[i], json_integer(int_at(r, 8 + i)));
     json_object_set_new(o, "now_ms", json_integer(now));
     json_t *a = json_array();
+    bool rshort = false;
     for (size_t i = 0; i < (size_t)n; i++) {
         const redisReply *name = r->element[14 + 2 * i];
         const redisReply *h = r->element[15 + 2 * i];
         if (name->type == REDIS_REPLY_STRING)
-            json_array_append_new(a, daemon_json(name, h, breaker_open));
+            json_array_append_new(
+                a, daemon_json(name, h, breaker_open, &rshort));
     }
     json_object_set_new(o, "daemons", a);
     json_object_set_new(o, "breaker_open", json_boolean(*breaker_open));
+    /* a daemon's WAIT counted fewer replicas than redis.min_replicas */
+    json_object_set_new(o, "replicas_short", json_boolean(rshort));
     return o;
 }
 

@@ -21,6 +21,7 @@
 
 enum link_state {
     LINK_DOWN,       /* waiting for the reconnect timer */
+    LINK_ASKING,     /* asking a sentinel for the primary's address */
     LINK_RESOLVING,  /* looking the host name up (evdns) */
     LINK_CONNECTING, /* TCP/unix connect in progress */
     LINK_HANDSHAKE,  /* AUTH/SELECT/SCRIPT LOAD sent */
@@ -41,9 +42,27 @@ struct suki_redis {
     struct event_base *base;
     char *name;
     /* connection settings (copied: conf may be replaced on reload) */
-    char *host, *unix_path, *password;
+    char *host, *unix_path, *password, *username;
     int port, db;
+    /* Sentinel (n_sent > 0): host and port are the primary the sentinels
+     * named last (host NULL until one did), asked again at every
+     * reconnect. */
+    size_t n_sent;
+    char **sent_host;                  /* owned, as configured */
+    int *sent_port;                    /* owned */
+    char (*sent_ip)[INET6_ADDRSTRLEN]; /* owned: last address, "" unknown */
+    char *master, *sent_user, *sent_pass;
+    size_t sent_idx;     /* the sentinel asked now (or first next time) */
+    size_t sent_tried;   /* sentinels asked in this round */
+    size_t sub_idx;      /* the sentinel of the subscription */
+    unsigned lookup_gen; /* detects a lookup answered inside the call */
+    bool lookup_pending;
+    redisAsyncContext *ask; /* the sentinel being asked */
+    redisAsyncContext *sub; /* subscribed to +switch-master */
+    struct event *sub_ev;   /* subscribe (again) */
     int64_t connect_timeout_ms, command_timeout_ms;
+    int min_replicas;
+    int64_t wait_timeout_ms;
     redisAsyncContext *ac;
     struct evdns_getaddrinfo_request *dns_req; /* lookup in flight */
     enum link_state state;
@@ -61,6 +80,7 @@ struct suki_redis {
 };
 
 static void start_connect(struct suki_redis *r);
+static void sub_start(struct suki_redis *r);
 
 /* ---- cut strings ---- */
 
@@ -178,6 +198,20 @@ void suki_redis_cleanup(struct event_base *base)
 }
 static void drop_link(struct suki_redis *r, const char *why);
 static void cancel_resolve(struct suki_redis *r);
+static void schedule_reconnect(struct suki_redis *r);
+static void sentinel_next(struct suki_redis *r, const char *why);
+
+/* Free a side context of ours (a sentinel link) and clear the pointer:
+ * its callbacks then find no data and do nothing. */
+static void close_ctx(redisAsyncContext **acp)
+{
+    redisAsyncContext *ac = *acp;
+    *acp = NULL;
+    if (ac) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+}
 
 void suki_redis_script_init(struct suki_redis_script *s)
 {
@@ -186,24 +220,92 @@ void suki_redis_script_init(struct suki_redis_script *s)
     suki_hex(md, sizeof(md), s->sha);
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? suki_strdup(s) : NULL;
+}
+
+static void free_sentinels(struct suki_redis *r)
+{
+    for (size_t i = 0; i < r->n_sent; i++)
+        free(r->sent_host[i]);
+    free(r->sent_host);
+    free(r->sent_port);
+    free(r->sent_ip);
+    free(r->master);
+    free(r->sent_user);
+    free(r->sent_pass);
+    r->sent_host = NULL;
+    r->sent_port = NULL;
+    r->sent_ip = NULL;
+    r->master = r->sent_user = r->sent_pass = NULL;
+    r->n_sent = r->sent_idx = r->sub_idx = r->sent_tried = 0;
+}
+
+static bool is_numeric(const char *host)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, addr) == 1 ||
+           inet_pton(AF_INET6, host, addr) == 1;
+}
+
 static void copy_conf(struct suki_redis *r, const struct suki_conf *c)
 {
-    free(r->host);
+    /* The sentinel links follow the old list: close them. */
+    close_ctx(&r->sub);
+    if (r->state == LINK_ASKING) { /* asking, or looking a sentinel up */
+        close_ctx(&r->ask);
+        cancel_resolve(r);
+        evtimer_del(r->reconnect_ev);
+        schedule_reconnect(r);
+    }
     free(r->unix_path);
     free(r->password);
-    r->host = c->redis_host ? suki_strdup(c->redis_host) : NULL;
-    r->unix_path = c->redis_unix ? suki_strdup(c->redis_unix) : NULL;
-    r->password = c->redis_password ? suki_strdup(c->redis_password) : NULL;
-    r->port = c->redis_port;
+    free(r->username);
+    free_sentinels(r);
+    if (!c->n_redis_sentinels) {
+        free(r->host);
+        r->host = dup_or_null(c->redis_host);
+        r->port = c->redis_port;
+    } /* else: the primary named last, until the sentinels are asked */
+    r->unix_path = dup_or_null(c->redis_unix);
+    r->password = dup_or_null(c->redis_password);
+    r->username = dup_or_null(c->redis_username);
+    if (c->n_redis_sentinels) {
+        r->sent_host = suki_calloc(c->n_redis_sentinels, sizeof(char *));
+        r->sent_port = suki_calloc(c->n_redis_sentinels, sizeof(int));
+        r->sent_ip = suki_calloc(c->n_redis_sentinels, sizeof(*r->sent_ip));
+        for (size_t i = 0; i < c->n_redis_sentinels; i++) {
+            char *h;
+            int port;
+            if (suki_conf_hostport(c->redis_sentinels[i], &h, &port) < 0)
+                continue; /* suki_conf_load reported it */
+            r->sent_host[r->n_sent] = h;
+            r->sent_port[r->n_sent] = port;
+            if (is_numeric(h))
+                snprintf(r->sent_ip[r->n_sent], sizeof(r->sent_ip[0]), "%s", h);
+            r->n_sent++;
+        }
+        r->master = dup_or_null(c->redis_master);
+        r->sent_user = dup_or_null(c->redis_sentinel_username);
+        r->sent_pass = dup_or_null(c->redis_sentinel_password);
+        if (r->sub_ev && r->state == LINK_UP)
+            suki_timer_ms(r->sub_ev, 0);
+    }
     r->db = c->redis_db;
     r->connect_timeout_ms = c->redis_connect_timeout_ms;
     r->command_timeout_ms = c->redis_command_timeout_ms;
+    r->min_replicas = c->redis_min_replicas;
+    r->wait_timeout_ms = c->redis_wait_timeout_ms;
 }
 
 static const char *where(const struct suki_redis *r, char *buf, size_t len)
 {
     if (r->unix_path)
         snprintf(buf, len, "unix:%s", r->unix_path);
+    else if (!r->host)
+        snprintf(buf, len, "primary '%s' (not yet named by a sentinel)",
+                 r->master ? r->master : "?");
     else
         snprintf(buf, len, "%s:%d", r->host, r->port);
     return buf;
@@ -257,6 +359,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
          * any lost link, and the handshake loads the scripts again. */
         drop_link(r, "script cache flushed (NOSCRIPT)");
         rep = NULL;
+    } else if (rep && rep->type == REDIS_REPLY_ERROR && r->n_sent &&
+               r->ac == ac &&
+               (strncmp(rep->str, "READONLY", 8) == 0 ||
+                strncmp(rep->str, "UNBLOCKED", 9) == 0)) {
+        /* This server was the primary and is a replica now (a failover
+         * the subscription has not told of yet): ask the sentinels again.
+         * The caller still sees the error, which says "not now". */
+        drop_link(r, "the server is a replica now; asking the sentinels");
     }
     pending_unlink(r, p);
     if (p->cb)
@@ -467,9 +577,12 @@ static void on_handshake_reply(struct suki_redis *r, redisReply *reply,
     char wbuf[128];
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         if (!r->handshake_failed)
-            suki_warnx("redis %s (%s): %s failed: %s", r->name,
+            suki_warnx("redis %s (%s): %s failed: %s%s%s%s", r->name,
                        where(r, wbuf, sizeof(wbuf)), what,
-                       reply ? reply->str : "no reply");
+                       reply ? reply->str : "no reply",
+                       r->username ? " (ACL user " : "",
+                       r->username ? r->username : "",
+                       r->username ? "; see sukid(8), REDIS ACL)" : "");
         r->handshake_failed = true;
     }
     if (--r->handshake_left > 0 || r->state != LINK_HANDSHAKE)
@@ -481,7 +594,27 @@ static void on_handshake_reply(struct suki_redis *r, redisReply *reply,
     r->backoff_ms = 0;
     suki_info("redis %s: connected to %s", r->name,
               where(r, wbuf, sizeof(wbuf)));
+    if (r->n_sent && !r->sub)
+        sub_start(r);
     set_state(r, LINK_UP);
+}
+
+/* The sentinels may name a server that is not the primary (yet, or any
+ * more): refuse to use a replica. */
+static void on_role_reply(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "master") != 0) {
+        char wbuf[128];
+        if (!r->handshake_failed)
+            suki_warnx("redis %s (%s): the server is a replica (ROLE %s), "
+                       "not the primary; asking the sentinels again",
+                       r->name, where(r, wbuf, sizeof(wbuf)),
+                       reply->element[0]->str);
+        r->handshake_failed = true;
+    }
+    on_handshake_reply(r, reply, arg);
 }
 
 static void handshake(struct suki_redis *r)
@@ -492,9 +625,18 @@ static void handshake(struct suki_redis *r)
     const char *av[4];
     char db[16], nm[96];
     if (r->password) {
-        av[0] = "AUTH";
-        av[1] = r->password;
-        if (send_argv(r, NULL, on_handshake_reply, "AUTH", 0, 2, av, NULL, NULL,
+        int n = 0;
+        av[n++] = "AUTH";
+        if (r->username)
+            av[n++] = r->username;
+        av[n++] = r->password;
+        if (send_argv(r, NULL, on_handshake_reply, "AUTH", 0, n, av, NULL, NULL,
+                      true) == 0)
+            r->handshake_left++;
+    }
+    if (r->n_sent) {
+        av[0] = "ROLE";
+        if (send_argv(r, NULL, on_role_reply, "ROLE", 0, 1, av, NULL, NULL,
                       true) == 0)
             r->handshake_left++;
     }
@@ -568,6 +710,7 @@ static void drop_link(struct suki_redis *r, const char *why)
         ac->data = NULL;
         redisAsyncFree(ac);
     }
+    close_ctx(&r->ask);
     cancel_resolve(r);
     schedule_reconnect(r);
 }
@@ -577,6 +720,10 @@ static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct suki_redis *r = arg;
+    if (r->state == LINK_ASKING) {
+        sentinel_next(r, "timed out");
+        return;
+    }
     if (r->state == LINK_CONNECTING || r->state == LINK_RESOLVING) {
         drop_link(r, r->state == LINK_RESOLVING ? "host name lookup timed out"
                                                 : "connect timed out");
@@ -586,6 +733,7 @@ static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 static void connect_to(struct suki_redis *r, const char *ip);
+static void sentinel_connect(struct suki_redis *r, const char *ip);
 
 static void on_resolved(int err, struct evutil_addrinfo *res, void *arg)
 {
@@ -593,6 +741,7 @@ static void on_resolved(int err, struct evutil_addrinfo *res, void *arg)
     if (err == EVUTIL_EAI_CANCEL)
         return; /* cancel_resolve: r may be going away */
     r->dns_req = NULL;
+    r->lookup_pending = false;
     char ip[INET6_ADDRSTRLEN] = "";
     for (struct evutil_addrinfo *a = res; a && !ip[0]; a = a->ai_next) {
         if (a->ai_family == AF_INET)
@@ -606,6 +755,14 @@ static void on_resolved(int err, struct evutil_addrinfo *res, void *arg)
     }
     if (res)
         evutil_freeaddrinfo(res);
+    if (r->state == LINK_ASKING) {
+        if (ip[0])
+            sentinel_connect(r, ip);
+        else
+            sentinel_next(r, err ? evutil_gai_strerror(err)
+                                 : "host name has no address");
+        return;
+    }
     if (!ip[0]) {
         char wbuf[128];
         if (r->backoff_ms <= 100 || r->backoff_ms >= 5000)
@@ -628,17 +785,14 @@ static void cancel_resolve(struct suki_redis *r)
     }
 }
 
-static void start_connect(struct suki_redis *r)
+/* Look host up with evdns; on_resolved goes on (for a sentinel when the
+ * state is LINK_ASKING, else for the server). */
+static void lookup(struct suki_redis *r, const char *host)
 {
-    unsigned char addr[sizeof(struct in6_addr)];
-    if (r->unix_path || inet_pton(AF_INET, r->host, addr) == 1 ||
-        inet_pton(AF_INET6, r->host, addr) == 1) {
-        connect_to(r, r->unix_path ? NULL : r->host);
-        return;
-    }
     struct evdns_base *dns = resolver(r->base);
     if (!dns) {
         suki_warnx("redis %s: cannot set up host name lookups", r->name);
+        close_ctx(&r->ask);
         schedule_reconnect(r);
         return;
     }
@@ -646,16 +800,263 @@ static void start_connect(struct suki_redis *r)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
-    r->state = LINK_RESOLVING;
     struct timeval tv = {r->connect_timeout_ms / 1000,
                          (r->connect_timeout_ms % 1000) * 1000};
     evtimer_add(r->reconnect_ev, &tv);
     /* The answer may come at once (a numeric or /etc/hosts name), from
-     * inside this call: on_resolved then clears dns_req itself. */
+     * inside this call, and start another lookup from there: dns_req is
+     * kept only if this one is still under way. */
+    unsigned gen = ++r->lookup_gen;
+    r->lookup_pending = true;
     struct evdns_getaddrinfo_request *q =
-        evdns_getaddrinfo(dns, r->host, NULL, &hints, on_resolved, r);
-    if (r->state == LINK_RESOLVING && q)
+        evdns_getaddrinfo(dns, host, NULL, &hints, on_resolved, r);
+    if (r->lookup_gen == gen && r->lookup_pending && q)
         r->dns_req = q;
+}
+
+static void connect_server(struct suki_redis *r)
+{
+    if (r->unix_path || is_numeric(r->host)) {
+        connect_to(r, r->unix_path ? NULL : r->host);
+        return;
+    }
+    r->state = LINK_RESOLVING;
+    lookup(r, r->host);
+}
+
+/* ---- Sentinel --------------------------------------------------------
+ * hiredis 0.14 has no Sentinel client. What suki needs is small: ask one
+ * sentinel after another for the primary's address (SENTINEL
+ * get-master-addr-by-name), check ROLE on the server named (handshake),
+ * and follow a failover: a +switch-master message on a subscription, or
+ * a READONLY reply or a lost link, makes the link ask again. */
+
+static void ask_sentinel(struct suki_redis *r);
+
+/* This sentinel did not answer: ask the next, or after a whole round
+ * wait for the reconnect timer. */
+static void sentinel_next(struct suki_redis *r, const char *why)
+{
+    close_ctx(&r->ask);
+    cancel_resolve(r);
+    evtimer_del(r->reconnect_ev);
+    suki_debug("redis %s: sentinel %s:%d: %s", r->name,
+               r->sent_host[r->sent_idx], r->sent_port[r->sent_idx], why);
+    r->sent_idx = (r->sent_idx + 1) % r->n_sent;
+    if (++r->sent_tried < r->n_sent) {
+        ask_sentinel(r);
+        return;
+    }
+    if (r->backoff_ms <= 100 || r->backoff_ms >= 5000)
+        suki_warnx("redis %s: no sentinel named the primary '%s' (last: "
+                   "%s:%d: %s); retrying",
+                   r->name, r->master,
+                   r->sent_host[(r->sent_idx + r->n_sent - 1) % r->n_sent],
+                   r->sent_port[(r->sent_idx + r->n_sent - 1) % r->n_sent],
+                   why);
+    schedule_reconnect(r);
+}
+
+static void on_sentinel_auth(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    struct suki_redis *r = ac->data;
+    redisReply *rep = reply;
+    if (r && rep && rep->type == REDIS_REPLY_ERROR)
+        suki_warnx("redis %s: sentinel AUTH failed: %s", r->name, rep->str);
+}
+
+static void on_sentinel_answer(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    struct suki_redis *r = ac->data;
+    redisReply *rep = reply;
+    if (!r || ac != r->ask)
+        return;
+    if (!rep) {
+        sentinel_next(r, ac->errstr[0] ? ac->errstr : "no reply");
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        sentinel_next(r, rep->str);
+        return;
+    }
+    int64_t port = 0;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        rep->element[1]->type != REDIS_REPLY_STRING ||
+        suki_parse_i64(rep->element[1]->str, 1, 65535, &port) < 0) {
+        sentinel_next(r, rep->type == REDIS_REPLY_NIL
+                             ? "does not know that master name"
+                             : "unexpected reply to SENTINEL "
+                               "get-master-addr-by-name");
+        return;
+    }
+    close_ctx(&r->ask); /* freed once this callback returns */
+    evtimer_del(r->reconnect_ev);
+    const char *h = rep->element[0]->str;
+    if (!r->host || strcmp(r->host, h) != 0 || r->port != (int)port)
+        suki_info("redis %s: sentinel %s:%d names %s:%d as primary '%s'",
+                  r->name, r->sent_host[r->sent_idx], r->sent_port[r->sent_idx],
+                  h, (int)port, r->master);
+    free(r->host);
+    r->host = suki_strdup(h);
+    r->port = (int)port;
+    r->sub_idx = r->sent_idx; /* subscribe where the answer came from */
+    connect_server(r);
+}
+
+static void on_sentinel_connect(const redisAsyncContext *ac, int status)
+{
+    struct suki_redis *r = ac->data;
+    if (!r || status == REDIS_OK)
+        return;
+    /* hiredis frees the context after this callback */
+    if (ac == r->ask) {
+        r->ask = NULL;
+        sentinel_next(r, ac->errstr);
+    } else if (ac == r->sub) {
+        r->sub = NULL;
+        r->sub_idx = (r->sub_idx + 1) % r->n_sent;
+        suki_timer_ms(r->sub_ev, 1000);
+    }
+}
+
+static void on_sentinel_disconnect(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    struct suki_redis *r = ac->data;
+    if (!r)
+        return; /* we freed it ourselves */
+    if (ac == r->ask) {
+        r->ask = NULL;
+        sentinel_next(r, ac->errstr[0] ? ac->errstr : "connection closed");
+    } else if (ac == r->sub) {
+        r->sub = NULL;
+        r->sub_idx = (r->sub_idx + 1) % r->n_sent;
+        suki_timer_ms(r->sub_ev, 1000);
+    }
+}
+
+/* A connection to sentinel i at ip, authenticated if configured. */
+static redisAsyncContext *sentinel_open(struct suki_redis *r, size_t i,
+                                        const char *ip)
+{
+    redisAsyncContext *ac = redisAsyncConnect(ip, r->sent_port[i]);
+    if (!ac || ac->err) {
+        if (ac)
+            redisAsyncFree(ac);
+        return NULL;
+    }
+    ac->data = r;
+    if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    redisAsyncSetConnectCallback(ac, on_sentinel_connect);
+    redisAsyncSetDisconnectCallback(ac, on_sentinel_disconnect);
+    if (r->sent_pass) {
+        const char *av[3];
+        int n = 0;
+        av[n++] = "AUTH";
+        if (r->sent_user)
+            av[n++] = r->sent_user;
+        av[n++] = r->sent_pass;
+        redisAsyncCommandArgv(ac, on_sentinel_auth, NULL, n, av, NULL);
+    }
+    return ac;
+}
+
+static void sentinel_connect(struct suki_redis *r, const char *ip)
+{
+    size_t i = r->sent_idx;
+    snprintf(r->sent_ip[i], sizeof(r->sent_ip[0]), "%s", ip);
+    redisAsyncContext *ac = sentinel_open(r, i, ip);
+    if (!ac) {
+        sentinel_next(r, "cannot connect");
+        return;
+    }
+    r->ask = ac;
+    const char *av[3] = {"SENTINEL", "get-master-addr-by-name", r->master};
+    redisAsyncCommandArgv(ac, on_sentinel_answer, NULL, 3, av, NULL);
+    struct timeval tv = {r->connect_timeout_ms / 1000,
+                         (r->connect_timeout_ms % 1000) * 1000};
+    evtimer_add(r->reconnect_ev, &tv);
+}
+
+static void ask_sentinel(struct suki_redis *r)
+{
+    r->state = LINK_ASKING;
+    const char *h = r->sent_host[r->sent_idx];
+    if (is_numeric(h))
+        sentinel_connect(r, h);
+    else
+        lookup(r, h);
+}
+
+/* A +switch-master message: "<name> <old ip> <old port> <new ip> <new
+ * port>". The link leaves a primary that is one no longer. */
+static void on_switch(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    struct suki_redis *r = ac->data;
+    redisReply *rep = reply;
+    if (!r || ac != r->sub || !rep || rep->type != REDIS_REPLY_ARRAY ||
+        rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(rep->element[0]->str, "message") != 0 ||
+        rep->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    char name[256], oip[64], nip[64];
+    int oport, nport;
+    if (sscanf(rep->element[2]->str, "%255s %63s %d %63s %d", name, oip, &oport,
+               nip, &nport) != 5 ||
+        strcmp(name, r->master) != 0)
+        return;
+    suki_info("redis %s: sentinels switched primary '%s' from %s:%d to "
+              "%s:%d",
+              r->name, name, oip, oport, nip, nport);
+    if (r->state == LINK_DOWN) {
+        /* lost with the old primary: ask now, not after the backoff */
+        r->backoff_ms = 0;
+        suki_timer_ms(r->reconnect_ev, 0);
+    } else if (r->state != LINK_ASKING &&
+               (!r->host || strcmp(r->host, nip) != 0 || r->port != nport)) {
+        drop_link(r, "failover");
+    }
+}
+
+static void sub_start(struct suki_redis *r)
+{
+    /* the first sentinel from sub_idx on whose address is known */
+    for (size_t k = 0; k < r->n_sent && !r->sub; k++) {
+        size_t i = (r->sub_idx + k) % r->n_sent;
+        if (!r->sent_ip[i][0])
+            continue;
+        r->sub = sentinel_open(r, i, r->sent_ip[i]);
+        if (!r->sub)
+            continue;
+        r->sub_idx = i;
+        redisAsyncCommand(r->sub, on_switch, NULL, "SUBSCRIBE +switch-master");
+    }
+}
+
+static void on_sub_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct suki_redis *r = arg;
+    if (r->n_sent && !r->sub && r->state == LINK_UP)
+        sub_start(r);
+}
+
+static void start_connect(struct suki_redis *r)
+{
+    if (r->n_sent) {
+        r->sent_tried = 0;
+        ask_sentinel(r);
+        return;
+    }
+    connect_server(r);
 }
 
 /* Connect to ip (numeric), or to the unix socket when ip is NULL. */
@@ -721,7 +1122,8 @@ struct suki_redis *suki_redis_new(struct event_base *base,
     copy_conf(r, conf);
     r->reconnect_ev = evtimer_new(base, on_reconnect_timer, r);
     r->watch_ev = evtimer_new(base, on_watch_timer, r);
-    SUKI_ASSERT(r->reconnect_ev && r->watch_ev);
+    r->sub_ev = evtimer_new(base, on_sub_timer, r);
+    SUKI_ASSERT(r->reconnect_ev && r->watch_ev && r->sub_ev);
     /* Connect from the loop so the caller finishes its setup first. */
     struct timeval tv = {0, 0};
     evtimer_add(r->reconnect_ev, &tv);
@@ -744,13 +1146,18 @@ void suki_redis_free(struct suki_redis *r)
         ac->data = NULL;
         redisAsyncFree(ac);
     }
+    close_ctx(&r->ask);
+    close_ctx(&r->sub);
     cancel_resolve(r);
     event_free(r->reconnect_ev);
     event_free(r->watch_ev);
+    event_free(r->sub_ev);
     free(r->name);
     free(r->host);
     free(r->unix_path);
     free(r->password);
+    free(r->username);
+    free_sentinels(r);
     free(r);
 }
 
@@ -775,37 +1182,218 @@ bool suki_redis_is_up(const struct suki_redis *r)
     return r && r->state == LINK_UP;
 }
 
+/* ---- redis.min_replicas ---------------------------------------------- */
+
+int suki_redis_min_replicas(const struct suki_redis *r)
+{
+    return r ? r->min_replicas : 0;
+}
+
+int suki_redis_wait(struct suki_redis *r, const void *owner, suki_redis_cb cb,
+                    void *arg)
+{
+    char n[16], ms[24];
+    snprintf(n, sizeof(n), "%d", r->min_replicas);
+    snprintf(ms, sizeof(ms), "%" PRId64, r->wait_timeout_ms);
+    const char *av[3] = {"WAIT", n, ms};
+    /* Redis answers WAIT at its timeout at the latest: the command
+     * timeout runs from there. */
+    return suki_redis_argv_owned(r, owner, cb, arg,
+                                 r->wait_timeout_ms + r->command_timeout_ms, 3,
+                                 av, NULL);
+}
+
+bool suki_redis_wait_ok(const struct suki_redis *r, const redisReply *reply)
+{
+    if (!reply)
+        return false;
+    if (reply->type == REDIS_REPLY_INTEGER &&
+        reply->integer >= r->min_replicas) {
+        if (suki_metrics.redis_replicas_short)
+            suki_notice("redis %s: WAIT counts %lld replicas again (%d "
+                        "wanted); work held for them goes on",
+                        r->name, reply->integer, r->min_replicas);
+        suki_metrics.redis_replicas_short = 0;
+        suki_metrics.redis_replicas_acked = (int)reply->integer;
+        return true;
+    }
+    suki_metrics.redis_wait_short++;
+    long long got = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (!suki_metrics.redis_replicas_short) {
+        /* Once, not per batch: while replicas are short every batch,
+         * marker and settle answers short. */
+        if (got >= 0)
+            suki_warnx("redis %s: WAIT %d %" PRId64 " counted %lld replicas; "
+                       "applied events, sent markers and settles stay "
+                       "pending and are retried until %d replicas have them "
+                       "(redis.min_replicas; suki_redis_wait_short_total "
+                       "counts)",
+                       r->name, r->min_replicas, r->wait_timeout_ms, got,
+                       r->min_replicas);
+        else
+            suki_warnx("redis %s: WAIT failed: %s; the work it guards stays "
+                       "pending and is retried",
+                       r->name,
+                       reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+    }
+    suki_metrics.redis_replicas_short = 1;
+    suki_metrics.redis_replicas_acked = got > 0 ? (int)got : 0;
+    return false;
+}
+
+/* AUTH [user] password on a blocking context; NULL reply or error fills
+ * err. */
+static int sync_auth(redisContext *ctx, const char *user, const char *pass,
+                     const char *what, struct suki_err *err)
+{
+    if (!pass)
+        return 0;
+    const char *av[3];
+    int n = 0;
+    av[n++] = "AUTH";
+    if (user)
+        av[n++] = user;
+    av[n++] = pass;
+    redisReply *rep = redisCommandArgv(ctx, n, av, NULL);
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        suki_err_set(err, -EACCES, "%s AUTH%s%s failed: %s", what,
+                     user ? " as " : "", user ? user : "",
+                     rep ? rep->str : ctx->errstr);
+        freeReplyObject(rep);
+        return -EACCES;
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+static redisContext *sync_open(const char *host, int port, const char *upath,
+                               int64_t timeout_ms)
+{
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    return upath ? redisConnectUnixWithTimeout(upath, tv)
+                 : redisConnectWithTimeout(host, port, tv);
+}
+
+/* Ask the sentinels in turn for the primary (blocking: sukictl, and the
+ * heartbeat's last write after the loop has stopped, which can then wait
+ * up to each sentinel's connect and command timeout).
+ * Returns 0 and an owned *host, or -EHOSTUNREACH with err filled. */
+static int sync_ask(const struct suki_conf *c, char **host, int *port,
+                    struct suki_err *err)
+{
+    char last[512] = "no sentinel configured";
+    for (size_t i = 0; i < c->n_redis_sentinels; i++) {
+        char *sh;
+        int sp;
+        if (suki_conf_hostport(c->redis_sentinels[i], &sh, &sp) < 0)
+            continue;
+        redisContext *ctx =
+            sync_open(sh, sp, NULL, c->redis_connect_timeout_ms);
+        free(sh);
+        if (!ctx || ctx->err) {
+            snprintf(last, sizeof(last), "%.200s: %.250s",
+                     c->redis_sentinels[i],
+                     ctx ? ctx->errstr : "out of memory");
+            redisFree(ctx);
+            continue;
+        }
+        struct timeval ctv = {c->redis_command_timeout_ms / 1000,
+                              (c->redis_command_timeout_ms % 1000) * 1000};
+        redisSetTimeout(ctx, ctv);
+        struct suki_err aerr = {{0}};
+        if (sync_auth(ctx, c->redis_sentinel_username,
+                      c->redis_sentinel_password, "sentinel", &aerr) < 0) {
+            snprintf(last, sizeof(last), "%.200s: %.250s",
+                     c->redis_sentinels[i], aerr.msg);
+            redisFree(ctx);
+            continue;
+        }
+        const char *av[3] = {"SENTINEL", "get-master-addr-by-name",
+                             c->redis_master};
+        redisReply *rep = redisCommandArgv(ctx, 3, av, NULL);
+        int64_t p = 0;
+        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->type == REDIS_REPLY_STRING &&
+            suki_parse_i64(rep->element[1]->str, 1, 65535, &p) == 0) {
+            *host = suki_strdup(rep->element[0]->str);
+            *port = (int)p;
+            freeReplyObject(rep);
+            redisFree(ctx);
+            return 0;
+        }
+        snprintf(last, sizeof(last), "%.200s: %.250s", c->redis_sentinels[i],
+                 !rep                             ? ctx->errstr
+                 : rep->type == REDIS_REPLY_ERROR ? rep->str
+                 : rep->type == REDIS_REPLY_NIL   ? "does not know that name"
+                                                  : "unexpected reply");
+        freeReplyObject(rep);
+        redisFree(ctx);
+    }
+    suki_err_set(err, -EHOSTUNREACH,
+                 "no sentinel named the redis primary '%s' (last: %s)",
+                 c->redis_master, last);
+    return -EHOSTUNREACH;
+}
+
 redisContext *suki_redis_connect_sync(const struct suki_conf *c,
                                       struct suki_err *err)
 {
-    struct timeval tv = {c->redis_connect_timeout_ms / 1000,
-                         (c->redis_connect_timeout_ms % 1000) * 1000};
-    redisContext *ctx =
-        c->redis_unix
-            ? redisConnectUnixWithTimeout(c->redis_unix, tv)
-            : redisConnectWithTimeout(c->redis_host, c->redis_port, tv);
+    char *shost = NULL;
+    int sport = 0;
+    if (c->n_redis_sentinels && sync_ask(c, &shost, &sport, err) < 0)
+        return NULL;
+    const char *host = shost ? shost : c->redis_host;
+    int port = shost ? sport : c->redis_port;
+    redisContext *ctx = sync_open(host, port, shost ? NULL : c->redis_unix,
+                                  c->redis_connect_timeout_ms);
     if (!ctx || ctx->err) {
-        suki_err_set(err, -ECONNREFUSED, "cannot connect to redis %s: %s",
-                     c->redis_url, ctx ? ctx->errstr : "out of memory");
+        if (shost)
+            suki_err_set(err, -ECONNREFUSED,
+                         "cannot connect to redis primary '%s' at %s:%d: %s",
+                         c->redis_master, host, port,
+                         ctx ? ctx->errstr : "out of memory");
+        else
+            suki_err_set(err, -ECONNREFUSED, "cannot connect to redis %s: %s",
+                         c->redis_url, ctx ? ctx->errstr : "out of memory");
         if (ctx)
             redisFree(ctx);
+        free(shost);
         return NULL;
     }
     struct timeval ctv = {c->redis_command_timeout_ms / 1000,
                           (c->redis_command_timeout_ms % 1000) * 1000};
     redisSetTimeout(ctx, ctv);
     redisReply *rep;
-    if (c->redis_password) {
-        rep = redisCommand(ctx, "AUTH %s", c->redis_password);
-        if (!rep || rep->type == REDIS_REPLY_ERROR) {
-            suki_err_set(err, -EACCES, "redis AUTH failed: %s",
-                         rep ? rep->str : ctx->errstr);
+    if (sync_auth(ctx, c->redis_username, c->redis_password, "redis", err) <
+        0) {
+        redisFree(ctx);
+        free(shost);
+        return NULL;
+    }
+    if (shost) {
+        rep = redisCommand(ctx, "ROLE");
+        if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements == 0 ||
+            rep->element[0]->type != REDIS_REPLY_STRING ||
+            strcmp(rep->element[0]->str, "master") != 0) {
+            suki_err_set(err, -EAGAIN,
+                         "redis %s:%d, named primary '%s' by a sentinel, is "
+                         "not the primary (%s); try again",
+                         host, port, c->redis_master,
+                         !rep                             ? ctx->errstr
+                         : rep->type == REDIS_REPLY_ERROR ? rep->str
+                         : rep->type == REDIS_REPLY_ARRAY && rep->elements &&
+                                 rep->element[0]->type == REDIS_REPLY_STRING
+                             ? rep->element[0]->str
+                             : "unexpected ROLE reply");
             freeReplyObject(rep);
             redisFree(ctx);
+            free(shost);
             return NULL;
         }
         freeReplyObject(rep);
     }
+    free(shost);
     rep = redisCommand(ctx, "SELECT %d", c->redis_db);
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         suki_err_set(err, -EIO, "redis SELECT %d failed: %s", c->redis_db,

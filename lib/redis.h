@@ -84,6 +84,21 @@ int suki_redis_eval_owned(struct suki_redis *r, const void *owner,
                           struct suki_redis_script *s, suki_redis_cb cb,
                           void *arg, int nkeys, int argc, const char **argv,
                           const size_t *lens);
+/* redis.min_replicas: the replicas to wait for (0: none, no WAIT is
+ * ever sent). */
+int suki_redis_min_replicas(const struct suki_redis *r);
+/* WAIT min_replicas wait_timeout on r's link, on behalf of owner: cb gets
+ * the reply once every write sent on r before it has reached that many
+ * replicas or the timeout has passed (the loop never blocks: it is one
+ * more command in the pipeline, whose later commands wait behind it in
+ * Redis). Returns as suki_redis_argv_owned. */
+int suki_redis_wait(struct suki_redis *r, const void *owner, suki_redis_cb cb,
+                    void *arg);
+/* Whether a WAIT reply counts enough replicas. A short answer is counted
+ * (suki_metrics.redis_wait_short) and logged once until one counts enough
+ * again; a NULL reply (the link is gone) is just false. */
+bool suki_redis_wait_ok(const struct suki_redis *r, const redisReply *reply);
+
 /* Cancel every pending call of owner: each callback runs now, once, with
  * r and reply NULL, and never again; the replies are still read off the
  * link in order and thrown away. For an owner going away before the link

@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config \
 libevent-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev libconfig-dev \
 libical-dev libsystemd-dev libssl-dev libsodium-dev check \
-redis-server redis-tools lua5.1 python3 python3-aiosmtpd python3-prometheus-client \
+redis-server redis-tools redis-sentinel lua5.1 python3 python3-aiosmtpd python3-prometheus-client \
 postfix curl openssl valgrind procps util-linux cppcheck clang-14 clang-format-14 libclang-rt-14-dev \
 systemd-container mmdebstrap dpkg-dev debhelper lintian fakeroot \
 chromium chromium-driver python3-selenium"

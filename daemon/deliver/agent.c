@@ -87,9 +87,32 @@ static void orphan_progress(struct child *ch);
 static void marker_send(struct child *ch, struct marker *m);
 static void child_redis_state(struct suki_redis *r, bool up, void *arg);
 
+static void marker_done(struct marker *m)
+{
+    struct child *ch = m->ch;
+    free(m->key);
+    free(m);
+    child_maybe_exit(ch);
+}
+
+/* redis.min_replicas: the marker counts once WAIT says enough replicas
+ * have it; else it is set again at the next tick (on the new primary,
+ * after a failover that lost it), so the message is never sent twice. */
+static void on_marker_wait(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    struct marker *m = arg;
+    struct child *ch = m->ch;
+    ch->marking--;
+    if (r && suki_redis_wait_ok(r, reply)) {
+        marker_done(m);
+        return;
+    }
+    m->next = ch->retry;
+    ch->retry = m;
+}
+
 static void on_marker(struct suki_redis *r, redisReply *reply, void *arg)
 {
-    (void)r;
     struct marker *m = arg;
     struct child *ch = m->ch;
     ch->marking--;
@@ -109,9 +132,12 @@ static void on_marker(struct suki_redis *r, redisReply *reply, void *arg)
     if (reply->type == REDIS_REPLY_ERROR)
         suki_warnx("delivery agent: cannot set sent marker %s: %s", m->key,
                    reply->str);
-    free(m->key);
-    free(m);
-    child_maybe_exit(ch);
+    else if (suki_redis_min_replicas(r) > 0 &&
+             suki_redis_wait(r, NULL, on_marker_wait, m) == 0) {
+        ch->marking++;
+        return;
+    }
+    marker_done(m);
 }
 
 static void marker_send(struct child *ch, struct marker *m)

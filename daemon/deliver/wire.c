@@ -167,6 +167,15 @@ void deliver_wire_put_redis(struct suki_buf *b, const struct suki_conf *c,
     deliver_wire_put_i64(b, c->redis_connect_timeout_ms);
     deliver_wire_put_i64(b, c->redis_command_timeout_ms);
     deliver_wire_put_i64(b, log_level);
+    deliver_wire_put_str(b, c->redis_username);
+    deliver_wire_put_str(b, c->redis_master);
+    deliver_wire_put_str(b, c->redis_sentinel_username);
+    deliver_wire_put_str(b, c->redis_sentinel_password);
+    deliver_wire_put_i64(b, (int64_t)c->n_redis_sentinels);
+    for (size_t i = 0; i < c->n_redis_sentinels; i++)
+        deliver_wire_put_str(b, c->redis_sentinels[i]);
+    deliver_wire_put_i64(b, c->redis_min_replicas);
+    deliver_wire_put_i64(b, c->redis_wait_timeout_ms);
     deliver_wire_close(b);
 }
 
@@ -184,6 +193,23 @@ struct suki_conf *deliver_wire_get_redis(struct deliver_wire_rd *r,
     c->redis_connect_timeout_ms = deliver_wire_get_i64(r);
     c->redis_command_timeout_ms = deliver_wire_get_i64(r);
     *log_level = deliver_wire_get_int(r);
+    c->redis_username = deliver_wire_get_str(r, NULL);
+    c->redis_master = deliver_wire_get_str(r, NULL);
+    c->redis_sentinel_username = deliver_wire_get_str(r, NULL);
+    c->redis_sentinel_password = deliver_wire_get_str(r, NULL);
+    int64_t ns = deliver_wire_get_i64(r);
+    if (ns < 0 || ns > 64) /* suki_conf_load allows 64 */
+        r->bad = true;
+    c->redis_sentinels =
+        suki_calloc(r->bad ? 1 : (size_t)ns + 1, sizeof(char *));
+    for (int64_t i = 0; i < ns && !r->bad; i++)
+        c->redis_sentinels[c->n_redis_sentinels++] =
+            deliver_wire_get_str(r, NULL);
+    int64_t mr = deliver_wire_get_i64(r);
+    if (mr < 0 || mr > 16) /* suki_conf_load allows 16 */
+        r->bad = true;
+    c->redis_min_replicas = (int)(r->bad ? 0 : mr);
+    c->redis_wait_timeout_ms = deliver_wire_get_i64(r);
     if (!deliver_wire_end(r) || !c->redis_url) {
         r->bad = true;
         suki_conf_unref(c);

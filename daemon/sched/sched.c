@@ -460,6 +460,8 @@ static void queue_retry(struct suki_sched *s, struct settle_batch *b)
     }
 }
 
+static void on_settle_wait(struct suki_redis *r, redisReply *rep, void *arg);
+
 static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
 {
     struct settle_batch *b = arg;
@@ -503,10 +505,46 @@ static void on_settle(struct suki_redis *r, redisReply *rep, void *arg)
                        b->records);
             batch_free(b);
         }
+    } else if (suki_redis_min_replicas(r) > 0) {
+        if (suki_redis_wait(r, s, on_settle_wait, b) == 0)
+            s->settles_inflight++;
+        else if (!s->stop_done)
+            queue_retry(s, b); /* the link went: settle again */
+        else
+            batch_free(b);
     } else {
         batch_free(b);
     }
     /* What was settled meanwhile went into s->pend: send it now. */
+    arm_flush(s);
+    resume(s);
+    check_stopped(s);
+}
+
+/* redis.min_replicas: a settle (it carries the sent markers) counts once
+ * WAIT says enough replicas have it. Short, or the link gone: it is sent
+ * again, as a failed settle is (sched-settle.lua takes a repeat), so a
+ * failover to a replica that missed it finds it there again. */
+static void on_settle_wait(struct suki_redis *r, redisReply *rep, void *arg)
+{
+    struct settle_batch *b = arg;
+    struct suki_sched *s = b->s;
+    if (!r) {
+        batch_free(b); /* cancelled by suki_sched_free */
+        return;
+    }
+    s->settles_inflight--;
+    if (suki_redis_wait_ok(r, rep)) {
+        batch_free(b);
+    } else if (!s->stop_done) {
+        queue_retry(s, b);
+    } else {
+        suki_warnx("scheduler: stopped with %zu settles not confirmed by "
+                   "%d replicas; if the primary loses them their jobs come "
+                   "back when their lease ends",
+                   b->records, suki_redis_min_replicas(r));
+        batch_free(b);
+    }
     arm_flush(s);
     resume(s);
     check_stopped(s);

@@ -19,6 +19,7 @@ need "$SUKID" "$SUKICTL" "$PY"
 #   CHAT           keys of a webhook transport "chat" (default: none)
 #   HTTP_PORT      serve /metrics there (default: http off)
 #   LOG_LEVEL      default info
+#   REDIS_EXTRA, INTAKE_EXTRA  keys of the redis and intake groups
 sched_conf()
 {
     mkdir -p "$T/plugins" "$T/templates" "$T/spool"
@@ -37,8 +38,8 @@ EOT
     [ -n "${MAX_LATENESS:-}" ] && _ml="max_lateness = \"$MAX_LATENESS\";"
     cat >"$1" <<EOF
 redis = { url = "redis://127.0.0.1:$REDIS_PORT/0"; prefix = "$SUKI_PREFIX";
-          command_timeout = "5s"; connect_timeout = "2s"; };
-intake = { stream = "$SUKI_PREFIX:events"; block = "200ms"; };
+          command_timeout = "5s"; connect_timeout = "2s"; ${REDIS_EXTRA:-} };
+intake = { stream = "$SUKI_PREFIX:events"; block = "200ms"; ${INTAKE_EXTRA:-} };
 scheduler = { ${SCHED_EXTRA:-} };
 plugins = { dir = "$T/plugins"; };
 templates = { dir = "$T/templates"; };

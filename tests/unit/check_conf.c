@@ -50,6 +50,8 @@ START_TEST(minimal_defaults)
     ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "");
     ck_assert_str_eq(c->redis_host, "127.0.0.1");
     ck_assert_int_eq(c->redis_port, 6379);
+    ck_assert_int_eq(c->redis_min_replicas, 0); /* no WAIT */
+    ck_assert_int_eq(c->redis_wait_timeout_ms, 1000);
     ck_assert_str_eq(c->stream, "suki:events");
     ck_assert_str_eq(c->group, "sukid");
     ck_assert_int_eq(c->batch, 256);
@@ -195,6 +197,29 @@ static const struct {
      "\"followup\"; on = \"x\"; template = \"t\"; notify = \"manager\";\n "
      "digest = \"yes\"; } );\n",
      5, "'digest' must be true or false"},
+    {"redis = { master = \"m\";\n sentinels = [ \"10.0.0.1\" ]; };\n", 4,
+     "redis sentinel \"10.0.0.1\" must be \"host:port\""},
+    {"redis = { sentinels = [ \"[::1:26379\" ]; master = \"m\"; };\n", 3,
+     "must be \"host:port\""},
+    {"redis = { sentinels = [ \"h:0\" ]; master = \"m\"; };\n", 3,
+     "must be \"host:port\""},
+    {"redis = {\n sentinels = [ \"h:26379\" ]; };\n", 4,
+     "'sentinels' needs 'master'"},
+    {"redis = {\n master = \"m\"; };\n", 4, "'master' needs 'sentinels'"},
+    {"redis = { url = \"unix:///r.sock\";\n sentinels = [ \"h:1\" ]; "
+     "master = \"m\"; };\n",
+     4, "a unix:// url do not go together"},
+    {"redis = {\n username = \"suki\"; };\n", 4,
+     "'username' needs 'password_file'"},
+    {"redis = { sentinels = ( \"h:1\", 2 ); master = \"m\"; };\n", 3,
+     "'sentinels' must hold strings"},
+    {"redis = {\n min_replicas = 17; };\n", 4,
+     "'min_replicas' must be between 0 and 16 (got 17)"},
+    {"redis = { min_replicas = -1; };\n", 3, "'min_replicas' must be between"},
+    {"redis = { min_replicas = \"1\"; };\n", 3,
+     "'min_replicas' must be an integer"},
+    {"redis = { min_replicas = 1;\n wait_timeout = \"5ms\"; };\n", 4,
+     "'wait_timeout' must be between"},
 };
 
 START_TEST(digests_section)
@@ -219,6 +244,41 @@ START_TEST(digests_section)
     suki_conf_unref(c);
     c = suki_conf_load(write_conf("nodig.conf", ""), &d);
     ck_assert(c != NULL && !c->digests);
+    suki_conf_unref(c);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
+START_TEST(sentinel_config)
+{
+    struct suki_conf_diags d = {0};
+    char *path = write_conf(
+        "sentinel.conf",
+        "redis = { url = \"redis://ignored:1/3\";\n"
+        " sentinels = [ \"10.0.0.1:26379\", \"[::1]:26380\", "
+        "\"s3.example.ph:26381\" ];\n master = \"suki\"; sentinel_username "
+        "= \"sn\";\n min_replicas = 1; wait_timeout = \"250ms\"; };\n");
+    struct suki_conf *c = suki_conf_load(path, &d);
+    ck_assert_msg(c != NULL, "refused: %s", d.n ? d.v[0].msg : "?");
+    ck_assert_int_eq((int)c->n_redis_sentinels, 3);
+    ck_assert_str_eq(c->redis_master, "suki");
+    ck_assert_str_eq(c->redis_sentinel_username, "sn");
+    ck_assert_int_eq(c->redis_min_replicas, 1);
+    ck_assert_int_eq(c->redis_wait_timeout_ms, 250);
+    ck_assert_int_eq(c->redis_db, 3);
+    char *h;
+    int port;
+    ck_assert_int_eq(suki_conf_hostport(c->redis_sentinels[1], &h, &port), 0);
+    ck_assert_str_eq(h, "::1");
+    ck_assert_int_eq(port, 26380);
+    free(h);
+    ck_assert_int_eq(suki_conf_hostport(c->redis_sentinels[2], &h, &port), 0);
+    ck_assert_str_eq(h, "s3.example.ph");
+    ck_assert_int_eq(port, 26381);
+    free(h);
+    ck_assert_int_lt(suki_conf_hostport("::1:5", &h, &port), 0);
+    ck_assert_int_lt(suki_conf_hostport(":5", &h, &port), 0);
+    ck_assert_int_lt(suki_conf_hostport("h:", &h, &port), 0);
     suki_conf_unref(c);
     suki_conf_diags_clear(&d);
 }
@@ -356,6 +416,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, minimal_defaults);
     tcase_add_test(tc, urls_and_values);
     tcase_add_test(tc, example_config);
+    tcase_add_test(tc, sentinel_config);
     tcase_add_test(tc, secret_file_permissions);
     tcase_add_test(tc, digests_section);
     suite_add_tcase(s, tc);

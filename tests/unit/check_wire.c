@@ -112,6 +112,14 @@ START_TEST(redis_settings)
     c.redis_password = (char *)"pw";
     c.redis_connect_timeout_ms = 1500;
     c.redis_command_timeout_ms = 2500;
+    char *sents[] = {(char *)"10.0.0.1:26379", (char *)"[::1]:26380"};
+    c.redis_sentinels = sents;
+    c.n_redis_sentinels = 2;
+    c.redis_master = (char *)"suki";
+    c.redis_username = (char *)"u";
+    c.redis_sentinel_password = (char *)"spw";
+    c.redis_min_replicas = 2;
+    c.redis_wait_timeout_ms = 750;
     struct suki_buf b = {0};
     int level = 0;
     deliver_wire_put_redis(&b, &c, 7);
@@ -127,6 +135,15 @@ START_TEST(redis_settings)
     ck_assert_int_eq(got->redis_connect_timeout_ms, 1500);
     ck_assert_int_eq(got->redis_command_timeout_ms, 2500);
     ck_assert_int_eq(level, 7);
+    ck_assert_int_eq((int)got->n_redis_sentinels, 2);
+    ck_assert_str_eq(got->redis_sentinels[0], "10.0.0.1:26379");
+    ck_assert_str_eq(got->redis_sentinels[1], "[::1]:26380");
+    ck_assert_str_eq(got->redis_master, "suki");
+    ck_assert_str_eq(got->redis_username, "u");
+    ck_assert_ptr_null(got->redis_sentinel_username);
+    ck_assert_str_eq(got->redis_sentinel_password, "spw");
+    ck_assert_int_eq(got->redis_min_replicas, 2);
+    ck_assert_int_eq(got->redis_wait_timeout_ms, 750);
     suki_conf_unref(got);
     for (int d = 1; d >= -1; d -= 2) {
         struct suki_buf x = resized(&b, d);
