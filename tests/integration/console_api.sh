@@ -152,5 +152,17 @@ ok "a reload with another console.listen: warned, the console still on its port"
 kill -0 "$SUKID_PID_a" || fail "sukid died"
 stop_sukid a || fail "sukid did not stop cleanly"
 grep -q "console: listening on 127.0.0.1:$CP" "$T/sukid-a.log" || fail "no listening line"
+
+# console.secure_cookie = true (behind a TLS proxy): the cookie is Secure
+CP=$(free_port)
+sed -i "s|^console = .*|console = { listen = \":$CP\"; users_file = \"$T/console.users\"; secure_cookie = true; };|" "$CONF"
+start_sched b "$CONF"
+wait_for 10 "curl -fs -o /dev/null http://127.0.0.1:$CP/" || fail "the console (:PORT) is not on 127.0.0.1:$CP"
+curl -s -D "$T/h2" -o /dev/null -H 'Content-Type: application/json' \
+    -d '{"user":"admin","password":"secret-pw"}' "http://127.0.0.1:$CP/api/v1/login"
+grep -i '^Set-Cookie: suki_console=.*HttpOnly.*SameSite=Strict.*Secure' "$T/h2" >/dev/null ||
+    fail "secure_cookie: $(grep -i set-cookie "$T/h2")"
+ok "console.secure_cookie = true: the session cookie is Secure; \":PORT\" listens on 127.0.0.1"
+stop_sukid b || fail "sukid b did not stop cleanly"
 if grep -E "AddressSanitizer|runtime error" "$T/sukid-a.log"; then fail "sanitizer report"; fi
 ok "sukid stopped cleanly, no sanitizer report"
