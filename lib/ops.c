@@ -123,8 +123,8 @@ json_t *suki_ops_overview_json(const struct suki_conf *c, const redisReply *r,
         const redisReply *name = r->element[14 + 2 * i];
         const redisReply *h = r->element[15 + 2 * i];
         if (name->type == REDIS_REPLY_STRING)
-            json_array_append_new(
-                a, daemon_json(name, h, breaker_open, &rshort));
+            json_array_append_new(a,
+                                  daemon_json(name, h, breaker_open, &rshort));
     }
     json_object_set_new(o, "daemons", a);
     json_object_set_new(o, "breaker_open", json_boolean(*breaker_open));

@@ -22,8 +22,9 @@ void suki_ops_overview_args(const struct suki_conf *c,
                             struct suki_redis_args *a);
 /* Its reply as JSON: stream_length, group, consumers, pending, lag,
  * lag_seconds, dead_entries, jobs_scheduled, events_*, daemons (each with
- * its transports), breaker_open, replicas_short. *breaker_open: a transport's breaker is not closed.
- * Returns a new object, or NULL when the reply is not the script's. */
+ * its transports), breaker_open, replicas_short. *breaker_open: a transport's
+ * breaker is not closed. Returns a new object, or NULL when the reply is not
+ * the script's. */
 json_t *suki_ops_overview_json(const struct suki_conf *c, const redisReply *r,
                                bool *breaker_open);
 
