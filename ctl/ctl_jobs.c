@@ -332,6 +332,10 @@ static int job_op(struct sukictl *ctl, const char *op, int argc, char **argv)
             else
                 printf("%s: %s\n", argv[0], what);
             rc = SUKICTL_OK;
+        } else if (r->integer == -1) {
+            sukictl_errx("job %s is being sent right now (claimed by a "
+                         "scheduler); try again when it has settled",
+                         argv[0]);
         } else {
             sukictl_errx(strcmp(op, "release") == 0 ? "no held job: %s"
                                                     : "no such job: %s",

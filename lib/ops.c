@@ -234,6 +234,9 @@ void suki_ops_job_args(const struct suki_conf *c, const char *op,
     add_key(a, c, SUKI_KEY_JOBS_HELD);
     suki_redis_args_str(a, op);
     suki_redis_args_str(a, key);
+    char *jp = suki_key_id(c->prefix, SUKI_KEY_JOB, "");
+    suki_redis_args_str(a, jp);
+    free(jp);
 }
 
 void suki_ops_cancel_args(const struct suki_conf *c, const char *key,

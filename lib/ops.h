@@ -40,7 +40,8 @@ json_t *suki_ops_job_json(const struct suki_conf *c, const char *key,
                           int64_t score, const char *body, size_t body_len);
 
 /* Keys and arguments of ops-job.lua for op ("run", "hold", "release"):
- * 2 keys. Of ctl-jobs-cancel.lua: 2 keys. Of ctl-intake-replay.lua: 3
+ * 2 keys; its reply 1 done, 0 no such job, -1 in flight (see the
+ * script). Of ctl-jobs-cancel.lua: 2 keys. Of ctl-intake-replay.lua: 3
  * keys. Of ops-jobs-page.lua: 1 key (min, max: scores; skip, count). */
 void suki_ops_job_args(const struct suki_conf *c, const char *op,
                        const char *key, struct suki_redis_args *a);

@@ -970,6 +970,12 @@ static void on_job_action(struct suki_redis *r, redisReply *reply, void *arg)
     struct creq *q = arg;
     if (redis_failed(q, r, reply))
         return;
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == -1) {
+        finish_error(q, 409,
+                     "the job is being sent right now (claimed by a "
+                     "scheduler); try again when it has settled");
+        return;
+    }
     if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
         finish_error(q, 404,
                      strcmp(q->action, "release") == 0 ? "no such held job"

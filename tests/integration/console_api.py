@@ -391,6 +391,19 @@ def phase_auth():
     st, _, j, _ = s.post("/api/v1/campaigns/nosuch/retry")
     check(st == 404, "retry of an unknown campaign: 404", st)
 
+    # a job in flight (leased past now, due already): 409, left alone
+    fk = "sched-test:c5:inflight:"
+    lease = now_ms() + 60000
+    R.cmd("HSET", P + ":job:c5", fk, '{"d":%d}' % (now_ms() - 1000))
+    R.cmd("ZADD", P + ":jobs", lease, fk)
+    for a in ("run", "hold"):
+        st, _, j, _ = s.post("/api/v1/jobs/%s/%s" % (quote(fk, safe=""), a))
+        check(st == 409 and "right now" in j["error"] and
+              R.cmd("ZSCORE", P + ":jobs", fk) == str(lease).encode(),
+              "%s of a job in flight: 409, its lease untouched" % a, (st, j))
+    R.cmd("ZREM", P + ":jobs", fk)
+    R.cmd("HDEL", P + ":job:c5", fk)
+
     # held, cancelled, and the others are left alone
     for x in added[2:]:
         R.cmd("ZREM", P + ":jobs", x)

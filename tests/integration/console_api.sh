@@ -134,12 +134,26 @@ ok "a replay onto a job scheduled again is refused, the dead letter kept"
 "$SUKICTL" -c "$CONF2" jobs hold 'r:c9:s:' >/dev/null 2>&1 && fail "a second hold succeeded"
 "$SUKICTL" -c "$CONF2" jobs release 'r:c9:s:' >/dev/null || fail "jobs release"
 rcli ZADD other:jobs 9999999999999 'r:c9:s:' >/dev/null
+rcli HSET other:job:c9 'r:c9:s:' '{"d":9999999999999}' >/dev/null # due later
 "$SUKICTL" -c "$CONF2" jobs run 'r:c9:s:' >/dev/null || fail "jobs run"
 [ "$(rcli ZSCORE other:jobs 'r:c9:s:')" -le "$(now_ms)" ] || fail "run left it later"
 "$SUKICTL" -c "$CONF2" jobs run nosuch >/dev/null 2>&1 && fail "run of an unknown key succeeded"
 "$SUKICTL" -c "$CONF2" jobs cancel 'r:c9:s:' >/dev/null || fail "jobs cancel"
 [ "$(rcli EXISTS other:job:c9)" = 0 ] || fail "cancel left the body"
 ok "sukictl jobs hold, release, run, cancel: what the console's buttons do"
+# a job a scheduler has claimed (leased past now, its due time come) is
+# left alone by run and refused by hold; one waiting for a retry runs now
+rcli ZADD other:jobs $(($(now_ms) + 60000)) 'r:c8:s:' >/dev/null
+rcli HSET other:job:c8 'r:c8:s:' '{"d":1700000000000}' >/dev/null
+"$SUKICTL" -c "$CONF2" jobs run 'r:c8:s:' >/dev/null 2>"$T/e"
+[ $? = 1 ] && grep -q "being sent right now" "$T/e" || fail "run of a claimed job: $(cat "$T/e")"
+"$SUKICTL" -c "$CONF2" jobs hold 'r:c8:s:' >/dev/null 2>&1 && fail "hold of a claimed job succeeded"
+[ "$(rcli ZSCORE other:jobs 'r:c8:s:')" -gt "$(now_ms)" ] && [ "$(rcli EXISTS other:jobs-held)" = 0 ] ||
+    fail "the claimed job was moved"
+rcli HSET other:job:c8 'r:c8:s:' "{\"d\":1700000000000,\"a\":1,\"r\":$(($(now_ms) + 60000))}" >/dev/null
+"$SUKICTL" -c "$CONF2" jobs run 'r:c8:s:' >/dev/null || fail "run of a job waiting for its retry"
+[ "$(rcli ZSCORE other:jobs 'r:c8:s:')" -le "$(now_ms)" ] || fail "the retry wait was not cut short"
+ok "jobs run/hold leave a job in flight alone (exit 1), run cuts a retry's wait short"
 
 # a reload with another console.listen: said, and the console stays
 sed -i "s|listen = \"127.0.0.1:$CP\"|listen = \"127.0.0.1:$(free_port)\"|" "$CONF"

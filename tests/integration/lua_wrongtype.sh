@@ -81,7 +81,7 @@ echo "ok: sched-settle completes a job whose digest hold meets a wrong-typed key
 rcli FLUSHALL >/dev/null
 rcli ZADD o:jobs 5 r:c:s: >/dev/null
 rcli SET o:jobs-held oops >/dev/null
-out=$(rcli EVAL "$(script ops-job)" 2 o:jobs o:jobs-held hold r:c:s: 2>&1)
+out=$(rcli EVAL "$(script ops-job)" 2 o:jobs o:jobs-held hold r:c:s: o:job: 2>&1)
 case $out in *"not a zset"*) ;; *) fail "ops-job: want a type error, got: $out" ;; esac
 [ "$(rcli ZSCORE o:jobs r:c:s:)" = 5 ] || fail "ops-job: the job left P:jobs"
 echo "ok: ops-job refuses a wrong-typed key with nothing changed"
