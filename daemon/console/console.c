@@ -120,6 +120,7 @@ enum route {
     R_CAMPAIGN,
     R_CAMPAIGN_ACTION,
     R_CLIENT,
+    R_DEAD_BULK,
 };
 
 struct creq {
@@ -142,6 +143,9 @@ struct creq {
     /* campaign retry: the ledger's SCAN cursor, recipients queued again */
     char cursor[32];
     int64_t moved;
+    /* bulk dead-letter actions: the ids, the next one, the results */
+    size_t next;
+    json_t *results;
 };
 
 /* ---- replies ---- */
@@ -249,6 +253,7 @@ static void creq_free(struct creq *q)
     free(q->kind);
     free(q->fail_user);
     free(q->fail_ip);
+    json_decref(q->results);
     free(q);
 }
 
@@ -1154,6 +1159,98 @@ static void serve_dead_one(struct creq *q)
     free(kd);
 }
 
+/* ---- dead letters in bulk: one after the other, each as alone ---- */
+
+#define BULK_MAX 500
+
+static void bulk_next(struct creq *q);
+
+static void bulk_result(struct creq *q, int status, const char *what,
+                        const char *detail)
+{
+    const char *id = json_string_value(
+        json_array_get(json_object_get(q->body, "ids"), q->next - 1));
+    json_t *o = json_pack("{s:s,s:i}", "id", id ? id : "", "status", status);
+    if (what)
+        json_object_set_new(o, status == 200 ? "kind" : "error",
+                            json_string(what));
+    if (detail)
+        json_object_set_new(o, "as", json_string(detail));
+    json_array_append_new(q->results, o);
+}
+
+static void on_bulk_one(struct suki_redis *r, redisReply *reply, void *arg)
+{
+    struct creq *q = arg;
+    if (!r) {
+        creq_free(q);
+        return;
+    }
+    if (!reply) {
+        finish_error(q, 503, "redis is unreachable; try again");
+        return;
+    }
+    if (strcmp(q->action, "drop") == 0) {
+        bool ok = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+        bulk_result(q, ok ? 200 : 404, ok ? NULL : "no such dead letter", NULL);
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        bool none = strstr(reply->str, "no dead letter") != NULL;
+        bulk_result(q, none ? 404 : 409,
+                    none ? "no such dead letter" : reply->str, NULL);
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        bulk_result(q, 200, reply->element[0]->str, reply->element[1]->str);
+    } else {
+        bulk_result(q, 500, "unexpected reply", NULL);
+    }
+    bulk_next(q);
+}
+
+static void bulk_next(struct creq *q)
+{
+    json_t *ids = json_object_get(q->body, "ids");
+    if (q->next >= json_array_size(ids)) {
+        suki_notice("console: %s: %s of %zu dead letters", q->user, q->action,
+                    json_array_size(ids));
+        finish_json(q, 200, json_pack("{s:O}", "results", q->results));
+        return;
+    }
+    const char *id = json_string_value(json_array_get(ids, q->next++));
+    if (!suki_ops_stream_id_ok(id)) {
+        bulk_result(q, 404, "no such dead letter", NULL);
+        bulk_next(q); /* bounded by BULK_MAX */
+        return;
+    }
+    if (strcmp(q->action, "drop") == 0) {
+        char *kd = key(q->C, SUKI_KEY_DEAD);
+        const char *av[3] = {"XDEL", kd, id};
+        (void)command(q, on_bulk_one, 3, av);
+        free(kd);
+    } else {
+        struct suki_redis_args a = {0};
+        suki_ops_replay_args(q->C->D->conf, id, &a);
+        (void)eval(q, &replay_script, 3, &a, on_bulk_one);
+    }
+}
+
+static void serve_dead_bulk(struct creq *q)
+{
+    json_t *ids = json_object_get(q->body, "ids");
+    size_t i;
+    json_t *v;
+    bool ok = json_is_array(ids) && json_array_size(ids) > 0 &&
+              json_array_size(ids) <= BULK_MAX;
+    json_array_foreach(ids, i, v) if (!json_is_string(v)) ok = false;
+    if (!ok) {
+        finish_error(q, 400,
+                     "the body must be {\"ids\": [1 to 500 dead "
+                     "letter ids]}");
+        return;
+    }
+    q->action = suki_strdup(q->arg); /* /dead/replay, /dead/drop */
+    q->results = json_array();
+    bulk_next(q);
+}
+
 /* ---- campaigns ---- */
 
 #define RETRY_CHUNK 1000
@@ -1375,6 +1472,9 @@ static void dispatch(struct creq *q)
     case R_DEAD_ACTION:
         serve_dead_one(q);
         break;
+    case R_DEAD_BULK:
+        serve_dead_bulk(q);
+        break;
     case R_CLIENT: {
         struct suki_redis_args a = {0};
         suki_ops_client_args(q->C->D->conf, q->arg, &a);
@@ -1466,6 +1566,8 @@ static int route_of(size_t n, char *seg[4], enum route *r, bool *post)
         return *r = R_JOB_ACTION, *post = true, 1;
     if (n == 1 && strcmp(seg[0], "dead") == 0)
         return *r = R_DEAD, 1;
+    if (n == 2 && strcmp(seg[0], "dead") == 0 && in(seg[1], dead_acts))
+        return *r = R_DEAD_BULK, *post = true, 1;
     if (n == 2 && strcmp(seg[0], "dead") == 0 && *seg[1])
         return *r = R_DEAD_ONE, 1;
     if (n == 3 && strcmp(seg[0], "dead") == 0 && *seg[1] &&

@@ -492,6 +492,28 @@ def phase_dead():
           "the job is scheduled again (or already sent)")
     st, _, j, _ = s.post("/api/v1/dead/%s/replay" % m["id"])
     check(st == 404, "a second replay: 404", st)
+    # ---- in bulk ----
+    bulk = [R.cmd("XADD", P + ":dead", "*", "kind", "event", "reason", "b",
+                  "payload", '{"type":"x.y","client":"b%d"}' % i).decode()
+            for i in range(3)]
+    st, _, j, _ = s.post("/api/v1/dead/replay",
+                         {"ids": bulk[:2] + ["1-1", "junk"]})
+    check(st == 200 and [x["status"] for x in j["results"]] ==
+          [200, 200, 404, 404] and
+          all(R.cmd("XRANGE", P + ":dead", i, i) == [] for i in bulk[:2]),
+          "bulk replay: each id's own status, the two replayed gone", j)
+    st, _, j, _ = s.post("/api/v1/dead/drop", {"ids": [bulk[2], bulk[2]]})
+    check(st == 200 and [x["status"] for x in j["results"]] == [200, 404] and
+          R.cmd("XRANGE", P + ":dead", bulk[2], bulk[2]) == [],
+          "bulk drop: dropped once, the second time 404", j)
+    for body in ({}, {"ids": []}, {"ids": [1]}, {"ids": ["1-1"] * 501}):
+        st, _, j, _ = s.post("/api/v1/dead/drop", body)
+        if st != 400:
+            fail("bulk with %r: %d" % (str(body)[:40], st))
+    ok("bulk without ids, with none, with a number, with 501: 400")
+    st, _, _, _ = s.post("/api/v1/dead/replay", {"ids": bulk}, csrf=False)
+    check(st == 403, "bulk without the token: 403", st)
+
     # ---- charts: the buckets every daemon adds to ----
     deadline = time.time() + 10
     while time.time() < deadline:
