@@ -47,6 +47,11 @@ redisReply *sukictl_cmd(struct sukictl *ctl, const char *fmt, ...);
 redisReply *sukictl_cmdargv(struct sukictl *ctl, int argc, const char **argv,
                             const size_t *lens);
 
+/* EVAL src with nkeys keys then arguments, all in a (lib/ops.h builds
+ * them); like sukictl_cmd for the reply. */
+redisReply *sukictl_eval(struct sukictl *ctl, const char *src, int nkeys,
+                         const struct suki_redis_args *a);
+
 /* Build "<prefix>:<suffix>". Returns owned. */
 char *sukictl_key(struct sukictl *ctl, const char *suffix);
 
@@ -61,6 +66,8 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv);
 /* ctl_jobs.c: list scheduled jobs; cancel one by key (exit 1 if none). */
 int sukictl_jobs(struct sukictl *ctl, int argc, char **argv);
 int sukictl_cancel(struct sukictl *ctl, int argc, char **argv);
+/* ctl_console.c: console passwd NAME (the password on standard input). */
+int sukictl_console(struct sukictl *ctl, int argc, char **argv);
 /* ctl_digest.c: digest list [--to ADDR] | digest send [--to ADDR]. */
 int sukictl_digest(struct sukictl *ctl, int argc, char **argv);
 /* ctl_report.c: report [--manager ADDR] [--month YYYY-MM] [--send]. */
@@ -72,11 +79,9 @@ int sukictl_campaign(struct sukictl *ctl, int argc, char **argv);
 int sukictl_suppress(struct sukictl *ctl, int argc, char **argv);
 int sukictl_unsuppress(struct sukictl *ctl, int argc, char **argv);
 /* ctl_intake.c: push JSON lines; dead letters; a client's profile and
- * jobs; the intake figures of status (adds members to o, borrowed). */
+ * jobs. */
 int sukictl_push(struct sukictl *ctl, int argc, char **argv);
 int sukictl_dead(struct sukictl *ctl, int argc, char **argv);
 int sukictl_client(struct sukictl *ctl, int argc, char **argv);
-struct json_t;
-void sukictl_intake_status(struct sukictl *ctl, struct json_t *o);
 
 #endif

@@ -5,6 +5,7 @@
 #include "campaign.h"
 #include "store/scripts.h"
 #include "ctl.h"
+#include "ops.h"
 #include "mime.h"
 #include "template.h"
 #include "timeutil.h"
@@ -51,15 +52,6 @@ static bool name_arg(const char *name)
         return false;
     }
     return true;
-}
-
-static void fmt_time(const char *ms, char *buf, size_t len)
-{
-    int64_t v;
-    if (!ms || suki_parse_i64(ms, 1, INT64_MAX, &v) < 0)
-        suki_strlcpy(buf, "-", len);
-    else
-        suki_time_format_rfc3339(v, buf, len);
 }
 
 /* Print o on one line (--json); steals it. */
@@ -252,12 +244,11 @@ static int control(struct sukictl *ctl, int argc, char **argv)
     }
     if (!name_arg(argv[1]))
         return SUKICTL_USAGE;
-    char *kh = ckey(ctl, SUKI_KEY_CAMPAIGN, argv[1]);
-    char now[32];
-    snprintf(now, sizeof(now), "%" PRId64, suki_now_ms());
-    const char *args[] = {kh, argv[0], now};
-    redisReply *rep = eval(ctl, suki_lua_ctl_campaign_control, 1, 3, args);
-    free(kh);
+    /* the console's pause, resume and cancel buttons run the same */
+    struct suki_redis_args a = {0};
+    suki_ops_campaign_control_args(ctl->conf, argv[1], argv[0], &a);
+    redisReply *rep = sukictl_eval(ctl, suki_lua_ctl_campaign_control, 1, &a);
+    suki_redis_args_clear(&a);
     if (!rep)
         return SUKICTL_FAILED;
     if (ctl->json)
@@ -346,112 +337,27 @@ out:
 
 /* ---- status / list ------------------------------------------------ */
 
-static long long num(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    int64_t n;
-    if (json_is_string(v) &&
-        suki_parse_i64(json_string_value(v), INT64_MIN, INT64_MAX, &n) == 0)
-        return n;
-    return 0;
-}
-
 static const char *str(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
-/* Read campaign name into a JSON object of its fields plus the derived
- * figures. Returns NULL (message printed) when it does not exist. */
+/* Campaign name as a JSON object of its fields plus the derived figures:
+ * ops-campaigns.lua and lib/ops.c, what the console shows. NULL (message
+ * printed) when it does not exist. */
 static json_t *load(struct sukictl *ctl, const char *name)
 {
-    char *kh = ckey(ctl, SUKI_KEY_CAMPAIGN, name);
-    redisReply *r = sukictl_cmd(ctl, "HGETALL %s", kh);
-    free(kh);
-    if (!r)
-        return NULL;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-        sukictl_errx("no campaign '%s'", name);
-        freeReplyObject(r);
-        return NULL;
-    }
-    json_t *h = json_object();
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        json_object_set_new(
-            h, r->element[i]->str,
-            json_stringn(r->element[i + 1]->str, r->element[i + 1]->len));
+    struct suki_redis_args a = {0};
+    suki_ops_campaigns_args(ctl->conf, name, &a);
+    redisReply *r = sukictl_eval(ctl, suki_lua_ops_campaigns, 1, &a);
+    suki_redis_args_clear(&a);
+    json_t *all = suki_ops_campaigns_json(r);
     freeReplyObject(r);
-    json_t *o = json_object();
-    json_object_set_new(o, "campaign", json_string(name));
-    json_object_set_new(o, "state", json_string(str(h, "state")));
-    json_object_set_new(o, "reason", json_string(str(h, "reason")));
-    json_object_set_new(o, "template", json_string(str(h, "template")));
-    json_object_set_new(o, "audience", json_string(str(h, "audience")));
-    const char *rate = str(h, "rate");
-    json_object_set_new(o, "rate",
-                        *rate ? json_string(rate) : json_string("default"));
-    json_object_set_new(o, "owner", json_string(str(h, "owner")));
-    static const char *times[] = {"created", "start_at", "started", "finished"};
-    for (size_t i = 0; i < SUKI_ARRAY_LEN(times); i++) {
-        char buf[40];
-        const char *v = str(h, times[i]);
-        fmt_time(*v ? v : NULL, buf, sizeof(buf));
-        json_object_set_new(o, times[i], *v ? json_string(buf) : json_null());
-    }
-    long long sent = num(h, "sent"), failed = num(h, "failed");
-    long long queued = num(h, "queued"), recips = num(h, "recipients");
-    static const char *reasons[] = {"suppressed", "no_address", "no_consent",
-                                    "bad_address"};
-    json_t *sk = json_object();
-    long long skipped = 0;
-    for (size_t i = 0; i < SUKI_ARRAY_LEN(reasons); i++) {
-        char f[32];
-        snprintf(f, sizeof(f), "skipped_%s", reasons[i]);
-        long long v = num(h, f);
-        skipped += v;
-        char label[32];
-        suki_strlcpy(label, reasons[i], sizeof(label));
-        for (char *p = label; *p; p++)
-            if (*p == '_')
-                *p = '-';
-        json_object_set_new(sk, label, json_integer(v));
-    }
-    json_object_set_new(o, "recipients", json_integer(recips));
-    json_object_set_new(o, "sent", json_integer(sent));
-    json_object_set_new(o, "failed", json_integer(failed));
-    json_object_set_new(o, "skipped", json_integer(skipped));
-    json_object_set_new(o, "skipped_by_reason", sk);
-    json_object_set_new(o, "queued", json_integer(queued));
-    /* remaining: exact once the audience has been walked; before that an
-     * estimate from how far the SCAN cursor has come */
-    bool walked = strcmp(str(h, "walk_done"), "1") == 0;
-    json_t *remaining = json_null();
-    double progress = walked ? 1.0 : 0.0;
-    if (walked) {
-        remaining = json_integer(queued);
-    } else if (strncmp(str(h, "audience"), "set=", 4) == 0) {
-        redisReply *c = sukictl_cmd(ctl, "SCARD %s", str(h, "audience") + 4);
-        if (c && c->type == REDIS_REPLY_INTEGER) {
-            long long left = c->integer - recips;
-            remaining = json_integer(queued + (left > 0 ? left : 0));
-            progress =
-                c->integer > 0 ? (double)recips / (double)c->integer : 1.0;
-        }
-        freeReplyObject(c);
-    } else {
-        uint64_t cur = strtoull(str(h, "cursor"), NULL, 10);
-        progress = suki_campaign_scan_fraction(cur);
-        if (progress > 0.0)
-            remaining = json_integer(
-                queued + (long long)((double)recips / progress - recips));
-    }
-    json_object_set_new(o, "remaining", remaining);
-    json_object_set_new(o, "remaining_exact", json_boolean(walked));
-    json_object_set_new(o, "walk_progress", json_real(progress));
-    json_object_set_new(o, "summary", json_string(str(h, "summary")));
-    json_object_set_new(o, "runner", json_string(str(h, "runner")));
-    json_decref(h);
+    json_t *o = json_incref(json_array_get(all, 0));
+    json_decref(all);
+    if (!o)
+        sukictl_errx("no campaign '%s'", name);
     return o;
 }
 

@@ -2,6 +2,7 @@
  * events stream), dead (list, replay, drop dead letters), client (a stored
  * profile and its pending jobs), and the intake figures of status. */
 #include "ctl.h"
+#include "ops.h"
 #include "store/scripts.h"
 #include "event.h"
 #include "rules.h"
@@ -199,26 +200,9 @@ static void dead_print(struct sukictl *ctl, const redisReply *e)
 {
     const redisReply *id = e->element[0], *fv = e->element[1];
     if (ctl->json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "id", json_string(id->str));
-        for (size_t k = 0;
-             fv->type == REDIS_REPLY_ARRAY && k + 1 < fv->elements; k += 2) {
-            const redisReply *f = fv->element[k], *v = fv->element[k + 1];
-            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-                continue;
-            int64_t ms;
-            if (is_field(f, "at") &&
-                suki_parse_i64(v->str, 0, INT64_MAX, &ms) == 0) {
-                char at[40];
-                suki_time_format_rfc3339(ms, at, sizeof(at));
-                json_object_set_new(o, "at", json_string(at));
-                continue;
-            }
-            char *name = suki_strndup(f->str, f->len);
-            json_object_set_new(o, name, json_bytes(v->str, v->len));
-            free(name);
-        }
-        put_json(o);
+        json_t *o = suki_ops_dead_json(e); /* as GET /api/v1/dead has it */
+        if (o)
+            put_json(o);
         return;
     }
     const char *at = "-", *kind = "-", *source = "-", *reason = "-";
@@ -311,17 +295,27 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
         }
         freeReplyObject(r);
     } else {
-        const char *av[6] = {"EVAL", suki_lua_ctl_intake_replay, "2",
-                             dead,   ctl->conf->stream,          argv[1]};
-        redisReply *r = sukictl_cmdargv(ctl, 6, av, NULL);
-        if (r && r->type == REDIS_REPLY_STRING) {
+        /* ctl-intake-replay.lua, as the console's replay button: an
+         * event back into the stream, a message or job back into the
+         * schedule under its job key (the same Message-ID) */
+        struct suki_redis_args a = {0};
+        suki_ops_replay_args(ctl->conf, argv[1], &a);
+        redisReply *r = sukictl_eval(ctl, suki_lua_ctl_intake_replay, 3, &a);
+        suki_redis_args_clear(&a);
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING) {
+            bool ev = strcmp(r->element[0]->str, "event") == 0;
+            const char *as = r->element[1]->str;
             if (ctl->json)
-                put_json(json_pack("{s:s,s:s,s:s}", "id", argv[1],
-                                   "replayed_as", r->str, "stream",
-                                   ctl->conf->stream));
-            else
-                printf("replayed %s as %s in %s\n", argv[1], r->str,
+                put_json(json_pack(
+                    "{s:s,s:s,s:s}", "id", argv[1], ev ? "replayed_as" : "job",
+                    as, ev ? "stream" : "due", ev ? ctl->conf->stream : "now"));
+            else if (ev)
+                printf("replayed %s as %s in %s\n", argv[1], as,
                        ctl->conf->stream);
+            else
+                printf("replayed %s as job %s, due now\n", argv[1], as);
             rc = SUKICTL_OK;
         }
         freeReplyObject(r);
@@ -360,7 +354,8 @@ static void json_typed_profile(json_t *p)
         json_object_set_new(p, "events", json_integer(n));
 }
 
-/* sukictl client ID: the stored profile and the client's pending jobs. */
+/* sukictl client ID: the stored profile and the client's pending jobs,
+ * read by ops-client.lua as the console's client page reads them. */
 int sukictl_client(struct sukictl *ctl, int argc, char **argv)
 {
     if (argc != 1) {
@@ -368,105 +363,26 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
         return SUKICTL_USAGE;
     }
     const char *id = argv[0];
-    char *pkey = suki_key_id(ctl->conf->prefix, SUKI_KEY_CLIENT, id);
-    char *jh = suki_job_hash_key(ctl->conf->prefix, id, NULL);
-    char *jobs = sukictl_key(ctl, SUKI_KEY_JOBS);
-    char *evk = sukictl_key(ctl, SUKI_KEY_CLIENT_EVENTS);
-    int rc = SUKICTL_FAILED;
-    redisReply *prof = sukictl_cmd(ctl, "HGETALL %s", pkey);
-    redisReply *nev = prof ? sukictl_cmd(ctl, "HGET %s %s", evk, id) : NULL;
-    redisReply *bodies = nev ? sukictl_cmd(ctl, "HGETALL %s", jh) : NULL;
-    if (!prof || !nev || !bodies)
-        goto out;
-    json_t *o = json_object();
-    json_t *p = json_object();
-    json_t *jl = json_array();
-    json_object_set_new(o, "client", json_string(id));
-    for (size_t k = 0; k + 1 < prof->elements; k += 2) {
-        const redisReply *f = prof->element[k], *v = prof->element[k + 1];
-        int64_t ms;
-        /* "at:<field>": the at of the event that set <field>, the
-         * intake's to order events by; not part of the profile */
-        if (strncmp(f->str, "at:", 3) == 0)
-            continue;
-        /* when the profile last changed: stored in ms, shown like every
-         * other time sukictl prints */
-        if (strcmp(f->str, "updated") == 0 &&
-            suki_parse_i64(v->str, 0, INT64_MAX, &ms) == 0) {
-            char at[40];
-            suki_time_format_rfc3339(ms, at, sizeof(at));
-            json_object_set_new(p, f->str, json_string(at));
-            continue;
-        }
-        json_object_set_new(p, f->str, json_bytes(v->str, v->len));
-    }
-    /* events applied for the client: kept apart from the profile (one
-     * hash for every client, so an event that changes no profile field
-     * creates no key), shown with it */
-    if (nev->type == REDIS_REPLY_STRING)
-        json_object_set_new(p, "events", json_bytes(nev->str, nev->len));
-    /* The job bodies are P:job:<client>; their scores pipelined. */
-    for (size_t i = 0; i + 1 < bodies->elements; i += 2)
-        redisAppendCommand(ctl->redis, "ZSCORE %s %b", jobs,
-                           bodies->element[i]->str,
-                           (size_t)bodies->element[i]->len);
-    for (size_t i = 0; i + 1 < bodies->elements; i += 2) {
-        const char *key = bodies->element[i]->str;
-        redisReply *body = bodies->element[i + 1];
-        redisReply *sc = NULL;
-        if (redisGetReply(ctl->redis, (void **)&sc) != REDIS_OK) {
-            sukictl_errx("redis: %s", ctl->redis->errstr);
-            json_decref(o);
-            json_decref(p);
-            json_decref(jl);
-            goto out;
-        }
-        json_t *j = json_object();
-        json_object_set_new(j, "key", json_string(key));
-        struct suki_jobdata jd;
-        struct suki_err err = {{0}};
-        bool ok = suki_job_parse(key, body->str, body->len, &jd, &err) == 0;
-        if (ok)
-            (void)suki_job_defaults(&jd, ctl->conf);
-        else
-            (void)suki_job_key_split(key, &jd.rule, &jd.client, &jd.subject,
-                                     &jd.slot);
-        int64_t score = -1;
-        if (sc && sc->type == REDIS_REPLY_STRING)
-            (void)suki_parse_i64(sc->str, 0, INT64_MAX, &score);
-        int64_t due = ok ? jd.due_ms : score;
-        if (due >= 0) {
-            char at[40];
-            suki_time_format_rfc3339(due, at, sizeof(at));
-            json_object_set_new(j, "due", json_string(at));
-        }
-        const char *copy[][2] = {{"rule", jd.rule},
-                                 {"subject", jd.subject},
-                                 {"slot", jd.slot},
-                                 {"template", jd.template_name},
-                                 {"channel", jd.channel}};
-        for (size_t k = 0; k < SUKI_ARRAY_LEN(copy); k++)
-            if (copy[k][1] && *copy[k][1])
-                json_object_set_new(j, copy[k][0], json_string(copy[k][1]));
-        if (!ok)
-            json_object_set_new(j, "error", json_string(err.msg));
-        suki_job_clear(&jd);
-        freeReplyObject(sc);
-        json_array_append_new(jl, j);
-    }
-    bool found = json_object_size(p) > 0 || json_array_size(jl) > 0;
-    json_object_set_new(o, "profile", p);
-    json_object_set_new(o, "jobs", jl);
+    struct suki_redis_args a = {0};
+    suki_ops_client_args(ctl->conf, id, &a);
+    redisReply *r = sukictl_eval(ctl, suki_lua_ops_client, 5, &a);
+    suki_redis_args_clear(&a);
+    bool found = false;
+    json_t *o = suki_ops_client_json(ctl->conf, id, r, &found);
+    freeReplyObject(r);
+    if (!o)
+        return SUKICTL_FAILED;
     if (!found) {
         sukictl_errx("no client '%s' (no profile, no pending jobs)", id);
         json_decref(o);
-        goto out;
+        return SUKICTL_FAILED;
     }
-    rc = SUKICTL_OK;
+    json_t *p = json_object_get(o, "profile");
+    json_t *jl = json_object_get(o, "jobs");
     if (ctl->json) {
         json_typed_profile(p);
         put_json(o);
-        goto out;
+        return SUKICTL_OK;
     }
     printf("client %s\n", id);
     const char *k;
@@ -488,82 +404,10 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
                json_string_value(json_object_get(v, "key")));
         if (json_is_string(rule))
             printf("  (rule %s)", json_string_value(rule));
+        if (json_is_true(json_object_get(v, "held")))
+            printf("  held");
         putchar('\n');
     }
     json_decref(o);
-out:
-    freeReplyObject(prof);
-    freeReplyObject(nev);
-    freeReplyObject(bodies);
-    free(pkey);
-    free(jh);
-    free(jobs);
-    free(evk);
-    return rc;
-}
-
-/* ---- status --------------------------------------------------------- */
-
-/* Add the intake figures to status: the group's pending entries, lag and
- * consumers, and the shared event counters from P:stats. */
-void sukictl_intake_status(struct sukictl *ctl, json_t *o)
-{
-    /* Before the first sukid or event there is no stream (XINFO answers
-     * "ERR no such key") or no group: nothing is pending and nothing is
-     * delivered yet, which is what the figures then say. */
-    json_object_set_new(o, "group", json_string(ctl->conf->group));
-    json_object_set_new(o, "consumers", json_integer(0));
-    json_object_set_new(o, "pending", json_integer(0));
-    json_object_set_new(
-        o, "lag",
-        json_integer(json_integer_value(json_object_get(o, "stream_length"))));
-    redisReply *r = NULL;
-    redisReply *t = sukictl_cmd(ctl, "TYPE %s", ctl->conf->stream);
-    if (t && t->type == REDIS_REPLY_STATUS && strcmp(t->str, "stream") == 0)
-        r = sukictl_cmd(ctl, "XINFO GROUPS %s", ctl->conf->stream);
-    freeReplyObject(t);
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
-         i++) {
-        const redisReply *g = r->element[i];
-        const redisReply *name = NULL;
-        long long pending = -1, consumers = -1, lag = -1;
-        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements;
-             k += 2) {
-            const redisReply *f = g->element[k], *v = g->element[k + 1];
-            if (is_field(f, "name"))
-                name = v;
-            else if (is_field(f, "pending") && v->type == REDIS_REPLY_INTEGER)
-                pending = v->integer;
-            else if (is_field(f, "consumers") && v->type == REDIS_REPLY_INTEGER)
-                consumers = v->integer;
-            else if (is_field(f, "lag") && v->type == REDIS_REPLY_INTEGER)
-                lag = v->integer;
-        }
-        if (!name || name->type != REDIS_REPLY_STRING ||
-            strcmp(name->str, ctl->conf->group) != 0)
-            continue;
-        json_object_set_new(o, "group", json_string(name->str));
-        json_object_set_new(o, "consumers", json_integer(consumers));
-        json_object_set_new(o, "pending", json_integer(pending));
-        /* entries not yet delivered to the group (null when Redis cannot
-         * tell, e.g. after XDEL inside the backlog) */
-        json_object_set_new(o, "lag",
-                            lag >= 0 ? json_integer(lag) : json_null());
-    }
-    freeReplyObject(r);
-    char *stats = sukictl_key(ctl, SUKI_KEY_STATS);
-    static const char *const names[] = {"applied", "duplicate", "invalid",
-                                        "poison"};
-    for (size_t i = 0; i < SUKI_ARRAY_LEN(names); i++) {
-        char field[32], out[32];
-        snprintf(field, sizeof(field), "events_%s", names[i]);
-        snprintf(out, sizeof(out), "events_%s", names[i]);
-        redisReply *v = sukictl_cmd(ctl, "HGET %s %s", stats, field);
-        int64_t n = 0;
-        if (v && v->type == REDIS_REPLY_STRING)
-            suki_parse_i64(v->str, 0, INT64_MAX, &n);
-        json_object_set_new(o, out, json_integer(n));
-        freeReplyObject(v);
-    }
-    free(stats);
+    return SUKICTL_OK;
 }

@@ -1,5 +1,6 @@
 /* ctl_jobs.c - sukictl jobs (list scheduled jobs) and sukictl cancel KEY. */
 #include "ctl.h"
+#include "ops.h"
 #include "store/scripts.h"
 #include "rules.h"
 #include "timeutil.h"
@@ -234,6 +235,8 @@ static int parse_time(const char *s, int64_t *ms)
     return -1;
 }
 
+static int job_op(struct sukictl *ctl, const char *op, int argc, char **argv);
+
 int sukictl_jobs(struct sukictl *ctl, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -241,6 +244,13 @@ int sukictl_jobs(struct sukictl *ctl, int argc, char **argv)
         {"due-before", required_argument, NULL, 'b'},
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0}};
+    if (argc > 0 &&
+        (strcmp(argv[0], "run") == 0 || strcmp(argv[0], "hold") == 0 ||
+         strcmp(argv[0], "release") == 0 || strcmp(argv[0], "cancel") == 0)) {
+        if (strcmp(argv[0], "cancel") == 0)
+            return sukictl_cancel(ctl, argc - 1, argv + 1);
+        return job_op(ctl, argv[0], argc - 1, argv + 1);
+    }
     struct listing l = {.ctl = ctl, .due_before = INT64_MAX};
     const char *client = NULL;
     int opt;
@@ -287,38 +297,77 @@ int sukictl_jobs(struct sukictl *ctl, int argc, char **argv)
     return rc;
 }
 
+static void put_result(const char *key, const char *what)
+{
+    json_t *o = json_pack("{s:s,s:b}", "key", key, what, 1);
+    char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (js)
+        puts(js);
+    free(js);
+    json_decref(o);
+}
+
+/* jobs run|hold|release KEY: ops-job.lua, as the console's buttons. */
+static int job_op(struct sukictl *ctl, const char *op, int argc, char **argv)
+{
+    if (argc != 1 || !argv[0][0]) {
+        sukictl_errx("usage: sukictl jobs %s KEY", op);
+        return SUKICTL_USAGE;
+    }
+    struct suki_redis_args a = {0};
+    suki_ops_job_args(ctl->conf, op, argv[0], &a);
+    redisReply *r = sukictl_eval(ctl, suki_lua_ops_job, 2, &a);
+    suki_redis_args_clear(&a);
+    int rc = SUKICTL_FAILED;
+    static const char *const done[][2] = {
+        {"run", "due now"}, {"hold", "held"}, {"release", "released"}};
+    const char *what = "done";
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(done); i++)
+        if (strcmp(op, done[i][0]) == 0)
+            what = done[i][1];
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        if (r->integer == 1) {
+            if (ctl->json)
+                put_result(argv[0], strcmp(op, "run") == 0 ? "due_now" : what);
+            else
+                printf("%s: %s\n", argv[0], what);
+            rc = SUKICTL_OK;
+        } else if (r->integer == -1) {
+            sukictl_errx("job %s is being sent right now (claimed by a "
+                         "scheduler); try again when it has settled",
+                         argv[0]);
+        } else {
+            sukictl_errx(strcmp(op, "release") == 0 ? "no held job: %s"
+                                                    : "no such job: %s",
+                         argv[0]);
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 int sukictl_cancel(struct sukictl *ctl, int argc, char **argv)
 {
     if (argc != 1 || !argv[0][0]) {
         sukictl_errx("usage: sukictl cancel KEY");
         return SUKICTL_USAGE;
     }
-    char *kjobs = sukictl_key(ctl, SUKI_KEY_JOBS);
-    char *jp = suki_key_id(ctl->conf->prefix, SUKI_KEY_JOB, "");
-    const char *av[] = {"EVAL", suki_lua_ctl_jobs_cancel, "1", kjobs, argv[0],
-                        jp};
-    redisReply *r = sukictl_cmdargv(ctl, (int)SUKI_ARRAY_LEN(av), av, NULL);
+    struct suki_redis_args a = {0};
+    suki_ops_cancel_args(ctl->conf, argv[0], &a);
+    redisReply *r = sukictl_eval(ctl, suki_lua_ctl_jobs_cancel, 2, &a);
+    suki_redis_args_clear(&a);
     int rc = SUKICTL_FAILED;
     if (r && r->type == REDIS_REPLY_INTEGER) {
         if (r->integer == 1) {
-            if (ctl->json) {
-                json_t *o =
-                    json_pack("{s:s,s:b}", "key", argv[0], "cancelled", 1);
-                char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-                if (s)
-                    puts(s);
-                free(s);
-                json_decref(o);
-            } else {
+            if (ctl->json)
+                put_result(argv[0], "cancelled");
+            else
                 printf("cancelled %s\n", argv[0]);
-            }
             rc = SUKICTL_OK;
         } else {
             sukictl_errx("no such job: %s", argv[0]);
         }
     }
     freeReplyObject(r);
-    free(kjobs);
-    free(jp);
     return rc;
 }

@@ -1,74 +1,14 @@
 /* ctl_status.c - sukictl status: is Redis reachable, is the config valid,
  * and the figures an operator looks at first. */
 #include "ctl.h"
+#include "ops.h"
+#include "store/scripts.h"
 #include "util.h"
 
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Live daemons from their heartbeats (P:daemon:<consumer>, see
- * heartbeat.c): an array of objects; any open circuit breaker makes the
- * status fail, since mail is then waiting. */
-static json_t *daemons(struct sukictl *ctl, bool *breaker_open,
-                       bool *replicas_short)
-{
-    json_t *a = json_array();
-    char *pattern = suki_key_id(ctl->conf->prefix, SUKI_KEY_DAEMON, "*");
-    char cursor[32] = "0";
-    do {
-        redisReply *r =
-            sukictl_cmd(ctl, "SCAN %s MATCH %s COUNT 100", cursor, pattern);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            freeReplyObject(r);
-            break;
-        }
-        suki_strlcpy(cursor, r->element[0]->str, sizeof(cursor));
-        for (size_t i = 0; i < r->element[1]->elements; i++) {
-            const char *key = r->element[1]->element[i]->str;
-            redisReply *h = sukictl_cmd(ctl, "HGETALL %s", key);
-            if (!h || h->type != REDIS_REPLY_ARRAY) {
-                freeReplyObject(h);
-                continue;
-            }
-            json_t *d = json_object();
-            json_object_set_new(d, "consumer",
-                                json_string(key + strlen(pattern) - 1));
-            for (size_t j = 0; j + 1 < h->elements; j += 2) {
-                const char *f = h->element[j]->str;
-                const char *v = h->element[j + 1]->str;
-                if (strcmp(f, "transports") == 0) {
-                    json_t *t = json_loads(v, 0, NULL);
-                    size_t k;
-                    json_t *e;
-                    json_array_foreach(t, k, e)
-                    {
-                        const char *b =
-                            json_string_value(json_object_get(e, "breaker"));
-                        if (b && strcmp(b, "closed") != 0)
-                            *breaker_open = true;
-                    }
-                    json_object_set_new(d, f, t ? t : json_array());
-                } else {
-                    int64_t n;
-                    if (strcmp(f, "replicas_short") == 0 && strcmp(v, "1") == 0)
-                        *replicas_short = true;
-                    json_object_set_new(
-                        d, f,
-                        suki_parse_i64(v, INT64_MIN, INT64_MAX, &n) == 0
-                            ? json_integer(n)
-                            : json_string(v));
-                }
-            }
-            json_array_append_new(a, d);
-            freeReplyObject(h);
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
-    free(pattern);
-    return a;
-}
 
 /* One line per daemon for the text output. */
 static void print_daemon(json_t *d)
@@ -104,17 +44,6 @@ static void print_daemon(json_t *d)
     }
 }
 
-static long long int_reply(struct sukictl *ctl, const char *fmt,
-                           const char *key)
-{
-    redisReply *r = sukictl_cmd(ctl, fmt, key);
-    long long v = -1;
-    if (r && r->type == REDIS_REPLY_INTEGER)
-        v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
 int sukictl_status(struct sukictl *ctl, int argc, char **argv)
 {
     (void)argv;
@@ -145,23 +74,24 @@ int sukictl_status(struct sukictl *ctl, int argc, char **argv)
             json_object_set_new(o, "redis_error", json_string(err.msg));
             ok = false;
         } else {
-            long long len = int_reply(ctl, "XLEN %s", ctl->conf->stream);
-            json_object_set_new(o, "stream_length", json_integer(len));
-            sukictl_intake_status(ctl, o);
-            char *dead = sukictl_key(ctl, SUKI_KEY_DEAD);
-            json_object_set_new(o, "dead_entries",
-                                json_integer(int_reply(ctl, "XLEN %s", dead)));
-            free(dead);
-            char *jobs = sukictl_key(ctl, SUKI_KEY_JOBS);
-            json_object_set_new(o, "jobs_scheduled",
-                                json_integer(int_reply(ctl, "ZCARD %s", jobs)));
-            free(jobs);
-            bool open = false, rshort = false;
-            json_t *live = daemons(ctl, &open, &rshort);
-            json_object_set_new(o, "daemons", live);
-            json_object_set_new(o, "breaker_open", json_boolean(open));
-            json_object_set_new(o, "replicas_short", json_boolean(rshort));
-            if (open || rshort)
+            /* the figures the console's overview shows: one script and
+             * one reading of its reply behind both (lib/ops.c) */
+            struct suki_redis_args a = {0};
+            suki_ops_overview_args(ctl->conf, &a);
+            redisReply *r = sukictl_eval(ctl, suki_lua_ops_overview,
+                                         SUKI_OPS_OVERVIEW_KEYS, &a);
+            suki_redis_args_clear(&a);
+            bool open = false;
+            json_t *ov = suki_ops_overview_json(ctl->conf, r, &open);
+            freeReplyObject(r);
+            if (!ov) {
+                ok = false;
+                ov = json_pack("{s:[]}", "daemons");
+            }
+            json_object_update(o, ov);
+            json_decref(ov);
+            json_t *live = json_object_get(o, "daemons");
+            if (open || json_is_true(json_object_get(o, "replicas_short")))
                 ok = false;
             /* Events and jobs wait, unseen, while no sukid runs: that is
              * a failure to report, not a figure to read between lines. */

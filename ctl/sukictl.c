@@ -19,8 +19,13 @@ static const struct sukictl_cmd commands[] = {
      sukictl_status, false,
      "exit 0 when the configuration is valid, Redis is reachable, at least\n"
      "one sukid is alive and no transport's circuit breaker is open; else 1"},
-    {"jobs", "[--client ID] [--due-before TIME]", "scheduled jobs in due order",
+    {"jobs", "[--client ID] [--due-before TIME] | run|hold|release|cancel KEY",
+     "scheduled jobs in due order; send one now, hold or release it",
      sukictl_jobs, true,
+     "  jobs run KEY       make the job due now (sent at the next claim)\n"
+     "  jobs hold KEY      keep it from being sent until released\n"
+     "  jobs release KEY   schedule a held job again, at its time\n"
+     "  jobs cancel KEY    as sukictl cancel KEY\n"
      "  --client ID        only this client's jobs\n"
      "  --due-before TIME  only jobs due before TIME: RFC 3339, a date\n"
      "                     (YYYY-MM-DD, UTC) or a duration from now (2h)"},
@@ -44,8 +49,14 @@ static const struct sukictl_cmd commands[] = {
      "refused (each is reported with its line number)"},
     {"dead", "[list|replay ID|drop ID]", "dead letters", sukictl_dead, true,
      "  dead [list]      every dead letter with its reason\n"
-     "  dead replay ID   put an event back into the stream after a fix\n"
+     "  dead replay ID   an event back into the stream after a fix; a\n"
+     "                   message or job back into the schedule, due now,\n"
+     "                   under the same Message-ID (nothing sent twice)\n"
      "  dead drop ID     delete one"},
+    {"console", "passwd NAME", "set a console user's password (from stdin)",
+     sukictl_console, true,
+     "reads the password from standard input (without echo on a terminal)\n"
+     "and adds or replaces NAME's line in console.users_file (mode 0600)"},
     {"client", "ID", "a client's stored profile and pending jobs",
      sukictl_client, true, NULL},
     {"digest", "[list|send] [--to ADDR]", "held digest items; send them now",
@@ -129,6 +140,26 @@ redisReply *sukictl_cmdargv(struct sukictl *ctl, int argc, const char **argv,
     if (!sukictl_redis(ctl))
         return NULL;
     return check_reply(ctl, redisCommandArgv(ctl->redis, argc, argv, lens));
+}
+
+redisReply *sukictl_eval(struct sukictl *ctl, const char *src, int nkeys,
+                         const struct suki_redis_args *a)
+{
+    size_t n = a->n + 3;
+    const char **argv = suki_calloc(n, sizeof(char *));
+    size_t *lens = suki_calloc(n, sizeof(size_t));
+    char nk[16];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    argv[0] = "EVAL";
+    argv[1] = src;
+    argv[2] = nk;
+    suki_redis_args_ptrs(a, argv + 3, lens + 3);
+    for (size_t i = 0; i < 3; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = sukictl_cmdargv(ctl, (int)n, argv, lens);
+    free(argv);
+    free(lens);
+    return r;
 }
 
 char *sukictl_diag(const struct suki_conf_diag *d)

@@ -4,6 +4,7 @@
 
 #include "heartbeat.h"
 #include "store/keys.h"
+#include "store/scripts.h"
 
 #include "conf.h"
 #include "daemon.h"
@@ -20,9 +21,84 @@
 #include <string.h>
 #include <unistd.h>
 
+/* What the chart buckets have been given so far (the counters are the
+ * process's totals; each heartbeat adds the difference). */
+struct chart_base {
+    uint64_t events, sent, failed, retried, late_n;
+    double late_sum_s;
+};
+
 struct suki_heartbeat {
     struct suki_daemon *D;
+    struct chart_base sent;
 };
+
+static struct suki_redis_script chart_script = {
+    "chart-add", suki_lua_chart_add, {0}};
+
+static struct chart_base chart_now(void)
+{
+    struct chart_base c = {0};
+    c.events = suki_metrics.events[SUKI_EV_APPLIED];
+    for (size_t i = 0; i < suki_metrics.n_channels; i++) {
+        const struct suki_channel_metrics *m = &suki_metrics.channels[i];
+        c.sent += m->msgs[SUKI_MSG_SENT];
+        c.failed += m->msgs[SUKI_MSG_FAILED];
+        c.retried += m->msgs[SUKI_MSG_RETRIED];
+    }
+    c.late_n = suki_metrics.lateness_count;
+    c.late_sum_s = suki_metrics.lateness_sum;
+    return c;
+}
+
+/* This daemon's part of the current minute's chart bucket: the counters'
+ * growth since the last heartbeat (kept for the next one while Redis
+ * cannot take it). Nothing new: nothing written. */
+static void chart_add(struct suki_heartbeat *hb)
+{
+    struct suki_daemon *D = hb->D;
+    struct chart_base c = chart_now(), *b = &hb->sent;
+    uint64_t d[5] = {c.events - b->events, c.sent - b->sent,
+                     c.failed - b->failed, c.retried - b->retried,
+                     c.late_n - b->late_n};
+    static const char *const names[5] = {"events", "sent", "failed", "retried",
+                                         "late_n"};
+    struct suki_redis_args a = {0};
+    char minute[32];
+    snprintf(minute, sizeof(minute), "%lld",
+             (long long)(suki_now_ms() / 60000));
+    char *k = suki_key_id(D->conf->prefix, SUKI_KEY_CHART, minute);
+    suki_redis_args_str(&a, k);
+    free(k);
+    suki_redis_args_int(&a, SUKI_CHART_TTL_S);
+    suki_redis_args_int(&a, suki_metrics.lateness_window_max_ms);
+    bool any = false;
+    for (size_t i = 0; i < 5; i++) {
+        if (!d[i])
+            continue;
+        suki_redis_args_str(&a, names[i]);
+        suki_redis_args_int(&a, (int64_t)d[i]);
+        any = true;
+    }
+    int64_t late_ms = (int64_t)((c.late_sum_s - b->late_sum_s) * 1000.0);
+    if (late_ms > 0) {
+        suki_redis_args_str(&a, "late_sum_ms");
+        suki_redis_args_int(&a, late_ms);
+    }
+    if (any) {
+        const char **argv = suki_calloc(a.n, sizeof(char *));
+        size_t *lens = suki_calloc(a.n, sizeof(size_t));
+        suki_redis_args_ptrs(&a, argv, lens);
+        if (suki_redis_eval(D->redis, &chart_script, NULL, NULL, 1, (int)a.n,
+                            argv, lens) == 0) {
+            *b = c;
+            suki_metrics.lateness_window_max_ms = 0;
+        }
+        free(argv);
+        free(lens);
+    }
+    suki_redis_args_clear(&a);
+}
 
 /* JSON array of the configured transports' states; owned string. */
 static char *transports_json(const struct suki_daemon *D)
@@ -96,12 +172,24 @@ static void publish(struct suki_heartbeat *hb)
                           "replicas_short",
                           shortv};
     const char *expire[] = {"EXPIRE", key, ttl};
+    /* the index of live daemons (sukictl status, the console); an entry
+     * an hour old is a daemon that died without its goodbye */
+    char *kd = suki_key(D->conf->prefix, SUKI_KEY_DAEMONS);
+    char old[32];
+    snprintf(old, sizeof(old), "(%lld", (long long)suki_now_ms() - 3600000);
+    const char *zadd[] = {"ZADD", kd, updated, D->consumer};
+    const char *zrem[] = {"ZREMRANGEBYSCORE", kd, "-inf", old};
     /* Replies are not needed: a lost heartbeat is refreshed in 2 s. */
     if (suki_redis_argv(D->redis, NULL, NULL, 0, SUKI_ARRAY_LEN(hset), hset,
-                        NULL) == 0)
+                        NULL) == 0) {
         (void)suki_redis_argv(D->redis, NULL, NULL, 0, 3, expire, NULL);
+        (void)suki_redis_argv(D->redis, NULL, NULL, 0, 4, zadd, NULL);
+        (void)suki_redis_argv(D->redis, NULL, NULL, 0, 4, zrem, NULL);
+    }
+    free(kd);
     free(tj);
     free(key);
+    chart_add(hb);
 }
 
 void suki_heartbeat_publish(struct suki_heartbeat *hb)
@@ -114,6 +202,11 @@ struct suki_heartbeat *suki_heartbeat_new(struct suki_daemon *D)
 {
     struct suki_heartbeat *hb = suki_calloc(1, sizeof(*hb));
     hb->D = D;
+    if (!chart_script.sha[0])
+        suki_redis_script_init(&chart_script);
+    /* what happened before this start is in the buckets already, or lost
+     * with the previous process: counters start at 0 either way */
+    hb->sent = chart_now();
     return hb;
 }
 
@@ -132,6 +225,9 @@ void suki_heartbeat_free(struct suki_heartbeat *hb)
             char *key =
                 suki_key_id(D->conf->prefix, SUKI_KEY_DAEMON, D->consumer);
             freeReplyObject(redisCommand(ctx, "DEL %s", key));
+            char *kd = suki_key(D->conf->prefix, SUKI_KEY_DAEMONS);
+            freeReplyObject(redisCommand(ctx, "ZREM %s %s", kd, D->consumer));
+            free(kd);
             free(key);
             redisFree(ctx);
         }

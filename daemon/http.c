@@ -59,6 +59,9 @@ struct conn {
 
 struct suki_http {
     struct suki_daemon *D;
+    const char *what;     /* "http" or "console", for logs */
+    suki_http_handler fn; /* NULL: the public listener's own routes */
+    void *fn_arg;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     char *listen; /* as configured when bound */
@@ -94,7 +97,18 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     evconnlistener_enable(evhttp_bound_socket_get_listener(h->sock));
 }
 
-static struct suki_http *the_server; /* the listener's argument is evhttp's */
+/* The listeners, for on_accept_error: the listener's argument is evhttp's. */
+#define MAX_SERVERS 4
+static struct suki_http *servers[MAX_SERVERS];
+
+static struct suki_http *server_of(struct evconnlistener *lev)
+{
+    for (size_t i = 0; i < MAX_SERVERS; i++)
+        if (servers[i] &&
+            evhttp_bound_socket_get_listener(servers[i]->sock) == lev)
+            return servers[i];
+    return NULL;
+}
 
 /* accept() failed. Out of descriptors, the pending connection would make
  * the listener readable for ever (a busy loop and a log line each time):
@@ -104,7 +118,7 @@ static struct suki_http *the_server; /* the listener's argument is evhttp's */
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
     (void)arg;
-    struct suki_http *h = the_server;
+    struct suki_http *h = server_of(lev);
     if (!h)
         return;
     int e = EVUTIL_SOCKET_ERROR();
@@ -119,13 +133,13 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
         if (!h->fd_warned) {
             struct rlimit rl = {0, 0};
             getrlimit(RLIMIT_NOFILE, &rl);
-            suki_warnx("http: out of file descriptors (limit %llu); "
+            suki_warnx("%s: out of file descriptors (limit %llu); "
                        "refusing connections meanwhile",
-                       (unsigned long long)rl.rlim_cur);
+                       h->what, (unsigned long long)rl.rlim_cur);
             h->fd_warned = true;
         }
     } else if (!h->fd_warned) {
-        suki_warnx("http: accept failed: %s", strerror(e));
+        suki_warnx("%s: accept failed: %s", h->what, strerror(e));
         h->fd_warned = true;
     }
     evconnlistener_disable(lev);
@@ -192,9 +206,9 @@ static void admit(struct suki_http *h, int fd)
         suki_metrics.http_shed_limit++;
         int64_t now = suki_mono_ms();
         if (!h->shed_logged || now - h->shed_logged >= CUT_LOG_EVERY_MS) {
-            suki_warnx("http: %d connections open (http.max_connections); "
+            suki_warnx("%s: %d connections open (http.max_connections); "
                        "shedding the oldest waiting ones",
-                       h->nconns);
+                       h->what, h->nconns);
             h->shed_logged = now;
         }
         if (!shed_oldest(h)) {
@@ -261,9 +275,9 @@ static void sweep(struct suki_http *h, int64_t now)
     suki_metrics.http_shed_deadline += (uint64_t)cut;
     h->cut_unlogged += cut;
     if (h->cut_unlogged && now - h->cut_logged >= CUT_LOG_EVERY_MS) {
-        suki_warnx("http: %d connections sent no whole request within "
+        suki_warnx("%s: %d connections sent no whole request within "
                    "http.request_timeout; closed",
-                   h->cut_unlogged);
+                   h->what, h->cut_unlogged);
         h->cut_unlogged = 0;
         h->cut_logged = now;
     }
@@ -553,6 +567,10 @@ static void on_request(struct evhttp_request *req, void *arg)
                    "conflicting Content-Length");
         return;
     }
+    if (h->fn) {
+        h->fn(req, h->fn_arg);
+        return;
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
@@ -655,7 +673,7 @@ void suki_http_tick(struct suki_http *h)
     sweep(h, now);
     if (h->fd_warned && !evtimer_pending(h->resume_ev, NULL))
         h->fd_warned = false; /* accepting again: a new shortage is news */
-    if (!suki_redis_is_up(h->D->redis))
+    if (h->fn || !suki_redis_is_up(h->D->redis))
         return;
     if (!h->secret && !h->secret_pending) {
         char *k = key(h, SUKI_KEY_SECRET);
@@ -695,7 +713,8 @@ static int set_secret_from_conf(struct suki_http *h, struct suki_err *err)
     return 0;
 }
 
-static int split_listen(const char *listen, char *host, size_t hlen, int *port)
+static int split_listen(const char *listen, const char *default_host,
+                        char *host, size_t hlen, int *port)
 {
     const char *colon = strrchr(listen, ':');
     int64_t p;
@@ -708,8 +727,8 @@ static int split_listen(const char *listen, char *host, size_t hlen, int *port)
         n -= 2;
     }
     if (n == 0) {
-        hs = "0.0.0.0";
-        n = 7;
+        hs = default_host;
+        n = strlen(hs);
     }
     if (n >= hlen)
         return -EINVAL;
@@ -733,29 +752,34 @@ static int bound_port(struct evhttp_bound_socket *s)
     return -1;
 }
 
-struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
+/* A listener on listen (an empty host: default_host) with the connection
+ * accounting above; fn NULL: the public routes (on_request's own). */
+static struct suki_http *listener_new(struct suki_daemon *D, const char *what,
+                                      const char *listen,
+                                      const char *default_host, size_t max_body,
+                                      suki_http_handler fn, void *arg,
+                                      struct suki_err *err)
 {
-    const char *listen = D->conf->http_listen;
     char host[256];
     int port;
-    if (split_listen(listen, host, sizeof(host), &port) < 0) {
-        suki_err_set(err, -EINVAL, "http: listen \"%s\" is not HOST:PORT",
+    if (split_listen(listen, default_host, host, sizeof(host), &port) < 0) {
+        suki_err_set(err, -EINVAL, "%s: listen \"%s\" is not HOST:PORT", what,
                      listen);
         return NULL;
     }
-    if (!unsub_script.sha[0])
-        suki_redis_script_init(&unsub_script);
+    size_t slot = 0;
+    while (slot < MAX_SERVERS && servers[slot])
+        slot++;
+    SUKI_ASSERT(slot < MAX_SERVERS);
     struct suki_http *h = suki_calloc(1, sizeof(*h));
     h->D = D;
-    if (set_secret_from_conf(h, err) < 0) {
-        free(h);
-        return NULL;
-    }
+    h->what = what;
+    h->fn = fn;
+    h->fn_arg = arg;
     h->http = evhttp_new(D->base);
     SUKI_ASSERT(h->http);
     evhttp_set_max_headers_size(h->http, MAX_HEADERS);
-    evhttp_set_max_body_size(h->http,
-                             suki_http_intake_max_body(D->conf, MAX_BODY));
+    evhttp_set_max_body_size(h->http, max_body);
     /* an oversized body is read off before the 413, which the client
      * then sees instead of a reset */
     evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
@@ -763,7 +787,8 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
     /* the others too, for a 405 rather than libevent's 501 */
     evhttp_set_allowed_methods(
         h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                     EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(h->http, on_request, h);
     evhttp_set_bevcb(h->http, on_new_bev, h);
     h->collect_ev = event_new(D->base, -1, 0, on_collect, h);
@@ -774,30 +799,59 @@ struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
     if (!h->sock) {
         int e = errno;
         suki_err_set(err, e ? -e : -EADDRNOTAVAIL,
-                     "http: cannot listen on %s: %s (set http.listen to "
+                     "%s: cannot listen on %s: %s (set %s.listen to "
                      "another address, or \"\" to disable)",
-                     listen, e ? strerror(e) : "cannot bind");
+                     what, listen, e ? strerror(e) : "cannot bind", what);
         evhttp_free(h->http);
         event_free(h->collect_ev);
         if (h->reserve_fd >= 0)
             close(h->reserve_fd);
-        if (h->secret) {
-            OPENSSL_cleanse(h->secret, h->secret_len);
-            free(h->secret);
-        }
         free(h);
         return NULL;
     }
     h->port = bound_port(h->sock);
     h->resume_ev = evtimer_new(D->base, on_resume, h);
     SUKI_ASSERT(h->resume_ev);
-    the_server = h;
+    servers[slot] = h;
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h->sock),
                                 on_accept_error);
     h->listen = suki_strdup(listen);
     h->last_tick = suki_mono_ms();
-    suki_notice("http: listening on %s:%d%s", host, h->port,
-                h->secret ? "" : " (unsubscribe secret: shared, in redis)");
+    suki_notice("%s: listening on %s:%d", what, host, h->port);
+    return h;
+}
+
+struct suki_http *suki_http_listener_new(struct suki_daemon *D,
+                                         const char *what, const char *listen,
+                                         size_t max_body, suki_http_handler fn,
+                                         void *arg, struct suki_err *err)
+{
+    return listener_new(D, what, listen, "127.0.0.1", max_body, fn, arg, err);
+}
+
+struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err)
+{
+    if (!unsub_script.sha[0])
+        suki_redis_script_init(&unsub_script);
+    /* the secret first: a short one refuses to start before anything binds */
+    struct suki_http probe = {.D = D};
+    if (set_secret_from_conf(&probe, err) < 0)
+        return NULL;
+    struct suki_http *h = listener_new(
+        D, "http", D->conf->http_listen, "0.0.0.0",
+        suki_http_intake_max_body(D->conf, MAX_BODY), NULL, NULL, err);
+    if (!h) {
+        if (probe.secret) {
+            OPENSSL_cleanse(probe.secret, probe.secret_len);
+            free(probe.secret);
+        }
+        return NULL;
+    }
+    h->secret = probe.secret;
+    h->secret_len = probe.secret_len;
+    h->secret_from_file = probe.secret_from_file;
+    if (!h->secret)
+        suki_notice("http: unsubscribe secret: shared, in redis");
     return h;
 }
 
@@ -806,6 +860,8 @@ void suki_http_reload(struct suki_http *h)
     if (!h)
         return;
     const struct suki_conf *c = h->D->conf;
+    if (h->fn)
+        return; /* the console reads its settings live */
     if (strcmp(c->http_listen, h->listen) != 0)
         suki_warnx("http: listen changed to \"%s\"; still on \"%s\" until "
                    "restart",
@@ -829,8 +885,9 @@ void suki_http_free(struct suki_http *h)
     if (!h)
         return;
     suki_redis_cancel(h->D->redis, h);
-    if (the_server == h)
-        the_server = NULL;
+    for (size_t i = 0; i < MAX_SERVERS; i++)
+        if (servers[i] == h)
+            servers[i] = NULL;
     event_free(h->resume_ev);
     evhttp_free(h->http);
     for (size_t i = 0; i < h->nfresh; i++)

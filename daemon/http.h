@@ -18,6 +18,10 @@
 
 struct suki_daemon;
 struct suki_http;
+struct evhttp_request;
+
+/* Answers one request of a listener made by suki_http_listener_new. */
+typedef void (*suki_http_handler)(struct evhttp_request *req, void *arg);
 
 /* Bind http.listen of D->conf (must not be "") and start serving on
  * D->base. D is borrowed and must outlive the server. Returns owned, or
@@ -25,6 +29,17 @@ struct suki_http;
  * caller refuses to start, as a web server would) or the configured
  * unsubscribe secret is too short. */
 struct suki_http *suki_http_new(struct suki_daemon *D, struct suki_err *err);
+
+/* Another listener on listen ("HOST:PORT"; ":PORT" is 127.0.0.1) with
+ * the same connection limit, deadlines and accounting as the public one
+ * (http.max_connections, http.request_timeout, each counted on its own),
+ * bodies up to max_body (larger: 413), every request handed to fn with
+ * arg. what names it in logs. Free with suki_http_free, tick with
+ * suki_http_tick (only the sweep applies). NULL with err filled. */
+struct suki_http *suki_http_listener_new(struct suki_daemon *D,
+                                         const char *what, const char *listen,
+                                         size_t max_body, suki_http_handler fn,
+                                         void *arg, struct suki_err *err);
 
 /* Pick up D->conf after a reload: a new unsubscribe secret applies at
  * once; a changed listen address needs a restart (logged). */

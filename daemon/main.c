@@ -6,6 +6,7 @@
 #include "daemon.h"
 #include "deliver.h"
 #include "http.h"
+#include "console.h"
 #include "heartbeat.h"
 #include "inbound.h"
 #include "intake.h"
@@ -58,7 +59,9 @@ static struct event *watchdog_ev;
 static struct event *tick_ev;
 static int64_t last_heartbeat_ms;
 static int sigint_count;
-static struct suki_http *http_srv; /* NULL when http.listen is "" */
+static struct suki_http *http_srv;   /* NULL when http.listen is "" */
+static struct suki_console *console; /* NULL unless console.listen */
+static char console_listen[256];     /* console.listen at the start */
 
 __attribute__((format(printf, 1, 2))) static void notify(const char *fmt, ...)
 {
@@ -342,6 +345,11 @@ static void reload(void)
     suki_agent_reload(agent);
     suki_conf_unref(old);
     suki_http_reload(http_srv);
+    /* the console reads its other settings live */
+    if (strcmp(D.conf->console_listen, console_listen) != 0)
+        suki_warnx("console: listen changed to \"%s\"; still \"%s\" until "
+                   "restart",
+                   D.conf->console_listen, console_listen);
     suki_notice("configuration reloaded");
     notify("READY=1\nSTATUS=running; configuration reloaded");
 }
@@ -363,6 +371,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     int64_t now = suki_mono_ms();
     if (http_srv)
         suki_http_tick(http_srv);
+    suki_console_tick(console);
     if (now - last_heartbeat_ms >= SUKI_HEARTBEAT_PERIOD_MS) {
         last_heartbeat_ms = now;
         suki_heartbeat_publish(heartbeat);
@@ -542,6 +551,16 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    suki_strlcpy(console_listen, D.conf->console_listen,
+                 sizeof(console_listen));
+    if (D.conf->console_listen[0]) {
+        struct suki_err cerr = {{0}};
+        console = suki_console_new(&D, &cerr);
+        if (!console) {
+            suki_err_log("%s; not starting", cerr.msg);
+            return 1;
+        }
+    }
 
     last_heartbeat_ms = suki_mono_ms();
     tick_ev = event_new(D.base, -1, EV_PERSIST, on_tick, NULL);
@@ -572,6 +591,7 @@ int main(int argc, char **argv)
     suki_dispatch_free(D.dispatch);
     int agent_rc = suki_agent_free(agent, D.conf->shutdown_timeout_ms);
     suki_sched_free(sched);
+    suki_console_free(console);
     suki_http_free(http_srv);
     suki_intake_free(intake);
     suki_redis_free(D.redis);

@@ -1307,6 +1307,38 @@ static void load_inbound(struct loader *ld, const config_setting_t *root)
              "only for a server on this host (127.0.0.1, ::1, localhost)");
 }
 
+static void load_console(struct loader *ld, const config_setting_t *root)
+{
+    static const struct keydef keys[] = {
+        K("listen", KT_STRING, struct suki_conf, console_listen),
+        K("users_file", KT_PATH, struct suki_conf, console_users_file),
+        K("secure_cookie", KT_BOOL, struct suki_conf, console_secure_cookie),
+    };
+    const config_setting_t *g = group_of(ld, root, "console");
+    if (!g)
+        return;
+    apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), ld->c, "console", NULL);
+    const char *l = ld->c->console_listen;
+    if (!l[0])
+        return;
+    const char *colon = strrchr(l, ':');
+    int64_t port;
+    if (!colon || suki_parse_i64(colon + 1, 0, 65535, &port) < 0)
+        DIAG(ld, config_setting_get_member(g, "listen"),
+             "console listen \"%s\" must be HOST:PORT or :PORT (or \"\" "
+             "to disable)",
+             l);
+    else if (ld->c->http_listen[0] && strcmp(l, ld->c->http_listen) == 0)
+        DIAG(ld, config_setting_get_member(g, "listen"),
+             "console listen \"%s\" is http.listen: the console needs a "
+             "listener of its own, never the public one",
+             l);
+    if (!ld->c->console_users_file)
+        DIAG(ld, g,
+             "console: 'users_file' is required with 'listen' (create it "
+             "with sukictl console passwd NAME)");
+}
+
 static void load_daemon(struct loader *ld, const config_setting_t *root)
 {
     static const struct keydef keys[] = {
@@ -1371,6 +1403,7 @@ static void conf_defaults(struct suki_conf *c)
     c->campaign_error_min = 50;
     c->campaign_transport = suki_strdup("email");
     c->http_listen = suki_strdup("127.0.0.1:9187");
+    c->console_listen = suki_strdup("");
     c->public_url = suki_strdup("http://127.0.0.1:9187");
     c->http_max_connections = 512;
     c->http_request_timeout_ms = 10000;
@@ -1445,9 +1478,10 @@ static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
     }
     config_setting_t *root = config_root_setting(c->cfg);
     static const char *top[] = {
-        "redis",    "intake",     "scheduler", "plugins", "templates",
-        "timezone", "transports", "roles",     "rules",   "campaigns",
-        "http",     "daemon",     "digests",   "reports", "inbound"};
+        "redis",     "intake",    "scheduler",  "plugins",
+        "templates", "timezone",  "transports", "roles",
+        "rules",     "campaigns", "http",       "daemon",
+        "digests",   "reports",   "inbound",    "console"};
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -1474,6 +1508,7 @@ static struct suki_conf *conf_load(const char *path, struct suki_conf_diags *d,
     load_campaigns(&ld, root);
     load_http(&ld, root);
     load_inbound(&ld, root);
+    load_console(&ld, root);
     load_daemon(&ld, root);
     free(ld.basedir);
     if (d && d->n > before && !partial) {
@@ -1557,6 +1592,8 @@ void suki_conf_unref(struct suki_conf *c)
     free(c->campaign_consent);
     free(c->campaign_transport);
     free(c->http_listen);
+    free(c->console_listen);
+    free(c->console_users_file);
     free(c->public_url);
     free(c->unsubscribe_secret);
     for (size_t i = 0; i < c->n_intake_tokens; i++) {

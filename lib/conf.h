@@ -223,6 +223,10 @@ struct suki_conf {
     bool inbound_tls_verify;             /* default true */
     int64_t inbound_poll_ms;             /* default 60s, at least 1s */
     int64_t inbound_timeout_ms;          /* one IMAP command; default 60s */
+    /* console: the operator console's own listener (DESIGN Part 3) */
+    char *console_listen;       /* owned "host:port"; "" (default) = off */
+    char *console_users_file;   /* owned path; name:HASH lines */
+    bool console_secure_cookie; /* Secure cookie: served over TLS by a proxy */
 
     /* daemon */
     int64_t shutdown_timeout_ms; /* default 10s */

@@ -20,6 +20,8 @@ void suki_metrics_lateness(int64_t late_ms)
             suki_metrics.lateness_bucket[i]++;
     suki_metrics.lateness_count++;
     suki_metrics.lateness_sum += s;
+    if (late_ms > suki_metrics.lateness_window_max_ms)
+        suki_metrics.lateness_window_max_ms = late_ms;
 }
 
 struct suki_channel_metrics *suki_metrics_channel(const char *channel)

@@ -86,6 +86,9 @@ struct suki_metrics {
     uint64_t lateness_bucket[SUKI_LATENESS_BUCKETS];
     uint64_t lateness_count;
     double lateness_sum;
+    /* the largest lateness (ms) since the heartbeat last took it, for the
+     * console's charts (0: none) */
+    int64_t lateness_window_max_ms;
     struct suki_channel_metrics channels[SUKI_METRICS_MAX_CHANNELS];
     size_t n_channels;
     uint64_t campaign_msgs[SUKI_MSG__COUNT]; /* suki_campaign_messages_total */

@@ -4,6 +4,7 @@ libsukicore_la_SOURCES += \
 	lib/log.c lib/log.h \
 	lib/conf.c lib/conf.h \
 	lib/metrics.c lib/metrics.h \
+	lib/ops.c lib/ops.h lib/console_users.c lib/console_users.h \
 	lib/redis.c lib/redis.h daemon/daemon.h \
 	lib/store/keys.c lib/store/keys.h lib/store/job.c lib/store/job.h \
 	lib/store/report.c lib/store/report.h \
@@ -16,7 +17,7 @@ sukid_LDADD = libsukicore.la $(DEPS_LIBS)
 sukid_LDFLAGS = $(AM_LDFLAGS) -export-dynamic
 
 bin_PROGRAMS += sukictl
-sukictl_SOURCES = ctl/sukictl.c ctl/ctl.h ctl/ctl_status.c
+sukictl_SOURCES = ctl/sukictl.c ctl/ctl.h ctl/ctl_status.c ctl/ctl_console.c
 sukictl_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 sukictl_LDADD = libsukicore.la $(DEPS_LIBS)
 

@@ -1,6 +1,7 @@
 # store: the Redis scripts, one .lua file each, embedded as C strings.
 STORE_LUA = \
 	$(srcdir)/lib/store/campaign-claim.lua \
+	$(srcdir)/lib/store/chart-add.lua \
 	$(srcdir)/lib/store/campaign-outcome.lua \
 	$(srcdir)/lib/store/campaign-pause.lua \
 	$(srcdir)/lib/store/campaign-release.lua \
@@ -14,6 +15,12 @@ STORE_LUA = \
 	$(srcdir)/lib/store/ctl-campaign-retry-done.lua \
 	$(srcdir)/lib/store/ctl-intake-replay.lua \
 	$(srcdir)/lib/store/ctl-jobs-cancel.lua \
+	$(srcdir)/lib/store/ops-campaigns.lua \
+	$(srcdir)/lib/store/ops-charts.lua \
+	$(srcdir)/lib/store/ops-client.lua \
+	$(srcdir)/lib/store/ops-job.lua \
+	$(srcdir)/lib/store/ops-jobs-page.lua \
+	$(srcdir)/lib/store/ops-overview.lua \
 	$(srcdir)/lib/store/http-events.lua \
 	$(srcdir)/lib/store/inbound-apply.lua \
 	$(srcdir)/lib/store/inbound-poll.lua \

@@ -4,10 +4,11 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config \
 libevent-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev libconfig-dev \
-libical-dev libsystemd-dev libssl-dev check libgmime-3.0-dev \
+libical-dev libsystemd-dev libssl-dev libsodium-dev check libgmime-3.0-dev \
 redis-server redis-tools redis-sentinel lua5.1 python3 python3-aiosmtpd python3-prometheus-client \
 dovecot-imapd postfix curl openssl valgrind procps util-linux cppcheck clang-14 clang-format-14 libclang-rt-14-dev \
-systemd-container mmdebstrap dpkg-dev debhelper lintian fakeroot"
+systemd-container mmdebstrap dpkg-dev debhelper lintian fakeroot \
+chromium chromium-driver python3-selenium"
 missing=
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -63,6 +63,20 @@
  *   P:daemon:<consumer>   hash    heartbeat: pid, version, started,
  *                                 updated, counters, transports
  *                                 SUKI_HEARTBEAT_TTL_S (heartbeat.h)
+ *   P:daemons             zset    consumer -> its latest heartbeat (ms):
+ *                                 the live daemons without a SCAN; older
+ *                                 than an hour removed by the heartbeat none
+ *   P:chart:<minute>      hash    the console's charts: events, sent,
+ *                                 failed, retried, late_n, late_sum_ms,
+ *                                 late_max_ms of every daemon in that
+ *                                 minute (epoch ms / 60000)  SUKI_CHART_TTL_S
+ *                                 Lua: ops-charts.lua gets "P:chart:"
+ *   P:jobs-held           zset    held jobs (sukictl jobs hold, the
+ *                                 console): job key -> its P:jobs score,
+ *                                 body kept in P:job:<client>        none
+ *   P:csession:<sha256>   hash    a console session (user, csrf) by the
+ *                                 SHA-256 of its cookie   console session TTL
+ *   P:cfail:<user|ip>     string  failed console logins   15 minutes
  *   P:secret              string  the unsubscribe secret shared by every
  *                                 sukid on this Redis                none
  *   P:campaigns           set     campaign names                     none
@@ -158,6 +172,13 @@
 #define SUKI_KEY_SUBSCRIBED "subscribed"
 #define SUKI_KEY_DAEMON "daemon"
 #define SUKI_KEY_SECRET "secret"
+#define SUKI_KEY_DAEMONS "daemons"
+#define SUKI_KEY_JOBS_HELD "jobs-held"
+#define SUKI_KEY_CHART "chart"
+/* A chart bucket lives a little over the hour the console shows. */
+#define SUKI_CHART_TTL_S 7800
+#define SUKI_KEY_CSESSION "csession"
+#define SUKI_KEY_CFAIL "cfail"
 #define SUKI_KEY_CAMPAIGNS "campaigns"
 #define SUKI_KEY_CAMPAIGN "campaign"
 #define SUKI_KEY_CLEDGER "cledger"

@@ -6,6 +6,7 @@
 #define SUKI_STORE_SCRIPTS_H
 
 extern const char suki_lua_campaign_claim[];
+extern const char suki_lua_chart_add[];
 extern const char suki_lua_campaign_outcome[];
 extern const char suki_lua_campaign_pause[];
 extern const char suki_lua_campaign_release[];
@@ -19,6 +20,12 @@ extern const char suki_lua_ctl_campaign_retry_chunk[];
 extern const char suki_lua_ctl_campaign_retry_done[];
 extern const char suki_lua_ctl_intake_replay[];
 extern const char suki_lua_ctl_jobs_cancel[];
+extern const char suki_lua_ops_campaigns[];
+extern const char suki_lua_ops_charts[];
+extern const char suki_lua_ops_client[];
+extern const char suki_lua_ops_job[];
+extern const char suki_lua_ops_jobs_page[];
+extern const char suki_lua_ops_overview[];
 extern const char suki_lua_http_events[];
 extern const char suki_lua_inbound_apply[];
 extern const char suki_lua_inbound_poll[];

@@ -135,3 +135,54 @@ rcli HSET s:inbound-lease x 1 >/dev/null
 out=$(rcli EVAL "$(script inbound-poll)" 2 s:inbound-lease s:inbound L tok 10000 1 2>&1)
 case $out in *"not a string"*) ;; *) fail "inbound-poll: want a type error, got: $out" ;; esac
 echo "ok: inbound-apply and inbound-poll refuse wrong-typed keys with nothing changed"
+
+# ops-job (hold) with P:jobs-held a string: the job stays scheduled.
+rcli FLUSHALL >/dev/null
+rcli ZADD o:jobs 5 r:c:s: >/dev/null
+rcli SET o:jobs-held oops >/dev/null
+out=$(rcli EVAL "$(script ops-job)" 2 o:jobs o:jobs-held hold r:c:s: o:job: 2>&1)
+case $out in *"not a zset"*) ;; *) fail "ops-job: want a type error, got: $out" ;; esac
+[ "$(rcli ZSCORE o:jobs r:c:s:)" = 5 ] || fail "ops-job: the job left P:jobs"
+echo "ok: ops-job refuses a wrong-typed key with nothing changed"
+
+# ctl-jobs-cancel with the job hash a string: the index entry stays.
+rcli DEL o:jobs-held >/dev/null
+rcli SET o:job:c oops >/dev/null
+out=$(rcli EVAL "$(script ctl-jobs-cancel)" 2 o:jobs o:jobs-held r:c:s: o:job: 2>&1)
+case $out in *"not a hash"*) ;; *) fail "ctl-jobs-cancel: want a type error, got: $out" ;; esac
+[ "$(rcli ZSCORE o:jobs r:c:s:)" = 5 ] || fail "ctl-jobs-cancel: the index entry went"
+echo "ok: ctl-jobs-cancel refuses a wrong-typed key with nothing changed"
+
+# ctl-intake-replay of a message with the job hash a string: the dead
+# letter stays, nothing scheduled.
+rcli DEL o:jobs >/dev/null
+rcli XADD o:dead 1-1 kind message source r:c:s: payload '{"d":1}' >/dev/null
+out=$(rcli EVAL "$(script ctl-intake-replay)" 3 o:dead o:events o:jobs 1-1 o:job: 2>&1)
+case $out in *"not a hash"*) ;; *) fail "ctl-intake-replay: want a type error, got: $out" ;; esac
+[ "$(rcli XLEN o:dead)" = 1 ] && [ "$(rcli EXISTS o:jobs)" = 0 ] ||
+    fail "ctl-intake-replay: something changed"
+rcli DEL o:job:c >/dev/null
+rcli SET o:jobs oops >/dev/null
+out=$(rcli EVAL "$(script ctl-intake-replay)" 3 o:dead o:events o:jobs 1-1 o:job: 2>&1)
+case $out in *"not a zset"*) ;; *) fail "ctl-intake-replay: want a zset error, got: $out" ;; esac
+[ "$(rcli XLEN o:dead)" = 1 ] && [ "$(rcli EXISTS o:job:c)" = 0 ] ||
+    fail "ctl-intake-replay: something changed (P:jobs a string)"
+echo "ok: ctl-intake-replay refuses a wrong-typed key with nothing changed"
+
+# ops-overview and ops-jobs-page read only; wrong types read as empty or
+# a clear error, never a crash of the caller.
+out=$(rcli EVAL "$(script ops-jobs-page)" 1 o:jobs 0 100 0 10 o:job: 2>&1)
+case $out in *"not a zset"*) ;; *) fail "ops-jobs-page: want a type error, got: $out" ;; esac
+rcli SET o:events oops >/dev/null
+out=$(rcli EVAL "$(script ops-overview)" 5 o:events o:dead o:jobs o:stats o:daemons g o:daemon: 10000 2>&1)
+case $out in *ERR*) fail "ops-overview: $out" ;; esac
+echo "ok: ops-jobs-page and ops-overview on wrong-typed keys"
+
+# chart-add with its bucket a string: refused, the string kept.
+rcli SET o:chart:1 oops >/dev/null
+out=$(rcli EVAL "$(script chart-add)" 1 o:chart:1 7800 5 sent 1 2>&1)
+case $out in *"not a hash"*) ;; *) fail "chart-add: want a type error, got: $out" ;; esac
+[ "$(rcli GET o:chart:1)" = oops ] && [ "$(rcli TTL o:chart:1)" = -1 ] || fail "chart-add: the key changed"
+out=$(rcli EVAL "$(script ops-charts)" 0 o:chart: 60 2>&1)
+case $out in *ERR*) fail "ops-charts: $out" ;; esac
+echo "ok: chart-add refuses a wrong-typed bucket; ops-charts reads around it"
