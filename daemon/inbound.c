@@ -1,11 +1,9 @@
 /* inbound.c - the IMAP poller (inbound.h): one transfer at a time on a
  * libcurl multi handle driven by the daemon's libevent loop.
  *
- * The curl glue follows curl's docs/examples/hiperfifo.c: CURLMOPT_
- * SOCKETFUNCTION maps each socket to a persistent event, CURLMOPT_
- * TIMERFUNCTION only arms an evtimer, and the finished transfer is taken
- * out with curl_multi_info_read after each curl_multi_socket_action, so
- * nothing here runs inside a libcurl callback but the byte sinks.
+ * The multi handle runs on the loop through lib/curl_ev.h, and the finished
+ * transfer is taken out with curl_multi_info_read after each socket action,
+ * so nothing here runs inside a libcurl callback but the byte sinks.
  *
  * libcurl 7.88 blocks in one place for IMAP: closing a connection that is
  * not known dead sends LOGOUT and waits for the answer (imap_disconnect ->
@@ -20,6 +18,7 @@
 #include "store/keys.h"
 #include "store/scripts.h"
 #include "conf.h"
+#include "curl_ev.h"
 #include "daemon.h"
 #include "event.h"
 #include "inbound_parse.h"
@@ -79,17 +78,11 @@ struct todo {
     uint64_t size;
 };
 
-struct sockinfo {
-    struct suki_inbound *in;
-    curl_socket_t fd;
-    struct event *ev;
-};
-
 struct suki_inbound {
     struct suki_daemon *D;
-    CURLM *multi;
-    struct event *curl_timer; /* CURLMOPT_TIMERFUNCTION's */
-    struct event *poll_ev;    /* the next poll */
+    struct suki_curl_ev *ce; /* curl on the daemon's loop */
+    CURLM *multi;            /* ce's */
+    struct event *poll_ev;   /* the next poll */
     curl_socket_t socks[MAX_SOCKS];
     size_t n_socks;
     struct suki_conf *conf; /* ref held for one poll */
@@ -187,82 +180,6 @@ static void end_round_normal(struct suki_inbound *in)
     end_round(in, in->more ? 0 : in->conf->inbound_poll_ms);
 }
 
-/* ---- curl glue (hiperfifo) ----------------------------------------- */
-
-static void drain(struct suki_inbound *in);
-
-static void sock_event_cb(evutil_socket_t fd, short kind, void *arg)
-{
-    struct sockinfo *si = arg;
-    struct suki_inbound *in = si->in;
-    int action = 0, running = 0;
-    if (kind & EV_READ)
-        action |= CURL_CSELECT_IN;
-    if (kind & EV_WRITE)
-        action |= CURL_CSELECT_OUT;
-    /* si may be freed inside (CURL_POLL_REMOVE) */
-    curl_multi_socket_action(in->multi, fd, action, &running);
-    drain(in);
-}
-
-static void curl_timer_cb(evutil_socket_t fd, short kind, void *arg)
-{
-    struct suki_inbound *in = arg;
-    int running = 0;
-    (void)fd;
-    (void)kind;
-    curl_multi_socket_action(in->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain(in);
-}
-
-/* CURLMOPT_TIMERFUNCTION: only (re)arm or delete the evtimer; calling
- * libcurl from here would recurse. */
-static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct suki_inbound *in = userp;
-    (void)multi;
-    if (timeout_ms < 0)
-        evtimer_del(in->curl_timer);
-    else
-        suki_timer_ms(in->curl_timer, timeout_ms);
-    return 0;
-}
-
-static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
-{
-    struct suki_inbound *in = userp;
-    struct sockinfo *si = sockp;
-    (void)e;
-    if (what == CURL_POLL_REMOVE) {
-        if (si) {
-            event_free(si->ev);
-            free(si);
-        }
-        return 0;
-    }
-    short kind = EV_PERSIST;
-    if (what & CURL_POLL_IN)
-        kind |= EV_READ;
-    if (what & CURL_POLL_OUT)
-        kind |= EV_WRITE;
-    if (!si) {
-        si = suki_calloc(1, sizeof(*si));
-        si->in = in;
-        si->fd = s;
-        si->ev = event_new(in->D->base, s, kind, sock_event_cb, si);
-        if (!si->ev) {
-            free(si);
-            return -1;
-        }
-        curl_multi_assign(in->multi, s, si);
-    } else {
-        event_del(si->ev);
-        if (event_assign(si->ev, in->D->base, s, kind, sock_event_cb, si) != 0)
-            return -1;
-    }
-    return event_add(si->ev, NULL) == 0 ? 0 : -1;
-}
-
 /* Every socket libcurl opens, recorded so that free can shut them. */
 static curl_socket_t open_sock(void *arg, curlsocktype purpose,
                                struct curl_sockaddr *a)
@@ -312,8 +229,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 
 static void transfer_done(struct suki_inbound *in, CURLcode cc);
 
-static void drain(struct suki_inbound *in)
+static void drain(void *arg)
 {
+    struct suki_inbound *in = arg;
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(in->multi, &left)) != NULL) {
@@ -1224,15 +1142,11 @@ struct suki_inbound *suki_inbound_new(struct suki_daemon *D)
     in->D = D;
     uint64_t a = suki_rand64(), b = suki_rand64();
     snprintf(in->token, sizeof(in->token), "%016" PRIx64 "%016" PRIx64, a, b);
-    in->multi = curl_multi_init();
-    SUKI_ASSERT(in->multi);
-    curl_multi_setopt(in->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl_multi_setopt(in->multi, CURLMOPT_SOCKETDATA, in);
-    curl_multi_setopt(in->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
-    curl_multi_setopt(in->multi, CURLMOPT_TIMERDATA, in);
-    in->curl_timer = evtimer_new(D->base, curl_timer_cb, in);
+    in->ce = suki_curl_ev_new(D->base, drain, in);
+    SUKI_ASSERT(in->ce);
+    in->multi = suki_curl_ev_multi(in->ce);
     in->poll_ev = evtimer_new(D->base, on_poll, in);
-    SUKI_ASSERT(in->curl_timer && in->poll_ev);
+    SUKI_ASSERT(in->poll_ev);
     schedule(in, 0);
     return in;
 }
@@ -1277,8 +1191,7 @@ void suki_inbound_free(struct suki_inbound *in)
     /* see the top: LOGOUT's answer is not waited for */
     for (size_t i = 0; i < in->n_socks; i++)
         shutdown(in->socks[i], SHUT_RD);
-    curl_multi_cleanup(in->multi); /* may call sock_cb and close_sock */
-    event_free(in->curl_timer);
+    suki_curl_ev_free(in->ce); /* may call close_sock */
     event_free(in->poll_ev);
     free(in->body.p);
     free(in->hdrs.p);

@@ -1,6 +1,6 @@
 # core: util, log, conf, redis glue, main program, sukictl
 libsukicore_la_SOURCES += \
-	lib/util.c lib/util.h \
+	lib/util.c lib/util.h lib/curl_ev.c lib/curl_ev.h \
 	lib/log.c lib/log.h \
 	lib/conf.c lib/conf.h \
 	lib/metrics.c lib/metrics.h \

@@ -142,8 +142,8 @@ struct deliver_hub {
     unsigned next_id;       /* lane ids (front only) */
 };
 
-struct deliver_sockinfo;
 struct deliver_backend;
+struct suki_curl_ev;
 
 /* A socket of a lane, with the identity it had when it was opened: libcurl
  * 7.88 closes a socket that never finished connecting with a plain close(),
@@ -176,13 +176,12 @@ struct deliver_lane {
     /* lane thread only (set up by the front before the thread starts,
      * freed by the thread before it returns) */
     struct event_base *base;
-    struct event *wake;  /* efd readable */
-    struct event *timer; /* curl's timeout */
-    CURLM *multi;
+    struct event *wake;      /* efd readable */
+    struct suki_curl_ev *ce; /* curl on base (lib/curl_ev.h) */
+    CURLM *multi;            /* ce's */
     long maxconnects;
     struct deliver_xq running; /* in the multi handle */
     struct deliver_xq out;     /* finished, not yet posted to the hub */
-    LIST_HEAD(, deliver_sockinfo) socks;
     CURL *pool[SUKI_DISPATCH_POOL_MAX]; /* reset easy handles for reuse */
     size_t n_pool;
     uint64_t seq; /* spool temporary names */

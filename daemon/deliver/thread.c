@@ -11,12 +11,9 @@
  * froze intake, timers and /healthz. Here such a wait stops only the lane
  * it happens in; the front never blocks.
  *
- * The curl glue inside a lane follows curl's docs/examples/hiperfifo.c: one
- * multi handle; CURLMOPT_SOCKETFUNCTION maps each socket to a libevent event
- * (attached to the socket with curl_multi_assign); CURLMOPT_TIMERFUNCTION
- * only arms one evtimer (it never calls libcurl: a 0 timeout would
- * recurse); after every curl_multi_socket_action the finished transfers are
- * drained with curl_multi_info_read.
+ * A lane drives one curl multi handle on its own base (lib/curl_ev.h,
+ * after curl's docs/examples/hiperfifo.c); after every socket action the
+ * finished transfers are drained with curl_multi_info_read.
  *
  * Hand-over: the front appends xfers to the lane's inbox under hub->mu and
  * writes the lane's eventfd when the inbox was empty; the lane reads the
@@ -44,15 +41,9 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "curl_ev.h"
 #include "lane.h"
 #include "transport.h"
-
-struct deliver_sockinfo {
-    LIST_ENTRY(deliver_sockinfo) link;
-    struct deliver_lane *l;
-    curl_socket_t fd;
-    struct event *ev;
-};
 
 static bool lane_stopping(struct deliver_lane *l)
 {
@@ -297,8 +288,9 @@ static void run(struct deliver_lane *l, struct deliver_xfer *x,
 /* Take the finished transfers out of the multi handle. A failure after a
  * stop was asked for is reported as cancelled: it is most likely the
  * shutdown of its socket. */
-static void drain(struct deliver_lane *l)
+static void drain(void *arg)
 {
+    struct deliver_lane *l = arg;
     CURLMsg *msg;
     int left;
 
@@ -328,94 +320,6 @@ static void drain(struct deliver_lane *l)
         easy_put(l, x);
     }
     lane_flush(l);
-}
-
-/* ------------------------------------------------------------------ */
-/* curl multi glue (hiperfifo)                                         */
-
-static void sock_event_cb(evutil_socket_t fd, short kind, void *arg)
-{
-    struct deliver_sockinfo *si = arg;
-    struct deliver_lane *l = si->l;
-    int action = 0, running = 0;
-
-    if (kind & EV_READ)
-        action |= CURL_CSELECT_IN;
-    if (kind & EV_WRITE)
-        action |= CURL_CSELECT_OUT;
-    /* si may be freed inside (CURL_POLL_REMOVE); do not touch it after */
-    curl_multi_socket_action(l->multi, fd, action, &running);
-    drain(l);
-}
-
-static void timer_cb(evutil_socket_t fd, short kind, void *arg)
-{
-    struct deliver_lane *l = arg;
-    int running = 0;
-    (void)fd;
-    (void)kind;
-    curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain(l);
-}
-
-/* CURLMOPT_TIMERFUNCTION: only (re)arm or delete the evtimer. */
-static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct deliver_lane *l = userp;
-    (void)multi;
-    if (timeout_ms < 0)
-        evtimer_del(l->timer);
-    else
-        suki_timer_ms(l->timer, timeout_ms);
-    return 0;
-}
-
-static void sock_free(struct deliver_sockinfo *si)
-{
-    LIST_REMOVE(si, link);
-    if (si->ev)
-        event_free(si->ev);
-    free(si);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: keep one persistent event per socket watching
- * what curl asks for. */
-static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
-{
-    struct deliver_lane *l = userp;
-    struct deliver_sockinfo *si = sockp;
-    short kind;
-    (void)e;
-
-    if (what == CURL_POLL_REMOVE) {
-        if (si)
-            sock_free(si);
-        return 0;
-    }
-    kind = EV_PERSIST;
-    if (what & CURL_POLL_IN)
-        kind |= EV_READ;
-    if (what & CURL_POLL_OUT)
-        kind |= EV_WRITE;
-    if (!si) {
-        si = suki_calloc(1, sizeof(*si));
-        si->l = l;
-        si->fd = s;
-        LIST_INSERT_HEAD(&l->socks, si, link);
-        curl_multi_assign(l->multi, s, si);
-    }
-    if (si->ev) {
-        event_del(si->ev);
-        if (event_assign(si->ev, l->base, s, kind, sock_event_cb, si) != 0)
-            return -1;
-    } else {
-        si->ev = event_new(l->base, s, kind, sock_event_cb, si);
-        if (!si->ev)
-            return -1;
-    }
-    if (event_add(si->ev, NULL) != 0)
-        return -1;
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -470,8 +374,6 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
  * reports itself exited). */
 static void lane_teardown(struct deliver_lane *l)
 {
-    struct deliver_sockinfo *si;
-
     /* curl_multi_cleanup closes the cached connections; for SMTP it sends
      * QUIT and then blocks waiting for the reply, for as long as a hung
      * server likes. Shutting down the read side first keeps the QUIT but
@@ -479,19 +381,15 @@ static void lane_teardown(struct deliver_lane *l)
     pthread_mutex_lock(&l->hub->mu);
     shut_reads_locked(l);
     pthread_mutex_unlock(&l->hub->mu);
-    if (l->multi)
-        curl_multi_cleanup(l->multi); /* may call sock_cb */
+    suki_curl_ev_free(l->ce);
+    l->ce = NULL;
     l->multi = NULL;
-    while ((si = LIST_FIRST(&l->socks)) != NULL)
-        sock_free(si);
     for (size_t i = 0; i < l->n_pool; i++)
         curl_easy_cleanup(l->pool[i]);
     l->n_pool = 0;
     if (l->wake)
         event_free(l->wake);
-    if (l->timer)
-        event_free(l->timer);
-    l->wake = l->timer = NULL;
+    l->wake = NULL;
     if (l->base)
         event_base_free(l->base);
     l->base = NULL;
@@ -533,13 +431,13 @@ static struct deliver_lane *thread_new(void *ctx, struct deliver_hub *hub,
     TAILQ_INIT(&l->running);
     TAILQ_INIT(&l->out);
     TAILQ_INIT(&l->outbox);
-    LIST_INIT(&l->socks);
     if (l->efd < 0) {
         suki_err_set(err, -errno, "dispatch: eventfd: %s", strerror(errno));
         goto fail;
     }
     l->base = event_base_new();
-    l->multi = curl_multi_init();
+    l->ce = l->base ? suki_curl_ev_new(l->base, drain, l) : NULL;
+    l->multi = l->ce ? suki_curl_ev_multi(l->ce) : NULL;
     if (!l->base || !l->multi) {
         suki_err_set(err, -ENOMEM,
                      "dispatch: cannot create a worker's event "
@@ -547,16 +445,8 @@ static struct deliver_lane *thread_new(void *ctx, struct deliver_hub *hub,
         goto fail;
     }
     l->wake = event_new(l->base, l->efd, EV_READ | EV_PERSIST, wake_cb, l);
-    l->timer = evtimer_new(l->base, timer_cb, l);
-    if (!l->wake || !l->timer || event_add(l->wake, NULL) != 0) {
+    if (!l->wake || event_add(l->wake, NULL) != 0) {
         suki_err_set(err, -ENOMEM, "dispatch: cannot create a worker's events");
-        goto fail;
-    }
-    if (curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, sock_cb) ||
-        curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l) ||
-        curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb) ||
-        curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l)) {
-        suki_err_set(err, -EINVAL, "dispatch: curl_multi_setopt failed");
         goto fail;
     }
     /* signals are for the main thread's loop */
