@@ -28,29 +28,6 @@ static void put_json(json_t *o)
     json_decref(o);
 }
 
-/* JSON string of arbitrary bytes: valid UTF-8 as is, otherwise each byte
- * that is not printable ASCII as \xNN. Returns a new reference. */
-static json_t *json_bytes(const char *s, size_t n)
-{
-    json_t *v = json_stringn(s, n);
-    if (v)
-        return v;
-    char *buf = suki_malloc(4 * n + 1);
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            buf[w++] = (char)c;
-        } else {
-            snprintf(buf + w, 5, "\\x%02x", c);
-            w += 4;
-        }
-    }
-    v = json_stringn(buf, w);
-    free(buf);
-    return v;
-}
-
 /* Print bytes for a terminal: control characters, backslash and non-ASCII
  * bytes of invalid UTF-8 escaped, at most max bytes (then "..."). */
 static void put_text(FILE *f, const char *s, size_t n, size_t max)
@@ -336,7 +313,7 @@ static void json_typed_profile(json_t *p)
         json_t *a = json_array();
         for (const char *t = tags; *t;) {
             size_t n = strcspn(t, ",");
-            json_array_append_new(a, json_bytes(t, n));
+            json_array_append_new(a, suki_ops_json_bytes(t, n));
             t += n;
             if (*t == ',')
                 t++;

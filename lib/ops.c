@@ -133,9 +133,7 @@ json_t *suki_ops_overview_json(const struct suki_conf *c, const redisReply *r,
     return o;
 }
 
-/* Valid UTF-8 as is; otherwise with each byte that is not printable ASCII
- * as \xNN (a payload is a producer's bytes). */
-static json_t *json_bytes(const char *s, size_t n)
+json_t *suki_ops_json_bytes(const char *s, size_t n)
 {
     json_t *v = json_stringn(s, n);
     if (v)
@@ -178,7 +176,7 @@ json_t *suki_ops_dead_json(const redisReply *e)
             json_object_set_new(o, "at", json_string(at));
             json_object_set_new(o, "at_ms", json_integer(ms));
         } else {
-            json_object_set_new(o, name, json_bytes(v->str, v->len));
+            json_object_set_new(o, name, suki_ops_json_bytes(v->str, v->len));
         }
         free(name);
     }
@@ -473,12 +471,13 @@ json_t *suki_ops_client_json(const struct suki_conf *c, const char *id,
             json_object_set_new(p, f->str, json_string(at));
             continue;
         }
-        json_object_set_new(p, f->str, json_bytes(v->str, v->len));
+        json_object_set_new(p, f->str, suki_ops_json_bytes(v->str, v->len));
     }
     /* events applied for the client: kept apart from the profile (one
      * hash for every client), shown with it */
     if (nev->type == REDIS_REPLY_STRING)
-        json_object_set_new(p, "events", json_bytes(nev->str, nev->len));
+        json_object_set_new(p, "events",
+                            suki_ops_json_bytes(nev->str, nev->len));
     size_t n = jobs->elements / 4, kept = 0;
     json_t **v = suki_calloc(n + 1, sizeof(*v));
     for (size_t i = 0; i < n; i++) {

@@ -28,6 +28,10 @@ void suki_ops_overview_args(const struct suki_conf *c,
 json_t *suki_ops_overview_json(const struct suki_conf *c, const redisReply *r,
                                bool *breaker_open);
 
+/* A JSON string of a producer's bytes: valid UTF-8 as is, otherwise each
+ * byte that is not printable ASCII as \xNN. Returns a new reference. */
+json_t *suki_ops_json_bytes(const char *s, size_t n);
+
 /* One dead letter, an XRANGE element {id, {field, value...}}: an object
  * with id, every field ("at" as RFC 3339 too: at_ms is the number).
  * NULL when e is not an entry. */
