@@ -342,7 +342,8 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
     const char *id = argv[0];
     struct suki_redis_args a = {0};
     suki_ops_client_args(ctl->conf, id, &a);
-    redisReply *r = sukictl_eval(ctl, suki_lua_ops_client, 5, &a);
+    redisReply *r =
+        sukictl_eval(ctl, suki_lua_ops_client, SUKI_OPS_CLIENT_NKEYS, &a);
     suki_redis_args_clear(&a);
     bool found = false;
     json_t *o = suki_ops_client_json(ctl->conf, id, r, &found);
@@ -383,6 +384,29 @@ int sukictl_client(struct sukictl *ctl, int argc, char **argv)
             printf("  (rule %s)", json_string_value(rule));
         if (json_is_true(json_object_get(v, "held")))
             printf("  held");
+        putchar('\n');
+    }
+    /* what producers and senders wrote: shown escaped, cut like the
+     * profile's fields */
+    json_t *tl = json_object_get(o, "timeline");
+    printf("timeline: %zu\n", json_array_size(tl));
+    json_array_foreach(tl, i, v)
+    {
+        bool ev =
+            strcmp(json_string_value(json_object_get(v, "kind")), "event") == 0;
+        printf("  %-24s %-7s ", json_string_value(json_object_get(v, "time")),
+               ev ? "event" : "message");
+        static const char *const ef[] = {"type", "id", "summary"};
+        static const char *const mf[] = {"rule", "to", "message_id"};
+        for (size_t f = 0; f < 3; f++) {
+            const char *s =
+                json_string_value(json_object_get(v, ev ? ef[f] : mf[f]));
+            if (!s)
+                continue;
+            if (f > 0)
+                printf("  %s ", ev ? ef[f] : mf[f]);
+            put_text(stdout, s, strlen(s), 200);
+        }
         putchar('\n');
     }
     json_decref(o);

@@ -1247,6 +1247,38 @@ static void push_report(struct argv *a, struct batch *b, struct entry *e,
         argv_str(a, arena_printf(&b->ar, "e:%s", t));
 }
 
+/* The event's entry in its client's timeline (P:timeline:<client>,
+ * keys.h), compact JSON in the batch's arena: built here, so the script
+ * only pushes it. The summary is cut on a UTF-8 boundary (events are
+ * checked UTF-8 on input). */
+static const char *timeline_entry(struct batch *b, const struct suki_event *ev)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I}", "k", "e", "t", ev->type, "at",
+                          (json_int_t)ev->at_ms);
+    if (!o)
+        return "{}";
+    if (ev->id)
+        json_object_set_new(o, "id", json_string(ev->id));
+    json_t *sm = json_object_get(ev->data, "summary");
+    if (json_is_string(sm)) {
+        const char *v = json_string_value(sm);
+        size_t n = json_string_length(sm);
+        if (n > SUKI_TIMELINE_SUMMARY) {
+            n = SUKI_TIMELINE_SUMMARY;
+            while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+                n--;
+        }
+        json_object_set_new(o, "s", json_stringn(v, n));
+    }
+    char *d = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!d)
+        return "{}";
+    const char *r = arena_memdup(&b->ar, d, strlen(d));
+    free(d);
+    return r;
+}
+
 static void push_entry(struct argv *a, struct batch *b, struct entry *e)
 {
     static const char *const ops[] = {"a", "i", "p", "e", "k"};
@@ -1263,7 +1295,7 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
             sup = 'U';
         else if (strcmp(e->ev->type, "consent.subscribed") == 0)
             sup = 'S';
-        char op[6];
+        char op[8];
         size_t on = 0;
         op[on++] = 'a';
         if (e->ev->id)
@@ -1279,6 +1311,8 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
             op[on++] = e->mgr_known ? 'r' : 'R';
         else
             month[0] = '\0';
+        if (c->console_timeline > 0)
+            op[on++] = 't';
         a->v[a->n - 1] = arena_memdup(&b->ar, op, on); /* the plain "a" */
         a->len[a->n - 1] = on;
         argv_str(a, client);
@@ -1292,6 +1326,8 @@ static void push_entry(struct argv *a, struct batch *b, struct entry *e)
         }
         if (month[0])
             push_report(a, b, e, month);
+        if (c->console_timeline > 0)
+            argv_str(a, timeline_entry(b, e->ev));
         /* both counts in one argument, two bytes each (run_rules keeps
          * them below 65,536), then the event's at: the script orders by it */
         size_t na = e->acts_used ? e->acts.n : 0;
@@ -1356,6 +1392,8 @@ static void send_apply(struct batch *b)
     argv_str(&a, lo ? lo : "-");
     argv_str(&a, hi ? hi : "+");
     argv_str(&a, arena_printf(&b->ar, "%" PRId64, c->order_window_ms));
+    argv_str(&a, arena_printf(&b->ar, "%d", c->console_timeline));
+    argv_str(&a, arena_printf(&b->ar, "%d", SUKI_TIMELINE_TTL_S));
     for (size_t i = 0; i < b->n; i++)
         push_entry(&a, b, &b->e[i]);
     if (b->n == 0) {

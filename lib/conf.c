@@ -1313,6 +1313,7 @@ static void load_console(struct loader *ld, const config_setting_t *root)
         K("listen", KT_STRING, struct suki_conf, console_listen),
         K("users_file", KT_PATH, struct suki_conf, console_users_file),
         K("secure_cookie", KT_BOOL, struct suki_conf, console_secure_cookie),
+        KR("timeline", KT_INT, struct suki_conf, console_timeline, 0, 1000),
     };
     const config_setting_t *g = group_of(ld, root, "console");
     if (!g)
@@ -1404,6 +1405,7 @@ static void conf_defaults(struct suki_conf *c)
     c->campaign_transport = suki_strdup("email");
     c->http_listen = suki_strdup("127.0.0.1:9187");
     c->console_listen = suki_strdup("");
+    c->console_timeline = 20;
     c->public_url = suki_strdup("http://127.0.0.1:9187");
     c->http_max_connections = 512;
     c->http_request_timeout_ms = 10000;

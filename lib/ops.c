@@ -428,7 +428,44 @@ void suki_ops_client_args(const struct suki_conf *c, const char *id,
     free(jh);
     add_key(a, c, SUKI_KEY_JOBS);
     add_key(a, c, SUKI_KEY_JOBS_HELD);
+    char *tk = suki_key_id(c->prefix, SUKI_KEY_TIMELINE, id);
+    suki_redis_args_str(a, tk);
+    free(tk);
     suki_redis_args_str(a, id);
+    char cap[16];
+    snprintf(cap, sizeof(cap), "%d", c->console_timeline);
+    suki_redis_args_str(a, cap);
+}
+
+/* A stored timeline entry (keys.h, P:timeline) as the API shows it; NULL
+ * for one that is not (a hand-written value). */
+static json_t *timeline_json(const char *s, size_t len)
+{
+    json_t *e = json_loadb(s, len, 0, NULL);
+    json_t *at = json_object_get(e, "at");
+    const char *k = json_string_value(json_object_get(e, "k"));
+    if (!json_is_object(e) || !json_is_integer(at) || !k ||
+        (strcmp(k, "e") != 0 && strcmp(k, "m") != 0)) {
+        json_decref(e);
+        return NULL;
+    }
+    static const char *const names[][2] = {
+        {"t", "type"}, {"id", "id"}, {"s", "summary"},
+        {"r", "rule"}, {"to", "to"}, {"mid", "message_id"}};
+    json_t *o = json_object();
+    json_object_set_new(o, "kind",
+                        json_string(k[0] == 'e' ? "event" : "message"));
+    json_object_set(o, "at", at);
+    char t[40];
+    suki_time_format_rfc3339(json_integer_value(at), t, sizeof(t));
+    json_object_set_new(o, "time", json_string(t));
+    for (size_t i = 0; i < SUKI_ARRAY_LEN(names); i++) {
+        json_t *v = json_object_get(e, names[i][0]);
+        if (json_is_string(v))
+            json_object_set(o, names[i][1], v);
+    }
+    json_decref(e);
+    return o;
 }
 
 static int job_next_cmp(const void *x, const void *y)
@@ -446,9 +483,10 @@ json_t *suki_ops_client_json(const struct suki_conf *c, const char *id,
                              const redisReply *r, bool *found)
 {
     *found = false;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
         r->element[0]->type != REDIS_REPLY_ARRAY ||
         r->element[2]->type != REDIS_REPLY_ARRAY ||
+        r->element[3]->type != REDIS_REPLY_ARRAY ||
         r->element[2]->elements % 4 != 0)
         return NULL;
     const redisReply *prof = r->element[0], *nev = r->element[1];
@@ -501,10 +539,21 @@ json_t *suki_ops_client_json(const struct suki_conf *c, const char *id,
     for (size_t i = 0; i < kept; i++)
         json_array_append_new(jl, v[i]);
     free(v);
-    *found = json_object_size(p) > 0 || kept > 0;
+    const redisReply *tr = r->element[3];
+    json_t *tl = json_array();
+    for (size_t i = 0; i < tr->elements; i++) {
+        const redisReply *x = tr->element[i];
+        json_t *e = x->type == REDIS_REPLY_STRING
+                        ? timeline_json(x->str, x->len)
+                        : NULL;
+        if (e)
+            json_array_append_new(tl, e);
+    }
+    *found = json_object_size(p) > 0 || kept > 0 || json_array_size(tl) > 0;
     json_t *o = json_object();
     json_object_set_new(o, "client", json_string(id));
     json_object_set_new(o, "profile", p);
     json_object_set_new(o, "jobs", jl);
+    json_object_set_new(o, "timeline", tl);
     return o;
 }

@@ -72,14 +72,18 @@ json_t *suki_ops_campaigns_json(const redisReply *r);
  * resume, cancel). */
 void suki_ops_campaign_control_args(const struct suki_conf *c, const char *name,
                                     const char *cmd, struct suki_redis_args *a);
-/* Keys and arguments of ops-client.lua (5 keys) for client id. */
+/* Keys and arguments of ops-client.lua (SUKI_OPS_CLIENT_NKEYS keys) for
+ * client id. */
+#define SUKI_OPS_CLIENT_NKEYS 6
 void suki_ops_client_args(const struct suki_conf *c, const char *id,
                           struct suki_redis_args *a);
 /* Its reply: {client, profile (fields as strings, "updated" RFC 3339,
  * "events" the events applied; the "at:" fields left out), jobs (as
- * suki_ops_job_json, plus "held", in the order they are next looked at)}.
- * *found: a profile or a job exists. NULL when the reply is not the
- * script's. */
+ * suki_ops_job_json, plus "held", in the order they are next looked at),
+ * timeline (newest first: {kind "event", type, at (ms), time (RFC 3339),
+ * id?, summary?} or {kind "message", rule, to, at, time, message_id})}.
+ * *found: a profile, a job or a timeline entry exists. NULL when the reply is
+ * not the script's. */
 json_t *suki_ops_client_json(const struct suki_conf *c, const char *id,
                              const redisReply *r, bool *found);
 

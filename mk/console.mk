@@ -24,7 +24,8 @@ EXTRA_DIST += tests/integration/console_api.sh tests/integration/console_lib.sh 
 # A real browser: headless Chromium through python3-selenium.
 TESTS += tests/integration/console_browser.sh
 EXTRA_DIST += tests/integration/console_browser.sh \
-	tests/integration/console_browser.py bench/bench_console.sh
+	tests/integration/console_browser.py bench/bench_console.sh \
+	bench/bench_timeline.sh
 clean-local: clean-console-artifacts
 clean-console-artifacts:
 	rm -rf tests/artifacts/console_browser

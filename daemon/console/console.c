@@ -1478,7 +1478,7 @@ static void dispatch(struct creq *q)
     case R_CLIENT: {
         struct suki_redis_args a = {0};
         suki_ops_client_args(q->C->D->conf, q->arg, &a);
-        (void)eval(q, &client_script, 5, &a, on_client);
+        (void)eval(q, &client_script, SUKI_OPS_CLIENT_NKEYS, &a, on_client);
         break;
     }
     case R_CAMPAIGNS:

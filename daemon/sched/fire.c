@@ -430,6 +430,32 @@ static void count_sent(struct fjob *fj, const char *msgid)
     o->v[o->n++] = msgid; /* lives with fj->msgs */
 }
 
+/* A T op: the message m sent, in the timeline of the job's client
+ * (P:timeline:<client>, keys.h), when console.timeline keeps one. Jobs of
+ * no client (digests, reports: rules starting with '~') have none. The
+ * script pushes it once per message id, whatever becomes of the job. */
+static void timeline_sent(struct fjob *fj, const struct fmsg *m)
+{
+    const struct suki_conf *c = fj->conf;
+    if (c->console_timeline <= 0 || fj->jd.rule[0] == '~' || !fj->jd.client[0])
+        return;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "k", "m", "r",
+                          fj->jd.rule, "to", m->rcpt ? m->rcpt : fj->channel,
+                          "at", (json_int_t)suki_now_ms(), "mid", m->msgid);
+    char *d = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!d)
+        return;
+    struct suki_settle_op_args *t = add_op(fj);
+    t->v[t->n++] = "T";
+    t->v[t->n++] =
+        fj_keep(fj, suki_key_id(c->prefix, SUKI_KEY_TIMELINE, fj->jd.client));
+    t->v[t->n++] = fj_keep(fj, d);
+    t->v[t->n++] = m->msgid; /* lives with fj->msgs */
+    t->v[t->n++] = fj_keep(fj, suki_asprintf("%d", c->console_timeline));
+    t->v[t->n++] = fj_keep(fj, suki_asprintf("%d", SUKI_TIMELINE_TTL_S));
+}
+
 static void conclude(struct fjob *fj)
 {
     if (orphaned(fj)) {
@@ -456,6 +482,7 @@ static void conclude(struct fjob *fj)
             suki_metrics_msg(fj->channel, SUKI_MSG_SENT);
             if (fj->rmanager)
                 count_sent(fj, m->msgid);
+            timeline_sent(fj, m);
         } else if (m->st == FM_TEMPFAIL || m->st == FM_WAITING ||
                    m->st == FM_NEW) {
             n_temp++;

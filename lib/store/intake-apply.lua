@@ -1,9 +1,11 @@
 #!lua
 -- Apply one batch. KEYS[1] stream; ARGV: group, prefix, now_ms, dedup ttl
 -- ms, consumer, lowest and highest entry id of the batch, order window ms
--- (0: no ordering), then one record per entry:
---   sid 'a[i][U|S][j][r|R]' client [jclient] [event_id] [addr] [month
---       field] counts (field value)*nf (key due body | prefix "")*na
+-- (0: no ordering), timeline cap (console.timeline; 0: none kept) and TTL
+-- (s), then one record per entry:
+--   sid 'a[i][U|S][j][r|R][t]' client [jclient] [event_id] [addr] [month
+--       field] [timeline entry] counts (field value)*nf (key due body |
+--       prefix "")*na
 --                                     counts: nf and na, two bytes each,
 --                                     then the event's order time (its
 --                                     at, but not after its arrival;
@@ -31,6 +33,10 @@
 --                                     once the event is applied), with
 --                                     "\n" and the amount in centavos for
 --                                     deal.*, the ticket for complaint.*.
+--                                     't': the event's entry for the
+--                                     client's timeline (P:timeline:<c>,
+--                                     keys.h), compact JSON built by
+--                                     sukid, pushed once it is applied.
 --                                     Every argument an event does not
 --                                     need is left out: each costs a Lua
 --                                     string.
@@ -47,8 +53,10 @@
 -- collected and written with one ZADD per 1000 jobs at the end (a cancel
 -- later in the batch takes them back out); the per-client event counters
 -- (hash P:client-events, field = client) with one HMGET and one HSET per 500
--- clients. The shared keys' types are checked once; the profile's when it
--- is written to, the job hash's by its first write (pcall).
+-- clients; the timeline entries with one LPUSH, LTRIM and EXPIRE per
+-- client (pcall: a timeline of a wrong type is lost, never the batch). The
+-- shared keys' types are checked once; the profile's when it is written
+-- to, the job hash's by its first write (pcall).
 --
 -- Order (docs/ARCHITECTURE.md, "Events out of order"): the event's at
 -- decides, not its arrival. A profile field is written only when at is not
@@ -62,6 +70,7 @@
 local stream, group = KEYS[1], ARGV[1]
 local P, now, ttl, me = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ow = tonumber(ARGV[8])
+local tlcap, tlttl = tonumber(ARGV[9]) or 0, ARGV[10]
 local jobs, JP, AP = P .. ':jobs', P .. ':job:', P .. ':at:'
 local dead, lasterr, stats = P .. ':dead', P .. ':lasterr', P .. ':stats'
 local supk, evk = P .. ':suppressed', P .. ':client-events'
@@ -93,8 +102,10 @@ local AOP = {}
 for _, d in ipairs({'', 'i'}) do
   for _, u in ipairs({'', 'U', 'S'}) do
     for _, r in ipairs({'', 'r', 'R'}) do
-      AOP['a' .. d .. u .. r] = {d ~= '', u, false, r}
-      AOP['a' .. d .. u .. 'j' .. r] = {d ~= '', u, true, r}
+      for _, t in ipairs({'', 't'}) do
+        AOP['a' .. d .. u .. r .. t] = {d ~= '', u, false, r, t ~= ''}
+        AOP['a' .. d .. u .. 'j' .. r .. t] = {d ~= '', u, true, r, t ~= ''}
+      end
     end
   end
 end
@@ -194,7 +205,7 @@ do
   local function need(k)
     if k ~= '' and not qs[k] then qs[k] = true; q[#q + 1] = k end
   end
-  local j = 9
+  local j = 11
   while j <= #ARGV do
     local op = ARGV[j + 1]
     j = j + 2
@@ -218,6 +229,7 @@ do
         end
         j = j + 2
       end
+      if f[5] then j = j + 1 end
       local c1, c2, c3, c4 = string.byte(ARGV[j], 1, 4)
       local na = c3 * 256 + c4
       j = j + 1 + 2 * (c1 * 256 + c2)
@@ -281,7 +293,10 @@ end
 local cnt = {0, 0, 0, 0}
 local stale, earliest, outdated = 0, -1, 0
 local acked, pz, evc, evn = {}, {}, {}, {}
-local i = 9
+-- TL[client]: the batch's timeline entries of the client, oldest first
+-- (the order they applied in); TLN: the clients in first-seen order
+local TL, TLN = {}, {}
+local i = 11
 while i <= #ARGV do
   local sid, op = ARGV[i], ARGV[i + 1]
   i = i + 2
@@ -301,6 +316,8 @@ while i <= #ARGV do
       rmon, rfe = ARGV[i], ARGV[i + 1]
       i = i + 2
     end
+    local tle = nil
+    if f[5] then tle = ARGV[i]; i = i + 1 end
     local cs = ARGV[i]
     local c1, c2, c3, c4 = string.byte(cs, 1, 4)
     local nf, na = c1 * 256 + c2, c3 * 256 + c4
@@ -518,6 +535,11 @@ while i <= #ARGV do
         end
         if not evc[client] then evn[#evn + 1] = client end
         evc[client] = (evc[client] or 0) + 1
+        if tle and tlcap > 0 then
+          local l = TL[client]
+          if not l then l = {}; TL[client] = l; TLN[#TLN + 1] = client end
+          l[#l + 1] = tle
+        end
         cnt[1] = cnt[1] + 1
       end
     end
@@ -587,6 +609,18 @@ for mon, t in pairs(RC) do
       redis.pcall('HSET', k, unpack(kv, j, math.min(j + 999, #kv)))
     end
     redis.pcall('EXPIRE', k, rttl)
+  end
+end
+-- Only the newest tlcap of a client's entries are pushed (the rest would
+-- be trimmed at once); LPUSH of them oldest first leaves the newest at the
+-- head. A key of a wrong type fails the LPUSH without effect: its LTRIM
+-- and EXPIRE are not sent (EXPIRE would take any type).
+for _, c in ipairs(TLN) do
+  local l, k = TL[c], P .. ':timeline:' .. c
+  local r = redis.pcall('LPUSH', k, unpack(l, math.max(1, #l - tlcap + 1)))
+  if type(r) == 'number' then
+    if r > tlcap then redis.pcall('LTRIM', k, 0, tlcap - 1) end
+    redis.pcall('EXPIRE', k, tlttl)
   end
 end
 local function ms(v) return v and string.format('%.0f', v) or '' end

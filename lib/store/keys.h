@@ -27,6 +27,18 @@
  *                                 Lua: intake-apply.lua
  *   P:client-events       hash    client id -> events applied        none
  *                                 Lua: intake-apply.lua
+ *   P:timeline:<id>       list    the client's recent history, newest
+ *                                 first, at most console.timeline
+ *                                 entries, each compact JSON: an applied
+ *                                 event {"k":"e","t":type,"at":ms,
+ *                                 "id":event id,"s":summary (<= 80 bytes)}
+ *                                 (id, s when the event has them); a
+ *                                 message sent {"k":"m","r":rule,"to":
+ *                                 recipient,"at":ms,"mid":Message-ID}
+ *                                 SUKI_TIMELINE_TTL_S (90 days, renewed
+ *                                 by each write)
+ *                                 Lua: intake-apply.lua; sched-settle.lua
+ *                                 and ops-client.lua get the name
  *   P:suppressed          set     lower-cased addresses no campaign
  *                                 mails                              none
  *                                 Lua: intake-apply.lua
@@ -165,6 +177,11 @@
 #define SUKI_KEY_LASTERR "lasterr"
 #define SUKI_KEY_STATS "stats"
 #define SUKI_KEY_CLIENT_EVENTS "client-events"
+#define SUKI_KEY_TIMELINE "timeline"
+/* A client quiet this long loses its timeline (each write renews it). */
+#define SUKI_TIMELINE_TTL_S (90 * 86400)
+/* Bytes of an event's data.summary kept in its timeline entry. */
+#define SUKI_TIMELINE_SUMMARY 80
 #define SUKI_KEY_SUPPRESSED "suppressed"
 #define SUKI_KEY_SEEN "seen"
 #define SUKI_KEY_CLIENT "client"

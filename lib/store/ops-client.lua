@@ -1,8 +1,10 @@
 -- A client as sukictl client and the console show it. KEYS[1]
 -- P:client:<id>, KEYS[2] P:client-events, KEYS[3] P:job:<client>, KEYS[4]
--- P:jobs, KEYS[5] P:jobs-held; ARGV[1] the client id. Reads only.
--- Returns {{profile field, value...}, events applied or false,
--- {job key, body, score or false, held score or false, ...}}.
+-- P:jobs, KEYS[5] P:jobs-held, KEYS[6] P:timeline:<client>; ARGV[1] the
+-- client id, ARGV[2] how many timeline entries (console.timeline). Reads
+-- only. Returns {{profile field, value...}, events applied or false,
+-- {job key, body, score or false, held score or false, ...}, {timeline
+-- entry, ...} (newest first)}.
 local function typ(k) return redis.call('TYPE', k)['ok'] end
 local prof = typ(KEYS[1]) == 'hash' and redis.call('HGETALL', KEYS[1]) or {}
 local nev = false
@@ -18,4 +20,8 @@ if typ(KEYS[3]) == 'hash' then
     jobs[#jobs + 1] = zh and redis.call('ZSCORE', KEYS[5], h[i]) or false
   end
 end
-return {prof, nev, jobs}
+local tl, cap = {}, tonumber(ARGV[2]) or 0
+if cap > 0 and typ(KEYS[6]) == 'list' then
+  tl = redis.call('LRANGE', KEYS[6], 0, cap - 1)
+end
+return {prof, nev, jobs, tl}

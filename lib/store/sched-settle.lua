@@ -22,6 +22,11 @@
 --     claimed one (an unless may have removed it meanwhile): once per
 --     message id, by its sent marker's value ("c\n" before the record:
 --     counted)
+--   T timeline entry msgid cap ttl
+--     a message sent, in its client's timeline (P:timeline:<client>,
+--     keys.h): LPUSH entry, LTRIM to cap, EXPIRE ttl, applied as I is and
+--     once per message id (not when one of the newest cap entries names
+--     msgid already: a settle sent again)
 -- Their writes use pcall: a key of a wrong type loses that op, never the
 -- settle's other writes.
 -- (few arguments per job: each costs a copy in sukid and a Lua string in
@@ -103,6 +108,19 @@ local function apply_op(a, n)
       redis.pcall('HINCRBY', ARGV[a + 1], ARGV[a + 2], 1)
       redis.pcall('EXPIRE', ARGV[a + 1], 400 * 86400)
     end
+  elseif o == 'T' and n == 6 then
+    local k, cap = ARGV[a + 1], tonumber(ARGV[a + 4]) or 0
+    local have = cap > 0 and redis.pcall('LRANGE', k, 0, cap - 1)
+    if type(have) == 'table' and not have.err then
+      local mid = ARGV[a + 3]
+      for x = 1, #have do
+        if string.find(have[x], mid, 1, true) then return end
+      end
+      if redis.pcall('LPUSH', k, ARGV[a + 2]) > cap then
+        redis.pcall('LTRIM', k, 0, cap - 1)
+      end
+      redis.pcall('EXPIRE', k, ARGV[a + 5])
+    end
   elseif o == 'N' and n == 6 then
     if redis.pcall('EXISTS', ARGV[a + 1]) == 1 then
       digest_job(ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
@@ -155,12 +173,14 @@ while i <= #ARGV do
     done = done + 1
     if op == 'C' then
       for _, o in ipairs(ops) do
-        if ARGV[o[1]] ~= 'I' then apply_op(o[1], o[2]) end
+        local l = ARGV[o[1]]
+        if l ~= 'I' and l ~= 'T' then apply_op(o[1], o[2]) end
       end
     end
   end
   for _, o in ipairs(ops) do
-    if ARGV[o[1]] == 'I' then apply_op(o[1], o[2]) end
+    local l = ARGV[o[1]]
+    if l == 'I' or l == 'T' then apply_op(o[1], o[2]) end
   end
 end
 for g = 1, #gone, 1000 do

@@ -41,7 +41,7 @@ stop_redis
 
 # ---- sukictl console passwd -------------------------------------------
 SMTP_ARGS="--mode reject550 --reject-rcpt bad@rcpt.test"
-console_start
+CONSOLE_EXTRA="timeline = 5;" console_start
 console_user admin secret-pw
 grep -q '^admin:\$argon2id\$' "$T/console.users" || fail "no admin line: $(cat "$T/console.users")"
 [ "$(command stat -c %a "$T/console.users")" = 600 ] || fail "users file mode $(command stat -c %a "$T/console.users")"
@@ -155,6 +155,73 @@ rcli HSET other:job:c8 'r:c8:s:' "{\"d\":1700000000000,\"a\":1,\"r\":$(($(now_ms
 [ "$(rcli ZSCORE other:jobs 'r:c8:s:')" -le "$(now_ms)" ] || fail "the retry wait was not cut short"
 ok "jobs run/hold leave a job in flight alone (exit 1), run cuts a retry's wait short"
 
+# ---- the client's timeline (console.timeline = 5) ----------------------
+# seven events of tl1, the last one again (a duplicate), then one with a
+# long summary: the five newest applied, newest first, tl-7 once
+curl -s -D "$T/hl" -o /dev/null -H 'Content-Type: application/json' \
+    -d '{"user":"admin","password":"secret-pw"}' "$CURL_BASE/api/v1/login"
+cookie=$(sed -n 's/^Set-Cookie: \(suki_console=[^;]*\).*/\1/Ip' "$T/hl" | tr -d '\r')
+[ -n "$cookie" ] || fail "no session cookie: $(cat "$T/hl")"
+base=$(($(date +%s) - 10))
+atz() { date -u -d "@$base" "+%Y-%m-%dT%H:%M:%S.00${1}Z"; }
+now=$((base * 1000 + 10000)) # the checks below use now - 10000 + n
+for n in 1 2 3 4 5 6 7; do
+    rcli XADD "$SUKI_PREFIX:events" '*' event \
+        "{\"type\":\"note.added\",\"client\":\"tl1\",\"id\":\"tl-$n\",\"at\":\"$(atz $n)\",\"data\":{\"summary\":\"note $n\"}}" >/dev/null
+done
+dup0=$(stat duplicate)
+wait_for 10 '[ "$(rcli EXISTS "$SUKI_PREFIX:seen:tl-7")" = 1 ]' || fail "tl-7 was not applied"
+rcli XADD "$SUKI_PREFIX:events" '*' event \
+    "{\"type\":\"note.added\",\"client\":\"tl1\",\"id\":\"tl-7\",\"at\":\"$(atz 7)\"}" >/dev/null
+wait_for 10 '[ "$(stat duplicate)" -gt "$dup0" ]' || fail "the second tl-7 was not counted a duplicate"
+long=$("$PY" -c 'print("\u00e9" * 100)')
+rcli XADD "$SUKI_PREFIX:events" '*' event \
+    "{\"type\":\"deal.won\",\"client\":\"tl1\",\"id\":\"tl-8\",\"at\":\"$(atz 8)\",\"data\":{\"summary\":\"$long\"}}" >/dev/null
+wait_for 10 '[ "$(rcli EXISTS "$SUKI_PREFIX:seen:tl-8")" = 1 ]' || fail "tl-8 was not applied"
+[ "$(rcli LLEN "$SUKI_PREFIX:timeline:tl1")" = 5 ] || fail "timeline length $(rcli LLEN "$SUKI_PREFIX:timeline:tl1") (want 5)"
+ttl=$(rcli TTL "$SUKI_PREFIX:timeline:tl1")
+[ "$ttl" -gt $((89 * 86400)) ] && [ "$ttl" -le $((90 * 86400)) ] || fail "timeline TTL $ttl (want 90 days)"
+ok "the timeline of tl1: capped at console.timeline = 5, a TTL of 90 days"
+curl -fsS -H "Cookie: $cookie" "$CURL_BASE/api/v1/clients/tl1" >"$T/tl1.json" || fail "GET clients/tl1"
+sukictl --json client tl1 >"$T/tl1.ctl.json" || fail "sukictl --json client tl1"
+rcli LRANGE "$SUKI_PREFIX:timeline:tl1" 0 -1 >"$T/tl1.raw"
+"$PY" - "$T/tl1.json" "$T/tl1.ctl.json" "$T/tl1.raw" "$now" <<'PYEOF' || fail "the timeline of tl1 (API, sukictl --json, Redis)"
+import json, sys
+api, ctl = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+raw = [json.loads(l) for l in open(sys.argv[3], encoding="utf-8") if l.strip()]
+now = int(sys.argv[4])
+t = api["timeline"]
+assert [e["id"] for e in t] == ["tl-8", "tl-7", "tl-6", "tl-5", "tl-4"], t
+assert ctl["timeline"] == t, (ctl["timeline"], t)
+for n, e in zip((8, 7, 6, 5, 4), t):
+    assert e["kind"] == "event" and type(e["at"]) is int and e["at"] == now - 10000 + n, e
+    assert e["type"] == ("deal.won" if n == 8 else "note.added"), e
+    assert e["time"].endswith("Z"), e
+assert t[1]["summary"] == "note 7" and "s" not in t[1], t[1]
+assert t[0]["summary"] == "\u00e9" * 40, t[0]  # 80 bytes, cut between characters
+assert raw[0] == {"k": "e", "t": "deal.won", "at": now - 9992, "id": "tl-8", "s": "\u00e9" * 40}, raw[0]
+PYEOF
+ok "API and sukictl --json: tl-8 .. tl-4 newest first, at a number, tl-7 once, the summary cut to 80 bytes on a UTF-8 boundary"
+sukictl client tl1 >"$T/tl1.txt" || fail "sukictl client tl1"
+grep -q '^timeline: 5$' "$T/tl1.txt" && grep -q ' event   note.added  id tl-7  summary note 7$' "$T/tl1.txt" ||
+    fail "sukictl client tl1: $(cat "$T/tl1.txt")"
+ok "sukictl client prints the timeline"
+# m1's job (sent to ops@example.com, then the replay to bad@rcpt.test):
+# messages in its timeline, each message id once
+curl -fsS -H "Cookie: $cookie" "$CURL_BASE/api/v1/clients/m1" >"$T/m1.json" || fail "GET clients/m1"
+"$PY" - "$T/m1.json" <<'PYEOF' || fail "the timeline of m1: $(cat "$T/m1.json")"
+import json, sys
+t = json.load(open(sys.argv[1]))["timeline"]
+m = [e for e in t if e["kind"] == "message"]
+assert sorted(e["to"] for e in m) == ["bad@rcpt.test", "ops@example.com"], t
+for e in m:
+    assert e["rule"] == "sched-test" and type(e["at"]) is int and e["message_id"].startswith("<"), e
+ids = [e["message_id"] for e in m]
+assert len(ids) == len(set(ids)), ids
+assert [e["at"] for e in t] == sorted((e["at"] for e in t), reverse=True), t
+PYEOF
+ok "the timeline of m1: the message sent, rule, recipient, Message-ID, each once"
+
 # a reload with another console.listen: said, and the console stays
 sed -i "s|listen = \"127.0.0.1:$CP\"|listen = \"127.0.0.1:$(free_port)\"|" "$CONF"
 kill -HUP "$SUKID_PID_a"
@@ -169,7 +236,7 @@ grep -q "console: listening on 127.0.0.1:$CP" "$T/sukid-a.log" || fail "no liste
 
 # console.secure_cookie = true (behind a TLS proxy): the cookie is Secure
 CP=$(free_port)
-sed -i "s|^console = .*|console = { listen = \":$CP\"; users_file = \"$T/console.users\"; secure_cookie = true; };|" "$CONF"
+sed -i "s|^console = .*|console = { listen = \":$CP\"; users_file = \"$T/console.users\"; secure_cookie = true; timeline = 0; };|" "$CONF"
 start_sched b "$CONF"
 wait_for 10 "curl -fs -o /dev/null http://127.0.0.1:$CP/" || fail "the console (:PORT) is not on 127.0.0.1:$CP"
 curl -s -D "$T/h2" -o /dev/null -H 'Content-Type: application/json' \
@@ -177,6 +244,15 @@ curl -s -D "$T/h2" -o /dev/null -H 'Content-Type: application/json' \
 grep -i '^Set-Cookie: suki_console=.*HttpOnly.*SameSite=Strict.*Secure' "$T/h2" >/dev/null ||
     fail "secure_cookie: $(grep -i set-cookie "$T/h2")"
 ok "console.secure_cookie = true: the session cookie is Secure; \":PORT\" listens on 127.0.0.1"
+# console.timeline = 0: neither an event nor a message leaves a timeline
+before=$(mail_count)
+rcli XADD "$SUKI_PREFIX:events" '*' event '{"type":"note.added","client":"tl0","id":"tl0-1"}' >/dev/null
+add_jobs --count 1 --due "$(now_ms)" --client tl0 --key k0 --notify ops@example.com
+wait_for 10 '[ "$(rcli EXISTS "$SUKI_PREFIX:seen:tl0-1")" = 1 ]' || fail "tl0-1 was not applied"
+wait_for 15 '[ "$(mail_count)" -gt "$before" ]' || fail "tl0's job was not sent"
+[ "$(rcli --scan --pattern "$SUKI_PREFIX:timeline:tl0*" | wc -l)" = 0 ] || fail "a timeline key with timeline = 0"
+sukictl client tl0 >"$T/tl0.txt" && grep -q '^timeline: 0$' "$T/tl0.txt" || fail "sukictl client tl0: $(cat "$T/tl0.txt")"
+ok "console.timeline = 0: an event and a message sent, no timeline key"
 stop_sukid b || fail "sukid b did not stop cleanly"
 if grep -E "AddressSanitizer|runtime error" "$T/sukid-a.log"; then fail "sanitizer report"; fi
 ok "sukid stopped cleanly, no sanitizer report"

@@ -195,15 +195,24 @@ try:
     shot("8-campaign-resumed")
     ok("a campaign paused and resumed from its page, as Redis has it")
 
-    # a client's page: its profile and pending reminders
+    # a client's page: its profile, pending reminders and timeline (an
+    # entry with markup in its summary: shown as text, never parsed)
+    R.cmd("LPUSH", P + ":timeline:c0",
+          '{"k":"e","t":"browser.seen","at":%d,"id":"b-1",'
+          '"s":"<b id=\\"inj\\">x</b>"}' % int(time.time() * 1000))
     drv.find_element(By.ID, "nav-client").click()
     wait.until(EC.visibility_of_element_located((By.ID, "client-id")))
     drv.find_element(By.ID, "client-id").send_keys("c0")
     drv.find_element(By.ID, "client-show").click()
     wait.until(lambda d: text("client-jobs").count("sched-test:c0:") ==
                len(R.cmd("HKEYS", P + ":job:c0")) > 0)
+    wait.until(lambda d: "browser.seen" in text("client-timeline"))
+    if ('<b id="inj">x</b>' not in text("client-timeline") or
+            drv.execute_script("return !!document.getElementById('inj')")):
+        fail("the timeline's summary: %r" % text("client-timeline"))
     shot("9-client")
-    ok("the client page lists c0's pending reminders, as Redis has them")
+    ok("the client page lists c0's pending reminders, as Redis has them, "
+       "and its timeline (a summary with markup shown as text)")
 
     # nothing from another origin, and no CSP complaint
     entries = drv.execute_script(

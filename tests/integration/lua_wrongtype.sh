@@ -136,6 +136,61 @@ out=$(rcli EVAL "$(script inbound-poll)" 2 s:inbound-lease s:inbound L tok 10000
 case $out in *"not a string"*) ;; *) fail "inbound-poll: want a type error, got: $out" ;; esac
 echo "ok: inbound-apply and inbound-poll refuse wrong-typed keys with nothing changed"
 
+# intake-apply with one client's timeline (P:timeline:<c>) a string: both
+# events of the batch still apply (the profile written, the entries
+# acknowledged, counted); the other client's timeline gets its entry, the
+# string is left as it was (before the first write nothing is of a wrong
+# type, so the script must not fail after it).
+rcli SET t:timeline:twbad oops >/dev/null
+rcli XGROUP CREATE t:events g '$' MKSTREAM >/dev/null
+a=$(rcli XADD t:events '*' event x)
+b=$(rcli XADD t:events '*' event y)
+rcli XREADGROUP GROUP g me COUNT 10 STREAMS t:events '>' >/dev/null
+pyredis "
+src = open('$dir/intake-apply.lua', 'rb').read()
+now = b'%d' % __import__('time').time_ns()
+now = now[:-6]
+def rec(sid, client, eid):
+    # nf = 1, na = 0 (two bytes each), then the order time
+    return [sid, b'ait', client, eid, b'{\"k\":\"e\",\"t\":\"x.y\",\"at\":1,\"id\":\"' + eid + b'\"}',
+            b'\x00\x01\x00\x00' + now, b'name', b'N ' + client]
+args = [b'g', b't', now, b'60000', b'me', b'$a', b'$b', b'0', b'5', b'7776000']
+args += rec(b'$a', b'twbad', b'tw-1') + rec(b'$b', b'twok', b'tw-2')
+out = r.cmd('EVAL', src, 1, b't:events', *args)
+assert out[0] == 2, out
+" || fail "intake-apply with a wrong-typed timeline key failed"
+[ "$(rcli GET t:timeline:twbad)" = oops ] || fail "intake-apply: the string timeline changed"
+[ "$(rcli HGET t:client:twbad name)" = "N twbad" ] || fail "intake-apply: twbad's profile not written"
+[ "$(rcli LRANGE t:timeline:twok 0 -1)" = '{"k":"e","t":"x.y","at":1,"id":"tw-2"}' ] ||
+    fail "intake-apply: twok's timeline: $(rcli LRANGE t:timeline:twok 0 -1)"
+[ "$(rcli TTL t:timeline:twok)" -gt 7776000 ] && fail "intake-apply: timeline TTL $(rcli TTL t:timeline:twok)"
+[ "$(rcli TTL t:timeline:twok)" -gt 7775000 ] || fail "intake-apply: timeline TTL $(rcli TTL t:timeline:twok)"
+[ "$(rcli XPENDING t:events g | head -1)" = 0 ] || fail "intake-apply: entries left pending"
+[ "$(rcli HGET t:stats events_applied)" = 2 ] || fail "intake-apply: applied $(rcli HGET t:stats events_applied)"
+echo "ok: intake-apply applies the batch when a timeline key is of the wrong type"
+
+# sched-settle with a T op (a message in the timeline) on a string: the
+# job completes; on a list it is pushed once, a settle sent again adds
+# nothing (the message id is there already).
+rcli HSET s:job:tt r:tt:: '{"d":1}' >/dev/null
+rcli ZADD s:jobs 1 r:tt:: >/dev/null
+rcli SET s:timeline:tt oops >/dev/null
+out=$(rcli EVAL "$(script sched-settle)" 2 s:jobs s:dead 60 s:sent: s:job: \
+    "C 0 0 0 1" r:tt:: '{"d":1}' 6 T s:timeline:tt '{"k":"m","mid":"<m1@x>"}' '<m1@x>' 5 100 2>&1)
+[ "$out" = 1 ] || fail "sched-settle with a wrong-typed timeline: $out"
+[ "$(rcli HEXISTS s:job:tt r:tt::)" = 0 ] || fail "sched-settle (T op): the job was not completed"
+[ "$(rcli GET s:timeline:tt)" = oops ] || fail "sched-settle: the timeline string changed"
+rcli DEL s:timeline:tt >/dev/null
+for n in 1 2; do
+    rcli HSET s:job:tt r:tt:: '{"d":1}' >/dev/null
+    rcli ZADD s:jobs 1 r:tt:: >/dev/null
+    rcli EVAL "$(script sched-settle)" 2 s:jobs s:dead 60 s:sent: s:job: \
+        "C 0 0 0 1" r:tt:: '{"d":1}' 6 T s:timeline:tt '{"k":"m","mid":"<m1@x>"}' '<m1@x>' 5 100 >/dev/null
+done
+[ "$(rcli LLEN s:timeline:tt)" = 1 ] && [ "$(rcli TTL s:timeline:tt)" -le 100 ] && [ "$(rcli TTL s:timeline:tt)" -gt 0 ] ||
+    fail "sched-settle T twice: $(rcli LRANGE s:timeline:tt 0 -1), TTL $(rcli TTL s:timeline:tt)"
+echo "ok: sched-settle's timeline op: a wrong-typed key loses only it; once per message id"
+
 # ops-job (hold) with P:jobs-held a string: the job stays scheduled.
 rcli FLUSHALL >/dev/null
 rcli ZADD o:jobs 5 r:c:s: >/dev/null

@@ -104,6 +104,7 @@ START_TEST(urls_and_values)
     ck_assert_int_eq((int)c->n_rules, 1);
     ck_assert_str_eq(c->rules[0].channel, "email");
     ck_assert_int_eq((int)c->rules[0].n_subject, 4); /* default subjects */
+    ck_assert_int_eq(c->console_timeline, 20);       /* default */
     char *k = suki_conf_key(c, "dead");
     ck_assert_str_eq(k, "acme:dead");
     free(k);
@@ -124,6 +125,11 @@ static const struct {
     {"bogus = 1;\n", 3, "unknown top-level key 'bogus'"},
     {"intake = { batch = \"many\"; };\n", 3, "'batch' must be an integer"},
     {"intake = { batch = 0; };\n", 3, "'batch' must be between 1 and 10000"},
+    {"console = { timeline = 1001; };\n", 3,
+     "'timeline' must be between 0 and 1000 (got 1001)"},
+    {"console = {\n  timeline = -1;\n};\n", 4,
+     "'timeline' must be between 0 and 1000 (got -1)"},
+    {"console = { timeline = \"20\"; };\n", 3, "'timeline' must be an integer"},
     {"intake = { claim_idle = \"3x\"; };\n", 3, "bad duration \"3x\""},
     {"intake = { claim_idle = 60; };\n", 3, "must be a duration string"},
     {"intake = { claim_idle = \"-5s\"; };\n", 3, "bad duration"},

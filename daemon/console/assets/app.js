@@ -386,6 +386,20 @@ async function loadClient(ev) {
         el('td', j.held ? 'held' : 'scheduled'), el('td', j.key, 'key'));
       jt.append(tr);
     }
+    // newest first, as stored; every string goes in as text, never markup
+    const tt = $('client-timeline').tBodies[0];
+    tt.replaceChildren();
+    for (const t of c.timeline || []) {
+      const tr = el('tr');
+      if (t.kind === 'event') {
+        tr.append(el('td', t.time), el('td', 'event'), el('td', t.type),
+          el('td', t.summary || ''), el('td', t.id || '', 'key'));
+      } else {
+        tr.append(el('td', t.time), el('td', 'message'), el('td', t.rule),
+          el('td', 'to ' + t.to), el('td', t.message_id, 'key'));
+      }
+      tt.append(tr);
+    }
     $('client-body').hidden = false;
     showError('');
   } catch (e) {
