@@ -228,7 +228,8 @@ struct suki_conf {
     char *console_users_file;   /* owned path; name:HASH lines */
     bool console_secure_cookie; /* Secure cookie: served over TLS by a proxy */
     int console_timeline;       /* entries kept per client (P:timeline:<c>);
-                                   default 20, 0 = off; 0..1000 */
+                                   default 20 with a console.listen,
+                                   else 0 (off); 0..1000 */
 
     /* daemon */
     int64_t shutdown_timeout_ms; /* default 10s */

@@ -62,6 +62,42 @@ START_TEST(minimal_defaults)
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(t->kind, SUKI_TRANSPORT_SPOOL);
     ck_assert_str_eq(c->http_listen, "127.0.0.1:9187");
+    ck_assert_int_eq(c->console_timeline, 0); /* no console: none kept */
+    suki_conf_unref(c);
+    suki_conf_diags_clear(&d);
+}
+END_TEST
+
+/* console.timeline defaults to 20 where a console shows it, and an explicit
+ * value stands either way */
+START_TEST(console_timeline_default)
+{
+    char users[400], body[800];
+    snprintf(users, sizeof(users), "%s/console.users", tmpdir);
+    FILE *f = fopen(users, "w");
+    fclose(f);
+    chmod(users, 0600);
+    struct suki_conf_diags d = {0};
+    snprintf(body, sizeof(body),
+             "console = { listen = \"127.0.0.1:9188\"; users_file = \"%s\"; "
+             "};\n",
+             users);
+    struct suki_conf *c = suki_conf_load(write_conf("con.conf", body), &d);
+    ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "?");
+    ck_assert_int_eq(c->console_timeline, 20);
+    suki_conf_unref(c);
+    snprintf(body, sizeof(body),
+             "console = { listen = \"127.0.0.1:9188\"; users_file = \"%s\"; "
+             "timeline = 0; };\n",
+             users);
+    c = suki_conf_load(write_conf("con0.conf", body), &d);
+    ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "?");
+    ck_assert_int_eq(c->console_timeline, 0);
+    suki_conf_unref(c);
+    c = suki_conf_load(
+        write_conf("con7.conf", "console = { timeline = 7; };\n"), &d);
+    ck_assert_msg(c != NULL, "%s", d.n ? d.v[0].msg : "?");
+    ck_assert_int_eq(c->console_timeline, 7);
     suki_conf_unref(c);
     suki_conf_diags_clear(&d);
 }
@@ -104,7 +140,7 @@ START_TEST(urls_and_values)
     ck_assert_int_eq((int)c->n_rules, 1);
     ck_assert_str_eq(c->rules[0].channel, "email");
     ck_assert_int_eq((int)c->rules[0].n_subject, 4); /* default subjects */
-    ck_assert_int_eq(c->console_timeline, 20);       /* default */
+    ck_assert_int_eq(c->console_timeline, 0); /* no console: no timeline */
     char *k = suki_conf_key(c, "dead");
     ck_assert_str_eq(k, "acme:dead");
     free(k);
@@ -534,6 +570,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, digests_section);
     tcase_add_test(tc, reports_section);
     tcase_add_test(tc, inbound_section);
+    tcase_add_test(tc, console_timeline_default);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);
