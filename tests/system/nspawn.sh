@@ -24,7 +24,8 @@ SOURCES=/etc/apt/sources.list.d/debian.sources
 [ -f "$SOURCES" ] || SOURCES=/etc/apt/sources.list
 PKGS="systemd dbus redis-server redis-tools procps
 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libhiredis0.14
-libcurl4 libjansson4 libconfig9 libical3 libssl3 libsystemd0"
+libcurl4 libjansson4 libconfig9 libical3 libssl3 libsystemd0
+libgmime-3.0-0 libsodium23"
 UNIT=/usr/lib/systemd/system/sukid.service
 REDIS_PASS=nspawn-$$-secret
 
