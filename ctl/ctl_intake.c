@@ -244,15 +244,22 @@ static int dead_list(struct sukictl *ctl, char *dead)
     return SUKICTL_OK;
 }
 
-/* sukictl dead [list|replay ID|drop ID]. */
+/* sukictl dead [list|replay [--force] ID|drop ID]. */
 int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
 {
     const char *sub = argc > 0 ? argv[0] : "list";
     bool list = strcmp(sub, "list") == 0;
+    bool force = argc == 3 && strcmp(sub, "replay") == 0 &&
+                 strcmp(argv[1], "--force") == 0;
+    if (force) {
+        argv[1] = argv[2];
+        argc = 2;
+    }
     if ((list && argc > 1) ||
-        (!list && (argc != 2 ||
+        (!list && (argc != 2 || argv[1][0] == '-' ||
                    (strcmp(sub, "replay") != 0 && strcmp(sub, "drop") != 0)))) {
-        sukictl_errx("usage: sukictl dead [list | replay ID | drop ID]");
+        sukictl_errx(
+            "usage: sukictl dead [list | replay [--force] ID | drop ID]");
         return SUKICTL_USAGE;
     }
     char *dead = sukictl_key(ctl, SUKI_KEY_DEAD);
@@ -276,7 +283,7 @@ int sukictl_dead(struct sukictl *ctl, int argc, char **argv)
          * event back into the stream, a message or job back into the
          * schedule under its job key (the same Message-ID) */
         struct suki_redis_args a = {0};
-        suki_ops_replay_args(ctl->conf, argv[1], &a);
+        suki_ops_replay_args(ctl->conf, argv[1], force, &a);
         redisReply *r = sukictl_eval(ctl, suki_lua_ctl_intake_replay, 3, &a);
         suki_redis_args_clear(&a);
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&

@@ -47,11 +47,14 @@ static const struct sukictl_cmd commands[] = {
      sukictl_push, true,
      "reads standard input without FILE or with -; exit 1 when a line was\n"
      "refused (each is reported with its line number)"},
-    {"dead", "[list|replay ID|drop ID]", "dead letters", sukictl_dead, true,
+    {"dead", "[list|replay [--force] ID|drop ID]", "dead letters", sukictl_dead,
+     true,
      "  dead [list]      every dead letter with its reason\n"
      "  dead replay ID   an event back into the stream after a fix; a\n"
      "                   message or job back into the schedule, due now,\n"
      "                   under the same Message-ID (nothing sent twice)\n"
+     "  dead replay --force ID\n"
+     "                   the same, sent even past its rule's max_lateness\n"
      "  dead drop ID     delete one"},
     {"console", "passwd NAME", "set a console user's password (from stdin)",
      sukictl_console, true,

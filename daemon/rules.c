@@ -1029,7 +1029,8 @@ int suki_rules_on_due(struct suki_ruleset *set, const struct suki_jobdata *job,
         return 0;
     }
     int64_t late = now_ms - job->due_ms;
-    if (r->rc->max_lateness_ms > 0 && late > r->rc->max_lateness_ms) {
+    if (r->rc->max_lateness_ms > 0 && late > r->rc->max_lateness_ms &&
+        !job->forced) {
         char lb[32], mb[32];
         suki_format_duration(late, lb, sizeof(lb));
         suki_format_duration(r->rc->max_lateness_ms, mb, sizeof(mb));

@@ -248,7 +248,7 @@ void suki_ops_cancel_args(const struct suki_conf *c, const char *key,
     free(jp);
 }
 
-void suki_ops_replay_args(const struct suki_conf *c, const char *id,
+void suki_ops_replay_args(const struct suki_conf *c, const char *id, bool force,
                           struct suki_redis_args *a)
 {
     add_key(a, c, SUKI_KEY_DEAD);
@@ -258,6 +258,7 @@ void suki_ops_replay_args(const struct suki_conf *c, const char *id,
     char *jp = suki_key_id(c->prefix, SUKI_KEY_JOB, "");
     suki_redis_args_str(a, jp);
     free(jp);
+    suki_redis_args_str(a, force ? "1" : "0");
 }
 
 void suki_ops_jobs_page_args(const struct suki_conf *c, int64_t min,

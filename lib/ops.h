@@ -51,7 +51,8 @@ void suki_ops_job_args(const struct suki_conf *c, const char *op,
                        const char *key, struct suki_redis_args *a);
 void suki_ops_cancel_args(const struct suki_conf *c, const char *key,
                           struct suki_redis_args *a);
-void suki_ops_replay_args(const struct suki_conf *c, const char *id,
+/* force: the replayed job is sent however late (max_lateness). */
+void suki_ops_replay_args(const struct suki_conf *c, const char *id, bool force,
                           struct suki_redis_args *a);
 void suki_ops_jobs_page_args(const struct suki_conf *c, int64_t min,
                              int64_t max, int64_t skip, int64_t count,

@@ -1153,7 +1153,9 @@ static void serve_dead_one(struct creq *q)
         (void)command(q, on_dead_dropped, 3, av);
     } else {
         struct suki_redis_args a = {0};
-        suki_ops_replay_args(q->C->D->conf, q->arg, &a);
+        suki_ops_replay_args(q->C->D->conf, q->arg,
+                             json_is_true(json_object_get(q->body, "force")),
+                             &a);
         (void)eval(q, &replay_script, 3, &a, on_dead_replayed);
     }
     free(kd);
@@ -1227,7 +1229,9 @@ static void bulk_next(struct creq *q)
         free(kd);
     } else {
         struct suki_redis_args a = {0};
-        suki_ops_replay_args(q->C->D->conf, id, &a);
+        suki_ops_replay_args(q->C->D->conf, id,
+                             json_is_true(json_object_get(q->body, "force")),
+                             &a);
         (void)eval(q, &replay_script, 3, &a, on_bulk_one);
     }
 }

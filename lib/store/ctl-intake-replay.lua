@@ -1,5 +1,6 @@
 -- Replay a dead letter, atomically. KEYS[1] P:dead, KEYS[2] stream,
--- KEYS[3] P:jobs; ARGV[1] dead id, ARGV[2] "P:job:".
+-- KEYS[3] P:jobs; ARGV[1] dead id, ARGV[2] "P:job:", ARGV[3] "1": force
+-- (the job gets "f":1, and the rule's max_lateness does not drop it).
 -- An event goes back into the stream (its original payload). A message or
 -- job goes back into the schedule, due now, under its job key with its
 -- stored body minus the attempt and retry members ("a", "r"), cut out of
@@ -45,8 +46,8 @@ if redis.call('ZSCORE', KEYS[3], key) or redis.call('HEXISTS', jh, key) == 1 the
   return redis.error_reply('job ' .. key .. ' is scheduled again; replay '
     .. ARGV[1] .. ' after it ran, or cancel it first')
 end
--- The top-level "a" and "r" members, found by a scan that skips strings and
--- nested objects (the event's own "a" is its at and stays).
+-- The top-level "a", "r" and "f" members, found by a scan that skips
+-- strings and nested objects (the event's own "a" is its at and stays).
 local b, out, depth, i, n = h['payload'], {}, 0, 1, #h['payload']
 while i <= n do
   local c = string.sub(b, i, i)
@@ -62,7 +63,7 @@ while i <= n do
     i = j + 1
   else
     if (c == ',' and depth == 1) or (c == '{' and depth == 0) then
-      local m = string.match(b, '^"[ar]":%-?%d+', i + 1)
+      local m = string.match(b, '^"[arf]":%-?%d+', i + 1)
       if m then
         local after = i + 1 + #m
         if c == ',' then
@@ -86,7 +87,12 @@ while i <= n do
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', jh, key, table.concat(out))
+local nb = table.concat(out)
+if ARGV[3] == '1' and string.sub(nb, -1) == '}' then
+  -- at the end: intake-apply reads '{"d":N,"o":N' at the start
+  nb = string.sub(nb, 1, -2) .. (nb == '{}' and '' or ',') .. '"f":1}'
+end
+redis.call('HSET', jh, key, nb)
 redis.call('ZADD', KEYS[3], now, key)
 redis.call('XDEL', KEYS[1], ARGV[1])
 return {'job', key}

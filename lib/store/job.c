@@ -263,6 +263,9 @@ int suki_job_parse(const char *key, const char *body, size_t len,
     if (job_int(root, SUKI_JOB_ATTEMPT, "attempt", 0, &v, err) < 0)
         goto out;
     out->attempt = v > 1000000 ? 1000000 : (int)v;
+    if (job_int(root, SUKI_JOB_FORCED, "forced", 0, &v, err) < 0)
+        goto out;
+    out->forced = v != 0;
     if (job_int(root, SUKI_JOB_RETRY, "retry time", 0, &out->retry_at_ms, err) <
             0 ||
         job_str(root, SUKI_JOB_TEMPLATE, "template", &out->template_name, err) <

@@ -57,6 +57,8 @@ bool suki_job_key_client(const char *key, const char **c, size_t *len);
 #define SUKI_JOB_NOTIFY "n"   /* plugin's notify list, when not the rule's */
 #define SUKI_JOB_ATTEMPT "a"  /* failed delivery attempts so far */
 #define SUKI_JOB_RETRY "r"    /* time of the next attempt, epoch ms */
+/* 1: replayed by an operator with force, sent however late (max_lateness) */
+#define SUKI_JOB_FORCED "f"
 /* The event's order time (struct suki_event order_ms) when not its at;
  * right after "d", where the intake's apply script reads it. */
 #define SUKI_JOB_ORDER "o"
@@ -96,6 +98,7 @@ struct suki_jobdata {
     int64_t due_ms;
     int attempt;              /* failed delivery attempts so far */
     int64_t retry_at_ms;      /* next attempt when retrying, else 0 */
+    bool forced;              /* SUKI_JOB_FORCED: no max_lateness */
     struct suki_event *event; /* the triggering event, or NULL */
 };
 

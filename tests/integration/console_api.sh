@@ -128,6 +128,15 @@ rcli XADD other:dead 1-2 kind message reason test source 'r:c9:s:' payload "$bod
 [ $? = 1 ] && grep -q "scheduled again" "$T/rp.out" && [ "$(rcli XLEN other:dead)" = 1 ] ||
     fail "a replay onto a scheduled job: $(cat "$T/rp.out")"
 ok "a replay onto a job scheduled again is refused, the dead letter kept"
+# --force: the same body with "f":1 at its end (sent past max_lateness)
+rcli XADD other:dead 1-3 kind message reason test source 'r:c8:s:' payload "$body" >/dev/null
+"$SUKICTL" -c "$CONF2" dead replay --force 1-3 >"$T/rp.out" 2>&1 || fail "dead replay --force: $(cat "$T/rp.out")"
+got=$(rcli HGET other:job:c8 'r:c8:s:')
+[ "$got" = '{"d":1700000000000,"e":{"t":"x.y","a":123,"d":{"s":",\"a\":9"}},"f":1}' ] ||
+    fail "the body replayed with --force: $got"
+"$SUKICTL" -c "$CONF2" dead replay 1-9 --force >"$T/rp.out" 2>&1
+[ $? = 2 ] || fail "dead replay ID --force (wrong order) is not a usage error: $(cat "$T/rp.out")"
+ok "sukictl dead replay --force: the body gets \"f\":1 at its end"
 # jobs hold / release / run / cancel twins
 "$SUKICTL" -c "$CONF2" jobs hold 'r:c9:s:' >/dev/null || fail "jobs hold"
 [ -z "$(rcli ZSCORE other:jobs 'r:c9:s:')" ] && [ -n "$(rcli ZSCORE other:jobs-held 'r:c9:s:')" ] || fail "hold did not move it"

@@ -139,8 +139,14 @@ START_TEST(body_roundtrip_minimal)
     ck_assert_ptr_null(jd.template_name);
     ck_assert_ptr_null(jd.channel);
     ck_assert_uint_eq(jd.n_notify, 0);
+    ck_assert(!jd.forced);
     suki_job_clear(&jd);
     free(body);
+    /* a replay with force (ctl-intake-replay.lua) adds "f":1 at the end */
+    const char *fb = "{\"" SUKI_JOB_DUE "\":5,\"" SUKI_JOB_FORCED "\":1}";
+    ck_assert_int_eq(suki_job_parse("r:c::", fb, strlen(fb), &jd, &err), 0);
+    ck_assert(jd.forced);
+    suki_job_clear(&jd);
 }
 END_TEST
 

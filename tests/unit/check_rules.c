@@ -813,6 +813,13 @@ START_TEST(due_max_lateness)
     ck_assert_msg(strncmp(err.msg, "stale", 5) == 0, "%s", err.msg);
     ck_assert_ptr_nonnull(strstr(err.msg, "3d late"));
     ck_assert_int_eq(suki_metrics.jobs_dropped_stale, stale + 1);
+    /* replayed with --force ("f":1): sent however late */
+    jd.forced = true;
+    ck_assert_int_eq(suki_rules_on_due(set, &jd, NULL, jd.due_ms + 3 * 86400000,
+                                       &verdict, &defer, &err),
+                     0);
+    ck_assert_int_eq(verdict, SUKI_DUE_SEND);
+    ck_assert_int_eq(suki_metrics.jobs_dropped_stale, stale + 1);
     suki_job_clear(&jd);
 
     /* a rule without max_lateness never drops as stale */
