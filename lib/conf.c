@@ -980,6 +980,25 @@ static void load_rules(struct loader *ld, config_setting_t *root)
     }
 }
 
+/* A section's 'at' (local "HH:MM") and 'timezone' (IANA; the global
+ * timezone when absent), as digests and reports.monthly have them. */
+static void local_time_at(struct loader *ld, const config_setting_t *g,
+                          const char *section, int *hh, int *mm, char **tz)
+{
+    const config_setting_t *s = config_setting_get_member(g, "at");
+    if (s && (config_setting_type(s) != CONFIG_TYPE_STRING ||
+              suki_time_parse_hhmm(config_setting_get_string(s), hh, mm) < 0))
+        DIAG(ld, s, "%s: 'at' must be a local time \"HH:MM\" (00:00 to 23:59)",
+             section);
+    if (!*tz)
+        *tz = suki_strdup(ld->c->timezone);
+    else if (!suki_tz_valid(*tz))
+        DIAG(ld, config_setting_get_member(g, "timezone"),
+             "%s: unknown timezone \"%s\" (want an IANA name such as "
+             "\"Asia/Manila\")",
+             section, *tz);
+}
+
 /* digests = { at; timezone; template; locales = [ "ADDRESS LOCALE" ] }.
  * The template's list section is checked with the templates (main.c). */
 static void load_digests(struct loader *ld, const config_setting_t *root)
@@ -998,20 +1017,8 @@ static void load_digests(struct loader *ld, const config_setting_t *root)
     c->digest_file = src_file(ld, g);
     c->digest_line = src_line(g);
     apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), c, "digests", NULL);
-    const config_setting_t *s = config_setting_get_member(g, "at");
-    if (s && (config_setting_type(s) != CONFIG_TYPE_STRING ||
-              suki_time_parse_hhmm(config_setting_get_string(s), &c->digest_hh,
-                                   &c->digest_mm) < 0))
-        DIAG(ld, s,
-             "digests: 'at' must be a local time \"HH:MM\" "
-             "(00:00 to 23:59)");
-    if (!c->digest_timezone)
-        c->digest_timezone = suki_strdup(c->timezone);
-    else if (!suki_tz_valid(c->digest_timezone))
-        DIAG(ld, config_setting_get_member(g, "timezone"),
-             "digests: unknown timezone \"%s\" (want an IANA name such as "
-             "\"Asia/Manila\")",
-             c->digest_timezone);
+    local_time_at(ld, g, "digests", &c->digest_hh, &c->digest_mm,
+                  &c->digest_timezone);
     if (!c->digest_template)
         c->digest_template = suki_strdup("manager-digest");
     for (size_t i = 0; i < c->n_digest_locales; i++) {
@@ -1056,20 +1063,8 @@ static void load_reports(struct loader *ld, const config_setting_t *root)
     c->report_file = src_file(ld, g);
     c->report_line = src_line(g);
     apply_group(ld, g, keys, SUKI_ARRAY_LEN(keys), c, "reports.monthly", NULL);
-    const config_setting_t *s = config_setting_get_member(g, "at");
-    if (s && (config_setting_type(s) != CONFIG_TYPE_STRING ||
-              suki_time_parse_hhmm(config_setting_get_string(s), &c->report_hh,
-                                   &c->report_mm) < 0))
-        DIAG(ld, s,
-             "reports.monthly: 'at' must be a local time \"HH:MM\" "
-             "(00:00 to 23:59)");
-    if (!c->report_timezone)
-        c->report_timezone = suki_strdup(c->timezone);
-    else if (!suki_tz_valid(c->report_timezone))
-        DIAG(ld, config_setting_get_member(g, "timezone"),
-             "reports.monthly: unknown timezone \"%s\" (want an IANA name "
-             "such as \"Asia/Manila\")",
-             c->report_timezone);
+    local_time_at(ld, g, "reports.monthly", &c->report_hh, &c->report_mm,
+                  &c->report_timezone);
     if (!c->report_template)
         c->report_template = suki_strdup("monthly-report");
     if (!config_setting_get_member(g, "to")) {
