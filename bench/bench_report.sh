@@ -25,12 +25,29 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 RULES=$(awk '/^roles = \{/,/^\};/; /^rules = \(/,/^\);/' "$top_srcdir/conf/sukid.conf")
 REPORTS='reports = { monthly = { day = 1; at = "08:00"; timezone = "Asia/Manila"; }; };'
 
+# Redis's CPU (user + sys) so far, in microseconds
+redis_cpu_us()
+{
+    rcli INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 }
+        END { printf "%.0f\n", s * 1000000 }'
+}
+
 # drain LABEL BUILD CONF N: push N events, one sukid of BUILD drains them;
-# prints events/s and sets RATE
+# prints events/s and Redis's CPU per event, sets RATE and CPU (ns/event).
+# The CPU of Redis is steadier than wall time on a shared host: it counts
+# what the counters cost the one thread every sukid shares.
 drain()
 {
     rcli FLUSHALL >/dev/null
-    gen_events "$4" --mix 19997 --managers 1000
+    gen_events "$4" --mix 19997 --managers "${MANAGERS:-1000}"
+    # the profiles a running CRM has synced before the day: each client
+    # has its manager (the day's client.updated events name the same one),
+    # so the counters see every manager, not only those updated today
+    awk -v m="${MANAGERS:-1000}" 'BEGIN { for (c = 0; c < 19997; c++)
+        printf "HSET suki:client:c%d manager am%d@example.ph email c%d@example.ph timezone Asia/Manila locale en\r\n", c, c % m, c }' |
+        rcli --pipe >/dev/null
+    c0=$(redis_cpu_us)
+    [ -z "${INSTR:-}" ] || callgrind_control -i on "$REDIS_PID" >/dev/null 2>&1
     t0=$(now_ms)
     "$2/sukid" -c "$3" >>"$T/sukid-$1.log" 2>&1 &
     pid=$!
@@ -40,11 +57,19 @@ drain()
         sleep 0.02
     done
     t1=$(now_ms)
+    c1=$(redis_cpu_us)
+    if [ -n "${INSTR:-}" ]; then
+        callgrind_control -i off "$REDIS_PID" >/dev/null 2>&1
+        callgrind_control -d "$REDIS_PID" >/dev/null 2>&1
+        # the newest dump holds what Redis ran during this drain
+        INS=$(grep -h '^totals:' $(ls -t "$T"/cg.out.* | head -1) | awk '{ print $2 }')
+    fi
     kill $pid
     wait $pid
     lib_untrack $pid
     RATE=$(($4 * 1000 / (t1 - t0)))
-    echo "  $1: $4 events in $((t1 - t0)) ms = $RATE events/s"
+    CPU=$(((c1 - c0) * 1000 / $4))
+    echo "  $1: $4 events in $((t1 - t0)) ms = $RATE events/s, Redis CPU $CPU ns/event"
 }
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -65,18 +90,61 @@ $REPORTS"
     sed "s|$top_builddir/plugins|$OLD/plugins|; s|$top_srcdir/conf/templates|$T/old-templates|" \
         "$T/off.conf" >"$T/old.conf"
     echo "report counters, intake: $N events a run, $R rounds, $(nproc) cores"
-    olds="" news="" offs="" ratios=""
+    olds="" news="" offs="" ratios="" cratios="" ocs="" ncs="" fcs=""
     for r in $(seq 1 "$R"); do
         echo "round $r"
-        drain old "$OLD" "$T/old.conf" "$N"; o=$RATE
-        drain new-reports-on "$NEW" "$T/on.conf" "$N"; n=$RATE
-        drain new-reports-off "$NEW" "$T/off.conf" "$N"; f=$RATE
+        drain old "$OLD" "$T/old.conf" "$N"; o=$RATE oc=$CPU
+        drain new-reports-on "$NEW" "$T/on.conf" "$N"; n=$RATE nc=$CPU
+        drain new-reports-off "$NEW" "$T/off.conf" "$N"; f=$RATE fc=$CPU
         olds="$olds $o" news="$news $n" offs="$offs $f"
         ratios="$ratios $((n * 1000 / o))"
+        cratios="$cratios $((nc * 1000 / fc))"
+        ocs="$ocs $oc" ncs="$ncs $nc" fcs="$fcs $fc"
     done
     echo "median events/s: old $(echo "$olds" | median), new with counters" \
         "$(echo "$news" | median), new without $(echo "$offs" | median);" \
         "median ratio new-with/old (per mille): $(echo "$ratios" | median)"
+    echo "median Redis CPU ns/event: old $(echo "$ocs" | median), new with" \
+        "counters $(echo "$ncs" | median), new without $(echo "$fcs" | median);" \
+        "median ratio new-with/new-without (per mille): $(echo "$cratios" | median)"
+    exit 0
+fi
+
+if [ "$mode" = instr ]; then
+    # Instructions Redis runs per event (callgrind), which a shared host's
+    # noise does not move: OLD and NEW, each without and with the counters.
+    need valgrind callgrind_control
+    N=${2:-20000}
+    stop_redis
+    PLUGINS_DIR=$top_builddir/plugins/.libs TEMPLATES_DIR=$top_srcdir/conf/templates \
+        LOG_LEVEL=notice write_conf "$T/off.conf" "$RULES"
+    PLUGINS_DIR=$top_builddir/plugins/.libs TEMPLATES_DIR=$top_srcdir/conf/templates \
+        LOG_LEVEL=notice write_conf "$T/on.conf" "$RULES
+$REPORTS"
+    for c in off on; do
+        sed "s|$top_builddir/plugins|${OLD:?OLD=build directory}/plugins|" \
+            "$T/$c.conf" >"$T/old-$c.conf"
+    done
+    echo "report counters, Redis instructions per event: $N events a run"
+    INSTR=1
+    for run in "old-off $OLD $T/old-off.conf" "old-on $OLD $T/old-on.conf" \
+        "new-off $NEW $T/off.conf" "new-on $NEW $T/on.conf"; do
+        set -- $run
+        valgrind --tool=callgrind --instr-atstart=no \
+            --callgrind-out-file="$T/cg.out.%p" redis-server --port "$REDIS_PORT" \
+            --bind 127.0.0.1 --save '' --appendonly no --logfile "$T/redis-cg.log" \
+            >/dev/null 2>&1 &
+        REDIS_PID=$!
+        lib_track $REDIS_PID
+        wait_for 30 '[ "$(rcli PING 2>/dev/null)" = PONG ]' || fail "redis under callgrind did not start"
+        drain "$1" "$2" "$3" "$N"
+        echo "  $1: $((INS / N)) instructions per event"
+        eval "ins_$(echo "$1" | tr - _)=$INS"
+        stop_redis
+    done
+    echo "per mille, with/without counters: old $((ins_old_on * 1000 / ins_old_off))," \
+        "new $((ins_new_on * 1000 / ins_new_off)); new/old with counters:" \
+        "$((ins_new_on * 1000 / ins_old_on))"
     exit 0
 fi
 
