@@ -52,6 +52,12 @@ redisReply *sukictl_cmdargv(struct sukictl *ctl, int argc, const char **argv,
 redisReply *sukictl_eval(struct sukictl *ctl, const char *src, int nkeys,
                          const struct suki_redis_args *a);
 
+/* Queue job key (body as its hash entry) in client's job hash and the
+ * jobs index, due at due (ms), in one MULTI: a hash entry without its
+ * index entry would never fire. Returns 0, or -1 after printing why. */
+int sukictl_queue_job(struct sukictl *ctl, const char *client, const char *key,
+                      const char *body, int64_t due);
+
 /* Build "<prefix>:<suffix>". Returns owned. */
 char *sukictl_key(struct sukictl *ctl, const char *suffix);
 

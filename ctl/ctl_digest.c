@@ -121,7 +121,6 @@ static int send_now(struct sukictl *ctl, const char *to)
     int ret = SUKICTL_OK;
     size_t queued = 0;
     int64_t now = suki_now_ms();
-    char *jobs = sukictl_key(ctl, SUKI_KEY_JOBS);
     for (size_t i = 0; i < n; i++) {
         char *hk = suki_key_id(ctl->conf->prefix, SUKI_KEY_HELD, rc[i]);
         redisReply *r = sukictl_cmd(ctl, "HLEN %s", hk);
@@ -140,39 +139,18 @@ static int send_now(struct sukictl *ctl, const char *to)
         snprintf(slot, sizeof(slot), "now-%" PRId64, now);
         char *key =
             suki_job_key(SUKI_DIGEST_RULE, SUKI_DIGEST_RULE, rc[i], slot);
-        char *jh = suki_job_hash_key(ctl->conf->prefix, SUKI_DIGEST_RULE, key);
         char *body = suki_asprintf("{\"d\":%" PRId64 "}", now);
-        char due[24];
-        snprintf(due, sizeof(due), "%" PRId64, now);
-        /* One MULTI: a job hash entry without its index entry would never
-         * fire. */
-        redisReply *m = sukictl_cmd(ctl, "MULTI");
-        if (m)
-            freeReplyObject(m);
-        const char *hs[] = {"HSET", jh, key, body};
-        const char *za[] = {"ZADD", jobs, due, key};
-        redisReply *a = m ? sukictl_cmdargv(ctl, 4, hs, NULL) : NULL;
-        redisReply *b = a ? sukictl_cmdargv(ctl, 4, za, NULL) : NULL;
-        redisReply *e = b ? sukictl_cmd(ctl, "EXEC") : NULL;
-        if (!e || e->type != REDIS_REPLY_ARRAY) {
+        if (sukictl_queue_job(ctl, SUKI_DIGEST_RULE, key, body, now) < 0) {
             ret = SUKICTL_FAILED;
         } else {
             printf("digest for %s queued: %lld item(s)\n", rc[i], items);
             queued++;
         }
-        if (a)
-            freeReplyObject(a);
-        if (b)
-            freeReplyObject(b);
-        if (e)
-            freeReplyObject(e);
         free(key);
-        free(jh);
         free(body);
     }
     if (!to && queued == 0 && ret == SUKICTL_OK)
         printf("nothing held\n");
-    free(jobs);
     free_list(rc, n);
     return ret;
 }

@@ -178,32 +178,11 @@ static int queue(struct sukictl *ctl, const char *subject, const char *month,
     char slot[48];
     snprintf(slot, sizeof(slot), "%s.now-%" PRId64, month, now);
     char *key = suki_job_key(SUKI_REPORT_RULE, SUKI_REPORT_RULE, subject, slot);
-    char *jh = suki_job_hash_key(ctl->conf->prefix, SUKI_REPORT_RULE, key);
-    char *jobs = sukictl_key(ctl, SUKI_KEY_JOBS);
     json_t *b = json_pack("{s:I, s:O}", SUKI_JOB_DUE, (json_int_t)now, "rp", r);
     char *body = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(b);
-    char due[24];
-    snprintf(due, sizeof(due), "%" PRId64, now);
-    /* one MULTI: a job hash entry without its index entry would never fire */
-    redisReply *m = sukictl_cmd(ctl, "MULTI");
-    if (m)
-        freeReplyObject(m);
-    const char *hs[] = {"HSET", jh, key, body};
-    const char *za[] = {"ZADD", jobs, due, key};
-    redisReply *x = m ? sukictl_cmdargv(ctl, 4, hs, NULL) : NULL;
-    redisReply *y = x ? sukictl_cmdargv(ctl, 4, za, NULL) : NULL;
-    redisReply *e = y ? sukictl_cmd(ctl, "EXEC") : NULL;
-    int rc = e && e->type == REDIS_REPLY_ARRAY ? 0 : -1;
-    if (x)
-        freeReplyObject(x);
-    if (y)
-        freeReplyObject(y);
-    if (e)
-        freeReplyObject(e);
+    int rc = sukictl_queue_job(ctl, SUKI_REPORT_RULE, key, body, now);
     free(key);
-    free(jh);
-    free(jobs);
     free(body);
     return rc;
 }

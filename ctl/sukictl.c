@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,33 @@ char *sukictl_diag(const struct suki_conf_diag *d)
 char *sukictl_key(struct sukictl *ctl, const char *suffix)
 {
     return suki_key(ctl->conf->prefix, suffix);
+}
+
+int sukictl_queue_job(struct sukictl *ctl, const char *client, const char *key,
+                      const char *body, int64_t due)
+{
+    char *jh = suki_job_hash_key(ctl->conf->prefix, client, key);
+    char *jobs = sukictl_key(ctl, SUKI_KEY_JOBS);
+    char ds[24];
+    snprintf(ds, sizeof(ds), "%" PRId64, due);
+    redisReply *m = sukictl_cmd(ctl, "MULTI");
+    if (m)
+        freeReplyObject(m);
+    const char *hs[] = {"HSET", jh, key, body};
+    const char *za[] = {"ZADD", jobs, ds, key};
+    redisReply *a = m ? sukictl_cmdargv(ctl, 4, hs, NULL) : NULL;
+    redisReply *b = a ? sukictl_cmdargv(ctl, 4, za, NULL) : NULL;
+    redisReply *e = b ? sukictl_cmd(ctl, "EXEC") : NULL;
+    int rc = e && e->type == REDIS_REPLY_ARRAY ? 0 : -1;
+    if (a)
+        freeReplyObject(a);
+    if (b)
+        freeReplyObject(b);
+    if (e)
+        freeReplyObject(e);
+    free(jh);
+    free(jobs);
+    return rc;
 }
 
 static void usage(FILE *f)

@@ -52,3 +52,6 @@ EXTRA_DIST += tests/unit/lua_syntax.sh
 
 TESTS += tests/integration/lua_wrongtype.sh
 EXTRA_DIST += tests/integration/lua_wrongtype.sh
+
+TESTS += tests/integration/lua_badargs.sh
+EXTRA_DIST += tests/integration/lua_badargs.sh

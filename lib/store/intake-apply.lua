@@ -644,12 +644,15 @@ if #acked > 0 and redis.call('EXISTS', lasterr) == 1 then
     redis.call('HDEL', lasterr, unpack(acked, j, math.min(j + 499, #acked)))
   end
 end
+-- pcall: HINCRBY fails on a field that holds no integer, and by now the
+-- batch is applied and acknowledged; such a counter loses this batch's
+-- count, the batch stands (P:stats' type was checked up front).
 local names = {'events_applied', 'events_duplicate', 'events_invalid',
   'events_poison'}
 for j = 1, 4 do
-  if cnt[j] > 0 then redis.call('HINCRBY', stats, names[j], cnt[j]) end
+  if cnt[j] > 0 then redis.pcall('HINCRBY', stats, names[j], cnt[j]) end
 end
 if outdated > 0 then
-  redis.call('HINCRBY', stats, 'events_outdated', outdated)
+  redis.pcall('HINCRBY', stats, 'events_outdated', outdated)
 end
 return {cnt[1], cnt[2], cnt[3], cnt[4], earliest, stale, outdated}

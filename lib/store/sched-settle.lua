@@ -60,6 +60,12 @@ while i <= #ARGV do
   if not op or j - 1 > #ARGV then
     return redis.error_reply('bad settle record')
   end
+  -- any other letter would be taken for R (an HSET of no body, failing
+  -- after the markers were written)
+  if op ~= 'C' and op ~= 'R' and op ~= 'L' then
+    return redis.error_reply('sched-settle: unknown record op ' .. op ..
+      ' (C, R or L)')
+  end
   i = j
 end
 -- Redis does not roll back: the shared keys' types are checked before the
