@@ -4,6 +4,7 @@
  * --send queues the report jobs now (sukid sends them). */
 #include "ctl.h"
 #include "store/report.h"
+#include "store/scripts.h"
 #include "timeutil.h"
 #include "util.h"
 
@@ -156,6 +157,14 @@ static void print_text(const json_t *r)
 static json_t *build(struct sukictl *ctl, const char *month,
                      const char *manager, int64_t now)
 {
+    /* intake's counts still in the log first (report-fold.inc.lua) */
+    struct suki_redis_args a = {0};
+    suki_redis_args_str(&a, ctl->conf->prefix);
+    redisReply *f = sukictl_eval(ctl, suki_lua_report_fold, 0, &a);
+    suki_redis_args_clear(&a);
+    if (!f)
+        return NULL;
+    freeReplyObject(f);
     char *k = suki_key_id(ctl->conf->prefix, SUKI_KEY_REPORT, month);
     redisReply *h = sukictl_cmd(ctl, "HGETALL %s", k);
     free(k);

@@ -1215,15 +1215,14 @@ static bool actions_one_hash(const struct entry *e, const char **c, size_t *len)
     return true;
 }
 
-/* The report part of an applied event: its month bucket, and the field
- * of its events counter, "e:<type> <manager>" (without the manager when no
- * profile was read: the script reads it), with "\n" and the figure a deal
- * (its amount in centavos) or a complaint (its ticket) adds. Built here, so
- * the script concatenates nothing for most events. */
+/* The report entry of an applied event (report-fold.inc.lua): its month,
+ * "e:<type> <manager>" (without the manager when no profile was read: the
+ * script adds it), and the figure a deal (its amount in centavos) or a
+ * complaint (its ticket, order time and client) adds. Built here, so the
+ * script only pushes it for most events. */
 static void push_report(struct argv *a, struct batch *b, struct entry *e,
                         const char *month)
 {
-    argv_push(a, arena_memdup(&b->ar, month, 7), 7); /* argv borrows */
     const char *t = e->ev->type, *x = NULL;
     int64_t cents;
     if (strncmp(t, "deal.", 5) == 0)
@@ -1232,19 +1231,15 @@ static void push_report(struct argv *a, struct batch *b, struct entry *e,
                 ? arena_printf(&b->ar, "%" PRId64, cents)
                 : "";
     else if (strncmp(t, "complaint.", 10) == 0) {
-        x = suki_event_data_str(e->ev, "ticket");
-        if (!x || strchr(x, '\n'))
-            x = "";
+        const char *tk = suki_event_data_str(e->ev, "ticket");
+        x = arena_printf(&b->ar, "%s\n%" PRId64 "\n%s",
+                         tk && !strchr(tk, '\n') ? tk : "", e->ev->order_ms,
+                         e->ev->client);
     }
     const char *m = e->mgr ? e->mgr : "";
-    if (e->mgr_known && x)
-        argv_str(a, arena_printf(&b->ar, "e:%s %s\n%s", t, m, x));
-    else if (e->mgr_known)
-        argv_str(a, arena_printf(&b->ar, "e:%s %s", t, m));
-    else if (x)
-        argv_str(a, arena_printf(&b->ar, "e:%s\n%s", t, x));
-    else
-        argv_str(a, arena_printf(&b->ar, "e:%s", t));
+    argv_str(a, arena_printf(&b->ar, "%s e:%s%s%s%s%s", month, t,
+                             e->mgr_known ? " " : "", e->mgr_known ? m : "",
+                             x ? "\n" : "", x ? x : ""));
 }
 
 /* The event's entry in its client's timeline (P:timeline:<client>,

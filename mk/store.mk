@@ -28,6 +28,7 @@ STORE_LUA = \
 	$(srcdir)/lib/store/intake-lists.lua \
 	$(srcdir)/lib/store/intake-recover.lua \
 	$(srcdir)/lib/store/intake-trim.lua \
+	$(srcdir)/lib/store/report-fold.lua \
 	$(srcdir)/lib/store/report-plan.lua \
 	$(srcdir)/lib/store/sched-claim.lua \
 	$(srcdir)/lib/store/sched-ensure.lua \
@@ -37,6 +38,7 @@ STORE_LUA = \
 STORE_INC = \
 	$(srcdir)/lib/store/campaign-common.inc.lua \
 	$(srcdir)/lib/store/redis-now.inc.lua \
+	$(srcdir)/lib/store/report-fold.inc.lua \
 	$(srcdir)/lib/store/sched-job-hash.inc.lua
 libsukicore_la_SOURCES += lib/store/scripts.h
 nodist_libsukicore_la_SOURCES = lib/store/scripts.c

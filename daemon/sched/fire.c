@@ -1583,15 +1583,17 @@ static void report_fire(struct fjob *fj)
     char *jp = suki_key_id(c->prefix, SUKI_KEY_JOB, "");
     char *cp = suki_key_id(c->prefix, SUKI_KEY_CLIENT, "");
     char *lim = suki_asprintf("%" PRId64, fj->jd.due_ms + REPORT_WINDOW_MS);
-    size_t n = 5;
+    char *kl = suki_key(c->prefix, SUKI_KEY_REPORT_LOG);
+    size_t n = 6;
     const char **av = suki_calloc(n + c->n_rules + 1, sizeof(char *));
     char **own = suki_calloc(c->n_rules + 1, sizeof(char *));
     size_t n_own = 0;
     av[0] = kr;
     av[1] = kj;
-    av[2] = lim;
-    av[3] = jp;
-    av[4] = cp;
+    av[2] = kl;
+    av[3] = lim;
+    av[4] = jp;
+    av[5] = cp;
     for (size_t i = 0; i < c->n_rules; i++) {
         bool contract = false;
         for (size_t j = 0; j < c->rules[i].n_on; j++)
@@ -1605,7 +1607,7 @@ static void report_fire(struct fjob *fj)
         own[n_own++] = k;
         av[n++] = k;
     }
-    int rc = suki_redis_eval(fj->f->D->redis, &plan_script, on_plan, fj, 2,
+    int rc = suki_redis_eval(fj->f->D->redis, &plan_script, on_plan, fj, 3,
                              (int)n, av, NULL);
     for (size_t i = 0; i < n_own; i++)
         free(own[i]);
@@ -1613,6 +1615,7 @@ static void report_fire(struct fjob *fj)
     free(av);
     free(kr);
     free(kj);
+    free(kl);
     free(jp);
     free(cp);
     free(lim);

@@ -3,9 +3,9 @@
 -- ms, consumer, lowest and highest entry id of the batch, order window ms
 -- (0: no ordering), timeline cap (console.timeline; 0: none kept) and TTL
 -- (s), then one record per entry:
---   sid 'a[i][U|S][j][r|R][t]' client [jclient] [event_id] [addr] [month
---       field] [timeline entry] counts (field value)*nf (key due body |
---       prefix "")*na
+--   sid 'a[i][U|S][j][r|R][t]' client [jclient] [event_id] [addr]
+--       [report entry] [timeline entry] counts (field value)*nf (key due
+--       body | prefix "")*na
 --                                     counts: nf and na, two bytes each,
 --                                     then the event's order time (its
 --                                     at, but not after its arrival;
@@ -26,13 +26,11 @@
 --                                     before it are refused
 --                                     (unsubscribe.lua).
 --                                     'r' / 'R': count the event for the
---                                     monthly report (P:report:<month>,
---                                     keys.h): month "YYYY-MM", then
---                                     "e:<type> <manager>" ('R': "e:<type>",
---                                     the manager read from the profile
---                                     once the event is applied), with
---                                     "\n" and the amount in centavos for
---                                     deal.*, the ticket for complaint.*.
+--                                     monthly report: its entry for
+--                                     P:report-log (report-fold.inc.lua),
+--                                     built by sukid ('R': without the
+--                                     manager, read from the profile once
+--                                     the event is applied).
 --                                     't': the event's entry for the
 --                                     client's timeline (P:timeline:<c>,
 --                                     keys.h), compact JSON built by
@@ -109,59 +107,10 @@ for _, d in ipairs({'', 'i'}) do
     end
   end
 end
--- Report counters (reports.monthly), one hash per month P:report:<YYYY-MM>
--- with fields "<counter> <manager>": RC[month][field] sums the batch's
--- increments, written at the end with one HMGET and one HSET per 500
--- fields (as P:client-events), and one EXPIRE per month. Complaints'
--- tickets live in hashes of 200-day generations, P:report-tickets:<gen>
--- (gen = now / 200 days), field "<client>\n<ticket>", value "o\nomonth\n
--- omgr\nr\nrmonth\nrmgr": read ahead from this generation and the one
--- before (TK), written to this one at the end (TD). The writes are pcalls:
--- a key of a wrong type loses its counters, never the batch.
-local RP, RTP = P .. ':report:', P .. ':report-tickets:'
-local RC, TK, TD, rttl = {}, {}, {}, 400 * 86400
-local rgen = math.floor(tonumber(now) / (200 * 86400000))
-local function radd(mon, mgr, c, n)
-  local t = RC[mon]
-  if not t then t = {}; RC[mon] = t end
-  local f = c .. ' ' .. mgr
-  t[f] = (t[f] or 0) + n
-end
--- A complaint's open or resolve for manager mgr in month mon at order
--- time at; tk its ticket's key (nil: no ticket, counted only). The ticket
--- keeps both ends, so the time to resolve (counted in the resolve's month)
--- and "still open" (the open's) come out the same whichever arrives first;
--- a second open or resolve of the same ticket (another event id) counts as
--- an event only.
-local function rcomplaint(open, mon, mgr, tk, at)
-  if not tk then
-    radd(mon, mgr, open and 'c_opened' or 'c_resolved', 1)
-    return
-  end
-  local t = TK[tk]
-  if not t then t = {}; TK[tk] = t end
-  if open then
-    if t.o then return end
-    t.o, t.om, t.og = at, mon, mgr
-    radd(mon, mgr, 'c_opened', 1)
-    if t.r then
-      radd(t.rm, t.rg, 'c_ttr_ms', math.max(0, t.r - at))
-      radd(t.rm, t.rg, 'c_ttr_n', 1)
-    else
-      radd(mon, mgr, 'c_open', 1)
-    end
-  else
-    if t.r then return end
-    t.r, t.rm, t.rg = at, mon, mgr
-    radd(mon, mgr, 'c_resolved', 1)
-    if t.o then
-      radd(mon, mgr, 'c_ttr_ms', math.max(0, at - t.o))
-      radd(mon, mgr, 'c_ttr_n', 1)
-      radd(t.om, t.og, 'c_open', -1)
-    end
-  end
-  TD[tk] = t
-end
+--! include report-fold.inc.lua
+-- RL: the batch's report entries, pushed with one RPUSH per 1000; once
+-- the log holds FOLD_AT or more, the oldest FOLD_AT are folded.
+local RL, FOLD_AT = {}, 4096
 -- HMGET of any number of fields, 500 per call (unpack's limit), as a
 -- pcall: a wrong-typed key answers an error table and writes nothing.
 local function hmget(k, f)
@@ -201,7 +150,7 @@ local function sprefix(key)
 end
 local SPX, RPX, NOSK = {}, {}, {}
 do
-  local q, qs, tq = {}, {}, {}
+  local q, qs = {}, {}
   local function need(k)
     if k ~= '' and not qs[k] then qs[k] = true; q[#q + 1] = k end
   end
@@ -213,22 +162,11 @@ do
       j = j + 1
     elseif AOP[op] then
       local f = AOP[op]
-      local cl = ARGV[j]
       j = j + 1
       if f[3] then j = j + 1 end
       if f[1] then j = j + 1 end
       if f[2] ~= '' then j = j + 1 end
-      if f[4] ~= '' then
-        local rt = ARGV[j + 1]
-        if string.find(rt, '^e:complaint%.') then
-          local nl = string.find(rt, '\n', 1, true)
-          if nl and nl < #rt then
-            local tk = cl .. '\n' .. string.sub(rt, nl + 1)
-            if TK[tk] == nil then TK[tk] = false; tq[#tq + 1] = tk end
-          end
-        end
-        j = j + 2
-      end
+      if f[4] ~= '' then j = j + 1 end
       if f[5] then j = j + 1 end
       local c1, c2, c3, c4 = string.byte(ARGV[j], 1, 4)
       local na = c3 * 256 + c4
@@ -257,19 +195,6 @@ do
       end
     elseif op ~= 'k' then
       j = j + 4 + 2 * tonumber(ARGV[j + 3])
-    end
-  end
-  if #tq > 0 then
-    local cur = hmget(RTP .. rgen, tq)
-    local prev = hmget(RTP .. (rgen - 1), tq)
-    for k = 1, #tq do
-      local v = (not cur.err and cur[k]) or (not prev.err and prev[k]) or ''
-      local o, om, og, rr, rm, rg = string.match(v,
-        '^(%d*)\n(%d*%-?%d*)\n([^\n]*)\n(%d*)\n(%d*%-?%d*)\n([^\n]*)$')
-      local t = {}
-      if o and o ~= '' then t.o, t.om, t.og = tonumber(o), om, og end
-      if rr and rr ~= '' then t.r, t.rm, t.rg = tonumber(rr), rm, rg end
-      TK[tq[k]] = t
     end
   end
   for j = 1, #q, 500 do
@@ -311,11 +236,8 @@ while i <= #ARGV do
     if f[3] then jc = ARGV[i]; i = i + 1 end
     if f[1] then eid = ARGV[i]; i = i + 1 end
     if sup ~= '' then addr = ARGV[i]; i = i + 1 end
-    local rmon, rfe = nil, nil
-    if f[4] ~= '' then
-      rmon, rfe = ARGV[i], ARGV[i + 1]
-      i = i + 2
-    end
+    local re = nil
+    if f[4] ~= '' then re = ARGV[i]; i = i + 1 end
     local tle = nil
     if f[5] then tle = ARGV[i]; i = i + 1 end
     local cs = ARGV[i]
@@ -501,36 +423,18 @@ while i <= #ARGV do
           end
         end
         if drop then outdated = outdated + 1 end
-        if rmon then
-          -- rfe: the events counter's field "e:<type> <manager>" (with
-          -- 'R' without the manager: no profile was read by sukid, so the
-          -- one the profile has now, this event's own field written above)
-          -- and for deals and complaints "\n" and their figure
-          local fe, x = rfe, nil
-          local nl = string.find(fe, '\n', 1, true)
-          if nl then
-            x = string.sub(fe, nl + 1)
-            fe = string.sub(fe, 1, nl - 1)
-          end
+        if re then
+          -- 'R': the manager the profile has now (this event's own field
+          -- written above) goes after the type, before any figure
           if f[4] == 'R' then
             local m = redis.pcall('HGET', ck, 'manager')
-            fe = fe .. ' ' .. (type(m) == 'string' and m or '')
+            m = ' ' .. (type(m) == 'string' and m or '')
+            local nl = string.find(re, '\n', 1, true)
+            re = nl and string.sub(re, 1, nl - 1) .. m .. string.sub(re, nl) or re .. m
           end
-          local t = RC[rmon]
-          if not t then t = {}; RC[rmon] = t end
-          t[fe] = (t[fe] or 0) + 1
-          if x or unsub then
-            local sp = string.find(fe, ' ', 1, true)
-            local rtype, rmgr = string.sub(fe, 3, sp - 1), string.sub(fe, sp + 1)
-            if unsub then radd(rmon, rmgr, 'unsub', 1) end
-            if rtype == 'deal.won' or rtype == 'deal.lost' then
-              local w = rtype == 'deal.won' and 'won' or 'lost'
-              radd(rmon, rmgr, w, 1)
-              if x ~= '' then radd(rmon, rmgr, w .. '_cents', tonumber(x) or 0) end
-            elseif x and string.find(rtype, '^complaint%.') then
-              rcomplaint(rtype == 'complaint.opened', rmon, rmgr,
-                x ~= '' and client .. '\n' .. x or nil, at)
-            end
+          RL[#RL + 1] = re
+          if unsub then
+            RL[#RL + 1] = string.gsub(re, '^(%S+) e:%S+ ([^\n]*).*$', '%1 unsub %2')
           end
         end
         if not evc[client] then evn[#evn + 1] = client end
@@ -595,22 +499,12 @@ for j = 1, #evn, 500 do
   end
   redis.call('HSET', evk, unpack(kv))
 end
-for mon, t in pairs(RC) do
-  local k, fs = RP .. mon, {}
-  for f in pairs(t) do fs[#fs + 1] = f end
-  local old = hmget(k, fs)
-  if not old.err then
-    local kv = {}
-    for x = 1, #fs do
-      kv[#kv + 1] = fs[x]
-      kv[#kv + 1] = (tonumber(old[x]) or 0) + t[fs[x]] -- exact below 1e14
-    end
-    for j = 1, #kv, 1000 do
-      redis.pcall('HSET', k, unpack(kv, j, math.min(j + 999, #kv)))
-    end
-    redis.pcall('EXPIRE', k, rttl)
-  end
+-- pcall: a log of a wrong type loses the batch's counters, never the batch
+local rl = 0
+for j = 1, #RL, 1000 do
+  rl = redis.pcall('RPUSH', P .. ':report-log', unpack(RL, j, math.min(j + 999, #RL)))
 end
+if type(rl) == 'number' and rl >= FOLD_AT then report_fold(P, now, FOLD_AT) end
 -- Only the newest tlcap of a client's entries are pushed (the rest would
 -- be trimmed at once); LPUSH of them oldest first leaves the newest at the
 -- head. A key of a wrong type fails the LPUSH without effect: its LTRIM
@@ -622,19 +516,6 @@ for _, c in ipairs(TLN) do
     if r > tlcap then redis.pcall('LTRIM', k, 0, tlcap - 1) end
     redis.pcall('EXPIRE', k, tlttl)
   end
-end
-local function ms(v) return v and string.format('%.0f', v) or '' end
-local tkv = {}
-for tk, t in pairs(TD) do
-  tkv[#tkv + 1] = tk
-  tkv[#tkv + 1] = ms(t.o) .. '\n' .. (t.om or '') .. '\n' .. (t.og or '') ..
-    '\n' .. ms(t.r) .. '\n' .. (t.rm or '') .. '\n' .. (t.rg or '')
-end
-if #tkv > 0 then
-  for j = 1, #tkv, 1000 do
-    redis.pcall('HSET', RTP .. rgen, unpack(tkv, j, math.min(j + 999, #tkv)))
-  end
-  redis.pcall('EXPIRE', RTP .. rgen, rttl)
 end
 for j = 1, #acked, 500 do
   redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, #acked)))

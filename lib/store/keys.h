@@ -123,15 +123,24 @@
  *                                 unsub; sent_rem, sent_camp (reminders,
  *                                 campaign mail sent)
  *                                 SUKI_REPORT_TTL_S (store/report.h)
- *                                 Lua: intake-apply.lua, sched-settle.lua
- *                                 (ARGV), campaign-outcome.lua (ARGV)
+ *                                 Lua: report-fold.inc.lua (intake's
+ *                                 counts), sched-settle.lua (ARGV),
+ *                                 campaign-outcome.lua (ARGV)
+ *   P:report-log          list    intake's counts not folded into the
+ *                                 month hashes yet, one entry per event
+ *                                 (format: report-fold.inc.lua); folded
+ *                                 4,096 at a time by intake-apply.lua,
+ *                                 all of it by each reader of the
+ *                                 counters (report-plan.lua,
+ *                                 report-fold.lua)                   none
  *   P:report-tickets:<gen>  hash  complaints' tickets: "<client>\n<ticket>"
  *                                 -> "o\nomonth\nomgr\nr\nrmonth\nrmgr"
  *                                 (opened and resolved at, ms, and whose
  *                                 counters): time to resolve and still
  *                                 open, whichever arrives first; gen =
  *                                 now / 200 days, read with the one before
- *                                 SUKI_REPORT_TTL_S; Lua: intake-apply.lua
+ *                                 SUKI_REPORT_TTL_S; Lua:
+ *                                 report-fold.inc.lua
  *   P:report-sent:<YYYY-MM>  string  that month's report planner ran
  *                                 (no sukid schedules it again)
  *                                 SUKI_REPORT_TTL_S
@@ -214,6 +223,7 @@
 #define SUKI_DIGEST_RULE "~digest" /* rule and client part of a digest job */
 #define SUKI_KEY_REPORT "report"
 #define SUKI_KEY_REPORT_TICKETS "report-tickets"
+#define SUKI_KEY_REPORT_LOG "report-log"
 #define SUKI_KEY_REPORT_SENT "report-sent"
 #define SUKI_REPORT_RULE "~report" /* rule and client part of a report job */
 /* rule part of a campaign message's record (the P:sent value) */

@@ -1,11 +1,15 @@
--- The monthly report's planning read (read only). KEYS[1] the month's
--- counter hash P:report:<YYYY-MM>, KEYS[2] P:jobs. ARGV: the end of the
+-- The monthly report's planning read. KEYS[1] the month's counter hash
+-- P:report:<YYYY-MM>, KEYS[2] P:jobs, KEYS[3] P:report-log: its entries
+-- are folded first (the only write). ARGV: the end of the
 -- contracts' window (epoch ms: jobs due before it), "P:job:", "P:client:",
 -- then the job-key rule components (percent-encoded as in job keys) of the
 -- rules triggered by contract.* events. A key of another type reads as
 -- empty. Returns {counters (field, value)*, contracts (job key, body, the
 -- client's manager, its name)*}: the contracts are those rules' pending
 -- jobs, which sukid filters by their event's ends_at.
+--! include redis-now.inc.lua
+--! include report-fold.inc.lua
+report_fold(string.sub(KEYS[3], 1, -12), now, 0)
 local kv = {}
 if redis.call('TYPE', KEYS[1]).ok == 'hash' then
   kv = redis.call('HGETALL', KEYS[1])

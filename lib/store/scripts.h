@@ -33,6 +33,7 @@ extern const char suki_lua_intake_apply[];
 extern const char suki_lua_intake_lists[];
 extern const char suki_lua_intake_recover[];
 extern const char suki_lua_intake_trim[];
+extern const char suki_lua_report_fold[];
 extern const char suki_lua_report_plan[];
 extern const char suki_lua_sched_claim[];
 extern const char suki_lua_sched_ensure[];

@@ -94,14 +94,30 @@ out=$(rcli EVAL "$(script sched-settle)" 2 s:jobs s:dead 60 s:sent: s:job: \
 echo "ok: sched-settle completes a job whose report ops meet wrong-typed keys"
 
 # sched-ensure with the job hash a string: refused before any write;
-# report-plan (read only) with the counters a string: reads as empty.
+# report-plan with the counters and the report log strings: reads as
+# empty, folds nothing; report-fold likewise.
 rcli SET 's:job:~report' oops >/dev/null
 out=$(rcli EVAL "$(script sched-ensure)" 2 's:job:~report' s:jobs k '{"d":9}' 9 s:report-sent:x 2>&1)
 case $out in *"not a hash"*) ;; *) fail "sched-ensure: want a type error, got: $out" ;; esac
 [ -z "$(rcli ZSCORE s:jobs k)" ] || fail "sched-ensure: indexed a job it could not store"
-out=$(rcli EVAL "$(script report-plan)" 2 s:report:2026-11 s:jobs 99 s:job: s:client: r 2>&1)
+rcli SET s:report-log oops >/dev/null
+out=$(rcli EVAL "$(script report-plan)" 3 s:report:2026-11 s:jobs s:report-log 99 s:job: s:client: r 2>&1)
 case $out in *ERR*|*WRONGTYPE*) fail "report-plan failed: $out" ;; esac
-echo "ok: sched-ensure refuses a wrong-typed job hash; report-plan reads a wrong-typed counter hash as empty"
+out=$(rcli EVAL "$(script report-fold)" 0 s 2>&1)
+[ "$out" = 0 ] || fail "report-fold with a wrong-typed log: $out"
+[ "$(rcli GET s:report-log)" = oops ] || fail "report-fold: the wrong-typed log changed"
+# a fold into a month hash of a wrong type loses that month only, and the
+# log is trimmed all the same
+rcli DEL s:report-log >/dev/null
+rcli RPUSH s:report-log '2026-11 e:a.b m@x.ph' '2026-10 e:a.b m@x.ph' \
+    "$(printf '2026-10 e:complaint.opened m@x.ph\nT1\n5\nc1')" >/dev/null
+out=$(rcli EVAL "$(script report-fold)" 0 s 2>&1)
+[ "$out" = 3 ] || fail "report-fold: $out"
+[ "$(rcli GET s:report:2026-11)" = oops ] || fail "report-fold: the wrong-typed month changed"
+[ "$(rcli HGET s:report:2026-10 'e:a.b m@x.ph')" = 1 ] || fail "report-fold: the other month lost its count"
+[ "$(rcli HGET s:report:2026-10 'c_open m@x.ph')" = 1 ] || fail "report-fold: the complaint"
+[ "$(rcli EXISTS s:report-log)" = 0 ] || fail "report-fold: the log was not emptied"
+echo "ok: sched-ensure refuses a wrong-typed job hash; report-plan and report-fold read wrong-typed counters and log as empty; a fold loses only a wrong-typed month"
 
 # inbound-apply with P:suppressed a string, then with a counter that is no
 # number: refused before the event is added or the UID marked done.

@@ -149,7 +149,9 @@ grep -q "complaints opened: 2, resolved: 1, still open: 1, average time to resol
 [ "$(grep -c '^report' "$T/ben.txt")" = 1 ] || fail "--manager printed others"
 ok "sukictl report --manager prints one manager's report as text"
 
-# the counters expire: no key without a TTL
+# the counters expire: no key without a TTL (but the log of counts not
+# folded yet, which sukictl report above emptied)
+[ "$(rcli EXISTS suki:report-log nr:report-log)" = 0 ] || fail "the report logs were not folded"
 for k in $(rcli --scan --pattern 'suki:report*') $(rcli --scan --pattern 'nr:report*'); do
     ttl=$(rcli TTL "$k")
     [ "$ttl" -gt $((399 * 86400)) ] || fail "$k: TTL $ttl"
@@ -214,6 +216,7 @@ done
 start_sukid r "$CONF_R"
 wait_for 20 '[ "$(rcli HGET suki:stats events_applied)" = $((before + 3)) ]' ||
     fail "wrong-typed report keys: $(rcli HGETALL suki:stats); $(rcli HGETALL suki:lasterr)"
+sukictl report --month "$PM" >/dev/null || fail "report after wrong-typed keys"
 [ "$(rcli GET "suki:report:$PPM")" = oops ] || fail "the wrong-typed month hash changed"
 [ "$(rcli GET "suki:report-tickets:$gen")" = oops ] || fail "the wrong-typed tickets hash changed"
 [ "$(rcli HGET "suki:report:$PM" "e:meeting.held ana@example.ph")" = $((mh + 1)) ] ||
@@ -221,3 +224,29 @@ wait_for 20 '[ "$(rcli HGET suki:stats events_applied)" = $((before + 3)) ]' ||
 [ "$(rcli HGET "suki:report:$PM" "c_opened ana@example.ph")" = 1 ] || fail "the complaint with a wrong-typed ticket key"
 [ "$(rcli HLEN suki:lasterr)" = 0 ] || fail "lasterr: $(rcli HGETALL suki:lasterr)"
 ok "a wrong-typed month hash loses only its own counters"
+
+# Intake folds the log itself once it holds 4,096 entries: 4,095 of a
+# month of their own, then one event, and both are in the month hashes
+# without a reader's fold; a log of a wrong type loses a batch's counts,
+# never the batch.
+stop_sukid r
+awk 'BEGIN { for (i = 0; i < 4095; i++) printf "RPUSH suki:report-log \"2001-01 e:x.y z@example.ph\"\r\n" }' |
+    rcli --pipe >/dev/null
+[ "$(rcli LLEN suki:report-log)" = 4095 ] || fail "log prefill: $(rcli LLEN suki:report-log)"
+before=$(rcli HGET suki:stats events_applied)
+rcli XADD suki:events '*' event "{\"type\":\"meeting.held\",\"client\":\"a2\",\"at\":\"$at\"}" >/dev/null
+start_sukid r "$CONF_R"
+wait_for 20 '[ "$(rcli HGET suki:stats events_applied)" = $((before + 1)) ]' || fail "the folding batch"
+[ "$(rcli HGET suki:report:2001-01 "e:x.y z@example.ph")" = 4095 ] ||
+    fail "folded: $(rcli HGET suki:report:2001-01 "e:x.y z@example.ph")"
+[ "$(rcli HGET "suki:report:$PM" "e:meeting.held ana@example.ph")" = $((mh + 2)) ] ||
+    fail "the folding batch's own count: $(rcli HGET "suki:report:$PM" "e:meeting.held ana@example.ph")"
+[ "$(rcli EXISTS suki:report-log)" = 0 ] || fail "log after the fold: $(rcli LLEN suki:report-log)"
+rcli SET suki:report-log oops >/dev/null
+rcli XADD suki:events '*' event "{\"type\":\"meeting.held\",\"client\":\"a2\",\"at\":\"$at\"}" >/dev/null
+wait_for 20 '[ "$(rcli HGET suki:stats events_applied)" = $((before + 2)) ]' || fail "the batch with a wrong-typed log"
+[ "$(rcli GET suki:report-log)" = oops ] || fail "the wrong-typed log changed"
+sukictl report --month "$PM" >/dev/null || fail "report with a wrong-typed log"
+[ "$(rcli HGET "suki:report:$PM" "e:meeting.held ana@example.ph")" = $((mh + 2)) ] || fail "counted through a wrong-typed log"
+[ "$(rcli HLEN suki:lasterr)" = 0 ] || fail "lasterr: $(rcli HGETALL suki:lasterr)"
+ok "intake folds the log at 4,096 entries; a wrong-typed log loses only its counts"
