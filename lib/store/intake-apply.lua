@@ -107,21 +107,11 @@ for _, d in ipairs({'', 'i'}) do
     end
   end
 end
+-- report_fold and hmget
 --! include report-fold.inc.lua
 -- RL: the batch's report entries, pushed with one RPUSH per 1000; once
 -- the log holds FOLD_AT or more, the oldest FOLD_AT are folded.
 local RL, FOLD_AT = {}, 4096
--- HMGET of any number of fields, 500 per call (unpack's limit), as a
--- pcall: a wrong-typed key answers an error table and writes nothing.
-local function hmget(k, f)
-  local out = {}
-  for j = 1, #f, 500 do
-    local r = redis.pcall('HMGET', k, unpack(f, j, math.min(j + 499, #f)))
-    if r.err then return r end
-    for x = 1, #r do out[#out + 1] = r[x] end
-  end
-  return out
-end
 local function hset(k, kv)
   for j = 1, #kv, 1000 do
     redis.call('HSET', k, unpack(kv, j, math.min(j + 999, #kv)))

@@ -17,6 +17,18 @@
 -- writes are pcalls, checked before nothing: a key of a wrong type loses
 -- its counters, never the entries of the others. Returns the entries
 -- folded.
+-- HMGET of any number of fields, 500 per call (unpack's limit), as a
+-- pcall: a wrong-typed key answers an error table and writes nothing
+-- (intake-apply.lua reads profiles with it too).
+local function hmget(k, f)
+  local out = {}
+  for j = 1, #f, 500 do
+    local r = redis.pcall('HMGET', k, unpack(f, j, math.min(j + 499, #f)))
+    if r.err then return r end
+    for x = 1, #r do out[#out + 1] = r[x] end
+  end
+  return out
+end
 local function report_fold(P, now, n)
   local LK, RP, RTP = P .. ':report-log', P .. ':report:', P .. ':report-tickets:'
   if redis.call('TYPE', LK).ok ~= 'list' then return 0 end
@@ -65,17 +77,6 @@ local function report_fold(P, now, n)
       end
     end
     TD[tk] = t
-  end
-  -- HMGET of any number of fields, 500 per call (unpack's limit), as a
-  -- pcall: a wrong-typed key answers an error table.
-  local function hmget(k, f)
-    local out = {}
-    for j = 1, #f, 500 do
-      local r = redis.pcall('HMGET', k, unpack(f, j, math.min(j + 499, #f)))
-      if r.err then return r end
-      for x = 1, #r do out[#out + 1] = r[x] end
-    end
-    return out
   end
   -- the entries with a figure, parsed once: {month, type, manager, rest}
   local X, tq = {}, {}
